@@ -1,0 +1,193 @@
+"""The control API under /control: drive exact scenarios, switch faults, read the truth.
+
+It is the simulator's own interface (not BitMart's), unauthenticated, for tests, the demo
+and benchmarks; the simulator binds to loopback by default for that reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from tracker.simulator import ws
+from tracker.simulator.app import SIM_KEY, Simulator
+from tracker.simulator.faults import FaultConfigError
+from tracker.simulator.flow import FlowConfigError, parse_mix
+from tracker.simulator.store import OrderError, SimOrder
+from tracker.simulator.wire import dec, v4_order
+
+Handler = Callable[[Simulator, dict[str, Any], web.Request], Awaitable[Any]]
+
+
+class BadControl(Exception):
+    pass
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/control/truth", endpoint(truth)),
+        web.get("/control/faults", endpoint(get_faults)),
+        web.patch("/control/faults", endpoint(set_faults)),
+        web.post("/control/orders", endpoint(place)),
+        web.post("/control/orders/{order_id}/fill", endpoint(fill)),
+        web.post("/control/orders/{order_id}/cancel", endpoint(cancel)),
+        web.post("/control/populate", endpoint(populate)),
+        web.get("/control/flow", endpoint(get_flow)),
+        web.patch("/control/flow", endpoint(set_flow)),
+        web.post("/control/ws/drop", endpoint(drop)),
+        web.post("/control/tokens/expire", endpoint(expire_tokens)),
+        web.get("/control/stats", endpoint(stats)),
+    ]
+
+
+def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def wrapped(request: web.Request) -> web.Response:
+        sim = request.app[SIM_KEY]
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            try:
+                body = json.loads(await request.text() or "{}")
+            except json.JSONDecodeError as exc:
+                return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
+            if not isinstance(body, dict):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            return web.json_response(await handler(sim, body, request))
+        except (BadControl, FaultConfigError, FlowConfigError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except OrderError as exc:
+            status = 404 if exc.kind == "not_found" else 409
+            return web.json_response({"error": str(exc)}, status=status)
+
+    return wrapped
+
+
+def truth_row(sim: Simulator, order: SimOrder) -> dict[str, Any]:
+    spec = sim.store.symbols[order.symbol]
+    row = v4_order(order, spec)
+    row["fees"] = dec(order.fees, 8)
+    row["fills"] = len(order.fills)
+    return row
+
+
+async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """Every order's true current state; `?open=1` for the open set, `?symbol=` to filter."""
+    symbol = request.query.get("symbol")
+    if request.query.get("open") in ("1", "true"):
+        orders = sim.store.open_orders(symbol)
+    else:
+        orders = [o for o in sim.store.orders.values() if symbol in (None, o.symbol)]
+    return {"server_time": sim.now_ms(), "orders": [truth_row(sim, o) for o in orders]}
+
+
+async def get_faults(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    return {"faults": sim.faults.as_dict(), "injected": dict(sim.injected)}
+
+
+async def set_faults(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    sim.faults.update(body)
+    return {"faults": sim.faults.as_dict()}
+
+
+def _amount(body: dict[str, Any], name: str) -> Decimal | None:
+    if body.get(name) is None:
+        return None
+    try:
+        value = Decimal(str(body[name]))
+    except InvalidOperation:
+        raise BadControl(f"{name} is not a decimal: {body[name]!r}") from None
+    if not value.is_finite():
+        raise BadControl(f"{name} must be finite")
+    return value
+
+
+async def place(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    symbol, side = str(body.get("symbol", "")), str(body.get("side", ""))
+    client_id = body.get("client_order_id")
+    if body.get("type", "limit") == "market":
+        order = sim.store.place_market(symbol, side, size=_amount(body, "size"),
+                                       notional=_amount(body, "notional"),
+                                       client_order_id=client_id)
+    else:
+        price, size = _amount(body, "price"), _amount(body, "size")
+        if price is None or size is None:
+            order = sim.flow.random_limit(symbol or None)
+        else:
+            order = sim.store.place_limit(symbol, side, price, size, client_id)
+    return truth_row(sim, order)
+
+
+async def fill(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    order = sim.store.fill(request.match_info["order_id"], _amount(body, "size"))
+    return truth_row(sim, order)
+
+
+async def cancel(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    order = sim.store.cancel(request.match_info["order_id"], str(body.get("source", "user")))
+    return truth_row(sim, order)
+
+
+async def populate(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    per_symbol = body.get("per_symbol")
+    if not isinstance(per_symbol, int) or isinstance(per_symbol, bool) or per_symbol < 0:
+        raise BadControl("per_symbol must be a non-negative integer")
+    symbol = body.get("symbol")
+    if symbol is not None and symbol not in sim.store.symbols:
+        raise BadControl(f"unknown symbol {symbol!r}")
+    for _ in range(per_symbol):
+        for name in [symbol] if symbol else list(sim.store.symbols):
+            sim.flow.random_limit(name)
+    return {"open": len(sim.store.open_orders())}
+
+
+async def get_flow(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    return {"rate": sim.flow_rate, "mix": sim.flow.mix, "events": sim.flow.events}
+
+
+async def set_flow(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """`{"rate": events per second, "mix": "new=4,cancel=1"}`, either or both."""
+    if "rate" in body:
+        rate = body["rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+            raise BadControl("rate must be a non-negative number")
+        sim.flow_rate = float(rate)
+    if "mix" in body:
+        sim.flow.mix = parse_mix(str(body["mix"]))
+    return await get_flow(sim, body, request)
+
+
+async def drop(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """`{"mode": "abort"}` drops every connection with no close frame; `{"mode": "close",
+    "code": 1011}` closes them with that code."""
+    mode = body.get("mode", "abort")
+    code = body.get("code", 1000)
+    if mode not in ("abort", "close"):
+        raise BadControl("mode is abort or close")
+    if not isinstance(code, int) or not (code == 1000 or 1002 <= code <= 4999):
+        raise BadControl("code must be a valid WebSocket close code")
+    return {"dropped": await ws.drop_all(sim, mode, code, str(body.get("reason", "")))}
+
+
+async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """Early token expiry: every v2 bearer token issued so far stops working now."""
+    count = len(sim.tokens)
+    sim.tokens.clear()
+    sim.injected["token_expiry"] += count
+    return {"expired": count}
+
+
+async def stats(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    return {
+        "server_time": sim.now_ms(),
+        "orders": len(sim.store.orders),
+        "open_orders": len(sim.store.open_orders()),
+        "changes": sim.store.changes,
+        "flow_events": sim.flow.events,
+        "counters": dict(sim.stats),
+        "injected": dict(sim.injected),
+        "connections": [ws.describe(s) for s in sim.ws_sessions],
+    }

@@ -1,0 +1,238 @@
+"""The legacy v2 REST face (protocol §1): bearer tokens, page-index lists, `{"message"}` errors.
+
+Where the v2 documents are silent (token error bodies, the status of a stale timestamp,
+limits past 1000) the choice made here is the strict one, and the README lists each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from tracker import signing
+from tracker.simulator.app import SIM_KEY, Simulator, v2_error
+from tracker.simulator.store import OrderError, SimOrder
+from tracker.simulator.wire import v2_row
+
+TOKEN_LIFETIME_S = 900
+TOKENS_PER_MINUTE = 5
+TIMESTAMP_WINDOW_MS = 60_000
+MAX_LIMIT = 1000
+# status query value -> the states it lists (protocol §1.5)
+STATUS_FILTER = {
+    0: None,
+    1: {"new"},
+    2: {"partially_filled"},
+    3: {"filled"},
+    4: {"canceled", "partially_canceled", "failed"},
+    5: {"new", "partially_filled"},
+}
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v2/authentication", authenticate),
+        web.get("/v2/time", server_time),
+        web.get("/v2/ping", ping),
+        web.get("/v2/orders", list_orders),
+        web.get("/v2/orders/{entrust_id}", order_detail),
+        web.post("/v2/orders", place_order),
+        web.delete("/v2/orders/{entrust_id}", cancel_order),
+    ]
+
+
+async def server_time(request: web.Request) -> web.Response:
+    return web.json_response({"server_time": request.app[SIM_KEY].now_ms()})
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def authenticate(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    form = await request.post()
+    account = sim.settings.account
+    if form.get("grant_type") != "client_credentials":
+        return v2_error(400, "Invalid grant_type")
+    if form.get("client_id") != account.api_key:
+        return v2_error(401, "Invalid client_id")
+    expected = signing.v2_client_secret(account.api_key, account.secret, account.memo)
+    if not signing.constant_time_equal(str(form.get("client_secret", "")), expected):
+        return v2_error(401, "Invalid client_secret")
+    now = sim.now_ms()
+    while sim.token_requests and sim.token_requests[0] <= now - 60_000:
+        sim.token_requests.popleft()
+    if len(sim.token_requests) >= TOKENS_PER_MINUTE:
+        sim.stats["v2_token_refused"] += 1
+        return v2_error(429, "Too many token requests: at most 5 per minute")
+    sim.token_requests.append(now)
+    token = secrets.token_hex(24)
+    sim.tokens[token] = now + int(sim.faults.token_ttl_s * 1000)
+    sim.stats["v2_tokens_issued"] += 1
+    return web.json_response({"access_token": token, "expires_in": TOKEN_LIFETIME_S})
+
+
+def _authorize(request: web.Request) -> web.Response | None:
+    """Bearer token and X-BM-TIMESTAMP checks shared by every private v2 call."""
+    sim = request.app[SIM_KEY]
+    now = sim.now_ms()
+    auth = request.headers.get("X-BM-AUTHORIZATION", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme != "Bearer" or not token:
+        return v2_error(401, "Missing X-BM-AUTHORIZATION: Bearer <access_token>")
+    expiry = sim.tokens.get(token)
+    if expiry is None:
+        return v2_error(401, "Invalid access token")
+    if expiry <= now:
+        del sim.tokens[token]
+        return v2_error(401, "Access token expired")
+    stamp = request.headers.get("X-BM-TIMESTAMP", "")
+    if not stamp.isdigit():
+        return v2_error(400, "Missing or invalid X-BM-TIMESTAMP")
+    if abs(now - int(stamp)) > TIMESTAMP_WINDOW_MS:
+        return v2_error(400, "Request expired: X-BM-TIMESTAMP must be within 60 s of server time")
+    verdict = sim.v2_limit.hit(token, now)
+    if not verdict.allowed:
+        return v2_error(429, "Too many requests")
+    return None
+
+
+def _check_signature(request: web.Request, params: dict[str, object]) -> web.Response | None:
+    sim = request.app[SIM_KEY]
+    given = request.headers.get("X-BM-SIGNATURE", "")
+    expected = signing.v2_signature(sim.settings.account.secret, params)
+    if not given or not signing.constant_time_equal(given, expected):
+        return v2_error(401, "Invalid X-BM-SIGNATURE")
+    return None
+
+
+def _required_int(request: web.Request, name: str) -> int | web.Response:
+    raw = request.query.get(name)
+    if raw is None:
+        return v2_error(400, f"Required Integer parameter '{name}' is not present")
+    try:
+        return int(raw)
+    except ValueError:
+        return v2_error(400, f"Invalid {name}: {raw!r} is not an integer")
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    sim = request.app[SIM_KEY]
+    symbol = request.query.get("symbol")
+    if not symbol:
+        return v2_error(400, "Required String parameter 'symbol' is not present")
+    values = {}
+    for name in ("status", "offset", "limit"):
+        value = _required_int(request, name)
+        if isinstance(value, web.Response):
+            return value
+        values[name] = value
+    status, offset, limit = values["status"], values["offset"], values["limit"]
+    if status == 6:
+        return v2_error(400, "Invalid status. status=6 not support any more, please use "
+                             "3:deal_success orders, 4:cancelled orders")
+    if status not in STATUS_FILTER:
+        return v2_error(400, f"Invalid status {status}")
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        return v2_error(400, f"Invalid paging: offset >= 0 and 1 <= limit <= {MAX_LIMIT}")
+    if symbol not in sim.store.symbols:
+        return v2_error(400, f"Invalid symbol {symbol}")
+    states = STATUS_FILTER[status]
+    if states == {"new", "partially_filled"}:
+        rows = sim.store.open_orders(symbol)
+    else:
+        rows = [o for o in sim.store.orders.values()
+                if o.symbol == symbol and (states is None or o.state in states)]
+    spec = sim.store.symbols[symbol]
+    page = rows[offset * limit:(offset + 1) * limit]
+    body = {
+        "orders": [v2_row(o, spec) for o in page],
+        "total_pages": math.ceil(len(rows) / limit),
+        "total_orders": len(rows),
+        "current_page": offset,
+    }
+    response = web.json_response(body)
+    shift_between_pages(sim, symbol)
+    return response
+
+
+def shift_between_pages(sim: Simulator, symbol: str | None) -> None:
+    """The `page_shift` fault: close the oldest open orders and open as many new ones.
+
+    Run after a list page was cut, so orders a client already read leave the set and the
+    rest slide towards the front, which is how page-index pagination skips an order.
+    """
+    n = sim.faults.page_shift
+    if not n:
+        return
+    victims = sim.store.open_orders(symbol)[:n]
+    for order in victims:
+        if sim.fault_rng.random() < 0.5:
+            sim.store.cancel(order.order_id)
+        else:
+            sim.store.fill(order.order_id)
+    for _ in range(n):
+        sim.flow.random_limit(symbol)
+    sim.injected["page_shift"] += 1
+
+
+def lagging(sim: Simulator, order: SimOrder) -> bool:
+    """The `rest_lag_ms` fault: a changed order is invisible to detail queries for a while."""
+    if sim.faults.rest_lag_ms and sim.now_ms() - order.update_time < sim.faults.rest_lag_ms:
+        sim.injected["rest_lag"] += 1
+        return True
+    return False
+
+
+async def order_detail(request: web.Request) -> web.Response:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    sim = request.app[SIM_KEY]
+    order = sim.store.orders.get(request.match_info["entrust_id"])
+    if order is None or lagging(sim, order):
+        return v2_error(404, "Not found")
+    return web.json_response(v2_row(order, sim.store.symbols[order.symbol]))
+
+
+async def place_order(request: web.Request) -> web.Response:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    sim = request.app[SIM_KEY]
+    try:
+        body = json.loads(await request.text())
+    except json.JSONDecodeError:
+        return v2_error(400, "Invalid request: body must be JSON")
+    if not isinstance(body, dict) or not {"symbol", "amount", "price", "side"} <= body.keys():
+        return v2_error(400, "Invalid request: symbol, amount, price and side are required")
+    params = {k: body[k] for k in ("symbol", "amount", "price", "side")}
+    if (denied := _check_signature(request, params)) is not None:
+        return denied
+    try:
+        price, amount = Decimal(str(params["price"])), Decimal(str(params["amount"]))
+        order = sim.store.place_limit(str(params["symbol"]), str(params["side"]), price, amount)
+    except (InvalidOperation, OrderError) as exc:
+        return v2_error(400, f"Place order error: {exc}")
+    return web.json_response({"entrust_id": int(order.order_id)})
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    if (denied := _authorize(request)) is not None:
+        return denied
+    sim = request.app[SIM_KEY]
+    entrust_id = request.match_info["entrust_id"]
+    if (denied := _check_signature(request, {"entrust_id": entrust_id})) is not None:
+        return denied
+    try:
+        sim.store.cancel(entrust_id)
+    except OrderError as exc:
+        if exc.kind == "not_found":
+            return v2_error(404, "Not found")
+        return v2_error(400, f"Cancel order error: {exc}")
+    return web.json_response({})

@@ -1,0 +1,242 @@
+"""The current REST face (protocol §2): SIGNED POST queries in the code/message/trace/data
+envelope, with BitMart's rate-limit headers (where "Remaining" means calls used so far).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from tracker import signing
+from tracker.simulator.app import SIM_KEY, Simulator, v4_error, v4_response
+from tracker.simulator.rest_v2 import lagging, shift_between_pages
+from tracker.simulator.store import OPEN_STATES, OrderError, SimOrder
+from tracker.simulator.wire import v4_order, v4_trade
+
+SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
+DEFAULT_RECV_WINDOW = 5000
+CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+Body = dict[str, Any]
+Endpoint = Callable[[Simulator, Body], Awaitable[web.Response]]
+
+
+class Rejected(Exception):
+    """A request error in the envelope: (HTTP status, BitMart code, message)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/system/time", system_time),
+        web.post("/spot/v4/query/open-orders", signed("open-orders", open_orders)),
+        web.post("/spot/v4/query/order", signed("order", query_order)),
+        web.post("/spot/v4/query/order-trades", signed("order-trades", order_trades)),
+        web.post("/spot/v2/submit_order", signed("submit", submit_order)),
+        web.post("/spot/v3/cancel_order", signed("cancel", cancel_order)),
+    ]
+
+
+async def system_time(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    return v4_response(sim, {"server_time": sim.now_ms()})
+
+
+def _authenticate(sim: Simulator, request: web.Request, raw: str) -> Body:
+    account = sim.settings.account
+    key = request.headers.get("X-BM-KEY", "")
+    if not key:
+        raise Rejected(401, 30001, "Header X-BM-KEY is empty")
+    if key != account.api_key:
+        raise Rejected(401, 30002, "Header X-BM-KEY not found")
+    sign = request.headers.get("X-BM-SIGN", "")
+    if not sign:
+        raise Rejected(401, 30004, "Header X-BM-SIGN is empty")
+    stamp = request.headers.get("X-BM-TIMESTAMP", "")
+    if not stamp.isdigit():
+        raise Rejected(401, 30006, "Header X-BM-TIMESTAMP is empty or not a Long")
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        raise Rejected(503, 30018, "Request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise Rejected(503, 30018, "Request body must be a JSON object")
+    window = body.get("recvWindow", DEFAULT_RECV_WINDOW)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= 60_000:
+        raise Rejected(401, 30007, "recvWindow must be an integer in (0, 60000]")
+    now, ts = sim.now_ms(), int(stamp)
+    if not (ts < now + 1000 and now - ts <= window):
+        raise Rejected(401, 30007, "Header X-BM-TIMESTAMP range. Within a minute or the "
+                                   "recvWindow")
+    memo, secret = account.memo, account.secret
+    expected = signing.v4_sign(secret, memo, stamp, raw)
+    if not signing.constant_time_equal(sign, expected):
+        raise Rejected(401, 30005, "Header X-BM-SIGN is wrong")
+    return body
+
+
+def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Authenticate, rate-limit per key, then run the endpoint; errors keep the envelope."""
+
+    async def handler(request: web.Request) -> web.Response:
+        sim = request.app[SIM_KEY]
+        raw = await request.text()
+        try:
+            body = _authenticate(sim, request, raw)
+        except Rejected as exc:
+            return v4_error(sim, exc.status, exc.code, exc.message)
+        verdict = sim.v4_limits[bucket].hit(sim.settings.account.api_key, sim.now_ms())
+        if not verdict.allowed:
+            sim.stats["v4_rate_limited"] += 1
+            return v4_error(sim, 429, 30013, "Request too many requests", verdict.headers())
+        try:
+            response = await endpoint(sim, body)
+        except Rejected as exc:
+            response = v4_error(sim, exc.status, exc.code, exc.message)
+        response.headers.update(verdict.headers())
+        return response
+
+    return handler
+
+
+def _long(body: Body, name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Rejected(400, 50021, f"Invalid {name}")
+    return value
+
+
+def _decimal(body: Body, name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise Rejected(400, 50021, f"Invalid {name}") from None
+    if not number.is_finite() or number <= 0:
+        raise Rejected(400, 50021, f"Invalid {name}")
+    return number
+
+
+def _symbol(sim: Simulator, body: Body, required: bool) -> str | None:
+    symbol = body.get("symbol")
+    if symbol is None and not required:
+        return None
+    if not isinstance(symbol, str) or symbol not in sim.store.symbols:
+        raise Rejected(400, 50001, "Symbol not found")
+    return symbol
+
+
+async def open_orders(sim: Simulator, body: Body) -> web.Response:
+    symbol = _symbol(sim, body, required=False)
+    mode = body.get("orderMode")
+    if mode not in (None, "spot", "iso_margin"):
+        raise Rejected(400, 51007, "order_mode not found")
+    start, end = _long(body, "startTime"), _long(body, "endTime")
+    if start is not None and end is not None and end <= start:
+        raise Rejected(400, 52004, "The endTime must be greater than the startTime")
+    limit = body.get("limit", 200)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise Rejected(400, 50021, "Invalid limit: 1 to 200")
+    if start is None and end is None:
+        start = sim.now_ms() - SEVEN_DAYS_MS  # the documented 7-day default window
+    rows = [
+        o for o in sim.store.open_orders(symbol)
+        if mode != "iso_margin"
+        and (start is None or o.create_time >= start)
+        and (end is None or o.create_time <= end)
+    ]
+    rows.sort(key=lambda o: (o.create_time, int(o.order_id)), reverse=True)
+    data = [v4_order(o, sim.store.symbols[o.symbol]) for o in rows[:limit]]
+    response = v4_response(sim, data)
+    shift_between_pages(sim, symbol)
+    return response
+
+
+def _find(sim: Simulator, body: Body) -> SimOrder:
+    order_id = body.get("orderId")
+    if not isinstance(order_id, str) or not order_id:
+        raise Rejected(400, 50000, "orderId is required")
+    order = sim.store.orders.get(order_id)
+    if order is None or lagging(sim, order):
+        raise Rejected(400, 50005, "Order Id not found")
+    return order
+
+
+async def query_order(sim: Simulator, body: Body) -> web.Response:
+    query_state = body.get("queryState")
+    if query_state not in (None, "open", "history"):
+        raise Rejected(400, 52003, "Unsupported query state")
+    order = _find(sim, body)
+    if query_state is not None and (query_state == "open") != (order.state in OPEN_STATES):
+        raise Rejected(400, 50005, "Order Id not found")
+    retention_ms = sim.settings.cancel_retention_s * 1000
+    if order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms:
+        # Unfilled cancels are only queryable for about 20 minutes (protocol §2.5).
+        raise Rejected(400, 50005, "Order Id not found")
+    return v4_response(sim, v4_order(order, sim.store.symbols[order.symbol]))
+
+
+async def order_trades(sim: Simulator, body: Body) -> web.Response:
+    order = _find(sim, body)
+    spec = sim.store.symbols[order.symbol]
+    # Under REST lag, fills younger than the lag are not visible yet.
+    horizon = sim.now_ms() - sim.faults.rest_lag_ms
+    fills = [f for f in order.fills if not sim.faults.rest_lag_ms or f.time <= horizon]
+    return v4_response(sim, [v4_trade(order, f, spec) for f in reversed(fills)])
+
+
+async def submit_order(sim: Simulator, body: Body) -> web.Response:
+    symbol = _symbol(sim, body, required=True)
+    assert symbol is not None
+    side, type_ = body.get("side"), body.get("type", "limit")
+    client_id = body.get("client_order_id")
+    if client_id is not None:
+        if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+            raise Rejected(400, 50038, "client_order_id must be 1 to 32 letters and digits")
+        if any(o.client_order_id == client_id for o in sim.store.orders.values()):
+            raise Rejected(400, 50042, "Duplicate clientOrderId")
+    try:
+        if type_ in ("limit", "limit_maker"):
+            price, size = _decimal(body, "price"), _decimal(body, "size")
+            if price is None or size is None:
+                raise Rejected(400, 50021, "Invalid price or size")
+            order = sim.store.place_limit(symbol, str(side), price, size, client_id)
+        elif type_ == "market":
+            order = sim.store.place_market(symbol, str(side), size=_decimal(body, "size"),
+                                           notional=_decimal(body, "notional"),
+                                           client_order_id=client_id)
+        else:
+            raise Rejected(400, 50021, f"Invalid type {type_!r}")
+    except OrderError as exc:
+        raise Rejected(400, 50021, str(exc)) from None
+    return v4_response(sim, {"order_id": order.order_id})
+
+
+async def cancel_order(sim: Simulator, body: Body) -> web.Response:
+    symbol = _symbol(sim, body, required=True)
+    order_id, client_id = body.get("order_id"), body.get("client_order_id")
+    if not order_id and not client_id:
+        raise Rejected(400, 50039, "order_id and client_order_id are both empty")
+    order = sim.store.orders.get(str(order_id)) if order_id else next(
+        (o for o in sim.store.orders.values() if o.client_order_id == client_id), None)
+    if order is None or order.symbol != symbol:
+        raise Rejected(400, 50005, "Order Id not found")
+    try:
+        sim.store.cancel(order.order_id)
+    except OrderError:
+        return v4_response(sim, {"result": False})
+    return v4_response(sim, {"result": True})

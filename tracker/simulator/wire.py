@@ -1,0 +1,132 @@
+"""How the simulator spells an order on each face, byte for byte as the protocol notes say.
+
+v2 rows mix JSON numbers (id, time, status) with decimal strings (amounts); v4 objects use
+camelCase strings with Long times; WebSocket pushes make every value a string and carry
+fill-only fields only on fills.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from tracker.simulator.store import Fill, OrderChange, SimOrder, SymbolSpec
+
+# v2 list/detail status codes (protocol §1.5); v2 has no partially_canceled or failed.
+V2_STATUS = {"new": 1, "partially_filled": 2, "filled": 3, "canceled": 4,
+             "partially_canceled": 4, "failed": 4}
+# Legacy numeric push `state` (protocol §3.4); `failed` is not pushed by the exchange.
+PUSH_LEGACY_STATE = {"new": "4", "partially_filled": "5", "filled": "6", "canceled": "8",
+                     "partially_canceled": "12", "failed": "1"}
+
+
+def dec(value: Decimal, scale: int) -> str:
+    return f"{value.quantize(Decimal(1).scaleb(-scale)):f}"
+
+
+def _amounts(o: SimOrder, spec: SymbolSpec) -> tuple[str, str, str]:
+    return dec(o.price, spec.price_scale), dec(o.size, spec.size_scale), dec(
+        o.filled_size, spec.size_scale)
+
+
+def v2_row(o: SimOrder, spec: SymbolSpec) -> dict[str, Any]:
+    price, size, filled = _amounts(o, spec)
+    return {
+        "entrust_id": int(o.order_id),
+        "symbol": o.symbol,
+        "timestamp": o.create_time,
+        "side": o.side,
+        "price": price,
+        "fees": dec(o.fees, 8),
+        "original_amount": size,
+        "executed_amount": filled,
+        "remaining_amount": dec(o.remaining, spec.size_scale),
+        "status": V2_STATUS[o.state],
+    }
+
+
+def v4_order(o: SimOrder, spec: SymbolSpec) -> dict[str, Any]:
+    price, size, filled = _amounts(o, spec)
+    avg = o.filled_notional / o.filled_size if o.filled_size else Decimal(0)
+    return {
+        "orderId": o.order_id,
+        # REST echoes the order id when no client id was given (protocol §2.6).
+        "clientOrderId": o.client_order_id or o.order_id,
+        "symbol": o.symbol,
+        "side": o.side,
+        "orderMode": "spot",
+        "type": o.type,
+        "state": o.state,
+        "cancelSource": o.cancel_source,
+        "stpMode": "none",
+        "price": price,
+        "priceAvg": dec(avg, spec.price_scale),
+        "size": size,
+        "filledSize": filled,
+        "notional": dec(o.notional, 8),
+        "filledNotional": dec(o.filled_notional, 8),
+        "createTime": o.create_time,
+        "updateTime": o.update_time,
+    }
+
+
+def v4_trade(o: SimOrder, f: Fill, spec: SymbolSpec) -> dict[str, Any]:
+    return {
+        "tradeId": f.trade_id,
+        "orderId": o.order_id,
+        "clientOrderId": o.client_order_id or o.order_id,
+        "symbol": o.symbol,
+        "side": o.side,
+        "orderMode": "spot",
+        "type": o.type,
+        "price": dec(f.price, spec.price_scale),
+        "size": dec(f.size, spec.size_scale),
+        "notional": dec(f.notional, 8),
+        "fee": dec(f.fee, 8),
+        "feeCoinName": spec.quote,
+        "tradeRole": "maker" if f.role == "M" else "taker",
+        "createTime": f.time,
+        "updateTime": f.time,
+    }
+
+
+def push_row(change: OrderChange, spec: SymbolSpec) -> dict[str, str]:
+    """One element of a push's `data` array: every value a string (protocol §3.4)."""
+    o, fill = change.order, change.fill
+    price, size, filled = _amounts(o, spec)
+    if o.type == "market" and o.side == "buy":
+        notional = dec(o.notional, 8)  # market buy: the notional on every push
+    elif o.state == "new":
+        notional = dec(o.notional, 8)  # limit: price x size on the `new` push only
+    else:
+        notional = ""
+    row = {
+        "symbol": o.symbol,
+        "side": o.side,
+        "type": o.type,
+        "notional": notional,
+        "size": size,
+        "ms_t": str(o.create_time),  # creation time, not the event time
+        "price": price,
+        "filled_notional": dec(o.filled_notional, 8),
+        "filled_size": filled,
+        "margin_trading": "0",
+        "state": PUSH_LEGACY_STATE[o.state],
+        "order_id": o.order_id,
+        "order_type": "0",
+        "last_fill_time": str(fill.time) if fill else "0",
+        "last_fill_price": dec(fill.price, spec.price_scale) if fill else "0",
+        "last_fill_count": dec(fill.size, spec.size_scale) if fill else "0",
+        "client_order_id": o.client_order_id or "0",
+        "create_time": str(o.create_time),
+        "update_time": str(o.update_time),
+        "order_mode": "spot",
+        "entrust_type": "NORMAL",
+        "order_state": o.state,
+        "dealFee": dec(fill.fee, 8) if fill else "0",
+        "deal_fee_coin_name": spec.quote,
+    }
+    if fill is not None:
+        row["exec_type"] = fill.role
+        row["detail_id"] = fill.trade_id
+    return row

@@ -1,0 +1,328 @@
+"""The private WebSocket face (protocol §3): login, per-topic acks, no snapshot, pushes as
+raw-DEFLATE binary frames, text ping/pong, idle and rate rules, and the push faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections import deque
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tracker import signing
+from tracker.simulator.app import SIM_KEY, Simulator
+from tracker.simulator.store import OrderChange
+from tracker.simulator.wire import push_row
+
+MAX_CONNECTIONS_PER_IP = 10
+MAX_CONNECTS_PER_MINUTE = 30
+MAX_TOPICS = 100
+MAX_TOPICS_PER_SUBSCRIBE = 20
+MAX_ARGS_BYTES = 4096
+MAX_MESSAGES_PER_10S = 100
+LOGIN_WINDOW_MS = 60_000
+ALL_SYMBOLS_TOPIC = "spot/user/orders:ALL_SYMBOLS"
+REORDER_HOLD_S = 0.5  # a held-back push goes out after the next one, or after this
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/user", handle)]
+
+
+def deflate_raw(text: str) -> bytes:
+    """Raw DEFLATE (no zlib header), as the exchange compresses its frames."""
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(text.encode()) + compressor.flush()
+
+
+def error_event(op: str, code: str, message: str) -> str:
+    return json.dumps({"event": op, "errorCode": code, "errorMessage": message})
+
+
+class Session:
+    """One client connection: its login, its topics and its outgoing frame queue."""
+
+    def __init__(self, sim: Simulator, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.sim = sim
+        self.ws = ws
+        self.request = request
+        self.peer = request.remote or "?"
+        self.logged_in = False
+        self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
+        self.out: asyncio.Queue[tuple[bool, str | bytes] | None] = asyncio.Queue()
+        self.held: str | bytes | None = None
+        self.loop = asyncio.get_running_loop()
+        self.recent: deque[float] = deque()
+        self.writer: asyncio.Task[None] | None = None
+
+    async def drain(self) -> None:
+        """Send what is queued, then stop writing: used before closing the connection."""
+        self.out.put_nowait(None)
+        if self.writer is not None:
+            await self.writer
+
+    # -- outgoing --------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        self.out.put_nowait((False, text))
+
+    def offer(self, change: OrderChange) -> None:
+        symbol = change.order.symbol
+        for topic, table in self.topics.items():
+            if topic == ALL_SYMBOLS_TOPIC or topic.endswith(":" + symbol):
+                row = push_row(change, self.sim.store.symbols[symbol])
+                self._deliver(json.dumps({"table": table, "data": [row]}))
+
+    def _deliver(self, text: str) -> None:
+        sim, faults = self.sim, self.sim.faults
+        sim.stats["pushes_generated"] += 1
+        if sim.chance(faults.push_drop, "push_drop"):
+            return
+        frame: str | bytes = deflate_raw(text) if sim.settings.compress else text
+        copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
+        for _ in range(copies):
+            if faults.push_delay_ms:
+                sim.injected["push_delay"] += 1
+                delay = sim.fault_rng.uniform(0, faults.push_delay_ms) / 1000
+                self.loop.call_later(delay, self._release, frame)
+            else:
+                self._release(frame)
+
+    def _release(self, frame: str | bytes) -> None:
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.out.put_nowait((True, frame))
+            self.out.put_nowait((True, held))
+        elif self.sim.chance(self.sim.faults.push_reorder, "push_reorder"):
+            self.held = frame
+            self.loop.call_later(REORDER_HOLD_S, self._flush_held, frame)
+        else:
+            self.out.put_nowait((True, frame))
+
+    def _flush_held(self, frame: str | bytes) -> None:
+        if self.held is frame:
+            self.held = None
+            self.out.put_nowait((True, frame))
+
+    async def write_loop(self) -> None:
+        while (item := await self.out.get()) is not None:
+            is_push, frame = item
+            if self.sim.faults.ws_silent:
+                self.sim.injected["ws_silent_frame"] += 1
+                continue
+            try:
+                if isinstance(frame, bytes):
+                    await self.ws.send_bytes(frame)
+                else:
+                    await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+            if is_push:
+                self.sim.stats["pushes_sent"] += 1
+
+    # -- incoming --------------------------------------------------------------------
+
+    def over_message_limit(self) -> bool:
+        now = self.loop.time()
+        self.recent.append(now)
+        while self.recent and self.recent[0] <= now - 10:
+            self.recent.popleft()
+        return len(self.recent) > MAX_MESSAGES_PER_10S
+
+    def handle_text(self, text: str) -> bool:
+        """Answer one client message; False when the connection must be closed."""
+        if text == "ping":
+            self.send_text("pong")
+            return True
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            self.send_text(error_event("error", "90001", "Invalid message format"))
+            return True
+        if not isinstance(message, dict):
+            self.send_text(error_event("error", "90001", "Invalid message format"))
+            return True
+        op, args = message.get("op"), message.get("args")
+        if op not in ("login", "subscribe", "unsubscribe"):
+            self.send_text(error_event(str(op), "90002", "Invalid op param"))
+            return True
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            self.send_text(error_event(op, "90003", "Invalid args param"))
+            return op != "login"
+        if op == "login":
+            return self.login(args)
+        self.subscription(op, args)
+        return True
+
+    def login(self, args: list[str]) -> bool:
+        code = self._login_error(args)
+        if code is not None:
+            self.sim.stats["ws_login_failed"] += 1
+            self.send_text(error_event("login", *code))
+            return False
+        self.logged_in = True
+        self.send_text(json.dumps({"event": "login"}))
+        return True
+
+    def _login_error(self, args: list[str]) -> tuple[str, str] | None:
+        account = self.sim.settings.account
+        if self.logged_in:
+            return "91005", "Already logged in"
+        if len(args) != 3:
+            return "90003", "Invalid args param: [apiKey, timestamp, sign]"
+        key, stamp, sign = args
+        if not key:
+            return "91001", "API KEY is empty"
+        if key != account.api_key:
+            return "91002", "API KEY not found"
+        if not stamp:
+            return "91021", "Timestamp is empty"
+        if not stamp.isdigit():
+            return "91023", "Timestamp invalid format"
+        if abs(self.sim.now_ms() - int(stamp)) > LOGIN_WINDOW_MS:
+            return "91022", "Timestamp out of range (within a minute)"
+        if not sign:
+            return "91010", "Sign is empty"
+        expected = signing.ws_login_sign(account.secret, account.memo, stamp)
+        if not signing.constant_time_equal(sign, expected):
+            return "91011", "Sign is wrong"
+        return None
+
+    def subscription(self, op: str, args: list[str]) -> None:
+        if not self.logged_in:
+            self.send_text(error_event(op, "91006", "Not logged in"))
+            return
+        if len(args) > MAX_TOPICS_PER_SUBSCRIBE:
+            self.send_text(error_event(op, "90005", "Too many topics in one request (max 20)"))
+            return
+        if len(json.dumps(args).encode()) > MAX_ARGS_BYTES:
+            self.send_text(error_event(op, "90003", "Invalid args param: over 4096 bytes"))
+            return
+        for topic in args:
+            if op == "unsubscribe":
+                if self.topics.pop(topic, None) is None:
+                    self.send_text(error_event(op, "90009", f"Invalid subscription {topic}"))
+                else:
+                    self.send_text(json.dumps({"event": op, "topic": topic}))
+                continue
+            table = self._table(topic)
+            if table is None:
+                continue
+            if topic in self.topics:
+                self.send_text(error_event(op, "90008", f"Duplicate subscription {topic}"))
+            elif len(self.topics) >= MAX_TOPICS:
+                self.send_text(error_event(op, "90006", "Total topics over the limit (100)"))
+            else:
+                self.topics[topic] = table
+                self.send_text(json.dumps({"event": op, "topic": topic}))
+
+    def _table(self, topic: str) -> str | None:
+        channel, _, symbol = topic.partition(":")
+        if topic == ALL_SYMBOLS_TOPIC:
+            return "spot/user/orders"
+        if channel != "spot/user/order" or not symbol:
+            self.send_text(error_event("subscribe", "90004", "Invalid channel param"))
+            return None
+        if symbol not in self.sim.store.symbols:
+            self.send_text(error_event("subscribe", "92001", "Invalid symbol param"))
+            return None
+        return "spot/user/order"
+
+    def abort(self) -> None:
+        """Drop the connection with no close frame, as a network fault would."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+
+def _admission_error(sim: Simulator, peer: str) -> tuple[str, str] | None:
+    now = asyncio.get_running_loop().time()
+    sim.ws_connects.append(now)
+    while sim.ws_connects and sim.ws_connects[0] <= now - 60:
+        sim.ws_connects.popleft()
+    if len(sim.ws_connects) > MAX_CONNECTS_PER_MINUTE:
+        return "94001", "Reconnecting too frequently (max 30 per minute)"
+    if sum(1 for s in sim.ws_sessions if s.peer == peer) >= MAX_CONNECTIONS_PER_IP:
+        return "94002", "Too many connections from this IP (max 10)"
+    return None
+
+
+async def handle(request: web.Request) -> web.WebSocketResponse:
+    sim = request.app[SIM_KEY]
+    ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    session = Session(sim, ws, request)
+    refused = _admission_error(sim, session.peer)
+    if refused is not None:
+        sim.stats["ws_refused"] += 1
+        await ws.send_str(error_event("connect", *refused))
+        await ws.close(code=1008, message=refused[1].encode())
+        return ws
+    sim.stats["ws_connections"] += 1
+    sim.ws_sessions.add(session)
+    sim.push_sinks.add(session.offer)
+    session.writer = asyncio.create_task(session.write_loop())
+    try:
+        await _read_loop(sim, session)
+    finally:
+        sim.push_sinks.discard(session.offer)
+        sim.ws_sessions.discard(session)
+        await session.drain()
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _read_loop(sim: Simulator, session: Session) -> None:
+    settings, ws, loop = sim.settings, session.ws, session.loop
+    opened = heard = loop.time()
+    while True:
+        idle_at = heard + settings.ws_idle_timeout_s
+        lifeless_at = opened + settings.ws_lifeless_s if not session.topics else float("inf")
+        timeout = min(idle_at, lifeless_at) - loop.time()
+        try:
+            msg = await ws.receive(timeout=max(timeout, 0.001))
+        except TimeoutError:
+            reason = "idle" if loop.time() >= idle_at else "no subscription"
+            sim.stats[f"ws_closed_{reason.replace(' ', '_')}"] += 1
+            await session.drain()
+            await ws.close(code=1000, message=f"closed: {reason}".encode())
+            return
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return
+        heard = loop.time()
+        if session.over_message_limit():
+            sim.stats["ws_closed_rate"] += 1
+            await ws.close(code=1008, message=b"over 100 messages in 10 s")
+            return
+        if msg.type != WSMsgType.TEXT:
+            session.send_text(error_event("error", "90001", "Invalid message format"))
+            continue
+        if not session.handle_text(msg.data):
+            await session.drain()  # the error event goes out before the close
+            await ws.close(code=1000, message=b"login failed")
+            return
+
+
+async def close_all(app: web.Application) -> None:
+    for session in list(app[SIM_KEY].ws_sessions):
+        await session.ws.close(code=1001, message=b"server shutdown")
+
+
+async def drop_all(sim: Simulator, mode: str, code: int, reason: str) -> int:
+    """The connection faults: `abort` (no close frame) or `close` with a given code."""
+    sessions = list(sim.ws_sessions)
+    for session in sessions:
+        if mode == "abort":
+            session.abort()
+        else:
+            await session.ws.close(code=code, message=reason.encode())
+    sim.injected[f"ws_{mode}"] += len(sessions)
+    return len(sessions)
+
+
+def describe(session: Session) -> dict[str, Any]:
+    return {"peer": session.peer, "logged_in": session.logged_in, "topics": list(session.topics)}
