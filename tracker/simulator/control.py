@@ -20,6 +20,9 @@ from tracker.simulator.flow import FlowConfigError, parse_mix
 from tracker.simulator.store import OrderError, SimOrder
 from tracker.simulator.wire import dec, v4_order
 
+# RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent on the wire.
+SENDABLE_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
+
 Handler = Callable[[Simulator, dict[str, Any], web.Request], Awaitable[Any]]
 
 
@@ -167,8 +170,9 @@ async def drop(sim: Simulator, body: dict[str, Any], request: web.Request) -> An
     code = body.get("code", 1000)
     if mode not in ("abort", "close"):
         raise BadControl("mode is abort or close")
-    if not isinstance(code, int) or not (code == 1000 or 1002 <= code <= 4999):
-        raise BadControl("code must be a valid WebSocket close code")
+    if not isinstance(code, int) or code not in SENDABLE_CLOSE_CODES:
+        raise BadControl("code must be a close code a server may send (1000-1003, "
+                         "1007-1014, 3000-4999)")
     return {"dropped": await ws.drop_all(sim, mode, code, str(body.get("reason", "")))}
 
 

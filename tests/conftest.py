@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.simclient import V2, V4, WS
+from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings, start
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Override in a test module (or parametrize) to start the simulator differently."""
+    return Settings(port=0)
+
+
+@pytest.fixture
+async def sim(settings: Settings) -> AsyncIterator[Running]:
+    running = await start(settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def control(sim: Running) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{sim.rest_url}/control") as client:
+        yield client
+
+
+@pytest.fixture
+async def v2(sim: Running) -> AsyncIterator[V2]:
+    client = V2(sim, DEMO_ACCOUNT)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def v4(sim: Running) -> AsyncIterator[V4]:
+    client = V4(sim, DEMO_ACCOUNT)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def ws_factory(sim: Running) -> AsyncIterator[Callable[[], Any]]:
+    opened: list[WS] = []
+
+    async def connect() -> WS:
+        conn = await WS.connect(sim, DEMO_ACCOUNT)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        await conn.close()
+
+
+async def place(control: httpx.AsyncClient, **order: Any) -> dict[str, Any]:
+    """Place an order through the control API and return its ground-truth row."""
+    order.setdefault("symbol", "BTC_USDT")
+    order.setdefault("side", "buy")
+    if order.get("type") != "market":
+        order.setdefault("price", "50000")
+        order.setdefault("size", "0.1")
+    response = await control.post("/orders", json=order)
+    assert response.status_code == 200, response.text
+    return response.json()

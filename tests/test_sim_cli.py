@@ -1,0 +1,83 @@
+"""`tracker sim` as a real subprocess: start-up, configuration errors, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+TRACKER = [sys.executable, "-m", "tracker.cli"]
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the simulator did not become ready")
+
+
+def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    env = os.environ | {"TRACKER_SIM_API_KEY": "k1", "TRACKER_SIM_API_SECRET": "s1",
+                        "TRACKER_SIM_API_MEMO": "m1"}
+    proc = subprocess.Popen(
+        [*TRACKER, "sim", "--port", "0", "--open-orders", "5", "--seed", "9",
+         "--symbols", "BTC_USDT,DOGE_USDT", "--faults", '{"push_drop": 0.25}',
+         "--ready-file", str(ready)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        urls = wait_for(ready, proc)
+        assert urls["ws_url"] == f"ws://127.0.0.1:{urls['port']}/user?protocol=1.1"
+        truth = httpx.get(f"{urls['control_url']}/truth").json()["orders"]
+        assert len(truth) == 10 and {o["symbol"] for o in truth} == {"BTC_USDT", "DOGE_USDT"}
+        faults = httpx.get(f"{urls['control_url']}/faults").json()["faults"]
+        assert faults["push_drop"] == 0.25
+        # The credentials come from the environment: the demo key is refused.
+        refused = httpx.post(f"{urls['rest_url']}/v2/authentication", data={
+            "grant_type": "client_credentials", "client_id": "6591f7c2491db0a23a1d8ad6911c825e",
+            "client_secret": "x"})
+        assert refused.status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "simulator listening" in out
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--port", "70000"], "--port"),
+    (["--rate", "-1"], "--rate"),
+    (["--mix", "new=1,teleport=2"], "--mix"),
+    (["--faults", '{"push_drop": 2}'], "--faults"),
+    (["--faults", "/nonexistent/faults.json"], "--faults"),
+    (["--symbols", "BTCUSDT"], "--symbols"),
+])
+def test_bad_configuration_is_one_line_and_exit_78(args: list[str], needle: str) -> None:
+    done = subprocess.run([*TRACKER, "sim", "--port", "0", *args], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 78
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "configuration error" in lines[0]
+
+
+def test_port_in_use_is_reported(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*TRACKER, "sim", "--port", str(port)], capture_output=True,
+                              text=True, timeout=30)
+    assert done.returncode == 69
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
