@@ -124,7 +124,7 @@ class Simulator:
 
 
 SIM_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)
-EXCHANGE_PREFIXES = ("/v2/", "/spot/", "/system/", "/account/")
+EXCHANGE_PREFIXES = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")
 
 
 def v2_error(status: int, message: str) -> web.Response:
@@ -170,11 +170,11 @@ async def rest_faults(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def build_app(sim: Simulator) -> web.Application:
-    from tracker.simulator import control, rest_v2, rest_v4, ws
+    from tracker.simulator import control, rest_public, rest_v2, rest_v4, ws
 
     app = web.Application(middlewares=[rest_faults], client_max_size=1024 * 1024)
     app[SIM_KEY] = sim
-    for module in (rest_v2, rest_v4, ws, control):
+    for module in (rest_v2, rest_v4, rest_public, ws, control):
         app.add_routes(module.routes())
 
     async def background(app: web.Application) -> Any:
