@@ -1,0 +1,252 @@
+"""Exchange payloads to one validated `OrderUpdate`: pure, no I/O.
+
+Four shapes reach the tracker (v2 list/detail rows, v4 order objects, WebSocket push rows,
+and the same row shapes from order-detail answers). Each is checked field by field and turned
+into exact `Decimal` amounts and one state vocabulary, BitMart's current one. Anything that
+does not fit raises `Invalid` with a reason a person can act on; the caller journals it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+STATES = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
+OPEN_STATES = frozenset({"new", "partially_filled"})
+TERMINAL_STATES = frozenset(STATES) - OPEN_STATES
+
+# Where an update came from; also the tie-break between equal versions (see book.py).
+SOURCES = ("seed_v2", "seed_v4", "detail_v2", "detail_v4", "push")
+
+ORDER_ID = re.compile(r"[0-9]{1,32}")
+SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z0-9]{1,20}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+DECIMAL = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")
+MIN_TIME_MS = 1_262_304_000_000  # 2010-01-01
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
+
+# v2 list/detail status codes (protocol §1.5); 4 means canceled with or without fills.
+V2_STATUS = {1: "new", 2: "partially_filled", 3: "filled", 4: "canceled"}
+# Legacy numeric push `state` (protocol §1.10, §3.4); 7 "canceling" is still open.
+LEGACY_STATE = {"1": "failed", "2": "new", "3": "failed", "4": "new",
+                "5": "partially_filled", "6": "filled", "7": None, "8": "canceled",
+                "12": "partially_canceled"}
+
+
+class Invalid(ValueError):
+    """A payload the tracker refuses; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    order_id: str
+    symbol: str
+    side: str
+    state: str
+    price: Decimal
+    size: Decimal
+    filled_size: Decimal
+    source: str
+    type: str | None = None
+    filled_notional: Decimal | None = None
+    client_order_id: str | None = None
+    create_time: int | None = None
+    update_time: int | None = None
+    fill_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+def _field(row: dict[str, Any], name: str) -> Any:
+    if name not in row:
+        raise Invalid(f"missing field {name!r}")
+    return row[name]
+
+
+def _text(row: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = _field(row, name)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Invalid(f"{name} must be a string, not {type(value).__name__}")
+    text = str(value)
+    if not pattern.fullmatch(text):
+        raise Invalid(f"{name} is malformed: {text[:40]!r}")
+    return text
+
+
+def _decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> Decimal | None:
+    """Amounts arrive as decimal strings; anything else (floats, exponents, NaN, negative,
+    absurdly long) is refused rather than guessed at."""
+    value = _field(row, name)
+    if allow_empty and value == "":
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a decimal string, not {type(value).__name__}")
+    if not DECIMAL.fullmatch(value):
+        raise Invalid(f"{name} is not a plain non-negative decimal: {value[:40]!r}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # unreachable after the pattern, kept for safety of Decimal()
+        raise Invalid(f"{name} is not a decimal: {value[:40]!r}") from None
+
+
+def _amount(row: dict[str, Any], name: str) -> Decimal:
+    value = _decimal(row, name)
+    assert value is not None
+    return value
+
+
+def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    if name not in row and not required:
+        return None
+    value = _field(row, name)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"{name} must be integer milliseconds, not {value!r:.40}")
+    if not MIN_TIME_MS <= value <= MAX_TIME_MS:
+        raise Invalid(f"{name} is out of range: {value}")
+    return value
+
+
+def _side(row: dict[str, Any]) -> str:
+    side = _field(row, "side")
+    if side not in ("buy", "sell"):
+        raise Invalid(f"side must be buy or sell, not {side!r:.40}")
+    return str(side)
+
+
+def _check_fill(size: Decimal, filled: Decimal, state: str) -> None:
+    # A market buy is sized by notional: its size is 0 while it fills.
+    if size > 0 and filled > size:
+        raise Invalid(f"filled size {filled} exceeds order size {size}")
+    if state == "new" and filled > 0:
+        raise Invalid("state new with a non-zero filled size")
+    if state == "filled" and size > 0 and filled != size:
+        raise Invalid(f"state filled but filled size {filled} is not the size {size}")
+
+
+def _require_object(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise Invalid(f"an order must be a JSON object, not {type(row).__name__}")
+    return row
+
+
+def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
+    """A `GET /v2/orders` row or a `GET /v2/orders/{id}` answer."""
+    row = _require_object(row)
+    status = _field(row, "status")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if isinstance(status, bool) or status not in V2_STATUS:
+        raise Invalid(f"status is not an order status: {status!r:.40}")
+    size, filled = _amount(row, "original_amount"), _amount(row, "executed_amount")
+    state = V2_STATUS[status]
+    if state == "canceled" and filled > 0:
+        state = "partially_canceled"
+    _check_fill(size, filled, state)
+    return OrderUpdate(
+        order_id=_text(row, "entrust_id", ORDER_ID),
+        symbol=_text(row, "symbol", SYMBOL),
+        side=_side(row),
+        state=state,
+        price=_amount(row, "price"),
+        size=size,
+        filled_size=filled,
+        source=source,
+        type="limit",  # v2 orders were limit-only
+        create_time=_time(row, "timestamp"),
+    )
+
+
+def from_v4(row: Any, source: str = "seed_v4") -> OrderUpdate:
+    """A v4 order object (`query/open-orders` element or `query/order` data)."""
+    row = _require_object(row)
+    state = _field(row, "state")
+    if state not in STATES:
+        raise Invalid(f"unknown state {state!r:.40}")
+    size, filled = _amount(row, "size"), _amount(row, "filledSize")
+    _check_fill(size, filled, state)
+    order_id = _text(row, "orderId", ORDER_ID)
+    client = row.get("clientOrderId")
+    return OrderUpdate(
+        order_id=order_id,
+        symbol=_text(row, "symbol", SYMBOL),
+        side=_side(row),
+        state=state,
+        price=_amount(row, "price"),
+        size=size,
+        filled_size=filled,
+        source=source,
+        type=_type(row.get("type")),
+        filled_notional=_decimal(row, "filledNotional") if "filledNotional" in row else None,
+        # REST echoes the order id when no client id was set: that is not a client id.
+        client_order_id=_client_id(client, order_id),
+        create_time=_time(row, "createTime"),
+        update_time=_time(row, "updateTime"),
+    )
+
+
+def from_push(row: Any) -> OrderUpdate:
+    """One element of a private-channel push's `data` array (every value a string)."""
+    row = _require_object(row)
+    for name, value in row.items():
+        if not isinstance(value, str):
+            raise Invalid(f"push field {name} must be a string, not {type(value).__name__}")
+    state = _push_state(row)
+    size, filled = _amount(row, "size"), _amount(row, "filled_size")
+    if state is None:  # legacy "canceling": still open, as far as its fills say
+        state = "partially_filled" if filled > 0 else "new"
+    _check_fill(size, filled, state)
+    order_id = _text(row, "order_id", ORDER_ID)
+    detail = row.get("detail_id") or None
+    return OrderUpdate(
+        order_id=order_id,
+        symbol=_text(row, "symbol", SYMBOL),
+        side=_side(row),
+        state=state,
+        price=_amount(row, "price"),
+        size=size,
+        filled_size=filled,
+        source="push",
+        type=_type(row.get("type")),
+        filled_notional=(_decimal(row, "filled_notional", allow_empty=True)
+                         if "filled_notional" in row else None),
+        client_order_id=_client_id(row.get("client_order_id"), order_id),
+        create_time=_time(row, "create_time", required=False)
+        or _time(row, "ms_t", required=False),
+        update_time=_time(row, "update_time", required=False),
+        fill_id=detail,
+    )
+
+
+def _push_state(row: dict[str, Any]) -> str | None:
+    """`order_state` is the current field; the legacy numeric `state` is the fallback."""
+    if "order_state" in row:
+        state = row["order_state"]
+        if state not in STATES:
+            raise Invalid(f"unknown order_state {state!r:.40}")
+        return str(state)
+    legacy = _field(row, "state")
+    if legacy not in LEGACY_STATE:
+        raise Invalid(f"unknown legacy state {legacy!r:.40}")
+    return LEGACY_STATE[legacy]
+
+
+def _type(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in ("limit", "market", "limit_maker", "ioc"):
+        raise Invalid(f"unknown order type {value!r:.40}")
+    return str(value)
+
+
+def _client_id(value: Any, order_id: str) -> str | None:
+    if value in (None, "", "0", order_id):
+        return None
+    if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
+        raise Invalid(f"client order id is malformed: {value!r:.40}")
+    return value
