@@ -21,6 +21,12 @@ from tracker.simulator.wire import v4_order, v4_trade
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 DEFAULT_RECV_WINDOW = 5000
 CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+# A Java Long written in ASCII digits (str.isdigit() also takes "²" and Arabic-Indic digits).
+LONG_TEXT = re.compile(r"[0-9]{1,19}")
+MAX_LONG = 2**63 - 1
+# Amounts beyond this would overflow the order store's fixed-scale decimals (price x size
+# quantized to 8 places must fit the 28-digit decimal context); the venue has its own caps.
+MAX_AMOUNT = Decimal(10) ** 9
 
 Body = dict[str, Any]
 Endpoint = Callable[[Simulator, Body], Awaitable[web.Response]]
@@ -50,7 +56,16 @@ async def system_time(request: web.Request) -> web.Response:
     return v4_response(sim, {"server_time": sim.now_ms()})
 
 
-def _authenticate(sim: Simulator, request: web.Request, raw: str) -> Body:
+def _as_long(value: Any) -> int | None:
+    """A JSON Long: an integer, or a string of ASCII digits; None if it is neither."""
+    if isinstance(value, str) and LONG_TEXT.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LONG:
+        return None
+    return value
+
+
+def _authenticate(sim: Simulator, request: web.Request, data: bytes) -> Body:
     account = sim.settings.account
     key = request.headers.get("X-BM-KEY", "")
     if not key:
@@ -61,18 +76,22 @@ def _authenticate(sim: Simulator, request: web.Request, raw: str) -> Body:
     if not sign:
         raise Rejected(401, 30004, "Header X-BM-SIGN is empty")
     stamp = request.headers.get("X-BM-TIMESTAMP", "")
-    if not stamp.isdigit():
+    ts = _as_long(stamp)
+    if ts is None:
         raise Rejected(401, 30006, "Header X-BM-TIMESTAMP is empty or not a Long")
+    # The signature covers the exact body bytes, so they are decoded as UTF-8 (JSON's own
+    # encoding) whatever charset the Content-Type claims; anything else is not JSON.
     try:
+        raw = data.decode("utf-8")
         body = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Rejected(503, 30018, "Request body must be JSON") from None
     if not isinstance(body, dict):
         raise Rejected(503, 30018, "Request body must be a JSON object")
-    window = body.get("recvWindow", DEFAULT_RECV_WINDOW)
-    if isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= 60_000:
+    window = _as_long(body.get("recvWindow", DEFAULT_RECV_WINDOW))
+    if window is None or not 0 < window <= 60_000:
         raise Rejected(401, 30007, "recvWindow must be an integer in (0, 60000]")
-    now, ts = sim.now_ms(), int(stamp)
+    now = sim.now_ms()
     if not (ts < now + 1000 and now - ts <= window):
         raise Rejected(401, 30007, "Header X-BM-TIMESTAMP range. Within a minute or the "
                                    "recvWindow")
@@ -88,9 +107,9 @@ def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable
 
     async def handler(request: web.Request) -> web.Response:
         sim = request.app[SIM_KEY]
-        raw = await request.text()
+        data = await request.read()
         try:
-            body = _authenticate(sim, request, raw)
+            body = _authenticate(sim, request, data)
         except Rejected as exc:
             return v4_error(sim, exc.status, exc.code, exc.message)
         verdict = sim.v4_limits[bucket].hit(sim.settings.account.api_key, sim.now_ms())
@@ -111,11 +130,10 @@ def _long(body: Body, name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    number = _as_long(value)
+    if number is None:
         raise Rejected(400, 50021, f"Invalid {name}")
-    return value
+    return number
 
 
 def _decimal(body: Body, name: str) -> Decimal | None:
@@ -126,7 +144,7 @@ def _decimal(body: Body, name: str) -> Decimal | None:
         number = Decimal(str(value))
     except InvalidOperation:
         raise Rejected(400, 50021, f"Invalid {name}") from None
-    if not number.is_finite() or number <= 0:
+    if not number.is_finite() or number <= 0 or number >= MAX_AMOUNT:
         raise Rejected(400, 50021, f"Invalid {name}")
     return number
 
@@ -191,11 +209,24 @@ async def query_order(sim: Simulator, body: Body) -> web.Response:
 
 
 async def order_trades(sim: Simulator, body: Body) -> web.Response:
-    order = _find(sim, body)
+    order_id = body.get("orderId")
+    if not isinstance(order_id, str) or not order_id:
+        raise Rejected(400, 50000, "orderId is required")
+    order = sim.store.orders.get(order_id)
+    if order is None:
+        raise Rejected(400, 50005, "Order Id not found")
     spec = sim.store.symbols[order.symbol]
-    # Under REST lag, fills younger than the lag are not visible yet.
-    horizon = sim.now_ms() - sim.faults.rest_lag_ms
-    fills = [f for f in order.fills if not sim.faults.rest_lag_ms or f.time <= horizon]
+    # Under REST lag an order younger than the lag is unknown, and an older one lists only
+    # the fills older than the lag. (The order-level `lagging` check would turn every fresh
+    # fill into 50005, which clients read as "this order does not exist".)
+    lag = sim.faults.rest_lag_ms
+    horizon = sim.now_ms() - lag
+    if lag and order.create_time > horizon:
+        sim.injected["rest_lag"] += 1
+        raise Rejected(400, 50005, "Order Id not found")
+    fills = [f for f in order.fills if not lag or f.time <= horizon]
+    if len(fills) < len(order.fills):
+        sim.injected["rest_lag"] += 1
     return v4_response(sim, [v4_trade(order, f, spec) for f in reversed(fills)])
 
 
@@ -216,7 +247,11 @@ async def submit_order(sim: Simulator, body: Body) -> web.Response:
                 raise Rejected(400, 50021, "Invalid price or size")
             order = sim.store.place_limit(symbol, str(side), price, size, client_id)
         elif type_ == "market":
-            order = sim.store.place_market(symbol, str(side), size=_decimal(body, "size"),
+            size = _decimal(body, "size")
+            if side == "sell" and size is not None and sim.store.symbols[symbol].size(size) <= 0:
+                # Below one lot: the store would record a "filled" order with nothing filled.
+                raise Rejected(400, 50021, "Invalid size")
+            order = sim.store.place_market(symbol, str(side), size=size,
                                            notional=_decimal(body, "notional"),
                                            client_order_id=client_id)
         else:

@@ -15,6 +15,10 @@ from decimal import ROUND_DOWN, Decimal
 OPEN_STATES = frozenset({"new", "partially_filled"})
 TERMINAL_STATES = frozenset({"filled", "canceled", "partially_canceled", "failed"})
 FEE_RATE = Decimal("0.001")
+# Far past any real market, and small enough that every product stays exact in 28 digits.
+MAX_PRICE = Decimal("1e9")
+MAX_SIZE = Decimal("1e9")
+MAX_NOTIONAL = Decimal("1e12")
 NOTIONAL_SCALE = Decimal("0.00000001")
 
 
@@ -117,6 +121,7 @@ class OrderStore:
         self.open_by_symbol: dict[str, dict[str, SimOrder]] = {s: {} for s in self.symbols}
         self.listeners: list[Listener] = []
         self.changes = 0
+        self._last_create = 0
 
     # -- queries ---------------------------------------------------------------------
 
@@ -149,6 +154,8 @@ class OrderStore:
     ) -> SimOrder:
         spec = self.spec(symbol)
         _check_side(side)
+        _check_amount("price", price, MAX_PRICE)
+        _check_amount("size", size, MAX_SIZE)
         price, size = spec.price(price), spec.size(size)
         if price <= 0 or size <= 0:
             raise OrderError("bad_request", "price and size must be positive")
@@ -174,6 +181,7 @@ class OrderStore:
         if side == "buy":
             if notional is None or notional <= 0:
                 raise OrderError("bad_request", "a market buy needs a positive notional")
+            _check_amount("notional", notional, MAX_NOTIONAL)
             order = self._new_order(spec, side, "market", Decimal(0), Decimal(0),
                                     notional, client_order_id)
             self._emit(order, None)
@@ -185,7 +193,10 @@ class OrderStore:
             return order
         if size is None or size <= 0:
             raise OrderError("bad_request", "a market sell needs a positive size")
+        _check_amount("size", size, MAX_SIZE)
         size = spec.size(size)
+        if size <= 0:
+            raise OrderError("bad_request", "a market sell needs at least one lot")
         order = self._new_order(spec, side, "market", Decimal(0), size, Decimal(0),
                                 client_order_id)
         self._emit(order, None)
@@ -221,7 +232,9 @@ class OrderStore:
                    size: Decimal, notional: Decimal, client_order_id: str | None) -> SimOrder:
         order_id = str(self._next_id)
         self._next_id += 1
-        now = self.clock()
+        # One account cannot place two orders in the same millisecond (the submit limit is
+        # 40 per 2 s), so creation times are distinct, as time-window paging relies on.
+        now = self._last_create = max(self.clock(), self._last_create + 1)
         order = SimOrder(order_id, spec.name, side, type_, price, size, notional,
                          client_order_id, create_time=now, update_time=now)
         self.orders[order_id] = order
@@ -260,6 +273,11 @@ class OrderStore:
         change = OrderChange(dataclasses.replace(order, fills=list(order.fills)), fill)
         for listener in list(self.listeners):
             listener(change)
+
+
+def _check_amount(name: str, value: Decimal, cap: Decimal) -> None:
+    if not value.is_finite() or value > cap:
+        raise OrderError("bad_request", f"{name} must be finite and at most {cap}")
 
 
 def _check_side(side: str) -> None:
