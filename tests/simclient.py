@@ -109,10 +109,10 @@ class WS:
     async def send(self, message: Any) -> None:
         await self.conn.send(message if isinstance(message, str) else json.dumps(message))
 
-    async def recv(self, timeout: float = 2.0) -> Any:
+    async def recv(self, within: float = 2.0) -> Any:
         import asyncio
 
-        frame = await asyncio.wait_for(self.conn.recv(), timeout)
+        frame = await asyncio.wait_for(self.conn.recv(), within)
         self.raw.append(frame)
         text = inflate(frame)
         return text if text == "pong" else json.loads(text)
@@ -127,11 +127,11 @@ class WS:
         await self.send({"op": "subscribe", "args": list(topics)})
         return [await self.recv() for _ in topics]
 
-    async def pushes(self, count: int, timeout: float = 2.0) -> list[dict[str, Any]]:
+    async def pushes(self, count: int, within: float = 2.0) -> list[dict[str, Any]]:
         """The next `count` order rows, flattened from their push messages."""
         rows: list[dict[str, Any]] = []
         while len(rows) < count:
-            message = await self.recv(timeout)
+            message = await self.recv(within)
             assert "table" in message, message
             rows.extend(message["data"])
         return rows

@@ -37,6 +37,8 @@ async def test_truth_reflects_every_change(control: httpx.AsyncClient) -> None:
     ("/orders", {"symbol": "BTC_USDT", "side": "buy", "price": "x", "size": "1"}, 400, "decimal"),
     ("/orders", {"symbol": "BTC_USDT", "side": "buy", "price": "NaN", "size": "1"}, 400, "finite"),
     ("/orders/424242/fill", {}, 404, "not found"),
+    ("/orders", {"symbol": "BTC_USDT", "side": "buy", "price": "1", "size": "1",
+                 "client_order_id": 7}, 400, "client_order_id"),
     ("/populate", {"per_symbol": -1}, 400, "per_symbol"),
     ("/populate", {"per_symbol": 1, "symbol": "X_Y"}, 400, "symbol"),
     ("/ws/drop", {"mode": "explode"}, 400, "mode"),

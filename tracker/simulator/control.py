@@ -17,6 +17,7 @@ from tracker.simulator import ws
 from tracker.simulator.app import SIM_KEY, Simulator
 from tracker.simulator.faults import FaultConfigError
 from tracker.simulator.flow import FlowConfigError, parse_mix
+from tracker.simulator.rest_v4 import CLIENT_ID
 from tracker.simulator.store import OrderError, SimOrder
 from tracker.simulator.wire import dec, v4_order
 
@@ -111,6 +112,9 @@ def _amount(body: dict[str, Any], name: str) -> Decimal | None:
 async def place(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     symbol, side = str(body.get("symbol", "")), str(body.get("side", ""))
     client_id = body.get("client_order_id")
+    if client_id is not None and not (isinstance(client_id, str)
+                                      and CLIENT_ID.fullmatch(client_id)):
+        raise BadControl("client_order_id must be 1 to 32 letters and digits")
     if body.get("type", "limit") == "market":
         order = sim.store.place_market(symbol, side, size=_amount(body, "size"),
                                        notional=_amount(body, "notional"),

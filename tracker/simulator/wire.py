@@ -96,7 +96,7 @@ def push_row(change: OrderChange, spec: SymbolSpec) -> dict[str, str]:
     price, size, filled = _amounts(o, spec)
     if o.type == "market" and o.side == "buy":
         notional = dec(o.notional, 8)  # market buy: the notional on every push
-    elif o.state == "new":
+    elif o.type == "limit" and o.state == "new":
         notional = dec(o.notional, 8)  # limit: price x size on the `new` push only
     else:
         notional = ""
@@ -117,7 +117,7 @@ def push_row(change: OrderChange, spec: SymbolSpec) -> dict[str, str]:
         "last_fill_time": str(fill.time) if fill else "0",
         "last_fill_price": dec(fill.price, spec.price_scale) if fill else "0",
         "last_fill_count": dec(fill.size, spec.size_scale) if fill else "0",
-        "client_order_id": o.client_order_id or "0",
+        "client_order_id": str(o.client_order_id or "0"),
         "create_time": str(o.create_time),
         "update_time": str(o.update_time),
         "order_mode": "spot",

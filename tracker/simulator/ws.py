@@ -52,7 +52,8 @@ class Session:
         self.peer = request.remote or "?"
         self.logged_in = False
         self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
-        self.out: asyncio.Queue[tuple[bool, str | bytes] | None] = asyncio.Queue()
+        # (kind, frame): kind is "event" (text reply), "push" or "pong" (a pong frame).
+        self.out: asyncio.Queue[tuple[str, str | bytes] | None] = asyncio.Queue()
         self.held: str | bytes | None = None
         self.loop = asyncio.get_running_loop()
         self.recent: deque[float] = deque()
@@ -67,7 +68,10 @@ class Session:
     # -- outgoing --------------------------------------------------------------------
 
     def send_text(self, text: str) -> None:
-        self.out.put_nowait((False, text))
+        self.out.put_nowait(("event", text))
+
+    def send_pong_frame(self, payload: bytes | bytearray) -> None:
+        self.out.put_nowait(("pong", bytes(payload)))
 
     def offer(self, change: OrderChange) -> None:
         symbol = change.order.symbol
@@ -94,33 +98,35 @@ class Session:
     def _release(self, frame: str | bytes) -> None:
         if self.held is not None:
             held, self.held = self.held, None
-            self.out.put_nowait((True, frame))
-            self.out.put_nowait((True, held))
+            self.out.put_nowait(("push", frame))
+            self.out.put_nowait(("push", held))
         elif self.sim.chance(self.sim.faults.push_reorder, "push_reorder"):
             self.held = frame
             self.loop.call_later(REORDER_HOLD_S, self._flush_held, frame)
         else:
-            self.out.put_nowait((True, frame))
+            self.out.put_nowait(("push", frame))
 
     def _flush_held(self, frame: str | bytes) -> None:
         if self.held is frame:
             self.held = None
-            self.out.put_nowait((True, frame))
+            self.out.put_nowait(("push", frame))
 
     async def write_loop(self) -> None:
         while (item := await self.out.get()) is not None:
-            is_push, frame = item
+            kind, frame = item
             if self.sim.faults.ws_silent:
                 self.sim.injected["ws_silent_frame"] += 1
                 continue
             try:
-                if isinstance(frame, bytes):
+                if kind == "pong":
+                    await self.ws.pong(frame)
+                elif isinstance(frame, bytes):
                     await self.ws.send_bytes(frame)
                 else:
                     await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
                 return
-            if is_push:
+            if kind == "push":
                 self.sim.stats["pushes_sent"] += 1
 
     # -- incoming --------------------------------------------------------------------
@@ -149,6 +155,10 @@ class Session:
         if op not in ("login", "subscribe", "unsubscribe"):
             self.send_text(error_event(str(op), "90002", "Invalid op param"))
             return True
+        if op == "login" and self.logged_in:
+            # Refused, but the session that is already logged in stays up.
+            self.send_text(error_event("login", "91005", "Already logged in"))
+            return True
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             self.send_text(error_event(op, "90003", "Invalid args param"))
             return op != "login"
@@ -169,8 +179,6 @@ class Session:
 
     def _login_error(self, args: list[str]) -> tuple[str, str] | None:
         account = self.sim.settings.account
-        if self.logged_in:
-            return "91005", "Already logged in"
         if len(args) != 3:
             return "90003", "Invalid args param: [apiKey, timestamp, sign]"
         key, stamp, sign = args
@@ -180,7 +188,7 @@ class Session:
             return "91002", "API KEY not found"
         if not stamp:
             return "91021", "Timestamp is empty"
-        if not stamp.isdigit():
+        if not (stamp.isascii() and stamp.isdigit()):
             return "91023", "Timestamp invalid format"
         if abs(self.sim.now_ms() - int(stamp)) > LOGIN_WINDOW_MS:
             return "91022", "Timestamp out of range (within a minute)"
@@ -252,7 +260,9 @@ def _admission_error(sim: Simulator, peer: str) -> tuple[str, str] | None:
 
 async def handle(request: web.Request) -> web.WebSocketResponse:
     sim = request.app[SIM_KEY]
-    ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=64 * 1024)
+    # autoping off: ping and pong frames are client messages like any other (they count
+    # towards the message limit and keep the link alive), answered in `_read_loop`.
+    ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=64 * 1024)
     await ws.prepare(request)
     session = Session(sim, ws, request)
     refused = _admission_error(sim, session.peer)
@@ -296,8 +306,14 @@ async def _read_loop(sim: Simulator, session: Session) -> None:
         heard = loop.time()
         if session.over_message_limit():
             sim.stats["ws_closed_rate"] += 1
+            await session.drain()  # replies owed to the messages within the limit go first
             await ws.close(code=1008, message=b"over 100 messages in 10 s")
             return
+        if msg.type == WSMsgType.PING:
+            session.send_pong_frame(msg.data)
+            continue
+        if msg.type == WSMsgType.PONG:
+            continue
         if msg.type != WSMsgType.TEXT:
             session.send_text(error_event("error", "90001", "Invalid message format"))
             continue
