@@ -5,25 +5,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import json
 import os
 import signal
+import sqlite3
 import sys
 from decimal import Decimal
 from pathlib import Path
+
+from tracker import config as config_mod
+from tracker import readers
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 
 
-class ConfigError(Exception):
-    """A bad setting: reported as one line naming it, exit code 78."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracker", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="the daemon: seed the book, then keep it current from the stream",
+        description="Settings: defaults < TOML file < TRACKER_* environment < these flags. "
+                    "Credentials: TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO (or "
+                    "..._FILE, or systemd credentials api_key, api_secret, api_memo).")
+    run.add_argument("--config", type=Path, help="TOML file (default: $TRACKER_CONFIG)")
+    run.add_argument("--api", choices=("v2", "v4"), help="seed endpoint family")
+    run.add_argument("--symbols", help="comma-separated symbols; * for all (v4 only)")
+    run.add_argument("--db", help="path of the SQLite book")
+    run.add_argument("--rest-url", help="REST base URL")
+    run.add_argument("--ws-url", help="private WebSocket URL")
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    run.add_argument("--log-format", choices=("auto", "json", "console"))
+
+    orders = commands.add_parser("orders", help="print the open orders (read-only)")
+    orders.add_argument("--config", type=Path)
+    orders.add_argument("--db", help="path of the SQLite book")
+    orders.add_argument("--symbol", help="only this symbol")
+    orders.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    status = commands.add_parser(
+        "status", help="is the book live? exit 0 live, 1 not live, 3 daemon not running, "
+                       "69 book unreadable")
+    status.add_argument("--config", type=Path)
+    status.add_argument("--db", help="path of the SQLite book")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the book's schema")
+    migrate.add_argument("--config", type=Path)
+    migrate.add_argument("--db", help="path of the SQLite book")
+
+    demo = commands.add_parser(
+        "demo", help="the simulator with order flow, the tracker against it, and a live view")
+    demo.add_argument("--rate", type=float, default=5.0, help="order-flow events per second")
+    demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
+    demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
+    demo.add_argument("--faults", default=None, help="simulator faults (JSON)")
     sim = commands.add_parser(
         "sim", help="run the bundled BitMart-compatible exchange simulator",
         description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
@@ -60,13 +99,98 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {"sim": run_sim, "run": run_daemon, "orders": show_orders,
+                "status": show_status, "migrate": run_migrate, "demo": run_demo}
     try:
-        if args.command == "sim":
-            return run_sim(args)
-    except ConfigError as exc:
+        return commands[args.command](args)
+    except config_mod.ConfigError as exc:
         print(f"tracker: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
-    return EX_USAGE
+    except readers.Unavailable as exc:
+        print(f"tracker: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from tracker import daemon, logs
+
+    flags = {"api": args.api, "symbols": args.symbols, "db": args.db,
+             "rest_url": args.rest_url, "ws_url": args.ws_url, "log_level": args.log_level,
+             "log_format": args.log_format}
+    config = config_mod.load(args.config, os.environ, flags)
+    c = config.credentials
+    logs.configure(config.log_level, config.log_format, (c.api_key, c.secret, c.memo))
+    try:
+        return asyncio.run(daemon.run(config))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return config_mod.db_path(args.config, os.environ, args.db)
+
+
+def show_orders(args: argparse.Namespace) -> int:
+    rows = readers.open_orders(_db(args), args.symbol)
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(readers.ORDER_FIELDS))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(render_table(rows))
+    return 0
+
+
+def render_table(rows: list[dict[str, object]]) -> str:
+    columns = ("order_id", "symbol", "side", "price", "size", "filled_size", "state")
+    cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) if i in (3, 4, 5) else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+              for row in cells]
+    lines.append(f"{len(rows)} open orders")
+    return "\n".join(lines)
+
+
+STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
+
+
+def show_status(args: argparse.Namespace) -> int:
+    state = readers.status(_db(args))
+    code = (STATUS_LIVE if state["running"] and state["live"] else
+            STATUS_NOT_RUNNING if not state["running"] else STATUS_NOT_LIVE)
+    if args.json:
+        print(json.dumps(state | {"exit_code": code}))
+    else:
+        live = "live" if state["live"] and state["running"] else "NOT LIVE"
+        print(f"{live}: {state['status']}; {state['open_orders']} open orders; "
+              f"epoch {state['epoch']}; reconnects {state['reconnects']}; "
+              f"running {'yes' if state['running'] else 'no'}")
+    return code
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from tracker import migrate, store
+
+    path = _db(args)
+    store.connect_migrated(path)
+    conn = sqlite3.connect(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+    print(f"{path}: schema version {version} (latest {migrate.load()[-1][0]})")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from tracker import demo
+
+    return demo.run(args)
 
 
 def sim_settings(args: argparse.Namespace):  # -> tracker.simulator.app.Settings
@@ -76,35 +200,38 @@ def sim_settings(args: argparse.Namespace):  # -> tracker.simulator.app.Settings
         from tracker.simulator.flow import DEFAULT_MIX, FlowConfigError, parse_mix
         from tracker.simulator.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
-        raise ConfigError(f"the simulator needs the 'sim' extra ({exc.name} is missing): "
-                          "pip install 'bitmart-order-tracker[sim]'") from None
+        raise config_mod.ConfigError(
+            f"the simulator needs the 'sim' extra ({exc.name} is missing): "
+            "pip install 'bitmart-order-tracker[sim]'") from None
     known = {s.name: s for s in DEFAULT_SYMBOLS}
     symbols = DEFAULT_SYMBOLS
     if args.symbols:
         names = [n.strip() for n in args.symbols.split(",") if n.strip()]
         bad = [n for n in names if "_" not in n or not n.replace("_", "").isalnum()]
         if not names or bad:
-            raise ConfigError(f"--symbols: expected BASE_QUOTE names, got {args.symbols!r}")
+            raise config_mod.ConfigError(
+                f"--symbols: expected BASE_QUOTE names, got {args.symbols!r}")
         symbols = tuple(known.get(n, SymbolSpec(n, Decimal("100.00"), 2, 4)) for n in names)
     for name in ("port", "open_orders", "v2_rate_limit"):
         value = getattr(args, name)
         if value < 0 or (name == "port" and value > 65535):
-            raise ConfigError(f"--{name.replace('_', '-')}: out of range: {value}")
+            raise config_mod.ConfigError(f"--{name.replace('_', '-')}: out of range: {value}")
     for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention"):
         value = getattr(args, name)
         if not value >= 0 or value == float("inf"):
-            raise ConfigError(f"--{name.replace('_', '-')}: must be a finite number >= 0")
+            raise config_mod.ConfigError(
+                f"--{name.replace('_', '-')}: must be a finite number >= 0")
     try:
         mix = parse_mix(args.mix) if args.mix else dict(DEFAULT_MIX)
     except FlowConfigError as exc:
-        raise ConfigError(f"--mix: {exc}") from None
+        raise config_mod.ConfigError(f"--mix: {exc}") from None
     faults: dict[str, object] = {}
     if args.faults:
         try:
             faults = load_faults(args.faults)
             Faults().update(faults)
         except (FaultConfigError, OSError) as exc:
-            raise ConfigError(f"--faults: {exc}") from None
+            raise config_mod.ConfigError(f"--faults: {exc}") from None
     env = os.environ
     account = Account(
         api_key=env.get("TRACKER_SIM_API_KEY", DEMO_ACCOUNT.api_key),

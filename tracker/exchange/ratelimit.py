@@ -1,0 +1,29 @@
+"""A client-side pacer, so the tracker stays inside the exchange's published limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class Pacer:
+    """At most `calls` per `period` seconds, spread evenly (no bursts that trip a window)."""
+
+    def __init__(self, calls: float, period: float = 1.0) -> None:
+        self.interval = period / calls if calls > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def hold(self, seconds: float) -> None:
+        """The exchange said "slow down": no call before `seconds` from now."""
+        self._next = max(self._next, time.monotonic() + seconds)

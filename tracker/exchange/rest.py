@@ -1,0 +1,403 @@
+"""REST clients for the seed and for order detail: v2 (the documented default) and v4.
+
+Both hand back raw row dicts; `tracker.codec` validates them. What lives here is transport:
+authentication, clock-skew correction, pacing, retries, and pagination that cannot lose an
+order while the open set changes under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import structlog
+
+from tracker import signing
+from tracker.exchange.errors import AuthError, BadResponse, ExchangeError, NotFound
+from tracker.exchange.ratelimit import Pacer
+
+log = structlog.get_logger("tracker.rest")
+
+Row = dict[str, Any]
+Progress = Callable[[str, int, int], None]  # (symbol, rows so far, rows expected)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: str
+    memo: str
+
+    def __repr__(self) -> str:  # never print the secret, even by accident
+        return "Credentials(api_key=***, secret=***, memo=***)"
+
+
+@dataclass
+class Seed:
+    """One symbol's open orders as read, and ids whose presence is uncertain.
+
+    `uncertain` holds orders seen in one pagination pass but not the last: they may have
+    closed, or the last pass may have skipped them; the caller resolves them by id.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    uncertain: list[Row] = field(default_factory=list)
+    passes: int = 0
+
+
+class RestApi(Protocol):
+    stats: Counter[str]
+    skew_ms: int
+
+    async def sync_clock(self) -> None: ...
+
+    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed: ...
+
+    async def order_detail(self, order_id: str) -> Row: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _backoff(attempt: int, base: float = 0.25, cap: float = 8.0) -> float:
+    return random.uniform(0, min(cap, base * 2 ** attempt))  # full jitter
+
+
+class _Base:
+    def __init__(self, base_url: str, credentials: Credentials, *, timeout: float = 10.0,
+                 retries: int = 4, verify: bool = True) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=verify,
+                                      headers={"User-Agent": "bitmart-order-tracker"})
+        self.credentials = credentials
+        self.retries = retries
+        self.skew_ms = 0  # server clock minus ours
+        self.stats: Counter[str] = Counter()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def timestamp(self) -> str:
+        return str(_now_ms() + self.skew_ms)
+
+    async def _measure_skew(self, path: str, extract: Callable[[Any], Any]) -> None:
+        before = _now_ms()
+        response = await self.http.get(path)
+        after = _now_ms()
+        server = extract(_json(response))
+        if isinstance(server, bool) or not isinstance(server, int):
+            raise BadResponse(f"{path}: server time is not an integer")
+        self.skew_ms = server - (before + after) // 2
+        if abs(self.skew_ms) > 1000:
+            log.warning("clock_skew", skew_ms=self.skew_ms)
+
+    async def _send(self, request: httpx.Request, pacer: Pacer) -> httpx.Response:
+        await pacer.wait()
+        self.stats["calls"] += 1
+        try:
+            return await self.http.send(request)
+        except httpx.TransportError as exc:
+            self.stats["errors_transport"] += 1
+            raise ExchangeError(f"{request.method} {request.url.path}: "
+                                f"{type(exc).__name__}") from None
+
+    async def _retrying(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
+        """Run one call with bounded retries on transient failures, with jittered backoff."""
+        last: ExchangeError | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                return await attempt_fn()
+            except ExchangeError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+                delay = _backoff(attempt)
+                log.warning("rest_retry", call=what, error=str(exc), attempt=attempt + 1,
+                            delay_s=round(delay, 3))
+                await asyncio.sleep(delay)
+        assert last is not None
+        raise last
+
+
+def _json(response: httpx.Response) -> Any:
+    # BitMart has sent JSON labelled text/plain; parse whatever the content type says.
+    try:
+        return json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadResponse(f"HTTP {response.status_code}: body is not JSON") from None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return f"HTTP {response.status_code}: {body['message'][:200]}"
+    return f"HTTP {response.status_code}"
+
+
+class V2Rest(_Base):
+    """`/v2` with bearer tokens: refreshed before their 900 s run out, and once on a 401."""
+
+    TOKEN_MARGIN = 0.8  # refresh at 80% of the announced lifetime
+
+    def __init__(self, base_url: str, credentials: Credentials, *, page_size: int = 100,
+                 rate: float = 10.0, max_passes: int = 4, **kwargs: Any) -> None:
+        super().__init__(base_url, credentials, **kwargs)
+        self.page_size = page_size
+        self.max_passes = max_passes
+        self.pacer = Pacer(rate)
+        self.token_pacer = Pacer(5, 60.0)  # the exchange allows 5 tokens a minute
+        self._token: str | None = None
+        self._token_renew_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def sync_clock(self) -> None:
+        await self._measure_skew("/v2/time", lambda b: b.get("server_time")
+                                 if isinstance(b, dict) else None)
+
+    async def _token_value(self, stale: str | None = None) -> str:
+        async with self._token_lock:
+            if self._token and self._token != stale and time.monotonic() < self._token_renew_at:
+                return self._token
+            await self.token_pacer.wait()
+            c = self.credentials
+            form = {"grant_type": "client_credentials", "client_id": c.api_key,
+                    "client_secret": signing.v2_client_secret(c.api_key, c.secret, c.memo)}
+            self.stats["tokens"] += 1
+            try:
+                response = await self.http.post("/v2/authentication", data=form)
+            except httpx.TransportError as exc:
+                raise ExchangeError(f"token request: {type(exc).__name__}") from None
+            if response.status_code in (400, 401, 403):
+                raise AuthError(f"token refused ({_message(response)}): check the API key, "
+                                "secret and memo")
+            if response.status_code != 200:
+                raise ExchangeError(f"token request: {_message(response)}")
+            body = _json(response)
+            token, ttl = body.get("access_token"), body.get("expires_in")
+            if not isinstance(token, str) or not isinstance(ttl, int) or ttl <= 0:
+                raise BadResponse("token answer lacks access_token or expires_in")
+            self._token = token
+            self._token_renew_at = time.monotonic() + ttl * self.TOKEN_MARGIN
+            return token
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        async def attempt() -> Any:
+            token = await self._token_value()
+            for refreshed in (False, True):
+                request = self.http.build_request("GET", path, params=params, headers={
+                    "X-BM-AUTHORIZATION": f"Bearer {token}",
+                    "X-BM-TIMESTAMP": self.timestamp()})
+                response = await self._send(request, self.pacer)
+                if response.status_code == 401 and not refreshed:
+                    self.stats["token_refresh_on_401"] += 1
+                    token = await self._token_value(stale=token)
+                    continue
+                return self._check(path, response)
+            raise AuthError(f"GET {path}: still unauthorized after a new token")
+
+        return await self._retrying(f"GET {path}", attempt)
+
+    def _check(self, path: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 200:
+            return _json(response)
+        self.stats[f"errors_http_{status}"] += 1
+        if status == 404:
+            raise NotFound(f"GET {path}: {_message(response)}")
+        if status == 429:
+            self.pacer.hold(1.0)
+        if status == 400 and "X-BM-TIMESTAMP" in _message(response):
+            self.skew_ms = 0  # the clock moved: re-measured before the retry
+            asyncio.get_running_loop().create_task(self.sync_clock())
+        if status in (401, 403):
+            raise AuthError(f"GET {path}: {_message(response)}")
+        raise ExchangeError(f"GET {path}: {_message(response)}")
+
+    async def order_detail(self, order_id: str) -> Row:
+        body = await self._get(f"/v2/orders/{order_id}")
+        if not isinstance(body, dict):
+            raise BadResponse("order detail is not a JSON object")
+        return body
+
+    async def _page(self, symbol: str, page: int) -> tuple[list[Any], int, int]:
+        body = await self._get("/v2/orders", {"symbol": symbol, "status": 5, "offset": page,
+                                              "limit": self.page_size})
+        if not isinstance(body, dict):
+            raise BadResponse("order list is not a JSON object")
+        rows, pages, total = body.get("orders"), body.get("total_pages"), body.get("total_orders")
+        if not isinstance(rows, list) or not isinstance(pages, int) or not isinstance(total, int):
+            raise BadResponse("order list lacks orders, total_pages or total_orders")
+        return rows, pages, total
+
+    async def _pass(self, symbol: str, progress: Progress | None) -> tuple[dict[str, Any], bool]:
+        """Every page once. Consistent when the total never moved and matches what we got."""
+        rows: dict[str, Any] = {}
+        totals: set[int] = set()
+        page, pages = 0, 1
+        while page < pages:
+            batch, pages, total = await self._page(symbol, page)
+            totals.add(total)
+            for row in batch:
+                key = str(row.get("entrust_id")) if isinstance(row, dict) else repr(row)
+                rows[key] = row
+            if progress:
+                progress(symbol, len(rows), total)
+            page += 1
+        return rows, len(totals) == 1 and len(rows) == totals.pop()
+
+    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
+        """Read every page until two consistent passes agree on the set (bounded).
+
+        Page-index pagination over a live set skips an order whenever one before it closes
+        between two page reads; a single pass can even look complete while missing one.
+        """
+        if symbol is None:
+            raise ValueError("the v2 list needs a symbol")
+        seen: dict[str, Any] = {}
+        previous: set[str] | None = None
+        rows: dict[str, Any] = {}
+        began = _now_ms() + self.skew_ms  # server time
+        for n in range(1, self.max_passes + 1):
+            rows, consistent = await self._pass(symbol, progress)
+            ids = set(rows)
+            if consistent and previous == ids:
+                return Seed(list(rows.values()), [], n)
+            # While orders keep changing, passes never agree exactly. A pass that finds no
+            # order older than the seed which the earlier passes missed has closed the gaps:
+            # newer orders are covered by the stream, and orders seen before but not in this
+            # pass are handed back as uncertain, to be asked about one by one.
+            missed = [k for k in ids - seen.keys() if _created(rows[k]) < began]
+            if n > 1 and not missed:
+                break
+            seen.update(rows)
+            previous = ids if consistent else None
+        else:
+            self.stats["seed_unsettled"] += 1
+            log.warning("seed_unsettled", symbol=symbol, passes=self.max_passes)
+        return Seed(list(rows.values()), [seen[k] for k in seen.keys() - rows.keys()], n)
+
+
+def _created(row: Any) -> int:
+    """A v2 row's creation time; a row without a usable one counts as old."""
+    stamp = row.get("timestamp") if isinstance(row, dict) else None
+    return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
+
+
+V4_SUCCESS = 1000
+
+
+class V4Rest(_Base):
+    """The current SIGNED POST query endpoints, paced to the published per-key limits."""
+
+    def __init__(self, base_url: str, credentials: Credentials, *, since_ms: int = 0,
+                 page_size: int = 200, **kwargs: Any) -> None:
+        super().__init__(base_url, credentials, **kwargs)
+        self.since_ms = since_ms
+        self.page_size = min(page_size, 200)
+        self.list_pacer = Pacer(12, 2.0)
+        self.detail_pacer = Pacer(50, 2.0)
+
+    async def sync_clock(self) -> None:
+        await self._measure_skew("/system/time", lambda b: (b.get("data") or {}).get(
+            "server_time") if isinstance(b, dict) else None)
+
+    async def _post(self, path: str, body: dict[str, Any], pacer: Pacer) -> Any:
+        async def attempt() -> Any:
+            raw = json.dumps(body, separators=(",", ":"))
+            stamp = self.timestamp()
+            c = self.credentials
+            request = self.http.build_request("POST", path, content=raw, headers={
+                "Content-Type": "application/json", "X-BM-KEY": c.api_key,
+                "X-BM-TIMESTAMP": stamp, "X-BM-SIGN": signing.v4_sign(c.secret, c.memo,
+                                                                      stamp, raw)})
+            response = await self._send(request, pacer)
+            return self._check(path, response, pacer)
+
+        return await self._retrying(f"POST {path}", attempt)
+
+    def _check(self, path: str, response: httpx.Response, pacer: Pacer) -> Any:
+        status = response.status_code
+        try:
+            body = _json(response)
+        except BadResponse:
+            self.stats[f"errors_http_{status}"] += 1
+            raise
+        code = body.get("code") if isinstance(body, dict) else None
+        if status == 200 and code == V4_SUCCESS:
+            used = response.headers.get("X-BM-RateLimit-Remaining", "")  # "used", in fact
+            limit = response.headers.get("X-BM-RateLimit-Limit", "")
+            reset = response.headers.get("X-BM-RateLimit-Reset", "")
+            if used.isdigit() and limit.isdigit() and reset.isdigit() and int(used) >= int(
+                    limit):
+                pacer.hold(float(reset))
+            return body.get("data")
+        message = body.get("message") if isinstance(body, dict) else None
+        what = f"POST {path}: HTTP {status} code {code}: {str(message)[:200]}"
+        self.stats[f"errors_code_{code}"] += 1
+        if code == 50005:
+            raise NotFound(what)
+        if status == 429 or code == 30013:
+            reset = response.headers.get("X-BM-RateLimit-Reset", "1")
+            pacer.hold(float(reset) if reset.isdigit() else 1.0)
+        if code in (30007, 30008):
+            asyncio.get_running_loop().create_task(self.sync_clock())
+        if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012):
+            raise AuthError(f"{what}: check the API key, secret and memo")
+        raise ExchangeError(what)
+
+    async def order_detail(self, order_id: str) -> Row:
+        data = await self._post("/spot/v4/query/order", {"orderId": order_id},
+                                self.detail_pacer)
+        if not isinstance(data, dict):
+            raise BadResponse("query/order data is not an object")
+        return data
+
+    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
+        """Page back in time with `endTime`: 200 rows at most per answer, newest first.
+
+        Windows in time do not shift when orders close, so one pass is enough; an explicit
+        `startTime` avoids the 7-day default window that would hide older orders.
+        """
+        seen: dict[str, Any] = {}
+        end: int | None = None
+        while True:
+            body: dict[str, Any] = {"startTime": self.since_ms, "limit": self.page_size}
+            if symbol is not None:
+                body["symbol"] = symbol
+            if end is not None:
+                body["endTime"] = end
+            rows = await self._post("/spot/v4/query/open-orders", body, self.list_pacer)
+            if not isinstance(rows, list):
+                raise BadResponse("open-orders data is not a list")
+            fresh = 0
+            times = []
+            for row in rows:
+                key = str(row.get("orderId")) if isinstance(row, dict) else repr(row)
+                fresh += key not in seen
+                seen[key] = row
+                created = row.get("createTime") if isinstance(row, dict) else None
+                if isinstance(created, int) and not isinstance(created, bool):
+                    times.append(created)
+            if progress:
+                progress(symbol or "*", len(seen), len(seen))
+            if len(rows) < self.page_size or not times:
+                return Seed(list(seen.values()), [], 1)
+            oldest = min(times)
+            # endTime one past the oldest seen is safe whether the bound is inclusive or not;
+            # when a window brought nothing new, shrink it to make progress.
+            nxt = oldest + 1 if fresh else oldest
+            end = nxt if end is None or nxt < end else end - 1
+            if end <= self.since_ms:
+                return Seed(list(seen.values()), [], 1)

@@ -1,0 +1,253 @@
+"""The private order stream: connect, log in, subscribe, keep alive, reconnect.
+
+It reports what happens as events on a queue and never touches the book; decoding a row
+into an order update is the codec's job. Frames are text or raw-DEFLATE binary; a frame
+that inflates past `max_frame` bytes is refused, so a decompression bomb costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from tracker import signing
+from tracker.exchange.rest import Credentials
+
+log = structlog.get_logger("tracker.stream")
+
+ALL_SYMBOLS = "spot/user/orders:ALL_SYMBOLS"
+TOPICS_PER_MESSAGE = 20
+# Login errors that a retry cannot fix: wrong, frozen or expired key, bad signature.
+AUTH_CODES = {"91001", "91002", "91003", "91004", "91010", "91011"}
+
+
+@dataclass(frozen=True)
+class Up:
+    conn: int  # increases with every connection
+
+
+@dataclass(frozen=True)
+class Push:
+    conn: int
+    data: list[Any]
+    received_ms: int
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A frame the stream could not use: journaled as invalid by the consumer."""
+
+    conn: int
+    reason: str
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class Down:
+    conn: int
+    reason: str
+
+
+Event = Up | Push | Bad | Down
+
+
+class StreamError(Exception):
+    def __init__(self, reason: str, *, auth: bool = False) -> None:
+        super().__init__(reason)
+        self.auth = auth
+
+
+def inflate(frame: bytes, limit: int) -> str:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        text = inflater.decompress(frame, limit)
+    except zlib.error as exc:
+        raise ValueError(f"binary frame is not raw DEFLATE: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise ValueError(f"binary frame inflates past {limit} bytes")
+    try:
+        return text.decode()
+    except UnicodeDecodeError:
+        raise ValueError("frame is not UTF-8") from None
+
+
+class Stream:
+    def __init__(self, url: str, credentials: Credentials, symbols: list[str] | None,
+                 queue: asyncio.Queue[Event], *, ping_interval: float = 10.0,
+                 silence_timeout: float = 20.0, backoff_initial: float = 0.5,
+                 backoff_max: float = 30.0, auth_backoff: float = 60.0,
+                 max_frame: int = 1 << 20, clock_skew_ms: int = 0) -> None:
+        self.url = url
+        self.credentials = credentials
+        self.topics = [ALL_SYMBOLS] if symbols is None else [
+            f"spot/user/order:{s}" for s in symbols]
+        self.queue = queue
+        self.ping_interval = ping_interval
+        self.silence_timeout = silence_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.auth_backoff = auth_backoff
+        self.max_frame = max_frame
+        self.skew_ms = clock_skew_ms
+        self.conn_id = 0
+        self.reconnects = 0
+        self.stats: Counter[str] = Counter()
+        self._resubscribe = asyncio.Event()
+
+    async def run(self) -> None:
+        """Forever: one connection at a time, with exponential back-off and full jitter."""
+        attempt = 0
+        while True:
+            self.conn_id += 1
+            conn = self.conn_id
+            started = time.monotonic()
+            try:
+                await self._session(conn)
+                reason, auth = "closed", False
+            except StreamError as exc:
+                reason, auth = str(exc), exc.auth
+            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed,
+                    TimeoutError) as exc:
+                reason, auth = f"{type(exc).__name__}: {exc}"[:300], False
+            self.queue.put_nowait(Down(conn, reason))
+            self.reconnects += 1
+            if time.monotonic() - started > 60:
+                attempt = 0  # it was up for a while: start the back-off afresh
+            delay = self.auth_backoff if auth else random.uniform(
+                0, min(self.backoff_max, self.backoff_initial * 2 ** attempt))
+            attempt += 1
+            log.warning("stream_down", reason=reason, retry_in_s=round(delay, 2),
+                        attempt=attempt)
+            await asyncio.sleep(delay)
+
+    async def _session(self, conn: int) -> None:
+        async with websockets.connect(self.url, ping_interval=None, max_size=self.max_frame,
+                                      open_timeout=10, close_timeout=2) as ws:
+            early: list[str | bytes] = []
+            await self._login(ws, early)
+            await self._subscribe(ws, early)
+            self.queue.put_nowait(Up(conn))
+            log.info("stream_up", conn=conn, topics=len(self.topics))
+            for frame in early:
+                self._dispatch(conn, frame)
+            await self._read(ws, conn)
+
+    def _text(self, frame: str | bytes) -> str:
+        return inflate(frame, self.max_frame) if isinstance(frame, bytes) else frame
+
+    async def _reply(self, ws: websockets.ClientConnection, early: list[str | bytes]) -> Any:
+        """The next JSON event within 10 s, skipping pongs; pushes that arrive before the
+        last ack are kept in `early`, to be dispatched once the connection is reported up."""
+        deadline = time.monotonic() + 10.0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StreamError("no answer from the exchange within 10 s")
+            frame = await asyncio.wait_for(ws.recv(), remaining)
+            text = self._text(frame)
+            if text == "pong":
+                continue
+            try:
+                reply = json.loads(text)
+            except json.JSONDecodeError:
+                raise StreamError(f"unreadable answer: {text[:80]!r}") from None
+            if isinstance(reply, dict) and "table" in reply:
+                early.append(frame)
+                continue
+            return reply
+
+    async def _login(self, ws: websockets.ClientConnection, early: list[str | bytes]) -> None:
+        c = self.credentials
+        stamp = str(int(time.time() * 1000) + self.skew_ms)
+        sign = signing.ws_login_sign(c.secret, c.memo, stamp)
+        await ws.send(json.dumps({"op": "login", "args": [c.api_key, stamp, sign]}))
+        reply = await self._reply(ws, early)
+        if not isinstance(reply, dict) or reply.get("event") != "login":
+            raise StreamError(f"unexpected login answer: {str(reply)[:120]}")
+        if "errorCode" in reply:
+            code = str(reply["errorCode"])
+            raise StreamError(f"login refused: {code} {reply.get('errorMessage', '')}",
+                              auth=code in AUTH_CODES)
+
+    async def _subscribe(self, ws: websockets.ClientConnection,
+                         early: list[str | bytes]) -> None:
+        for i in range(0, len(self.topics), TOPICS_PER_MESSAGE):
+            chunk = self.topics[i:i + TOPICS_PER_MESSAGE]
+            await ws.send(json.dumps({"op": "subscribe", "args": chunk}))
+            pending = set(chunk)
+            while pending:
+                reply = await self._reply(ws, early)
+                if not isinstance(reply, dict):
+                    raise StreamError(f"unexpected subscribe answer: {str(reply)[:120]}")
+                if "errorCode" in reply:
+                    raise StreamError(f"subscribe refused: {reply.get('errorCode')} "
+                                      f"{reply.get('errorMessage', '')}")
+                pending.discard(reply.get("topic"))
+
+    async def _read(self, ws: websockets.ClientConnection, conn: int) -> None:
+        loop = asyncio.get_running_loop()
+        last_heard = last_sent = loop.time()
+        while True:
+            now = loop.time()
+            if now - last_sent >= self.ping_interval:
+                await ws.send("ping")
+                last_sent = now
+            if now - last_heard >= self.silence_timeout:
+                self.stats["silences"] += 1
+                raise StreamError(f"silent for {self.silence_timeout:g} s")
+            wait = min(last_sent + self.ping_interval, last_heard + self.silence_timeout) - now
+            try:
+                frame = await asyncio.wait_for(ws.recv(), max(wait, 0.001))
+            except TimeoutError:
+                continue
+            last_heard = loop.time()
+            self.stats["frames"] += 1
+            self._dispatch(conn, frame)
+
+    def _dispatch(self, conn: int, frame: str | bytes) -> None:
+        try:
+            text = self._text(frame)
+        except ValueError as exc:
+            self._bad(conn, str(exc), frame[:200])
+            return
+        if text == "pong":
+            return
+        try:
+            message = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            self._bad(conn, "frame is not JSON", text[:200])
+            return
+        if isinstance(message, dict) and isinstance(message.get("table"), str):
+            data = message.get("data")
+            if not message["table"].startswith("spot/user/order"):
+                self._bad(conn, f"push for an unexpected table {message['table'][:60]!r}",
+                          text[:200])
+            elif not isinstance(data, list):
+                self._bad(conn, "push without a data array", text[:200])
+            else:
+                self.stats["pushes"] += 1
+                self.queue.put_nowait(Push(conn, data, int(time.time() * 1000)))
+            return
+        if isinstance(message, dict) and "errorCode" in message:
+            self.stats["error_events"] += 1
+            log.warning("stream_error_event", code=str(message.get("errorCode")),
+                        message=str(message.get("errorMessage"))[:200])
+            return
+        if isinstance(message, dict) and message.get("event") in ("subscribe", "unsubscribe"):
+            return  # a late ack
+        self._bad(conn, "unknown message", text[:200])
+
+    def _bad(self, conn: int, reason: str, excerpt: str | bytes) -> None:
+        self.stats["bad_frames"] += 1
+        shown = excerpt if isinstance(excerpt, str) else excerpt.hex()
+        self.queue.put_nowait(Bad(conn, reason, shown))

@@ -1,0 +1,175 @@
+"""The SQLite book: one writer connection, one transaction per batch, WAL for readers.
+
+Readers (other processes) open `file:PATH?mode=ro` and never block this writer. The
+writer's work runs on aiosqlite's own thread, so a large batch never stalls the event loop
+that keeps the WebSocket alive.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tracker import migrate
+from tracker.book import Outcome
+from tracker.codec import OrderUpdate
+
+ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
+                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
+                 "source", "unresolved", "changed_at", "last_seq")
+UPSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) "
+    "ON CONFLICT (order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])
+)
+EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "filled_size",
+                 "update_time", "outcome", "reason", "payload")
+INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
+                           "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
+                           "last_seed_orders", "reconnects", "splices", "unresolved"})
+COUNTERS = tuple(o.value for o in Outcome)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes: journal rows, order rows, sync_state changes."""
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.orders or self.state)
+
+    def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
+                update: OrderUpdate | None = None, *, order_id: str | None = None,
+                reason: str | None = None, payload: str | None = None) -> None:
+        received = now_ms()
+        if update is not None:
+            self.events.append((seq, received, epoch, source, update.order_id, update.state,
+                                str(update.filled_size), update.update_time, outcome.value,
+                                None, None))
+        else:
+            self.events.append((seq, received, epoch, source, order_id, None, None, None,
+                                outcome.value, reason, payload))
+        self.counts[outcome.value] += 1
+
+    def order(self, row: OrderUpdate, seq: int, unresolved: bool) -> None:
+        self.orders[row.order_id] = (
+            row.order_id, row.symbol, row.side, row.type, str(row.price), str(row.size),
+            str(row.filled_size), _text(row.filled_notional), row.state, row.client_order_id,
+            row.create_time, row.update_time, row.source, int(unresolved), now_ms(), seq)
+
+
+@dataclass
+class Loaded:
+    rows: list[OrderUpdate]
+    unresolved: set[str]
+    last_seq: dict[str, int]  # journal seq of the update each row shows
+    state: dict[str, Any]
+
+
+def row_from_db(r: sqlite3.Row) -> OrderUpdate:
+    return OrderUpdate(
+        order_id=r["order_id"], symbol=r["symbol"], side=r["side"], state=r["state"],
+        price=Decimal(r["price"]), size=Decimal(r["size"]),
+        filled_size=Decimal(r["filled_size"]), source=r["source"], type=r["type"],
+        filled_notional=None if r["filled_notional"] is None else Decimal(
+            r["filled_notional"]),
+        client_order_id=r["client_order_id"], create_time=r["created_at"],
+        update_time=r["updated_at"])
+
+
+def connect_migrated(path: Path) -> None:
+    """Create the file if needed (without world access), set WAL, and migrate."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = os.umask(0o027)
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            migrate.apply(conn)
+        finally:
+            conn.close()
+    finally:
+        os.umask(old)
+
+
+class Store:
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self.next_seq = 1
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        connect_migrated(path)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
+                       "journal_size_limit=67108864"):
+            await conn.execute(f"PRAGMA {pragma}")
+        store = cls(conn, path)
+        async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events") as cur:
+            row = await cur.fetchone()
+            store.next_seq = (row[0] if row else 0) + 1
+        return store
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def load(self) -> Loaded:
+        """The book as the file holds it."""
+        async with self.conn.execute("SELECT * FROM orders") as cur:
+            rows = await cur.fetchall()
+        async with self.conn.execute("SELECT * FROM sync_state WHERE id = 1") as cur:
+            state = await cur.fetchone()
+        assert state is not None  # inserted by the first migration
+        return Loaded([row_from_db(r) for r in rows],
+                      {r["order_id"] for r in rows if r["unresolved"]},
+                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state))
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    async def commit(self, batch: Batch) -> None:
+        """One transaction. On failure it rolls back and raises; the caller decides."""
+        unknown = batch.state.keys() - STATE_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+        state = dict(batch.state, heartbeat_at=now_ms())
+        sets = [f"{k} = ?" for k in state] + [f"{c} = {c} + ?" for c in COUNTERS]
+        values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if batch.events:
+                await self.conn.executemany(INSERT_EVENT, batch.events)
+            if batch.orders:
+                await self.conn.executemany(UPSERT_ORDER, list(batch.orders.values()))
+            await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
+                                    values)
+            await self.conn.execute("COMMIT")
+        except BaseException:
+            await self.conn.execute("ROLLBACK")
+            raise

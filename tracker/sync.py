@@ -1,0 +1,478 @@
+"""The splice and the live loop: the one place where the book changes.
+
+One consumer task owns the book. Everything else (the stream, the seed, the order-detail
+resolver, timers) only posts events to its queue, so the book changes in one order, and
+each batch of changes is one SQLite transaction (group commit: whatever queued up while
+the last commit was in flight goes into the next one).
+
+A splice (at start, after every reconnect, and periodically) buffers pushes while the seed
+is read, then applies snapshot and buffer in one transaction and marks the book live. Open
+orders the snapshot lacks and that nothing has touched since the seed began have
+*vanished*: the resolver asks the exchange for their real fate after a grace period, and
+until it knows, the order stays visible, flagged unresolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from tracker import codec
+from tracker.book import Book, Outcome
+from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
+from tracker.config import Config
+from tracker.exchange.errors import ExchangeError, NotFound
+from tracker.exchange.rest import RestApi, Seed
+from tracker.exchange.stream import Bad, Down, Event, Push, Stream, Up
+from tracker.store import Batch, Store, now_ms
+
+log = structlog.get_logger("tracker.sync")
+
+PAYLOAD_LIMIT = 4096
+DRAIN_LIMIT = 10_000  # events folded into one transaction at most
+
+
+@dataclass(frozen=True)
+class SeedBegin:
+    token: int
+
+
+@dataclass(frozen=True)
+class Seeded:
+    token: int
+    seeds: list[Seed]
+    source: str
+
+
+@dataclass(frozen=True)
+class SeedFailed:
+    token: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SeedProgress:
+    token: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Detail:
+    order_id: str
+    row: dict[str, Any] | None
+    error: str | None  # None with no row: the exchange does not know the order
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+Item = Event | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail | Tick | Stop
+
+
+@dataclass
+class Resolution:
+    due: float
+    attempts: int = 0
+
+
+@dataclass
+class Status:
+    """What the outside world (status line, metrics, systemd) wants to know."""
+
+    mode: str = "starting"  # starting | splicing | live | reconnecting | stopped
+    text: str = "starting"
+    connected: bool = False
+    open_orders: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class Tracker:
+    def __init__(self, config: Config, store: Store, rest: RestApi) -> None:
+        self.config = config
+        self.store = store
+        self.rest = rest
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        symbols = None if config.all_symbols else list(config.symbols or ())
+        self.stream = Stream(config.ws_url, config.credentials, symbols,
+                             self.queue,  # type: ignore[arg-type]
+                             ping_interval=config.ping_interval,
+                             silence_timeout=config.silence_timeout,
+                             backoff_initial=config.backoff_initial,
+                             backoff_max=config.backoff_max,
+                             auth_backoff=config.auth_backoff, max_frame=config.max_frame)
+        self.seed_source = "seed_v2" if config.api == "v2" else "seed_v4"
+        self.detail_source = "detail_v2" if config.api == "v2" else "detail_v4"
+        self.parse_rest = codec.from_v2 if config.api == "v2" else codec.from_v4
+        self.book = Book()
+        self.last_seq: dict[str, int] = {}
+        self.unresolved: set[str] = set()
+        self.pending: dict[str, Resolution] = {}
+        self.epoch = 0
+        self.live = False
+        self.buffer: list[Push] | None = None
+        self.seed_token = 0
+        self.seed_task: asyncio.Task[None] | None = None
+        self.seed_began_seq = 0
+        self.seed_failures = 0
+        self.splices = 0
+        self.spliced_at = 0.0  # monotonic time of the last completed splice
+        self.status = Status()
+        self.listeners: list[Callable[[Status], None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def load(self) -> None:
+        loaded = await self.store.load()
+        self.book = Book(loaded.rows)
+        self.last_seq = loaded.last_seq
+        self.unresolved = loaded.unresolved
+        self.epoch = loaded.state["epoch"]
+        self.splices = loaded.state["splices"]
+        soon = time.monotonic() + self.config.grace_period
+        self.pending = {oid: Resolution(soon) for oid in self.unresolved}
+        self.status.open_orders = self.book.open_count()
+        await self.store.commit(self._batch(live=0, status="starting", pid=_pid(),
+                                            started_at=now_ms(), api=self.config.api))
+
+    async def run(self) -> None:
+        """Until `stop()`: the stream, the consumer, the resolver and the timers."""
+        tasks = [asyncio.create_task(self.stream.run(), name="stream"),
+                 asyncio.create_task(self._resolver(), name="resolver"),
+                 asyncio.create_task(self._ticker(), name="ticker")]
+        try:
+            consumer = asyncio.create_task(self._consume(), name="consumer")
+            done, _ = await asyncio.wait([consumer, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a helper that ended raises here; the consumer just returns
+        finally:
+            for task in [*tasks, *([self.seed_task] if self.seed_task else [])]:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def stop(self) -> None:
+        self.queue.put_nowait(Stop())
+
+    # -- the consumer ----------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while len(items) < DRAIN_LIMIT and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            batch = Batch()
+            stopping = False
+            for item in items:
+                if isinstance(item, Stop):
+                    stopping = True
+                    continue
+                self._handle(item, batch)
+            if stopping:
+                batch.state.update(live=0, status="stopped")
+                self.live = False
+            await self._commit(batch)
+            self._publish(batch)
+            if stopping:
+                self.status.mode = self.status.text = "stopped"
+                self._notify()
+                return
+
+    async def _commit(self, batch: Batch) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.store.commit(batch)
+                return
+            except Exception as exc:  # the disk, not the exchange: keep the batch, retry
+                log.error("commit_failed", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _handle(self, item: Item, batch: Batch) -> None:
+        match item:
+            case Push():
+                if self.buffer is not None:
+                    self.buffer.append(item)
+                else:
+                    self._apply_push(item, batch)
+            case Up(conn):
+                self.status.connected = True
+                self._begin_seed(delay=0.0, batch=batch)
+                log.info("splice_start", conn=conn, reason="connected")
+            case Down(_, reason):
+                self.status.connected = False
+                self._abort_seed(batch)
+                self.live = False
+                batch.state.update(live=0, status="reconnecting",
+                                   reconnects=self.stream.reconnects)
+                log.warning("book_stale", reason=reason)
+            case Bad(_, reason, excerpt):
+                self._invalid(batch, "push", reason, excerpt)
+            case SeedBegin(token) if token == self.seed_token:
+                self.buffer = [] if not self.live else None
+                self.seed_began_seq = self.store.next_seq
+            case SeedProgress(token, text) if token == self.seed_token:
+                batch.state["status"] = text
+            case Seeded(token, seeds, source) if token == self.seed_token:
+                self._splice(seeds, source, batch)
+            case SeedFailed(token, reason) if token == self.seed_token:
+                self.seed_failures += 1
+                self._flush_buffer(batch)
+                delay = min(self.config.backoff_max,
+                            self.config.backoff_initial * 2 ** self.seed_failures)
+                log.warning("seed_failed", reason=reason, retry_in_s=round(delay, 2))
+                if not self.live:
+                    batch.state["status"] = f"seed failed, retrying: {reason[:120]}"
+                self._begin_seed(delay=delay, batch=batch)
+            case Detail():
+                self._resolved(item, batch)
+            case Tick():
+                batch.state["status"] = self.status.text
+                if self._reconcile_due():
+                    log.info("splice_start", reason="periodic reconcile")
+                    self._begin_seed(delay=0.0, batch=batch)
+            case _:
+                pass  # an answer to a seed that was superseded
+
+    # -- pushes ----------------------------------------------------------------------
+
+    def _apply_push(self, push: Push, batch: Batch) -> None:
+        for element in push.data:
+            try:
+                update = codec.from_push(element)
+            except Invalid as exc:
+                oid = element.get("order_id") if isinstance(element, dict) else None
+                self._invalid(batch, "push", str(exc), _excerpt(element),
+                              oid if isinstance(oid, str) and len(oid) <= 64 else None)
+                continue
+            self._apply(update, batch)
+            batch.state["last_event_at"] = push.received_ms
+
+    def _apply(self, update: OrderUpdate, batch: Batch) -> Outcome:
+        seq = self.store.take_seq()
+        oid = update.order_id
+        before = self.book.rows.get(oid)
+        outcome, row = self.book.apply(update)
+        batch.journal(seq, self.epoch, update.source, outcome, update)
+        if outcome is Outcome.APPLIED:
+            self.last_seq[oid] = seq
+            if row.state not in OPEN_STATES:
+                self.pending.pop(oid, None)
+            self.unresolved.discard(oid)
+        if row is not before:  # also a duplicate or stale update that filled a gap
+            batch.order(row, self.last_seq.get(oid, seq), oid in self.unresolved)
+        return outcome
+
+    def _invalid(self, batch: Batch, source: str, reason: str, payload: str,
+                 order_id: str | None = None) -> None:
+        log.warning("invalid_update", source=source, reason=reason, order_id=order_id)
+        batch.journal(self.store.take_seq(), self.epoch, source, Outcome.INVALID,
+                      order_id=order_id, reason=reason, payload=payload[:PAYLOAD_LIMIT])
+
+    def _flush_buffer(self, batch: Batch) -> None:
+        """Pushes held for a splice that will not happen are still facts: apply them."""
+        for push in self.buffer or ():
+            self._apply_push(push, batch)
+        self.buffer = None
+
+    # -- the splice ------------------------------------------------------------------
+
+    def _begin_seed(self, delay: float, batch: Batch) -> None:
+        self._abort_seed(batch)
+        self.seed_token += 1
+        if not self.live:
+            batch.state.update(live=0, status="splicing")
+            self.status.mode = "splicing"
+        self.seed_task = asyncio.create_task(self._seed(self.seed_token, delay), name="seed")
+
+    def _abort_seed(self, batch: Batch) -> None:
+        if self.seed_task is not None and not self.seed_task.done():
+            self.seed_task.cancel()
+        self.seed_token += 1
+        self._flush_buffer(batch)
+
+    async def _seed(self, token: int, delay: float) -> None:
+        """Runs beside the consumer: it only reads REST and posts what it found."""
+        if delay:
+            await asyncio.sleep(delay)
+        self.queue.put_nowait(SeedBegin(token))
+        last_note = 0.0
+
+        def progress(symbol: str, rows: int, total: int) -> None:
+            nonlocal last_note
+            if time.monotonic() - last_note >= 1.0:
+                last_note = time.monotonic()
+                text = f"seeding {symbol}: {rows}/{total} orders"
+                log.info("seed_progress", symbol=symbol, rows=rows, total=total)
+                self.queue.put_nowait(SeedProgress(token, text))
+
+        try:
+            await self.rest.sync_clock()
+            self.stream.skew_ms = self.rest.skew_ms
+            symbols: list[str | None] = (
+                [None] if self.config.all_symbols else list(self.config.symbols or ()))
+            seeds = [await self.rest.seed(symbol, progress) for symbol in symbols]
+        except ExchangeError as exc:
+            self.queue.put_nowait(SeedFailed(token, str(exc)))
+            return
+        self.queue.put_nowait(Seeded(token, seeds, self.seed_source))
+
+    def _splice(self, seeds: list[Seed], source: str, batch: Batch) -> None:
+        """Snapshot, then buffer, then vanished orders, then live: one transaction."""
+        seen: set[str] = set()
+        for seed in seeds:
+            for raw in seed.rows:
+                try:
+                    update = self.parse_rest(raw, source)
+                except Invalid as exc:
+                    self._invalid(batch, source, str(exc), _excerpt(raw))
+                    continue
+                seen.add(update.order_id)
+                self._apply(update, batch)
+        self._flush_buffer(batch)
+        symbols = None if self.config.all_symbols else self.config.symbols
+        began = self.seed_began_seq
+        vanished = {oid for oid in self.book.open_ids(symbols) - seen
+                    if self.last_seq.get(oid, 0) < began}
+        uncertain = {str(r.get("entrust_id")) for s in seeds for r in s.uncertain
+                     if isinstance(r, dict)} - seen
+        due = time.monotonic() + self.config.grace_period
+        for oid in vanished | uncertain:
+            self.pending.setdefault(oid, Resolution(due))
+        self.epoch += 1
+        self.splices += 1
+        self.seed_failures = 0
+        self.spliced_at = time.monotonic()
+        now = now_ms()
+        open_now = self.book.open_count()
+        if not self.live:
+            batch.state["live_since"] = now
+        self.live = True
+        batch.state.update(live=1, epoch=self.epoch, last_seed_at=now,
+                           last_seed_orders=len(seen), status=f"live, {open_now} open orders",
+                           splices=self.splices)
+        self.status.mode = "live"
+        log.info("book_live", epoch=self.epoch, seeded=len(seen), open=open_now,
+                 vanished=len(vanished), uncertain=len(uncertain))
+
+    def _reconcile_due(self) -> bool:
+        """A periodic splice catches what a silently lost push hid; none while one runs."""
+        interval = self.config.reconcile_interval
+        running = self.seed_task is not None and not self.seed_task.done()
+        return (interval > 0 and self.live and not running
+                and time.monotonic() - self.spliced_at >= interval)
+
+    # -- vanished orders -------------------------------------------------------------
+
+    async def _resolver(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            for oid, res in list(self.pending.items()):
+                if res.due > now or not self.live:
+                    continue
+                row = self.book.rows.get(oid)
+                if row is not None and row.state not in OPEN_STATES:
+                    self.pending.pop(oid, None)
+                    continue
+                res.due = float("inf")  # in flight
+                try:
+                    answer = await self.rest.order_detail(oid)
+                except NotFound:
+                    self.queue.put_nowait(Detail(oid, None, None))
+                except ExchangeError as exc:
+                    self.queue.put_nowait(Detail(oid, None, str(exc)))
+                else:
+                    self.queue.put_nowait(Detail(oid, answer, None))
+
+    def _resolved(self, detail: Detail, batch: Batch) -> None:
+        oid = detail.order_id
+        res = self.pending.get(oid)
+        if res is None:
+            return
+        if detail.row is not None:
+            try:
+                update = self.parse_rest(detail.row, self.detail_source)
+            except Invalid as exc:
+                self._invalid(batch, self.detail_source, str(exc), _excerpt(detail.row), oid)
+            else:
+                if update.order_id == oid:
+                    self.pending.pop(oid, None)
+                    self.unresolved.discard(oid)
+                    self._apply(update, batch)
+                    if oid in self.book.rows:
+                        batch.order(self.book.rows[oid], self.last_seq.get(oid, 0), False)
+                    batch.state["unresolved"] = len(self.unresolved)
+                    return
+                self._invalid(batch, self.detail_source, "detail answer for another order",
+                              _excerpt(detail.row), oid)
+        res.attempts += 1
+        retry = min(self.config.resolve_retry_max,
+                    self.config.grace_period * 2 ** res.attempts)
+        res.due = time.monotonic() + retry
+        if detail.error is None and oid not in self.unresolved and oid in self.book.rows:
+            self.unresolved.add(oid)
+            batch.order(self.book.rows[oid], self.last_seq.get(oid, 0), True)
+            log.warning("order_unresolved", order_id=oid, retry_in_s=retry)
+        batch.state["unresolved"] = len(self.unresolved)
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.queue.put_nowait(Tick())
+
+    def _batch(self, **state: Any) -> Batch:
+        batch = Batch()
+        batch.state.update(state)
+        return batch
+
+    def _publish(self, batch: Batch) -> None:
+        """Refresh the status others read; listeners hear of every committed batch."""
+        for outcome, n in batch.counts.items():
+            self.status.counts[outcome] += n
+        if batch.orders:
+            self.status.open_orders = self.book.open_count()
+        if self.live:
+            self.status.mode = "live"
+            self.status.text = f"live, {self.status.open_orders} open orders"
+        elif not self.status.connected and self.stream.reconnects:
+            self.status.mode = "reconnecting"
+            self.status.text = f"reconnecting, attempt {self.stream.reconnects}"
+        elif "status" in batch.state:
+            self.status.text = str(batch.state["status"])
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener(self.status)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _excerpt(value: Any) -> str:
+    try:
+        return json.dumps(value)[:PAYLOAD_LIMIT]
+    except (TypeError, ValueError):
+        return repr(value)[:PAYLOAD_LIMIT]
