@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/tracker sim --open-orders 20 --rate 5
+	$(BIN)/tracker demo
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tracker tests

@@ -83,6 +83,7 @@ def test_no_regression_and_terminal_absorbs(history: list[OrderUpdate],
     best = (-1, Decimal(-1))
     for u in data.draw(st.permutations(history)):
         outcome, row = book.apply(u)
+        assert book.open_count() == (row.state in OPEN_STATES)
         rank_fill = progress(row)[:2]
         assert rank_fill >= best, "the book moved an order backwards"
         best = rank_fill
@@ -133,3 +134,6 @@ def test_open_ids_by_symbol() -> None:
     assert book.open_ids() == {"7", "9"}
     assert book.open_ids(["BTC_USDT"]) == {"7"}
     assert book.open_count() == 2
+    book.apply(_u("canceled", "0", 5))
+    book.apply(dataclasses.replace(_u("new", "0", 1), order_id="10"))
+    assert book.open_count() == 2 == len(book.open_ids())

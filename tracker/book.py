@@ -76,10 +76,14 @@ class Book:
 
     def __init__(self, rows: Iterable[OrderUpdate] = ()) -> None:
         self.rows: dict[str, OrderUpdate] = {r.order_id: r for r in rows}
+        self._open = sum(1 for r in self.rows.values() if r.state in OPEN_STATES)
 
     def apply(self, update: OrderUpdate) -> tuple[Outcome, OrderUpdate]:
-        outcome, row = merge(self.rows.get(update.order_id), update)
+        before = self.rows.get(update.order_id)
+        outcome, row = merge(before, update)
         self.rows[update.order_id] = row
+        self._open += (row.state in OPEN_STATES) - (before is not None
+                                                     and before.state in OPEN_STATES)
         return outcome, row
 
     def open_ids(self, symbols: Iterable[str] | None = None) -> set[str]:
@@ -88,4 +92,5 @@ class Book:
                 if r.state in OPEN_STATES and (wanted is None or r.symbol in wanted)}
 
     def open_count(self) -> int:
-        return sum(1 for r in self.rows.values() if r.state in OPEN_STATES)
+        """Kept as updates land, so asking is free even with a large book."""
+        return self._open

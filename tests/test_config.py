@@ -1,0 +1,102 @@
+"""Configuration precedence, validation and credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tracker.config import ConfigError, db_path, load
+
+CREDS = {"TRACKER_API_KEY": "k", "TRACKER_API_SECRET": "s", "TRACKER_API_MEMO": "m"}
+
+
+def test_defaults_toml_env_flags_precedence(tmp_path: Path) -> None:
+    toml = tmp_path / "t.toml"
+    toml.write_text('symbols = ["BTC_USDT"]\npage_size = 50\ndb = "from-file.db"\n'
+                    'grace_period = 1.5\n')
+    config = load(toml, CREDS, {})
+    assert config.symbols == ("BTC_USDT",) and config.page_size == 50
+    assert config.db == Path("from-file.db") and config.grace_period == 1.5
+    assert config.rest_url == "https://openapi.bitmart.com" and config.ping_interval == 10
+    env = CREDS | {"TRACKER_PAGE_SIZE": "70", "TRACKER_SYMBOLS": "eth_usdt, BMX_ETH"}
+    config = load(toml, env, {"page_size": None})
+    assert config.page_size == 70 and config.symbols == ("ETH_USDT", "BMX_ETH")
+    config = load(toml, env, {"symbols": "BTC_USDT", "db": "flag.db"})
+    assert config.symbols == ("BTC_USDT",) and config.db == Path("flag.db")
+
+
+def test_v4_all_symbols_and_urls() -> None:
+    config = load(None, CREDS | {"TRACKER_API": "v4", "TRACKER_SYMBOLS": "*"}, {})
+    assert config.all_symbols and config.rest_url == "https://api-cloud.bitmart.com"
+    assert config.page_size == 100
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"TRACKER_API": "v3"}, "api: expected v2 or v4"),
+    ({"TRACKER_SYMBOLS": ""}, "symbols: no symbols"),
+    ({"TRACKER_SYMBOLS": "*"}, "v2 order list needs explicit symbols"),
+    ({"TRACKER_SYMBOLS": "BTC-USDT"}, "not a BASE_QUOTE symbol"),
+    ({"TRACKER_PAGE_SIZE": "0"}, "page_size: must be between 1 and 1000"),
+    ({"TRACKER_PAGE_SIZE": "many"}, "page_size (from TRACKER_PAGE_SIZE)"),
+    ({"TRACKER_GRACE_PERIOD": "nan"}, "grace_period"),
+    ({"TRACKER_PING_INTERVAL": "25"}, "ping_interval: must be below 20"),
+    ({"TRACKER_REST_URL": "http://exchange.example"}, "rest_url: plain http://"),
+    ({"TRACKER_WS_URL": "wss://"}, "ws_url: expected"),
+    ({"TRACKER_REST_URL": "ftp://x"}, "rest_url: expected"),
+    ({"TRACKER_LOG_LEVEL": "loud"}, "log_level"),
+    ({"TRACKER_ALLOW_INSECURE": "maybe"}, "allow_insecure"),
+])
+def test_bad_settings_name_themselves(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"} | env, {})
+    assert needle in str(err.value)
+
+
+def test_insecure_allowed_explicitly_and_on_loopback() -> None:
+    base = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"}
+    assert load(None, base | {"TRACKER_REST_URL": "http://127.0.0.1:8080",
+                              "TRACKER_WS_URL": "ws://localhost:8080/user"}, {})
+    assert load(None, base | {"TRACKER_REST_URL": "http://exchange.example",
+                              "TRACKER_ALLOW_INSECURE": "true"}, {})
+
+
+def test_toml_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("symbols = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad, CREDS, {})
+    bad.write_text('symbolz = ["BTC_USDT"]')
+    with pytest.raises(ConfigError, match="unknown setting 'symbolz'"):
+        load(bad, CREDS, {})
+    with pytest.raises(ConfigError, match=r"config file .*missing\.toml"):
+        load(tmp_path / "missing.toml", CREDS, {})
+
+
+def test_credentials_sources(tmp_path: Path) -> None:
+    env = {"TRACKER_SYMBOLS": "BTC_USDT"}
+    with pytest.raises(ConfigError, match="api_key: missing"):
+        load(None, env, {})
+    (tmp_path / "key").write_text("file-key\n")
+    creds_dir = tmp_path / "creds"
+    creds_dir.mkdir()
+    (creds_dir / "api_secret").write_text("dir-secret")
+    env |= {"TRACKER_API_KEY": "env-key", "TRACKER_API_KEY_FILE": str(tmp_path / "key"),
+            "TRACKER_API_SECRET": "env-secret", "TRACKER_API_MEMO": "memo",
+            "CREDENTIALS_DIRECTORY": str(creds_dir)}
+    c = load(None, env, {}).credentials
+    assert (c.api_key, c.secret, c.memo) == ("file-key", "dir-secret", "memo")
+    assert "file-key" not in repr(c) and "dir-secret" not in repr(load(None, env, {}))
+    env["TRACKER_API_MEMO_FILE"] = str(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="api_memo: cannot read"):
+        load(None, env, {})
+
+
+def test_db_path_needs_no_credentials(tmp_path: Path) -> None:
+    toml = tmp_path / "t.toml"
+    toml.write_text('db = "/srv/book.db"\n')
+    assert db_path(None, {}, "x.db") == Path("x.db")
+    assert db_path(toml, {"TRACKER_DB": "env.db"}, None) == Path("env.db")
+    assert db_path(toml, {}, None) == Path("/srv/book.db")
+    assert db_path(None, {"STATE_DIRECTORY": "/var/lib/tracker"}, None) == Path(
+        "/var/lib/tracker/orders.db")
