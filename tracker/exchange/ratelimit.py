@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class Pacer:
@@ -27,3 +28,24 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         """The exchange said "slow down": no call before `seconds` from now."""
         self._next = max(self._next, time.monotonic() + seconds)
+
+
+class Window:
+    """At most `calls` in any `period` seconds, in bursts: for rare calls such as tokens,
+    where spreading them evenly would make a needed refresh wait for no reason."""
+
+    def __init__(self, calls: int, period: float) -> None:
+        self.calls = calls
+        self.period = period
+        self._times: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            while self._times and self._times[0] <= now - self.period:
+                self._times.popleft()
+            if len(self._times) >= self.calls:
+                await asyncio.sleep(self._times[0] + self.period - now)
+                self._times.popleft()
+            self._times.append(time.monotonic())

@@ -21,7 +21,7 @@ import structlog
 
 from tracker import signing
 from tracker.exchange.errors import AuthError, BadResponse, ExchangeError, NotFound
-from tracker.exchange.ratelimit import Pacer
+from tracker.exchange.ratelimit import Pacer, Window
 
 log = structlog.get_logger("tracker.rest")
 
@@ -157,7 +157,7 @@ class V2Rest(_Base):
         self.page_size = page_size
         self.max_passes = max_passes
         self.pacer = Pacer(rate)
-        self.token_pacer = Pacer(5, 60.0)  # the exchange allows 5 tokens a minute
+        self.token_pacer = Window(5, 60.0)  # the exchange allows 5 tokens a minute
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._token_lock = asyncio.Lock()
@@ -231,9 +231,9 @@ class V2Rest(_Base):
             raise BadResponse("order detail is not a JSON object")
         return body
 
-    async def _page(self, symbol: str, page: int) -> tuple[list[Any], int, int]:
+    async def _page(self, symbol: str, page: int, limit: int) -> tuple[list[Any], int, int]:
         body = await self._get("/v2/orders", {"symbol": symbol, "status": 5, "offset": page,
-                                              "limit": self.page_size})
+                                              "limit": limit})
         if not isinstance(body, dict):
             raise BadResponse("order list is not a JSON object")
         rows, pages, total = body.get("orders"), body.get("total_pages"), body.get("total_orders")
@@ -241,20 +241,34 @@ class V2Rest(_Base):
             raise BadResponse("order list lacks orders, total_pages or total_orders")
         return rows, pages, total
 
-    async def _pass(self, symbol: str, progress: Progress | None) -> tuple[dict[str, Any], bool]:
-        """Every page once. Consistent when the total never moved and matches what we got."""
+    async def _pass(self, symbol: str, limit: int,
+                    progress: Progress | None) -> tuple[dict[str, Any], bool]:
+        """Every page once, last page first, then the first page again.
+
+        Orders close anywhere in the list and new ones join at its end. Read front to back,
+        a close behind the cursor slides an unread order onto a page already read; read
+        back to front, it only slides read orders forward again (a harmless duplicate).
+        The first page is read first (to learn the page count) and again at the end.
+        Consistent when the total never moved and matches what was read.
+        """
         rows: dict[str, Any] = {}
         totals: set[int] = set()
-        page, pages = 0, 1
-        while page < pages:
-            batch, pages, total = await self._page(symbol, page)
+
+        async def read(page: int) -> int:
+            batch, pages, total = await self._page(symbol, page, limit)
             totals.add(total)
             for row in batch:
                 key = str(row.get("entrust_id")) if isinstance(row, dict) else repr(row)
                 rows[key] = row
             if progress:
                 progress(symbol, len(rows), total)
-            page += 1
+            return pages
+
+        pages = await read(0)
+        for page in range(pages - 1, 0, -1):
+            await read(page)
+        if pages > 1:
+            await read(0)
         return rows, len(totals) == 1 and len(rows) == totals.pop()
 
     async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
@@ -270,7 +284,10 @@ class V2Rest(_Base):
         rows: dict[str, Any] = {}
         began = _now_ms() + self.skew_ms  # server time
         for n in range(1, self.max_passes + 1):
-            rows, consistent = await self._pass(symbol, progress)
+            # Each pass cuts the list at other places, so no alignment of closes with page
+            # boundaries can hide the same order from every pass.
+            limit = max(1, self.page_size - (n - 1))
+            rows, consistent = await self._pass(symbol, limit, progress)
             ids = set(rows)
             if consistent and previous == ids:
                 return Seed(list(rows.values()), [], n)
