@@ -1,13 +1,33 @@
 # syntax=docker/dockerfile:1
-# A first image: the simulator, as a non-root user. The hardened multi-stage tracker image
-# (read-only root, health check, volume for the book) arrives with the operations work.
-ARG BASE=python:3.11-slim
+# Build context: the project, plus wheels/ made on the host first (make image does both):
+#   pip wheel -w wheels '.[sim]'
+# Production builds keep the default BASE; CI without a registry passes a local one.
+ARG BASE=docker.io/library/python:3.12-slim-bookworm
+
+FROM ${BASE} AS build
+# EXTRAS=sim adds the bundled simulator (for the compose demo); the default image is lean.
+ARG EXTRAS=""
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY wheels/ /wheels/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-index --find-links=/wheels \
+      "bitmart-order-tracker${EXTRAS:+[$EXTRAS]}"
+
 FROM ${BASE}
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY tracker ./tracker
-RUN pip install --no-cache-dir '.[sim]'
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH \
+    TRACKER_DB=/var/lib/tracker/orders.db \
+    TRACKER_LOG_FORMAT=json
+RUN groupadd --system --gid 10001 tracker \
+ && useradd --system --uid 10001 --gid tracker --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin tracker \
+ && install -d -o tracker -g tracker -m 0750 /var/lib/tracker
+COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
-EXPOSE 8080
+WORKDIR /var/lib/tracker
+VOLUME ["/var/lib/tracker"]
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["tracker", "healthcheck"]
 ENTRYPOINT ["tracker"]
-CMD ["sim", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["run"]

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--db", help="path of the SQLite book")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    health = commands.add_parser(
+        "healthcheck", help="for container health checks: exit 0 when the book is live and "
+                            "the daemon running, 1 otherwise (never any other code)")
+    health.add_argument("--config", type=Path)
+    health.add_argument("--db", help="path of the SQLite book")
+
     migrate = commands.add_parser("migrate", help="create or upgrade the book's schema")
     migrate.add_argument("--config", type=Path)
     migrate.add_argument("--db", help="path of the SQLite book")
@@ -100,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"sim": run_sim, "run": run_daemon, "orders": show_orders,
-                "status": show_status, "migrate": run_migrate, "demo": run_demo}
+                "status": show_status, "healthcheck": healthcheck, "migrate": run_migrate,
+                "demo": run_demo}
     try:
         return commands[args.command](args)
     except config_mod.ConfigError as exc:
@@ -171,6 +178,18 @@ def show_status(args: argparse.Namespace) -> int:
               f"epoch {state['epoch']}; reconnects {state['reconnects']}; "
               f"running {'yes' if state['running'] else 'no'}")
     return code
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    """Docker reserves exit code 2 and up: every failure here is 1."""
+    try:
+        state = readers.status(_db(args))
+    except (readers.Unavailable, config_mod.ConfigError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    healthy = bool(state["running"] and state["live"])
+    print("healthy" if healthy else f"unhealthy: {state['status']}")
+    return 0 if healthy else 1
 
 
 def run_migrate(args: argparse.Namespace) -> int:
