@@ -9,9 +9,11 @@ FROM ${BASE} AS build
 ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY wheels/ /wheels/
+# pip leaves the venv once it has installed: nothing in the final image can install code.
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --find-links=/wheels \
-      "bitmart-order-tracker${EXTRAS:+[$EXTRAS]}"
+      "bitmart-order-tracker${EXTRAS:+[$EXTRAS]}" \
+ && /opt/venv/bin/pip uninstall --yes --quiet pip
 
 FROM ${BASE}
 ENV PYTHONUNBUFFERED=1 \
