@@ -207,6 +207,10 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
             raise ConfigError(f"{name}: must be greater than 0")
     if config.ping_interval >= 20:
         raise ConfigError("ping_interval: must be below 20 s, or the exchange drops the link")
+    if config.silence_timeout <= config.ping_interval:
+        # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
+        raise ConfigError(f"silence_timeout: must be greater than ping_interval "
+                          f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
     if config.seed_passes < 2:
         raise ConfigError("seed_passes: at least 2, so that two passes can agree")
     if config.log_level not in ("debug", "info", "warning", "error"):

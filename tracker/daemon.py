@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 
 import structlog
 
-from tracker.config import Config
+from tracker.config import Config, ConfigError
 from tracker.exchange.rest import RestApi, V2Rest, V4Rest
+from tracker.migrate import MigrationError
 from tracker.store import Store
 from tracker.sync import Tracker
 
@@ -24,8 +26,18 @@ def make_rest(config: Config) -> RestApi:
                   page_size=config.page_size, **common)
 
 
+async def open_store(config: Config) -> Store:
+    """The book, or one line naming the `db` setting when the path cannot hold one."""
+    try:
+        return await Store.open(config.db)
+    except sqlite3.OperationalError:
+        raise  # locked or busy: it may pass, so a restart may help
+    except (OSError, sqlite3.DatabaseError, MigrationError) as exc:
+        raise ConfigError(f"db: cannot use {config.db} as the book: {exc}") from None
+
+
 async def run(config: Config) -> int:
-    store = await Store.open(config.db)
+    store = await open_store(config)
     rest = make_rest(config)
     tracker = Tracker(config, store, rest)
     try:

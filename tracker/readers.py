@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size", "state",
                 "client_order_id", "created_at", "updated_at", "unresolved")
@@ -24,7 +25,8 @@ def connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise Unavailable(f"no book at {path} (is the daemon configured with this db?)")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        # Percent-encoded: in a URI a '?', '#' or '%' in the path would change its meaning.
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=2.0)
         conn.row_factory = sqlite3.Row
         conn.execute("SELECT 1 FROM sync_state").fetchone()
     except sqlite3.Error as exc:

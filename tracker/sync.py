@@ -115,6 +115,7 @@ class Tracker:
                              backoff_initial=config.backoff_initial,
                              backoff_max=config.backoff_max,
                              auth_backoff=config.auth_backoff, max_frame=config.max_frame)
+        self.stream.measure_skew = self._measure_skew
         self.seed_source = "seed_v2" if config.api == "v2" else "seed_v4"
         self.detail_source = "detail_v2" if config.api == "v2" else "detail_v4"
         self.parse_rest = codec.from_v2 if config.api == "v2" else codec.from_v4
@@ -168,6 +169,10 @@ class Tracker:
 
     def stop(self) -> None:
         self.queue.put_nowait(Stop())
+
+    async def _measure_skew(self) -> int:
+        await self.rest.sync_clock()
+        return self.rest.skew_ms
 
     # -- the consumer ----------------------------------------------------------------
 
@@ -330,6 +335,10 @@ class Tracker:
             seeds = [await self.rest.seed(symbol, progress) for symbol in symbols]
         except ExchangeError as exc:
             self.queue.put_nowait(SeedFailed(token, str(exc)))
+            return
+        except Exception as exc:  # a seed that died unreported would wedge the splice
+            log.exception("seed_crashed")
+            self.queue.put_nowait(SeedFailed(token, f"{type(exc).__name__}: {exc}"))
             return
         self.queue.put_nowait(Seeded(token, seeds, self.seed_source))
 

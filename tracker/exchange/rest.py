@@ -91,7 +91,10 @@ class _Base:
 
     async def _measure_skew(self, path: str, extract: Callable[[Any], Any]) -> None:
         before = _now_ms()
-        response = await self.http.get(path)
+        try:
+            response = await self.http.get(path)
+        except httpx.TransportError as exc:  # as in `_send`: the caller handles ExchangeError
+            raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
         after = _now_ms()
         server = extract(_json(response))
         if isinstance(server, bool) or not isinstance(server, int):

@@ -13,6 +13,7 @@ import random
 import time
 import zlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ ALL_SYMBOLS = "spot/user/orders:ALL_SYMBOLS"
 TOPICS_PER_MESSAGE = 20
 # Login errors that a retry cannot fix: wrong, frozen or expired key, bad signature.
 AUTH_CODES = {"91001", "91002", "91003", "91004", "91010", "91011"}
+# Login refused for a timestamp off by more than a minute: our clock, not the key.
+CLOCK_CODES = {"91022"}
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,10 @@ Event = Up | Push | Bad | Down
 
 
 class StreamError(Exception):
-    def __init__(self, reason: str, *, auth: bool = False) -> None:
+    def __init__(self, reason: str, *, auth: bool = False, clock: bool = False) -> None:
         super().__init__(reason)
         self.auth = auth
+        self.clock = clock
 
 
 def inflate(frame: bytes, limit: int) -> str:
@@ -103,6 +107,10 @@ class Stream:
         self.reconnects = 0
         self.stats: Counter[str] = Counter()
         self._resubscribe = asyncio.Event()
+        # Measures the server's clock (ms ahead of ours). The skew is otherwise learnt only
+        # by a seed, which needs a login first: without this, a clock a minute off could
+        # never log in at all.
+        self.measure_skew: Callable[[], Awaitable[int]] | None = None
 
     async def run(self) -> None:
         """Forever: one connection at a time, with exponential back-off and full jitter."""
@@ -111,11 +119,12 @@ class Stream:
             self.conn_id += 1
             conn = self.conn_id
             started = time.monotonic()
+            clock = False
             try:
                 await self._session(conn)
                 reason, auth = "closed", False
             except StreamError as exc:
-                reason, auth = str(exc), exc.auth
+                reason, auth, clock = str(exc), exc.auth, exc.clock
             except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed,
                     TimeoutError) as exc:
                 reason, auth = f"{type(exc).__name__}: {exc}"[:300], False
@@ -128,7 +137,17 @@ class Stream:
             attempt += 1
             log.warning("stream_down", reason=reason, retry_in_s=round(delay, 2),
                         attempt=attempt)
+            if clock and self.measure_skew is not None:
+                await self._resync(self.measure_skew)
             await asyncio.sleep(delay)
+
+    async def _resync(self, measure: Callable[[], Awaitable[int]]) -> None:
+        try:
+            self.skew_ms = await measure()
+        except Exception as exc:  # the REST side is down too: the next refusal retries
+            log.warning("clock_sync_failed", error=str(exc)[:200])
+        else:
+            log.info("clock_synced", skew_ms=self.skew_ms)
 
     async def _session(self, conn: int) -> None:
         async with websockets.connect(self.url, ping_interval=None, max_size=self.max_frame,
@@ -177,7 +196,7 @@ class Stream:
         if "errorCode" in reply:
             code = str(reply["errorCode"])
             raise StreamError(f"login refused: {code} {reply.get('errorMessage', '')}",
-                              auth=code in AUTH_CODES)
+                              auth=code in AUTH_CODES, clock=code in CLOCK_CODES)
 
     async def _subscribe(self, ws: websockets.ClientConnection,
                          early: list[str | bytes]) -> None:

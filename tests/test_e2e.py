@@ -1,0 +1,499 @@
+"""End to end: `tracker run` and `tracker sim` as real subprocesses, over real sockets.
+
+Every test drives the simulator through its control API, lets the daemon follow, and then
+compares the SQLite book (read-only, as other processes read it) with the simulator's
+ground truth: the open sets are equal and every order the book holds shows the truth's
+state and filled size. Waits poll against deadlines; nothing sleeps in place of a check.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import (
+    CREDENTIALS,
+    OPEN_STATES,
+    TRACKER,
+    Daemon,
+    Lab,
+    Sim,
+    clean_env,
+    eventually,
+    journal,
+    read_book,
+    ro_connect,
+    run_once,
+    start_reader,
+)
+
+BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(tmp_path)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def injected(sim: Sim, kind: str) -> int:
+    return int(sim.stats()["injected"].get(kind, 0))
+
+
+def half(order: dict[str, Any]) -> Decimal:
+    """Half the order's remaining size, in whole lots (the size's own decimal places)."""
+    size, filled = Decimal(order["size"]), Decimal(order["filledSize"])
+    return ((size - filled) / 2).quantize(size, rounding=ROUND_DOWN)
+
+
+def change_during_outage(sim: Sim, n: int = 3) -> dict[str, list[str]]:
+    """Cancel, fill wholly, fill in part, and create `n` orders each (pushes may be lost)."""
+    opened = sorted(sim.open_truth(), key=lambda o: o["orderId"])
+    splittable = [o for o in opened if half(o) > 0]
+    partial = splittable[:n]
+    rest = [o for o in opened if o not in partial]
+    assert len(partial) == n and len(rest) >= 2 * n, "not enough open orders to change"
+    cancel, fill = rest[:n], rest[n:2 * n]
+    for order in cancel:
+        sim.cancel(order["orderId"])
+    for order in fill:
+        sim.fill(order["orderId"])
+    for order in partial:
+        sim.fill(order["orderId"], str(half(order)))
+    created = [sim.place()["orderId"] for _ in range(n)]
+    return {"canceled": [o["orderId"] for o in cancel], "filled": [o["orderId"] for o in fill],
+            "partial": [o["orderId"] for o in partial], "created": created}
+
+
+def applied_sources(db: Path, order_id: str) -> list[str]:
+    return [e["source"] for e in journal(db, order_id) if e["outcome"] == "applied"]
+
+
+# 1 -------------------------------------------------------------------------------------
+
+
+@BOTH_APIS
+def test_clean_start_with_a_large_book_under_flow(lab: Lab, api: str) -> None:
+    sim = lab.sim("--open-orders", "400", "--rate", "100", "--seed", "1")
+    daemon = lab.daemon(sim, api=api).start()
+    book = daemon.wait_live(timeout=60)
+    assert book.state["api"] == api and book.state["epoch"] == 1
+    # 1200 open orders in pages of 100: the seed read many pages, while orders changed.
+    assert sim.counter("rest_requests") >= 12
+    assert book.state["last_seed_orders"] >= 1000
+    sim.flow(0)
+    book = daemon.wait_converged(sim)
+    assert len(book.open_ids) > 1000
+    code, status = daemon.status()
+    assert code == 0, status
+    assert status["live"] == 1 and status["running"] is True and status["exit_code"] == 0
+    assert status["open_orders"] == len(book.open_ids)
+    assert status["status"].startswith("live")
+
+
+# 2 -------------------------------------------------------------------------------------
+
+
+def test_live_changes_appear_exactly(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "5", "--seed", "2")
+    daemon = lab.daemon(sim, api="v4").start()
+    daemon.wait_live()
+    a = sim.place(symbol="BTC_USDT", side="buy", price="59000", size="0.5",
+                  client_order_id="e2eA1")["orderId"]
+    b = sim.place(symbol="ETH_USDT", side="sell", price="3100", size="2")["orderId"]
+    c = sim.place(symbol="BMX_ETH", side="buy", price="0.000110", size="1000")["orderId"]
+    d = sim.place(symbol="BTC_USDT", side="sell", price="61000", size="0.3")["orderId"]
+    sim.fill(a, "0.1")
+    sim.fill(a, "0.15")
+    sim.fill(b)
+    sim.cancel(c)
+    sim.fill(d, "0.2")
+    sim.cancel(d)
+    market_buy = sim.place(type="market", symbol="ETH_USDT", side="buy",
+                           notional="500")["orderId"]
+    market_sell = sim.place(type="market", symbol="BMX_ETH", side="sell",
+                            size="100")["orderId"]
+    seeded = sorted(o["orderId"] for o in sim.open_truth() if o["orderId"] != a)
+    sim.cancel(seeded[0])
+    sim.fill(seeded[1], str(half(sim.truth()[seeded[1]])))
+
+    book = daemon.wait_converged(sim)
+    truth = sim.truth()
+    expected = {a: ("partially_filled", "0.25"), b: ("filled", "2"), c: ("canceled", "0"),
+                d: ("partially_canceled", "0.2"), market_sell: ("filled", "100"),
+                market_buy: ("partially_canceled", truth[market_buy]["filledSize"])}
+    for oid, (state, filled) in expected.items():
+        row = book.orders[oid]
+        assert (row["state"], Decimal(row["filled_size"])) == (state, Decimal(filled)), oid
+        assert (oid in book.open_ids) == (state in OPEN_STATES)
+    assert Decimal(truth[market_buy]["filledSize"]) > 0
+    assert book.orders[a]["client_order_id"] == "e2eA1"
+    assert book.orders[market_buy]["type"] == "market"
+
+    # The journal: one applied push per change, in the order they happened.
+    def applied(oid: str) -> list[tuple[str, Decimal]]:
+        rows = [e for e in journal(daemon.db, oid) if e["outcome"] == "applied"]
+        assert all(e["source"] == "push" for e in rows), rows
+        return [(e["state"], Decimal(e["filled_size"])) for e in rows]
+
+    zero = Decimal(0)
+    assert applied(a) == [("new", zero), ("partially_filled", Decimal("0.1")),
+                          ("partially_filled", Decimal("0.25"))]
+    assert applied(b) == [("new", zero), ("filled", Decimal(2))]
+    assert applied(c) == [("new", zero), ("canceled", zero)]
+    assert applied(d) == [("new", zero), ("partially_filled", Decimal("0.2")),
+                          ("partially_canceled", Decimal("0.2"))]
+    bought = Decimal(truth[market_buy]["filledSize"])
+    assert applied(market_buy) == [("new", zero), ("partially_filled", bought),
+                                   ("partially_canceled", bought)]
+    assert applied(market_sell) == [("new", zero), ("filled", Decimal(100))]
+    assert applied_sources(daemon.db, seeded[0]) == ["seed_v4", "push"]
+    assert book.state["epoch"] == 1 and book.state["invalid"] == 0
+
+
+# 3 -------------------------------------------------------------------------------------
+
+
+@BOTH_APIS
+def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, api: str) -> None:
+    sim = lab.sim("--open-orders", "30", "--seed", "3")
+    daemon = lab.daemon(sim, api=api).start()
+    daemon.wait_live()
+    before = daemon.wait_converged(sim)
+    sim.faults(push_drop=1.0)
+    changed = change_during_outage(sim, 4)
+    assert injected(sim, "push_drop") >= 4 * 4
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+    daemon.wait_live(epoch_above=before.state["epoch"])
+    book = daemon.wait_converged(sim)
+    assert book.state["reconnects"] >= 1 and book.state["epoch"] > before.state["epoch"]
+    for oid in changed["canceled"] + changed["filled"]:
+        # Gone from the snapshot, nothing pushed: the order detail told its fate.
+        assert applied_sources(daemon.db, oid)[-1] == f"detail_{api}", oid
+    for oid in changed["partial"] + changed["created"]:
+        assert applied_sources(daemon.db, oid)[-1] == f"seed_{api}", oid
+
+
+# 4 -------------------------------------------------------------------------------------
+
+
+def test_duplicated_delayed_reordered_then_dropped_pushes(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "50", "--rate", "80", "--seed", "4")
+    daemon = lab.daemon(sim).start()
+    daemon.wait_live()
+    sim.faults(push_duplicate=0.3, push_delay_ms=300, push_reorder=0.3)
+
+    def faults_fired() -> None:
+        fired = sim.stats()["injected"]
+        assert fired.get("push_duplicate", 0) >= 20 and fired.get("push_reorder", 0) >= 20, fired
+
+    eventually(faults_fired, 30, "duplicate and reorder faults fire")
+    sim.flow(0)
+    book = daemon.wait_converged(sim)
+    # Order independence and idempotence did it all: no splice was needed.
+    assert (book.state["epoch"], book.state["splices"], book.state["reconnects"]) == (1, 1, 0)
+    outcomes = Counter((e["source"], e["outcome"]) for e in journal(daemon.db))
+    assert outcomes["push", "duplicate"] >= 20, outcomes
+    assert book.state["duplicate"] == sum(n for (_, o), n in outcomes.items() if o == "duplicate")
+    assert outcomes["push", "invalid"] == 0
+
+    # Lost pushes cannot be repaired from the stream; the splice after a reconnect does it.
+    sim.faults(push_duplicate=0.0, push_delay_ms=0, push_reorder=0.0, push_drop=0.3)
+    sim.flow(80)
+    eventually(lambda: _at_least(injected(sim, "push_drop"), 30), 30, "pushes are dropped")
+    sim.flow(0)
+    sim.drop("abort")
+    daemon.wait_live(epoch_above=1)
+    book = daemon.wait_converged(sim)
+    assert book.state["reconnects"] >= 1
+
+
+def _at_least(value: int, floor: int) -> None:
+    assert value >= floor, f"{value} < {floor}"
+
+
+# 5 -------------------------------------------------------------------------------------
+
+
+def test_token_expiry_is_routine(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "20", "--seed", "5", "--faults", '{"token_ttl_s": 5}')
+    daemon = lab.daemon(sim, api="v2").start()
+    epoch = daemon.wait_live().state["epoch"]
+    rounds = 3
+    for _ in range(rounds):
+        sim.faults(push_drop=1.0)
+        change_during_outage(sim, 1)
+        assert sim.expire_tokens() >= 1
+        sim.drop("abort")
+        sim.faults(push_drop=0.0)
+        epoch = daemon.wait_live(epoch_above=epoch).state["epoch"]
+        daemon.wait_converged(sim)
+    counters = sim.stats()["counters"]
+    # One token at start and one per expiry (a TTL may add one): far below the 5 a minute
+    # past which the exchange refuses, and none refused.
+    assert rounds + 1 <= counters["v2_tokens_issued"] <= 5, counters
+    assert counters.get("v2_token_refused", 0) == 0, counters
+    log = daemon.log.read_text()
+    assert '"seed_failed"' not in log, daemon.tail()
+
+
+# 6 -------------------------------------------------------------------------------------
+
+
+@BOTH_APIS
+def test_rest_errors_and_429s_during_a_resplice(lab: Lab, api: str) -> None:
+    sim = lab.sim("--open-orders", "60", "--seed", "6")
+    daemon = lab.daemon(sim, api=api, env={"TRACKER_REST_TIMEOUT": "0.5"}).start()
+    epoch = daemon.wait_live().state["epoch"]
+    sim.faults(push_drop=1.0)
+    change_during_outage(sim, 3)
+    # First every REST call times out (the clock check that opens a seed too), then calls
+    # fail at random.
+    sim.faults(rest_slow_ms=800)
+    calls = sim.counter("rest_requests")
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+    eventually(lambda: _at_least(sim.counter("rest_requests"), calls + 3), 20,
+               "seeds are tried while every call times out", context=daemon.tail)
+    sim.faults(rest_5xx=0.3, rest_429=0.3, rest_slow_ms=50)
+    daemon.wait_live(epoch_above=epoch, timeout=60)
+    book = daemon.wait_converged(sim, timeout=60)
+    fired = sim.stats()["injected"]
+    assert fired.get("rest_5xx", 0) > 0 and fired.get("rest_429", 0) > 0, fired
+    assert '"rest_retry"' in daemon.log.read_text()
+    assert book.state["live"] == 1
+
+
+@BOTH_APIS
+def test_server_clock_minutes_off(lab: Lab, api: str) -> None:
+    # Logins and signed calls must be stamped within a minute of the server's clock.
+    sim = lab.sim("--open-orders", "10", "--seed", "12", "--faults", '{"clock_skew_ms": 90000}')
+    daemon = lab.daemon(sim, api=api).start()
+    epoch = daemon.wait_live(timeout=20).state["epoch"]
+    daemon.wait_converged(sim)
+    # The server's clock jumps three minutes back while the daemon is connected.
+    sim.faults(clock_skew_ms=-90000, push_drop=1.0)
+    change_during_outage(sim, 2)
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+    daemon.wait_live(epoch_above=epoch, timeout=20)
+    daemon.wait_converged(sim)
+    assert sim.counter("ws_login_failed") <= 4  # one refusal per jump, then it measures
+
+
+# 7 -------------------------------------------------------------------------------------
+
+
+def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab) -> None:
+    lag_ms = 4000
+    sim = lab.sim("--open-orders", "10", "--seed", "7")
+    daemon = lab.daemon(sim, api="v2").start()
+    daemon.wait_live()
+    victim = sorted(o["orderId"] for o in sim.open_truth())[0]
+    eventually(lambda: _in(victim, daemon.book().open_ids), 10, "the victim is in the book")
+    sim.faults(push_drop=1.0, rest_lag_ms=lag_ms)
+    canceled = sim.cancel(victim)
+    assert canceled["state"] == "canceled"
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+
+    # Absent from the snapshot, unknown to the order detail: visible, flagged unresolved.
+    seen: list[tuple[int, str, int]] = []
+
+    def unresolved() -> None:
+        book = daemon.book()
+        row = book.orders[victim]
+        seen.append((int(time.time() * 1000), row["state"], row["unresolved"]))
+        assert row["unresolved"] == 1, f"victim is {row['state']}, unresolved={row['unresolved']}"
+        assert victim in book.open_ids and book.state["live"] == 1
+        assert book.state["unresolved"] == 1
+
+    eventually(unresolved, 15, "the vanished order is flagged unresolved", interval=0.05,
+               context=daemon.tail)
+    assert seen[-1][0] < canceled["updateTime"] + lag_ms, "observed only after the lag"
+    code, status = daemon.status()
+    assert code == 0, status  # still live: the book says what it knows, and what it does not
+
+    book = daemon.wait_converged(sim, timeout=30)
+    row = book.orders[victim]
+    assert (row["state"], row["source"], row["unresolved"]) == ("canceled", "detail_v2", 0)
+    assert book.state["unresolved"] == 0
+    events = [e for e in journal(daemon.db, victim) if e["outcome"] == "applied"]
+    # Never assumed canceled: the only terminal state came from the exchange, after the lag.
+    terminal = [e for e in events if e["state"] not in OPEN_STATES]
+    assert [(e["source"], e["state"]) for e in terminal] == [("detail_v2", "canceled")]
+    assert terminal[0]["received_at"] >= canceled["updateTime"] + lag_ms
+    assert all(state in OPEN_STATES for _, state, _ in seen)
+
+
+def _in(item: str, container: set[str]) -> None:
+    assert item in container, f"{item} missing"
+
+
+# 8 -------------------------------------------------------------------------------------
+
+
+def test_sigkill_then_restart_with_changes_while_down(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "40", "--rate", "30", "--seed", "8")
+    daemon = lab.daemon(sim, api="v2").start()
+    book = daemon.wait_live()
+    eventually(lambda: _at_least(daemon.book().state["applied"], book.state["applied"] + 20),
+               20, "the daemon applies pushes")
+    daemon.signal(signal.SIGKILL)
+    assert daemon.wait() == -signal.SIGKILL
+    killed = read_book(daemon.db)
+    assert killed.state["live"] == 1  # as it was when killed: readers see a stale heartbeat
+    events = sim.stats()["flow_events"]
+    sim.flow(0)  # so that the orders picked here are still open when changed
+    change_during_outage(sim, 3)
+    sim.flow(30)
+    eventually(lambda: _at_least(sim.stats()["flow_events"], events + 30), 20,
+               "orders change while the daemon is down")
+    daemon.start()
+    daemon.wait_live(epoch_above=killed.state["epoch"])
+    sim.flow(0)
+    book = daemon.wait_converged(sim)
+    assert book.state["pid"] == daemon.pid
+    conn = ro_connect(daemon.db)
+    try:
+        assert [tuple(r) for r in conn.execute("PRAGMA integrity_check")] == [("ok",)]
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM order_events ORDER BY seq")]
+    finally:
+        conn.close()
+    assert seqs == list(range(1, len(seqs) + 1))  # the journal has no hole and no repeat
+
+
+# 9 -------------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path) -> None:
+    sim = lab.sim("--open-orders", "20", "--rate", "20", "--seed", "9")
+    # A path that a careless `file:` URI would cut short at '#' or '?'.
+    db = tmp_path / "state #1 ?x" / "book.db"
+    daemon = lab.daemon(sim, api="v4", db=db).start()
+    daemon.wait_live()
+    code, status = daemon.status()
+    assert code == 0 and status["live"] == 1, status
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(15) == 0, daemon.tail()
+    book = read_book(daemon.db)
+    assert (book.state["status"], book.state["live"]) == ("stopped", 0)
+    code, status = daemon.status()
+    assert code == 3 and status["running"] is False
+    assert '"tracker_stopped"' in daemon.log.read_text()
+    listed = run_once(clean_env(), "orders", "--format", "json", "--db", str(db))
+    assert listed.returncode == 0, listed.stderr
+    assert {o["order_id"] for o in json.loads(listed.stdout)} == book.open_ids
+
+
+# 10 ------------------------------------------------------------------------------------
+
+
+def test_readers_read_while_the_daemon_writes(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "100", "--rate", "200", "--seed", "10")
+    daemon = lab.daemon(sim, api="v4").start()
+    daemon.wait_live()
+    reader = start_reader(daemon.db, 3.0)
+    try:
+        out, err = reader.communicate(timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait(5)
+    assert reader.returncode == 0, err
+    report = json.loads(out)
+    assert report["errors"] == [], report
+    assert report["reads"] >= 100 and report["empty"] == 0, report
+    assert report["inconsistent"] == 0 and report["not_live"] == 0, report
+    first, last, distinct = report["seqs"]
+    assert last - first >= 200 and distinct >= 20, report  # the daemon wrote meanwhile
+    sim.flow(0)
+    daemon.wait_converged(sim)
+
+
+# 11 ------------------------------------------------------------------------------------
+
+
+def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path) -> None:
+    base = clean_env() | CREDENTIALS | {
+        "TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_DB": str(tmp_path / "never.db"),
+        "TRACKER_REST_URL": "http://127.0.0.1:9", "TRACKER_WS_URL": "ws://127.0.0.1:9/user"}
+    cases = {
+        "api_key": {k: v for k, v in base.items() if k not in CREDENTIALS},
+        "api": base | {"TRACKER_API": "v3"},
+        "symbols": base | {"TRACKER_SYMBOLS": "BTC_USDT,BTCUSDT"},
+        "rest_url": base | {"TRACKER_REST_URL": "http://203.0.113.7:8080"},
+        "ws_url": base | {"TRACKER_WS_URL": "ws://exchange.example/user?protocol=1.1"},
+        "silence_timeout": base | {"TRACKER_PING_INTERVAL": "10",
+                                   "TRACKER_SILENCE_TIMEOUT": "5"},
+        "db": base | {"TRACKER_DB": str(tmp_path / "a-file" / "book.db")},
+    }
+    (tmp_path / "a-file").write_text("not a directory")
+    procs = {name: subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=env)
+             for name, env in cases.items()}
+    results = {}
+    try:
+        for name, proc in procs.items():
+            results[name] = (*proc.communicate(timeout=30), proc.returncode)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    for name, (out, err, code) in results.items():
+        lines = err.strip().splitlines()
+        assert code == 78, (name, code, err)
+        assert len(lines) == 1, (name, err)
+        assert "configuration error" in lines[0] and lines[0].split(": ")[2].startswith(
+            name), (name, lines[0])
+        assert CREDENTIALS["TRACKER_API_SECRET"] not in err + out
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_wrong_credentials_do_not_spin(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "5", "--seed", "11")
+    daemon = lab.daemon(sim, api="v2", env={"TRACKER_API_SECRET": "0" * 32}).start()
+    eventually(lambda: _at_least(sim.counter("ws_login_failed"), 1), 20,
+               "the daemon tries to log in", context=daemon.tail)
+    eventually(lambda: _not_live(daemon), 10, "the book reports that it is not live")
+    start = sim.stats()["counters"]
+    window = 5.0
+    until = time.monotonic() + window
+    while time.monotonic() < until:  # observe the window: up, and never live
+        _not_live(daemon)
+        time.sleep(0.25)
+    end = sim.stats()["counters"]
+    grown = {k: end.get(k, 0) - start.get(k, 0)
+             for k in ("ws_login_failed", "v2_tokens_issued", "rest_requests",
+                       "ws_connections")}
+    assert grown["ws_login_failed"] < 10 and grown["ws_connections"] < 10, grown
+    assert grown["rest_requests"] < 10 and end.get("v2_tokens_issued", 0) == 0, grown
+    code, status = daemon.status()
+    assert code == 1 and status["running"] is True and status["live"] == 0, status
+    # Waiting out the long back-off after a refused login does not delay a stop.
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0
+    assert read_book(daemon.db).state["status"] == "stopped"
+    log = daemon.log.read_text()
+    assert "0" * 32 not in log and CREDENTIALS["TRACKER_API_SECRET"] not in log
+
+
+def _not_live(daemon: Daemon) -> None:
+    assert daemon.alive(), f"the daemon exited: {daemon.tail()}"
+    state = daemon.book().state
+    assert state["live"] == 0 and state["heartbeat_at"], state
