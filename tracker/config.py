@@ -56,6 +56,7 @@ class Config:
     reconcile_interval: float = 900.0  # periodic re-seed; 0 turns it off
     max_frame: int = 1 << 20
     allow_insecure: bool = False
+    metrics_port: int = 0  # Prometheus /metrics on 127.0.0.1; 0 turns it off
     log_level: str = "info"
     log_format: str = "auto"
     credentials: Credentials = field(default=Credentials("", "", ""), repr=False)
@@ -196,7 +197,8 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if config.symbols == ():
         raise ConfigError("symbols: no symbols configured (set symbols, TRACKER_SYMBOLS or "
                           "--symbols)")
-    limits = {"page_size": (1, 1000 if config.api == "v2" else 200)}
+    limits = {"page_size": (1, 1000 if config.api == "v2" else 200),
+              "metrics_port": (0, 65535)}
     for name, (low, high) in limits.items():
         value = getattr(config, name)
         if not low <= value <= high:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from prometheus_client import Histogram
 
 from tracker import migrate
 from tracker.book import Outcome
@@ -119,6 +120,10 @@ class Store:
         self.conn = conn
         self.path = path
         self.next_seq = 1
+        self.committed_at = time.monotonic()  # the writer's pulse, for the watchdog
+        self.commit_seconds = Histogram(
+            "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -161,6 +166,7 @@ class Store:
         state = dict(batch.state, heartbeat_at=now_ms())
         sets = [f"{k} = ?" for k in state] + [f"{c} = {c} + ?" for c in COUNTERS]
         values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
+        started = time.monotonic()
         await self.conn.execute("BEGIN IMMEDIATE")
         try:
             if batch.events:
@@ -170,6 +176,8 @@ class Store:
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
             await self.conn.execute("COMMIT")
+            self.committed_at = time.monotonic()
+            self.commit_seconds.observe(self.committed_at - started)
         except BaseException:
             await self.conn.execute("ROLLBACK")
             raise

@@ -131,6 +131,8 @@ class Tracker:
         self.seed_began_seq = 0
         self.seed_failures = 0
         self.splices = 0
+        self.last_event_ms: int | None = None
+        self.last_seed_ms: int | None = None
         self.spliced_at = 0.0  # monotonic time of the last completed splice
         self.status = Status()
         self.listeners: list[Callable[[Status], None]] = []
@@ -267,7 +269,7 @@ class Tracker:
                               oid if isinstance(oid, str) and len(oid) <= 64 else None)
                 continue
             self._apply(update, batch)
-            batch.state["last_event_at"] = push.received_ms
+            batch.state["last_event_at"] = self.last_event_ms = push.received_ms
 
     def _apply(self, update: OrderUpdate, batch: Batch) -> Outcome:
         seq = self.store.take_seq()
@@ -373,6 +375,7 @@ class Tracker:
         if not self.live:
             batch.state["live_since"] = now
         self.live = True
+        self.last_seed_ms = now
         batch.state.update(live=1, epoch=self.epoch, last_seed_at=now,
                            last_seed_orders=len(seen), status=f"live, {open_now} open orders",
                            splices=self.splices)
@@ -422,6 +425,7 @@ class Tracker:
                 self._invalid(batch, self.detail_source, str(exc), _excerpt(detail.row), oid)
             else:
                 if update.order_id == oid:
+                    self.status.counts["resolved"] += 1
                     self.pending.pop(oid, None)
                     self.unresolved.discard(oid)
                     self._apply(update, batch)
