@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e import Lab
 from tests.simclient import V2, V4, WS
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings, start
 
@@ -67,3 +69,27 @@ async def place(control: httpx.AsyncClient, **order: Any) -> dict[str, Any]:
     response = await control.post("/orders", json=order)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def set_faults(control: httpx.AsyncClient, **faults: Any) -> None:
+    response = await control.patch("/faults", json=faults)
+    assert response.status_code == 200, response.text
+
+
+async def injected(control: httpx.AsyncClient) -> dict[str, int]:
+    """Faults injected so far, by kind (and the answer's shape checked on the way)."""
+    response = await control.get("/faults")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"faults", "injected"}
+    return body["injected"]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """Simulator and daemon as real subprocesses, stopped whatever happens."""
+    lab = Lab(tmp_path)
+    try:
+        yield lab
+    finally:
+        lab.close()

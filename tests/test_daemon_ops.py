@@ -5,21 +5,9 @@ from __future__ import annotations
 import signal
 import socket
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.e2e import Lab, eventually
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path)
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 def free_port() -> int:

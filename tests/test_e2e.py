@@ -13,7 +13,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -38,14 +37,6 @@ from tests.e2e import (
 
 BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
 
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tmp_path)
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 def injected(sim: Sim, kind: str) -> int:

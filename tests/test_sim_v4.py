@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import place
+from tests.conftest import injected, place, set_faults
 from tests.simclient import V4, now_ms
 from tracker import signing
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
@@ -102,16 +102,6 @@ async def cancel(control: httpx.AsyncClient, order_id: str) -> None:
     response = await control.post(f"/orders/{order_id}/cancel", json={})
     assert response.status_code == 200, response.text
 
-
-async def set_faults(control: httpx.AsyncClient, **faults: Any) -> None:
-    response = await control.patch("/faults", json=faults)
-    assert response.status_code == 200, response.text
-
-
-async def injected(control: httpx.AsyncClient) -> dict[str, int]:
-    response = await control.get("/faults")
-    assert response.status_code == 200, response.text
-    return response.json()["injected"]
 
 
 async def open_ids(v4: V4, **body: Any) -> list[str]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import place
+from tests.conftest import injected, place, set_faults
 from tests.simclient import WS, now_ms
 from tracker import signing
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
@@ -87,18 +87,6 @@ async def fill(control: httpx.AsyncClient, order_id: str, size: str | None = Non
     assert response.status_code == 200, response.text
     return response.json()
 
-
-async def set_faults(control: httpx.AsyncClient, **faults: Any) -> None:
-    response = await control.patch("/faults", json=faults)
-    assert response.status_code == 200, response.text
-
-
-async def injected(control: httpx.AsyncClient) -> dict[str, int]:
-    response = await control.get("/faults")
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert set(body) == {"faults", "injected"}
-    return body["injected"]
 
 
 def login_message(key: str = DEMO_ACCOUNT.api_key, stamp: str | None = None,
