@@ -39,7 +39,7 @@ def test_v2_example_row() -> None:
     assert (u.order_id, u.symbol, u.side, u.state) == ("1223181", "BMX_ETH", "buy", "filled")
     assert u.price == Decimal("1.000000") and u.size == u.filled_size == Decimal(1)
     assert u.create_time == 1528060666000 and u.update_time is None
-    assert u.source == "seed_v2" and u.type == "limit"
+    assert u.source == "seed_v2" and u.type is None
 
 
 @pytest.mark.parametrize(("status", "executed", "state"), [

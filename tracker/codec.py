@@ -157,7 +157,7 @@ def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
         size=size,
         filled_size=filled,
         source=source,
-        type="limit",  # v2 orders were limit-only
+        type=None,  # v2 rows do not say; a detail answer must not overwrite a known type
         create_time=_time(row, "timestamp"),
     )
 
