@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -149,7 +150,7 @@ class Tracker:
         soon = time.monotonic() + self.config.grace_period
         self.pending = {oid: Resolution(soon) for oid in self.unresolved}
         self.status.open_orders = self.book.open_count()
-        await self.store.commit(self._batch(live=0, status="starting", pid=_pid(),
+        await self.store.commit(self._batch(live=0, status="starting", pid=os.getpid(),
                                             started_at=now_ms(), api=self.config.api))
 
     async def run(self) -> None:
@@ -476,12 +477,6 @@ class Tracker:
     def _notify(self) -> None:
         for listener in self.listeners:
             listener(self.status)
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def _excerpt(value: Any) -> str:

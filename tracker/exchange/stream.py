@@ -106,7 +106,6 @@ class Stream:
         self.conn_id = 0
         self.reconnects = 0
         self.stats: Counter[str] = Counter()
-        self._resubscribe = asyncio.Event()
         # Measures the server's clock (ms ahead of ours). The skew is otherwise learnt only
         # by a seed, which needs a login first: without this, a clock a minute off could
         # never log in at all.
