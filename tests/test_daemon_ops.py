@@ -40,7 +40,9 @@ def test_notify_watchdog_reload_metrics_and_stop(lab: Lab, tmp_path: Path) -> No
                     messages.append(listener.recv(4096).decode())
                 except TimeoutError:
                     break
-            return next((m for m in messages if m.startswith(prefix)), None)
+            found = next((m for m in messages if m.startswith(prefix)), None)
+            assert found is not None, messages  # eventually() retries on AssertionError
+            return found
 
         return eventually(seen, 20, f"a notify message starting {prefix!r}")
 
@@ -52,9 +54,10 @@ def test_notify_watchdog_reload_metrics_and_stop(lab: Lab, tmp_path: Path) -> No
     assert until("READY=1").startswith("READY=1\nSTATUS=connecting")
     until("STATUS=live, 15 open orders")
     until("WATCHDOG=1")
-    def live_metrics() -> dict[str, float] | None:
+    def live_metrics() -> dict[str, float]:
         values = scrape(port)
-        return values if values.get("tracker_book_live") == 1 else None
+        assert values.get("tracker_book_live") == 1
+        return values
 
     metrics = eventually(live_metrics, 20, "metrics saying live")
     assert metrics["tracker_open_orders"] == 15
@@ -66,9 +69,12 @@ def test_notify_watchdog_reload_metrics_and_stop(lab: Lab, tmp_path: Path) -> No
     # An injected disconnect: live drops, then recovers after the splice.
     sim.faults(ws_silent=True)
     sim.drop("abort")
-    eventually(lambda: scrape(port)["tracker_book_live"] == 0 or None, 20, "live to drop")
+    def book_live(expected: float) -> None:
+        assert scrape(port)["tracker_book_live"] == expected
+
+    eventually(lambda: book_live(0), 20, "live to drop")
     sim.faults(ws_silent=False)
-    eventually(lambda: scrape(port)["tracker_book_live"] == 1 or None, 30, "live to return")
+    eventually(lambda: book_live(1), 30, "live to return")
     assert scrape(port)["tracker_ws_reconnects_total"] >= 1
     messages.clear()
     daemon.signal(signal.SIGHUP)
