@@ -17,7 +17,13 @@ from aiohttp import web
 from tracker.simulator.faults import Faults
 from tracker.simulator.flow import DEFAULT_MIX, OrderFlow
 from tracker.simulator.ratelimit import FixedWindow
-from tracker.simulator.store import DEFAULT_SYMBOLS, OrderChange, OrderStore, SymbolSpec
+from tracker.simulator.store import (
+    DEFAULT_SYMBOLS,
+    OrderChange,
+    OrderStore,
+    SimOrder,
+    SymbolSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,32 @@ class Simulator:
     def trace(self) -> str:
         self._traces += 1
         return f"{uuid.uuid4().hex}.60.{self._traces}"
+
+    def shift_between_pages(self, symbol: str | None) -> None:
+        """The `page_shift` fault: close the oldest open orders and open as many new ones.
+
+        Run after a list page was cut, so orders a client already read leave the set and the
+        rest slide towards the front, which is how page-index pagination skips an order.
+        """
+        n = self.faults.page_shift
+        if not n:
+            return
+        victims = self.store.open_orders(symbol)[:n]
+        for order in victims:
+            if self.fault_rng.random() < 0.5:
+                self.store.cancel(order.order_id)
+            else:
+                self.store.fill(order.order_id)
+        for _ in range(n):
+            self.flow.random_limit(symbol)
+        self.injected["page_shift"] += 1
+
+    def lagging(self, order: SimOrder) -> bool:
+        """The `rest_lag_ms` fault: a changed order is invisible to detail queries for a while."""
+        if self.faults.rest_lag_ms and self.now_ms() - order.update_time < self.faults.rest_lag_ms:
+            self.injected["rest_lag"] += 1
+            return True
+        return False
 
     def _fan_out(self, change: OrderChange) -> None:
         for sink in list(self.push_sinks):

@@ -14,8 +14,8 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from tracker import signing
-from tracker.simulator.app import SIM_KEY, Simulator, v2_error
-from tracker.simulator.store import OrderError, SimOrder
+from tracker.simulator.app import SIM_KEY, v2_error
+from tracker.simulator.store import OrderError
 from tracker.simulator.wire import v2_row
 
 TOKEN_LIFETIME_S = 900
@@ -159,36 +159,8 @@ async def list_orders(request: web.Request) -> web.Response:
         "current_page": offset,
     }
     response = web.json_response(body)
-    shift_between_pages(sim, symbol)
+    sim.shift_between_pages(symbol)
     return response
-
-
-def shift_between_pages(sim: Simulator, symbol: str | None) -> None:
-    """The `page_shift` fault: close the oldest open orders and open as many new ones.
-
-    Run after a list page was cut, so orders a client already read leave the set and the
-    rest slide towards the front, which is how page-index pagination skips an order.
-    """
-    n = sim.faults.page_shift
-    if not n:
-        return
-    victims = sim.store.open_orders(symbol)[:n]
-    for order in victims:
-        if sim.fault_rng.random() < 0.5:
-            sim.store.cancel(order.order_id)
-        else:
-            sim.store.fill(order.order_id)
-    for _ in range(n):
-        sim.flow.random_limit(symbol)
-    sim.injected["page_shift"] += 1
-
-
-def lagging(sim: Simulator, order: SimOrder) -> bool:
-    """The `rest_lag_ms` fault: a changed order is invisible to detail queries for a while."""
-    if sim.faults.rest_lag_ms and sim.now_ms() - order.update_time < sim.faults.rest_lag_ms:
-        sim.injected["rest_lag"] += 1
-        return True
-    return False
 
 
 async def order_detail(request: web.Request) -> web.Response:
@@ -196,7 +168,7 @@ async def order_detail(request: web.Request) -> web.Response:
         return denied
     sim = request.app[SIM_KEY]
     order = sim.store.orders.get(request.match_info["entrust_id"])
-    if order is None or lagging(sim, order):
+    if order is None or sim.lagging(order):
         return v2_error(404, "Not found")
     return web.json_response(v2_row(order, sim.store.symbols[order.symbol]))
 

@@ -14,7 +14,6 @@ from aiohttp import web
 
 from tracker import signing
 from tracker.simulator.app import SIM_KEY, Simulator, v4_error, v4_response
-from tracker.simulator.rest_v2 import lagging, shift_between_pages
 from tracker.simulator.store import OPEN_STATES, OrderError, SimOrder
 from tracker.simulator.wire import v4_order, v4_trade
 
@@ -180,7 +179,7 @@ async def open_orders(sim: Simulator, body: Body) -> web.Response:
     rows.sort(key=lambda o: (o.create_time, int(o.order_id)), reverse=True)
     data = [v4_order(o, sim.store.symbols[o.symbol]) for o in rows[:limit]]
     response = v4_response(sim, data)
-    shift_between_pages(sim, symbol)
+    sim.shift_between_pages(symbol)
     return response
 
 
@@ -189,7 +188,7 @@ def _find(sim: Simulator, body: Body) -> SimOrder:
     if not isinstance(order_id, str) or not order_id:
         raise Rejected(400, 50000, "orderId is required")
     order = sim.store.orders.get(order_id)
-    if order is None or lagging(sim, order):
+    if order is None or sim.lagging(order):
         raise Rejected(400, 50005, "Order Id not found")
     return order
 
