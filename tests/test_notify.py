@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,15 @@ def test_watchdog_for_another_pid_is_not_ours() -> None:
                          "WATCHDOG_PID": "1"})
     assert notifier.watchdog_interval is None
     notifier.ready("x")  # an unreachable socket is not an error either
+
+
+def test_a_listener_that_does_not_read_never_blocks(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "full"))
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "full")})
+    started = time.monotonic()
+    for _ in range(5000):  # far more than a datagram queue holds
+        notifier.watchdog()
+    assert time.monotonic() - started < 5
+    assert listener.recv(4096) == b"WATCHDOG=1"
+    listener.close()

@@ -33,10 +33,13 @@ class Notifier:
         message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: a unix datagram send blocks when the listener's queue is
+                # full, and a stalled listener must never freeze the event loop.
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM
+                                           | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._sock.sendto(message, self.address)
         except OSError:
-            pass  # systemd went away or never listened: nothing to tell
+            pass  # no listener, or it is not reading: a notification is dropped, not waited on
 
     def ready(self, status: str) -> None:
         self.send(ready=1, status=status)
