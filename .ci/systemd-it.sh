@@ -1,36 +1,10 @@
 #!/usr/bin/env bash
 # Boots Debian's systemd in systemd-nspawn with the project installed as the shipped unit,
-# and checks what an operator relies on. Needs root and the Debian mirror; the root
-# filesystem is cached outside the clone ($TRACKER_IT_CACHE) so later runs take seconds.
+# and checks what an operator relies on. Needs root and the Debian mirror (machine.sh).
 # Prints "systemd-it: N passed, M failed" and exits non-zero on any failure.
 set -euo pipefail
-PROJECT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${TRACKER_IT_CACHE:-/var/cache/tracker-it}
-BASE=$CACHE/systemd-bookworm
-PY=${PYTHON:-python3}
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); echo "ok: $CHECK"; else failed=$((failed + 1)); echo "FAILED: $CHECK"; fi; }
-
-export DEBIAN_FRONTEND=noninteractive
-for tool in debootstrap:debootstrap systemd-nspawn:systemd-container; do
-  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq; apt-get install -y -qq "${tool##*:}"; }
-done
-if [ ! -x "$BASE/usr/bin/python3" ]; then
-  rm -rf "$BASE.tmp"; mkdir -p "$CACHE"
-  debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,procps,python3,python3-venv,util-linux \
-    bookworm "$BASE.tmp" >/dev/null
-  mv "$BASE.tmp" "$BASE"
-fi
-ROOT=$(mktemp -d /var/tmp/tracker-it.XXXXXX)
-MACHINE=tracker-it-$$
-NSPAWN_PID=
-cleanup() {
-  [ -n "$NSPAWN_PID" ] && { machine_exec systemctl poweroff >/dev/null 2>&1 || true; sleep 1; kill "$NSPAWN_PID" 2>/dev/null || true; wait "$NSPAWN_PID" 2>/dev/null || true; }
-  rm -rf "$ROOT"
-}
-trap cleanup EXIT
-cp -a "$BASE/." "$ROOT/"
+source "$(dirname "$0")/machine.sh"
+trap cleanup_machine EXIT
 
 # The project and its dependencies as wheels, installed offline into a venv in the rootfs.
 "$PY" -m pip wheel -q -w "$ROOT/wheels" "$PROJECT[sim]" 2>&1 | grep -v -i warning || true
@@ -38,7 +12,7 @@ chroot "$ROOT" python3 -m venv /opt/tracker
 chroot "$ROOT" /opt/tracker/bin/pip install -q --no-index --find-links /wheels \
   'bitmart-order-tracker[sim]'
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 install -D -m 0644 "$PROJECT/systemd/tracker.sysusers" "$ROOT/usr/lib/sysusers.d/tracker.conf"
 install -D -m 0644 "$PROJECT/systemd/tracker.service" "$ROOT/etc/systemd/system/tracker.service"
 install -D -m 0644 /dev/stdin "$ROOT/etc/systemd/system/tracker.service.d/test.conf" <<CONF
@@ -79,17 +53,7 @@ for unit in tracker.service tracker@.service; do
   check systemd-analyze security --offline=yes --threshold=15 "$ROOT/tmp/${unit/@/@it}" >/dev/null
 done
 
-systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit -M "$MACHINE" >"$ROOT.console" 2>&1 &
-NSPAWN_PID=$!
-machine_pid() { pgrep -P "$NSPAWN_PID" | head -n1; }
-machine_exec() { nsenter -t "$(machine_pid)" -a -- "$@"; }
-for _ in $(seq 100); do [ -n "$(machine_pid)" ] && break; sleep 0.2; done
-timeout 90 nsenter -t "$(machine_pid)" -a -- systemctl is-system-running --wait >/dev/null 2>&1 || true
-wait_for() { # seconds, command...
-  local until=$((SECONDS + $1)); shift
-  while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  return 1
-}
+boot_machine
 prop() { machine_exec systemctl show -p "$1" --value tracker.service; }
 live() { prop StatusText | grep -q '^live, '; }
 

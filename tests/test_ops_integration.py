@@ -1,8 +1,9 @@
 """The shipped systemd unit and container image, proven on the real things.
 
-Each runs a script in .ci/ that boots Debian's systemd in systemd-nspawn, or builds and
-runs the image with podman. They need root and the Debian mirror, and are skipped, with the
-reason printed, only on a machine that cannot run them.
+Each runs a script in .ci/ that boots Debian's systemd in systemd-nspawn (the unit, and the
+README's deployment steps followed as written), or builds and runs the image with podman.
+They need root and the Debian mirror, and are skipped, with the reason printed, only on a
+machine that cannot run them.
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ def test_systemd_unit_on_real_systemd() -> None:
 
 def test_container_image_with_podman() -> None:
     run_script("container-it.sh")
+
+
+def test_readme_deployment_section_as_written() -> None:
+    run_script("readme-walkthrough.sh")

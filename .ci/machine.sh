@@ -1,0 +1,48 @@
+# Sourced by the scripts that boot Debian's systemd in systemd-nspawn: the cached root
+# filesystem, booting a throwaway copy of it, running commands inside, and counting checks.
+# The root filesystem is cached outside the clone ($TRACKER_IT_CACHE), so later runs take
+# seconds; the first needs the Debian mirror.
+PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${TRACKER_IT_CACHE:-/var/cache/tracker-it}
+BASE=$CACHE/systemd-bookworm
+PY=${PYTHON:-python3}
+passed=0 failed=0
+check() { if "$@"; then passed=$((passed + 1)); echo "ok: $CHECK"; else failed=$((failed + 1)); echo "FAILED: $CHECK"; fi; }
+wait_for() { # seconds, command...
+  local until=$((SECONDS + $1)); shift
+  while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  return 1
+}
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+export DEBIAN_FRONTEND=noninteractive
+for tool in debootstrap:debootstrap systemd-nspawn:systemd-container; do
+  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq; apt-get install -y -qq "${tool##*:}"; }
+done
+if [ ! -x "$BASE/usr/bin/python3" ]; then
+  rm -rf "$BASE.tmp"; mkdir -p "$CACHE"
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,procps,python3,python3-venv,util-linux \
+    bookworm "$BASE.tmp" >/dev/null
+  mv "$BASE.tmp" "$BASE"
+fi
+
+# A fresh machine: a copy of the cached root filesystem, removed on exit.
+ROOT=$(mktemp -d /var/tmp/tracker-it.XXXXXX)
+MACHINE=tracker-it-$$
+NSPAWN_PID=
+cp -a "$BASE/." "$ROOT/"
+machine_pid() { pgrep -P "$NSPAWN_PID" | head -n1; }
+machine_exec() { nsenter -t "$(machine_pid)" -a -- "$@"; }
+cleanup_machine() {
+  [ -n "$NSPAWN_PID" ] && { machine_exec systemctl poweroff >/dev/null 2>&1 || true; sleep 1; kill "$NSPAWN_PID" 2>/dev/null || true; wait "$NSPAWN_PID" 2>/dev/null || true; }
+  rm -rf "$ROOT" "$ROOT.console"
+}
+# Boots the machine on the host's network (so it reaches a simulator on the host's
+# loopback) and waits until its systemd has finished starting up.
+boot_machine() {
+  systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit -M "$MACHINE" >"$ROOT.console" 2>&1 &
+  NSPAWN_PID=$!
+  for _ in $(seq 100); do [ -n "$(machine_pid)" ] && break; sleep 0.2; done
+  timeout 90 nsenter -t "$(machine_pid)" -a -- systemctl is-system-running --wait >/dev/null 2>&1 || true
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Follows the README's deployment section as written, on a fresh Debian machine booted with
+# systemd-nspawn: the systemd block, the readers' block and the backup block are read out
+# of README.md and run verbatim, as root, in a copy of the clone. The one edit made between
+# them is the one the README asks for: tracker.toml is pointed at a simulator on the host.
+# The machine is provisioned as every machine on this network is (it trusts the network's
+# TLS certificate authority, so pip and apt reach their registries); nothing else is added.
+# Needs root, the Debian mirror and PyPI. Prints "readme-walkthrough: N passed, M failed".
+set -euo pipefail
+source "$(dirname "$0")/machine.sh"
+SIM_PID=
+cleanup() { [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true; cleanup_machine; rm -f "$ROOT.sim.log"; }
+trap cleanup EXIT
+
+STEPS=$ROOT/root/walkthrough
+CLONE=/root/bitmart-order-tracker
+mkdir -p "$STEPS" "$ROOT$CLONE"
+# The README's blocks: 1a (systemd, up to the config edit), 1b (the rest), 2 (readers),
+# 3 (backup). A README without them fails here, loudly.
+"$PY" - "$PROJECT/README.md" "$STEPS" <<'PY'
+import re, sys
+from pathlib import Path
+text = Path(sys.argv[1]).read_text()
+out = Path(sys.argv[2])
+def section(title: str) -> str:
+    start = text.index(f"\n### {title}\n")
+    end = text.find("\n#", start + 5)
+    return text[start:end if end != -1 else None]
+def blocks(body: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", body, re.S)
+install, readers = blocks(section("systemd"))[:2]
+backup = blocks(section("Health, metrics, logs, backups"))[0]
+lines = install.splitlines(keepends=True)
+cut = next(i for i, line in enumerate(lines) if "/etc/tracker/tracker.toml" in line) + 1
+for name, body in (("1a", "".join(lines[:cut])), ("1b", "".join(lines[cut:])),
+                   ("2", readers), ("3", backup)):
+    (out / f"{name}.sh").write_text(body)
+PY
+git -C "$PROJECT" ls-files -z | (cd "$PROJECT" && xargs -0 cp -d --parents -t "$ROOT$CLONE")
+# This network's provisioning: its CA bundle, and pip told to use it.
+install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$ROOT/etc/pip.conf"
+chroot "$ROOT" sh -c 'useradd -m alice && useradd -m bob'
+
+PORT=$(free_port)
+SIM_LOG=$ROOT.sim.log
+"$PY" -m tracker.cli sim --port "$PORT" --open-orders 30 --rate 5 >"$SIM_LOG" 2>&1 &
+SIM_PID=$!
+wait_for 30 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" \
+  || { echo "readme-walkthrough: the simulator did not start:"; cat "$SIM_LOG"; exit 1; }
+boot_machine
+# A root shell on the machine: a clean environment, the clone as the working directory.
+step() { # name
+  echo "--- README block $1:"; sed 's/^/    /' "$STEPS/$1.sh"
+  machine_exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 KEY=6591f7c2491db0a23a1d8ad6911c825e \
+    SECRET=8c08d9d5c3d15b105dbddaf96e427ac6 MEMO=mymemo \
+    bash -euo pipefail -c "cd $CLONE && . /root/walkthrough/$1.sh" >"$STEPS/$1.out" 2>&1
+}
+inside() { machine_exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+
+CHECK="the install steps run as written"
+check step 1a
+cat >>"$ROOT/etc/tracker/tracker.toml" <<TOML
+rest_url = "http://127.0.0.1:$PORT"
+ws_url = "ws://127.0.0.1:$PORT/user?protocol=1.1"
+TOML
+CHECK="the credential and start steps run as written"
+check step 1b
+CHECK="systemctl status shows the book live"
+check wait_for 90 sh -c "nsenter -t $(machine_pid) -a -- systemctl status tracker | grep -q 'Status: \"live, [0-9]* open orders\"'"
+inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p'
+CHECK="the readers' block runs as written and lists the open orders"
+readers_block() { step 2 && grep -q '_USDT' "$STEPS/2.out"; }
+check readers_block
+CHECK="a user outside the group cannot open the book"
+check sh -c "! nsenter -t $(machine_pid) -a -- runuser -u bob -- /opt/tracker/bin/tracker orders --db /var/lib/tracker/orders.db >/dev/null 2>&1"
+CHECK="the backup block runs as written"
+check step 3
+CHECK="the backup is a sound copy of the book"
+check sh -c "nsenter -t $(machine_pid) -a -- sqlite3 /backup/orders.db 'PRAGMA integrity_check; SELECT count(*) > 0 FROM open_orders' | tr '\n' ' ' | grep -q '^ok 1 $'"
+CHECK="stop exits 0"
+inside systemctl stop tracker
+check test "$(inside systemctl show -p ExecMainStatus --value tracker.service)" = 0
+if [ "$failed" -ne 0 ]; then
+  for out in "$STEPS"/*.out; do echo "--- $out"; tail -n 20 "$out"; done
+  inside journalctl -u tracker.service --no-pager -n 40 || true
+fi
+echo "readme-walkthrough: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
