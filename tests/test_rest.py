@@ -10,6 +10,7 @@ import pytest
 
 from tracker.exchange.errors import AuthError, NotFound
 from tracker.exchange.rest import Credentials, V2Rest, V4Rest
+from tracker.signing import v2_client_secret
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 CREDS = Credentials(DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo)
@@ -128,3 +129,20 @@ async def test_v4_detail_not_found_and_rate_limit_pacing(v4rest: V4Rest,
     # 30 list calls: the client paces itself to 12 per 2 s and is never refused.
     await asyncio.gather(*(v4rest.seed("BMX_ETH") for _ in range(30)))
     assert not any(k.startswith("errors_") and "30013" in k for k in v4rest.stats)
+
+
+async def test_v2_token_refusal_for_rate_waits_instead_of_hammering(
+        v2rest: V2Rest, sim: Running, control: httpx.AsyncClient) -> None:
+    # Another process (a restart loop, say) used the minute's five tokens already.
+    form = {"grant_type": "client_credentials", "client_id": CREDS.api_key,
+            "client_secret": v2_client_secret(CREDS.api_key, CREDS.secret, CREDS.memo)}
+    async with httpx.AsyncClient(base_url=sim.rest_url) as other:
+        for _ in range(5):
+            await other.post("/v2/authentication", data=form)
+    task = asyncio.create_task(v2rest.seed("BTC_USDT"))
+    await asyncio.sleep(3)
+    stats = (await control.get("/stats")).json()["counters"]
+    task.cancel()
+    # One refusal, then the client holds off for a slot's worth of the window (12 s),
+    # where a plain retry loop would have asked again and again.
+    assert stats.get("v2_token_refused", 0) == 1, stats

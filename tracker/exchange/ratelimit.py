@@ -40,12 +40,23 @@ class Window:
         self._times: deque[float] = deque()
         self._lock = asyncio.Lock()
 
+        self._not_before = 0.0
+
     async def wait(self) -> None:
         async with self._lock:
             now = time.monotonic()
+            if self._not_before > now:
+                await asyncio.sleep(self._not_before - now)
+                now = time.monotonic()
             while self._times and self._times[0] <= now - self.period:
                 self._times.popleft()
             if len(self._times) >= self.calls:
                 await asyncio.sleep(self._times[0] + self.period - now)
                 self._times.popleft()
             self._times.append(time.monotonic())
+
+    def hold(self, seconds: float) -> None:
+        """The exchange refused a call for the rate: none before `seconds` from now. The
+        window's own count cannot know of calls made before this process started (a
+        restart loop), so the refusal is what tells."""
+        self._not_before = max(self._not_before, time.monotonic() + seconds)

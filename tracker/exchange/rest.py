@@ -139,6 +139,12 @@ def _json(response: httpx.Response) -> Any:
         raise BadResponse(f"HTTP {response.status_code}: body is not JSON") from None
 
 
+def _retry_after(response: httpx.Response, default: float) -> float:
+    """Seconds from a `Retry-After` header (the delta form), else `default`."""
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else default
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = json.loads(response.content)
@@ -185,6 +191,9 @@ class V2Rest(_Base):
             if response.status_code in (400, 401, 403):
                 raise AuthError(f"token refused ({_message(response)}): check the API key, "
                                 "secret and memo")
+            if response.status_code == 429:
+                self.token_pacer.hold(_retry_after(response, self.token_pacer.period /
+                                                   self.token_pacer.calls))
             if response.status_code != 200:
                 raise ExchangeError(f"token request: {_message(response)}")
             body = _json(response)
