@@ -49,6 +49,8 @@ class TrackerCollector(Collector):
         yield gauge("last_seed_timestamp_seconds", "when the last splice completed",
                     _seconds(t.last_seed_ms))
         yield gauge("db_wal_bytes", "size of the SQLite write-ahead log", _wal_size(t))
+        yield counter("db_wal_restarts", "times the writer brought a large WAL back to its start",
+                      t.store.wal_restarts)
         events = CounterMetricFamily("tracker_events", "updates by outcome",
                                      labels=["outcome"])
         for outcome in ("applied", "duplicate", "stale", "invalid"):

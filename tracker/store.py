@@ -39,6 +39,11 @@ STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at"
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
                            "last_seed_orders", "reconnects", "splices", "unresolved"})
 COUNTERS = tuple(o.value for o in Outcome)
+# Past this size the writer forces the WAL back to its start. SQLite's own passive
+# checkpoints cannot restart the log while readers hold snapshots in it, which with a few
+# busy readers is nearly always; so the WAL would grow with the run instead of staying put.
+WAL_LIMIT = 8 * 2**20
+WAL_CHECK_SECONDS = 1.0
 
 
 def now_ms() -> int:
@@ -121,6 +126,8 @@ class Store:
         self.path = path
         self.next_seq = 1
         self.committed_at = time.monotonic()  # the writer's pulse, for the watchdog
+        self.wal_checked_at = 0.0
+        self.wal_restarts = 0
         self.commit_seconds = Histogram(
             "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
@@ -131,7 +138,7 @@ class Store:
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
-                       "journal_size_limit=67108864"):
+                       f"journal_size_limit={WAL_LIMIT}"):
             await conn.execute(f"PRAGMA {pragma}")
         store = cls(conn, path)
         async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events") as cur:
@@ -181,3 +188,26 @@ class Store:
         except BaseException:
             await self.conn.execute("ROLLBACK")
             raise
+        if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
+            self.wal_checked_at = self.committed_at
+            await self._bound_wal()
+
+    async def _bound_wal(self) -> None:
+        """Checkpoint everything and wait, briefly, for readers to leave the WAL, so that the
+        next write starts it afresh (and truncates the file to WAL_LIMIT). Readers that keep
+        their reads short, as the README asks, leave within milliseconds; one that holds a
+        transaction open only delays this until a later try."""
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return
+        if size < WAL_LIMIT:
+            return
+        await self.conn.execute("PRAGMA busy_timeout=100")
+        try:
+            async with self.conn.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
+                row = await cur.fetchone()
+        finally:
+            await self.conn.execute("PRAGMA busy_timeout=5000")
+        if row is not None and row[0] == 0:
+            self.wal_restarts += 1
