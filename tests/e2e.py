@@ -205,34 +205,43 @@ def journal(db: Path, order_id: str | None = None) -> list[dict[str, Any]]:
         conn.close()
 
 
-def differences(book: BookView, truth: dict[str, dict[str, Any]],
-                symbols: tuple[str, ...] = SYMBOLS) -> list[str]:
-    """Where the book and the ground truth disagree (empty: converged).
+def divergences(book: BookView, truth: dict[str, dict[str, Any]],
+                symbols: tuple[str, ...] = SYMBOLS) -> list[tuple[str, str]]:
+    """Where the book and the ground truth disagree, as (kind, description); empty when
+    converged. Kinds: missing, extra, unknown, wrong_state, wrong_filled, unresolved.
 
     The open sets must be equal (for the configured symbols), and every order the book
     holds must show the truth's state and filled size (as Decimals: the book keeps the
     exchange's text). An order still flagged unresolved is not converged either.
     """
-    problems: list[str] = []
+    found: list[tuple[str, str]] = []
     truth_open = {oid for oid, t in truth.items()
                   if t["state"] in OPEN_STATES and t["symbol"] in symbols}
     for oid in sorted(book.open_ids - truth_open):
-        problems.append(f"{oid} open in the book, {truth.get(oid, {}).get('state')} in truth")
+        found.append(("extra", f"{oid} open in the book, "
+                               f"{truth.get(oid, {}).get('state')} in truth"))
     for oid in sorted(truth_open - book.open_ids):
-        problems.append(f"{oid} open in truth, {book.orders.get(oid, {}).get('state')} in "
-                        "the book")
+        found.append(("missing", f"{oid} open in truth, "
+                                 f"{book.orders.get(oid, {}).get('state')} in the book"))
     for oid, row in sorted(book.orders.items()):
         t = truth.get(oid)
         if t is None:
-            problems.append(f"{oid} in the book, unknown to the exchange")
+            found.append(("unknown", f"{oid} in the book, unknown to the exchange"))
             continue
-        if row["state"] != t["state"] or Decimal(row["filled_size"]) != Decimal(
-                t["filledSize"]):
-            problems.append(f"{oid}: book {row['state']} {row['filled_size']}, truth "
-                            f"{t['state']} {t['filledSize']}")
+        text = f"{oid}: book {row['state']} {row['filled_size']}, truth {t['state']} " \
+               f"{t['filledSize']}"
+        if row["state"] != t["state"]:
+            found.append(("wrong_state", text))
+        elif Decimal(row["filled_size"]) != Decimal(t["filledSize"]):
+            found.append(("wrong_filled", text))
         if row["unresolved"]:
-            problems.append(f"{oid} still unresolved")
-    return problems
+            found.append(("unresolved", f"{oid} still unresolved"))
+    return found
+
+
+def differences(book: BookView, truth: dict[str, dict[str, Any]],
+                symbols: tuple[str, ...] = SYMBOLS) -> list[str]:
+    return [text for _, text in divergences(book, truth, symbols)]
 
 
 # -- the daemon ------------------------------------------------------------------------

@@ -346,7 +346,13 @@ class Tracker:
         self.queue.put_nowait(Seeded(token, seeds, self.seed_source))
 
     def _splice(self, seeds: list[Seed], source: str, batch: Batch) -> None:
-        """Snapshot, then buffer, then vanished orders, then live: one transaction."""
+        """Snapshot, then buffer, then vanished orders, then live: one transaction.
+
+        The epoch moves first, so the splice's own journal rows carry the epoch it opens:
+        a reader can check that epoch E's seed rows and `sync_state.epoch = E` appear
+        together, never one without the other.
+        """
+        self.epoch += 1
         seen: set[str] = set()
         for seed in seeds:
             for raw in seed.rows:
@@ -367,7 +373,6 @@ class Tracker:
         due = time.monotonic() + self.config.grace_period
         for oid in vanished | uncertain:
             self.pending.setdefault(oid, Resolution(due))
-        self.epoch += 1
         self.splices += 1
         self.seed_failures = 0
         self.spliced_at = time.monotonic()

@@ -1,0 +1,1 @@
+"""Measurements run by hand (and smoke-tested in CI): chaos soak, benchmarks."""
