@@ -7,6 +7,7 @@ the simulator's ground truth (`GET /control/truth`).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -154,6 +155,12 @@ class Sim:
 
     def drop(self, mode: str = "abort") -> int:
         return int(self._call("POST", "/ws/drop", {"mode": mode})["dropped"])
+
+    def send(self, frame: str | bytes) -> int:
+        """A raw frame to every subscribed connection (bytes go as a binary frame)."""
+        body = {"text": frame} if isinstance(frame, str) else {
+            "base64": base64.b64encode(frame).decode()}
+        return int(self._call("POST", "/ws/send", body)["sent"])
 
     def expire_tokens(self) -> int:
         return int(self._call("POST", "/tokens/expire", {})["expired"])

@@ -96,6 +96,9 @@ class _Base:
         except httpx.TransportError as exc:  # as in `_send`: the caller handles ExchangeError
             raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
         after = _now_ms()
+        if response.status_code != 200:
+            self.stats[f"errors_http_{response.status_code}"] += 1
+            raise ExchangeError(f"GET {path}: {_message(response)}")
         server = extract(_json(response))
         if isinstance(server, bool) or not isinstance(server, int):
             raise BadResponse(f"{path}: server time is not an integer")

@@ -6,6 +6,8 @@ and benchmarks; the simulator binds to loopback by default for that reason.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -43,6 +45,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/control/flow", endpoint(get_flow)),
         web.patch("/control/flow", endpoint(set_flow)),
         web.post("/control/ws/drop", endpoint(drop)),
+        web.post("/control/ws/send", endpoint(send_raw)),
         web.post("/control/tokens/expire", endpoint(expire_tokens)),
         web.get("/control/stats", endpoint(stats)),
     ]
@@ -178,6 +181,20 @@ async def drop(sim: Simulator, body: dict[str, Any], request: web.Request) -> An
         raise BadControl("code must be a close code a server may send (1000-1003, "
                          "1007-1014, 3000-4999)")
     return {"dropped": await ws.drop_all(sim, mode, code, str(body.get("reason", "")))}
+
+
+async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """`{"text": "..."}` sends a text frame, `{"base64": "..."}` a binary one, as given."""
+    if isinstance(body.get("text"), str):
+        frame: str | bytes = body["text"]
+    elif isinstance(body.get("base64"), str):
+        try:
+            frame = base64.b64decode(body["base64"], validate=True)
+        except binascii.Error as exc:
+            raise BadControl(f"base64 is not valid: {exc}") from None
+    else:
+        raise BadControl("give text (a string) or base64 (a string)")
+    return {"sent": ws.send_raw(sim, frame)}
 
 
 async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:

@@ -340,5 +340,15 @@ async def drop_all(sim: Simulator, mode: str, code: int, reason: str) -> int:
     return len(sessions)
 
 
+def send_raw(sim: Simulator, frame: str | bytes) -> int:
+    """Bad input on demand: the frame goes to every subscribed session exactly as given
+    (text as a text frame, bytes as a binary frame, neither compressed nor checked)."""
+    sessions = [s for s in sim.ws_sessions if s.topics]
+    for session in sessions:
+        session.out.put_nowait(("raw", frame))
+    sim.injected["ws_raw_frame"] += len(sessions)
+    return len(sessions)
+
+
 def describe(session: Session) -> dict[str, Any]:
     return {"peer": session.peer, "logged_in": session.logged_in, "topics": list(session.topics)}

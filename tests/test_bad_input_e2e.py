@@ -1,0 +1,90 @@
+"""Bad input from the exchange, through the real daemon: every malformed frame and every
+malformed order in a push becomes one journaled `invalid` row with its reason, is counted
+in `sync_state.invalid`, and changes no order; the daemon stays up and live."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from tests.e2e import Lab, eventually, journal, read_book
+from tracker.codec import from_push
+
+
+def deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def push_row(order: dict[str, Any], **change: Any) -> dict[str, Any]:
+    """A well-formed push filling `order` (as the truth shows it), then `change` applied."""
+    row = {"symbol": order["symbol"], "side": order["side"], "type": "limit",
+           "notional": "", "size": order["size"], "price": order["price"],
+           "filled_notional": "1", "filled_size": order["size"], "margin_trading": "0",
+           "order_id": order["orderId"], "order_type": "0", "order_state": "filled",
+           "state": "6", "exec_type": "M", "client_order_id": order["orderId"],
+           "create_time": str(order["createTime"]), "update_time": "4000000000000",
+           "ms_t": "4000000000000", "order_mode": "spot", "entrust_type": "normal"}
+    return row | change
+
+
+def test_malformed_pushes_are_journaled_counted_and_change_nothing(lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "5", "--seed", "17")
+    daemon = lab.daemon(sim).start()
+    before = daemon.wait_live()
+    victim = sorted(sim.open_truth(), key=lambda o: o["orderId"])[0]
+    vid = victim["orderId"]
+    row_before = before.orders[vid]
+    table = "spot/user/order"
+    assert from_push(push_row(victim)).state == "filled"  # only the changes below are bad
+    huge = "9" * 40
+    bad_rows = [  # each would fill the victim if it were believed
+        push_row(victim, filled_size="NaN"),
+        push_row(victim, filled_size="1e3"),
+        push_row(victim, filled_size="-1"),
+        push_row(victim, filled_size=huge, size=huge),
+        push_row(victim, filled_size=1.0),
+        push_row(victim, order_state="exploded", state="99"),
+        push_row(victim, order_id="12ab"),
+        push_row(victim, side=["buy"]),
+        push_row(victim, update_time="99999999999999999999"),
+        {k: v for k, v in push_row(victim).items() if k != "filled_size"},
+        "not an object",
+    ]
+    frames: list[str | bytes] = [
+        "{not json",
+        json.dumps({"table": table, "data": {"order_id": vid}}),
+        json.dumps({"table": "spot/user/balance", "data": []}),
+        json.dumps([1, 2, 3]),
+        b"\x00\x01garbage that is not deflate",
+        deflate(b'{"table": "spot/user/order", "data": [')[:-3],  # truncated
+        deflate(b"\xff\xfe not utf-8"),
+        deflate(b" " * (8 << 20)),  # 8 MiB of nothing from about 8 KB: a bomb
+        json.dumps({"table": table, "data": bad_rows}),
+    ]
+    for frame in frames:
+        assert sim.send(frame) == 1
+    expected = len(frames) - 1 + len(bad_rows)
+
+    def all_journaled() -> list[dict[str, Any]]:
+        rows = [e for e in journal(daemon.db) if e["outcome"] == "invalid"]
+        assert len(rows) == expected, f"{len(rows)} of {expected} invalid rows"
+        return rows
+
+    invalid = eventually(all_journaled, 20, "every bad input is journaled", context=daemon.tail)
+    reasons = " | ".join(e["reason"] for e in invalid)
+    for words in ("not JSON", "data array", "unexpected table", "unknown message",
+                  "not raw DEFLATE", "not UTF-8", "inflates past", "not a plain non-negative",
+                  "filled_size must be a string", "unknown order_state", "order_id is malformed",
+                  "side must be a string", "update_time", "missing field 'filled_size'",
+                  "JSON object"):
+        assert words in reasons, f"no reason mentions {words!r}: {reasons}"
+    assert all(e["payload"] for e in invalid)  # what was refused is kept for an audit
+
+    after = read_book(daemon.db)
+    assert after.orders[vid] == row_before  # not filled, not touched
+    assert after.state["invalid"] - before.state["invalid"] == expected
+    assert after.state["live"] == 1 and daemon.alive()
+    assert vid in after.open_ids
+    daemon.wait_converged(sim)
