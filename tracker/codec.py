@@ -103,7 +103,7 @@ def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     if name not in row and not required:
         return None
     value = _field(row, name)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,16}", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid(f"{name} must be integer milliseconds, not {value!r:.40}")
@@ -139,9 +139,9 @@ def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
     """A `GET /v2/orders` row or a `GET /v2/orders/{id}` answer."""
     row = _require_object(row)
     status = _field(row, "status")
-    if isinstance(status, str) and status.isdigit():
+    if isinstance(status, str) and re.fullmatch(r"[0-9]{1,3}", status):
         status = int(status)
-    if isinstance(status, bool) or status not in V2_STATUS:
+    if isinstance(status, bool) or not isinstance(status, int) or status not in V2_STATUS:
         raise Invalid(f"status is not an order status: {status!r:.40}")
     size, filled = _amount(row, "original_amount"), _amount(row, "executed_amount")
     state = V2_STATUS[status]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             raise bad("expected a finite number >= 0")
         return float(number)
     if name in INTS:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise bad("expected a whole number >= 0")

@@ -7,6 +7,7 @@ is this size), so no package is needed; without $NOTIFY_SOCKET every call does n
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 
@@ -19,7 +20,8 @@ class Notifier:
         usec = env.get("WATCHDOG_USEC", "")
         pid = env.get("WATCHDOG_PID", "")
         mine = not pid or pid == str(os.getpid())
-        self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and mine else None
+        valid = re.fullmatch(r"[0-9]{1,15}", usec) is not None  # isdigit() takes '²'
+        self.watchdog_interval = int(usec) / 2e6 if valid and mine else None
         self._sock: socket.socket | None = None
         self._last_status = ""
 

@@ -6,6 +6,10 @@ import asyncio
 import time
 from collections import deque
 
+# The longest any "slow down" from the exchange is obeyed in one go: a header that says
+# a year (a bug, or a hostile proxy) must not park the tracker for a year.
+MAX_HOLD_S = 60.0
+
 
 class Pacer:
     """At most `calls` per `period` seconds, spread evenly (no bursts that trip a window)."""
@@ -26,8 +30,9 @@ class Pacer:
             await asyncio.sleep(delay)
 
     def hold(self, seconds: float) -> None:
-        """The exchange said "slow down": no call before `seconds` from now."""
-        self._next = max(self._next, time.monotonic() + seconds)
+        """The exchange said "slow down": no call before `seconds` from now (at most
+        MAX_HOLD_S)."""
+        self._next = max(self._next, time.monotonic() + min(seconds, MAX_HOLD_S))
 
 
 class Window:
@@ -59,4 +64,4 @@ class Window:
         """The exchange refused a call for the rate: none before `seconds` from now. The
         window's own count cannot know of calls made before this process started (a
         restart loop), so the refusal is what tells."""
-        self._not_before = max(self._not_before, time.monotonic() + seconds)
+        self._not_before = max(self._not_before, time.monotonic() + min(seconds, MAX_HOLD_S))

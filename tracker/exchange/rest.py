@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -89,7 +90,8 @@ class _Base:
     def timestamp(self) -> str:
         return str(_now_ms() + self.skew_ms)
 
-    async def _measure_skew(self, path: str, extract: Callable[[Any], Any]) -> None:
+    async def _measure_skew(self, path: str, *keys: str) -> None:
+        """The server's clock minus ours, from the answer's `keys` (a path into objects)."""
         before = _now_ms()
         try:
             response = await self.http.get(path)
@@ -99,7 +101,9 @@ class _Base:
         if response.status_code != 200:
             self.stats[f"errors_http_{response.status_code}"] += 1
             raise ExchangeError(f"GET {path}: {_message(response)}")
-        server = extract(_json(response))
+        server = _json(response)
+        for key in keys:
+            server = server.get(key) if isinstance(server, dict) else None
         if isinstance(server, bool) or not isinstance(server, int):
             raise BadResponse(f"{path}: server time is not an integer")
         self.skew_ms = server - (before + after) // 2
@@ -126,6 +130,8 @@ class _Base:
                 if not exc.retryable:
                     raise
                 last = exc
+                if attempt == self.retries:
+                    break
                 delay = _backoff(attempt)
                 log.warning("rest_retry", call=what, error=str(exc), attempt=attempt + 1,
                             delay_s=round(delay, 3))
@@ -142,10 +148,17 @@ def _json(response: httpx.Response) -> Any:
         raise BadResponse(f"HTTP {response.status_code}: body is not JSON") from None
 
 
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    """A header's non-negative integer, or None (ASCII digits only: `str.isdigit` also
+    accepts '²', which `int` refuses)."""
+    value = response.headers.get(name, "")
+    return int(value) if re.fullmatch(r"[0-9]{1,12}", value) else None
+
+
 def _retry_after(response: httpx.Response, default: float) -> float:
     """Seconds from a `Retry-After` header (the delta form), else `default`."""
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else default
+    seconds = _header_int(response, "Retry-After")
+    return default if seconds is None else seconds
 
 
 def _message(response: httpx.Response) -> str:
@@ -175,8 +188,7 @@ class V2Rest(_Base):
         self._token_lock = asyncio.Lock()
 
     async def sync_clock(self) -> None:
-        await self._measure_skew("/v2/time", lambda b: b.get("server_time")
-                                 if isinstance(b, dict) else None)
+        await self._measure_skew("/v2/time", "server_time")
 
     async def _token_value(self, stale: str | None = None) -> str:
         async with self._token_lock:
@@ -200,6 +212,8 @@ class V2Rest(_Base):
             if response.status_code != 200:
                 raise ExchangeError(f"token request: {_message(response)}")
             body = _json(response)
+            if not isinstance(body, dict):
+                raise BadResponse("token answer is not a JSON object")
             token, ttl = body.get("access_token"), body.get("expires_in")
             if not isinstance(token, str) or not isinstance(ttl, int) or ttl <= 0:
                 raise BadResponse("token answer lacks access_token or expires_in")
@@ -342,8 +356,7 @@ class V4Rest(_Base):
         self.detail_pacer = Pacer(50, 2.0)
 
     async def sync_clock(self) -> None:
-        await self._measure_skew("/system/time", lambda b: (b.get("data") or {}).get(
-            "server_time") if isinstance(b, dict) else None)
+        await self._measure_skew("/system/time", "data", "server_time")
 
     async def _post(self, path: str, body: dict[str, Any], pacer: Pacer) -> Any:
         async def attempt() -> Any:
@@ -368,21 +381,21 @@ class V4Rest(_Base):
             raise
         code = body.get("code") if isinstance(body, dict) else None
         if status == 200 and code == V4_SUCCESS:
-            used = response.headers.get("X-BM-RateLimit-Remaining", "")  # "used", in fact
-            limit = response.headers.get("X-BM-RateLimit-Limit", "")
-            reset = response.headers.get("X-BM-RateLimit-Reset", "")
-            if used.isdigit() and limit.isdigit() and reset.isdigit() and int(used) >= int(
-                    limit):
-                pacer.hold(float(reset))
+            used = _header_int(response, "X-BM-RateLimit-Remaining")  # "used", in fact
+            limit = _header_int(response, "X-BM-RateLimit-Limit")
+            reset = _header_int(response, "X-BM-RateLimit-Reset")
+            if used is not None and limit is not None and reset is not None and used >= limit:
+                pacer.hold(reset)
             return body.get("data")
+        if isinstance(code, bool) or not isinstance(code, int):
+            code = "malformed"  # a label from the exchange's bytes must stay one of a few
         message = body.get("message") if isinstance(body, dict) else None
         what = f"POST {path}: HTTP {status} code {code}: {str(message)[:200]}"
         self.stats[f"errors_code_{code}"] += 1
         if code == 50005:
             raise NotFound(what)
         if status == 429 or code == 30013:
-            reset = response.headers.get("X-BM-RateLimit-Reset", "1")
-            pacer.hold(float(reset) if reset.isdigit() else 1.0)
+            pacer.hold(_header_int(response, "X-BM-RateLimit-Reset") or 1.0)
         if code in (30007, 30008):
             asyncio.get_running_loop().create_task(self.sync_clock())
         if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012):
