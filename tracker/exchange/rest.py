@@ -76,8 +76,10 @@ def _backoff(attempt: int, base: float = 0.25, cap: float = 8.0) -> float:
 
 class _Base:
     def __init__(self, base_url: str, credentials: Credentials, *, timeout: float = 10.0,
-                 retries: int = 4, verify: bool = True) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=verify,
+                 retries: int = 4) -> None:
+        # TLS is verified against the system's trust store (httpx's default); there is no
+        # switch to turn that off.
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
                                       headers={"User-Agent": "bitmart-order-tracker"})
         self.credentials = credentials
         self.retries = retries
