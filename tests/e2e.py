@@ -92,7 +92,8 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int:
 class Sim:
     """`tracker sim` on a free port, and a client for its control API."""
 
-    def __init__(self, workdir: Path, *args: str, name: str = "sim") -> None:
+    def __init__(self, workdir: Path, *args: str, name: str = "sim",
+                 ready_timeout: float = 20.0) -> None:
         self.ready = workdir / f"{name}-ready.json"
         self.log = workdir / f"{name}.err"
         with self.log.open("ab") as err:
@@ -101,7 +102,8 @@ class Sim:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 env=clean_env())
         try:
-            self.urls = eventually(self._ready, 20, "the simulator writes its ready file",
+            self.urls = eventually(self._ready, ready_timeout,
+                                   "the simulator writes its ready file",
                                    interval=0.05, context=lambda: tail(self.log))
         except BaseException:
             stop_process(self.proc, 5)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tracker.simulator.burst import Load
 from tracker.simulator.faults import Faults
 from tracker.simulator.flow import DEFAULT_MIX, OrderFlow
 from tracker.simulator.ratelimit import FixedWindow
@@ -92,6 +93,7 @@ class Simulator:
         self.push_sinks: set[PushSink] = set()
         self.ws_sessions: set[Any] = set()  # tracker.simulator.ws.Session
         self.ws_connects: deque[float] = deque()
+        self.load = Load()  # the benchmarks' burst or pace, if any
         self._traces = 0
         self.store.listeners.append(self._fan_out)
         self.flow.populate(settings.open_orders_per_symbol)

@@ -6,6 +6,7 @@ and benchmarks; the simulator binds to loopback by default for that reason.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -15,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tracker.simulator import ws
+from tracker.simulator import burst, ws
 from tracker.simulator.app import SIM_KEY, Simulator
 from tracker.simulator.faults import FaultConfigError
 from tracker.simulator.flow import FlowConfigError, parse_mix
@@ -47,6 +48,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/control/ws/drop", endpoint(drop)),
         web.post("/control/ws/send", endpoint(send_raw)),
         web.post("/control/tokens/expire", endpoint(expire_tokens)),
+        web.post("/control/load/burst", endpoint(start_burst)),
+        web.post("/control/load/pace", endpoint(start_pace)),
+        web.get("/control/load", endpoint(get_load)),
         web.get("/control/stats", endpoint(stats)),
     ]
 
@@ -195,6 +199,60 @@ async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -
     else:
         raise BadControl("give text (a string) or base64 (a string)")
     return {"sent": ws.send_raw(sim, frame)}
+
+
+def _positive(body: dict[str, Any], name: str, default: float, limit: float) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= limit:
+        raise BadControl(f"{name} must be a number in (0, {limit:g}]")
+    return value
+
+
+def _load_symbol(sim: Simulator) -> str:
+    """The symbol a new load uses (the first); refused while another load runs."""
+    if sim.load.task is not None and not sim.load.task.done():
+        raise BadControl("a burst or pace is running")
+    return next(iter(sim.store.symbols))
+
+
+async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """`{"orders": N, "pushes": M, "start_ms"?: T}`: M pushes over N orders, made first,
+    then written to every subscribed connection as fast as it takes them. The same
+    arguments make the same frames (burst.burst_rows), for comparisons."""
+    symbol = _load_symbol(sim)
+    orders = int(_positive(body, "orders", 20_000, 1_000_000))
+    pushes = int(_positive(body, "pushes", 200_000, 10_000_000))
+    start_ms = body.get("start_ms", sim.now_ms())
+    if isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms <= 0:
+        raise BadControl("start_ms must be a positive integer (ms)")
+
+    def make() -> list[str | bytes]:
+        rows = burst.burst_rows(orders, pushes, symbol, start_ms)
+        return [burst.frame([row], sim.settings.compress) for row in rows]
+
+    frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
+    sim.load = burst.Load(kind="burst", frames=len(frames))
+    sim.load.task = asyncio.create_task(burst.send_burst(sim, sim.load, frames))
+    last = burst.BASE_ID + orders - 1
+    return sim.load.describe(False) | {"last_order_id": str(last), "symbol": symbol,
+                                       "orders": orders}
+
+
+async def start_pace(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """`{"rate": R, "seconds": S}`: a new order's push every 1/R s, each send time kept."""
+    symbol = _load_symbol(sim)
+    rate = _positive(body, "rate", 2000, 100_000)
+    seconds = _positive(body, "seconds", 30, 3600)
+    first = burst.BASE_ID + 5_000_000 + sim.load.sent + sim.load.frames
+    sim.load = burst.Load(kind="pace", frames=int(rate * seconds))
+    sim.load.task = asyncio.create_task(
+        burst.send_pace(sim, sim.load, rate, seconds, symbol, first))
+    return sim.load.describe(False) | {"symbol": symbol}
+
+
+async def get_load(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """The current load; `?times=1` adds each paced order's send time."""
+    return sim.load.describe(request.query.get("times") == "1")
 
 
 async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:

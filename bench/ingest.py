@@ -1,0 +1,134 @@
+"""Ingest: one burst of pushes taken in by the daemon, beside the floor and a naive peer.
+
+All three take the very same frames: the simulator makes them for the daemon from
+(orders, pushes, start_ms), and the floor and the naive peer make them again here with
+the same function and arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bench.common import poll, ratio
+from tests.e2e import Daemon, Sim, ro_connect
+from tracker import codec
+from tracker.book import Book
+from tracker.exchange.stream import inflate
+from tracker.simulator import burst
+from tracker.store import INSERT_EVENT, UPSERT_ORDER, Batch, connect_migrated
+
+ORDERS, PUSHES = 20_000, 200_000
+SYMBOL = "BTC_USDT"
+LIMIT = 1 << 20
+FLOOR_TRANSACTION = 1000  # frames per transaction in the floor: its own best batching
+
+
+def run(work: Path, scale: float) -> dict[str, Any]:
+    work.mkdir(parents=True)
+    orders, pushes = max(int(ORDERS * scale), 10), max(int(PUSHES * scale), 100)
+    start_ms = int(time.time() * 1000)
+    figures = through_daemon(work, orders, pushes, start_ms)
+    frames = [burst.frame([row], compress=True)
+              for row in burst.burst_rows(orders, pushes, SYMBOL, start_ms)]
+    floor_s = floor(work / "floor.db", frames)
+    sample = frames[:min(len(frames), max(2_000, len(frames) // 10))]
+    naive_s = asyncio.run(naive(work / "naive.db", sample))
+    tracker_rate = len(frames) / figures["tracker_s"]
+    floor_rate, naive_rate = len(frames) / floor_s, len(sample) / naive_s
+    return figures | {
+        "floor_s": round(floor_s, 3), "floor_pushes_per_s": round(floor_rate),
+        "naive_pushes_per_s": round(naive_rate), "naive_sample": len(sample),
+        "tracker_pushes_per_s": round(tracker_rate),
+        "tracker_vs_floor": ratio(tracker_rate, floor_rate),
+        "tracker_vs_naive": ratio(tracker_rate, naive_rate),
+        "targets_met": {"tracker_vs_floor >= 0.5": tracker_rate >= 0.5 * floor_rate,
+                        "tracker_vs_naive >= 10": tracker_rate >= 10 * naive_rate}}
+
+
+def through_daemon(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
+    """Time from the simulator's first send to the book holding the last order's last
+    state (pushes are applied in order, so everything before it is in too)."""
+    sim = Sim(work, "--symbols", SYMBOL)
+    daemon = Daemon(work, sim, env={"TRACKER_SYMBOLS": SYMBOL, "TRACKER_LOG_LEVEL": "warning"})
+    try:
+        daemon.start()
+        daemon.wait_live(60)
+        answer = sim.http.post("/load/burst", timeout=600, json={
+            "orders": orders, "pushes": pushes, "start_ms": start_ms}).json()
+        last = answer["last_order_id"]
+        conn = ro_connect(daemon.db)
+        try:
+            def done() -> bool:
+                row = conn.execute("SELECT state FROM orders WHERE order_id = ?",
+                                   (last,)).fetchone()
+                return row is not None and row[0] == "filled"
+
+            seen_ns = poll(done, timeout=900, interval=0.002)
+            filled = conn.execute("SELECT COUNT(*) FROM orders WHERE order_id >= ? "
+                                  "AND state = 'filled'", (str(burst.BASE_ID),)).fetchone()[0]
+            applied = conn.execute("SELECT COUNT(*) FROM order_events WHERE order_id >= ? "
+                                   "AND outcome = 'applied'",
+                                   (str(burst.BASE_ID),)).fetchone()[0]
+        finally:
+            conn.close()
+        load = sim.http.get("/load").json()
+        return {"orders": orders, "pushes": load["frames"],
+                "tracker_s": round((seen_ns - load["started_ns"]) / 1e9, 3),
+                "sim_send_s": round((load["finished_ns"] - load["started_ns"]) / 1e9, 3),
+                "book_exact": filled == orders and applied == load["frames"]}
+    finally:
+        daemon.close()
+        sim.close()
+
+
+def floor(db: Path, frames: list[str | bytes]) -> float:
+    """Inflate, parse, merge and write, with nothing in between: the journal row and the
+    order row per push that the daemon writes, in large transactions, synchronously."""
+    connect_migrated(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    book = Book()
+    seq = 0
+    started = time.perf_counter()
+    for first in range(0, len(frames), FLOOR_TRANSACTION):
+        batch = Batch()
+        for item in frames[first:first + FLOOR_TRANSACTION]:
+            text = inflate(item, LIMIT) if isinstance(item, bytes) else item
+            for element in json.loads(text)["data"]:
+                update = codec.from_push(element)
+                seq += 1
+                outcome, row = book.apply(update)
+                batch.journal(seq, 1, "push", outcome, update)
+                batch.order(row, seq, False)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT_EVENT, batch.events)
+        conn.executemany(UPSERT_ORDER, list(batch.orders.values()))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+async def naive(db: Path, frames: list[str | bytes]) -> float:
+    """What a straightforward client does: parse a push, upsert the order, commit."""
+    connect_migrated(db)
+    async with aiosqlite.connect(db) as conn:
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        book = Book()
+        started = time.perf_counter()
+        for n, item in enumerate(frames, 1):
+            text = inflate(item, LIMIT) if isinstance(item, bytes) else item
+            for element in json.loads(text)["data"]:
+                _, row = book.apply(codec.from_push(element))
+                batch = Batch()
+                batch.order(row, n, False)
+                await conn.execute(UPSERT_ORDER, next(iter(batch.orders.values())))
+                await conn.commit()
+        return time.perf_counter() - started

@@ -1,0 +1,207 @@
+"""Seed, footprint, latency and readers, on one daemon holding 100,000 open orders.
+
+The seed is timed from the daemon's own log (splice_start to book_live) and compared with
+the I/O floor: as many page requests as that seed sent, paced the same way, with nothing
+done with the answers. Latency runs from the simulator's send (its clock) to a separate
+reader process seeing the journal row (the same transaction as the order's row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import percentiles, ratio
+from tests.e2e import CREDENTIALS, Daemon, Sim, clean_env
+from tracker import signing
+from tracker.exchange.ratelimit import Pacer
+
+BOOK, SYMBOLS, PAGE = 100_000, 20, 100
+REST_RATE = 50.0  # the tracker's configured v2 calls/s for this run (the default is 10)
+PACE_RATE, PACE_SECONDS = 2000.0, 30.0
+IDLE_SECONDS = 10.0
+
+TAIL = r"""
+import json, sqlite3, sys, time
+from urllib.parse import quote
+db, seconds = sys.argv[1], float(sys.argv[2])
+conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
+last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events").fetchone()[0]
+seen = {}
+print("ready", flush=True)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    rows = conn.execute("SELECT seq, order_id FROM order_events WHERE seq > ? ORDER BY seq",
+                        (last,)).fetchall()
+    now = time.time_ns()
+    for seq, oid in rows:
+        seen.setdefault(oid, now)
+    if rows:
+        last = rows[-1][0]
+    else:
+        time.sleep(0.0002)
+print(json.dumps(seen))
+"""
+
+QUERY = r"""
+import json, sqlite3, sys, time
+from urllib.parse import quote
+db, seconds, symbol = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
+ms, rows = [], []
+print("ready", flush=True)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    t0 = time.perf_counter()
+    rows = conn.execute("SELECT * FROM open_orders WHERE symbol = ?", (symbol,)).fetchall()
+    ms.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.001)
+print(json.dumps({"ms": ms, "rows": len(rows)}))
+"""
+
+
+def run(work: Path, scale: float) -> dict[str, Any]:
+    work.mkdir(parents=True)
+    symbols = [f"B{n:02d}_USDT" for n in range(SYMBOLS)]
+    per_symbol = max(int(BOOK * scale) // SYMBOLS, 5)
+    sim = Sim(work, "--symbols", ",".join(symbols), "--open-orders", str(per_symbol),
+              "--rate", "0", "--seed", "3", ready_timeout=600)
+    daemon = Daemon(work, sim, env={"TRACKER_SYMBOLS": ",".join(symbols),
+                                    "TRACKER_PAGE_SIZE": str(PAGE),
+                                    "TRACKER_REST_RATE": str(REST_RATE),
+                                    "TRACKER_LOG_LEVEL": "info", "TRACKER_PING_INTERVAL": "10",
+                                    "TRACKER_SILENCE_TIMEOUT": "30"})
+    try:
+        requests_before = sim.counter("rest_requests")
+        daemon.start()
+        book = daemon.wait_live(timeout=1800)
+        seed_s = seed_seconds(daemon.log)
+        requests = sim.counter("rest_requests") - requests_before
+        floor_s = asyncio.run(io_floor(sim.rest_url, symbols, per_symbol, requests))
+        rss_mb = rss(daemon.pid) / 2**20
+        idle = idle_cpu(daemon.pid, max(IDLE_SECONDS * scale, 3.0))
+        quiet = read_queries(daemon.db, max(5.0 * scale, 2.0), symbols[-1])
+        latency, readers = paced(sim, daemon, symbols[-1], scale)
+        return {
+            "seed": {"open_orders": book.state["last_seed_orders"], "symbols": SYMBOLS,
+                     "page_size": PAGE, "rest_rate": REST_RATE, "requests": requests,
+                     "seed_s": round(seed_s, 2), "io_floor_s": round(floor_s, 2),
+                     "seed_vs_floor": ratio(seed_s, floor_s),
+                     "targets_met": {"seed <= 1.5 x floor": seed_s <= 1.5 * floor_s}},
+            "footprint": {"rss_mb_after_seed": round(rss_mb, 1),
+                          "idle_cpu_pct_of_one_core": round(idle, 3),
+                          "targets_met": {"rss <= 150 MB": rss_mb <= 150,
+                                          "idle cpu <= 1%": idle <= 1.0}},
+            "latency": latency,
+            "readers": readers | {"quiet": quiet},
+        }
+    finally:
+        daemon.close()
+        sim.close()
+
+
+def seed_seconds(log: Path) -> float:
+    """From the first splice_start to the first book_live, by the daemon's own clock."""
+    stamps: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("event") in ("splice_start", "book_live"):
+            when = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
+            stamps.setdefault(entry["event"], when.timestamp())
+    return stamps["book_live"] - stamps["splice_start"]
+
+
+async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int) -> float:
+    """The same number of page requests, paced alike, answers read and dropped."""
+    api_key, secret, memo = CREDENTIALS.values()
+    pacer = Pacer(REST_RATE)
+    pages = max(-(-per_symbol // PAGE), 1)
+    async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
+        token = (await http.post("/v2/authentication", data={
+            "grant_type": "client_credentials", "client_id": api_key,
+            "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
+        headers = {"X-BM-AUTHORIZATION": f"Bearer {token['access_token']}"}
+        started = time.perf_counter()
+        for n in range(requests):
+            await pacer.wait()
+            symbol = symbols[(n // pages) % len(symbols)]
+            params = {"symbol": symbol, "status": 5, "offset": n % pages + 1, "limit": PAGE}
+            response = await http.get("/v2/orders", params=params, headers=headers | {
+                "X-BM-TIMESTAMP": str(int(time.time() * 1000))})
+            response.read()
+        return time.perf_counter() - started
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """Percent of one core over `seconds` with no order flow: keep-alives only."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
+def reader(script: str, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                            text=True, env=clean_env())
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> Any:
+    out, _ = proc.communicate(timeout=600)
+    return json.loads(out)
+
+
+def read_queries(db: Path, seconds: float, symbol: str) -> dict[str, Any]:
+    result = finish(reader(QUERY, str(db), str(seconds), symbol))
+    return {"rows": result["rows"]} | {f"{k}_ms": v for k, v in
+                                       percentiles(result["ms"]).items() if k != "n"}
+
+
+def paced(sim: Sim, daemon: Daemon, symbol: str, scale: float
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    seconds = max(PACE_SECONDS * scale, 3.0)
+    tail = reader(TAIL, str(daemon.db), str(seconds + 5))
+    query = reader(QUERY, str(daemon.db), str(seconds), symbol)
+    sim.http.post("/load/pace", json={"rate": PACE_RATE, "seconds": seconds})
+    queried, seen = finish(query), finish(tail)
+    load = sim.http.get("/load", params={"times": 1}).json()
+    sent: dict[str, int] = load["sent_ns"]
+    ms = [(seen[oid] - at) / 1e6 for oid, at in sorted(sent.items(), key=lambda kv: kv[1])
+          if oid in seen]
+    third = max(len(ms) // 3, 1)
+    latency = {"rate_per_s": PACE_RATE, "seconds": seconds, "sent": len(sent),
+               "seen": len(ms)} | {f"{k}_ms": v for k, v in percentiles(ms).items()
+                                   if k != "n"} | {
+        "p50_first_third_ms": percentiles(ms[:third])["p50"],
+        "p50_last_third_ms": percentiles(ms[-third:])["p50"]}
+    lat = percentiles(ms)
+    latency["targets_met"] = {"p50 <= 2 ms": lat["p50"] <= 2, "p99 <= 10 ms": lat["p99"] <= 10,
+                              "all seen": len(ms) == len(sent)}
+    q = percentiles(queried["ms"])
+    readers = {"rows": queried["rows"], "queries": q["n"], "p50_ms": q["p50"],
+               "p99_ms": q["p99"], "max_ms": q["max"], "targets_met": {"p99 <= 2 ms":
+                                                                      q["p99"] <= 2}}
+    return latency, readers

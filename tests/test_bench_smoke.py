@@ -1,0 +1,32 @@
+"""The benchmarks still run: `python -m bench` at 1% of its sizes, figures checked for
+sense (not speed: timings are for the full run on a quiet machine, see the README)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e import clean_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmarks_run_and_their_books_are_exact() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench", "--scale", "0.01"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=clean_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    ingest = figures["ingest"]
+    assert ingest["book_exact"] and ingest["pushes"] == 2000 and ingest["orders"] == 200
+    assert ingest["floor_pushes_per_s"] > 0 and ingest["naive_pushes_per_s"] > 0
+    assert ingest["tracker_vs_floor"] == round(
+        ingest["tracker_pushes_per_s"] / ingest["floor_pushes_per_s"], 2)
+    assert figures["seed"]["open_orders"] == 1000  # 20 symbols x 50
+    assert figures["seed"]["requests"] >= 20 and figures["seed"]["seed_s"] > 0
+    latency = figures["latency"]
+    assert latency["seen"] == latency["sent"] == 6000  # 2000/s for the 3 s minimum
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert figures["readers"]["rows"] == 50 and figures["readers"]["queries"] > 100
+    assert 0 < figures["footprint"]["rss_mb_after_seed"] < 1000
