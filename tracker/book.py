@@ -28,26 +28,37 @@ class Outcome(StrEnum):
     INVALID = "invalid"  # refused by the codec; never reaches the merge
 
 
-Version = tuple[int, Decimal, int, int, tuple[str, ...]]
+FIELDS = tuple(f.name for f in dataclasses.fields(OrderUpdate))
 
 
 def progress(u: OrderUpdate) -> tuple[int, Decimal, int]:
     return RANK.get(u.state, 2), u.filled_size, -1 if u.update_time is None else u.update_time
 
 
-def version(u: OrderUpdate) -> Version:
-    content = tuple("" if v is None else str(v) for v in dataclasses.astuple(u))
-    return (*progress(u), SOURCE_RANK[u.source], content)
+def _content(u: OrderUpdate) -> tuple[str, ...]:
+    """The last tie-break: every field as text, so that any two different updates order
+    the same way whichever arrives first. Rarely needed, so computed only when it is."""
+    return tuple("" if (v := getattr(u, name)) is None else str(v) for name in FIELDS)
 
 
 def merge(current: OrderUpdate | None, update: OrderUpdate) -> tuple[Outcome, OrderUpdate]:
-    """The new row for one order, and what the update was to the book."""
+    """The new row for one order, and what the update was to the book.
+
+    Versions order by (state rank, filled size, update time, source rank, content): a
+    total order, compared a part at a time because the first parts nearly always decide.
+    """
     if current is None:
         return Outcome.APPLIED, update
-    new_v, cur_v = version(update), version(current)
+    new_v = (*progress(update), SOURCE_RANK[update.source])
+    cur_v = (*progress(current), SOURCE_RANK[current.source])
     if new_v == cur_v:
-        return Outcome.DUPLICATE, current
-    winner, loser = (update, current) if new_v > cur_v else (current, update)
+        new_c, cur_c = _content(update), _content(current)
+        if new_c == cur_c:
+            return Outcome.DUPLICATE, current
+        newer = new_c > cur_c
+    else:
+        newer = new_v > cur_v
+    winner, loser = (update, current) if newer else (current, update)
     row = _fill_gaps(winner, loser)
     if _same_progress(update, current):
         return Outcome.DUPLICATE, row
