@@ -198,7 +198,11 @@ class Scenario:
         deadline = time.monotonic() + timeout
         while True:
             self._keep_alive(daemon)
-            book = read_book(daemon.db)
+            try:
+                book = read_book(daemon.db)
+            except AssertionError:  # a restart is creating the file right now
+                time.sleep(0.25)
+                continue
             found = divergences(book, sim.truth())
             if not found:
                 return book

@@ -198,6 +198,8 @@ def read_book(db: Path) -> BookView:
         open_ids = {r[0] for r in conn.execute("SELECT order_id FROM open_orders")}
         state = dict(conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone())
         conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:  # created, not yet migrated: as if absent
+        raise AssertionError(f"the book at {db} is not readable yet: {exc}") from None
     finally:
         conn.close()
     return BookView(orders, open_ids, state)
