@@ -201,6 +201,8 @@ class Scenario:
             try:
                 book = read_book(daemon.db)
             except AssertionError:  # a restart is creating the file right now
+                if time.monotonic() >= deadline:
+                    raise
                 time.sleep(0.25)
                 continue
             found = divergences(book, sim.truth())
