@@ -330,6 +330,41 @@ def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab) -> None
     assert all(state in OPEN_STATES for _, state, _ in seen)
 
 
+def test_v4_forgotten_unfilled_cancel_is_inferred_only_after_forgotten_after(
+        lab: Lab) -> None:
+    # The exchange forgets unfilled cancels after 1 s here (20 min on BitMart).
+    sim = lab.sim("--open-orders", "10", "--seed", "71", "--cancel-retention", "1")
+    daemon = lab.daemon(sim, api="v4", env={"TRACKER_FORGOTTEN_AFTER": "3"}).start()
+    daemon.wait_live()
+    opened = sorted(sim.open_truth(), key=lambda o: o["orderId"])
+    victim, partial = opened[0]["orderId"], opened[1]
+    sim.faults(push_drop=1.0)  # the tracker hears of neither change
+    canceled = sim.cancel(victim)
+    sim.fill(partial["orderId"], str(half(partial)))
+    sim.cancel(partial["orderId"])  # partially_canceled: kept by the exchange
+    time.sleep(1.5)  # past the retention: query/order now says 50005 about the victim
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+
+    def unresolved() -> int:
+        row = daemon.book().orders[victim]
+        assert row["unresolved"] == 1, row
+        return int(time.time() * 1000)
+
+    flagged = eventually(unresolved, 15, "the forgotten order is unresolved first",
+                         interval=0.05, context=daemon.tail)
+    book = daemon.wait_converged(sim, timeout=30)
+    row = book.orders[victim]
+    assert (row["state"], row["source"]) == ("canceled", "inferred_v4")
+    assert Decimal(row["filled_size"]) == 0
+    assert book.orders[partial["orderId"]]["source"] == "detail_v4"  # asked, answered
+    inferred = [e for e in journal(daemon.db, victim) if e["source"] == "inferred_v4"]
+    assert [e["outcome"] for e in inferred] == ["applied"]
+    # not before forgotten_after of "not found" answers: the REST lag is never mistaken
+    assert inferred[0]["received_at"] >= flagged + 2500
+    assert canceled["state"] == "canceled"
+
+
 def _in(item: str, container: set[str]) -> None:
     assert item in container, f"{item} missing"
 

@@ -18,7 +18,8 @@ OPEN_STATES = frozenset({"new", "partially_filled"})
 TERMINAL_STATES = frozenset(STATES) - OPEN_STATES
 
 # Where an update came from; also the tie-break between equal versions (see book.py).
-SOURCES = ("seed_v2", "seed_v4", "detail_v2", "detail_v4", "push")
+# inferred_v4 ranks lowest: any answer from the exchange about the same progress wins.
+SOURCES = ("inferred_v4", "seed_v2", "seed_v4", "detail_v2", "detail_v4", "push")
 
 ORDER_ID = re.compile(r"[0-9]{1,32}")
 SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z0-9]{1,20}")

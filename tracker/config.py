@@ -54,6 +54,9 @@ class Config:
     auth_backoff: float = 60.0
     grace_period: float = 3.0  # before asking the exchange about a vanished order
     resolve_retry_max: float = 60.0
+    # v4 forgets an order canceled unfilled ~20 min after the cancel: "not found" for this
+    # long, about an unfilled order gone from the open set, means exactly that
+    forgotten_after: float = 300.0
     reconcile_interval: float = 900.0  # periodic re-seed; 0 turns it off
     max_frame: int = 1 << 20
     allow_insecure: bool = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -89,6 +90,7 @@ Item = Event | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail | Tick | 
 class Resolution:
     due: float
     attempts: int = 0
+    unknown_since: float | None = None  # first "not found" (monotonic seconds)
 
 
 @dataclass
@@ -180,6 +182,9 @@ class Tracker:
     # -- the consumer ----------------------------------------------------------------
 
     async def _consume(self) -> None:
+        """Fold what queued up into one batch; while the writer thread commits it, fold the
+        next. One commit in flight at most, so batches land in order, each whole."""
+        writing: asyncio.Task[None] | None = None
         while True:
             items = [await self.queue.get()]
             while len(items) < DRAIN_LIMIT and not self.queue.empty():
@@ -194,9 +199,11 @@ class Tracker:
             if stopping:
                 batch.state.update(live=0, status="stopped")
                 self.live = False
-            await self._commit(batch)
-            self._publish(batch)
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(self._commit(batch), name="commit")
             if stopping:
+                await writing
                 self.status.mode = self.status.text = "stopped"
                 self._notify()
                 return
@@ -206,11 +213,12 @@ class Tracker:
         while True:
             try:
                 await self.store.commit(batch)
-                return
+                break
             except Exception as exc:  # the disk, not the exchange: keep the batch, retry
                 log.error("commit_failed", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        self._publish(batch)
 
     def _handle(self, item: Item, batch: Batch) -> None:
         match item:
@@ -441,6 +449,9 @@ class Tracker:
                     return
                 self._invalid(batch, self.detail_source, "detail answer for another order",
                               _excerpt(detail.row), oid)
+        if detail.error is None and self._forgotten(oid, res):
+            self._infer_canceled(oid, batch)
+            return
         res.attempts += 1
         retry = min(self.config.resolve_retry_max,
                     self.config.grace_period * 2 ** res.attempts)
@@ -449,6 +460,29 @@ class Tracker:
             self.unresolved.add(oid)
             batch.order(self.book.rows[oid], self.last_seq.get(oid, 0), True)
             log.warning("order_unresolved", order_id=oid, retry_in_s=retry)
+        batch.state["unresolved"] = len(self.unresolved)
+
+    def _forgotten(self, oid: str, res: Resolution) -> bool:
+        """v4 answers "not found" for good about an order canceled with no fill some 20
+        minutes ago, and only about such an order (anything with a fill is kept). After
+        `forgotten_after` of such answers (far past any REST lag), that is what it is."""
+        row = self.book.rows.get(oid)
+        if self.config.api != "v4" or row is None or row.state != "new" or row.filled_size:
+            return False
+        now = time.monotonic()
+        if res.unknown_since is None:
+            res.unknown_since = now
+        return now - res.unknown_since >= self.config.forgotten_after
+
+    def _infer_canceled(self, oid: str, batch: Batch) -> None:
+        row = self.book.rows[oid]
+        self.pending.pop(oid, None)
+        self.unresolved.discard(oid)
+        self.status.counts["resolved"] += 1
+        log.warning("order_inferred_canceled", order_id=oid,
+                    reason=f"unknown to query/order for {self.config.forgotten_after:g} s")
+        self._apply(dataclasses.replace(row, state="canceled", source="inferred_v4",
+                                        update_time=None, fill_id=None), batch)
         batch.state["unresolved"] = len(self.unresolved)
 
     # -- bookkeeping -----------------------------------------------------------------
