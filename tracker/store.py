@@ -135,7 +135,9 @@ class Store:
     @classmethod
     async def open(cls, path: Path) -> Store:
         connect_migrated(path)
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        # sqlite3 opens a BEGIN IMMEDIATE itself before a batch's first write: one thread
+        # round trip fewer per batch than sending the BEGIN, which latency feels.
+        conn = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
         conn.row_factory = sqlite3.Row
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
                        f"journal_size_limit={WAL_LIMIT}"):
@@ -174,7 +176,6 @@ class Store:
         sets = [f"{k} = ?" for k in state] + [f"{c} = {c} + ?" for c in COUNTERS]
         values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
         started = time.monotonic()
-        await self.conn.execute("BEGIN IMMEDIATE")
         try:
             if batch.events:
                 await self.conn.executemany(INSERT_EVENT, batch.events)
@@ -182,11 +183,11 @@ class Store:
                 await self.conn.executemany(UPSERT_ORDER, list(batch.orders.values()))
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
-            await self.conn.execute("COMMIT")
+            await self.conn.commit()
             self.committed_at = time.monotonic()
             self.commit_seconds.observe(self.committed_at - started)
         except BaseException:
-            await self.conn.execute("ROLLBACK")
+            await self.conn.rollback()
             raise
         if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
             self.wal_checked_at = self.committed_at

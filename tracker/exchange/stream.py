@@ -225,7 +225,8 @@ class Stream:
                 raise StreamError(f"silent for {self.silence_timeout:g} s")
             wait = min(last_sent + self.ping_interval, last_heard + self.silence_timeout) - now
             try:
-                frame = await asyncio.wait_for(ws.recv(), max(wait, 0.001))
+                async with asyncio.timeout(max(wait, 0.001)):  # no task per frame, unlike
+                    frame = await ws.recv()                    # wait_for on 3.11
             except TimeoutError:
                 continue
             last_heard = loop.time()
