@@ -89,14 +89,18 @@ def _sockets(sim: Simulator) -> list[Any]:
     return [s.ws for s in sim.ws_sessions if s.topics]
 
 
+async def _send(ws: Any, item: str | bytes) -> None:
+    if isinstance(item, bytes):
+        await ws.send_bytes(item)
+    else:
+        await ws.send_str(item)
+
+
 async def send_burst(sim: Simulator, load: Load, frames: list[str | bytes]) -> None:
     load.started_ns = time.time_ns()
     for ws in _sockets(sim):
         for item in frames:
-            if isinstance(item, bytes):
-                await ws.send_bytes(item)
-            else:
-                await ws.send_str(item)
+            await _send(ws, item)
             load.sent += 1
     load.finished_ns = time.time_ns()
 
@@ -116,10 +120,7 @@ async def send_pace(sim: Simulator, load: Load, rate: float, seconds: float, sym
             item = frame([push(order_id, symbol, "new", 0, 1, start_ms)], sim.settings.compress)
             load.sent_ns[str(order_id)] = time.time_ns()
             for ws in sockets:
-                if isinstance(item, bytes):
-                    await ws.send_bytes(item)
-                else:
-                    await ws.send_str(item)
+                await _send(ws, item)
             load.sent += 1
         await asyncio.sleep(0.001)
     load.finished_ns = time.time_ns()
