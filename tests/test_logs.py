@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -11,6 +12,18 @@ import structlog
 from tracker import logs
 
 KEY, SECRET, MEMO = "KEY-0123456789abcdef", "SECRET-fedcba9876543210", "memo-xyzzy"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure() binds the root logger to this test's captured stderr, which pytest
+    closes afterwards: later tests must not log into a closed file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 def test_secrets_never_reach_json_logs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,12 +10,18 @@ from collections import deque
 # a year (a bug, or a hostile proxy) must not park the tracker for a year.
 MAX_HOLD_S = 60.0
 
+# Send times jitter (a slow loop turn, a slow request before), and the exchange's window
+# counts arrivals: pacing at exactly the limit lets jitter put one call too many into a
+# window. Pacing at 90% of it leaves room for that.
+HEADROOM = 0.9
+
 
 class Pacer:
-    """At most `calls` per `period` seconds, spread evenly (no bursts that trip a window)."""
+    """At most `calls` per `period` seconds, spread evenly (no bursts that trip a window),
+    with HEADROOM."""
 
     def __init__(self, calls: float, period: float = 1.0) -> None:
-        self.interval = period / calls if calls > 0 else 0.0
+        self.interval = period / (calls * HEADROOM) if calls > 0 else 0.0
         self._next = 0.0
         self._lock = asyncio.Lock()
 
