@@ -9,6 +9,7 @@ does not fit raises `Invalid` with a reason a person can act on; the caller jour
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,6 +17,11 @@ from typing import Any
 STATES = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
 OPEN_STATES = frozenset({"new", "partially_filled"})
 TERMINAL_STATES = frozenset(STATES) - OPEN_STATES
+# Known words map to one shared string each: a book of 100,000 orders then holds one "buy",
+# not 100,000 copies decoded from 100,000 rows.
+KNOWN_STATE = {s: s for s in STATES}
+KNOWN_SIDE = {"buy": "buy", "sell": "sell"}
+KNOWN_TYPE = {t: t for t in ("limit", "market", "limit_maker", "ioc")}
 
 # Where an update came from; also the tie-break between equal versions (see book.py).
 # inferred_v4 ranks lowest: any answer from the exchange about the same progress wins.
@@ -113,11 +119,19 @@ def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     return value
 
 
+def _known(value: Any, known: dict[str, str]) -> str | None:
+    return known.get(value) if isinstance(value, str) else None
+
+
 def _side(row: dict[str, Any]) -> str:
     side = _field(row, "side")
-    if side not in ("buy", "sell"):
+    if (known := _known(side, KNOWN_SIDE)) is None:
         raise Invalid(f"side must be buy or sell, not {side!r:.40}")
-    return str(side)
+    return known
+
+
+def _symbol(row: dict[str, Any], name: str) -> str:
+    return sys.intern(_text(row, name, SYMBOL))
 
 
 def _check_fill(size: Decimal, filled: Decimal, state: str) -> None:
@@ -151,7 +165,7 @@ def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
     _check_fill(size, filled, state)
     return OrderUpdate(
         order_id=_text(row, "entrust_id", ORDER_ID),
-        symbol=_text(row, "symbol", SYMBOL),
+        symbol=_symbol(row, "symbol"),
         side=_side(row),
         state=state,
         price=_amount(row, "price"),
@@ -166,16 +180,16 @@ def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
 def from_v4(row: Any, source: str = "seed_v4") -> OrderUpdate:
     """A v4 order object (`query/open-orders` element or `query/order` data)."""
     row = _require_object(row)
-    state = _field(row, "state")
-    if state not in STATES:
-        raise Invalid(f"unknown state {state!r:.40}")
+    raw_state = _field(row, "state")
+    if (state := _known(raw_state, KNOWN_STATE)) is None:
+        raise Invalid(f"unknown state {raw_state!r:.40}")
     size, filled = _amount(row, "size"), _amount(row, "filledSize")
     _check_fill(size, filled, state)
     order_id = _text(row, "orderId", ORDER_ID)
     client = row.get("clientOrderId")
     return OrderUpdate(
         order_id=order_id,
-        symbol=_text(row, "symbol", SYMBOL),
+        symbol=_symbol(row, "symbol"),
         side=_side(row),
         state=state,
         price=_amount(row, "price"),
@@ -206,7 +220,7 @@ def from_push(row: Any) -> OrderUpdate:
     detail = row.get("detail_id") or None
     return OrderUpdate(
         order_id=order_id,
-        symbol=_text(row, "symbol", SYMBOL),
+        symbol=_symbol(row, "symbol"),
         side=_side(row),
         state=state,
         price=_amount(row, "price"),
@@ -228,9 +242,9 @@ def _push_state(row: dict[str, Any]) -> str | None:
     """`order_state` is the current field; the legacy numeric `state` is the fallback."""
     if "order_state" in row:
         state = row["order_state"]
-        if state not in STATES:
+        if (known := _known(state, KNOWN_STATE)) is None:
             raise Invalid(f"unknown order_state {state!r:.40}")
-        return str(state)
+        return known
     legacy = _field(row, "state")
     if legacy not in LEGACY_STATE:
         raise Invalid(f"unknown legacy state {legacy!r:.40}")
@@ -240,9 +254,9 @@ def _push_state(row: dict[str, Any]) -> str | None:
 def _type(value: Any) -> str | None:
     if value is None:
         return None
-    if value not in ("limit", "market", "limit_maker", "ioc"):
+    if (known := _known(value, KNOWN_TYPE)) is None:
         raise Invalid(f"unknown order type {value!r:.40}")
-    return str(value)
+    return known
 
 
 def _client_id(value: Any, order_id: str) -> str | None:

@@ -59,7 +59,10 @@ class Batch:
     """Everything one transaction writes: journal rows, order rows, sync_state changes."""
 
     events: list[tuple[Any, ...]] = field(default_factory=list)
-    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # (row, journal seq, unresolved, changed_at): turned into SQL parameters one at a time
+    # as the writer thread binds them, so a splice of 100,000 orders never holds 100,000
+    # formatted copies beside the book's own rows.
+    orders: dict[str, tuple[OrderUpdate, int, bool, int]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
 
@@ -80,10 +83,14 @@ class Batch:
         self.counts[outcome.value] += 1
 
     def order(self, row: OrderUpdate, seq: int, unresolved: bool) -> None:
-        self.orders[row.order_id] = (
-            row.order_id, row.symbol, row.side, row.type, str(row.price), str(row.size),
+        self.orders[row.order_id] = (row, seq, unresolved, now_ms())
+
+
+def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
+    row, seq, unresolved, changed_at = entry
+    return (row.order_id, row.symbol, row.side, row.type, str(row.price), str(row.size),
             str(row.filled_size), _text(row.filled_notional), row.state, row.client_order_id,
-            row.create_time, row.update_time, row.source, int(unresolved), now_ms(), seq)
+            row.create_time, row.update_time, row.source, int(unresolved), changed_at, seq)
 
 
 @dataclass
@@ -180,7 +187,8 @@ class Store:
             if batch.events:
                 await self.conn.executemany(INSERT_EVENT, batch.events)
             if batch.orders:
-                await self.conn.executemany(UPSERT_ORDER, list(batch.orders.values()))
+                await self.conn.executemany(UPSERT_ORDER,
+                                            map(_order_params, list(batch.orders.values())))
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
             await self.conn.commit()

@@ -47,10 +47,31 @@ class SeedBegin:
     token: int
 
 
+@dataclass
+class Decoded:
+    """One symbol's seed, decoded as soon as it is read: a large seed then never holds its
+    raw rows (several times the size of the decoded ones) all at once."""
+
+    updates: list[OrderUpdate] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (reason, excerpt)
+    uncertain: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, seed: Seed, parse: Callable[[Any, str], OrderUpdate], source: str) -> Decoded:
+        decoded = cls(uncertain={str(r.get("entrust_id")) for r in seed.uncertain
+                                 if isinstance(r, dict)})
+        for raw in seed.rows:
+            try:
+                decoded.updates.append(parse(raw, source))
+            except Invalid as exc:
+                decoded.invalid.append((str(exc), _excerpt(raw)))
+        return decoded
+
+
 @dataclass(frozen=True)
 class Seeded:
     token: int
-    seeds: list[Seed]
+    seeds: list[Decoded]
     source: str
 
 
@@ -343,7 +364,9 @@ class Tracker:
             self.stream.skew_ms = self.rest.skew_ms
             symbols: list[str | None] = (
                 [None] if self.config.all_symbols else list(self.config.symbols or ()))
-            seeds = [await self.rest.seed(symbol, progress) for symbol in symbols]
+            source = self.seed_source
+            seeds = [Decoded.of(await self.rest.seed(symbol, progress), self.parse_rest, source)
+                     for symbol in symbols]
         except ExchangeError as exc:
             self.queue.put_nowait(SeedFailed(token, str(exc)))
             return
@@ -351,9 +374,9 @@ class Tracker:
             log.exception("seed_crashed")
             self.queue.put_nowait(SeedFailed(token, f"{type(exc).__name__}: {exc}"))
             return
-        self.queue.put_nowait(Seeded(token, seeds, self.seed_source))
+        self.queue.put_nowait(Seeded(token, seeds, source))
 
-    def _splice(self, seeds: list[Seed], source: str, batch: Batch) -> None:
+    def _splice(self, seeds: list[Decoded], source: str, batch: Batch) -> None:
         """Snapshot, then buffer, then vanished orders, then live: one transaction.
 
         The epoch moves first, so the splice's own journal rows carry the epoch it opens:
@@ -363,12 +386,9 @@ class Tracker:
         self.epoch += 1
         seen: set[str] = set()
         for seed in seeds:
-            for raw in seed.rows:
-                try:
-                    update = self.parse_rest(raw, source)
-                except Invalid as exc:
-                    self._invalid(batch, source, str(exc), _excerpt(raw))
-                    continue
+            for reason, excerpt in seed.invalid:
+                self._invalid(batch, source, reason, excerpt)
+            for update in seed.updates:
                 seen.add(update.order_id)
                 self._apply(update, batch)
         self._flush_buffer(batch)
@@ -376,8 +396,7 @@ class Tracker:
         began = self.seed_began_seq
         vanished = {oid for oid in self.book.open_ids(symbols) - seen
                     if self.last_seq.get(oid, 0) < began}
-        uncertain = {str(r.get("entrust_id")) for s in seeds for r in s.uncertain
-                     if isinstance(r, dict)} - seen
+        uncertain = set().union(*(s.uncertain for s in seeds)) - seen
         due = time.monotonic() + self.config.grace_period
         for oid in vanished | uncertain:
             self.pending.setdefault(oid, Resolution(due))
