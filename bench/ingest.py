@@ -109,7 +109,7 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
                 batch.order(row, seq, False)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT_EVENT, batch.events)
-        conn.executemany(UPSERT_ORDER, list(batch.orders.values()))
+        conn.executemany(UPSERT_ORDER, batch.order_params())
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -129,6 +129,6 @@ async def naive(db: Path, frames: list[str | bytes]) -> float:
                 _, row = book.apply(codec.from_push(element))
                 batch = Batch()
                 batch.order(row, n, False)
-                await conn.execute(UPSERT_ORDER, next(iter(batch.orders.values())))
+                await conn.execute(UPSERT_ORDER, next(batch.order_params()))
                 await conn.commit()
         return time.perf_counter() - started

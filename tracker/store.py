@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -84,6 +85,10 @@ class Batch:
 
     def order(self, row: OrderUpdate, seq: int, unresolved: bool) -> None:
         self.orders[row.order_id] = (row, seq, unresolved, now_ms())
+
+    def order_params(self) -> Iterator[tuple[Any, ...]]:
+        """UPSERT_ORDER's parameters, made one at a time as they are bound."""
+        return map(_order_params, list(self.orders.values()))
 
 
 def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
@@ -187,8 +192,7 @@ class Store:
             if batch.events:
                 await self.conn.executemany(INSERT_EVENT, batch.events)
             if batch.orders:
-                await self.conn.executemany(UPSERT_ORDER,
-                                            map(_order_params, list(batch.orders.values())))
+                await self.conn.executemany(UPSERT_ORDER, batch.order_params())
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
             await self.conn.commit()
