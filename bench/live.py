@@ -55,14 +55,14 @@ print(json.dumps(seen))
 QUERY = r"""
 import json, sqlite3, sys, time
 from urllib.parse import quote
-db, seconds, symbol = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+db, seconds, symbol, sql = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
 ms, rows = [], []
 print("ready", flush=True)
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     t0 = time.perf_counter()
-    rows = conn.execute("SELECT * FROM open_orders WHERE symbol = ?", (symbol,)).fetchall()
+    rows = conn.execute(sql, (symbol,)).fetchall()
     ms.append((time.perf_counter() - t0) * 1000)
     time.sleep(0.001)
 print(json.dumps({"ms": ms, "rows": len(rows)}))
@@ -90,6 +90,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         rss_mb = rss(daemon.pid) / 2**20
         idle = idle_cpu(daemon.pid, max(IDLE_SECONDS * scale, 3.0))
         quiet = read_queries(daemon.db, max(5.0 * scale, 2.0), symbols[-1])
+        quiet_count = read_queries(daemon.db, max(5.0 * scale, 2.0), symbols[-1], COUNT)
         # The paced load twice: with the tail reader alone, then with the query reader
         # beside it, which on a 2-core machine competes with the simulator and the daemon
         # for the CPU: the difference is the machine, not the tracker.
@@ -107,7 +108,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
                           "targets_met": {"rss <= 150 MB": rss_mb <= 150,
                                           "idle cpu <= 1%": idle <= 1.0}},
             "latency": latency,
-            "readers": readers | {"quiet": quiet},
+            "readers": readers | {"quiet": quiet, "quiet_count_only": quiet_count},
         }
     finally:
         daemon.close()
@@ -179,8 +180,13 @@ def finish(proc: subprocess.Popen[str]) -> Any:
     return json.loads(out)
 
 
-def read_queries(db: Path, seconds: float, symbol: str) -> dict[str, Any]:
-    result = finish(reader(QUERY, str(db), str(seconds), symbol))
+SELECT = "SELECT * FROM open_orders WHERE symbol = ?"
+# The same search without turning 5,000 rows into Python objects: SQLite's own share.
+COUNT = "SELECT count(*) FROM open_orders WHERE symbol = ?"
+
+
+def read_queries(db: Path, seconds: float, symbol: str, sql: str = SELECT) -> dict[str, Any]:
+    result = finish(reader(QUERY, str(db), str(seconds), symbol, sql))
     return {"rows": result["rows"]} | {f"{k}_ms": v for k, v in
                                        percentiles(result["ms"]).items() if k != "n"}
 
@@ -189,7 +195,7 @@ def paced(sim: Sim, daemon: Daemon, symbol: str, scale: float, *, query: bool
           ) -> tuple[dict[str, Any], dict[str, Any]]:
     seconds = max(PACE_SECONDS * scale, 3.0)
     tail = reader(TAIL, str(daemon.db), str(seconds + 5))
-    querying = reader(QUERY, str(daemon.db), str(seconds), symbol) if query else None
+    querying = reader(QUERY, str(daemon.db), str(seconds), symbol, SELECT) if query else None
     sim.http.post("/load/pace", json={"rate": PACE_RATE, "seconds": seconds})
     queried = finish(querying) if querying else {"ms": [], "rows": 0}
     seen = finish(tail)
