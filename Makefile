@@ -16,7 +16,7 @@ demo: $(VENV)/.installed
 	$(BIN)/tracker demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check tracker tests
+	$(BIN)/ruff check tracker tests bench
 
 test: lint
 	$(BIN)/pytest -q
