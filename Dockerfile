@@ -1,18 +1,20 @@
 # syntax=docker/dockerfile:1
-# Build context: the project, plus wheels/ made on the host first (make image does both):
-#   pip wheel -w wheels '.[sim]'
-# Production builds keep the default BASE; CI without a registry passes a local one.
+# Production builds keep the default BASE; --build-arg BASE=... takes a mirror or a local one.
 ARG BASE=docker.io/library/python:3.12-slim-bookworm
 
+# The dependencies are resolved for the image's own Python inside the build, so a host
+# of any Python version builds the same image.
 FROM ${BASE} AS build
 # EXTRAS=sim adds the bundled simulator (for the compose demo); the default image is lean.
 ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY wheels/ /wheels/
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY migrations/ migrations/
+COPY tracker/ tracker/
 # pip leaves the venv once it has installed: nothing in the final image can install code.
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links=/wheels \
-      "bitmart-order-tracker${EXTRAS:+[$EXTRAS]}" \
+ && /opt/venv/bin/pip install --quiet ".${EXTRAS:+[$EXTRAS]}" \
  && /opt/venv/bin/pip uninstall --yes --quiet pip
 
 FROM ${BASE}
