@@ -58,6 +58,7 @@ class Config:
     # long, about an unfilled order gone from the open set, means exactly that
     forgotten_after: float = 300.0
     reconcile_interval: float = 900.0  # periodic re-seed; 0 turns it off
+    journal_keep_days: float = 0.0  # journal rows older than this are deleted; 0 keeps all
     max_frame: int = 1 << 20
     allow_insecure: bool = False
     metrics_port: int = 0  # Prometheus /metrics on 127.0.0.1; 0 turns it off
@@ -217,6 +218,9 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
+    if config.journal_keep_days > 36500:
+        raise ConfigError(f"journal_keep_days: at most 36500 (0 keeps every row), got "
+                          f"{config.journal_keep_days:g}")
     if config.seed_passes < 2:
         raise ConfigError("seed_passes: at least 2, so that two passes can agree")
     if config.log_level not in ("debug", "info", "warning", "error"):

@@ -36,7 +36,7 @@ def make_rest(config: Config) -> RestApi:
 async def open_store(config: Config) -> Store:
     """The book, or one line naming the `db` setting when the path cannot hold one."""
     try:
-        return await Store.open(config.db)
+        return await Store.open(config.db, config.journal_keep_days)
     except sqlite3.OperationalError:
         raise  # locked or busy: it may pass, so a restart may help
     except (OSError, sqlite3.DatabaseError, MigrationError) as exc:

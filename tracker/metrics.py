@@ -51,6 +51,8 @@ class TrackerCollector(Collector):
         yield gauge("db_wal_bytes", "size of the SQLite write-ahead log", _wal_size(t))
         yield counter("db_wal_restarts", "times the writer brought a large WAL back to its start",
                       t.store.wal_restarts)
+        yield counter("journal_pruned", "journal rows deleted by journal_keep_days",
+                      t.store.pruned)
         events = CounterMetricFamily("tracker_events", "updates by outcome",
                                      labels=["outcome"])
         for outcome in ("applied", "duplicate", "stale", "invalid"):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import structlog
 from prometheus_client import Histogram
 
 from tracker import migrate
@@ -45,6 +46,12 @@ COUNTERS = tuple(o.value for o in Outcome)
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
 WAL_LIMIT = 8 * 2**20
 WAL_CHECK_SECONDS = 1.0
+log = structlog.get_logger("tracker.store")
+# Journal retention deletes in short transactions (a few ms each), so the writer never
+# holds its lock long enough for pushes to queue; a backlog drains a chunk a second.
+PRUNE_CHUNK = 5000
+PRUNE_IDLE_SECONDS = 60.0
+DAY_MS = 86_400_000
 
 
 def now_ms() -> int:
@@ -133,9 +140,12 @@ def connect_migrated(path: Path) -> None:
 
 
 class Store:
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, keep_days: float = 0) -> None:
         self.conn = conn
         self.path = path
+        self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
+        self.prune_due = 0.0
+        self.pruned = 0
         self.next_seq = 1
         self.committed_at = time.monotonic()  # the writer's pulse, for the watchdog
         self.wal_checked_at = 0.0
@@ -145,7 +155,7 @@ class Store:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, keep_days: float = 0) -> Store:
         connect_migrated(path)
         # sqlite3 opens a BEGIN IMMEDIATE itself before a batch's first write: one thread
         # round trip fewer per batch than sending the BEGIN, which latency feels.
@@ -154,8 +164,12 @@ class Store:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
                        f"journal_size_limit={WAL_LIMIT}"):
             await conn.execute(f"PRAGMA {pragma}")
-        store = cls(conn, path)
-        async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events") as cur:
+        store = cls(conn, path, keep_days)
+        # sqlite_sequence remembers the highest seq ever used, even once retention has
+        # deleted it: a consumer tailing `seq > ?` never sees a number twice.
+        async with conn.execute(
+                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM order_events), 0), COALESCE("
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'order_events'), 0))") as cur:
             row = await cur.fetchone()
             store.next_seq = (row[0] if row else 0) + 1
         return store
@@ -204,6 +218,44 @@ class Store:
         if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
             self.wal_checked_at = self.committed_at
             await self._bound_wal()
+        if self.keep_ms and self.committed_at >= self.prune_due:
+            # The batch is committed: a failure here must not make the caller retry it.
+            try:
+                full = await self.prune(now_ms() - self.keep_ms)
+            except sqlite3.Error as exc:
+                log.warning("journal_prune_failed", error=str(exc))
+                full = False
+            # Idle checks come at a tenth of the retention (a minute at most): no row
+            # outlives it by more than a tenth.
+            idle = min(PRUNE_IDLE_SECONDS, max(WAL_CHECK_SECONDS, self.keep_ms / 10_000))
+            self.prune_due = self.committed_at + (WAL_CHECK_SECONDS if full else idle)
+
+    async def prune(self, before_ms: int) -> bool:
+        """Delete the oldest journal rows received before `before_ms`, at most one chunk,
+        in seq order: the journal stays a contiguous run of seqs, so a consumer that finds
+        its last seq below MIN(seq) knows it missed rows. A row stamped after the cutoff
+        (a clock set back) stops the run until it too is old. True when a whole chunk went,
+        so there may be more."""
+        try:
+            async with self.conn.execute("SELECT MIN(seq) FROM order_events") as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] is None:
+                return False
+            low = row[0]
+            async with self.conn.execute(
+                    "SELECT MIN(seq) FROM order_events WHERE seq >= ? AND seq < ? "
+                    "AND received_at >= ?", (low, low + PRUNE_CHUNK, before_ms)) as cur:
+                row = await cur.fetchone()
+            stop = low + PRUNE_CHUNK if row is None or row[0] is None else row[0]
+            async with self.conn.execute("DELETE FROM order_events WHERE seq >= ? AND seq < ?",
+                                         (low, stop)) as cur:
+                deleted = cur.rowcount
+            await self.conn.commit()
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        self.pruned += deleted
+        return deleted == PRUNE_CHUNK
 
     async def _bound_wal(self) -> None:
         """Checkpoint everything and wait, briefly, for readers to leave the WAL, so that the
