@@ -1,61 +1,81 @@
 """Read-only views of the book for `tracker orders` and `tracker status`.
 
-They open the file exactly as the README tells other readers to: `mode=ro`, short
-statements, nothing held open, so they never disturb the daemon.
+They open the file as the README tells other readers to: read-only, short statements,
+nothing held open, so they never disturb the daemon, and they read a stopped daemon's
+book too.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size", "state",
                 "client_order_id", "created_at", "updated_at", "unresolved")
 HEARTBEAT_STALE_MS = 15_000
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
     """The book cannot be read (missing file, no permission, not a tracker database)."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `query` on a read-only connection that is closed straight after.
+
+    While the daemon runs, the book is read through its WAL. After a clean stop the daemon
+    has removed the WAL and its shared-memory file, which a reader could only recreate with
+    write access beside the book; but with no WAL the book file holds every commit, and
+    SQLite reads it as immutable, creating nothing. The WAL's absence after that read shows
+    no writer started meanwhile; if one did, the read is done again through the WAL.
+    """
     if not path.exists():
         raise Unavailable(f"no book at {path} (is the daemon configured with this db?)")
+    wal = Path(f"{path}-wal")
     try:
-        # Percent-encoded: in a URI a '?', '#' or '%' in the path would change its meaning.
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=2.0)
-        conn.row_factory = sqlite3.Row
-        conn.execute("SELECT 1 FROM sync_state").fetchone()
+        if not wal.exists():
+            result = _query(path, "mode=ro&immutable=1", query)
+            if not wal.exists():
+                return result
+        return _query(path, "mode=ro", query)
     except sqlite3.Error as exc:
         raise Unavailable(f"cannot read {path}: {exc}") from None
-    return conn
+
+
+def _query(path: Path, mode: str, query: Callable[[sqlite3.Connection], T]) -> T:
+    # Percent-encoded: in a URI a '?', '#' or '%' in the path would change its meaning.
+    conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=2.0)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT 1 FROM sync_state").fetchone()
+        return query(conn)
+    finally:
+        conn.close()
 
 
 def open_orders(path: Path, symbol: str | None = None) -> list[dict[str, Any]]:
-    conn = connect(path)
-    try:
-        sql = f"SELECT {', '.join(ORDER_FIELDS)} FROM open_orders"
-        args: tuple[str, ...] = ()
-        if symbol:
-            sql += " WHERE symbol = ?"
-            args = (symbol,)
-        rows = conn.execute(sql + " ORDER BY symbol, created_at, order_id", args).fetchall()
-        return [dict(r) for r in rows]
-    finally:
-        conn.close()
+    sql = f"SELECT {', '.join(ORDER_FIELDS)} FROM open_orders"
+    args: tuple[str, ...] = ()
+    if symbol:
+        sql += " WHERE symbol = ?"
+        args = (symbol,)
+    sql += " ORDER BY symbol, created_at, order_id"
+    return read(path, lambda conn: [dict(r) for r in conn.execute(sql, args).fetchall()])
+
+
+def _state(conn: sqlite3.Connection) -> dict[str, Any]:
+    state = dict(conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone())
+    state["open_orders"] = conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0]
+    state["schema"] = conn.execute("PRAGMA user_version").fetchone()[0]
+    return state
 
 
 def status(path: Path) -> dict[str, Any]:
-    conn = connect(path)
-    try:
-        state = dict(conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone())
-        state["open_orders"] = conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0]
-        state["schema"] = conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
+    state = read(path, _state)
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
     fresh = time.time() * 1000 - heartbeat < HEARTBEAT_STALE_MS
