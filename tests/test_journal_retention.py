@@ -7,7 +7,6 @@ last test runs the daemon against the simulator with a retention of about two se
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -40,70 +39,58 @@ def seqs_in(db: Path) -> list[int]:
         conn.close()
 
 
-def test_old_rows_go_in_chunks_from_the_low_end(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await Store.open(tmp_path / "book.db")
-        now = now_ms()
-        old = await write(store, [now - 3 * DAY_MS] * (2 * PRUNE_CHUNK + 7))
-        fresh = await write(store, [now] * 5)
-        cutoff = now - DAY_MS
-        assert await store.prune(cutoff) is True  # a whole chunk: there may be more
-        assert seqs_in(store.path)[0] == old[PRUNE_CHUNK]
-        assert await store.prune(cutoff) is True
-        assert await store.prune(cutoff) is False
-        assert seqs_in(store.path) == fresh
-        assert store.pruned == len(old)
-        assert await store.prune(cutoff) is False  # nothing old left: nothing goes
-        assert seqs_in(store.path) == fresh
-        await store.close()
-
-    asyncio.run(main())
+async def test_old_rows_go_in_chunks_from_the_low_end(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "book.db")
+    now = now_ms()
+    old = await write(store, [now - 3 * DAY_MS] * (2 * PRUNE_CHUNK + 7))
+    fresh = await write(store, [now] * 5)
+    cutoff = now - DAY_MS
+    assert await store.prune(cutoff) is True  # a whole chunk: there may be more
+    assert seqs_in(store.path)[0] == old[PRUNE_CHUNK]
+    assert await store.prune(cutoff) is True
+    assert await store.prune(cutoff) is False
+    assert seqs_in(store.path) == fresh
+    assert store.pruned == len(old)
+    assert await store.prune(cutoff) is False  # nothing old left: nothing goes
+    assert seqs_in(store.path) == fresh
+    await store.close()
 
 
-def test_a_row_stamped_after_the_cutoff_stops_the_run(tmp_path: Path) -> None:
+async def test_a_row_stamped_after_the_cutoff_stops_the_run(tmp_path: Path) -> None:
     """A clock set back leaves a newer stamp among older ones: retention stops there, so
     the journal stays one contiguous run of seqs."""
-    async def main() -> None:
-        store = await Store.open(tmp_path / "book.db")
-        now = now_ms()
-        seqs = await write(store, [now - 3 * DAY_MS, now, now - 3 * DAY_MS, now])
-        assert await store.prune(now - DAY_MS) is False
-        assert seqs_in(store.path) == seqs[1:]
-        await store.close()
-
-    asyncio.run(main())
+    store = await Store.open(tmp_path / "book.db")
+    now = now_ms()
+    seqs = await write(store, [now - 3 * DAY_MS, now, now - 3 * DAY_MS, now])
+    assert await store.prune(now - DAY_MS) is False
+    assert seqs_in(store.path) == seqs[1:]
+    await store.close()
 
 
-def test_commits_prune_when_retention_is_set_and_never_otherwise(tmp_path: Path) -> None:
-    async def main() -> None:
-        now = now_ms()
-        keeping = await Store.open(tmp_path / "all.db")
-        await write(keeping, [now - 400 * DAY_MS] * 3 + [now])
-        assert len(seqs_in(keeping.path)) == 4 and keeping.pruned == 0
-        await keeping.close()
+async def test_commits_prune_when_retention_is_set_and_never_otherwise(tmp_path: Path) -> None:
+    now = now_ms()
+    keeping = await Store.open(tmp_path / "all.db")
+    await write(keeping, [now - 400 * DAY_MS] * 3 + [now])
+    assert len(seqs_in(keeping.path)) == 4 and keeping.pruned == 0
+    await keeping.close()
 
-        store = await Store.open(tmp_path / "month.db", keep_days=30)
-        seqs = await write(store, [now - 31 * DAY_MS] * 3 + [now - 29 * DAY_MS, now])
-        assert seqs_in(store.path) == seqs[3:]  # the commit itself pruned
-        assert store.pruned == 3
-        await store.close()
-
-    asyncio.run(main())
+    store = await Store.open(tmp_path / "month.db", keep_days=30)
+    seqs = await write(store, [now - 31 * DAY_MS] * 3 + [now - 29 * DAY_MS, now])
+    assert seqs_in(store.path) == seqs[3:]  # the commit itself pruned
+    assert store.pruned == 3
+    await store.close()
 
 
-def test_seqs_are_never_reused_after_everything_was_pruned(tmp_path: Path) -> None:
-    async def main() -> None:
-        db = tmp_path / "book.db"
-        store = await Store.open(db)
-        seqs = await write(store, [now_ms() - 10 * DAY_MS] * 4)
-        assert await store.prune(now_ms()) is False
-        assert seqs_in(db) == []
-        await store.close()
-        reopened = await Store.open(db)
-        assert reopened.take_seq() == seqs[-1] + 1
-        await reopened.close()
-
-    asyncio.run(main())
+async def test_seqs_are_never_reused_after_everything_was_pruned(tmp_path: Path) -> None:
+    db = tmp_path / "book.db"
+    store = await Store.open(db)
+    seqs = await write(store, [now_ms() - 10 * DAY_MS] * 4)
+    assert await store.prune(now_ms()) is False
+    assert seqs_in(db) == []
+    await store.close()
+    reopened = await Store.open(db)
+    assert reopened.take_seq() == seqs[-1] + 1
+    await reopened.close()
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "36501", "a month"])

@@ -144,6 +144,9 @@ class Store:
         self.conn = conn
         self.path = path
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
+        # Idle checks come at a tenth of the retention (a minute at most): no row outlives
+        # it by more than a tenth.
+        self.prune_idle = min(PRUNE_IDLE_SECONDS, max(WAL_CHECK_SECONDS, self.keep_ms / 10_000))
         self.prune_due = 0.0
         self.pruned = 0
         self.next_seq = 1
@@ -225,10 +228,8 @@ class Store:
             except sqlite3.Error as exc:
                 log.warning("journal_prune_failed", error=str(exc))
                 full = False
-            # Idle checks come at a tenth of the retention (a minute at most): no row
-            # outlives it by more than a tenth.
-            idle = min(PRUNE_IDLE_SECONDS, max(WAL_CHECK_SECONDS, self.keep_ms / 10_000))
-            self.prune_due = self.committed_at + (WAL_CHECK_SECONDS if full else idle)
+            self.prune_due = self.committed_at + (WAL_CHECK_SECONDS if full
+                                                  else self.prune_idle)
 
     async def prune(self, before_ms: int) -> bool:
         """Delete the oldest journal rows received before `before_ms`, at most one chunk,
