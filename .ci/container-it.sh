@@ -10,14 +10,9 @@
 # filesystem is cached outside the clone ($TRACKER_IT_CACHE).
 # Prints "container-it: N passed, M failed" and exits non-zero on any failure.
 set -euo pipefail
-PROJECT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${TRACKER_IT_CACHE:-/var/cache/tracker-it}
+source "$(dirname "$0")/checks.sh"
 BASE_DIR=$CACHE/python-bookworm
 DEFAULT_BASE=$(sed -n 's/^ARG BASE=//p' "$PROJECT/Dockerfile")
-PY=${PYTHON:-python3}
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); echo "ok: $CHECK"; else failed=$((failed + 1)); echo "FAILED: $CHECK"; fi; }
-wait_for() { local until=$((SECONDS + $1)); shift; while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }
 
 export DEBIAN_FRONTEND=noninteractive
 for tool in podman:podman buildah:buildah runc:runc debootstrap:debootstrap docker:podman-docker; do
@@ -52,7 +47,6 @@ tar -C "$BASE_DIR" -c . | podman import -q - "$DEFAULT_BASE" >/dev/null
 CTX=$(mktemp -d /var/tmp/tracker-clone.XXXXXX)
 STEPS=$(mktemp -d /var/tmp/tracker-steps.XXXXXX)
 SOCK=$STEPS/podman.sock
-SIM_LOG=$STEPS/sim.log
 SIM_PID= API_PID=
 remove_tracker() { # the README's names: what an earlier run left would collide
   podman rm -f tracker >/dev/null 2>&1 || true
@@ -85,11 +79,7 @@ API_PID=$!
 # podman builds in docker format, which keeps HEALTHCHECK.
 export DOCKER_HOST=unix://$SOCK DOCKER_BUILDKIT=0 BUILDAH_FORMAT=docker
 wait_for 30 docker version
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PY" -m tracker.cli sim --port "$PORT" --open-orders 20 --rate 5 >"$SIM_LOG" 2>&1 &
-SIM_PID=$!
-wait_for 30 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" \
-  || { echo "container-it: the simulator did not start:"; cat "$SIM_LOG"; exit 1; }
+start_sim "$STEPS/sim.log"
 docker() { # the one edit: the container reaches the simulator on the host
   if [ "$1" = run ]; then
     shift

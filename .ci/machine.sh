@@ -1,19 +1,9 @@
 # Sourced by the scripts that boot Debian's systemd in systemd-nspawn: the cached root
-# filesystem, booting a throwaway copy of it, running commands inside, and counting checks.
+# filesystem, booting a throwaway copy of it and running commands inside (checks.sh counts).
 # The root filesystem is cached outside the clone ($TRACKER_IT_CACHE), so later runs take
 # seconds; the first needs the Debian mirror.
-PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE=${TRACKER_IT_CACHE:-/var/cache/tracker-it}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 BASE=$CACHE/systemd-bookworm
-PY=${PYTHON:-python3}
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); echo "ok: $CHECK"; else failed=$((failed + 1)); echo "FAILED: $CHECK"; fi; }
-wait_for() { # seconds, command...
-  local until=$((SECONDS + $1)); shift
-  while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  return 1
-}
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export DEBIAN_FRONTEND=noninteractive
 for tool in debootstrap:debootstrap systemd-nspawn:systemd-container; do

@@ -42,12 +42,7 @@ install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-ce
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$ROOT/etc/pip.conf"
 chroot "$ROOT" sh -c 'useradd -m alice && useradd -m bob'
 
-PORT=$(free_port)
-SIM_LOG=$ROOT.sim.log
-"$PY" -m tracker.cli sim --port "$PORT" --open-orders 30 --rate 5 >"$SIM_LOG" 2>&1 &
-SIM_PID=$!
-wait_for 30 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" \
-  || { echo "readme-walkthrough: the simulator did not start:"; cat "$SIM_LOG"; exit 1; }
+start_sim "$ROOT.sim.log"
 boot_machine
 # A root shell on the machine: a clean environment, the clone as the working directory.
 step() { # name

@@ -1,0 +1,20 @@
+# Sourced by every integration script: the project, its Python, counting checks, waiting,
+# and a simulator on the host's loopback.
+PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${TRACKER_IT_CACHE:-/var/cache/tracker-it}
+PY=${PYTHON:-python3}
+passed=0 failed=0
+check() { if "$@"; then passed=$((passed + 1)); echo "ok: $CHECK"; else failed=$((failed + 1)); echo "FAILED: $CHECK"; fi; }
+wait_for() { # seconds, command...
+  local until=$((SECONDS + $1)); shift
+  while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  return 1
+}
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_sim() { # log file: sets PORT and SIM_PID once the simulator accepts connections
+  PORT=$(free_port)
+  "$PY" -m tracker.cli sim --port "$PORT" --open-orders 30 --rate 5 >"$1" 2>&1 &
+  SIM_PID=$!
+  wait_for 30 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" \
+    || { echo "$(basename "$0"): the simulator did not start:"; cat "$1"; exit 1; }
+}
