@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import zlib
+from decimal import Decimal
 from typing import Any
 
-from tests.e2e import Lab, eventually, journal, read_book
+from tests.e2e import CREDENTIALS, Lab, eventually, journal, read_book
 from tracker.codec import from_push
 
 
@@ -88,3 +89,41 @@ def test_malformed_pushes_are_journaled_counted_and_change_nothing(lab: Lab) -> 
     assert after.state["live"] == 1 and daemon.alive()
     assert vid in after.open_ids
     daemon.wait_converged(sim)
+
+
+def test_exchange_text_that_echoes_the_credentials_is_journaled_scrubbed(lab: Lab) -> None:
+    """A hostile exchange can put anything in a frame, our own key, secret and memo too; the
+    journal keeps refused frames for an audit, so it must keep them without those."""
+    sim = lab.sim("--open-orders", "3", "--seed", "19")
+    daemon = lab.daemon(sim).start()
+    daemon.wait_live()
+    key, secret, memo = (CREDENTIALS[f"TRACKER_API_{n}"] for n in ("KEY", "SECRET", "MEMO"))
+    order = sorted(sim.open_truth(), key=lambda o: o["orderId"])[0]
+    echo = f"key {key} secret {secret} memo {memo}"
+    frames: list[str | bytes] = [
+        "{not json: " + echo,
+        b"\x00\x01 not deflate " + echo.encode(),
+        json.dumps({"table": "spot/user/order", "data": [
+            push_row(order, order_id=key, client_order_id=secret),
+            push_row(order, side=echo),
+            push_row(order, client_order_id=memo, order_state="partially_filled", state="5",
+                     filled_size=str(Decimal(order["size"]) / 2)),
+        ]}),
+    ]
+    for frame in frames:
+        assert sim.send(frame) == 1
+
+    def journaled() -> None:
+        rows = [e for e in journal(daemon.db) if e["outcome"] == "invalid"]
+        assert len(rows) == 4, f"{len(rows)} of 4 invalid rows"
+        assert any(e["order_id"] == "***" for e in rows), "the echoed key as an order id"
+        assert read_book(daemon.db).orders[order["orderId"]]["client_order_id"] == "***"
+
+    eventually(journaled, 20, "the refused frames are journaled", context=daemon.tail)
+    assert daemon.alive()
+    daemon.close()  # everything written and the WAL folded into the file
+    stored = b"".join(p.read_bytes() for p in daemon.db.parent.glob(f"{daemon.db.name}*"))
+    for value in (key, secret, memo):
+        for form in (value.encode(), value.encode().hex().encode()):
+            assert form not in stored, f"{form!r} is in the book"
+    assert memo not in daemon.log.read_text()

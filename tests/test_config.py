@@ -36,7 +36,12 @@ def test_v4_all_symbols_and_urls() -> None:
     ({"TRACKER_API": "v3"}, "api: expected v2 or v4"),
     ({"TRACKER_SYMBOLS": ""}, "symbols: no symbols"),
     ({"TRACKER_SYMBOLS": "*"}, "v2 order list needs explicit symbols"),
-    ({"TRACKER_SYMBOLS": "BTC-USDT"}, "not a BASE_QUOTE symbol"),
+    ({"TRACKER_SYMBOLS": "BTC-USDT"}, "'BTC-USDT' is not a BASE_QUOTE symbol (e.g. BTC_USDT)"),
+    ({"TRACKER_METRICS_PORT": "70000"}, "metrics_port: must be between 0 and 65535, got"),
+    ({"TRACKER_SEED_TIMEOUT": "0"}, "seed_timeout: must be greater than 0"),
+    ({"TRACKER_STOP_TIMEOUT": "0"}, "stop_timeout: must be greater than 0"),
+    ({"TRACKER_QUEUE_MAX": "0"}, "queue_max: must be greater than 0"),
+    ({"TRACKER_REST_MAX_BYTES": "0"}, "rest_max_bytes: must be greater than 0"),
     ({"TRACKER_PAGE_SIZE": "0"}, "page_size: must be between 1 and 1000"),
     ({"TRACKER_PAGE_SIZE": "many"}, "page_size (from TRACKER_PAGE_SIZE)"),
     ({"TRACKER_GRACE_PERIOD": "nan"}, "grace_period"),
@@ -51,6 +56,12 @@ def test_bad_settings_name_themselves(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"} | env, {})
     assert needle in str(err.value)
+
+
+def test_a_bad_symbol_is_named_once() -> None:
+    with pytest.raises(ConfigError) as err:
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT,BTC-USDT"}, {})
+    assert str(err.value).count("BTC-USDT") == 1, err.value
 
 
 def test_insecure_allowed_explicitly_and_on_loopback() -> None:

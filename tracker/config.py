@@ -43,8 +43,10 @@ class Config:
     db: Path = Path("tracker.db")
     page_size: int = 100
     rest_rate: float = 10.0  # v2 calls per second
-    rest_timeout: float = 10.0
+    rest_timeout: float = 10.0  # one exchange call, from connect to the answer's last byte
     rest_retries: int = 4
+    rest_max_bytes: int = 16 << 20  # an answer larger than this is refused
+    seed_timeout: float = 300.0  # one symbol's whole seed (every page of every pass)
     seed_passes: int = 4  # v2 pagination passes before settling for uncertain ids
     v4_since_ms: int = 1_514_764_800_000  # 2018-01-01: before any v4 order existed
     ping_interval: float = 10.0
@@ -60,6 +62,8 @@ class Config:
     reconcile_interval: float = 900.0  # periodic re-seed; 0 turns it off
     journal_keep_days: float = 0.0  # journal rows older than this are deleted; 0 keeps all
     max_frame: int = 1 << 20
+    queue_max: int = 100_000  # events waiting for the writer; past it, drop them and re-splice
+    stop_timeout: float = 10.0  # SIGTERM to exit, even when the book cannot be written
     allow_insecure: bool = False
     metrics_port: int = 0  # Prometheus /metrics on 127.0.0.1; 0 turns it off
     log_level: str = "info"
@@ -110,7 +114,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return None
         wrong = [s for s in names if not SYMBOL.fullmatch(s)]
         if wrong:
-            raise bad(f"not a BASE_QUOTE symbol: {wrong[0]!r}")
+            raise ConfigError(f"{name} ({origin}): {wrong[0]!r} is not a BASE_QUOTE symbol "
+                              "(e.g. BTC_USDT)")
         return tuple(dict.fromkeys(names))
     if name == "db":
         if not isinstance(value, str | Path) or not str(value):
@@ -202,14 +207,15 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if config.symbols == ():
         raise ConfigError("symbols: no symbols configured (set symbols, TRACKER_SYMBOLS or "
                           "--symbols)")
-    limits = {"page_size": (1, 1000 if config.api == "v2" else 200),
-              "metrics_port": (0, 65535)}
-    for name, (low, high) in limits.items():
-        value = getattr(config, name)
-        if not low <= value <= high:
-            raise ConfigError(f"{name}: must be between {low} and {high} for {config.api}, "
-                              f"got {value}")
-    for name in ("ping_interval", "silence_timeout", "rest_rate", "rest_timeout"):
+    page_max = 1000 if config.api == "v2" else 200
+    if not 1 <= config.page_size <= page_max:
+        raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
+                          f"got {config.page_size}")
+    if config.metrics_port > 65535:
+        raise ConfigError(f"metrics_port: must be between 0 and 65535, got "
+                          f"{config.metrics_port}")
+    for name in ("ping_interval", "silence_timeout", "rest_rate", "rest_timeout",
+                 "seed_timeout", "stop_timeout", "rest_max_bytes", "queue_max"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be greater than 0")
     if config.ping_interval >= 20:

@@ -21,9 +21,18 @@ SECRET_IN_TEXT = re.compile(
     r"[\"']?\s*[=:]\s*[\"']?(?:bearer\s+)?)[^\s&\"',}]+", re.IGNORECASE)
 
 
+def scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` without the given secret values or anything that looks like a secret
+    assignment (`secret=...`, `"sign": "..."`): for logs, and for exchange-originated text
+    that the journal keeps."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return SECRET_IN_TEXT.sub(r"\1***", text)
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return SECRET_IN_TEXT.sub(r"\1***", value)
+        return scrub_text(value)
     if isinstance(value, dict):
         return {k: "***" if isinstance(k, str) and SECRET_KEY.search(k) else _scrub(v)
                 for k, v in value.items()}
@@ -48,10 +57,7 @@ class Scrubber:
         return {k: self._clean(v) for k, v in event.items()}
 
     def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in self.values:
-                value = value.replace(secret, "***")
-        return value
+        return scrub_text(value, self.values) if isinstance(value, str) else value
 
 
 SCRUBBER = Scrubber()

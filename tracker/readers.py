@@ -17,6 +17,9 @@ from urllib.parse import quote
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size", "state",
                 "client_order_id", "created_at", "updated_at", "unresolved")
 HEARTBEAT_STALE_MS = 15_000
+# The daemon commits at least once a second; `live = 1` with an older last commit means the
+# writer is stuck (a full disk, a lock held by another process) and the book may be behind.
+LIVE_STALE_MS = 5_000
 T = TypeVar("T")
 
 
@@ -75,9 +78,16 @@ def _state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def status(path: Path) -> dict[str, Any]:
+    """The `sync_state` row, with `live` as a reader should take it: the column, and a
+    commit within LIVE_STALE_MS (the column cannot be cleared while writes fail)."""
     state = read(path, _state)
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
-    fresh = time.time() * 1000 - heartbeat < HEARTBEAT_STALE_MS
-    state["running"] = bool(heartbeat) and fresh and state["status"] != "stopped"
+    age = int(time.time() * 1000 - heartbeat) if heartbeat else None
+    state["heartbeat_age_ms"] = age
+    state["running"] = age is not None and age < HEARTBEAT_STALE_MS and (
+        state["status"] != "stopped")
+    state["stalled"] = bool(state["running"] and state["live"] and age is not None
+                            and age >= LIVE_STALE_MS)
+    state["live"] = int(bool(state["live"]) and state["running"] and not state["stalled"])
     return state

@@ -34,12 +34,16 @@ from tracker.config import Config
 from tracker.exchange.errors import ExchangeError, NotFound
 from tracker.exchange.rest import RestApi, Seed
 from tracker.exchange.stream import Bad, Down, Event, Push, Stream, Up
+from tracker.logs import scrub_text
 from tracker.store import Batch, Store, now_ms
 
 log = structlog.get_logger("tracker.sync")
 
 PAYLOAD_LIMIT = 4096
 DRAIN_LIMIT = 10_000  # events folded into one transaction at most
+# The writer commits at least once a second (the ticker): a book whose last commit is older
+# than this is not current, whatever `live` says, because the writer is stuck.
+STALE_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,54 @@ class Stop:
     pass
 
 
-Item = Event | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail | Tick | Stop
+@dataclass(frozen=True)
+class Overflow:
+    """Events were dropped because the writer fell `queue_max` behind: the book missed
+    them, so it is not live until a new splice."""
+
+
+Item = Event | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail | Tick | Stop | Overflow
+# What a full queue may shed: each is either re-learnt by the next splice (pushes, bad frames,
+# which the stream counts as it reads them) or made again (ticks, progress notes).
+SHEDDABLE = (Push, Bad, Tick, SeedProgress)
+
+
+class EventQueue(asyncio.Queue[Item]):
+    """The consumer's queue, bounded for what arrives faster than a stalled writer takes it.
+
+    Past `limit` items it drops every sheddable event it holds and queues one `Overflow`, so
+    memory stays flat during a write stall however long it lasts, and the events that decide
+    the book's state (connects, disconnects, seed answers, stop) are never lost.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0  # events shed since the start
+        self.overflowing = False  # an Overflow is queued and not yet taken
+
+    def put_nowait(self, item: Item) -> None:
+        if self.qsize() >= self.limit and isinstance(item, SHEDDABLE):
+            self.dropped += 1
+            self._shed()
+            return
+        super().put_nowait(item)
+
+    def _shed(self) -> None:
+        kept: list[Item] = []
+        while not self.empty():
+            item = super().get_nowait()
+            if isinstance(item, SHEDDABLE):
+                self.dropped += 1
+            else:
+                kept.append(item)
+        if not self.overflowing:
+            # First in line: a splice whose buffer lost pushes must not complete, and the
+            # consumer takes this before any seed answer still queued (it starts a new seed).
+            self.overflowing = True
+            kept.insert(0, Overflow())
+        for item in kept:
+            super().put_nowait(item)
 
 
 @dataclass
@@ -130,7 +181,7 @@ class Tracker:
         self.config = config
         self.store = store
         self.rest = rest
-        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.queue = EventQueue(config.queue_max)
         symbols = None if config.all_symbols else list(config.symbols or ())
         self.stream = Stream(config.ws_url, config.credentials, symbols,
                              self.queue,  # type: ignore[arg-type]
@@ -154,12 +205,21 @@ class Tracker:
         self.seed_task: asyncio.Task[None] | None = None
         self.seed_began_seq = 0
         self.seed_failures = 0
+        self.last_seed_failure = ""
         self.splices = 0
         self.last_event_ms: int | None = None
         self.last_seed_ms: int | None = None
         self.spliced_at = 0.0  # monotonic time of the last completed splice
         self.status = Status()
         self.listeners: list[Callable[[Status], None]] = []
+        self.seed_deadlines = 0  # seeds abandoned at seed_timeout
+        self.unwritten = 0  # journal rows a stop could not write (the book is behind by them)
+        self.stop_deadline: float | None = None  # monotonic; set by stop()
+        c = config.credentials
+        # Exchange-originated text is journaled: anything hostile that echoes our credentials
+        # must not carry them into the book (raw, or hex as a binary frame is excerpted).
+        self.secrets = tuple(v for s in (c.api_key, c.secret, c.memo) if len(s) >= 4
+                             for v in (s, s.encode().hex()))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -194,7 +254,16 @@ class Tracker:
                     await task
 
     def stop(self) -> None:
+        """Drain and write what is queued, within `stop_timeout`: a book that cannot be
+        written (disk full, locked) must not keep the process from exiting."""
+        if self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + self.config.stop_timeout
         self.queue.put_nowait(Stop())
+
+    @property
+    def current(self) -> bool:
+        """Live, and the writer committed recently: what a reader sees is current."""
+        return self.live and time.monotonic() - self.store.committed_at < STALE_AFTER_SECONDS
 
     async def _measure_skew(self) -> int:
         await self.rest.sync_clock()
@@ -225,19 +294,32 @@ class Tracker:
             writing = asyncio.create_task(self._commit(batch), name="commit")
             if stopping:
                 await writing
+                if self.unwritten:
+                    log.error("stop_unwritten", journal_rows=self.unwritten,
+                              reason=f"the book could not be written within stop_timeout "
+                                     f"({self.config.stop_timeout:g} s); what it lacks is "
+                                     "read from the exchange again at the next start")
                 self.status.mode = self.status.text = "stopped"
                 self._notify()
                 return
 
     async def _commit(self, batch: Batch) -> None:
+        """Retry until the batch is written (the disk, not the exchange, failed: keep the
+        batch); once a stop has been asked for, only until its deadline."""
         delay = 0.1
         while True:
+            if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+                self.unwritten += len(batch.events)
+                return
             try:
                 await self.store.commit(batch)
                 break
-            except Exception as exc:  # the disk, not the exchange: keep the batch, retry
-                log.error("commit_failed", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
+            except Exception as exc:
+                pause = delay
+                if self.stop_deadline is not None:
+                    pause = max(0.0, min(delay, self.stop_deadline - time.monotonic()))
+                log.error("commit_failed", error=str(exc), retry_in_s=round(pause, 2))
+                await asyncio.sleep(pause)
                 delay = min(delay * 2, 5.0)
         self._publish(batch)
 
@@ -265,7 +347,7 @@ class Tracker:
                 self.buffer = [] if not self.live else None
                 self.seed_began_seq = self.store.next_seq
             case SeedProgress(token, text) if token == self.seed_token:
-                batch.state["status"] = text
+                batch.state["status"] = self._splicing(text)
             case Seeded(token, seeds, source) if token == self.seed_token:
                 self._splice(seeds, source, batch)
             case SeedFailed(token, reason) if token == self.seed_token:
@@ -274,11 +356,12 @@ class Tracker:
                 delay = min(self.config.backoff_max,
                             self.config.backoff_initial * 2 ** self.seed_failures)
                 log.warning("seed_failed", reason=reason, retry_in_s=round(delay, 2))
-                if not self.live:
-                    batch.state["status"] = f"seed failed, retrying: {reason[:120]}"
+                self.last_seed_failure = reason[:160]
                 self._begin_seed(delay=delay, batch=batch)
             case Detail():
                 self._resolved(item, batch)
+            case Overflow():
+                self._overflowed(batch)
             case Tick():
                 batch.state["status"] = self.status.text
                 if self._reconcile_due():
@@ -286,6 +369,18 @@ class Tracker:
                     self._begin_seed(delay=0.0, batch=batch)
             case _:
                 pass  # an answer to a seed that was superseded
+
+    def _overflowed(self, batch: Batch) -> None:
+        """The writer is writing again after falling `queue_max` behind, and the pushes it
+        missed are gone: the book is not live until a splice has read the exchange again."""
+        self.queue.overflowing = False
+        self.live = False
+        text = (f"{self.queue.dropped} events dropped while the writer was "
+                f"{self.config.queue_max} behind; splicing again")
+        log.error("queue_overflow", dropped=self.queue.dropped, queue_max=self.config.queue_max)
+        batch.state.update(live=0, status=text)
+        self.status.text = text
+        self._begin_seed(delay=0.0, batch=batch)
 
     # -- pushes ----------------------------------------------------------------------
 
@@ -302,6 +397,9 @@ class Tracker:
             batch.state["last_event_at"] = self.last_event_ms = push.received_ms
 
     def _apply(self, update: OrderUpdate, batch: Batch) -> Outcome:
+        client = update.client_order_id
+        if client is not None and any(s in client for s in self.secrets):
+            update = dataclasses.replace(update, client_order_id="***")
         seq = self.store.take_seq()
         oid = update.order_id
         before = self.book.rows.get(oid)
@@ -318,6 +416,8 @@ class Tracker:
 
     def _invalid(self, batch: Batch, source: str, reason: str, payload: str,
                  order_id: str | None = None) -> None:
+        reason, payload = scrub_text(reason, self.secrets), scrub_text(payload, self.secrets)
+        order_id = None if order_id is None else scrub_text(order_id, self.secrets)
         log.warning("invalid_update", source=source, reason=reason, order_id=order_id)
         batch.journal(self.store.take_seq(), self.epoch, source, Outcome.INVALID,
                       order_id=order_id, reason=reason, payload=payload[:PAYLOAD_LIMIT])
@@ -334,9 +434,15 @@ class Tracker:
         self._abort_seed(batch)
         self.seed_token += 1
         if not self.live:
-            batch.state.update(live=0, status="splicing")
+            batch.state.update(live=0, status=self._splicing("splicing"))
             self.status.mode = "splicing"
         self.seed_task = asyncio.create_task(self._seed(self.seed_token, delay), name="seed")
+
+    def _splicing(self, text: str) -> str:
+        """While a seed is retried, why the last one failed stays in view."""
+        if self.seed_failures and self.last_seed_failure:
+            return f"{text}; the last seed failed: {self.last_seed_failure}"
+        return text
 
     def _abort_seed(self, batch: Batch) -> None:
         if self.seed_task is not None and not self.seed_task.done():
@@ -365,7 +471,7 @@ class Tracker:
             symbols: list[str | None] = (
                 [None] if self.config.all_symbols else list(self.config.symbols or ()))
             source = self.seed_source
-            seeds = [Decoded.of(await self.rest.seed(symbol, progress), self.parse_rest, source)
+            seeds = [Decoded.of(await self._seed_one(symbol, progress), self.parse_rest, source)
                      for symbol in symbols]
         except ExchangeError as exc:
             self.queue.put_nowait(SeedFailed(token, str(exc)))
@@ -375,6 +481,20 @@ class Tracker:
             self.queue.put_nowait(SeedFailed(token, f"{type(exc).__name__}: {exc}"))
             return
         self.queue.put_nowait(Seeded(token, seeds, source))
+
+    async def _seed_one(self, symbol: str | None, progress: Callable[[str, int, int], None]
+                        ) -> Seed:
+        """One symbol's seed within `seed_timeout`: each call has its own deadline, but a
+        seed of many pages, each just in time, could still take for ever."""
+        try:
+            async with asyncio.timeout(self.config.seed_timeout):
+                return await self.rest.seed(symbol, progress)
+        except TimeoutError:
+            self.seed_deadlines += 1
+            reason = (f"the seed of {symbol or 'all symbols'} took longer than seed_timeout "
+                      f"({self.config.seed_timeout:g} s)")
+            log.warning("seed_deadline", symbol=symbol, seed_timeout=self.config.seed_timeout)
+            raise ExchangeError(reason) from None
 
     def _splice(self, seeds: list[Decoded], source: str, batch: Batch) -> None:
         """Snapshot, then buffer, then vanished orders, then live: one transaction.
