@@ -6,11 +6,11 @@ book compared against the exchange's ground truth.
 Every scenario starts a simulator and the daemon as real subprocesses, then for a few
 seconds draws actions from everything the simulator can inject (dropped, duplicated,
 delayed and reordered pushes; abrupt and clean disconnects; silence; REST 5xx, 429,
-slowness and lag; token expiry, early and on demand; orders moving between pages; a
-server clock minutes off) plus SIGKILL and restart of the daemon. Then the faults and the
-flow stop, and the daemon must bring its book to the truth on its own (its periodic
-reconcile is set short, as an operator would for a lossy link). A scenario replays from
-its seed, up to the timing of the machine.
+slowness and lag; REST answers that trickle in or never end; token expiry, early and on
+demand; orders moving between pages; a server clock minutes off) plus SIGKILL and restart
+of the daemon. Then the faults and the flow stop, and the daemon must bring its book to
+the truth on its own (its periodic reconcile is set short, as an operator would for a
+lossy link). A scenario replays from its seed, up to the timing of the machine.
 
 Exit status 1 on any divergent order, lost journal row, unexpected daemon exit or secret
 found in the daemon's output or database.
@@ -37,10 +37,12 @@ from tests.e2e import CREDENTIALS, BookView, Daemon, Sim, divergences, read_book
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,
-        "rest_lag_ms": 0, "token_ttl_s": 900.0, "page_shift": 0, "clock_skew_ms": 0}
+        "rest_trickle_ms": 0, "rest_endless": False, "rest_lag_ms": 0, "token_ttl_s": 900.0,
+        "page_shift": 0, "clock_skew_ms": 0}
 # Short enough that silent losses (a dropped push on a live connection) are repaired by
-# the daemon's own reconcile within the settle time.
-SOAK_ENV = {"TRACKER_RECONCILE_INTERVAL": "3"}
+# the daemon's own reconcile within the settle time, and that a trickling answer meets
+# the deadline of its call within a scenario.
+SOAK_ENV = {"TRACKER_RECONCILE_INTERVAL": "3", "TRACKER_REST_TIMEOUT": "3"}
 SECRETS = tuple(CREDENTIALS.values())
 JournalRow = tuple[int, str, str, str]
 
@@ -91,6 +93,7 @@ class Scenario:
         self.workdir = workdir
         self.length = length
         self.silent_until = 0.0
+        self.hostile_until = 0.0  # when trickling or endless REST answers stop
         self.committed: list[JournalRow] = []  # journal rows seen before each SIGKILL
 
     def run(self) -> Result:
@@ -123,8 +126,8 @@ class Scenario:
 
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
         actions: list[tuple[int, Callable[[Sim, Daemon], None]]] = [
-            (3, self._push_faults), (2, self._rest_faults), (1, self._silence),
-            (2, self._disconnect), (1, self._tokens), (1, self._page_shift),
+            (3, self._push_faults), (2, self._rest_faults), (1, self._hostile_answers),
+            (1, self._silence), (2, self._disconnect), (1, self._tokens), (1, self._page_shift),
             (1, self._clock_skew), (2, self._sigkill), (2, self._calm)]
         weights = [w for w, _ in actions]
         end = time.monotonic() + self.length
@@ -135,6 +138,9 @@ class Scenario:
             if self.silent_until and time.monotonic() >= self.silent_until:
                 sim.faults(ws_silent=False)
                 self.silent_until = 0.0
+            if self.hostile_until and time.monotonic() >= self.hostile_until:
+                sim.faults(rest_trickle_ms=0, rest_endless=False)
+                self.hostile_until = 0.0
             self._keep_alive(daemon)
 
     def _keep_alive(self, daemon: Daemon) -> None:
@@ -155,6 +161,16 @@ class Scenario:
         sim.faults(rest_5xx=rng.choice((0.0, 0.1, 0.3)), rest_429=rng.choice((0.0, 0.1, 0.3)),
                    rest_slow_ms=rng.choice((0, 50, 300)),
                    rest_lag_ms=rng.choice((0, 300, 1500)))
+
+    def _hostile_answers(self, sim: Sim, daemon: Daemon) -> None:
+        """A while of REST answers that only a deadline (trickle) or a size cap (endless)
+        can end; the simulator counts each answer it spoils."""
+        if self.rng.random() < 0.5:
+            sim.faults(rest_trickle_ms=self.rng.choice((5, 50, 2000)))
+        else:
+            sim.faults(rest_endless=True)
+        self.hostile_until = time.monotonic() + self.rng.uniform(0.5, 5.0)
+        sim.drop("abort")  # so that a seed meets them, not only an occasional detail query
 
     def _silence(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(ws_silent=True)
@@ -193,6 +209,7 @@ class Scenario:
     def _calm(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(**CALM)
         self.silent_until = 0.0
+        self.hostile_until = 0.0
 
     def _converge(self, sim: Sim, daemon: Daemon, timeout: float) -> BookView:
         deadline = time.monotonic() + timeout

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
-from tracker.exchange.errors import AuthError, NotFound
+from tracker.exchange.errors import AuthError, ExchangeError, NotFound
 from tracker.exchange.rest import Credentials, V2Rest, V4Rest
 from tracker.signing import v2_client_secret
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
@@ -146,3 +149,79 @@ async def test_v2_token_refusal_for_rate_waits_instead_of_hammering(
     # One refusal, then the client holds off for a slot's worth of the window (12 s),
     # where a plain retry loop would have asked again and again.
     assert stats.get("v2_token_refused", 0) == 1, stats
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+async def test_answer_declared_over_the_cap_is_refused(sim: Running,
+                                                       control: httpx.AsyncClient) -> None:
+    await control.post("/populate", json={"per_symbol": 95, "symbol": "BTC_USDT"})
+    client = V2Rest(sim.rest_url, CREDS, page_size=100, rate=1000, retries=0, max_bytes=4096)
+    with capture_logs() as logs, pytest.raises(ExchangeError, match="rest_max_bytes") as err:
+        await client.seed("BTC_USDT")  # the token's small answer passes; the page does not
+    await client.aclose()
+    assert "GET /v2/orders" in str(err.value) and err.value.retryable
+    refused = events(logs, "rest_too_large")
+    assert len(refused) == 1 and refused[0]["call"] == "GET /v2/orders"
+    assert refused[0]["content_length"] > 4096  # refused from the header, before reading
+    assert client.stats["errors_too_large"] == 1 and client.stats["tokens"] == 1
+
+
+@pytest.mark.parametrize("api", ["v2", "v4"])
+async def test_endless_chunked_answer_is_cut_at_the_cap(api: str, sim: Running,
+                                                        control: httpx.AsyncClient) -> None:
+    await control.post("/populate", json={"per_symbol": 3, "symbol": "ETH_USDT"})
+    kind = V2Rest if api == "v2" else V4Rest
+    client = kind(sim.rest_url, CREDS, retries=1, max_bytes=1 << 20)
+    await control.patch("/faults", json={"rest_endless": True})
+    with capture_logs() as logs, pytest.raises(ExchangeError, match="rest_max_bytes"):
+        await client.seed("ETH_USDT")
+    # The control API is not an exchange path: it answers while the endless fault is on.
+    assert (await control.get("/faults")).json()["faults"]["rest_endless"] is True
+    refused = events(logs, "rest_too_large")
+    assert len(refused) == 2 and all(e["content_length"] is None for e in refused)
+    assert client.stats["errors_too_large"] == 2
+    assert (await control.get("/faults")).json()["injected"]["rest_endless"] == 2
+    await control.patch("/faults", json={"rest_endless": False})
+    assert len((await client.seed("ETH_USDT")).rows) == 3
+    await client.aclose()
+
+
+async def test_trickling_answers_hit_the_deadline_of_the_whole_call(
+        sim: Running, control: httpx.AsyncClient) -> None:
+    await control.post("/populate", json={"per_symbol": 4, "symbol": "BMX_ETH"})
+    client = V2Rest(sim.rest_url, CREDS, rate=1000, retries=1, timeout=0.5)
+    await control.patch("/faults", json={"rest_trickle_ms": 100})  # each byte well in time
+    started = time.monotonic()
+    with capture_logs() as logs:
+        with pytest.raises(ExchangeError, match=r"0\.5 s deadline") as clock:
+            await client.sync_clock()
+        with pytest.raises(ExchangeError, match=r"0\.5 s deadline") as token:
+            await client.seed("BMX_ETH")
+    assert time.monotonic() - started < 5
+    assert "GET /v2/time" in str(clock.value) and clock.value.retryable
+    assert "POST /v2/authentication" in str(token.value)
+    late = events(logs, "rest_deadline")
+    assert [e["call"] for e in late] == ["GET /v2/time", "POST /v2/authentication",
+                                         "POST /v2/authentication"]  # the seed retried once
+    assert all(e["deadline_s"] == 0.5 and e["log_level"] == "warning" for e in late)
+    assert client.stats["errors_deadline"] == 3
+    # A trickle that ends within the deadline is a complete, correct answer.
+    await control.patch("/faults", json={"rest_trickle_ms": 2, "clock_skew_ms": 60_000})
+    await client.sync_clock()
+    assert 59_000 < client.skew_ms < 61_000 and client.stats["errors_deadline"] == 3
+    assert (await control.get("/faults")).json()["injected"]["rest_trickle"] == 4
+    await control.patch("/faults", json={"rest_trickle_ms": 0})
+    assert len((await client.seed("BMX_ETH")).rows) == 4
+    await client.aclose()
+
+
+@pytest.mark.parametrize("faults", [{"rest_trickle_ms": -1}, {"rest_trickle_ms": 1.5},
+                                    {"rest_endless": 1}, {"rest_endless": "yes"}])
+async def test_new_faults_are_validated(faults: dict[str, Any],
+                                        control: httpx.AsyncClient) -> None:
+    response = await control.patch("/faults", json=faults)
+    assert response.status_code == 400, response.text
+    assert (await control.get("/faults")).json()["faults"]["rest_trickle_ms"] == 0

@@ -2,7 +2,8 @@
 
 Both hand back raw row dicts; `tracker.codec` validates them. What lives here is transport:
 authentication, clock-skew correction, pacing, retries, and pagination that cannot lose an
-order while the open set changes under it.
+order while the open set changes under it. Every call is bounded in time and in size
+(`_exchange`), so no answer from the exchange can hang the daemon or fill its memory.
 """
 
 from __future__ import annotations
@@ -74,14 +75,26 @@ def _backoff(attempt: int, base: float = 0.25, cap: float = 8.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** attempt))  # full jitter
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An exchange answer read in full (and within its limits)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
 class _Base:
     def __init__(self, base_url: str, credentials: Credentials, *, timeout: float = 10.0,
-                 retries: int = 4) -> None:
+                 retries: int = 4, max_bytes: int = 16 << 20) -> None:
         # TLS is verified against the system's trust store (httpx's default); there is no
-        # switch to turn that off.
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
+        # switch to turn that off. httpx's own timeouts bound each read, which a trickling
+        # answer defeats; `timeout` is instead the deadline of a whole call, in `_exchange`.
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=None,
                                       headers={"User-Agent": "bitmart-order-tracker"})
         self.credentials = credentials
+        self.timeout = timeout
+        self.max_bytes = max_bytes
         self.retries = retries
         self.skew_ms = 0  # server clock minus ours
         self.stats: Counter[str] = Counter()
@@ -92,13 +105,53 @@ class _Base:
     def timestamp(self) -> str:
         return str(_now_ms() + self.skew_ms)
 
+    async def _exchange(self, request: httpx.Request) -> Answer:
+        """The one way out to the exchange: from connect to the last byte within `timeout`,
+        and at most `max_bytes` of (decoded) body, or a retryable ExchangeError."""
+        what = f"{request.method} {request.url.path}"
+        self.stats["calls"] += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self.http.send(request, stream=True)
+                try:
+                    body = await self._read(what, response)
+                finally:
+                    await response.aclose()  # a refused or late answer's connection is dropped
+        except TimeoutError:
+            self.stats["errors_deadline"] += 1
+            log.warning("rest_deadline", call=what, deadline_s=self.timeout)
+            raise ExchangeError(f"{what}: no complete answer within the "
+                                f"{self.timeout:g} s deadline (rest_timeout)") from None
+        except httpx.TransportError as exc:
+            self.stats["errors_transport"] += 1
+            raise ExchangeError(f"{what}: {type(exc).__name__}") from None
+        except httpx.DecodingError:  # a Content-Encoding the body does not follow
+            self.stats["errors_decoding"] += 1
+            raise BadResponse(f"{what}: the body does not decode") from None
+        return Answer(response.status_code, response.headers, body)
+
+    async def _read(self, what: str, response: httpx.Response) -> bytes:
+        declared = _header_int(response.headers, "Content-Length")
+        if declared is not None and declared > self.max_bytes:
+            raise self._too_large(what, declared)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise self._too_large(what, None)
+        return bytes(body)
+
+    def _too_large(self, what: str, declared: int | None) -> ExchangeError:
+        self.stats["errors_too_large"] += 1
+        log.warning("rest_too_large", call=what, max_bytes=self.max_bytes,
+                    content_length=declared)
+        return ExchangeError(f"{what}: answer larger than {self.max_bytes} bytes "
+                             "(rest_max_bytes)")
+
     async def _measure_skew(self, path: str, *keys: str) -> None:
         """The server's clock minus ours, from the answer's `keys` (a path into objects)."""
         before = _now_ms()
-        try:
-            response = await self.http.get(path)
-        except httpx.TransportError as exc:  # as in `_send`: the caller handles ExchangeError
-            raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
+        response = await self._exchange(self.http.build_request("GET", path))
         after = _now_ms()
         if response.status_code != 200:
             self.stats[f"errors_http_{response.status_code}"] += 1
@@ -112,15 +165,9 @@ class _Base:
         if abs(self.skew_ms) > 1000:
             log.warning("clock_skew", skew_ms=self.skew_ms)
 
-    async def _send(self, request: httpx.Request, pacer: Pacer) -> httpx.Response:
-        await pacer.wait()
-        self.stats["calls"] += 1
-        try:
-            return await self.http.send(request)
-        except httpx.TransportError as exc:
-            self.stats["errors_transport"] += 1
-            raise ExchangeError(f"{request.method} {request.url.path}: "
-                                f"{type(exc).__name__}") from None
+    async def _send(self, request: httpx.Request, pacer: Pacer) -> Answer:
+        await pacer.wait()  # our own pacing is not the exchange's time: outside the deadline
+        return await self._exchange(request)
 
     async def _retrying(self, what: str, attempt_fn: Callable[[], Any]) -> Any:
         """Run one call with bounded retries on transient failures, with jittered backoff."""
@@ -142,7 +189,7 @@ class _Base:
         raise last
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: Answer) -> Any:
     # BitMart has sent JSON labelled text/plain; parse whatever the content type says.
     try:
         return json.loads(response.content)
@@ -150,20 +197,20 @@ def _json(response: httpx.Response) -> Any:
         raise BadResponse(f"HTTP {response.status_code}: body is not JSON") from None
 
 
-def _header_int(response: httpx.Response, name: str) -> int | None:
+def _header_int(headers: httpx.Headers, name: str) -> int | None:
     """A header's non-negative integer, or None (ASCII digits only: `str.isdigit` also
     accepts '²', which `int` refuses)."""
-    value = response.headers.get(name, "")
+    value = headers.get(name, "")
     return int(value) if re.fullmatch(r"[0-9]{1,12}", value) else None
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
+def _retry_after(response: Answer, default: float) -> float:
     """Seconds from a `Retry-After` header (the delta form), else `default`."""
-    seconds = _header_int(response, "Retry-After")
+    seconds = _header_int(response.headers, "Retry-After")
     return default if seconds is None else seconds
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Answer) -> str:
     try:
         body = json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -201,10 +248,8 @@ class V2Rest(_Base):
             form = {"grant_type": "client_credentials", "client_id": c.api_key,
                     "client_secret": signing.v2_client_secret(c.api_key, c.secret, c.memo)}
             self.stats["tokens"] += 1
-            try:
-                response = await self.http.post("/v2/authentication", data=form)
-            except httpx.TransportError as exc:
-                raise ExchangeError(f"token request: {type(exc).__name__}") from None
+            response = await self._exchange(
+                self.http.build_request("POST", "/v2/authentication", data=form))
             if response.status_code in (400, 401, 403):
                 raise AuthError(f"token refused ({_message(response)}): check the API key, "
                                 "secret and memo")
@@ -240,7 +285,7 @@ class V2Rest(_Base):
 
         return await self._retrying(f"GET {path}", attempt)
 
-    def _check(self, path: str, response: httpx.Response) -> Any:
+    def _check(self, path: str, response: Answer) -> Any:
         status = response.status_code
         if status == 200:
             return _json(response)
@@ -374,7 +419,7 @@ class V4Rest(_Base):
 
         return await self._retrying(f"POST {path}", attempt)
 
-    def _check(self, path: str, response: httpx.Response, pacer: Pacer) -> Any:
+    def _check(self, path: str, response: Answer, pacer: Pacer) -> Any:
         status = response.status_code
         try:
             body = _json(response)
@@ -383,9 +428,9 @@ class V4Rest(_Base):
             raise
         code = body.get("code") if isinstance(body, dict) else None
         if status == 200 and code == V4_SUCCESS:
-            used = _header_int(response, "X-BM-RateLimit-Remaining")  # "used", in fact
-            limit = _header_int(response, "X-BM-RateLimit-Limit")
-            reset = _header_int(response, "X-BM-RateLimit-Reset")
+            used = _header_int(response.headers, "X-BM-RateLimit-Remaining")  # "used", in fact
+            limit = _header_int(response.headers, "X-BM-RateLimit-Limit")
+            reset = _header_int(response.headers, "X-BM-RateLimit-Reset")
             if used is not None and limit is not None and reset is not None and used >= limit:
                 pacer.hold(reset)
             return body.get("data")
@@ -397,7 +442,7 @@ class V4Rest(_Base):
         if code == 50005:
             raise NotFound(what)
         if status == 429 or code == 30013:
-            pacer.hold(_header_int(response, "X-BM-RateLimit-Reset") or 1.0)
+            pacer.hold(_header_int(response.headers, "X-BM-RateLimit-Reset") or 1.0)
         if code in (30007, 30008):
             asyncio.get_running_loop().create_task(self.sync_clock())
         if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012):

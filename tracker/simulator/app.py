@@ -181,7 +181,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def rest_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Slow, failing and throttled answers on the exchange's REST paths, never on /control."""
+    """Slow, failing, throttled, trickling and endless answers on the exchange's REST
+    paths, never on /control."""
     sim = request.app[SIM_KEY]
     path = request.path
     if not path.startswith(EXCHANGE_PREFIXES):
@@ -191,16 +192,67 @@ async def rest_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     if faults.rest_slow_ms:
         sim.injected["rest_slow"] += 1
         await asyncio.sleep(faults.rest_slow_ms / 1000)
+    if faults.rest_endless:
+        sim.injected["rest_endless"] += 1
+        return await endless(sim, request)
     v2 = path.startswith("/v2/")
     if sim.chance(faults.rest_5xx, "rest_5xx"):
-        if v2:
-            return v2_error(500, "Internal server error")
-        return v4_error(sim, 500, 59002, "Internal error, please try again later")
-    if sim.chance(faults.rest_429, "rest_429"):
-        if v2:
-            return v2_error(429, "Too many requests")
-        return v4_error(sim, 429, 30013, "Request too many requests")
-    return await handler(request)
+        response: web.StreamResponse = (
+            v2_error(500, "Internal server error") if v2
+            else v4_error(sim, 500, 59002, "Internal error, please try again later"))
+    elif sim.chance(faults.rest_429, "rest_429"):
+        response = (v2_error(429, "Too many requests") if v2
+                    else v4_error(sim, 429, 30013, "Request too many requests"))
+    else:
+        response = await handler(request)
+    if faults.rest_trickle_ms and isinstance(response, web.Response) \
+            and isinstance(response.body, bytes):
+        sim.injected["rest_trickle"] += 1
+        return await trickle(sim, request, response, response.body)
+    return response
+
+
+async def trickle(sim: Simulator, request: web.Request, response: web.Response,
+                  body: bytes) -> web.StreamResponse:
+    """The `rest_trickle_ms` fault: a correct answer with its true Content-Length, one byte
+    per N ms, so every single read succeeds and only a deadline on the whole call ends it.
+    Switching the fault off sends the rest at once."""
+    slow = web.StreamResponse(status=response.status, reason=response.reason,
+                              headers=response.headers)
+    slow.content_length = len(body)
+    await slow.prepare(request)
+    try:
+        for i in range(len(body)):
+            if not sim.faults.rest_trickle_ms:
+                await slow.write(body[i:])
+                break
+            await slow.write(body[i:i + 1])
+            await asyncio.sleep(sim.faults.rest_trickle_ms / 1000)
+        await slow.write_eof()
+    except ConnectionError:  # the client gave up: what a deadline is for
+        pass
+    return slow
+
+
+ENDLESS_CHUNK = b"0," * 32768
+
+
+async def endless(sim: Simulator, request: web.Request) -> web.StreamResponse:
+    """The `rest_endless` fault: 200, a chunked body that opens a JSON list and never ends
+    while the fault is on, until the client goes away. Each write waits for the socket to
+    drain, so the simulator's memory stays flat however long the client keeps reading."""
+    answer = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    answer.enable_chunked_encoding()
+    await answer.prepare(request)
+    try:
+        await answer.write(b"[")
+        while sim.faults.rest_endless:
+            await answer.write(ENDLESS_CHUNK)
+            await asyncio.sleep(0)  # writes that never block would starve everything else
+        await answer.write_eof()
+    except ConnectionError:
+        pass
+    return answer
 
 
 def build_app(sim: Simulator) -> web.Application:

@@ -27,6 +27,8 @@ class Faults:
     rest_5xx: float = 0.0  # probability that an exchange REST call answers 500
     rest_429: float = 0.0  # probability that an exchange REST call answers 429
     rest_slow_ms: int = 0  # every exchange REST call is delayed by N ms
+    rest_trickle_ms: int = 0  # every exchange REST answer's body goes one byte per N ms
+    rest_endless: bool = False  # every exchange REST answer is a body that never ends
     rest_lag_ms: int = 0  # order detail says "not found" for N ms after the order changed
     token_ttl_s: float = 900.0  # real lifetime of new v2 tokens (`expires_in` still says 900)
     page_shift: int = 0  # orders closed (and as many opened) after each list page read
@@ -48,7 +50,8 @@ class Faults:
         for name in self.PROBABILITIES:
             if not 0.0 <= staged[name] <= 1.0:
                 raise FaultConfigError(f"{name} is a probability in [0, 1], not {staged[name]}")
-        for name in ("push_delay_ms", "rest_slow_ms", "rest_lag_ms", "page_shift"):
+        for name in ("push_delay_ms", "rest_slow_ms", "rest_trickle_ms", "rest_lag_ms",
+                     "page_shift"):
             if staged[name] < 0:
                 raise FaultConfigError(f"{name} must not be negative")
         if staged["token_ttl_s"] <= 0:
@@ -77,7 +80,3 @@ def load_faults(spec: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise FaultConfigError("--faults must be a JSON object")
     return data
-
-
-
-
