@@ -11,6 +11,9 @@ seed      100,000 open orders over 20 symbols, page size 100, beside the same pa
           requests as bare paced HTTP fetches (the I/O floor)
 footprint resident memory after that seed; CPU while idle with keep-alives only
 readers   SELECT * FROM open_orders WHERE symbol = ? on that book during the paced load
+symbols   50,000 open orders over 300 symbols (one ALL_SYMBOLS topic): start to live and
+          peak RSS, v2 then v4; only with --only symbols, as v4's pace makes it about
+          2.5 minutes at any scale
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, live
+from bench import ingest, live, symbols
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of the named sizes and durations (default 1)")
-    parser.add_argument("--only", choices=("ingest", "live"), help="one part only")
+    parser.add_argument("--only", choices=("ingest", "live", "symbols"), help="one part only")
     args = parser.parse_args(argv)
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["ingest"] = ingest.run(work / "ingest", args.scale)
         if args.only in (None, "live"):
             figures |= live.run(work / "live", args.scale)
+        if args.only == "symbols":
+            figures["symbols"] = symbols.run(work / "symbols", args.scale)
     figures["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, indent=2))
     return 0

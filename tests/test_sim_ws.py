@@ -250,40 +250,71 @@ async def test_duplicate_subscription(conn: WS) -> None:
     assert (await conn.recv())["errorCode"] == "90008"
 
 
-async def test_more_than_20_topics_in_one_subscribe(conn: WS, control: httpx.AsyncClient
-                                                    ) -> None:
-    await conn.send({"op": "subscribe", "args": [BTC] * 21})
-    reply = await conn.recv()
-    assert (reply["event"], reply["errorCode"]) == ("subscribe", "90005")
-    await expect_quiet(conn)  # one error for the message, no per-topic acks
-    await place(control)
-    await expect_quiet(conn)  # and nothing was subscribed
-    assert await conn.subscribe(BTC) == [{"event": "subscribe", "topic": BTC}]
-
-
 MANY_SYMBOLS = tuple(SymbolSpec(f"C{i:03d}_USDT", Decimal(1)) for i in range(101))
+MANY_TOPICS = [f"spot/user/order:{s.name}" for s in MANY_SYMBOLS]
+
+
+async def expect_over_limit(c: WS, code: str) -> None:
+    """The error event, then the close: "exceeding -> disconnect", as documented."""
+    reply = await c.recv()
+    assert (reply["event"], reply["errorCode"]) == ("subscribe", code), reply
+    closed = await expect_closed(c)
+    assert closed.rcvd is not None and closed.rcvd.code == 1008
 
 
 @with_settings(symbols=MANY_SYMBOLS)
-async def test_more_than_100_topics_per_connection(conn: WS) -> None:
-    topics = [f"spot/user/order:{s.name}" for s in MANY_SYMBOLS]
-    for start in range(0, 100, 20):
-        assert await conn.subscribe(*topics[start:start + 20]) == [
-            {"event": "subscribe", "topic": t} for t in topics[start:start + 20]]
-    await conn.send({"op": "subscribe", "args": [topics[100]]})
-    reply = await conn.recv()
-    assert (reply["event"], reply["errorCode"]) == ("subscribe", "90006")
-    await conn.send({"op": "unsubscribe", "args": [topics[0]]})
-    assert await conn.recv() == {"event": "unsubscribe", "topic": topics[0]}
-    assert await conn.subscribe(topics[100]) == [{"event": "subscribe", "topic": topics[100]}]
+async def test_more_than_20_topics_in_one_subscribe_disconnects(ws_factory: Factory) -> None:
+    within = await ws_factory()
+    assert await within.login() == {"event": "login"}
+    assert await within.subscribe(*MANY_TOPICS[:20]) == [
+        {"event": "subscribe", "topic": t} for t in MANY_TOPICS[:20]]
+    over = await ws_factory()
+    assert await over.login() == {"event": "login"}
+    await over.send({"op": "subscribe", "args": MANY_TOPICS[:21]})
+    await expect_over_limit(over, "90005")
+    assert len(over.raw) == 2  # the login ack and the error: not one topic was acked
+    await within.send("ping")  # the other connection is not touched
+    assert await within.recv() == "pong"
 
 
-async def test_args_over_4096_bytes_are_refused(conn: WS) -> None:
+@with_settings(symbols=MANY_SYMBOLS)
+async def test_more_than_100_topics_per_connection_disconnects(
+        ws_factory: Factory, sim: Running) -> None:
+    c = await ws_factory()
+    assert await c.login() == {"event": "login"}
+    for start in range(0, 80, 20):
+        assert await c.subscribe(*MANY_TOPICS[start:start + 20]) == [
+            {"event": "subscribe", "topic": t} for t in MANY_TOPICS[start:start + 20]]
+    # The limit counts the topics held, not those ever asked for.
+    await c.send({"op": "unsubscribe", "args": [MANY_TOPICS[0]]})
+    assert await c.recv() == {"event": "unsubscribe", "topic": MANY_TOPICS[0]}
+    assert await c.subscribe(*MANY_TOPICS[80:100]) == [
+        {"event": "subscribe", "topic": t} for t in MANY_TOPICS[80:100]]
+    # 99 held: of the next two, the first is the 100th and acked, the second is refused.
+    await c.send({"op": "subscribe", "args": [MANY_TOPICS[100], MANY_TOPICS[0]]})
+    assert await c.recv() == {"event": "subscribe", "topic": MANY_TOPICS[100]}
+    await expect_over_limit(c, "90006")
+    assert sim.sim.stats["ws_closed_over_a_subscription_limit"] == 1
+
+
+@with_settings(symbols=MANY_SYMBOLS)
+async def test_all_symbols_is_one_topic_of_the_hundred(ws_factory: Factory) -> None:
+    c = await subscribed(ws_factory, ALL, *MANY_TOPICS[:19])
+    for start in range(19, 99, 20):
+        assert await c.subscribe(*MANY_TOPICS[start:start + 20]) == [
+            {"event": "subscribe", "topic": t} for t in MANY_TOPICS[start:start + 20]]
+    await c.send({"op": "subscribe", "args": [MANY_TOPICS[99]]})
+    await expect_over_limit(c, "90006")
+
+
+async def test_args_over_4096_bytes_disconnect(conn: WS) -> None:
     long_topic = "spot/user/order:" + "X" * 2100
     await conn.send({"op": "subscribe", "args": [long_topic, long_topic + "Y"]})
     reply = await conn.recv()
     assert (reply["event"], reply["errorCode"]) == ("subscribe", "90003")
-    await expect_quiet(conn)  # refused as a whole, no per-topic answers
+    closed = await expect_closed(conn)  # refused as a whole, no per-topic answers
+    assert closed.rcvd is not None and closed.rcvd.code == 1008
+    assert len(conn.raw) == 2
 
 
 async def test_bad_messages_get_error_events(conn: WS) -> None:

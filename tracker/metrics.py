@@ -8,6 +8,7 @@ then cannot look fresh (compute `time() - x` in PromQL).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -37,13 +38,19 @@ class TrackerCollector(Collector):
         def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
             return CounterMetricFamily(f"tracker_{name}", doc, value=value)
 
-        yield gauge("book_live", "1 while the book is exact", float(t.live))
+        yield gauge("book_live", "1 while the book is exact and the writer commits (a commit "
+                    "within 5 s)", float(t.current))
         yield gauge("ws_connected", "1 while the private stream is up",
                     float(status.connected))
         yield gauge("open_orders", "open orders in the book", status.open_orders)
         yield gauge("unresolved_orders", "vanished orders whose fate is unknown",
                     len(t.unresolved))
         yield gauge("event_queue_depth", "events waiting for the writer", t.queue.qsize())
+        yield counter("events_dropped", "events shed because the writer fell queue_max behind",
+                      t.queue.dropped)
+        yield gauge("last_commit_age_seconds", "seconds since the writer last committed",
+                    time.monotonic() - t.store.committed_at)
+        yield counter("seed_deadlines", "seeds abandoned at seed_timeout", t.seed_deadlines)
         yield gauge("last_event_timestamp_seconds", "when the last push was applied",
                     _seconds(t.last_event_ms))
         yield gauge("last_seed_timestamp_seconds", "when the last splice completed",
@@ -59,6 +66,8 @@ class TrackerCollector(Collector):
             events.add_metric([outcome], status.counts[outcome])
         yield events
         yield counter("ws_reconnects", "stream reconnects", t.stream.reconnects)
+        yield counter("pushes_ignored", "pushed orders of symbols not configured, dropped",
+                      t.stream.stats["ignored"])
         yield counter("splices", "completed splices", t.splices)
         yield counter("vanished_resolved", "vanished orders resolved by order detail",
                       status.counts["resolved"])

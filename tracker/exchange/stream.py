@@ -28,6 +28,9 @@ log = structlog.get_logger("tracker.stream")
 
 ALL_SYMBOLS = "spot/user/orders:ALL_SYMBOLS"
 TOPICS_PER_MESSAGE = 20
+# BitMart's topics per private connection: past it one `ALL_SYMBOLS` topic, filtered here,
+# replaces the per-symbol topics (never both: whether that doubles every push is unknown).
+TOPICS_PER_CONNECTION = 100
 # Login errors that a retry cannot fix: wrong, frozen or expired key, bad signature.
 AUTH_CODES = {"91001", "91002", "91003", "91004", "91010", "91011"}
 # Login refused for a timestamp off by more than a minute: our clock, not the key.
@@ -93,8 +96,10 @@ class Stream:
                  max_frame: int = 1 << 20, clock_skew_ms: int = 0) -> None:
         self.url = url
         self.credentials = credentials
-        self.topics = [ALL_SYMBOLS] if symbols is None else [
-            f"spot/user/order:{s}" for s in symbols]
+        # None: every symbol is wanted, and nothing is filtered.
+        self.wanted = None if symbols is None else frozenset(symbols)
+        self.topics = [ALL_SYMBOLS] if symbols is None or len(
+            symbols) > TOPICS_PER_CONNECTION else [f"spot/user/order:{s}" for s in symbols]
         self.queue = queue
         self.ping_interval = ping_interval
         self.silence_timeout = silence_timeout
@@ -156,7 +161,9 @@ class Stream:
             await self._login(ws, early)
             await self._subscribe(ws, early)
             self.queue.put_nowait(Up(conn))
-            log.info("stream_up", conn=conn, topics=len(self.topics))
+            log.info("stream_up", conn=conn, topics=len(self.topics),
+                     mode="all_symbols" if self.topics == [ALL_SYMBOLS] else "per_symbol",
+                     symbols=len(self.wanted) if self.wanted is not None else "all")
             for frame in early:
                 self._dispatch(conn, frame)
             await self._read(ws, conn)
@@ -273,7 +280,10 @@ class Stream:
                 self._bad(conn, "push without a data array", text[:200])
             else:
                 self.stats["pushes"] += 1
-                self.queue.put_nowait(Push(conn, data, int(time.time() * 1000)))
+                if self.wanted is not None:
+                    data = self._ours(data, self.wanted)
+                if data:
+                    self.queue.put_nowait(Push(conn, data, int(time.time() * 1000)))
             return
         if isinstance(message, dict) and "errorCode" in message:
             self.stats["error_events"] += 1
@@ -283,6 +293,15 @@ class Stream:
         if isinstance(message, dict) and message.get("event") in ("subscribe", "unsubscribe"):
             return  # a late ack
         self._bad(conn, "unknown message", text[:200])
+
+    def _ours(self, data: list[Any], wanted: frozenset[str]) -> list[Any]:
+        """The elements of the configured symbols, whichever topic brought them; the rest
+        are counted as ignored. An element without a string symbol is kept: the codec
+        journals it as invalid, where a person can see it."""
+        kept = [e for e in data if not isinstance(e, dict)
+                or not isinstance(symbol := e.get("symbol"), str) or symbol in wanted]
+        self.stats["ignored"] += len(data) - len(kept)
+        return kept
 
     def _bad(self, conn: int, reason: str, excerpt: str | bytes) -> None:
         self.stats["bad_frames"] += 1

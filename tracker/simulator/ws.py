@@ -42,6 +42,12 @@ def error_event(op: str, code: str, message: str) -> str:
     return json.dumps({"event": op, "errorCode": code, "errorMessage": message})
 
 
+# Why a connection must end: its close code and reason.
+Close = tuple[int, str]
+LOGIN_FAILED: Close = (1000, "login failed")
+OVER_LIMIT: Close = (1008, "over a subscription limit")
+
+
 class Session:
     """One client connection: its login, its topics and its outgoing frame queue."""
 
@@ -138,44 +144,43 @@ class Session:
             self.recent.popleft()
         return len(self.recent) > MAX_MESSAGES_PER_10S
 
-    def handle_text(self, text: str) -> bool:
-        """Answer one client message; False when the connection must be closed."""
+    def handle_text(self, text: str) -> Close | None:
+        """Answer one client message; how the connection ends, if this ends it."""
         if text == "ping":
             self.send_text("pong")
-            return True
+            return None
         try:
             message = json.loads(text)
         except json.JSONDecodeError:
             self.send_text(error_event("error", "90001", "Invalid message format"))
-            return True
+            return None
         if not isinstance(message, dict):
             self.send_text(error_event("error", "90001", "Invalid message format"))
-            return True
+            return None
         op, args = message.get("op"), message.get("args")
         if op not in ("login", "subscribe", "unsubscribe"):
             self.send_text(error_event(str(op), "90002", "Invalid op param"))
-            return True
+            return None
         if op == "login" and self.logged_in:
             # Refused, but the session that is already logged in stays up.
             self.send_text(error_event("login", "91005", "Already logged in"))
-            return True
+            return None
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             self.send_text(error_event(op, "90003", "Invalid args param"))
-            return op != "login"
+            return LOGIN_FAILED if op == "login" else None
         if op == "login":
             return self.login(args)
-        self.subscription(op, args)
-        return True
+        return self.subscription(op, args)
 
-    def login(self, args: list[str]) -> bool:
+    def login(self, args: list[str]) -> Close | None:
         code = self._login_error(args)
         if code is not None:
             self.sim.stats["ws_login_failed"] += 1
             self.send_text(error_event("login", *code))
-            return False
+            return LOGIN_FAILED
         self.logged_in = True
         self.send_text(json.dumps({"event": "login"}))
-        return True
+        return None
 
     def _login_error(self, args: list[str]) -> tuple[str, str] | None:
         account = self.sim.settings.account
@@ -199,16 +204,18 @@ class Session:
             return "91011", "Sign is wrong"
         return None
 
-    def subscription(self, op: str, args: list[str]) -> None:
+    def subscription(self, op: str, args: list[str]) -> Close | None:
+        """Subscribe or unsubscribe. Past a private-channel limit the error event goes
+        out and the connection is closed: "exceeding -> disconnect", as documented."""
         if not self.logged_in:
             self.send_text(error_event(op, "91006", "Not logged in"))
-            return
+            return None
         if len(args) > MAX_TOPICS_PER_SUBSCRIBE:
             self.send_text(error_event(op, "90005", "Too many topics in one request (max 20)"))
-            return
+            return OVER_LIMIT
         if len(json.dumps(args).encode()) > MAX_ARGS_BYTES:
             self.send_text(error_event(op, "90003", "Invalid args param: over 4096 bytes"))
-            return
+            return OVER_LIMIT
         for topic in args:
             if op == "unsubscribe":
                 if self.topics.pop(topic, None) is None:
@@ -223,9 +230,11 @@ class Session:
                 self.send_text(error_event(op, "90008", f"Duplicate subscription {topic}"))
             elif len(self.topics) >= MAX_TOPICS:
                 self.send_text(error_event(op, "90006", "Total topics over the limit (100)"))
+                return OVER_LIMIT
             else:
                 self.topics[topic] = table
                 self.send_text(json.dumps({"event": op, "topic": topic}))
+        return None
 
     def _table(self, topic: str) -> str | None:
         channel, _, symbol = topic.partition(":")
@@ -317,9 +326,12 @@ async def _read_loop(sim: Simulator, session: Session) -> None:
         if msg.type != WSMsgType.TEXT:
             session.send_text(error_event("error", "90001", "Invalid message format"))
             continue
-        if not session.handle_text(msg.data):
+        close = session.handle_text(msg.data)
+        if close is not None:
+            code, reason = close
+            sim.stats[f"ws_closed_{reason.replace(' ', '_')}"] += 1
             await session.drain()  # the error event goes out before the close
-            await ws.close(code=1000, message=b"login failed")
+            await ws.close(code=code, message=reason.encode())
             return
 
 
