@@ -517,6 +517,7 @@ def test_wrong_credentials_do_not_spin(lab: Lab) -> None:
     assert read_book(daemon.db).state["status"] == "stopped"
     log = daemon.log.read_text()
     assert "0" * 32 not in log and CREDENTIALS["TRACKER_API_SECRET"] not in log
+    assert "91011" in log and "check api_secret and api_memo" in log, "the likely cause"
 
 
 def _not_live(daemon: Daemon) -> None:

@@ -100,11 +100,15 @@ async def test_v2_detail_and_not_found(v2rest: V2Rest, control: httpx.AsyncClien
 
 async def test_wrong_credentials_are_an_auth_error(sim: Running) -> None:
     client = V2Rest(sim.rest_url, Credentials(CREDS.api_key, "wrong", CREDS.memo))
-    with pytest.raises(AuthError, match="check the API key"):
+    with pytest.raises(AuthError, match="check api_key, api_secret and api_memo"):
         await client.seed("BTC_USDT")
     await client.aclose()
     client4 = V4Rest(sim.rest_url, Credentials(CREDS.api_key, "wrong", CREDS.memo))
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError, match=r"30005.*check api_secret and api_memo"):
+        await client4.order_detail("1")
+    await client4.aclose()
+    client4 = V4Rest(sim.rest_url, Credentials("no-such-key", CREDS.secret, CREDS.memo))
+    with pytest.raises(AuthError, match="does not know this API key: check api_key"):
         await client4.order_detail("1")
     await client4.aclose()
 

@@ -23,3 +23,32 @@ class NotFound(ExchangeError):
 
 class BadResponse(ExchangeError):
     """An answer that is not what the protocol promises (wrong type, not JSON, ...)."""
+
+
+# The likely cause of each credential refusal, for the one line an operator reads: the
+# exchange's own messages ("sign wrong") do not say which setting to look at.
+_SIGNATURE = "check api_secret and api_memo (the signature is made from both)"
+CREDENTIAL_HINTS = {
+    # private WebSocket login
+    "91001": "the API key is empty: set api_key",
+    "91002": "the exchange does not know this API key: check api_key",
+    "91003": "the API key is frozen: unfreeze it, or use another, on the exchange",
+    "91004": "the API key has expired: create a new one on the exchange",
+    "91010": f"the signature is empty: {_SIGNATURE}",
+    "91011": f"the signature is wrong: {_SIGNATURE}",
+    # v4 REST
+    "30001": "the API key is empty: set api_key",
+    "30002": "the exchange does not know this API key: check api_key",
+    "30003": "the API key is frozen: unfreeze it, or use another, on the exchange",
+    "30004": f"the signature is empty: {_SIGNATURE}",
+    "30005": f"the signature is wrong: {_SIGNATURE}",
+    "30010": "this IP is not on the API key's whitelist: add it on the exchange",
+    "30011": "the API key has expired: create a new one on the exchange",
+    "30012": "the API key is forbidden: check its status on the exchange",
+    "30019": "the API key lacks a permission this call needs: give it read access",
+}
+
+
+def credential_hint(code: object) -> str:
+    return CREDENTIAL_HINTS.get(str(code), "check api_key, api_secret and api_memo, and the "
+                                           "key's permissions (read) on the exchange")

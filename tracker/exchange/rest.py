@@ -22,7 +22,13 @@ import httpx
 import structlog
 
 from tracker import signing
-from tracker.exchange.errors import AuthError, BadResponse, ExchangeError, NotFound
+from tracker.exchange.errors import (
+    AuthError,
+    BadResponse,
+    ExchangeError,
+    NotFound,
+    credential_hint,
+)
 from tracker.exchange.ratelimit import Pacer, Window
 
 log = structlog.get_logger("tracker.rest")
@@ -251,8 +257,8 @@ class V2Rest(_Base):
             response = await self._exchange(
                 self.http.build_request("POST", "/v2/authentication", data=form))
             if response.status_code in (400, 401, 403):
-                raise AuthError(f"token refused ({_message(response)}): check the API key, "
-                                "secret and memo")
+                raise AuthError(f"token refused ({_message(response)}): "
+                                f"{credential_hint(None)}")
             if response.status_code == 429:
                 self.token_pacer.hold(_retry_after(response, self.token_pacer.period /
                                                    self.token_pacer.calls))
@@ -445,8 +451,8 @@ class V4Rest(_Base):
             pacer.hold(_header_int(response.headers, "X-BM-RateLimit-Reset") or 1.0)
         if code in (30007, 30008):
             asyncio.get_running_loop().create_task(self.sync_clock())
-        if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012):
-            raise AuthError(f"{what}: check the API key, secret and memo")
+        if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012, 30019):
+            raise AuthError(f"{what}: {credential_hint(code)}")
         raise ExchangeError(what)
 
     async def order_detail(self, order_id: str) -> Row:

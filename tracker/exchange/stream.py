@@ -22,6 +22,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from tracker import signing
+from tracker.exchange.errors import credential_hint
 from tracker.exchange.rest import Credentials
 
 log = structlog.get_logger("tracker.stream")
@@ -202,8 +203,10 @@ class Stream:
             raise StreamError(f"unexpected login answer: {str(reply)[:120]}")
         if "errorCode" in reply:
             code = str(reply["errorCode"])
-            raise StreamError(f"login refused: {code} {reply.get('errorMessage', '')}",
-                              auth=code in AUTH_CODES, clock=code in CLOCK_CODES)
+            message = f"login refused: {code} {str(reply.get('errorMessage', ''))[:120]}"
+            if code in AUTH_CODES:
+                message += f": {credential_hint(code)}"
+            raise StreamError(message, auth=code in AUTH_CODES, clock=code in CLOCK_CODES)
 
     async def _subscribe(self, ws: websockets.ClientConnection,
                          early: list[str | bytes]) -> None:
