@@ -8,21 +8,27 @@ seconds draws actions from everything the simulator can inject (dropped, duplica
 delayed and reordered pushes; abrupt and clean disconnects; silence; REST 5xx, 429,
 slowness and lag; REST answers that trickle in or never end; token expiry, early and on
 demand; orders moving between pages; a server clock minutes off) plus SIGKILL and restart
-of the daemon. Then the faults and the flow stop, and the daemon must bring its book to
-the truth on its own (its periodic reconcile is set short, as an operator would for a
-lossy link). A scenario replays from its seed, up to the timing of the machine.
+of the daemon, and a book that cannot be written for a while: another process holding its
+write lock, or (as root, on a small tmpfs) a full disk. Then the faults and the flow stop,
+and the daemon must bring its book to the truth on its own (its periodic reconcile is set
+short, as an operator would for a lossy link). A scenario replays from its seed, up to the
+timing of the machine.
 
 Exit status 1 on any divergent order, lost journal row, unexpected daemon exit or secret
-found in the daemon's output or database.
+found in the daemon's output or database. A start refused with a sysexits code (74, 75, 69)
+while the book cannot be written is expected, and counted apart: a supervisor restarts it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +48,13 @@ CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reord
 # Short enough that silent losses (a dropped push on a live connection) are repaired by
 # the daemon's own reconcile within the settle time, and that a trickling answer meets
 # the deadline of its call within a scenario.
-SOAK_ENV = {"TRACKER_RECONCILE_INTERVAL": "3", "TRACKER_REST_TIMEOUT": "3"}
+# A small queue, so that a write stall of a few seconds at the soak's flow rates overflows
+# it and the shed-and-splice-again path runs too.
+SOAK_ENV = {"TRACKER_RECONCILE_INTERVAL": "3", "TRACKER_REST_TIMEOUT": "3",
+            "TRACKER_QUEUE_MAX": "300", "TRACKER_STOP_TIMEOUT": "3"}
+# Exits a supervisor restarts, expected while the book cannot be written (sysexits).
+UNWRITABLE_EXITS = frozenset({69, 74, 75})
+DISK_BYTES = 64 << 20
 SECRETS = tuple(CREDENTIALS.values())
 JournalRow = tuple[int, str, str, str]
 
@@ -60,6 +72,7 @@ class Result:
     journal_lost: int = 0
     converge_s: float | None = None
     unexpected_exits: list[int] = field(default_factory=list)
+    unwritable_exits: int = 0  # refused starts while the book could not be written
     secret_leaks: int = 0
     error: str | None = None
     seconds: float = 0.0
@@ -76,6 +89,7 @@ class Result:
         text = (f"#{self.index:<3} seed={self.seed} {self.api} events={self.events} "
                 f"restarts={self.restarts} divergent={divergent} journal_lost="
                 f"{self.journal_lost} converge={converge} exits={len(self.unexpected_exits)} "
+                f"unwritable_exits={self.unwritable_exits} "
                 f"leaks={self.secret_leaks} faults={faults}")
         if self.error:
             text += f"\n     error: {self.error}"
@@ -95,18 +109,25 @@ class Scenario:
         self.silent_until = 0.0
         self.hostile_until = 0.0  # when trickling or endless REST answers stop
         self.committed: list[JournalRow] = []  # journal rows seen before each SIGKILL
+        self.disk: Path | None = None  # a small tmpfs holding the book, when root
+        self.locker: sqlite3.Connection | None = None  # holds the book's write lock
+        self.filler: Path | None = None  # takes the disk's last free byte
+        self.unwritable_until = 0.0
 
     def run(self) -> Result:
         started = time.monotonic()
         rng, result = self.rng, self.result
         sim = Sim(self.workdir, "--open-orders", str(rng.randint(10, 60)),
                   "--rate", str(rng.randint(20, 100)), "--seed", str(result.seed))
-        daemon = Daemon(self.workdir, sim, api=result.api, env=SOAK_ENV)
+        self.disk = small_disk(self.workdir / "disk")
+        daemon = Daemon(self.workdir, sim, api=result.api, env=SOAK_ENV,
+                        db=(self.disk or self.workdir) / "book.db")
         try:
             daemon.start()
             daemon.wait_live(60)
             self._storm(sim, daemon)
             sim.faults(**CALM)
+            self._writable()
             sim.flow(0)
             calm_since = time.monotonic()
             self._keep_alive(daemon)
@@ -118,9 +139,14 @@ class Scenario:
         except Exception as exc:  # a broken scenario is reported, not fatal to the soak
             result.error = f"{type(exc).__name__}: {exc}"[:2000]
         finally:
+            self._writable()
             daemon.close()
             sim.close()
             result.secret_leaks = leaks(daemon)
+            if self.disk is not None:
+                for path in self.disk.iterdir():  # kept beside the logs, off the tmpfs
+                    path.rename(self.workdir / path.name)
+                subprocess.run(["umount", "-l", str(self.disk)], check=False)
             result.seconds = time.monotonic() - started
         return result
 
@@ -128,7 +154,8 @@ class Scenario:
         actions: list[tuple[int, Callable[[Sim, Daemon], None]]] = [
             (3, self._push_faults), (2, self._rest_faults), (1, self._hostile_answers),
             (1, self._silence), (2, self._disconnect), (1, self._tokens), (1, self._page_shift),
-            (1, self._clock_skew), (2, self._sigkill), (2, self._calm)]
+            (1, self._clock_skew), (2, self._sigkill), (2, self._calm),
+            (1, self._unwritable)]
         weights = [w for w, _ in actions]
         end = time.monotonic() + self.length
         while time.monotonic() < end:
@@ -141,13 +168,50 @@ class Scenario:
             if self.hostile_until and time.monotonic() >= self.hostile_until:
                 sim.faults(rest_trickle_ms=0, rest_endless=False)
                 self.hostile_until = 0.0
+            if self.unwritable_until and time.monotonic() >= self.unwritable_until:
+                self._writable()
             self._keep_alive(daemon)
 
     def _keep_alive(self, daemon: Daemon) -> None:
-        """A daemon that died on its own is a failure; it is restarted so the soak goes on."""
+        """A daemon that died on its own is a failure, unless it refused to start on a book
+        it could not write; it is restarted so the soak goes on."""
         if daemon.proc is not None and daemon.proc.poll() is not None:
-            self.result.unexpected_exits.append(daemon.proc.returncode)
+            code = daemon.proc.returncode
+            if code in UNWRITABLE_EXITS and (self.locker or self.filler
+                                             or time.monotonic() < self.unwritable_until + 2):
+                self.result.unwritable_exits += 1
+            else:
+                self.result.unexpected_exits.append(code)
             daemon.start()
+
+    def _unwritable(self, sim: Sim, daemon: Daemon) -> None:
+        """The book cannot be written for a while, sometimes past the point where it stops
+        being live (5 s) and its queue overflows: a full disk (when there is a tmpfs to
+        fill) or another process holding the write lock."""
+        if self.locker or self.filler or not daemon.db.exists():
+            return
+        if self.disk is not None and self.rng.random() < 0.5:
+            self.filler = fill(self.disk)
+            self.result.faults["disk_full"] += 1
+        else:
+            conn = sqlite3.connect(daemon.db, timeout=3, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # the daemon holds it this instant: next time
+                conn.close()
+                return
+            self.locker = conn
+            self.result.faults["write_lock"] += 1
+        self.unwritable_until = time.monotonic() + self.rng.uniform(0.5, 8.0)
+
+    def _writable(self) -> None:
+        if self.locker is not None:
+            self.locker.execute("ROLLBACK")
+            self.locker.close()
+            self.locker = None
+        if self.filler is not None:
+            self.filler.unlink()
+            self.filler = None
 
     def _push_faults(self, sim: Sim, daemon: Daemon) -> None:
         rng = self.rng
@@ -241,6 +305,27 @@ class Scenario:
         self.result.journal_lost = gaps + sum(1 for r in self.committed if r not in kept)
 
 
+def small_disk(path: Path) -> Path | None:
+    """A tmpfs for the book, so a full disk can be played without filling the machine's;
+    None where mounting is not allowed (not root)."""
+    if os.geteuid() != 0:
+        return None
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs",
+                           str(path)], capture_output=True)
+    return path if done.returncode == 0 else None
+
+
+def fill(directory: Path) -> Path:
+    """Take every free byte of the file system the directory is on."""
+    filler = directory / "filler"
+    for block in (1 << 20, 4096, 1):
+        with contextlib.suppress(OSError), filler.open("ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * block)
+    return filler
+
+
 def journal_rows(db: Path) -> list[JournalRow]:
     conn = ro_connect(db)
     try:
@@ -299,6 +384,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
         "divergent_by_kind": dict(divergent),
         "journal_rows_lost": sum(r.journal_lost for r in results),
         "unexpected_exits": sum(len(r.unexpected_exits) for r in results),
+        "unwritable_exits": sum(r.unwritable_exits for r in results),
         "secret_leaks": sum(r.secret_leaks for r in results),
         "errors": sum(r.error is not None for r in results),
         "converge_s_median": converge[len(converge) // 2] if converge else None,

@@ -465,9 +465,7 @@ def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path) -> None:
         "ws_url": base | {"TRACKER_WS_URL": "ws://exchange.example/user?protocol=1.1"},
         "silence_timeout": base | {"TRACKER_PING_INTERVAL": "10",
                                    "TRACKER_SILENCE_TIMEOUT": "5"},
-        "db": base | {"TRACKER_DB": str(tmp_path / "a-file" / "book.db")},
     }
-    (tmp_path / "a-file").write_text("not a directory")
     procs = {name: subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     env=env)

@@ -58,3 +58,28 @@ def test_open_orders_view_and_state_check(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(f"INSERT INTO orders VALUES ({', '.join('?' * len(row))})",
                      ("2", *row[1:8], "exploded", *row[9:]))
+
+
+def test_an_upgraded_book_gets_a_book_id_of_its_own(tmp_path: Path) -> None:
+    ids = []
+    for name in ("a.db", "b.db"):
+        conn = sqlite3.connect(tmp_path / name)
+        migrate.apply(conn, migrate.load()[:2])  # a book made before book_id existed
+        assert "book_id" not in [r[1] for r in conn.execute("PRAGMA table_info(sync_state)")]
+        migrate.apply(conn)
+        ids.append(conn.execute("SELECT book_id FROM sync_state").fetchone()[0])
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids) and ids[0] != ids[1]
+
+
+@pytest.mark.parametrize("version", [0, 2])
+def test_another_programs_database_is_refused_unchanged(tmp_path: Path, version: int) -> None:
+    conn = sqlite3.connect(tmp_path / "theirs.db")
+    conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    with pytest.raises(migrate.MigrationError, match="not a tracker book") as refused:
+        migrate.apply(conn)
+    assert refused.value.code == 78
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+    assert names == ["orders"]

@@ -74,6 +74,7 @@ def test_a_write_stall_is_not_live_bounds_its_queue_and_splices_again(lab: Lab) 
     contiguous(daemon.db)
     log = daemon.log.read_text()
     assert '"queue_overflow"' in log and '"commit_failed"' in log
+    assert '"writer_stalled"' in log and '"writer_recovered"' in log
 
 
 def stop_within_bound(daemon: Daemon, stop_timeout: float) -> float:
@@ -123,14 +124,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(directory: Path) -> Path:
     """Take every free byte of the file system."""
     filler = directory / "filler"
-    with filler.open("wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 65536)
-            f.flush()
-    with filler.open("ab") as f, contextlib.suppress(OSError):
-        while True:  # the last few blocks, a byte at a time
-            f.write(b"\0" * 512)
-            f.flush()
+    for block in (1 << 20, 4096, 1):
+        with contextlib.suppress(OSError), filler.open("ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * block)
     return filler
 
 

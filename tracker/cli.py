@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import functools
 import json
 import os
 import signal
@@ -16,7 +17,12 @@ from pathlib import Path
 
 from tracker import config as config_mod
 from tracker import readers
+from tracker.migrate import StartupError
 
+# sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
+# cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
+# 78 (not a tracker book, a newer schema); `tracker run` also ends with 74 when its book was
+# deleted or replaced, or a stop could not write everything.
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
@@ -116,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except readers.Unavailable as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
+    except StartupError as exc:
+        print(f"tracker: {exc}", file=sys.stderr)
+        return exc.code
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -124,11 +133,13 @@ def run_daemon(args: argparse.Namespace) -> int:
     flags = {"api": args.api, "symbols": args.symbols, "db": args.db,
              "rest_url": args.rest_url, "ws_url": args.ws_url, "log_level": args.log_level,
              "log_format": args.log_format}
-    config = config_mod.load(args.config, os.environ, flags)
+    # SIGHUP reads the same sources again: this file, these flags, the environment.
+    load = functools.partial(config_mod.load, args.config, os.environ, flags)
+    config = load()
     c = config.credentials
     logs.configure(config.log_level, config.log_format, (c.api_key, c.secret, c.memo))
     try:
-        return asyncio.run(daemon.run(config))
+        return asyncio.run(daemon.run(config, load))
     except KeyboardInterrupt:
         return 0
 
@@ -173,7 +184,9 @@ def show_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state | {"exit_code": code}))
     else:
-        live = "live" if state["live"] and state["running"] else "NOT LIVE"
+        live = "live" if state["live"] else "NOT LIVE"
+        if state["stalled"]:
+            live += f" (no commit for {state['heartbeat_age_ms'] // 1000} s: writes stalled)"
         print(f"{live}: {state['status']}; {state['open_orders']} open orders; "
               f"epoch {state['epoch']}; reconnects {state['reconnects']}; "
               f"running {'yes' if state['running'] else 'no'}")

@@ -9,23 +9,24 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 
 import structlog
 
-from tracker import config as config_mod
 from tracker import metrics
 from tracker.config import Config, ConfigError
 from tracker.exchange.rest import RestApi, V2Rest, V4Rest
-from tracker.migrate import MigrationError
+from tracker.migrate import StartupError
 from tracker.notify import Notifier
-from tracker.store import Store
-from tracker.sync import Tracker
+from tracker.store import Store, unusable
+from tracker.sync import STALE_AFTER_SECONDS, Tracker
 
 log = structlog.get_logger("tracker.daemon")
 
 
 def make_rest(config: Config) -> RestApi:
-    common = {"timeout": config.rest_timeout, "retries": config.rest_retries}
+    common = {"timeout": config.rest_timeout, "retries": config.rest_retries,
+              "max_bytes": config.rest_max_bytes}
     if config.api == "v2":
         return V2Rest(config.rest_url, config.credentials, page_size=config.page_size,
                       rate=config.rest_rate, max_passes=config.seed_passes, **common)
@@ -33,24 +34,24 @@ def make_rest(config: Config) -> RestApi:
                   page_size=config.page_size, **common)
 
 
-async def open_store(config: Config) -> Store:
-    """The book, or one line naming the `db` setting when the path cannot hold one."""
-    try:
-        return await Store.open(config.db, config.journal_keep_days)
-    except sqlite3.OperationalError:
-        raise  # locked or busy: it may pass, so a restart may help
-    except (OSError, sqlite3.DatabaseError, MigrationError) as exc:
-        raise ConfigError(f"db: cannot use {config.db} as the book: {exc}") from None
-
-
-async def run(config: Config) -> int:
+async def run(config: Config, reread: Callable[[], Config]) -> int:
+    """Until SIGTERM: 0 after a clean stop, 74 when the stop could not write everything or
+    the book was deleted or replaced. A start that cannot happen raises StartupError.
+    `reread` loads the configuration again from the sources this start read (SIGHUP)."""
     notifier = Notifier()
-    store = await open_store(config)
+    store = await Store.open(config.db, config.journal_keep_days)
     rest = make_rest(config)
     tracker = Tracker(config, store, rest)
     watchdog: asyncio.Task[None] | None = None
     try:
-        await tracker.load()
+        if config.metrics_port:
+            # Before the first commit: a start that fails here must leave the book saying
+            # what the last run left, not "starting" with a fresh heartbeat.
+            serve_metrics(tracker, config.metrics_port)
+        try:
+            await tracker.load()
+        except (sqlite3.Error, OSError) as exc:  # the first full read, and the first write
+            raise unusable(config.db, exc) from None
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
@@ -59,19 +60,31 @@ async def run(config: Config) -> int:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        loop.add_signal_handler(signal.SIGHUP, reload, notifier, tracker)
+        loop.add_signal_handler(signal.SIGHUP, reload, notifier, tracker, reread)
         tracker.listeners.append(lambda status: notifier.status(status.text))
-        if config.metrics_port:
-            metrics.serve(tracker, config.metrics_port)
         # Ready once the config is loaded and the book is open, not after the first seed:
         # an exchange outage at boot must not become a start timeout and a restart loop.
         notifier.ready("connecting")
-        if notifier.watchdog_interval:
-            watchdog = asyncio.create_task(feed_watchdog(notifier, tracker))
+        watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
         log.info("tracker_started", api=config.api, db=str(config.db),
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port)
-        await tracker.run()
+        running = asyncio.create_task(tracker.run(), name="tracker")
+        replaced = asyncio.create_task(store.replaced.wait(), name="book-watch")
+        await asyncio.wait([running, replaced], return_when=asyncio.FIRST_COMPLETED)
+        replaced.cancel()
+        if store.lost is not None:
+            # Not one more write (no "stopped" either: that would go to the wrong file).
+            # Exit non-zero so the supervisor starts again on the file now at the path.
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            return os.EX_IOERR
+        running.result()
+        if tracker.unwritten:
+            log.error("tracker_stopped", open_orders=tracker.book.open_count(),
+                      unwritten=tracker.unwritten)
+            return os.EX_IOERR
         log.info("tracker_stopped", open_orders=tracker.book.open_count())
         return 0
     finally:
@@ -83,26 +96,46 @@ async def run(config: Config) -> int:
         await store.close()
 
 
-async def feed_watchdog(notifier: Notifier, tracker: Tracker) -> None:
+async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
     """WATCHDOG=1 only while the daemon itself is healthy: this loop runs (so the event loop
     answers) and the writer committed recently (it commits at least every second). Whether
-    the exchange is reachable does not matter here; that is what STATUS and `live` say."""
-    interval = notifier.watchdog_interval or 1.0
+    the exchange is reachable does not matter here; that is what STATUS and `live` say.
+
+    While nothing can be written, the status listeners hear nothing (they hear of commits),
+    so this loop is what tells systemd's STATUS= and the log that the book is not current."""
+    interval = notifier.watchdog_interval
+    stalled_since: float | None = None
     while True:
-        if time.monotonic() - tracker.store.committed_at < max(3 * interval, 5.0):
+        idle = time.monotonic() - tracker.store.committed_at
+        if idle >= STALE_AFTER_SECONDS:
+            if stalled_since is None:
+                stalled_since = tracker.store.committed_at
+                log.error("writer_stalled", seconds=round(idle, 1))
+            notifier.status(f"NOT LIVE: nothing written for {idle:.0f} s (the book cannot be "
+                            "written)")
+        elif stalled_since is not None:
+            log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
+            stalled_since = None
+        if interval and idle < max(3 * interval, 5.0):
             notifier.watchdog()
-        else:
-            log.error("writer_stalled", seconds=round(time.monotonic()
-                                                      - tracker.store.committed_at, 1))
-        await asyncio.sleep(interval)
+        await asyncio.sleep(min(interval or 1.0, 1.0))
 
 
-def reload(notifier: Notifier, tracker: Tracker) -> None:
-    """SIGHUP: re-read what is safe to change while running (the log level). Credentials,
-    URLs and symbols change with a restart."""
+def serve_metrics(tracker: Tracker, port: int) -> None:
+    try:
+        metrics.serve(tracker, port)
+    except OSError as exc:
+        raise StartupError(os.EX_UNAVAILABLE, f"metrics_port: cannot listen on 127.0.0.1:"
+                                              f"{port}: {exc.strerror}") from None
+
+
+def reload(notifier: Notifier, tracker: Tracker, reread: Callable[[], Config]) -> None:
+    """SIGHUP: re-read what is safe to change while running (the log level), from the
+    sources the start read (the same --config file and flags, and the environment).
+    Credentials, URLs and symbols change with a restart."""
     notifier.reloading()
     try:
-        fresh = config_mod.load(None, os.environ, {})
+        fresh = reread()
     except ConfigError as exc:
         log.error("reload_refused", error=str(exc))
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from importlib import resources
@@ -11,8 +12,21 @@ from pathlib import Path
 NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 
-class MigrationError(Exception):
-    pass
+class StartupError(Exception):
+    """Why the daemon cannot start, as one line, with the sysexits code it exits with: 69
+    unavailable, 73 cannot create or write, 74 I/O, 75 busy, 78 configuration (systemd does
+    not restart 78: a restart cannot fix it)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MigrationError(StartupError):
+    """The schema cannot be brought up to date: only a person can fix that."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(os.EX_CONFIG, message)
 
 
 def migrations_dir() -> Path:
@@ -42,6 +56,7 @@ def apply(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = N
     if current > latest:
         raise MigrationError(f"the database is at schema {current}, newer than this "
                              f"tracker's {latest}: upgrade the tracker")
+    foreign(conn, current)
     for version, sql in migrations:
         if version <= current:
             continue
@@ -54,3 +69,14 @@ def apply(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = N
             raise
         current = version
     return current
+
+
+def foreign(conn: sqlite3.Connection, version: int) -> None:
+    """Refuse another program's database: migrating it would fail halfway through (a
+    table of the same name) or, worse, succeed and mix two schemas in one file."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")]
+    if (version == 0 and names) or (version > 0 and "sync_state" not in names):
+        raise MigrationError(f"not a tracker book (schema version {version}, tables: "
+                             f"{', '.join(names[:5]) or 'none'}): point db at another file, "
+                             "or move this one away")

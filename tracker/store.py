@@ -3,15 +3,24 @@
 Readers (other processes) open `file:PATH?mode=ro` and never block this writer. The
 writer's work runs on aiosqlite's own thread, so a large batch never stalls the event loop
 that keeps the WebSocket alive.
+
+Beside the book, `<db>.seq` is the writer's lock and the journal's high-water mark: a book
+deleted or replaced by an older copy is noticed (at start, and within a second while
+running), and its seqs continue above every seq ever used, under a new `book_id`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import fcntl
+import json
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,7 @@ from prometheus_client import Histogram
 from tracker import migrate
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
+from tracker.migrate import MigrationError, StartupError
 
 ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                  "filled_notional", "state", "client_order_id", "created_at", "updated_at",
@@ -52,10 +62,19 @@ log = structlog.get_logger("tracker.store")
 PRUNE_CHUNK = 5000
 PRUNE_IDLE_SECONDS = 60.0
 DAY_MS = 86_400_000
+# Seqs are reserved in `<db>.seq` this many at a time: one small write per block, none per
+# commit. A replaced book's seqs jump by up to this much.
+SEQ_BLOCK = 100_000
+SEQ_RECORD = 256  # bytes: one sector, rewritten in place
+LOW_SPACE = 1 << 20  # free bytes below which an I/O error at start is taken for a full disk
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class BookReplaced(Exception):
+    """The book's path names another file now, or none: this store writes no more."""
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -124,25 +143,191 @@ def row_from_db(r: sqlite3.Row) -> OrderUpdate:
         update_time=r["updated_at"])
 
 
-def connect_migrated(path: Path) -> None:
-    """Create the file if needed (without world access), set WAL, and migrate."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = os.umask(0o027)
+def unusable(path: Path, exc: BaseException) -> StartupError:
+    """What keeps `path` from serving as the book, in one line with its sysexits code."""
+    if isinstance(exc, MigrationError):
+        return StartupError(exc.code, f"db: {path}: {exc}")
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        # A full disk shows as SQLITE_FULL, or as an I/O error where SQLite grows its
+        # shared-memory file: the free space tells which.
+        if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR")
+                                              and _free_bytes(path) < LOW_SPACE):
+            return StartupError(os.EX_IOERR, f"db: no space left for {path} "
+                                             f"({_free_bytes(path)} bytes free): {exc}")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StartupError(os.EX_TEMPFAIL, f"db: {path} is locked by another process: "
+                                                f"{exc}")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM",
+                            "SQLITE_AUTH")):
+            return StartupError(os.EX_CANTCREAT, f"db: cannot write {path} or create files "
+                                                 f"beside it: {exc}")
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return StartupError(os.EX_IOERR, f"db: {path} is damaged or not an SQLite "
+                                             f"database ({exc}): restore it from a backup, "
+                                             "or move it away to start a new book")
+        return StartupError(os.EX_IOERR, f"db: cannot use {path}: {exc}")
+    if isinstance(exc, OSError):
+        where = exc.filename or path
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StartupError(os.EX_IOERR, f"db: no space left for {where}: {exc.strerror}")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR,
+                         errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
+            return StartupError(os.EX_CANTCREAT, f"db: cannot write {where}: {exc.strerror}")
+        return StartupError(os.EX_IOERR, f"db: {where}: {exc.strerror or exc}")
+    raise TypeError(f"not a start-up failure: {exc!r}")
+
+
+def _free_bytes(path: Path) -> int:
     try:
-        conn = sqlite3.connect(path)
+        st = os.statvfs(path.parent)
+    except OSError:
+        return LOW_SPACE  # unknown: not called full
+    return st.f_bavail * st.f_frsize
+
+
+def _make_room(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(os.EX_CANTCREAT, f"db: cannot create the directory {path.parent} "
+                                            f"for the book: {exc.strerror}") from None
+    if path.is_dir():
+        raise StartupError(os.EX_CANTCREAT, f"db: {path} is a directory, not a book file")
+
+
+def connect_migrated(path: Path) -> None:
+    """Create the file if needed (without world access), set WAL, and migrate; or raise a
+    StartupError saying why the file cannot be the book."""
+    try:
+        _make_room(path)
+        old = os.umask(0o027)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            migrate.apply(conn)
+            # SQLite falls back to read-only on a file it cannot write, and says so only at
+            # the first write: ask the kernel first, for a clear reason.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640))
+            conn = sqlite3.connect(path)
+            try:
+                migrate.apply(conn)  # first: a file that is not ours is refused unchanged
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
         finally:
-            conn.close()
-    finally:
-        os.umask(old)
+            os.umask(old)
+    except (OSError, sqlite3.Error, StartupError) as exc:
+        raise unusable(path, exc) from None
+
+
+@dataclass
+class Mark:
+    """What `<db>.seq` records about the book at its path."""
+
+    book_id: str
+    ino: int  # the book file's inode
+    reached: int  # a seq the book is known to hold: less means an older copy
+    reserved: int  # no seq above this was ever used, in this book or any before it
+    pid: int  # the daemon that wrote this
+
+
+class SeqFile:
+    """`<db>.seq`: the writer's lock (flock) and the seq high-water mark.
+
+    It outlives the book: after a delete or a restore it tells the next start where seqs
+    may continue, so no seq a reader has seen is used again. It is rewritten in place (one
+    sector, then fsync), never renamed: the lock must stay on this path's file, and a
+    rewrite in place needs no free blocks, so a full disk cannot block it.
+    """
+
+    def __init__(self, book: Path) -> None:
+        self.path = Path(f"{book}.seq")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self.read()
+            os.close(self.fd)
+            pid = f" (pid {holder.pid})" if holder else ""
+            raise StartupError(os.EX_TEMPFAIL, f"db: {book} is in use by another "
+                                               f"tracker{pid}") from None
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.identity = _identity(os.fstat(self.fd))
+        self.mark = self.read()
+        self.new = self.mark is None  # its directory entry is made durable at the first write
+
+    def read(self) -> Mark | None:
+        raw = os.pread(self.fd, SEQ_RECORD, 0)
+        if not raw.strip():
+            return None  # a new file
+        try:
+            return Mark(**json.loads(raw))
+        except (ValueError, TypeError):
+            log.warning("seq_file_unreadable", path=str(self.path), content=raw[:80].decode(
+                "utf-8", "replace"), effect="seqs continue from the book alone")
+            return None
+
+    def write(self, mark: Mark) -> None:
+        record = json.dumps(asdict(mark)).encode()
+        os.pwrite(self.fd, record + b"\n" + b" " * (SEQ_RECORD - len(record) - 1), 0)
+        os.fsync(self.fd)
+        if self.new:
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            self.new = False
+        self.mark = mark
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _orphaned_wal(path: Path, owner: int | None) -> str | None:
+    """Why the WAL beside `path` belongs to another file than the one there, if it does
+    (`owner`: the inode the tracker last wrote through it). A WAL left by a daemon whose
+    book was deleted or replaced (SQLite does not fold a WAL into a file that has moved)
+    would be replayed into the file now at the path, and damage it."""
+    if not Path(f"{path}-wal").exists():
+        return None
+    try:
+        ino = path.stat().st_ino
+    except FileNotFoundError:
+        return "no book beside it"
+    return "the book is another file" if owner is not None and owner != ino else None
+
+
+def _set_wal_aside(path: Path, reason: str) -> None:
+    """Kept, not deleted: with the old file (if it still exists elsewhere) it holds that
+    file's last commits."""
+    wal = Path(f"{path}-wal")
+    aside = wal.with_name(f"{wal.name}.orphan-{now_ms()}")
+    wal.rename(aside)
+    Path(f"{path}-shm").unlink(missing_ok=True)
+    log.warning("orphan_wal_moved", path=str(aside), reason=reason)
 
 
 class Store:
-    def __init__(self, conn: aiosqlite.Connection, path: Path, keep_days: float = 0) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, seqfile: SeqFile,
+                 keep_days: float = 0) -> None:
         self.conn = conn
         self.path = path
+        self.seqfile = seqfile
+        self.identity = _identity(os.stat(path))  # the file SQLite opened
+        self.book_id = ""
+        self.committed_seq = 0  # the highest seq committed
+        self.checked_at = time.monotonic()
+        # Set, with what was found, when the path no longer names the files this store
+        # holds: from then on nothing is written.
+        self.lost: str | None = None
+        self.replaced = asyncio.Event()
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
         # Idle checks come at a tenth of the retention (a minute at most): no row outlives
         # it by more than a tenth.
@@ -159,26 +344,93 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path, keep_days: float = 0) -> Store:
-        connect_migrated(path)
-        # sqlite3 opens a BEGIN IMMEDIATE itself before a batch's first write: one thread
-        # round trip fewer per batch than sending the BEGIN, which latency feels.
-        conn = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
-        conn.row_factory = sqlite3.Row
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
-                       f"journal_size_limit={WAL_LIMIT}"):
-            await conn.execute(f"PRAGMA {pragma}")
-        store = cls(conn, path, keep_days)
+        """The book at `path`, locked for this process; a StartupError when it cannot be."""
+        try:
+            _make_room(path)
+            seqfile = SeqFile(path)
+        except (OSError, StartupError) as exc:
+            raise unusable(path, exc) from None
+        conn: aiosqlite.Connection | None = None
+        try:
+            orphaned = _orphaned_wal(path, seqfile.mark.ino if seqfile.mark else None)
+            if orphaned:
+                _set_wal_aside(path, orphaned)
+            connect_migrated(path)
+            # sqlite3 opens a BEGIN IMMEDIATE itself before a batch's first write: one
+            # thread round trip fewer per batch than sending the BEGIN, which latency feels.
+            conn = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
+            conn.row_factory = sqlite3.Row
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
+                           f"journal_size_limit={WAL_LIMIT}"):
+                await conn.execute(f"PRAGMA {pragma}")
+            store = cls(conn, path, seqfile, keep_days)
+            await store._claim()
+            return store
+        except BaseException as exc:
+            if conn is not None:
+                await conn.close()
+            if seqfile.new:  # made by this attempt, and never written
+                seqfile.path.unlink(missing_ok=True)
+            seqfile.close()
+            if isinstance(exc, OSError | sqlite3.Error | StartupError):
+                raise unusable(path, exc) from None
+            raise
+
+    async def _claim(self) -> None:
+        """Continue the seqs of the book `<db>.seq` names, or, for any other book, above
+        every seq that file has reserved, under a new book_id."""
         # sqlite_sequence remembers the highest seq ever used, even once retention has
         # deleted it: a consumer tailing `seq > ?` never sees a number twice.
-        async with conn.execute(
+        async with self.conn.execute(
                 "SELECT MAX(COALESCE((SELECT MAX(seq) FROM order_events), 0), COALESCE("
-                "(SELECT seq FROM sqlite_sequence WHERE name = 'order_events'), 0))") as cur:
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'order_events'), 0)), "
+                "(SELECT book_id FROM sync_state WHERE id = 1)") as cur:
             row = await cur.fetchone()
-            store.next_seq = (row[0] if row else 0) + 1
-        return store
+        assert row is not None
+        self.committed_seq, self.book_id = row[0], row[1]
+        mark = self.seqfile.mark
+        changed = None
+        if mark is not None:
+            if mark.ino != self.identity[1]:
+                changed = "another file is at the path"
+            elif mark.book_id != self.book_id:
+                changed = "the book_id is not the one recorded"
+            elif self.committed_seq < mark.reached:
+                changed = (f"its seqs end at {self.committed_seq}, below the {mark.reached} "
+                           "it had reached")
+        after = self.committed_seq
+        if mark is not None and changed is not None:
+            after = max(after, mark.reserved)
+            old_id, self.book_id = self.book_id, secrets.token_hex(16)
+            log.warning("book_changed", path=str(self.path), reason=changed,
+                        book_id=self.book_id, previous_book_id=mark.book_id,
+                        file_book_id=old_id, last_seq=self.committed_seq, next_seq=after + 1)
+        self.next_seq = after + 1
+        # Recorded before the book says it: a crash between the two makes the next start
+        # see a mismatch and pick yet another book_id, which is harmless.
+        self.seqfile.write(Mark(self.book_id, self.identity[1], self.committed_seq,
+                                after + SEQ_BLOCK, os.getpid()))
+        if changed is not None:
+            await self.conn.execute("UPDATE sync_state SET book_id = ? WHERE id = 1",
+                                    (self.book_id,))
+            await self.conn.commit()
 
     async def close(self) -> None:
-        await self.conn.close()
+        """Close the book; then record how far it got (an older copy put in its place is
+        then seen as one), and release the lock, in that order: the next daemon must not
+        open the book before this one's last checkpoint."""
+        try:
+            await self.conn.close()
+            if self.lost is not None:
+                orphaned = _orphaned_wal(self.path, self.identity[1])
+                if orphaned:  # this daemon's WAL, beside a file it does not belong to
+                    _set_wal_aside(self.path, orphaned)
+            mark = self.seqfile.mark
+            if self.lost is None and mark is not None and self.committed_seq > mark.reached:
+                self.seqfile.write(Mark(mark.book_id, mark.ino, self.committed_seq,
+                                        mark.reserved, mark.pid))
+        finally:
+            self.seqfile.close()
 
     async def load(self) -> Loaded:
         """The book as the file holds it."""
@@ -201,6 +453,18 @@ class Store:
         unknown = batch.state.keys() - STATE_COLUMNS
         if unknown:
             raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+        if self.lost is None and time.monotonic() - self.checked_at >= WAL_CHECK_SECONDS:
+            self.checked_at = time.monotonic()
+            self._check_paths()
+        if self.lost is not None:
+            raise BookReplaced(self.lost)
+        mark = self.seqfile.mark
+        if mark is not None and self.next_seq > mark.reserved:
+            # Before any seq above the reservation is committed, so that none is ever used
+            # twice, whatever later happens to this file.
+            reserved = Mark(mark.book_id, mark.ino, self.committed_seq,
+                            self.next_seq - 1 + SEQ_BLOCK, mark.pid)
+            await asyncio.to_thread(self.seqfile.write, reserved)
         state = dict(batch.state, heartbeat_at=now_ms())
         sets = [f"{k} = ?" for k in state] + [f"{c} = {c} + ?" for c in COUNTERS]
         values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
@@ -218,6 +482,8 @@ class Store:
         except BaseException:
             await self.conn.rollback()
             raise
+        if batch.events:
+            self.committed_seq = batch.events[-1][0]  # seqs are taken, and journaled, in order
         if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
             self.wal_checked_at = self.committed_at
             await self._bound_wal()
@@ -230,6 +496,27 @@ class Store:
                 full = False
             self.prune_due = self.committed_at + (WAL_CHECK_SECONDS if full
                                                   else self.prune_idle)
+
+    def _check_paths(self) -> None:
+        """Does the path still name the book this store writes, and `<db>.seq` the lock it
+        holds? If not (deleted, or replaced by another file), writing on would fill a file
+        no reader sees, or mix this WAL into another file: stop, and say what was found."""
+        for path, expected in ((self.path, self.identity),
+                               (self.seqfile.path, self.seqfile.identity)):
+            try:
+                found = _identity(os.stat(path))
+            except FileNotFoundError:
+                what = "deleted"
+            else:
+                if found == expected:
+                    continue
+                what = f"another file (inode {found[1]}) in place of inode {expected[1]}"
+            self.lost = f"{path}: {what}"
+            log.error("book_replaced", path=str(path), found=what, last_seq=self.committed_seq,
+                      book_id=self.book_id,
+                      effect="writing stopped; restart to open the book now at the path")
+            self.replaced.set()
+            return
 
     async def prune(self, before_ms: int) -> bool:
         """Delete the oldest journal rows received before `before_ms`, at most one chunk,

@@ -241,15 +241,15 @@ class Tracker:
         tasks = [asyncio.create_task(self.stream.run(), name="stream"),
                  asyncio.create_task(self._resolver(), name="resolver"),
                  asyncio.create_task(self._ticker(), name="ticker")]
+        consumer = asyncio.create_task(self._consume(), name="consumer")
         try:
-            consumer = asyncio.create_task(self._consume(), name="consumer")
             done, _ = await asyncio.wait([consumer, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a helper that ended raises here; the consumer just returns
         finally:
-            for task in [*tasks, *([self.seed_task] if self.seed_task else [])]:
+            for task in [consumer, *tasks, *([self.seed_task] if self.seed_task else [])]:
                 task.cancel()
-            for task in tasks:
+            for task in [consumer, *tasks]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
