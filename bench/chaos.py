@@ -22,10 +22,10 @@ while the book cannot be written is expected, and counted apart: a supervisor re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -39,7 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e import CREDENTIALS, BookView, Daemon, Sim, divergences, read_book, ro_connect
+from tests.e2e import (
+    CREDENTIALS,
+    BookView,
+    Daemon,
+    Sim,
+    divergences,
+    fill_disk,
+    read_book,
+    ro_connect,
+)
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,
@@ -145,7 +154,7 @@ class Scenario:
             result.secret_leaks = leaks(daemon)
             if self.disk is not None:
                 for path in self.disk.iterdir():  # kept beside the logs, off the tmpfs
-                    path.rename(self.workdir / path.name)
+                    shutil.move(path, self.workdir / path.name)
                 subprocess.run(["umount", "-l", str(self.disk)], check=False)
             result.seconds = time.monotonic() - started
         return result
@@ -191,7 +200,7 @@ class Scenario:
         if self.locker or self.filler or not daemon.db.exists():
             return
         if self.disk is not None and self.rng.random() < 0.5:
-            self.filler = fill(self.disk)
+            self.filler = fill_disk(self.disk)
             self.result.faults["disk_full"] += 1
         else:
             conn = sqlite3.connect(daemon.db, timeout=3, isolation_level=None)
@@ -314,16 +323,6 @@ def small_disk(path: Path) -> Path | None:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs",
                            str(path)], capture_output=True)
     return path if done.returncode == 0 else None
-
-
-def fill(directory: Path) -> Path:
-    """Take every free byte of the file system the directory is on."""
-    filler = directory / "filler"
-    for block in (1 << 20, 4096, 1):
-        with contextlib.suppress(OSError), filler.open("ab", buffering=0) as f:
-            while True:
-                f.write(b"\0" * block)
-    return filler
 
 
 def journal_rows(db: Path) -> list[JournalRow]:

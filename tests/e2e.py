@@ -8,6 +8,7 @@ the simulator's ground truth (`GET /control/truth`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -335,6 +336,17 @@ class Daemon:
     def close(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Take every free byte of the file system `directory` is on (mount a small tmpfs
+    there first); delete the file returned to give the space back."""
+    filler = directory / "filler"
+    for block in (1 << 20, 4096, 1):
+        with contextlib.suppress(OSError), filler.open("ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * block)
+    return filler
 
 
 def run_once(env: dict[str, str], *args: str, timeout: float = 30.0

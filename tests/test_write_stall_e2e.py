@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import Daemon, Lab, eventually, journal
+from tests.e2e import Daemon, Lab, eventually, fill_disk, journal
 from tests.test_daemon_ops import free_port, scrape
 
 
@@ -121,23 +121,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def fill(directory: Path) -> Path:
-    """Take every free byte of the file system."""
-    filler = directory / "filler"
-    for block in (1 << 20, 4096, 1):
-        with contextlib.suppress(OSError), filler.open("ab", buffering=0) as f:
-            while True:
-                f.write(b"\0" * block)
-    return filler
-
-
 def test_a_full_disk_is_not_live_recovers_and_a_stop_ends_in_time(lab: Lab,
                                                                    small_disk: Path) -> None:
     sim = lab.sim("--open-orders", "5", "--seed", "8", "--rate", "30")
     daemon = lab.daemon(sim, db=small_disk / "book.db",
                         env={"TRACKER_STOP_TIMEOUT": "2"}).start()
     before = daemon.wait_live()
-    filler = fill(small_disk)
+    filler = fill_disk(small_disk)
 
     def not_live() -> None:
         code, status = daemon.status()
@@ -150,7 +140,7 @@ def test_a_full_disk_is_not_live_recovers_and_a_stop_ends_in_time(lab: Lab,
     daemon.wait_live(epoch_above=before.state["epoch"] - 1)
     daemon.wait_converged(sim)
 
-    filler = fill(small_disk)
+    filler = fill_disk(small_disk)
     eventually(not_live, 20, "full again", interval=0.3, context=daemon.tail)
     stop_within_bound(daemon, 2)
     filler.unlink()
