@@ -111,8 +111,7 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
             if stalled_since is None:
                 stalled_since = tracker.store.committed_at
                 log.error("writer_stalled", seconds=round(idle, 1))
-            notifier.status(f"NOT LIVE: nothing written for {idle:.0f} s (the book cannot be "
-                            "written)")
+            notifier.status(f"NOT LIVE: database unwritable: nothing written for {idle:.0f} s")
         elif stalled_since is not None:
             log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
             stalled_since = None

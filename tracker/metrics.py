@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tracker.sync import NOT_LIVE
+
 if TYPE_CHECKING:
     from tracker.sync import Tracker
 
@@ -40,6 +42,12 @@ class TrackerCollector(Collector):
 
         yield gauge("book_live", "1 while the book is exact and the writer commits (a commit "
                     "within 5 s)", float(t.current))
+        reasons = GaugeMetricFamily("tracker_not_live_reason", "1 for why the book is not "
+                                    "live now (all 0 while it is live)", labels=["reason"])
+        now = t.reason_now
+        for reason in NOT_LIVE:
+            reasons.add_metric([reason], float(reason == now))
+        yield reasons
         yield gauge("ws_connected", "1 while the private stream is up",
                     float(status.connected))
         yield gauge("open_orders", "open orders in the book", status.open_orders)

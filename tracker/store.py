@@ -49,7 +49,8 @@ INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
-                           "last_seed_orders", "reconnects", "splices", "unresolved"})
+                           "last_seed_orders", "reconnects", "splices", "unresolved",
+                           "not_live_reason"})
 COUNTERS = tuple(o.value for o in Outcome)
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few

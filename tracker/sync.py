@@ -31,9 +31,10 @@ from tracker import codec
 from tracker.book import Book, Outcome
 from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
 from tracker.config import Config
+from tracker.exchange import errors
 from tracker.exchange.errors import ExchangeError, NotFound
 from tracker.exchange.rest import RestApi, Seed
-from tracker.exchange.stream import Bad, Down, Event, Push, Stream, Up
+from tracker.exchange.stream import DISCONNECTED, Bad, Down, Event, Push, Stream, Up
 from tracker.logs import scrub_text
 from tracker.store import Batch, Store, now_ms
 
@@ -44,6 +45,21 @@ DRAIN_LIMIT = 10_000  # events folded into one transaction at most
 # The writer commits at least once a second (the ticker): a book whose last commit is older
 # than this is not current, whatever `live` says, because the writer is stuck.
 STALE_AFTER_SECONDS = 5.0
+UNWRITABLE = "database_unwritable"
+# sync_state.not_live_reason, and how the status line says it.
+NOT_LIVE = {
+    "starting": "starting",
+    "splicing": "splicing",
+    errors.CREDENTIALS: "credentials refused",
+    errors.UNREACHABLE: "exchange unreachable",
+    errors.RATE_LIMITED: "rate limited",
+    errors.CLOCK: "clock skew",
+    errors.EXCHANGE: "exchange error",
+    DISCONNECTED: "disconnected",
+    UNWRITABLE: "database unwritable",
+    "queue_overflow": "events dropped",
+    "stopped": "stopped",
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,7 @@ class Seeded:
 class SeedFailed:
     token: int
     reason: str
+    cause: str = errors.EXCHANGE  # one of NOT_LIVE's keys
 
 
 @dataclass(frozen=True)
@@ -206,6 +223,8 @@ class Tracker:
         self.seed_began_seq = 0
         self.seed_failures = 0
         self.last_seed_failure = ""
+        self.seed_failure_cause = errors.EXCHANGE
+        self.reason: str | None = "starting"  # why not live; None while live
         self.splices = 0
         self.last_event_ms: int | None = None
         self.last_seed_ms: int | None = None
@@ -234,7 +253,8 @@ class Tracker:
         self.pending = {oid: Resolution(soon) for oid in self.unresolved}
         self.status.open_orders = self.book.open_count()
         await self.store.commit(self._batch(live=0, status="starting", pid=os.getpid(),
-                                            started_at=now_ms(), api=self.config.api))
+                                            started_at=now_ms(), api=self.config.api,
+                                            not_live_reason="starting"))
 
     async def run(self) -> None:
         """Until `stop()`: the stream, the consumer, the resolver and the timers."""
@@ -287,7 +307,7 @@ class Tracker:
                     continue
                 self._handle(item, batch)
             if stopping:
-                batch.state.update(live=0, status="stopped")
+                self._not_live(batch, "stopped")
                 self.live = False
             if writing is not None:
                 await writing
@@ -334,13 +354,14 @@ class Tracker:
                 self.status.connected = True
                 self._begin_seed(delay=0.0, batch=batch)
                 log.info("splice_start", conn=conn, reason="connected")
-            case Down(_, reason):
+            case Down(_, reason, cause):
                 self.status.connected = False
                 self._abort_seed(batch)
                 self.live = False
-                batch.state.update(live=0, status="reconnecting",
-                                   reconnects=self.stream.reconnects)
-                log.warning("book_stale", reason=reason)
+                batch.state["reconnects"] = self.stream.reconnects
+                self._not_live(batch, cause, f"{reason[:200]} (reconnect attempt "
+                                             f"{self.stream.reconnects})")
+                log.warning("book_stale", reason=reason, cause=cause)
             case Bad(_, reason, excerpt):
                 self._invalid(batch, "push", reason, excerpt)
             case SeedBegin(token) if token == self.seed_token:
@@ -350,8 +371,9 @@ class Tracker:
                 batch.state["status"] = self._splicing(text)
             case Seeded(token, seeds, source) if token == self.seed_token:
                 self._splice(seeds, source, batch)
-            case SeedFailed(token, reason) if token == self.seed_token:
+            case SeedFailed(token, reason, cause) if token == self.seed_token:
                 self.seed_failures += 1
+                self.seed_failure_cause = cause
                 self._flush_buffer(batch)
                 delay = min(self.config.backoff_max,
                             self.config.backoff_initial * 2 ** self.seed_failures)
@@ -375,12 +397,11 @@ class Tracker:
         missed are gone: the book is not live until a splice has read the exchange again."""
         self.queue.overflowing = False
         self.live = False
-        text = (f"{self.queue.dropped} events dropped while the writer was "
-                f"{self.config.queue_max} behind; splicing again")
         log.error("queue_overflow", dropped=self.queue.dropped, queue_max=self.config.queue_max)
-        batch.state.update(live=0, status=text)
-        self.status.text = text
         self._begin_seed(delay=0.0, batch=batch)
+        self._not_live(batch, "queue_overflow", f"{self.queue.dropped} events dropped while "
+                                                f"the writer was {self.config.queue_max} "
+                                                "behind; splicing again")
 
     # -- pushes ----------------------------------------------------------------------
 
@@ -434,9 +455,26 @@ class Tracker:
         self._abort_seed(batch)
         self.seed_token += 1
         if not self.live:
-            batch.state.update(live=0, status=self._splicing("splicing"))
+            failing = self.seed_failure_cause if self.seed_failures else "splicing"
+            self._not_live(batch, failing, self._splicing("reading the open orders"))
             self.status.mode = "splicing"
         self.seed_task = asyncio.create_task(self._seed(self.seed_token, delay), name="seed")
+
+    def _not_live(self, batch: Batch, reason: str, detail: str = "") -> None:
+        """Not live, and why: the reason for programs, the words and detail for people."""
+        self.reason = reason
+        words = NOT_LIVE[reason]
+        batch.state.update(live=0, not_live_reason=reason,
+                           status=f"{words}: {detail}" if detail else words)
+
+    @property
+    def reason_now(self) -> str | None:
+        """Why the book is not live at this moment: a writer that cannot commit outranks
+        whatever was last written, which it could not write."""
+        if self.reason != "stopped" and (
+                time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
+            return UNWRITABLE
+        return None if self.live else self.reason
 
     def _splicing(self, text: str) -> str:
         """While a seed is retried, why the last one failed stays in view."""
@@ -474,7 +512,7 @@ class Tracker:
             seeds = [Decoded.of(await self._seed_one(symbol, progress), self.parse_rest, source)
                      for symbol in symbols]
         except ExchangeError as exc:
-            self.queue.put_nowait(SeedFailed(token, str(exc)))
+            self.queue.put_nowait(SeedFailed(token, str(exc), exc.cause))
             return
         except Exception as exc:  # a seed that died unreported would wedge the splice
             log.exception("seed_crashed")
@@ -528,10 +566,11 @@ class Tracker:
         if not self.live:
             batch.state["live_since"] = now
         self.live = True
+        self.reason = None
         self.last_seed_ms = now
         batch.state.update(live=1, epoch=self.epoch, last_seed_at=now,
                            last_seed_orders=len(seen), status=f"live, {open_now} open orders",
-                           splices=self.splices)
+                           splices=self.splices, not_live_reason=None)
         self.status.mode = "live"
         log.info("book_live", epoch=self.epoch, seeded=len(seen), open=open_now,
                  vanished=len(vanished), uncertain=len(uncertain))
@@ -645,11 +684,11 @@ class Tracker:
         if self.live:
             self.status.mode = "live"
             self.status.text = f"live, {self.status.open_orders} open orders"
-        elif not self.status.connected and self.stream.reconnects:
-            self.status.mode = "reconnecting"
-            self.status.text = f"reconnecting, attempt {self.stream.reconnects}"
-        elif "status" in batch.state:
-            self.status.text = str(batch.state["status"])
+        else:
+            if not self.status.connected and self.stream.reconnects:
+                self.status.mode = "reconnecting"
+            if "status" in batch.state:
+                self.status.text = str(batch.state["status"])
         self._notify()
 
     def _notify(self) -> None:

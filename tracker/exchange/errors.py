@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+# Why the book is not live, as an operator would sort it (sync_state.not_live_reason, the
+# status line, systemd's STATUS=, the tracker_not_live_reason metric).
+CREDENTIALS = "credentials_refused"
+UNREACHABLE = "exchange_unreachable"
+RATE_LIMITED = "rate_limited"
+CLOCK = "clock_skew"
+EXCHANGE = "exchange_error"  # it answered, but not with what it should have
+
 
 class ExchangeError(Exception):
     """Transient unless a subclass says otherwise: back off and try again."""
 
     retryable = True
+    cause = EXCHANGE
+
+
+class Unreachable(ExchangeError):
+    """No answer, or none complete in time: the network, or the exchange is down."""
+
+    cause = UNREACHABLE
+
+
+class RateLimited(ExchangeError):
+    """Refused for the rate (429, 30013): the pacer holds off before the retry."""
+
+    cause = RATE_LIMITED
+
+
+class ClockSkew(ExchangeError):
+    """Refused for the timestamp: our clock and the exchange's disagree (re-measured)."""
+
+    cause = CLOCK
 
 
 class AuthError(ExchangeError):
     """Credentials refused. Retrying at once cannot help; the daemon backs off for long."""
 
     retryable = False
+    cause = CREDENTIALS
 
 
 class NotFound(ExchangeError):

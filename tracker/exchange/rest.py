@@ -25,8 +25,11 @@ from tracker import signing
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
+    ClockSkew,
     ExchangeError,
     NotFound,
+    RateLimited,
+    Unreachable,
     credential_hint,
 )
 from tracker.exchange.ratelimit import Pacer, Window
@@ -126,11 +129,11 @@ class _Base:
         except TimeoutError:
             self.stats["errors_deadline"] += 1
             log.warning("rest_deadline", call=what, deadline_s=self.timeout)
-            raise ExchangeError(f"{what}: no complete answer within the "
+            raise Unreachable(f"{what}: no complete answer within the "
                                 f"{self.timeout:g} s deadline (rest_timeout)") from None
         except httpx.TransportError as exc:
             self.stats["errors_transport"] += 1
-            raise ExchangeError(f"{what}: {type(exc).__name__}") from None
+            raise Unreachable(f"{what}: {type(exc).__name__}") from None
         except httpx.DecodingError:  # a Content-Encoding the body does not follow
             self.stats["errors_decoding"] += 1
             raise BadResponse(f"{what}: the body does not decode") from None
@@ -161,7 +164,8 @@ class _Base:
         after = _now_ms()
         if response.status_code != 200:
             self.stats[f"errors_http_{response.status_code}"] += 1
-            raise ExchangeError(f"GET {path}: {_message(response)}")
+            error = RateLimited if response.status_code == 429 else ExchangeError
+            raise error(f"GET {path}: {_message(response)}")
         server = _json(response)
         for key in keys:
             server = server.get(key) if isinstance(server, dict) else None
@@ -262,6 +266,7 @@ class V2Rest(_Base):
             if response.status_code == 429:
                 self.token_pacer.hold(_retry_after(response, self.token_pacer.period /
                                                    self.token_pacer.calls))
+                raise RateLimited(f"token request: {_message(response)}")
             if response.status_code != 200:
                 raise ExchangeError(f"token request: {_message(response)}")
             body = _json(response)
@@ -300,9 +305,11 @@ class V2Rest(_Base):
             raise NotFound(f"GET {path}: {_message(response)}")
         if status == 429:
             self.pacer.hold(1.0)
+            raise RateLimited(f"GET {path}: {_message(response)}")
         if status == 400 and "X-BM-TIMESTAMP" in _message(response):
             self.skew_ms = 0  # the clock moved: re-measured before the retry
             asyncio.get_running_loop().create_task(self.sync_clock())
+            raise ClockSkew(f"GET {path}: {_message(response)}")
         if status in (401, 403):
             raise AuthError(f"GET {path}: {_message(response)}")
         raise ExchangeError(f"GET {path}: {_message(response)}")
@@ -449,8 +456,10 @@ class V4Rest(_Base):
             raise NotFound(what)
         if status == 429 or code == 30013:
             pacer.hold(_header_int(response.headers, "X-BM-RateLimit-Reset") or 1.0)
+            raise RateLimited(what)
         if code in (30007, 30008):
             asyncio.get_running_loop().create_task(self.sync_clock())
+            raise ClockSkew(what)
         if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012, 30019):
             raise AuthError(f"{what}: {credential_hint(code)}")
         raise ExchangeError(what)

@@ -19,10 +19,17 @@ from typing import Any
 
 import structlog
 import websockets
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from tracker import signing
-from tracker.exchange.errors import credential_hint
+from tracker.exchange.errors import (
+    CLOCK,
+    CREDENTIALS,
+    EXCHANGE,
+    RATE_LIMITED,
+    UNREACHABLE,
+    credential_hint,
+)
 from tracker.exchange.rest import Credentials
 
 log = structlog.get_logger("tracker.stream")
@@ -36,6 +43,9 @@ TOPICS_PER_CONNECTION = 100
 AUTH_CODES = {"91001", "91002", "91003", "91004", "91010", "91011"}
 # Login refused for a timestamp off by more than a minute: our clock, not the key.
 CLOCK_CODES = {"91022"}
+# Too many connections or messages from this IP or key: 9400x, and 90007 (subscribe rate).
+LIMIT_CODES = {"94001", "94002", "90007"}
+DISCONNECTED = "disconnected"  # the exchange closed a working connection: reconnect
 
 
 @dataclass(frozen=True)
@@ -63,16 +73,16 @@ class Bad:
 class Down:
     conn: int
     reason: str
+    cause: str = DISCONNECTED  # errors.CREDENTIALS, UNREACHABLE, ... or DISCONNECTED
 
 
 Event = Up | Push | Bad | Down
 
 
 class StreamError(Exception):
-    def __init__(self, reason: str, *, auth: bool = False, clock: bool = False) -> None:
+    def __init__(self, reason: str, *, cause: str = EXCHANGE) -> None:
         super().__init__(reason)
-        self.auth = auth
-        self.clock = clock
+        self.cause = cause
 
 
 def inflate(frame: bytes, limit: int) -> str:
@@ -125,23 +135,28 @@ class Stream:
             self.conn_id += 1
             conn = self.conn_id
             started = time.monotonic()
-            clock = False
             try:
                 await self._session(conn)
-                reason, auth = "closed", False
+                reason, cause = "closed", DISCONNECTED
             except StreamError as exc:
-                reason, auth, clock = str(exc), exc.auth, exc.clock
-            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed,
-                    TimeoutError) as exc:
-                reason, auth = f"{type(exc).__name__}: {exc}"[:300], False
-            self.queue.put_nowait(Down(conn, reason))
+                reason, cause = str(exc), exc.cause
+            except ConnectionClosed as exc:
+                reason, cause = f"{type(exc).__name__}: {exc}"[:300], DISCONNECTED
+            except InvalidStatus as exc:
+                limited = exc.response.status_code == 429
+                reason = f"{type(exc).__name__}: {exc}"[:300]
+                cause = RATE_LIMITED if limited else UNREACHABLE
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                reason, cause = f"{type(exc).__name__}: {exc}"[:300], UNREACHABLE
+            auth, clock = cause == CREDENTIALS, cause == CLOCK
+            self.queue.put_nowait(Down(conn, reason, cause))
             self.reconnects += 1
             if time.monotonic() - started > 60:
                 attempt = 0  # it was up for a while: start the back-off afresh
             delay = self.auth_backoff if auth else random.uniform(
                 0, min(self.backoff_max, self.backoff_initial * 2 ** attempt))
             attempt += 1
-            log.warning("stream_down", reason=reason, retry_in_s=round(delay, 2),
+            log.warning("stream_down", reason=reason, cause=cause, retry_in_s=round(delay, 2),
                         attempt=attempt)
             if clock and self.measure_skew is not None:
                 await self._resync(self.measure_skew)
@@ -179,7 +194,7 @@ class Stream:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise StreamError("no answer from the exchange within 10 s")
+                raise StreamError("no answer from the exchange within 10 s", cause=UNREACHABLE)
             frame = await asyncio.wait_for(ws.recv(), remaining)
             text = self._text(frame)
             if text == "pong":
@@ -206,7 +221,9 @@ class Stream:
             message = f"login refused: {code} {str(reply.get('errorMessage', ''))[:120]}"
             if code in AUTH_CODES:
                 message += f": {credential_hint(code)}"
-            raise StreamError(message, auth=code in AUTH_CODES, clock=code in CLOCK_CODES)
+            raise StreamError(message, cause=(
+                CREDENTIALS if code in AUTH_CODES else CLOCK if code in CLOCK_CODES
+                else RATE_LIMITED if code in LIMIT_CODES else EXCHANGE))
 
     async def _subscribe(self, ws: websockets.ClientConnection,
                          early: list[str | bytes]) -> None:
@@ -219,8 +236,10 @@ class Stream:
                 if not isinstance(reply, dict):
                     raise StreamError(f"unexpected subscribe answer: {str(reply)[:120]}")
                 if "errorCode" in reply:
-                    raise StreamError(f"subscribe refused: {reply.get('errorCode')} "
-                                      f"{reply.get('errorMessage', '')}")
+                    code = str(reply.get("errorCode"))
+                    raise StreamError(f"subscribe refused: {code} "
+                                      f"{str(reply.get('errorMessage', ''))[:120]}",
+                                      cause=RATE_LIMITED if code in LIMIT_CODES else EXCHANGE)
                 pending.discard(reply.get("topic"))
 
     async def _read(self, ws: websockets.ClientConnection, conn: int) -> None:
@@ -240,7 +259,8 @@ class Stream:
                 self._dispatch(conn, frame)
         except websockets.ConnectionClosed:
             if silent.is_set():
-                raise StreamError(f"silent for {self.silence_timeout:g} s") from None
+                raise StreamError(f"silent for {self.silence_timeout:g} s",
+                                  cause=UNREACHABLE) from None
             raise
         finally:
             keeper.cancel()
