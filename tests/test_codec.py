@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tracker import readers
+from tracker.book import Outcome
 from tracker.codec import Invalid, from_push, from_v2, from_v4
+from tracker.store import Batch, Store
 
 # protocol notes §1.5, the documented example row
 V2_ROW = {"entrust_id": 1223181, "symbol": "BMX_ETH", "timestamp": 1528060666000,
@@ -138,3 +143,36 @@ def test_non_objects(payload: Any) -> None:
     for parser in (from_push, from_v2, from_v4):
         with pytest.raises(Invalid, match="JSON object"):
             parser(payload)
+
+
+@pytest.mark.parametrize("amount", ["0.00000000", "0." + "0" * 30, "0.00000010", "100",
+                                    "1" * 30 + "." + "1" * 30])
+async def test_amounts_reach_the_book_and_its_readers_as_written(tmp_path: Path,
+                                                                 amount: str) -> None:
+    """A real book: the order row, the journal and `tracker orders` (readers) keep the
+    exchange's text, and the 18-digit id, as TEXT."""
+    order_id = "995232205536716288"
+    row = dict(PUSH, order_id=order_id, order_state="new", state="4", price=amount,
+               size=amount, filled_size="0.00000000", filled_notional=amount)
+    update = from_push(row)
+    db = tmp_path / "book.db"
+    store = await Store.open(db)
+    try:
+        batch = Batch()
+        seq = store.take_seq()
+        batch.journal(seq, 1, "push", Outcome.APPLIED, update)
+        batch.order(update, seq, False)
+        await store.commit(batch)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    try:
+        stored = conn.execute("SELECT typeof(order_id), order_id, price, size, filled_size, "
+                              "filled_notional FROM orders").fetchone()
+        journaled = conn.execute("SELECT filled_size FROM order_events").fetchone()
+    finally:
+        conn.close()
+    assert stored == ("text", order_id, amount, amount, "0.00000000", amount)
+    assert journaled == ("0.00000000",)
+    (shown,) = readers.open_orders(db)
+    assert (shown["order_id"], shown["price"], shown["size"]) == (order_id, amount, amount)

@@ -8,7 +8,10 @@ state and filled size. Waits poll against deadlines; nothing sleeps in place of 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import signal
 import subprocess
 import time
@@ -36,6 +39,10 @@ from tests.e2e import (
 )
 
 BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
+# How the simulator writes amounts: as captured from the live exchange, or as in BitMart's
+# documentation examples. The book must keep either exactly.
+BOTH_STYLES = pytest.mark.parametrize("amounts", ["minimal", "padded"])
+POSITIONAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 
@@ -43,10 +50,15 @@ def injected(sim: Sim, kind: str) -> int:
     return int(sim.stats()["injected"].get(kind, 0))
 
 
+# The simulator's lot per symbol (its size scale): with minimal amounts, the size's text
+# no longer shows it ("1" may be 1.00000 BTC).
+LOT = {"BTC_USDT": Decimal("0.00001"), "ETH_USDT": Decimal("0.0001"), "BMX_ETH": Decimal(1)}
+
+
 def half(order: dict[str, Any]) -> Decimal:
-    """Half the order's remaining size, in whole lots (the size's own decimal places)."""
+    """Half the order's remaining size, in whole lots."""
     size, filled = Decimal(order["size"]), Decimal(order["filledSize"])
-    return ((size - filled) / 2).quantize(size, rounding=ROUND_DOWN)
+    return ((size - filled) / 2).quantize(LOT[order["symbol"]], rounding=ROUND_DOWN)
 
 
 def change_during_outage(sim: Sim, n: int = 3) -> dict[str, list[str]]:
@@ -70,6 +82,31 @@ def change_during_outage(sim: Sim, n: int = 3) -> dict[str, list[str]]:
 
 def applied_sources(db: Path, order_id: str) -> list[str]:
     return [e["source"] for e in journal(db, order_id) if e["outcome"] == "applied"]
+
+
+def assert_as_the_exchange_wrote(daemon: Daemon, sim: Sim) -> None:
+    """Every amount in the book, its journal and `tracker orders` (json, csv) is the
+    exchange's own text, and every id its 18 digits, as text."""
+    book, truth = read_book(daemon.db), sim.truth()
+    for oid, row in book.orders.items():
+        t = truth[oid]
+        assert len(oid) == 18 and oid.isdigit() and int(oid) > 2**53, oid
+        assert (row["price"], row["size"], row["filled_size"]) == (
+            t["price"], t["size"], t["filledSize"]), oid
+        if row["filled_notional"] is not None:
+            assert row["filled_notional"] == t["filledNotional"], oid
+    for event in journal(daemon.db):
+        assert event["filled_size"] is None or POSITIONAL.fullmatch(event["filled_size"])
+    env = clean_env()
+    shown = run_once(env, "orders", "--db", str(daemon.db), "--format", "json")
+    as_csv = run_once(env, "orders", "--db", str(daemon.db), "--format", "csv")
+    assert shown.returncode == as_csv.returncode == 0, shown.stderr + as_csv.stderr
+    for rows in (json.loads(shown.stdout), list(csv.DictReader(io.StringIO(as_csv.stdout)))):
+        assert {r["order_id"] for r in rows} == book.open_ids
+        for r in rows:
+            t = truth[r["order_id"]]
+            assert (r["price"], r["size"], r["filled_size"]) == (
+                t["price"], t["size"], t["filledSize"]), r
 
 
 # 1 -------------------------------------------------------------------------------------
@@ -97,8 +134,9 @@ def test_clean_start_with_a_large_book_under_flow(lab: Lab, api: str) -> None:
 # 2 -------------------------------------------------------------------------------------
 
 
-def test_live_changes_appear_exactly(lab: Lab) -> None:
-    sim = lab.sim("--open-orders", "5", "--seed", "2")
+@BOTH_STYLES
+def test_live_changes_appear_exactly(lab: Lab, amounts: str) -> None:
+    sim = lab.sim("--open-orders", "5", "--seed", "2", "--amounts", amounts)
     daemon = lab.daemon(sim, api="v4").start()
     daemon.wait_live()
     a = sim.place(symbol="BTC_USDT", side="buy", price="59000", size="0.5",
@@ -152,6 +190,19 @@ def test_live_changes_appear_exactly(lab: Lab) -> None:
     assert applied(market_sell) == [("new", zero), ("filled", Decimal(100))]
     assert applied_sources(daemon.db, seeded[0]) == ["seed_v4", "push"]
     assert book.state["epoch"] == 1 and book.state["invalid"] == 0
+    assert_as_the_exchange_wrote(daemon, sim)
+
+
+@BOTH_STYLES
+def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str) -> None:
+    """v2 writes 18-digit ids as JSON numbers; the book holds them as the same digits."""
+    sim = lab.sim("--open-orders", "8", "--seed", "14", "--amounts", amounts)
+    for order in sim.open_truth()[:4]:
+        sim.fill(order["orderId"], str(half(order)) if half(order) > 0 else None)
+    daemon = lab.daemon(sim, api="v2").start()
+    daemon.wait_live()
+    daemon.wait_converged(sim)
+    assert_as_the_exchange_wrote(daemon, sim)
 
 
 # 3 -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import zlib
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_codec import PUSH, V2_ROW, V4_ROW
+from tracker.book import Outcome
 from tracker.codec import (
+    DECIMAL,
     ORDER_ID,
     STATES,
     Invalid,
     OrderUpdate,
+    amount_text,
     from_push,
     from_v2,
     from_v4,
@@ -33,6 +37,7 @@ from tracker.codec import (
 from tracker.exchange.errors import ExchangeError
 from tracker.exchange.rest import Credentials, V2Rest, V4Rest
 from tracker.exchange.stream import Bad, Push, Stream
+from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, Batch
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -248,3 +253,46 @@ def test_a_5xx_from_the_clock_probe_is_an_exchange_error_with_its_status() -> No
         return "no error"
 
     assert asyncio.run(run()) == "GET /v2/time: HTTP 503"
+
+
+POSITIONAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+@st.composite
+def accepted_amounts(draw: st.DrawFn) -> str:
+    """Any text the codec accepts as an amount; half of them small values with runs of
+    zeros, which random digits seldom give, and which `str(Decimal)` writes as exponents
+    ("0.00000000" as "0E-8")."""
+    if draw(st.booleans()):
+        return draw(st.from_regex(DECIMAL, fullmatch=True))
+    whole = draw(st.sampled_from(["0", "1", "100"]) | st.from_regex(r"[0-9]{1,30}",
+                                                                      fullmatch=True))
+    zeros = draw(st.integers(0, 30))
+    tail = draw(st.text("0123456789", max_size=30 - zeros))
+    fraction = "0" * zeros + tail
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+@FUZZ
+@given(accepted_amounts(), accepted_amounts(), accepted_amounts(), accepted_amounts())
+def test_every_accepted_amount_is_stored_as_written(price: str, a: str, b: str,
+                                                    notional: str) -> None:
+    """What the store binds for the book and the journal is the exchange's text, less any
+    leading zeros: equal in value, positional, and unchanged when read back and rewritten."""
+    filled, size = sorted((a, b), key=Decimal)  # a consistent order: filled <= size
+    row = dict(PUSH, price=price, size=size, filled_size=filled, filled_notional=notional)
+    update = from_push(row)
+    batch = Batch()
+    batch.order(update, 1, False)
+    batch.journal(1, 1, "push", Outcome.APPLIED, update)
+    bound = dict(zip(ORDER_COLUMNS, next(batch.order_params()), strict=True))
+    journaled = dict(zip(EVENT_COLUMNS, batch.events[0], strict=True))
+    written = {"price": (price, bound["price"]), "size": (size, bound["size"]),
+               "filled_size": (filled, bound["filled_size"]),
+               "filled_notional": (notional, bound["filled_notional"]),
+               "journal filled_size": (filled, journaled["filled_size"])}
+    for name, (given_text, stored) in written.items():
+        assert POSITIONAL.fullmatch(stored), (name, stored)
+        assert Decimal(stored) == Decimal(given_text), name
+        assert stored == re.sub(r"^0+(?=[0-9])", "", given_text), name
+        assert amount_text(Decimal(stored)) == stored, name  # stable across a reload

@@ -83,3 +83,45 @@ def test_another_programs_database_is_refused_unchanged(tmp_path: Path, version:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == version
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
     assert names == ["orders"]
+
+
+def book_before_positional_amounts(path: Path) -> sqlite3.Connection:
+    """A book as trackers wrote it before amounts were positional (`str(Decimal)`)."""
+    conn = sqlite3.connect(path)
+    migrations = migrate.load()
+    version = next(n for n, sql in migrations if "positional(" in sql)
+    migrate.apply(conn, migrations[:version - 1])
+    rows = [("1", "BTC_USDT", "buy", "limit", "1.0E-7", "0E-30", "0E-8", None, "new", None, 1,
+             1, "push", 0, 1, 1),
+            ("2", "BTC_USDT", "sell", "limit", "60000.00", "0.5", "0.25", "15000.00000000",
+             "partially_filled", None, 1, 1, "push", 0, 1, 2)]
+    conn.executemany(f"INSERT INTO orders VALUES ({', '.join('?' * 16)})", rows)
+    conn.executemany("INSERT INTO order_events (seq, received_at, epoch, source, order_id, "
+                     "filled_size, outcome) VALUES (?, 1, 1, 'push', ?, ?, ?)",
+                     [(1, "1", "0E-8", "applied"), (2, "2", "0.25", "applied"),
+                      (3, None, None, "invalid")])
+    conn.commit()
+    return conn
+
+
+def test_exponent_amounts_are_rewritten_positionally(tmp_path: Path) -> None:
+    conn = book_before_positional_amounts(tmp_path / "b.db")
+    assert migrate.apply(conn) == len(migrate.load())
+    assert conn.execute("SELECT order_id, price, size, filled_size, filled_notional "
+                        "FROM orders ORDER BY order_id").fetchall() == [
+        ("1", "0.00000010", "0." + "0" * 30, "0.00000000", None),
+        ("2", "60000.00", "0.5", "0.25", "15000.00000000")]  # positional already: as it was
+    assert conn.execute("SELECT filled_size FROM order_events ORDER BY seq").fetchall() == [
+        ("0.00000000",), ("0.25",), (None,)]
+
+
+def test_an_amount_that_is_no_decimal_stops_the_rewrite_unchanged(tmp_path: Path) -> None:
+    conn = book_before_positional_amounts(tmp_path / "b.db")
+    before = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute("UPDATE orders SET size = 'EXPLODED' WHERE order_id = '2'")
+    conn.commit()
+    with pytest.raises(sqlite3.OperationalError):
+        migrate.apply(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == before
+    assert conn.execute("SELECT price FROM orders WHERE order_id = '1'").fetchone() == (
+        "1.0E-7",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -229,3 +230,50 @@ async def test_new_faults_are_validated(faults: dict[str, Any],
     response = await control.patch("/faults", json=faults)
     assert response.status_code == 400, response.text
     assert (await control.get("/faults")).json()["faults"]["rest_trickle_ms"] == 0
+
+
+def exchange(handler: Any) -> httpx.AsyncClient:
+    """An in-process exchange: `handler` answers every request the client sends."""
+    return httpx.AsyncClient(base_url="http://exchange.test",
+                             transport=httpx.MockTransport(handler))
+
+
+async def test_v2_rate_limit_body_keeps_its_text() -> None:
+    """BitMart's v2 limiter answers {"code": -30, "msg": ...}, not `message`."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/authentication":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 900})
+        return httpx.Response(429, json={"code": -30, "msg": "Visit too often, please try "
+                                                             "again later"})
+
+    client = V2Rest("http://exchange.test", CREDS, retries=0)
+    client.http = exchange(handler)
+    try:
+        with pytest.raises(ExchangeError, match="HTTP 429: Visit too often"):
+            await client.order_detail("1")
+    finally:
+        await client.aclose()
+
+
+async def test_v4_pages_on_string_create_times() -> None:
+    """The codec accepts "1700000000000" as a time; paging must move on it too."""
+    created = [1_700_000_000_000 + i for i in range(5)]
+    rows = [dict(orderId=str(995_232_205_536_716_288 + i), createTime=str(t))
+            for i, t in enumerate(created)]
+    asked: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        asked.append(body.get("endTime"))
+        end = body.get("endTime", 2**63)
+        page = [r for r in reversed(rows) if int(r["createTime"]) < end][:body["limit"]]
+        return httpx.Response(200, json={"code": 1000, "message": "success", "data": page})
+
+    client = V4Rest("http://exchange.test", CREDS, since_ms=1, page_size=2, retries=0)
+    client.http = exchange(handler)
+    try:
+        seed = await client.seed(None)
+    finally:
+        await client.aclose()
+    assert sorted(r["orderId"] for r in seed.rows) == sorted(r["orderId"] for r in rows)
+    assert asked[0] is None and all(isinstance(end, int) for end in asked[1:])

@@ -81,3 +81,20 @@ def test_port_in_use_is_reported(tmp_path: Path) -> None:
                               text=True, timeout=30)
     assert done.returncode == 69
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.parametrize(("args", "price"), [([], "60000"), (["--amounts", "padded"], "60000.00"),
+                                            (["--amounts", "minimal"], "60000")])
+def test_amounts_option_picks_the_style(tmp_path: Path, args: list[str], price: str) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([*TRACKER, "sim", "--port", "0", "--ready-file", str(ready), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        control = wait_for(ready, proc)["control_url"]
+        placed = httpx.post(f"{control}/orders", json={"symbol": "BTC_USDT", "side": "buy",
+                                                       "price": "60000", "size": "1"}).json()
+        assert placed["price"] == price and len(placed["orderId"]) == 18
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0

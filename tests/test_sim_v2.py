@@ -18,7 +18,10 @@ def settings() -> Settings:
     return Settings(port=0, open_orders_per_symbol=0)
 
 
-async def test_token_then_list(v2: V2, control: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(("settings", "padded"), [
+    (Settings(port=0, amounts="minimal"), False), (Settings(port=0, amounts="padded"), True)],
+    ids=["minimal", "padded"])
+async def test_token_then_list(v2: V2, control: httpx.AsyncClient, padded: bool) -> None:
     response = await v2.authenticate()
     assert response.status_code == 200
     body = response.json()
@@ -32,8 +35,12 @@ async def test_token_then_list(v2: V2, control: httpx.AsyncClient) -> None:
     # Types exactly as the documented example: numbers for id, time, status and counts.
     assert isinstance(row["entrust_id"], int) and isinstance(row["timestamp"], int)
     assert row["status"] == 1 and row["side"] == "buy" and row["symbol"] == "BTC_USDT"
-    assert row["price"] == "50000.00" and row["original_amount"] == "0.25000"
-    assert row["executed_amount"] == "0.00000" and row["remaining_amount"] == "0.25000"
+    if padded:  # as in BitMart's documentation
+        assert row["price"] == "50000.00" and row["original_amount"] == "0.25000"
+        assert row["executed_amount"] == "0.00000" and row["remaining_amount"] == "0.25000"
+    else:  # as the live exchange writes them
+        assert row["price"] == "50000" and row["original_amount"] == "0.25"
+        assert row["executed_amount"] == "0" and row["remaining_amount"] == "0.25"
     assert isinstance(row["fees"], str)
     assert (page["total_pages"], page["total_orders"], page["current_page"]) == (1, 1, 0)
 
@@ -171,8 +178,8 @@ async def test_detail_and_not_found(v2: V2, control: httpx.AsyncClient) -> None:
     await control.post(f"/orders/{order['orderId']}/fill", json={"size": "0.2"})
     await v2.authenticate()
     row = (await v2.get(f"/v2/orders/{order['orderId']}")).json()
-    assert row["status"] == 2 and row["executed_amount"] == "0.20000"
-    assert row["remaining_amount"] == "0.30000" and row["fees"] == "14.00000000"
+    assert row["status"] == 2 and row["executed_amount"] == "0.2"
+    assert row["remaining_amount"] == "0.3" and row["fees"] == "14"
     missing = await v2.get("/v2/orders/123")
     assert missing.status_code == 404 and missing.json() == {"message": "Not found"}
 
@@ -197,7 +204,7 @@ async def test_place_and_cancel_are_signed(v2: V2, control: httpx.AsyncClient) -
     assert isinstance(entrust_id, int)
     truth = (await control.get("/truth", params={"open": 1})).json()["orders"]
     assert [(o["orderId"], o["price"], o["size"]) for o in truth] == [
-        (str(entrust_id), "0.000110", "100")]
+        (str(entrust_id), "0.00011", "100")]
     unsigned = await v2.http.post("/v2/orders", headers=v2.headers(), json={
         "symbol": "BMX_ETH", "side": "buy", "price": "0.0001", "amount": "1"})
     assert unsigned.status_code == 401

@@ -100,20 +100,37 @@ def _decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> De
         raise Invalid(f"{name} is not a decimal: {value[:40]!r}") from None
 
 
+def amount_text(value: Decimal) -> str:
+    """The one spelling of an amount in everything the tracker writes (book, journal,
+    outputs): positional, never an exponent, so that readers in any language parse it.
+    `str(Decimal("0.00000000"))` is "0E-8"; this keeps it as the exchange wrote it, trailing
+    zeros and all (`Decimal` remembers them)."""
+    return format(value, "f")
+
+
 def _amount(row: dict[str, Any], name: str) -> Decimal:
     value = _decimal(row, name)
     assert value is not None
     return value
 
 
+def time_ms(value: Any) -> int | None:
+    """Milliseconds as the exchange writes them, a JSON number or a digit string; None for
+    anything else. REST paging reads creation times with this too: it must page on every
+    time the codec accepts, or a page of string times would end the seed early."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,16}", value):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
 def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | None:
     if name not in row and not required:
         return None
-    value = _field(row, name)
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,16}", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be integer milliseconds, not {value!r:.40}")
+    raw = _field(row, name)
+    if (value := time_ms(raw)) is None:
+        raise Invalid(f"{name} must be integer milliseconds, not {raw!r:.40}")
     if not MIN_TIME_MS <= value <= MAX_TIME_MS:
         raise Invalid(f"{name} is out of range: {value}")
     return value

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+
+from tracker.codec import amount_text
 
 NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
@@ -51,6 +54,8 @@ def apply(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = N
     """Bring the schema up to date; each file and its version bump commit together."""
     migrations = load() if migrations is None else migrations
     conn.isolation_level = None
+    # Rewriting exact decimals needs Decimal: SQLite's own arithmetic is binary floating point.
+    conn.create_function("positional", 1, _positional, deterministic=True)
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     latest = migrations[-1][0] if migrations else 0
     if current > latest:
@@ -69,6 +74,10 @@ def apply(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = N
             raise
         current = version
     return current
+
+
+def _positional(text: str | None) -> str | None:
+    return None if text is None else amount_text(Decimal(text))
 
 
 def foreign(conn: sqlite3.Connection, version: int) -> None:

@@ -31,7 +31,7 @@ from prometheus_client import Histogram
 
 from tracker import migrate
 from tracker.book import Outcome
-from tracker.codec import OrderUpdate
+from tracker.codec import OrderUpdate, amount_text
 from tracker.migrate import MigrationError, StartupError
 
 ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
@@ -79,7 +79,7 @@ class BookReplaced(Exception):
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else amount_text(value)
 
 
 @dataclass
@@ -103,8 +103,8 @@ class Batch:
         received = now_ms()
         if update is not None:
             self.events.append((seq, received, epoch, source, update.order_id, update.state,
-                                str(update.filled_size), update.update_time, outcome.value,
-                                None, None))
+                                amount_text(update.filled_size), update.update_time,
+                                outcome.value, None, None))
         else:
             self.events.append((seq, received, epoch, source, order_id, None, None, None,
                                 outcome.value, reason, payload))
@@ -120,8 +120,9 @@ class Batch:
 
 def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
     row, seq, unresolved, changed_at = entry
-    return (row.order_id, row.symbol, row.side, row.type, str(row.price), str(row.size),
-            str(row.filled_size), _text(row.filled_notional), row.state, row.client_order_id,
+    return (row.order_id, row.symbol, row.side, row.type, amount_text(row.price),
+            amount_text(row.size), amount_text(row.filled_size), _text(row.filled_notional),
+            row.state, row.client_order_id,
             row.create_time, row.update_time, row.source, int(unresolved), changed_at, seq)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from tracker import signing
+from tracker import codec, signing
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
@@ -221,12 +221,16 @@ def _retry_after(response: Answer, default: float) -> float:
 
 
 def _message(response: Answer) -> str:
+    """The status and the exchange's own words: v2 errors say them in `message`, and its
+    rate limiter in `msg` ({"code": -30, "msg": "Visit too often..."})."""
     try:
         body = json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return f"HTTP {response.status_code}"
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return f"HTTP {response.status_code}: {body['message'][:200]}"
+    if isinstance(body, dict):
+        for key in ("message", "msg"):
+            if isinstance(text := body.get(key), str):
+                return f"HTTP {response.status_code}: {text[:200]}"
     return f"HTTP {response.status_code}"
 
 
@@ -397,8 +401,8 @@ class V2Rest(_Base):
 
 def _created(row: Any) -> int:
     """A v2 row's creation time; a row without a usable one counts as old."""
-    stamp = row.get("timestamp") if isinstance(row, dict) else None
-    return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
+    stamp = codec.time_ms(row.get("timestamp")) if isinstance(row, dict) else None
+    return stamp or 0
 
 
 V4_SUCCESS = 1000
@@ -494,8 +498,8 @@ class V4Rest(_Base):
                 key = str(row.get("orderId")) if isinstance(row, dict) else repr(row)
                 fresh += key not in seen
                 seen[key] = row
-                created = row.get("createTime") if isinstance(row, dict) else None
-                if isinstance(created, int) and not isinstance(created, bool):
+                created = codec.time_ms(row.get("createTime")) if isinstance(row, dict) else None
+                if created is not None:
                     times.append(created)
             if progress:
                 progress(symbol or "*", len(seen), len(seen))

@@ -53,6 +53,7 @@ class Settings:
     rate: float = 0.0  # order-flow events per second
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     compress: bool = True  # pushes as raw-DEFLATE binary frames; False: plain text frames
+    amounts: str = "minimal"  # or "padded": see tracker.simulator.wire
     ws_idle_timeout_s: float = 20.0
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client

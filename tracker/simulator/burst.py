@@ -19,7 +19,7 @@ from tracker.simulator.wire import PUSH_LEGACY_STATE
 if TYPE_CHECKING:
     from tracker.simulator.app import Simulator
 
-BASE_ID = 8_000_000_000_000_000  # 16 digits, below 2**53, above the store's ids
+BASE_ID = 998_000_000_000_000_000  # 18 digits, as the exchange's, above the store's ids
 TABLE = "spot/user/order"
 
 

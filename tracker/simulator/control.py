@@ -79,8 +79,8 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
 
 def truth_row(sim: Simulator, order: SimOrder) -> dict[str, Any]:
     spec = sim.store.symbols[order.symbol]
-    row = v4_order(order, spec)
-    row["fees"] = dec(order.fees, 8)
+    row = v4_order(order, spec, sim.settings.amounts)
+    row["fees"] = dec(order.fees, 8, sim.settings.amounts)
     row["fills"] = len(order.fills)
     return row
 

@@ -153,7 +153,7 @@ async def list_orders(request: web.Request) -> web.Response:
     spec = sim.store.symbols[symbol]
     page = rows[offset * limit:(offset + 1) * limit]
     body = {
-        "orders": [v2_row(o, spec) for o in page],
+        "orders": [v2_row(o, spec, sim.settings.amounts) for o in page],
         "total_pages": math.ceil(len(rows) / limit),
         "total_orders": len(rows),
         "current_page": offset,
@@ -170,7 +170,8 @@ async def order_detail(request: web.Request) -> web.Response:
     order = sim.store.orders.get(request.match_info["entrust_id"])
     if order is None or sim.lagging(order):
         return v2_error(404, "Not found")
-    return web.json_response(v2_row(order, sim.store.symbols[order.symbol]))
+    return web.json_response(v2_row(order, sim.store.symbols[order.symbol],
+                                    sim.settings.amounts))
 
 
 async def place_order(request: web.Request) -> web.Response:

@@ -177,7 +177,8 @@ async def open_orders(sim: Simulator, body: Body) -> web.Response:
         and (end is None or o.create_time <= end)
     ]
     rows.sort(key=lambda o: (o.create_time, int(o.order_id)), reverse=True)
-    data = [v4_order(o, sim.store.symbols[o.symbol]) for o in rows[:limit]]
+    data = [v4_order(o, sim.store.symbols[o.symbol], sim.settings.amounts)
+            for o in rows[:limit]]
     response = v4_response(sim, data)
     sim.shift_between_pages(symbol)
     return response
@@ -204,7 +205,8 @@ async def query_order(sim: Simulator, body: Body) -> web.Response:
     if order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms:
         # Unfilled cancels are only queryable for about 20 minutes (protocol §2.5).
         raise Rejected(400, 50005, "Order Id not found")
-    return v4_response(sim, v4_order(order, sim.store.symbols[order.symbol]))
+    return v4_response(sim, v4_order(order, sim.store.symbols[order.symbol],
+                                     sim.settings.amounts))
 
 
 async def order_trades(sim: Simulator, body: Body) -> web.Response:
@@ -226,7 +228,8 @@ async def order_trades(sim: Simulator, body: Body) -> web.Response:
     fills = [f for f in order.fills if not lag or f.time <= horizon]
     if len(fills) < len(order.fills):
         sim.injected["rest_lag"] += 1
-    return v4_response(sim, [v4_trade(order, f, spec) for f in reversed(fills)])
+    return v4_response(sim, [v4_trade(order, f, spec, sim.settings.amounts)
+                             for f in reversed(fills)])
 
 
 async def submit_order(sim: Simulator, body: Body) -> web.Response:

@@ -110,7 +110,9 @@ class OrderStore:
         self,
         symbols: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS,
         clock: Callable[[], int] | None = None,
-        first_id: int = 1_000_000_000_000_000,
+        # 18 digits, as the exchange's ids are: above 2**53, so a client that reads JSON
+        # numbers as doubles corrupts them, here as there.
+        first_id: int = 995_232_205_536_716_288,
     ) -> None:
         self.symbols = {s.name: s for s in symbols}
         self.clock = clock or (lambda: int(time.time() * 1000))

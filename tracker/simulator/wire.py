@@ -3,6 +3,10 @@
 v2 rows mix JSON numbers (id, time, status) with decimal strings (amounts); v4 objects use
 camelCase strings with Long times; WebSocket pushes make every value a string and carry
 fill-only fields only on fills.
+
+Amounts come in two styles. "minimal", as captured from the live exchange: the fewest
+decimals ("3.52", "0", "9.976384"), and a fill's `dealFee` with 9. "padded", as in BitMart's
+documentation examples: every amount at its scale ("3.52000", "0.00000000").
 """
 
 from __future__ import annotations
@@ -20,33 +24,41 @@ PUSH_LEGACY_STATE = {"new": "4", "partially_filled": "5", "filled": "6", "cancel
                      "partially_canceled": "12", "failed": "1"}
 
 
-def dec(value: Decimal, scale: int) -> str:
-    return f"{value.quantize(Decimal(1).scaleb(-scale)):f}"
+def dec(value: Decimal, scale: int, amounts: str) -> str:
+    text = f"{value.quantize(Decimal(1).scaleb(-scale)):f}"
+    if amounts == "minimal" and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
-def _amounts(o: SimOrder, spec: SymbolSpec) -> tuple[str, str, str]:
-    return dec(o.price, spec.price_scale), dec(o.size, spec.size_scale), dec(
-        o.filled_size, spec.size_scale)
+def _amounts(o: SimOrder, spec: SymbolSpec, amounts: str) -> tuple[str, str, str]:
+    return (dec(o.price, spec.price_scale, amounts), dec(o.size, spec.size_scale, amounts),
+            dec(o.filled_size, spec.size_scale, amounts))
 
 
-def v2_row(o: SimOrder, spec: SymbolSpec) -> dict[str, Any]:
-    price, size, filled = _amounts(o, spec)
+def deal_fee(fee: Decimal, amounts: str) -> str:
+    """A fill's fee on a push: 9 decimals on the live exchange, 8 in the documentation."""
+    return dec(fee, 9, "padded") if amounts == "minimal" else dec(fee, 8, amounts)
+
+
+def v2_row(o: SimOrder, spec: SymbolSpec, amounts: str) -> dict[str, Any]:
+    price, size, filled = _amounts(o, spec, amounts)
     return {
         "entrust_id": int(o.order_id),
         "symbol": o.symbol,
         "timestamp": o.create_time,
         "side": o.side,
         "price": price,
-        "fees": dec(o.fees, 8),
+        "fees": dec(o.fees, 8, amounts),
         "original_amount": size,
         "executed_amount": filled,
-        "remaining_amount": dec(o.remaining, spec.size_scale),
+        "remaining_amount": dec(o.remaining, spec.size_scale, amounts),
         "status": V2_STATUS[o.state],
     }
 
 
-def v4_order(o: SimOrder, spec: SymbolSpec) -> dict[str, Any]:
-    price, size, filled = _amounts(o, spec)
+def v4_order(o: SimOrder, spec: SymbolSpec, amounts: str) -> dict[str, Any]:
+    price, size, filled = _amounts(o, spec, amounts)
     avg = o.filled_notional / o.filled_size if o.filled_size else Decimal(0)
     return {
         "orderId": o.order_id,
@@ -60,17 +72,17 @@ def v4_order(o: SimOrder, spec: SymbolSpec) -> dict[str, Any]:
         "cancelSource": o.cancel_source,
         "stpMode": "none",
         "price": price,
-        "priceAvg": dec(avg, spec.price_scale),
+        "priceAvg": dec(avg, spec.price_scale, amounts),
         "size": size,
         "filledSize": filled,
-        "notional": dec(o.notional, 8),
-        "filledNotional": dec(o.filled_notional, 8),
+        "notional": dec(o.notional, 8, amounts),  # a market sell's: 0
+        "filledNotional": dec(o.filled_notional, 8, amounts),
         "createTime": o.create_time,
         "updateTime": o.update_time,
     }
 
 
-def v4_trade(o: SimOrder, f: Fill, spec: SymbolSpec) -> dict[str, Any]:
+def v4_trade(o: SimOrder, f: Fill, spec: SymbolSpec, amounts: str) -> dict[str, Any]:
     return {
         "tradeId": f.trade_id,
         "orderId": o.order_id,
@@ -79,10 +91,10 @@ def v4_trade(o: SimOrder, f: Fill, spec: SymbolSpec) -> dict[str, Any]:
         "side": o.side,
         "orderMode": "spot",
         "type": o.type,
-        "price": dec(f.price, spec.price_scale),
-        "size": dec(f.size, spec.size_scale),
-        "notional": dec(f.notional, 8),
-        "fee": dec(f.fee, 8),
+        "price": dec(f.price, spec.price_scale, amounts),
+        "size": dec(f.size, spec.size_scale, amounts),
+        "notional": dec(f.notional, 8, amounts),
+        "fee": dec(f.fee, 8, amounts),
         "feeCoinName": spec.quote,
         "tradeRole": "maker" if f.role == "M" else "taker",
         "createTime": f.time,
@@ -90,14 +102,14 @@ def v4_trade(o: SimOrder, f: Fill, spec: SymbolSpec) -> dict[str, Any]:
     }
 
 
-def push_row(change: OrderChange, spec: SymbolSpec) -> dict[str, str]:
+def push_row(change: OrderChange, spec: SymbolSpec, amounts: str) -> dict[str, str]:
     """One element of a push's `data` array: every value a string (protocol §3.4)."""
     o, fill = change.order, change.fill
-    price, size, filled = _amounts(o, spec)
+    price, size, filled = _amounts(o, spec, amounts)
     if o.type == "market" and o.side == "buy":
-        notional = dec(o.notional, 8)  # market buy: the notional on every push
+        notional = dec(o.notional, 8, amounts)  # market buy: the notional on every push
     elif o.type == "limit" and o.state == "new":
-        notional = dec(o.notional, 8)  # limit: price x size on the `new` push only
+        notional = dec(o.notional, 8, amounts)  # limit: price x size on the `new` push only
     else:
         notional = ""
     row = {
@@ -108,22 +120,22 @@ def push_row(change: OrderChange, spec: SymbolSpec) -> dict[str, str]:
         "size": size,
         "ms_t": str(o.create_time),  # creation time, not the event time
         "price": price,
-        "filled_notional": dec(o.filled_notional, 8),
+        "filled_notional": dec(o.filled_notional, 8, amounts),
         "filled_size": filled,
         "margin_trading": "0",
         "state": PUSH_LEGACY_STATE[o.state],
         "order_id": o.order_id,
         "order_type": "0",
         "last_fill_time": str(fill.time) if fill else "0",
-        "last_fill_price": dec(fill.price, spec.price_scale) if fill else "0",
-        "last_fill_count": dec(fill.size, spec.size_scale) if fill else "0",
+        "last_fill_price": dec(fill.price, spec.price_scale, amounts) if fill else "0",
+        "last_fill_count": dec(fill.size, spec.size_scale, amounts) if fill else "0",
         "client_order_id": str(o.client_order_id or "0"),
         "create_time": str(o.create_time),
         "update_time": str(o.update_time),
         "order_mode": "spot",
         "entrust_type": "NORMAL",
         "order_state": o.state,
-        "dealFee": dec(fill.fee, 8) if fill else "0",
+        "dealFee": deal_fee(fill.fee, amounts) if fill else "0",
         "deal_fee_coin_name": spec.quote,
     }
     if fill is not None:

@@ -83,7 +83,8 @@ class Session:
         symbol = change.order.symbol
         for topic, table in self.topics.items():
             if topic == ALL_SYMBOLS_TOPIC or topic.endswith(":" + symbol):
-                row = push_row(change, self.sim.store.symbols[symbol])
+                row = push_row(change, self.sim.store.symbols[symbol],
+                               self.sim.settings.amounts)
                 self._deliver(json.dumps({"table": table, "data": [row]}))
 
     def _deliver(self, text: str) -> None:
