@@ -34,7 +34,7 @@ def test_v4_all_symbols_and_urls() -> None:
 
 @pytest.mark.parametrize(("env", "needle"), [
     ({"TRACKER_API": "v3"}, "api: expected v2 or v4"),
-    ({"TRACKER_SYMBOLS": ""}, "symbols: no symbols"),
+    ({"TRACKER_SYMBOLS": ""}, "symbols: missing; set symbols (in the file, TRACKER_SYMBOLS"),
     ({"TRACKER_SYMBOLS": "*"}, "v2 order list needs explicit symbols"),
     ({"TRACKER_SYMBOLS": "BTC-USDT"}, "'BTC-USDT' is not a BASE_QUOTE symbol (e.g. BTC_USDT)"),
     ({"TRACKER_METRICS_PORT": "70000"}, "metrics_port: must be between 0 and 65535, got"),
@@ -78,7 +78,7 @@ def test_toml_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(bad, CREDS, {})
     bad.write_text('symbolz = ["BTC_USDT"]')
-    with pytest.raises(ConfigError, match="unknown setting 'symbolz'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'symbolz' \(did you mean 'symbols'"):
         load(bad, CREDS, {})
     with pytest.raises(ConfigError, match=r"config file .*missing\.toml"):
         load(tmp_path / "missing.toml", CREDS, {})
@@ -86,7 +86,7 @@ def test_toml_errors(tmp_path: Path) -> None:
 
 def test_credentials_sources(tmp_path: Path) -> None:
     env = {"TRACKER_SYMBOLS": "BTC_USDT"}
-    with pytest.raises(ConfigError, match="api_key: missing"):
+    with pytest.raises(ConfigError, match=r"^api_key, api_secret, api_memo: missing; set "):
         load(None, env, {})
     (tmp_path / "key").write_text("file-key\n")
     creds_dir = tmp_path / "creds"
@@ -111,3 +111,46 @@ def test_db_path_needs_no_credentials(tmp_path: Path) -> None:
     assert db_path(toml, {}, None) == Path("/srv/book.db")
     assert db_path(None, {"STATE_DIRECTORY": "/var/lib/tracker"}, None) == Path(
         "/var/lib/tracker/orders.db")
+
+
+def test_every_missing_setting_in_one_line() -> None:
+    with pytest.raises(ConfigError) as err:
+        load(None, {"TRACKER_API_MEMO": "m"}, {})
+    message = str(err.value)
+    assert message.startswith("symbols, api_key, api_secret: missing; set symbols"), message
+    assert "TRACKER_API_KEY, TRACKER_API_SECRET" in message and "memo" not in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"^api_secret: missing; set TRACKER_API_SECRET \("):
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_API_SECRET": " "}, {})
+
+
+@pytest.mark.parametrize(("name", "hint"), [
+    ("TRACKER_PAGESIZE", " (did you mean TRACKER_PAGE_SIZE?)"),
+    ("TRACKER_SYMBOL", " (did you mean TRACKER_SYMBOLS?)"),
+    ("TRACKER_API_KEY_FILES", " (did you mean TRACKER_API_KEY_FILE?)"),
+    ("TRACKER_COLOUR", ""),
+])
+def test_an_unknown_tracker_variable_is_refused_and_named(name: str, hint: str) -> None:
+    env = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", name: "5"}
+    for read in (lambda: load(None, env, {}), lambda: db_path(None, env, "x.db")):
+        with pytest.raises(ConfigError) as err:
+            read()
+        assert str(err.value).startswith(f"{name}{hint}: unknown environment variable;"), (
+            err.value)
+
+
+def test_unknown_variables_are_named_together() -> None:
+    with pytest.raises(ConfigError, match=r"^TRACKER_A, TRACKER_B: unknown environment variables;"):
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_B": "", "TRACKER_A": ""}, {})
+
+
+def test_documented_variables_that_are_no_settings_are_accepted(tmp_path: Path) -> None:
+    toml = tmp_path / "t.toml"
+    toml.write_text('symbols = ["BTC_USDT"]\n')
+    (tmp_path / "memo").write_text("m")
+    env = {"TRACKER_CONFIG": str(toml), "TRACKER_API_KEY": "k", "TRACKER_API_SECRET": "s",
+           "TRACKER_API_MEMO_FILE": str(tmp_path / "memo"), "TRACKER_SIM_API_KEY": "x",
+           "TRACKER_SIM_API_SECRET": "x", "TRACKER_SIM_API_MEMO": "x",
+           "TRACKER_IT_CACHE": "/var/cache", "TRACKERS": "not ours", "tracker_pagesize": "1"}
+    assert load(None, env, {}).credentials.memo == "m"
+    assert db_path(None, env, None) == Path("tracker.db")

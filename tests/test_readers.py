@@ -99,7 +99,7 @@ def test_a_stopped_daemons_book_reads_without_write_access(book: Path) -> None:
     assert rows[0]["price"] == "60000.5" and rows[0]["state"] == "new"
     state = as_reader(book, lambda: readers.status(book))
     assert state["open_orders"] == 3 and state["status"] == "stopped"
-    assert state["running"] is False and state["live"] == 0
+    assert state["running"] is False and state["live"] is False
     assert readers.status(book)["open_orders"] == 3  # and as this user
     # no reader created the WAL files, which would then belong to it
     assert sorted(p.name for p in book.parent.iterdir()) == ["orders.db", "orders.db.seq"]
@@ -123,6 +123,25 @@ def test_a_writer_starting_during_the_read_is_read_instead(book: Path) -> None:
     finally:
         for writer in writers:
             writer.close()
+
+
+def test_a_read_is_one_transaction(book: Path) -> None:
+    """Every statement of one read sees the same commit: a count made after the daemon
+    committed again is still the count of the rows read before, never a second number."""
+    writer = sqlite3.connect(book)
+    writer.execute("PRAGMA journal_mode=WAL")  # open while the read runs, as a daemon's is
+
+    def twice(conn: sqlite3.Connection) -> tuple[int, int]:
+        first = int(conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0])
+        writer.execute("UPDATE orders SET state = 'filled' WHERE order_id = '100001'")
+        writer.commit()
+        return first, int(conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0])
+
+    try:
+        assert readers.read(book, twice) == (3, 3)
+        assert readers.status(book)["open_orders"] == 2  # the next read sees the commit
+    finally:
+        writer.close()
 
 
 def test_a_book_that_is_not_one_is_unavailable(book: Path) -> None:

@@ -7,34 +7,63 @@ import asyncio
 import contextlib
 import csv
 import functools
+import importlib.metadata
 import json
 import os
 import signal
 import sqlite3
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, NoReturn
 
 from tracker import config as config_mod
-from tracker import readers
+from tracker import readers, watch
 from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
 # 78 (not a tracker book, a newer schema); `tracker run` also ends with 74 when its book was
 # deleted or replaced, or a stop could not write everything.
-EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
+# What a shell reports for a program that SIGPIPE ended (128 + 13): the reader of its
+# output went away, as with `tracker orders | head -2`.
+EX_PIPE = 141
+CONFIG_HELP = "TOML file (default: $TRACKER_CONFIG); only its db is read"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tracker", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+class Parser(argparse.ArgumentParser):
+    """A mistake on the command line ends as any bad setting does: one line naming the
+    option and exit 78, which systemd does not restart (flags are settings too: a unit whose
+    command line is wrong cannot be fixed by starting it again)."""
+
+    def __init__(self, *args: Any, error_code: int = EX_CONFIG, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_code = error_code
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(self.error_code, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("bitmart-order-tracker")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tracker", description="Keeps an exact SQLite book of one BitMart "
+                    "account's open orders. 'tracker COMMAND --help' describes a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
         "run", help="the daemon: seed the book, then keep it current from the stream",
-        description="Settings: defaults < TOML file < TRACKER_* environment < these flags. "
+        description="The daemon: seed the book, then keep it current from the stream. "
+                    "Settings: defaults < TOML file < TRACKER_* environment < these flags. "
                     "Credentials: TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO (or "
                     "..._FILE, or systemd credentials api_key, api_secret, api_memo).")
     run.add_argument("--config", type=Path, help="TOML file (default: $TRACKER_CONFIG)")
@@ -46,28 +75,52 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     run.add_argument("--log-format", choices=("auto", "json", "console"))
 
-    orders = commands.add_parser("orders", help="print the open orders (read-only)")
-    orders.add_argument("--config", type=Path)
+    summary = "print the open orders (read-only)"
+    orders = commands.add_parser(
+        "orders", help=summary, description=f"{summary.capitalize()}, as one read of the "
+        "book. A symbol the book has never held an order of is named on stderr.")
+    orders.add_argument("--config", type=Path, help=CONFIG_HELP)
     orders.add_argument("--db", help="path of the SQLite book")
-    orders.add_argument("--symbol", help="only this symbol")
-    orders.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
+    orders.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                        help="table (default), json or csv; amounts as text, exact")
 
+    summary = ("is the book live? exit 0 live, 1 not live, 3 daemon not running, "
+               "69 book unreadable")
     status = commands.add_parser(
-        "status", help="is the book live? exit 0 live, 1 not live, 3 daemon not running, "
-                       "69 book unreadable")
-    status.add_argument("--config", type=Path)
+        "status", help=summary, description=f"{summary[0].upper()}{summary[1:]}. Shows "
+        "since when, the last event and seed, and the daemon; times in UTC.")
+    status.add_argument("--config", type=Path, help=CONFIG_HELP)
     status.add_argument("--db", help="path of the SQLite book")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true",
+                        help="machine-readable output (an error too: {\"error\": ...})")
 
+    summary = ("for container health checks: exit 0 when the book is live and the daemon "
+               "running, 1 otherwise (never any other code)")
     health = commands.add_parser(
-        "healthcheck", help="for container health checks: exit 0 when the book is live and "
-                            "the daemon running, 1 otherwise (never any other code)")
-    health.add_argument("--config", type=Path)
+        "healthcheck", help=summary, description=f"{summary.capitalize()}.", error_code=1)
+    health.add_argument("--config", type=Path, help=CONFIG_HELP)
     health.add_argument("--db", help="path of the SQLite book")
 
-    migrate = commands.add_parser("migrate", help="create or upgrade the book's schema")
-    migrate.add_argument("--config", type=Path)
+    summary = "create or upgrade the book's schema (the daemon also does this at start)"
+    migrate = commands.add_parser("migrate", help=summary,
+                                  description=f"{summary.capitalize()}.")
+    migrate.add_argument("--config", type=Path, help=CONFIG_HELP)
     migrate.add_argument("--db", help="path of the SQLite book")
+
+    summary = "follow the journal, one JSON line per change, as journalctl -f does (read-only)"
+    follow = commands.add_parser(
+        "watch", help=summary, description=f"{summary[0].upper()}{summary[1:]}. It waits out "
+        "daemon restarts and a missing book; when retention deleted rows it had not shown, or "
+        "the book at the path is another one, it says so and prints the open orders before "
+        "going on. Ends with SIGINT or SIGTERM, exit 0.")
+    follow.add_argument("--config", type=Path, help=CONFIG_HELP)
+    follow.add_argument("--db", help="path of the SQLite book")
+    follow.add_argument("--since", type=int, metavar="SEQ",
+                        help="the last seq already seen: start after it (0: the whole "
+                             "journal; default: from now)")
+    follow.add_argument("--symbol", type=str.upper, help="only this symbol's orders")
+    follow.add_argument("--format", choices=("json", "table"), default="json")
 
     demo = commands.add_parser(
         "demo", help="the simulator with order flow, the tracker against it, and a live view")
@@ -94,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="flow event weights, e.g. new=4,partial=2,fill=1.5,cancel=2,market=0.5")
     sim.add_argument("--plain", action="store_true",
                      help="send pushes as text frames instead of raw-DEFLATE binary frames")
+    sim.add_argument("--amounts", choices=("minimal", "padded"), default="minimal",
+                     help="minimal: amounts with the fewest decimals, as the live exchange "
+                          "writes them; padded: at their scale, as BitMart's documentation")
     sim.add_argument("--faults", default=None, metavar="JSON|FILE",
                      help='initial faults, e.g. \'{"push_drop": 0.1}\' (see README)')
     sim.add_argument("--idle-timeout", type=float, default=20.0,
@@ -106,25 +162,47 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds v4 query/order still finds an unfilled cancel")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
+    for sub in commands.choices.values():
+        sub.set_defaults(command_parser=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        parser.print_help(sys.stderr)
+        return parser.error_code
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's parser, whose exit code a healthcheck needs
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     commands = {"sim": run_sim, "run": run_daemon, "orders": show_orders,
                 "status": show_status, "healthcheck": healthcheck, "migrate": run_migrate,
-                "demo": run_demo}
+                "demo": run_demo, "watch": watch.run}
     try:
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # As Python's documentation advises: whatever is still buffered goes to devnull (the
+        # interpreter flushes stdout again at exit), and the command stops quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1 if args.command == "healthcheck" else EX_PIPE
     except config_mod.ConfigError as exc:
-        print(f"tracker: configuration error: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        return failed(args, f"configuration error: {exc}", EX_CONFIG)
     except readers.Unavailable as exc:
-        print(f"tracker: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        return failed(args, str(exc), EX_UNAVAILABLE)
     except StartupError as exc:
-        print(f"tracker: {exc}", file=sys.stderr)
-        return exc.code
+        return failed(args, str(exc), exc.code)
+
+
+def failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """One line on stderr; with --json also an object on stdout, for a reader that parses
+    whatever the command prints."""
+    print(f"tracker: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -149,7 +227,11 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def show_orders(args: argparse.Namespace) -> int:
-    rows = readers.open_orders(_db(args), args.symbol)
+    db = _db(args)
+    rows = readers.open_orders(db, args.symbol)
+    if args.symbol and not rows and not readers.seen_symbol(db, args.symbol):
+        print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
+              "daemon's symbols?)", file=sys.stderr)
     if args.format == "json":
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -162,16 +244,21 @@ def show_orders(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_COLUMNS = ("order_id", "symbol", "side", "price", "size", "filled_size",
+                 "filled_notional", "state")
+AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
+
+
 def render_table(rows: list[dict[str, object]]) -> str:
-    columns = ("order_id", "symbol", "side", "price", "size", "filled_size", "state")
-    cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) if i in (3, 4, 5) else v.ljust(w)
-                        for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+    cells = [[str(r[c] if r[c] is not None else "") for c in TABLE_COLUMNS] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)])
+              for i, c in enumerate(TABLE_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) if c in AMOUNTS else v.ljust(w)
+                        for c, v, w in zip(TABLE_COLUMNS, row, widths, strict=True))
               for row in cells]
     lines.append(f"{len(rows)} open orders")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
@@ -184,13 +271,63 @@ def show_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state | {"exit_code": code}))
     else:
-        live = "live" if state["live"] else "NOT LIVE"
-        if state["stalled"]:
-            live += f" (no commit for {state['heartbeat_age_ms'] // 1000} s: writes stalled)"
-        print(f"{live}: {state['status']}; {state['open_orders']} open orders; "
-              f"epoch {state['epoch']}; reconnects {state['reconnects']}; "
-              f"running {'yes' if state['running'] else 'no'}")
+        print(status_text(state, int(time.time() * 1000)))
     return code
+
+
+def status_text(state: dict[str, Any], now: int) -> str:
+    """Times as `systemctl status` shows them: the moment in UTC, then how long ago."""
+
+    def when(ms: int | None) -> str:
+        return f"{clock(ms)}; {ago(now - ms)} ago" if ms else "never"
+
+    head = (f"live since {when(state['live_since'])}" if state["live"] else
+            f"NOT LIVE: {why_not_live(state)}")
+    if state["running"]:
+        daemon = f"running, pid {state['pid']}, started {when(state['started_at'])}"
+    elif state["heartbeat_at"]:
+        daemon = f"not running; last commit {when(state['heartbeat_at'])}"
+    else:
+        daemon = "never started on this book"
+    seed = when(state["last_seed_at"])
+    if state["last_seed_at"]:
+        seed += f" ({state['last_seed_orders']} orders read)"
+    rows = (("open orders", str(state["open_orders"])),
+            ("daemon", daemon),
+            ("last event", when(state["last_event_at"])),
+            ("last seed", seed),
+            ("splices", f"{state['splices']} (epoch {state['epoch']}), "
+                        f"reconnects {state['reconnects']}"),
+            ("events", f"applied {state['applied']}, duplicate {state['duplicate']}, "
+                       f"stale {state['stale']}, invalid {state['invalid']}"),
+            ("unresolved", str(state["unresolved"])),
+            ("book", f"{state['book_id']}, schema {state['schema']}"))
+    return "\n".join([head, *(f"  {name:<13}{value}" for name, value in rows)])
+
+
+def why_not_live(state: dict[str, Any]) -> str:
+    if state["stalled"]:
+        return f"no commit for {ago(state['heartbeat_age_ms'])}: writes stalled"
+    if state["running"] or state["status"] in ("stopped", readers.NEVER_RAN):
+        return str(state["status"])
+    # killed, or hung: its last words may still say "live"
+    return f"the daemon is not running (its last status: {state['status']})"
+
+
+def clock(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def ago(ms: int) -> str:
+    seconds = max(ms, 0) // 1000
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def healthcheck(args: argparse.Namespace) -> int:
@@ -201,22 +338,39 @@ def healthcheck(args: argparse.Namespace) -> int:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
     healthy = bool(state["running"] and state["live"])
-    print("healthy" if healthy else f"unhealthy: {state['status']}")
+    print("healthy" if healthy else f"unhealthy: {why_not_live(state)}")
     return 0 if healthy else 1
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from tracker import migrate, store
+    from tracker import store
 
     path = _db(args)
+    before = schema_version(path)
     store.connect_migrated(path)
-    conn = sqlite3.connect(path)
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
-    print(f"{path}: schema version {version} (latest {migrate.load()[-1][0]})")
+    after = schema_version(path)
+    if before == after:
+        print(f"{path}: nothing to do, already at schema version {after} (the latest)")
+    elif before == 0:
+        print(f"{path}: created the book, schema version {after}")
+    else:
+        print(f"{path}: upgraded from schema version {before} to {after} (the latest)")
     return 0
+
+
+def schema_version(path: Path) -> int:
+    """0 for no book yet; a file that cannot be one is refused by the migration, which
+    says why."""
+    if not path.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -273,7 +427,7 @@ def sim_settings(args: argparse.Namespace):  # -> tracker.simulator.app.Settings
     return Settings(
         host=args.host, port=args.port, seed=args.seed, symbols=symbols,
         open_orders_per_symbol=args.open_orders, rate=args.rate, mix=mix,
-        compress=not args.plain, ws_idle_timeout_s=args.idle_timeout,
+        compress=not args.plain, amounts=args.amounts, ws_idle_timeout_s=args.idle_timeout,
         ws_lifeless_s=args.lifeless_timeout, v2_rate_limit=args.v2_rate_limit,
         cancel_retention_s=args.cancel_retention, account=account, faults=faults,
     )

@@ -1,17 +1,20 @@
 """Configuration: built-in defaults < TOML file < `TRACKER_*` environment < flags.
 
 Every setting is checked at start; a bad one stops the daemon with one line naming it
-(exit code 78). Credentials never come from the command line, where `ps` would show them.
+(exit code 78), and so does a `TRACKER_*` variable that is no setting: a typo would otherwise
+leave the default in force without a word. Credentials never come from the command line,
+where `ps` would show them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,32 @@ class Config:
 FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "credentials"}
 FLOATS = {n for n, f in FIELDS.items() if f.type == "float"}
 INTS = {n for n, f in FIELDS.items() if f.type == "int"}
+# `TRACKER_*` variables that are read but are no setting, so never refused as unknown.
+OTHER_VARIABLES = frozenset({
+    "TRACKER_CONFIG",
+    *(f"TRACKER_{n.upper()}{suffix}" for n in CREDENTIAL_NAMES for suffix in ("", "_FILE")),
+    # `tracker sim`'s account, often exported beside the tracker's own in a demo shell
+    "TRACKER_SIM_API_KEY", "TRACKER_SIM_API_SECRET", "TRACKER_SIM_API_MEMO",
+    "TRACKER_IT_CACHE",  # .ci/: where the integration checks keep their machine images
+})
+KNOWN_VARIABLES = OTHER_VARIABLES | {f"TRACKER_{n.upper()}" for n in FIELDS}
+
+
+def _suggest(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """' (did you mean X?)' for a near miss. The shared prefix is left out of the likeness,
+    or every `TRACKER_*` name would look close to every other."""
+    bare = {k.removeprefix(prefix): k for k in known}
+    close = difflib.get_close_matches(name.removeprefix(prefix), bare, n=1, cutoff=0.7)
+    return f" (did you mean {bare[close[0]]}?)" if close else ""
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    unknown = sorted(k for k in env if k.startswith("TRACKER_") and k not in KNOWN_VARIABLES)
+    if unknown:
+        names = ", ".join(k + _suggest(k, KNOWN_VARIABLES, "TRACKER_") for k in unknown)
+        raise ConfigError(f"{names}: unknown environment variable"
+                          f"{'s' if len(unknown) > 1 else ''}; the settings are in the "
+                          "README's configuration table")
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -135,7 +164,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
     unknown = data.keys() - FIELDS.keys()
     if unknown:
-        raise ConfigError(f"config file {path}: unknown setting {sorted(unknown)[0]!r}")
+        name = sorted(unknown)[0]
+        hint = _suggest(repr(name), map(repr, FIELDS))
+        raise ConfigError(f"config file {path}: unknown setting {name!r}{hint}")
     return data
 
 
@@ -174,6 +205,7 @@ def _loopback(host: str) -> bool:
 
 
 def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) -> Config:
+    check_environment(env)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     path = path or (Path(env["TRACKER_CONFIG"]) if env.get("TRACKER_CONFIG") else None)
@@ -204,9 +236,16 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     _check_url("ws_url", config.ws_url, ("ws", "wss"), config.allow_insecure)
     if config.symbols is None and config.api == "v2":
         raise ConfigError("symbols: the v2 order list needs explicit symbols (\"*\" is v4 only)")
+    secrets = {n: _secret(n, env) for n in CREDENTIAL_NAMES}
+    # All at once: a first start lacks several, and one per attempt is a slow way to learn.
+    credentials = [n for n, v in secrets.items() if not v]
+    how = [f"{', '.join(f'TRACKER_{n.upper()}' for n in credentials)} (or ..._FILE, "
+           f"or a systemd credential {', '.join(credentials)})"] if credentials else []
     if config.symbols == ():
-        raise ConfigError("symbols: no symbols configured (set symbols, TRACKER_SYMBOLS or "
-                          "--symbols)")
+        credentials.insert(0, "symbols")
+        how.insert(0, "symbols (in the file, TRACKER_SYMBOLS or --symbols)")
+    if credentials:
+        raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
     page_max = 1000 if config.api == "v2" else 200
     if not 1 <= config.page_size <= page_max:
         raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
@@ -235,18 +274,13 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if config.log_format not in ("auto", "json", "console"):
         raise ConfigError(f"log_format: expected auto, json or console, got "
                           f"{config.log_format!r}")
-    secrets = {n: _secret(n, env) for n in CREDENTIAL_NAMES}
-    missing = [n for n, v in secrets.items() if not v]
-    if missing:
-        name = missing[0]
-        raise ConfigError(f"{name}: missing; set TRACKER_{name.upper()} or "
-                          f"TRACKER_{name.upper()}_FILE, or a systemd credential '{name}'")
     return dataclasses.replace(config, credentials=Credentials(
         secrets["api_key"], secrets["api_secret"], secrets["api_memo"]))
 
 
 def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:
     """Where the book is, for the read-only commands, which need no credentials."""
+    check_environment(env)
     if flag:
         return Path(flag)
     if env.get("TRACKER_DB"):

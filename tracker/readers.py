@@ -7,15 +7,25 @@ book too.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size", "state",
-                "client_order_id", "created_at", "updated_at", "unresolved")
+ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
+                "filled_notional", "state", "client_order_id", "created_at", "updated_at",
+                "unresolved")
+# sync_state's times, in ms since the epoch; `tracker status --json` gives each in ISO 8601
+# too, as `<name>_iso`.
+TIME_FIELDS = ("started_at", "heartbeat_at", "live_since", "last_event_at", "last_seed_at")
+# The daemon's status text carries its own count of open orders, written at another moment
+# than any count a reader makes: a reader shows its own count and these words without it.
+STATUS_COUNT = re.compile(r",?\s*\d+ open orders")
+NEVER_RAN = "no daemon has run on this book yet"
 HEARTBEAT_STALE_MS = 15_000
 # The daemon commits at least once a second; `live = 1` with an older last commit means the
 # writer is stuck (a full disk, a lock held by another process) and the book may be behind.
@@ -38,6 +48,8 @@ def read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
     """
     if not path.exists():
         raise Unavailable(f"no book at {path} (is the daemon configured with this db?)")
+    if path.is_dir():
+        raise Unavailable(f"{path} is a directory, not a book file")
     wal = Path(f"{path}-wal")
     try:
         if not wal.exists():
@@ -51,9 +63,13 @@ def read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
 
 def _query(path: Path, mode: str, query: Callable[[sqlite3.Connection], T]) -> T:
     # Percent-encoded: in a URI a '?', '#' or '%' in the path would change its meaning.
-    conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=2.0)
+    conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=2.0,
+                           isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
+        # One read transaction: every statement of `query` sees the same commit, so a count
+        # cannot disagree with the rows or the state shown beside it.
+        conn.execute("BEGIN")
         conn.execute("SELECT 1 FROM sync_state").fetchone()
         return query(conn)
     finally:
@@ -70,6 +86,12 @@ def open_orders(path: Path, symbol: str | None = None) -> list[dict[str, Any]]:
     return read(path, lambda conn: [dict(r) for r in conn.execute(sql, args).fetchall()])
 
 
+def seen_symbol(path: Path, symbol: str) -> bool:
+    """Whether the book ever held an order of `symbol`, open or not."""
+    return read(path, lambda conn: conn.execute(
+        "SELECT 1 FROM orders WHERE symbol = ? LIMIT 1", (symbol,)).fetchone() is not None)
+
+
 def _state(conn: sqlite3.Connection) -> dict[str, Any]:
     state = dict(conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone())
     state["open_orders"] = conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0]
@@ -77,9 +99,17 @@ def _state(conn: sqlite3.Connection) -> dict[str, Any]:
     return state
 
 
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def status(path: Path) -> dict[str, Any]:
-    """The `sync_state` row, with `live` as a reader should take it: the column, and a
-    commit within LIVE_STALE_MS (the column cannot be cleared while writes fail)."""
+    """The `sync_state` row and the open-order count from one read, with `live` as a reader
+    should take it: the column, and a commit within LIVE_STALE_MS (the column cannot be
+    cleared while writes fail). `status` is the daemon's words without its count."""
     state = read(path, _state)
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
@@ -89,5 +119,10 @@ def status(path: Path) -> dict[str, Any]:
         state["status"] != "stopped")
     state["stalled"] = bool(state["running"] and state["live"] and age is not None
                             and age >= LIVE_STALE_MS)
-    state["live"] = int(bool(state["live"]) and state["running"] and not state["stalled"])
+    state["live"] = bool(state["live"]) and state["running"] and not state["stalled"]
+    # A new book's column says "starting" before any daemon has started.
+    never_ran = state["started_at"] is None and state["heartbeat_at"] is None
+    state["status"] = NEVER_RAN if never_ran else STATUS_COUNT.sub("", state["status"])
+    for name in TIME_FIELDS:
+        state[f"{name}_iso"] = iso(state[name])
     return state
