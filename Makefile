@@ -1,21 +1,25 @@
 # Two entry points on a fresh machine: `make demo` and `make test`.
-# Both create the virtual environment they need on first use.
+# Each creates the virtual environment on first use and installs what it needs, no more:
+# `make demo` the simulator and the live view (.[demo]), `make test` the test tools as well
+# (.[test]). One marker per extra, so `make test` after `make demo` adds the rest.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+
+$(VENV)/.installed-demo $(VENV)/.installed-test: $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[$*]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-demo
 	$(BIN)/tracker demo
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check tracker tests bench
 
 test: lint

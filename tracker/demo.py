@@ -3,36 +3,68 @@
 Both run as real subprocesses, exactly as a user would run them; the view reads the book
 the way any other reader does (read-only), and on Ctrl-C compares it with the exchange's
 ground truth.
+
+On a terminal the view is a `rich` live display on the alternate screen, so redraws never
+reach the scrollback; piped, it is plain lines, one whenever the book changed, so a log or
+`grep` sees no escape codes.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tracker import readers
 
-CLEAR = "\x1b[H\x1b[2J"
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")
+# A changed row stays marked this long: long enough to catch the eye at two redraws a
+# second, short enough that the marks still point at what moved.
+HIGHLIGHT_S = 1.5
+CHANGED_STYLE = "black on yellow"
+REDRAW_S = 0.5
+PLAIN_POLL_S = 1.0
+# What each outcome counter of `sync_state` means, in the words a newcomer needs.
+OUTCOMES = (
+    ("applied", "updates (seed rows, pushes, order-detail answers) that changed the book"),
+    ("duplicate", "updates the book had already applied (a push sent twice, a seed row it "
+                  "held): counted and ignored"),
+    ("stale", "updates older than the book's row (a late push): counted and ignored"),
+    ("invalid", "payloads that failed validation: journaled with the reason, no order moved"),
+    ("unresolved", "orders a seed lacked, asked about one by one, never assumed canceled"),
+)
 
 
 def run(args: argparse.Namespace) -> int:
     from tracker.simulator.app import DEMO_ACCOUNT
 
+    terminal = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    if terminal and importlib.util.find_spec("rich") is None:
+        raise SystemExit("tracker demo: the live view needs rich: "
+                         "pip install 'bitmart-order-tracker[demo]'")
     work = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
-    db = Path(args.db) if args.db else work / "orders.db"
+    db = Path(args.db).absolute() if args.db else work / "orders.db"
+    book = Book(db, _tracker_command())
     ready = work / "sim.json"
     sim_cmd = [sys.executable, "-m", "tracker.cli", "sim", "--port", "0", "--ready-file",
                str(ready), "--open-orders", str(args.open_orders), "--rate", str(args.rate)]
@@ -48,17 +80,20 @@ def run(args: argparse.Namespace) -> int:
         env = os.environ | {
             "TRACKER_API_KEY": DEMO_ACCOUNT.api_key, "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,
             "TRACKER_API_MEMO": DEMO_ACCOUNT.memo, "TRACKER_DB": str(db),
-            "TRACKER_SYMBOLS": "BTC_USDT,ETH_USDT,BMX_ETH", "TRACKER_REST_URL": urls["rest_url"],
+            "TRACKER_SYMBOLS": ",".join(SYMBOLS), "TRACKER_REST_URL": urls["rest_url"],
             "TRACKER_WS_URL": urls["ws_url"], "TRACKER_LOG_FORMAT": "json"}
         daemon_log = (work / "tracker.log").open("w")
         daemon = subprocess.Popen([sys.executable, "-m", "tracker.cli", "run"], env=env,
                                   stdout=daemon_log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-        print(f"simulator: {urls['rest_url']}   book: {db}   logs: {work}", flush=True)
+        print(f"simulator: {urls['rest_url']}   logs: {work}", flush=True)
+        print(f"book: {db}\n{book.query}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            _view(db, daemon)
-        verdict = _compare(db, urls["control_url"])
-        print(f"\n{verdict}")
+            if terminal:
+                _live_view(book, daemon)
+            else:
+                _plain_view(book, daemon)
+        print(f"\n{_compare(db, urls['control_url'])}")
         return 0
     finally:
         for proc in (daemon, sim):
@@ -71,7 +106,20 @@ def run(args: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         if daemon is not None:
-            print(f"tracker exited with {daemon.returncode}; book kept at {db}")
+            print(f"tracker exited with {daemon.returncode}; book kept at {db}\n{book.query}")
+
+
+def _tracker_command() -> str:
+    """How to reach this install's `tracker` from here: `make demo` puts nothing on PATH,
+    so a bare `tracker` would not be found (or would be another install)."""
+    script = Path(sys.executable).parent / "tracker"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m tracker.cli"
+    if shutil.which("tracker") == str(script):
+        return "tracker"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
 
 
 def _wait_ready(ready: Path, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -85,36 +133,199 @@ def _wait_ready(ready: Path, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
     raise SystemExit("the simulator did not start within 20 s")
 
 
-def _view(db: Path, daemon: subprocess.Popen[bytes]) -> None:
-    tty = sys.stdout.isatty()
+@dataclass(frozen=True)
+class Book:
+    path: Path
+    tracker: str
+
+    @property
+    def commands(self) -> tuple[str, str]:
+        db = shlex.quote(str(self.path))
+        return f"{self.tracker} status --db {db}", f"{self.tracker} orders --db {db}"
+
+    @property
+    def query(self) -> str:
+        status, orders = self.commands
+        return f"query it: {status}\n          {orders}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One look at the book. Every order count shown comes from `orders`, a single read,
+    so the total and the per-symbol counts always add up."""
+
+    state: dict[str, Any]
+    orders: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, db: Path) -> Snapshot:
+        state = readers.status(db)
+        orders = readers.open_orders(db)
+        orders.sort(key=lambda r: r["updated_at"] or r["created_at"] or 0, reverse=True)
+        return cls(state, orders)
+
+    def state_text(self) -> str:
+        s = self.state
+        if s["live"]:
+            return f"LIVE since {_clock(s['live_since'])}"
+        if not s["running"]:
+            return "NOT LIVE: the tracker is not running"
+        if s["stalled"]:
+            return f"NOT LIVE: no commit for {s['heartbeat_age_ms'] // 1000} s, writes stalled"
+        # Not live, the daemon's own status says why (reconnecting, splicing, a failed seed).
+        return f"NOT LIVE: {s['status']}"
+
+    def last_event(self) -> str:
+        at = self.state["last_event_at"]
+        return f"last event {_ago(at)}" if at else "no event yet"
+
+    def by_symbol(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per symbol: open, buy, sell, partly filled."""
+        rows: dict[str, Counter[str]] = {}
+        for r in self.orders:
+            c = rows.setdefault(r["symbol"], Counter())
+            c["open"] += 1
+            c[r["side"]] += 1
+            c["partly"] += Decimal(r["filled_size"]) > 0
+        return {s: (c["open"], c["buy"], c["sell"], c["partly"]) for s, c in sorted(rows.items())}
+
+    def line(self) -> str:
+        """The plain view's line, without the clock and the event age, so that equal lines
+        mean nothing changed."""
+        symbols = ", ".join(f"{s} {v[0]}" for s, v in self.by_symbol().items())
+        counts = ", ".join(f"{name} {self.state[name]}" for name, _ in OUTCOMES)
+        return f"{self.state_text()} | {len(self.orders)} open orders ({symbols}) | {counts}"
+
+
+class Changes:
+    """When each row last differed from the read before, so a redraw marks it a moment."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, object] | None = None
+        self.since: dict[str, float] = {}
+
+    def see(self, rows: dict[str, object], now: float) -> None:
+        if self.last is not None:  # the first read shows the book as it is, nothing marked
+            for key, value in rows.items():
+                if self.last.get(key) != value:
+                    self.since[key] = now
+        self.since = {k: t for k, t in self.since.items() if k in rows}
+        self.last = rows
+
+    def fresh(self, key: str, now: float) -> bool:
+        return now - self.since.get(key, -HIGHLIGHT_S) < HIGHLIGHT_S
+
+
+def _clock(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S UTC") if ms else "-"
+
+
+def _ago(ms: int) -> str:
+    age = max(time.time() - ms / 1000, 0.0)
+    if age < 10:
+        return f"{age:.1f} s ago"
+    return f"{age:.0f} s ago" if age < 120 else f"{age / 60:.0f} min ago"
+
+
+def _plain_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
+    """One line whenever the book changed, checked once a second."""
+    print("counters:\n" + "\n".join(f"  {name}: {meaning}" for name, meaning in OUTCOMES),
+          flush=True)
+    shown = None
     while daemon.poll() is None:
         try:
-            frame = _frame(db, shutil.get_terminal_size().lines - 6 if tty else 5)
+            snap = Snapshot.read(book.path)
+            line, age = snap.line(), snap.last_event()
         except readers.Unavailable:
-            frame = "waiting for the book..."
-        print((CLEAR if tty else "") + frame, flush=True)
-        time.sleep(0.5 if tty else 2.0)
+            line, age = f"waiting for the book at {book.path}", ""
+        if line != shown:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            print(f"{stamp} {line}" + (f" | {age}" if age else ""), flush=True)
+            shown = line
+        time.sleep(PLAIN_POLL_S)
     raise SystemExit(f"the tracker exited with {daemon.returncode}")
 
 
-def _frame(db: Path, rows_shown: int) -> str:
-    from tracker.cli import render_table
+def _live_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
+    from rich.console import Console
+    from rich.live import Live
 
-    state = readers.status(db)
-    orders = readers.open_orders(db)
-    orders.sort(key=lambda r: r["updated_at"] or r["created_at"] or 0, reverse=True)
-    by_symbol: dict[str, int] = {}
-    for r in orders:
-        by_symbol[r["symbol"]] = by_symbol.get(r["symbol"], 0) + 1
-    head = (f"{'LIVE' if state['live'] else 'NOT LIVE'} | {state['status']} | epoch "
-            f"{state['epoch']} | reconnects {state['reconnects']} | events applied "
-            f"{state['applied']}, duplicate {state['duplicate']}, stale {state['stale']}, "
-            f"invalid {state['invalid']}\n"
-            + "  ".join(f"{s}: {n}" for s, n in sorted(by_symbol.items()))
-            + "   (most recently changed first; Ctrl-C to stop)\n")
-    table = render_table(orders[:max(rows_shown, 1)]).splitlines()
-    table[-1] = f"{len(orders)} open orders"
-    return head + "\n".join(table)
+    console = Console()
+    symbols, orders = Changes(), Changes()
+    # The alternate screen: each redraw replaces the last one in place, the scrollback
+    # keeps what was there before the demo, and leaving restores it.
+    with Live(console=console, screen=True, auto_refresh=False) as live:
+        while daemon.poll() is None:
+            now = time.monotonic()
+            try:
+                snap = Snapshot.read(book.path)
+            except readers.Unavailable:
+                snap = None
+            else:
+                symbols.see(dict(snap.by_symbol()), now)
+                orders.see({r["order_id"]: (r["filled_size"], r["state"], r["updated_at"])
+                            for r in snap.orders}, now)
+            live.update(_screen(book, snap, symbols, orders, now, console.size.height),
+                        refresh=True)
+            time.sleep(REDRAW_S)
+    raise SystemExit(f"the tracker exited with {daemon.returncode}")
+
+
+def _screen(book: Book, snap: Snapshot | None, symbols: Changes, orders: Changes, now: float,
+            height: int) -> RenderableType:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    if snap is None:
+        head.add_row("state", Text("waiting for the book (the tracker is starting)",
+                                   style="yellow"))
+    else:
+        s = snap.state
+        head.add_row("state", Text.assemble(
+            (snap.state_text(), "bold green" if s["live"] else "bold red"),
+            f"   epoch {s['epoch']}, reconnects {s['reconnects']}"))
+        head.add_row("open orders", f"{len(snap.orders)}   {snap.last_event()}")
+    head.add_row("book", str(book.path))
+    head.add_row("query it", book.commands[0])
+    head.add_row("", book.commands[1])
+    head.add_row("stop", "Ctrl-C: stops the demo and checks the book against the exchange")
+    parts: list[RenderableType] = [Panel(head, title="tracker demo", title_align="left")]
+    if snap is None:
+        return Group(*parts)
+
+    by_symbol = Table(title="per symbol", title_justify="left", expand=False)
+    for name in ("symbol", "open", "buy", "sell", "partly filled"):
+        by_symbol.add_column(name, justify="left" if name == "symbol" else "right")
+    for symbol, counts in snap.by_symbol().items():
+        by_symbol.add_row(symbol, *map(str, counts),
+                          style=CHANGED_STYLE if symbols.fresh(symbol, now) else None)
+
+    counters = Table.grid(padding=(0, 2))
+    counters.add_column(style="bold", no_wrap=True, min_width=len("unresolved"))
+    counters.add_column(justify="right")
+    counters.add_column(style="dim", no_wrap=True, overflow="ellipsis")
+    for name, meaning in OUTCOMES:
+        counters.add_row(name, str(snap.state[name]), meaning)
+
+    # What is left of the screen lists the orders, most recently changed first.
+    room = max(height - 18 - len(snap.by_symbol()) - len(OUTCOMES), 1)
+    recent = Table(title=f"open orders, most recently changed first ({len(snap.orders)})",
+                   title_justify="left")
+    columns = ("order_id", "symbol", "side", "price", "size", "filled_size", "state")
+    for name in columns:
+        recent.add_column(name, justify="right" if name in ("price", "size", "filled_size")
+                          else "left", no_wrap=True)
+    for r in snap.orders[:room]:
+        cells: list[RenderableType] = [str(r[c]) for c in columns]
+        cells[2] = Text(r["side"], style="green" if r["side"] == "buy" else "red")
+        recent.add_row(*cells, style=CHANGED_STYLE if orders.fresh(r["order_id"], now) else None)
+    parts += [by_symbol, counters, recent]
+    return Group(*parts)
 
 
 def _compare(db: Path, control: str) -> str:
