@@ -217,6 +217,7 @@ def test_a_book_no_daemon_has_run_on_says_so(tmp_path: Path) -> None:
     assert "starting" not in done.stdout and "running no" not in done.stdout
     state = json.loads(tracker("status", "--json", "--db", str(db)).stdout)
     assert state["status"] == "no daemon has run on this book yet"
+    assert state["not_live_reason"] == "never_started"
     health = tracker("healthcheck", "--db", str(db))
     assert (health.returncode, health.stdout) == (
         1, "unhealthy: no daemon has run on this book yet\n")

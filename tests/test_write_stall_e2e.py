@@ -57,6 +57,7 @@ def test_a_write_stall_is_not_live_bounds_its_queue_and_splices_again(lab: Lab) 
         def stalled() -> dict[str, float]:
             code, status = daemon.status()
             assert code == 1 and status["live"] == 0 and status["stalled"], (code, status)
+            assert status["not_live_reason"] == "database_unwritable", status
             metrics = scrape(port)
             assert metrics["tracker_book_live"] == 0, metrics["tracker_book_live"]
             assert metrics["tracker_events_dropped_total"] > 0

@@ -120,9 +120,14 @@ def status(path: Path) -> dict[str, Any]:
     state["stalled"] = bool(state["running"] and state["live"] and age is not None
                             and age >= LIVE_STALE_MS)
     state["live"] = bool(state["live"]) and state["running"] and not state["stalled"]
-    # A new book's column says "starting" before any daemon has started.
+    # A new book's columns say "starting" before any daemon has started; a stalled writer
+    # cannot write why it is not live, so the reader says it, as the daemon's metric does.
     never_ran = state["started_at"] is None and state["heartbeat_at"] is None
     state["status"] = NEVER_RAN if never_ran else STATUS_COUNT.sub("", state["status"])
+    if never_ran:
+        state["not_live_reason"] = "never_started"
+    elif state["stalled"]:
+        state["not_live_reason"] = "database_unwritable"
     for name in TIME_FIELDS:
         state[f"{name}_iso"] = iso(state[name])
     return state
