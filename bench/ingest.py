@@ -20,7 +20,7 @@ from bench.common import poll, ratio
 from tests.e2e import Daemon, Sim, ro_connect
 from tracker import codec
 from tracker.book import Book
-from tracker.exchange.stream import inflate
+from tracker.exchange.stream import frame_text
 from tracker.simulator import burst
 from tracker.store import INSERT_EVENT, UPSERT_ORDER, Batch, connect_migrated
 
@@ -100,7 +100,7 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
     for first in range(0, len(frames), FLOOR_TRANSACTION):
         batch = Batch()
         for item in frames[first:first + FLOOR_TRANSACTION]:
-            text = inflate(item, LIMIT) if isinstance(item, bytes) else item
+            text = frame_text(item, LIMIT)
             for element in json.loads(text)["data"]:
                 update = codec.from_push(element)
                 seq += 1
@@ -124,7 +124,7 @@ async def naive(db: Path, frames: list[str | bytes]) -> float:
         book = Book()
         started = time.perf_counter()
         for n, item in enumerate(frames, 1):
-            text = inflate(item, LIMIT) if isinstance(item, bytes) else item
+            text = frame_text(item, LIMIT)
             for element in json.loads(text)["data"]:
                 _, row = book.apply(codec.from_push(element))
                 batch = Batch()

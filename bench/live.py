@@ -22,7 +22,7 @@ import httpx
 
 from bench.common import percentiles, ratio
 from tests.e2e import CREDENTIALS, Daemon, Sim, clean_env
-from tracker import signing
+from tracker import protocol, signing
 from tracker.exchange.ratelimit import Pacer
 
 BOOK, SYMBOLS, PAGE = 100_000, 20, 100
@@ -137,14 +137,14 @@ async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests:
         token = (await http.post("/v2/authentication", data={
             "grant_type": "client_credentials", "client_id": api_key,
             "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
-        headers = {"X-BM-AUTHORIZATION": f"Bearer {token['access_token']}"}
+        headers = {protocol.AUTHORIZATION_HEADER: f"Bearer {token['access_token']}"}
         started = time.perf_counter()
         for n in range(requests):
             await pacer.wait()
             symbol = symbols[(n // pages) % len(symbols)]
             params = {"symbol": symbol, "status": 5, "offset": n % pages + 1, "limit": PAGE}
             response = await http.get("/v2/orders", params=params, headers=headers | {
-                "X-BM-TIMESTAMP": str(int(time.time() * 1000))})
+                protocol.TIMESTAMP_HEADER: str(int(time.time() * 1000))})
             response.read()
         return time.perf_counter() - started
 

@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 import httpx
 
+from tracker.protocol import OPEN_STATES
 from tracker.simulator.app import DEMO_ACCOUNT
 
 TRACKER = [sys.executable, "-m", "tracker.cli"]
-OPEN_STATES = frozenset({"new", "partially_filled"})
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")  # the simulator's defaults
 CREDENTIALS = {"TRACKER_API_KEY": DEMO_ACCOUNT.api_key,
                "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,

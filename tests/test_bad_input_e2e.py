@@ -5,17 +5,12 @@ in `sync_state.invalid`, and changes no order; the daemon stays up and live."""
 from __future__ import annotations
 
 import json
-import zlib
 from decimal import Decimal
 from typing import Any
 
 from tests.e2e import CREDENTIALS, Lab, eventually, journal, read_book
 from tracker.codec import from_push
-
-
-def deflate(data: bytes) -> bytes:
-    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    return packer.compress(data) + packer.flush()
+from tracker.protocol import ORDER_TABLE, deflate
 
 
 def push_row(order: dict[str, Any], **change: Any) -> dict[str, Any]:
@@ -37,7 +32,7 @@ def test_malformed_pushes_are_journaled_counted_and_change_nothing(lab: Lab) -> 
     victim = sorted(sim.open_truth(), key=lambda o: o["orderId"])[0]
     vid = victim["orderId"]
     row_before = before.orders[vid]
-    table = "spot/user/order"
+    table = ORDER_TABLE
     assert from_push(push_row(victim)).state == "filled"  # only the changes below are bad
     huge = "9" * 40
     bad_rows = [  # each would fill the victim if it were believed
@@ -59,7 +54,7 @@ def test_malformed_pushes_are_journaled_counted_and_change_nothing(lab: Lab) -> 
         json.dumps({"table": "spot/user/balance", "data": []}),
         json.dumps([1, 2, 3]),
         b"\x00\x01garbage that is not deflate",
-        deflate(b'{"table": "spot/user/order", "data": [')[:-3],  # truncated
+        deflate(f'{{"table": "{table}", "data": ['.encode())[:-3],  # truncated
         deflate(b"\xff\xfe not utf-8"),
         deflate(b" " * (8 << 20)),  # 8 MiB of nothing from about 8 KB: a bomb
         json.dumps({"table": table, "data": bad_rows}),
@@ -103,7 +98,7 @@ def test_exchange_text_that_echoes_the_credentials_is_journaled_scrubbed(lab: La
     frames: list[str | bytes] = [
         "{not json: " + echo,
         b"\x00\x01 not deflate " + echo.encode(),
-        json.dumps({"table": "spot/user/order", "data": [
+        json.dumps({"table": ORDER_TABLE, "data": [
             push_row(order, order_id=key, client_order_id=secret),
             push_row(order, side=echo),
             push_row(order, client_order_id=memo, order_state="partially_filled", state="5",

@@ -80,18 +80,16 @@ from bitmart.lib.cloud_exceptions import APIException
 from bitmart.websocket.spot_socket_client import SpotSocketClient
 
 from tests.simclient import now_ms
+from tracker import protocol
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 KEY, SECRET, MEMO = DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo
-BTC_TOPIC = "spot/user/order:BTC_USDT"
-ALL_TOPIC = "spot/user/orders:ALL_SYMBOLS"
+BTC_TOPIC = protocol.order_topic("BTC_USDT")
+ALL_TOPIC = protocol.ALL_SYMBOLS
 DAY_MS = 24 * 3600 * 1000
 WAIT_S = 3.0  # the most any single expected event may take
 CALL_S = 10.0  # the most a blocking client call in a worker thread may take
 REST_ONLY = frozenset({"fees", "fills"})  # truth fields that are not part of the v4 shape
-# Legacy numeric push `state` per `order_state` (protocol §3.4, §6).
-LEGACY_STATE = {"new": "4", "partially_filled": "5", "filled": "6", "canceled": "8",
-                "partially_canceled": "12"}
 # What ccxt REST reports for each v4 state, and what ccxt.pro makes of each push.
 CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
                "canceled": "canceled", "partially_canceled": "canceled"}
@@ -352,7 +350,7 @@ def assert_push_is_truth(push: dict[str, str], row: dict[str, Any], client_id: s
     """The last push of an order says what the truth says (every value a string)."""
     assert push["order_id"] == row["orderId"]
     assert push["order_state"] == row["state"]
-    assert push["state"] == LEGACY_STATE[row["state"]]
+    assert protocol.LEGACY_STATE[push["state"]] == row["state"]
     for push_field, truth_field in (("symbol", "symbol"), ("side", "side"), ("type", "type"),
                                     ("size", "size"), ("price", "price"),
                                     ("filled_size", "filledSize"),
@@ -406,8 +404,8 @@ async def test_sdk_websocket_pushes_rebuild_truth(sim: Running, control: httpx.A
         ids = await drive(control)
         named = await driven_truth(control, ids)
         btc = {n for n, row in named.items() if row["symbol"] == "BTC_USDT"}
-        want = {"spot/user/order": sum(pushes_expected(named[n]) for n in btc),
-                "spot/user/orders": sum(pushes_expected(row) for row in named.values())}
+        want = {protocol.ORDER_TABLE: sum(pushes_expected(named[n]) for n in btc),
+                protocol.ALL_ORDERS_TABLE: sum(pushes_expected(row) for row in named.values())}
 
         def counts() -> dict[str, int]:
             return {table: sum(m.get("table") == table for m in messages) for table in want}
@@ -421,7 +419,7 @@ async def test_sdk_websocket_pushes_rebuild_truth(sim: Running, control: httpx.A
     assert counts() == want, messages
     assert all(len(m["data"]) == 1 for m in messages)
     assert (await stats(control))["counters"]["pushes_sent"] == sum(want.values())
-    for table, names in (("spot/user/order", btc), ("spot/user/orders", set(named))):
+    for table, names in ((protocol.ORDER_TABLE, btc), (protocol.ALL_ORDERS_TABLE, set(named))):
         book = rebuild([m["data"][0] for m in messages if m["table"] == table])
         assert set(book) == {ids[n] for n in names}, table  # no ETH_USDT on the BTC topic
         for name in names:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +36,14 @@ from tracker.codec import (
 from tracker.exchange.errors import ExchangeError
 from tracker.exchange.rest import Credentials, V2Rest, V4Rest
 from tracker.exchange.stream import Bad, Push, Stream
+from tracker.protocol import (
+    ORDER_TABLE,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_RESET,
+    RATE_LIMIT_USED,
+    V4_SUCCESS,
+    deflate,
+)
 from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, Batch
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -110,13 +117,8 @@ def test_v4_rows(row: Any) -> None:
 # -- WebSocket frames -------------------------------------------------------------------
 
 
-def deflate(data: bytes) -> bytes:
-    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    return packer.compress(data) + packer.flush()
-
-
 def push_message(rows: list[Any]) -> str:
-    return json.dumps({"table": "spot/user/order", "data": rows})
+    return json.dumps({"table": ORDER_TABLE, "data": rows})
 
 
 frames = st.one_of(
@@ -177,16 +179,16 @@ bodies = st.one_of(
         {"orders": rows, "total_pages": 1, "total_orders": len(rows),
          "current_page": 0}).encode()),
     st.lists(mutated(V4_ROW), max_size=3).map(lambda rows: json.dumps(
-        {"code": 1000, "message": "OK", "data": rows}).encode()),
-    mutated(V4_ROW).map(lambda row: json.dumps({"code": 1000, "data": row}).encode()),
+        {"code": V4_SUCCESS, "message": "OK", "data": rows}).encode()),
+    mutated(V4_ROW).map(lambda row: json.dumps({"code": V4_SUCCESS, "data": row}).encode()),
     st.fixed_dictionaries({"code": odd_values, "message": odd_values}).map(
         lambda d: json.dumps(d).encode()),
 )
 answers = st.tuples(
     st.sampled_from([200, 200, 200, 400, 401, 403, 404, 418, 429, 500, 502, 503]),
     st.sampled_from(["application/json", "text/plain", "text/html", ""]),
-    st.dictionaries(st.sampled_from(["Retry-After", "X-BM-RateLimit-Reset",
-                                     "X-BM-RateLimit-Remaining", "X-BM-RateLimit-Limit"]),
+    st.dictionaries(st.sampled_from(["Retry-After", RATE_LIMIT_RESET, RATE_LIMIT_USED,
+                                     RATE_LIMIT_LIMIT]),
                     st.sampled_from(["0", "1", "2", "999999999999", "-5", "²", "abc", ""]),
                     max_size=4),
     bodies)
@@ -224,7 +226,7 @@ async def call_every_endpoint(client: V2Rest | V4Rest, slow_down: bool) -> None:
 def test_rest_answers_end_as_data_or_an_exchange_error(
         answer: tuple[int, str, dict[str, str], bytes]) -> None:
     creds = Credentials("key", "secret", "memo")
-    slow_down = answer[0] == 429 or any(h.startswith("X-BM-RateLimit") for h in answer[2])
+    slow_down = answer[0] == 429 or any(h != "Retry-After" for h in answer[2])  # X-BM-RateLimit-*
 
     async def run() -> None:
         for client in (V2Rest("http://exchange.test", creds, rate=0, retries=0, max_passes=2),

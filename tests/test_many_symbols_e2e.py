@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e import Daemon, Lab, Sim, divergences, eventually
 from tests.test_daemon_ops import free_port, scrape
+from tracker.protocol import ALL_SYMBOLS, order_topic
 
 TRACKED = tuple(f"T{i:03d}_USDT" for i in range(300))
 UNTRACKED = tuple(f"U{i}_BTC" for i in range(5))
@@ -44,7 +45,7 @@ def test_300_symbols_go_live_and_stay_exact_among_untracked_ones(lab: Lab) -> No
     up = stream_up(daemon)
     assert (up["mode"], up["topics"], up["symbols"]) == ("all_symbols", 1, 300)
     [connection] = sim.stats()["connections"]
-    assert connection["topics"] == ["spot/user/orders:ALL_SYMBOLS"]
+    assert connection["topics"] == [ALL_SYMBOLS]
 
     # Order flow on every symbol, and on the untracked ones for certain.
     sim.flow(40)
@@ -90,8 +91,7 @@ def test_per_symbol_topics_up_to_100_then_all_symbols(lab: Lab, count: int, mode
     up = stream_up(daemon)
     assert (up["mode"], up["topics"], up["symbols"]) == (mode, topics, count)
     [connection] = sim.stats()["connections"]
-    expected = ([f"spot/user/order:{s}" for s in symbols] if mode == "per_symbol"
-                else ["spot/user/orders:ALL_SYMBOLS"])
+    expected = [order_topic(s) for s in symbols] if mode == "per_symbol" else [ALL_SYMBOLS]
     assert connection["topics"] == expected
     # Both ways, an untracked symbol's order stays out and a tracked one comes in.
     theirs = sim.place(symbol=UNTRACKED[0], side="buy", price="99", size="1")

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
+from tracker.protocol import order_topic
 from tracker.simulator.app import Settings
 
 # The same orders, as each style writes them: a limit buy of 0.25 at 50000 with 0.1 filled,
@@ -94,7 +95,7 @@ async def test_pushes_write_the_style(control: httpx.AsyncClient,
     want = EXPECTED[style]
     conn = await ws_factory()
     assert await conn.login() == {"event": "login"}
-    await conn.subscribe("spot/user/order:BTC_USDT")
+    await conn.subscribe(order_topic("BTC_USDT"))
     oid = await limit_order(control)
     new, fill = await conn.pushes(2)
     assert picked(new, want["new_push"]) == want["new_push"]

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import place
 from tests.simclient import V2, now_ms
+from tracker.protocol import SIGNATURE_HEADER
 from tracker.simulator.app import Running, Settings
 
 
@@ -214,7 +215,7 @@ async def test_place_and_cancel_are_signed(v2: V2, control: httpx.AsyncClient) -
     assert again.status_code == 400
     assert (await v2.cancel(99)).status_code == 404
     forged = await v2.http.delete(f"/v2/orders/{entrust_id}", headers=v2.headers() | {
-        "X-BM-SIGNATURE": "0" * 64})
+        SIGNATURE_HEADER: "0" * 64})
     assert forged.status_code == 401
 
 

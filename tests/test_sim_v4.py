@@ -20,6 +20,23 @@ import pytest
 from tests.conftest import injected, place, set_faults
 from tests.simclient import V4, now_ms
 from tracker import signing
+from tracker.protocol import (
+    KEY_HEADER,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_RESET,
+    RATE_LIMIT_USED,
+    SIGN_HEADER,
+    TIMESTAMP_HEADER,
+    V4_KEY_EMPTY,
+    V4_KEY_UNKNOWN,
+    V4_ORDER_NOT_FOUND,
+    V4_RATE_LIMITED,
+    V4_SIGN_EMPTY,
+    V4_SIGN_WRONG,
+    V4_SUCCESS,
+    V4_TIMESTAMP_MISSING,
+    V4_TIMESTAMP_RANGE,
+)
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 OPEN_ORDERS = "/spot/v4/query/open-orders"
@@ -58,7 +75,7 @@ def envelope(response: httpx.Response) -> dict[str, Any]:
 def ok(response: httpx.Response) -> Any:
     body = envelope(response)
     assert response.status_code == 200, response.text
-    assert body["code"] == 1000 and body["message"] == "success", body
+    assert body["code"] == V4_SUCCESS and body["message"] == "success", body
     return body["data"]
 
 
@@ -73,9 +90,9 @@ def signed_headers(raw: str, *, stamp: str | None = None,
                    secret: str = DEMO_ACCOUNT.secret) -> dict[str, str]:
     stamp = str(now_ms()) if stamp is None else stamp
     return {
-        "X-BM-KEY": DEMO_ACCOUNT.api_key,
-        "X-BM-TIMESTAMP": stamp,
-        "X-BM-SIGN": signing.v4_sign(secret, DEMO_ACCOUNT.memo, stamp, raw),
+        KEY_HEADER: DEMO_ACCOUNT.api_key,
+        TIMESTAMP_HEADER: stamp,
+        SIGN_HEADER: signing.v4_sign(secret, DEMO_ACCOUNT.memo, stamp, raw),
         "Content-Type": "application/json",
     }
 
@@ -138,7 +155,7 @@ async def test_system_time_in_envelope(v4: V4) -> None:
 async def test_success_envelope_and_distinct_traces(v4: V4) -> None:
     a = envelope(await v4.post(OPEN_ORDERS, {}))
     b = envelope(await v4.post(OPEN_ORDERS, {}))
-    assert a["code"] == b["code"] == 1000
+    assert a["code"] == b["code"] == V4_SUCCESS
     assert a["data"] == b["data"] == []
     assert a["trace"] != b["trace"]
 
@@ -148,24 +165,24 @@ async def test_success_envelope_and_distinct_traces(v4: V4) -> None:
 
 async def test_missing_key_is_30001(v4: V4) -> None:
     headers = signed_headers("{}")
-    del headers["X-BM-KEY"]
-    body = fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, 30001)
-    assert "X-BM-KEY" in body["message"]
+    del headers[KEY_HEADER]
+    body = fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, V4_KEY_EMPTY)
+    assert KEY_HEADER in body["message"]
 
 
 async def test_unknown_key_is_30002(v4: V4) -> None:
-    headers = signed_headers("{}") | {"X-BM-KEY": "0" * 32}
-    fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, 30002)
+    headers = signed_headers("{}") | {KEY_HEADER: "0" * 32}
+    fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, V4_KEY_UNKNOWN)
 
 
 async def test_missing_sign_is_30004(v4: V4) -> None:
     headers = signed_headers("{}")
-    del headers["X-BM-SIGN"]
-    fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, 30004)
+    del headers[SIGN_HEADER]
+    fails(await send(v4, OPEN_ORDERS, "{}", headers), 401, V4_SIGN_EMPTY)
 
 
 async def test_wrong_secret_is_30005(v4: V4) -> None:
-    fails(await v4.post(OPEN_ORDERS, {}, secret="f" * 32), 401, 30005)
+    fails(await v4.post(OPEN_ORDERS, {}, secret="f" * 32), 401, V4_SIGN_WRONG)
 
 
 async def test_body_altered_after_signing_is_30005(v4: V4) -> None:
@@ -173,11 +190,12 @@ async def test_body_altered_after_signing_is_30005(v4: V4) -> None:
     headers = signed_headers(signed_body)
     # Same JSON value, different bytes: the signature covers the exact body.
     fails(await send(v4, OPEN_ORDERS, json.dumps({"symbol": "BTC_USDT"}, indent=1), headers),
-          401, 30005)
-    fails(await send(v4, OPEN_ORDERS, json.dumps({"symbol": "ETH_USDT"}), headers), 401, 30005)
+          401, V4_SIGN_WRONG)
+    fails(await send(v4, OPEN_ORDERS, json.dumps({"symbol": "ETH_USDT"}), headers),
+          401, V4_SIGN_WRONG)
     # A signature made for another timestamp does not fit either.
-    moved = headers | {"X-BM-TIMESTAMP": str(int(headers["X-BM-TIMESTAMP"]) - 1)}
-    fails(await send(v4, OPEN_ORDERS, signed_body, moved), 401, 30005)
+    moved = headers | {TIMESTAMP_HEADER: str(int(headers[TIMESTAMP_HEADER]) - 1)}
+    fails(await send(v4, OPEN_ORDERS, signed_body, moved), 401, V4_SIGN_WRONG)
     ok(await send(v4, OPEN_ORDERS, signed_body, headers))
 
 
@@ -186,41 +204,41 @@ async def test_body_altered_after_signing_is_30005(v4: V4) -> None:
 async def test_missing_or_non_numeric_timestamp_is_30006(v4: V4, stamp: str | None) -> None:
     headers = signed_headers("{}", stamp=stamp or "0")
     if stamp is None:
-        del headers["X-BM-TIMESTAMP"]
+        del headers[TIMESTAMP_HEADER]
     else:
-        headers["X-BM-TIMESTAMP"] = stamp
+        headers[TIMESTAMP_HEADER] = stamp
     raw_headers = {k: v.encode() for k, v in headers.items()}
     response = await v4.http.post(OPEN_ORDERS, content="{}", headers=raw_headers)
-    fails(response, 401, 30006)
+    fails(response, 401, V4_TIMESTAMP_MISSING)
 
 
 async def test_timestamp_window_default_recv_window(v4: V4) -> None:
-    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() - 6000), 401, 30007)
-    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() - 60_000), 401, 30007)
+    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() - 6000), 401, V4_TIMESTAMP_RANGE)
+    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() - 60_000), 401, V4_TIMESTAMP_RANGE)
     ok(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() - 3000))
     # Future stamps: accepted up to (not including) server time + 1000.
     ok(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() + 500))
-    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() + 1500), 401, 30007)
-    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() + 3_600_000), 401, 30007)
+    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() + 1500), 401, V4_TIMESTAMP_RANGE)
+    fails(await v4.post(OPEN_ORDERS, {}, timestamp=now_ms() + 3_600_000), 401, V4_TIMESTAMP_RANGE)
 
 
 async def test_recv_window_widens_and_narrows_the_window(v4: V4) -> None:
     ok(await v4.post(OPEN_ORDERS, {"recvWindow": 10_000}, timestamp=now_ms() - 6000))
     ok(await v4.post(OPEN_ORDERS, {"recvWindow": 60_000}, timestamp=now_ms() - 50_000))
     fails(await v4.post(OPEN_ORDERS, {"recvWindow": 60_000}, timestamp=now_ms() - 61_000),
-          401, 30007)
+          401, V4_TIMESTAMP_RANGE)
     fails(await v4.post(OPEN_ORDERS, {"recvWindow": 1000}, timestamp=now_ms() - 2000),
-          401, 30007)
+          401, V4_TIMESTAMP_RANGE)
     # recvWindow does not widen the future side.
     fails(await v4.post(OPEN_ORDERS, {"recvWindow": 60_000}, timestamp=now_ms() + 2000),
-          401, 30007)
+          401, V4_TIMESTAMP_RANGE)
     # A Long sent as a JSON string is read like the other Long fields.
     ok(await v4.post(OPEN_ORDERS, {"recvWindow": "10000"}, timestamp=now_ms() - 6000))
 
 
 @pytest.mark.parametrize("window", [0, -1, 60_001, 10**30, 1.5, True, None, "abc", "\u00b2"])
 async def test_recv_window_out_of_range_is_30007(v4: V4, window: Any) -> None:
-    fails(await v4.post(OPEN_ORDERS, {"recvWindow": window}), 401, 30007)
+    fails(await v4.post(OPEN_ORDERS, {"recvWindow": window}), 401, V4_TIMESTAMP_RANGE)
 
 
 @pytest.mark.parametrize("content", [b"[1]", b"not json", b'{"a": "\xff"}', b"[" * 100_000,
@@ -240,7 +258,7 @@ async def test_signature_covers_exact_bytes_whatever_the_declared_charset(v4: V4
 
 async def test_empty_body_is_signed_as_empty(v4: V4) -> None:
     ok(await send(v4, OPEN_ORDERS, b"", signed_headers("")))
-    fails(await send(v4, OPEN_ORDERS, b"", signed_headers("{}")), 401, 30005)
+    fails(await send(v4, OPEN_ORDERS, b"", signed_headers("{}")), 401, V4_SIGN_WRONG)
 
 
 # -- query/open-orders -------------------------------------------------------------------
@@ -336,7 +354,7 @@ async def test_open_orders_seven_day_default_window(v4: V4, control: httpx.Async
     assert await ids(startTime=0, endTime=old["createTime"]) == [old["orderId"]]
     assert await ids(startTime=old["createTime"] + 1) == [fresh["orderId"]]
     # The client's own clock must follow the server's: an unskewed stamp is stale.
-    fails(await v4.post(OPEN_ORDERS, {}), 401, 30007)
+    fails(await v4.post(OPEN_ORDERS, {}), 401, V4_TIMESTAMP_RANGE)
 
 
 async def test_open_orders_time_window_errors(v4: V4) -> None:
@@ -411,7 +429,8 @@ async def test_query_order_states_and_query_state(v4: V4, control: httpx.AsyncCl
         assert {k: v for k, v in facts[order_id].items() if k in ORDER_FIELDS} == row
         wanted, other = ("open", "history") if is_open else ("history", "open")
         assert ok(await v4.post(ORDER, {"orderId": order_id, "queryState": wanted})) == row
-        fails(await v4.post(ORDER, {"orderId": order_id, "queryState": other}), 400, 50005)
+        fails(await v4.post(ORDER, {"orderId": order_id, "queryState": other}),
+              400, V4_ORDER_NOT_FOUND)
     gone_row = ok(await v4.post(ORDER, {"orderId": gone["orderId"]}))
     assert gone_row["cancelSource"] == "user"
     assert ok(await v4.post(ORDER, {"orderId": new["orderId"]}))["cancelSource"] == ""
@@ -422,11 +441,12 @@ async def test_query_order_errors(v4: V4, control: httpx.AsyncClient) -> None:
     for bad in ("closed", "OPEN", "", 1):
         fails(await v4.post(ORDER, {"orderId": order["orderId"], "queryState": bad}),
               400, 52003)
-    fails(await v4.post(ORDER, {"orderId": "999999999999999999"}), 400, 50005)
+    fails(await v4.post(ORDER, {"orderId": "999999999999999999"}), 400, V4_ORDER_NOT_FOUND)
     fails(await v4.post(ORDER, {"orderId": "999999999999999999", "queryState": "open"}),
-          400, 50005)
+          400, V4_ORDER_NOT_FOUND)
     response = await v4.post(ORDER, {})
-    assert response.status_code == 400 and envelope(response)["code"] not in (1000, 50005)
+    assert response.status_code == 400
+    assert envelope(response)["code"] not in (V4_SUCCESS, V4_ORDER_NOT_FOUND)
 
 
 @pytest.mark.parametrize("settings", [Settings(port=0, cancel_retention_s=0.2)])
@@ -439,9 +459,9 @@ async def test_unfilled_cancel_is_forgotten_after_retention(
     await cancel(control, partial["orderId"])
     assert ok(await v4.post(ORDER, {"orderId": unfilled["orderId"]}))["state"] == "canceled"
     await asyncio.sleep(0.3)
-    fails(await v4.post(ORDER, {"orderId": unfilled["orderId"]}), 400, 50005)
+    fails(await v4.post(ORDER, {"orderId": unfilled["orderId"]}), 400, V4_ORDER_NOT_FOUND)
     fails(await v4.post(ORDER, {"orderId": unfilled["orderId"], "queryState": "history"}),
-          400, 50005)
+          400, V4_ORDER_NOT_FOUND)
     kept = ok(await v4.post(ORDER, {"orderId": partial["orderId"], "queryState": "history"}))
     assert kept["state"] == "partially_canceled"
     assert Decimal(kept["filledSize"]) == Decimal("0.02")
@@ -453,13 +473,13 @@ async def test_unfilled_cancel_is_forgotten_after_retention(
 async def test_rest_lag_hides_a_just_changed_order(v4: V4, control: httpx.AsyncClient) -> None:
     await set_faults(control, rest_lag_ms=300)
     order = await place(control)
-    fails(await v4.post(ORDER, {"orderId": order["orderId"]}), 400, 50005)
+    fails(await v4.post(ORDER, {"orderId": order["orderId"]}), 400, V4_ORDER_NOT_FOUND)
     # The list is not lagged.
     assert await open_ids(v4) == [order["orderId"]]
     await asyncio.sleep(0.35)
     assert ok(await v4.post(ORDER, {"orderId": order["orderId"]}))["state"] == "new"
     await fill(control, order["orderId"], "0.03")
-    fails(await v4.post(ORDER, {"orderId": order["orderId"]}), 400, 50005)
+    fails(await v4.post(ORDER, {"orderId": order["orderId"]}), 400, V4_ORDER_NOT_FOUND)
     await asyncio.sleep(0.35)
     row = ok(await v4.post(ORDER, {"orderId": order["orderId"]}))
     assert row["state"] == "partially_filled"
@@ -507,7 +527,7 @@ async def test_order_trades_lists_fills(v4: V4, control: httpx.AsyncClient) -> N
     [taker] = ok(await v4.post(TRADES, {"orderId": market["orderId"]}))
     assert taker["tradeRole"] == "taker"
     assert taker["clientOrderId"] == market["orderId"]
-    fails(await v4.post(TRADES, {"orderId": "999999999999999999"}), 400, 50005)
+    fails(await v4.post(TRADES, {"orderId": "999999999999999999"}), 400, V4_ORDER_NOT_FOUND)
 
 
 async def test_order_trades_under_rest_lag_hides_only_the_fresh_fill(
@@ -515,7 +535,7 @@ async def test_order_trades_under_rest_lag_hides_only_the_fresh_fill(
     await set_faults(control, rest_lag_ms=300)
     order = await place(control)
     # A just-created order is not known to REST yet.
-    fails(await v4.post(TRADES, {"orderId": order["orderId"]}), 400, 50005)
+    fails(await v4.post(TRADES, {"orderId": order["orderId"]}), 400, V4_ORDER_NOT_FOUND)
     await fill(control, order["orderId"], "0.04")
     await asyncio.sleep(0.35)
     [first] = ok(await v4.post(TRADES, {"orderId": order["orderId"]}))
@@ -556,8 +576,8 @@ async def test_submit_limit_then_cancel(v4: V4, control: httpx.AsyncClient) -> N
     # Wrong symbol, unknown id, neither id.
     other = ok(await v4.post(SUBMIT, {"symbol": "BTC_USDT", "side": "sell", "size": "0.1",
                                       "price": "70000"}))["order_id"]
-    fails(await v4.post(CANCEL, {"symbol": "ETH_USDT", "order_id": other}), 400, 50005)
-    fails(await v4.post(CANCEL, {"symbol": "BTC_USDT", "order_id": "1"}), 400, 50005)
+    fails(await v4.post(CANCEL, {"symbol": "ETH_USDT", "order_id": other}), 400, V4_ORDER_NOT_FOUND)
+    fails(await v4.post(CANCEL, {"symbol": "BTC_USDT", "order_id": "1"}), 400, V4_ORDER_NOT_FOUND)
     fails(await v4.post(CANCEL, {"symbol": "BTC_USDT"}), 400, 50039)
     fails(await v4.post(CANCEL, {"symbol": "NOPE_USDT", "order_id": other}), 400, 50001)
     assert (await truth(control))[other]["state"] == "new"
@@ -647,32 +667,32 @@ async def test_rate_limit_headers_count_used_calls_and_13th_is_429(
     for used in range(1, 13):
         response = await v4.post(OPEN_ORDERS, {})
         ok(response)
-        assert response.headers["X-BM-RateLimit-Remaining"] == str(used)
-        assert response.headers["X-BM-RateLimit-Limit"] == "12"
-        assert response.headers["X-BM-RateLimit-Reset"] == "2"
+        assert response.headers[RATE_LIMIT_USED] == str(used)
+        assert response.headers[RATE_LIMIT_LIMIT] == "12"
+        assert response.headers[RATE_LIMIT_RESET] == "2"
     response = await v4.post(OPEN_ORDERS, {})
-    fails(response, 429, 30013)
-    assert response.headers["X-BM-RateLimit-Remaining"] == "12"
-    assert response.headers["X-BM-RateLimit-Limit"] == "12"
+    fails(response, 429, V4_RATE_LIMITED)
+    assert response.headers[RATE_LIMIT_USED] == "12"
+    assert response.headers[RATE_LIMIT_LIMIT] == "12"
     # Buckets are per endpoint: order detail has its own 50 per 2 s.
     response = await v4.post(ORDER, {"orderId": "1"})
-    fails(response, 400, 50005)
-    assert response.headers["X-BM-RateLimit-Remaining"] == "1"
-    assert response.headers["X-BM-RateLimit-Limit"] == "50"
+    fails(response, 400, V4_ORDER_NOT_FOUND)
+    assert response.headers[RATE_LIMIT_USED] == "1"
+    assert response.headers[RATE_LIMIT_LIMIT] == "50"
     # order-trades has a 12 per 2 s bucket of its own.
     for used in range(1, 13):
         response = await v4.post(TRADES, {"orderId": "1"})
-        fails(response, 400, 50005)
-        assert response.headers["X-BM-RateLimit-Remaining"] == str(used)
-        assert response.headers["X-BM-RateLimit-Limit"] == "12"
-    fails(await v4.post(TRADES, {"orderId": "1"}), 429, 30013)
-    fails(await v4.post(OPEN_ORDERS, {}), 429, 30013)
+        fails(response, 400, V4_ORDER_NOT_FOUND)
+        assert response.headers[RATE_LIMIT_USED] == str(used)
+        assert response.headers[RATE_LIMIT_LIMIT] == "12"
+    fails(await v4.post(TRADES, {"orderId": "1"}), 429, V4_RATE_LIMITED)
+    fails(await v4.post(OPEN_ORDERS, {}), 429, V4_RATE_LIMITED)
     assert time.monotonic() - started < 1.5, "too slow to stay inside one window"
     # The next window starts from zero.
     await wait_for_fresh_window(sim)
     response = await v4.post(OPEN_ORDERS, {})
     ok(response)
-    assert response.headers["X-BM-RateLimit-Remaining"] == "1"
+    assert response.headers[RATE_LIMIT_USED] == "1"
 
 
 # -- REST faults ----------------------------------------------------------------------------
@@ -689,9 +709,9 @@ async def test_rest_faults_on_v4_and_never_on_control(
     assert order["orderId"] in await truth(control)  # /control is untouched
     await place(control)
     await set_faults(control, rest_5xx=0.0, rest_429=1.0)
-    fails(await v4.post(OPEN_ORDERS, {}), 429, 30013)
+    fails(await v4.post(OPEN_ORDERS, {}), 429, V4_RATE_LIMITED)
     fails(await v4.post(SUBMIT, {"symbol": "BTC_USDT", "side": "buy", "size": "1",
-                                 "price": "1"}), 429, 30013)
+                                 "price": "1"}), 429, V4_RATE_LIMITED)
     assert len(await truth(control)) == 2  # the refused submit placed nothing
     await set_faults(control, rest_429=0.0, rest_slow_ms=250)
     started = time.monotonic()

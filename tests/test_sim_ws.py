@@ -21,13 +21,13 @@ import websockets
 
 from tests.conftest import injected, place, set_faults
 from tests.simclient import WS, now_ms
-from tracker import signing
+from tracker import protocol, signing
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 from tracker.simulator.store import SymbolSpec
 
-BTC = "spot/user/order:BTC_USDT"
-ETH = "spot/user/order:ETH_USDT"
-ALL = "spot/user/orders:ALL_SYMBOLS"
+BTC = protocol.order_topic("BTC_USDT")
+ETH = protocol.order_topic("ETH_USDT")
+ALL = protocol.ALL_SYMBOLS
 QUIET_S = 0.2  # how long "nothing arrives" is watched for
 
 Factory = Callable[[], Awaitable[WS]]
@@ -94,7 +94,7 @@ def login_message(key: str = DEMO_ACCOUNT.api_key, stamp: str | None = None,
     stamp = str(now_ms()) if stamp is None else stamp
     if sign is None:
         sign = signing.ws_login_sign(DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo, stamp)
-    return {"op": "login", "args": [key, stamp, sign]}
+    return protocol.login_request(key, stamp, sign)
 
 
 # -- login ---------------------------------------------------------------------------------
@@ -124,15 +124,17 @@ def _future() -> str:
 
 
 LOGIN_FAILURES = {
-    "wrong key": (lambda: login_message(key="0" * 32), "91002"),
-    "empty key": (lambda: login_message(key=""), "91001"),
-    "wrong sign": (lambda: login_message(sign="ab" * 32), "91011"),
+    "wrong key": (lambda: login_message(key="0" * 32), protocol.WS_KEY_UNKNOWN),
+    "empty key": (lambda: login_message(key=""), protocol.WS_KEY_EMPTY),
+    "wrong sign": (lambda: login_message(sign="ab" * 32), protocol.WS_SIGN_WRONG),
     "sign with wrong secret": (lambda: login_message(
-        sign=signing.ws_login_sign("not-the-secret", DEMO_ACCOUNT.memo, "1")), "91011"),
-    "empty sign": (lambda: login_message(sign=""), "91010"),
-    "stale timestamp": (lambda: login_message(stamp=_stale()), "91022"),
-    "future timestamp": (lambda: login_message(stamp=_future()), "91022"),
-    "timestamp in seconds": (lambda: login_message(stamp=str(now_ms() // 1000)), "91022"),
+        sign=signing.ws_login_sign("not-the-secret", DEMO_ACCOUNT.memo, "1")),
+        protocol.WS_SIGN_WRONG),
+    "empty sign": (lambda: login_message(sign=""), protocol.WS_SIGN_EMPTY),
+    "stale timestamp": (lambda: login_message(stamp=_stale()), protocol.WS_TIMESTAMP_RANGE),
+    "future timestamp": (lambda: login_message(stamp=_future()), protocol.WS_TIMESTAMP_RANGE),
+    "timestamp in seconds": (lambda: login_message(stamp=str(now_ms() // 1000)),
+                             protocol.WS_TIMESTAMP_RANGE),
     "float timestamp": (lambda: login_message(stamp=f"{time.time():.3f}"), "91023"),
     "alpha timestamp": (lambda: login_message(stamp="yesterday"), "91023"),
     "non-ascii digits": (lambda: login_message(stamp=str(now_ms()).translate(
@@ -164,7 +166,7 @@ async def test_failed_login_is_counted(ws_factory: Factory, control: httpx.Async
                                        ) -> None:
     c = await ws_factory()
     await c.send(login_message(sign="00" * 32))
-    assert (await c.recv())["errorCode"] == "91011"
+    assert (await c.recv())["errorCode"] == protocol.WS_SIGN_WRONG
     stats = (await control.get("/stats")).json()
     assert stats["counters"]["ws_login_failed"] == 1
     await expect_closed(c)
@@ -185,7 +187,7 @@ async def test_second_login_is_refused_but_keeps_the_connection(conn: WS) -> Non
 async def test_subscribe_before_login_is_refused(ws_factory: Factory,
                                                  control: httpx.AsyncClient) -> None:
     c = await ws_factory()
-    await c.send({"op": "subscribe", "args": [BTC]})
+    await c.send(protocol.subscribe_request([BTC]))
     reply = await c.recv()
     assert reply["event"] == "subscribe"
     assert reply["errorCode"] == "91006"
@@ -200,8 +202,8 @@ async def test_subscribe_acks_each_topic(conn: WS) -> None:
 
 
 async def test_multi_topic_subscribe_acks_one_per_topic(conn: WS) -> None:
-    topics = [BTC, ETH, "spot/user/order:BMX_ETH"]
-    await conn.send({"op": "subscribe", "args": topics})
+    topics = [BTC, ETH, protocol.order_topic("BMX_ETH")]
+    await conn.send(protocol.subscribe_request(topics))
     acks = [await conn.recv() for _ in topics]
     assert acks == [{"event": "subscribe", "topic": t} for t in topics]
     await expect_quiet(conn)
@@ -225,7 +227,7 @@ async def test_no_snapshot_after_subscribe(ws_factory: Factory,
     "",
 ])
 async def test_invalid_channel(conn: WS, topic: str) -> None:
-    await conn.send({"op": "subscribe", "args": [topic]})
+    await conn.send(protocol.subscribe_request([topic]))
     reply = await conn.recv()
     assert reply["event"] == "subscribe"
     assert reply["errorCode"] == "90004"
@@ -233,7 +235,7 @@ async def test_invalid_channel(conn: WS, topic: str) -> None:
 
 @pytest.mark.parametrize("symbol", ["FOO_BAR", "btc_usdt", "ALL_SYMBOLS"])
 async def test_unknown_symbol(conn: WS, symbol: str) -> None:
-    await conn.send({"op": "subscribe", "args": [f"spot/user/order:{symbol}"]})
+    await conn.send(protocol.subscribe_request([protocol.order_topic(symbol)]))
     reply = await conn.recv()
     assert reply["event"] == "subscribe"
     assert reply["errorCode"] == "92001"
@@ -241,17 +243,17 @@ async def test_unknown_symbol(conn: WS, symbol: str) -> None:
 
 async def test_duplicate_subscription(conn: WS) -> None:
     assert await conn.subscribe(BTC) == [{"event": "subscribe", "topic": BTC}]
-    await conn.send({"op": "subscribe", "args": [BTC]})
+    await conn.send(protocol.subscribe_request([BTC]))
     reply = await conn.recv()
     assert (reply["event"], reply["errorCode"]) == ("subscribe", "90008")
     # The same topic twice in one message: an ack, then the duplicate error.
-    await conn.send({"op": "subscribe", "args": [ALL, ALL]})
+    await conn.send(protocol.subscribe_request([ALL, ALL]))
     assert await conn.recv() == {"event": "subscribe", "topic": ALL}
     assert (await conn.recv())["errorCode"] == "90008"
 
 
 MANY_SYMBOLS = tuple(SymbolSpec(f"C{i:03d}_USDT", Decimal(1)) for i in range(101))
-MANY_TOPICS = [f"spot/user/order:{s.name}" for s in MANY_SYMBOLS]
+MANY_TOPICS = [protocol.order_topic(s.name) for s in MANY_SYMBOLS]
 
 
 async def expect_over_limit(c: WS, code: str) -> None:
@@ -270,8 +272,8 @@ async def test_more_than_20_topics_in_one_subscribe_disconnects(ws_factory: Fact
         {"event": "subscribe", "topic": t} for t in MANY_TOPICS[:20]]
     over = await ws_factory()
     assert await over.login() == {"event": "login"}
-    await over.send({"op": "subscribe", "args": MANY_TOPICS[:21]})
-    await expect_over_limit(over, "90005")
+    await over.send(protocol.subscribe_request(MANY_TOPICS[:21]))
+    await expect_over_limit(over, protocol.WS_TOO_MANY_TOPICS_PER_SUBSCRIBE)
     assert len(over.raw) == 2  # the login ack and the error: not one topic was acked
     await within.send("ping")  # the other connection is not touched
     assert await within.recv() == "pong"
@@ -286,14 +288,14 @@ async def test_more_than_100_topics_per_connection_disconnects(
         assert await c.subscribe(*MANY_TOPICS[start:start + 20]) == [
             {"event": "subscribe", "topic": t} for t in MANY_TOPICS[start:start + 20]]
     # The limit counts the topics held, not those ever asked for.
-    await c.send({"op": "unsubscribe", "args": [MANY_TOPICS[0]]})
+    await c.send(protocol.subscribe_request([MANY_TOPICS[0]], protocol.UNSUBSCRIBE))
     assert await c.recv() == {"event": "unsubscribe", "topic": MANY_TOPICS[0]}
     assert await c.subscribe(*MANY_TOPICS[80:100]) == [
         {"event": "subscribe", "topic": t} for t in MANY_TOPICS[80:100]]
     # 99 held: of the next two, the first is the 100th and acked, the second is refused.
-    await c.send({"op": "subscribe", "args": [MANY_TOPICS[100], MANY_TOPICS[0]]})
+    await c.send(protocol.subscribe_request([MANY_TOPICS[100], MANY_TOPICS[0]]))
     assert await c.recv() == {"event": "subscribe", "topic": MANY_TOPICS[100]}
-    await expect_over_limit(c, "90006")
+    await expect_over_limit(c, protocol.WS_TOO_MANY_TOPICS)
     assert sim.sim.stats["ws_closed_over_a_subscription_limit"] == 1
 
 
@@ -303,13 +305,13 @@ async def test_all_symbols_is_one_topic_of_the_hundred(ws_factory: Factory) -> N
     for start in range(19, 99, 20):
         assert await c.subscribe(*MANY_TOPICS[start:start + 20]) == [
             {"event": "subscribe", "topic": t} for t in MANY_TOPICS[start:start + 20]]
-    await c.send({"op": "subscribe", "args": [MANY_TOPICS[99]]})
-    await expect_over_limit(c, "90006")
+    await c.send(protocol.subscribe_request([MANY_TOPICS[99]]))
+    await expect_over_limit(c, protocol.WS_TOO_MANY_TOPICS)
 
 
 async def test_args_over_4096_bytes_disconnect(conn: WS) -> None:
     long_topic = "spot/user/order:" + "X" * 2100
-    await conn.send({"op": "subscribe", "args": [long_topic, long_topic + "Y"]})
+    await conn.send(protocol.subscribe_request([long_topic, long_topic + "Y"]))
     reply = await conn.recv()
     assert (reply["event"], reply["errorCode"]) == ("subscribe", "90003")
     closed = await expect_closed(conn)  # refused as a whole, no per-topic answers
@@ -333,21 +335,19 @@ async def test_unsubscribe_acks_and_stops_pushes(ws_factory: Factory,
     c = await subscribed(ws_factory, BTC)
     await place(control)
     assert len(await c.pushes(1)) == 1
-    await c.send({"op": "unsubscribe", "args": [BTC]})
+    await c.send(protocol.subscribe_request([BTC], protocol.UNSUBSCRIBE))
     assert await c.recv() == {"event": "unsubscribe", "topic": BTC}
     assert isinstance(c.raw[-1], str)
     order = await place(control)
     await cancel(control, order["orderId"])
     await expect_quiet(c)
-    await c.send({"op": "unsubscribe", "args": [BTC]})
+    await c.send(protocol.subscribe_request([BTC], protocol.UNSUBSCRIBE))
     assert (await c.recv())["errorCode"] == "90009"  # no longer subscribed
 
 
 # -- pushes -------------------------------------------------------------------------------
 
 
-LEGACY_STATE = {"new": "4", "partially_filled": "5", "filled": "6", "canceled": "8",
-                "partially_canceled": "12"}
 FILL_ONLY = {"exec_type", "detail_id"}
 ALWAYS = {"symbol", "side", "type", "notional", "size", "ms_t", "price", "filled_notional",
           "filled_size", "margin_trading", "state", "order_id", "order_type",
@@ -361,7 +361,7 @@ def check_row(row: dict[str, Any]) -> None:
     assert all(isinstance(v, str) for v in row.values()), row
     assert set(row) >= ALWAYS, ALWAYS - set(row)
     assert row["ms_t"] == row["create_time"]
-    assert row["state"] == LEGACY_STATE[row["order_state"]]
+    assert protocol.LEGACY_STATE[row["state"]] == row["order_state"]
     is_fill = row["last_fill_time"] != "0"
     if is_fill:
         assert set(row) >= FILL_ONLY
@@ -390,9 +390,9 @@ async def test_push_tables_follow_the_subscription(ws_factory: Factory,
     every = await subscribed(ws_factory, ALL)
     await place(control)
     message = await one.recv()
-    assert message["table"] == "spot/user/order"
+    assert message["table"] == protocol.ORDER_TABLE
     message = await every.recv()
-    assert message["table"] == "spot/user/orders"
+    assert message["table"] == protocol.ALL_ORDERS_TABLE
     assert isinstance(message["data"], list) and len(message["data"]) == 1
 
 
@@ -572,8 +572,8 @@ async def test_pushes_are_raw_deflate_binary_frames(ws_factory: Factory,
     order = await place(control)
     frame = await asyncio.wait_for(c.conn.recv(), 2)
     assert isinstance(frame, bytes)
-    message = json.loads(zlib.decompress(frame, -zlib.MAX_WBITS))
-    assert message["table"] == "spot/user/order"
+    message = json.loads(zlib.decompress(frame, -zlib.MAX_WBITS))  # by zlib, not protocol
+    assert message["table"] == protocol.ORDER_TABLE
     assert message["data"][0]["order_id"] == order["orderId"]
     with pytest.raises(zlib.error):
         zlib.decompress(frame)  # no zlib header: raw DEFLATE
@@ -589,7 +589,7 @@ async def test_pushes_are_text_without_compression(ws_factory: Factory,
     frame = await asyncio.wait_for(c.conn.recv(), 2)
     assert isinstance(frame, str)
     message = json.loads(frame)
-    assert message["table"] == "spot/user/order"
+    assert message["table"] == protocol.ORDER_TABLE
     assert message["data"][0]["order_id"] == order["orderId"]
 
 
@@ -695,7 +695,7 @@ async def test_eleventh_connection_from_one_ip_is_refused(
     first = [await ws_factory() for _ in range(10)]
     extra = await ws_factory()
     reply = await extra.recv()
-    assert reply["errorCode"] == "94002"
+    assert reply["errorCode"] == protocol.WS_TOO_MANY_CONNECTIONS
     assert isinstance(extra.raw[-1], str)
     await expect_closed(extra)
     for c in first:  # the ten are still served
@@ -721,7 +721,7 @@ async def test_more_than_30_connects_a_minute_is_refused(sim: Running) -> None:
         await c.close()
     c = await WS.connect(sim, DEMO_ACCOUNT)
     try:
-        assert (await c.recv())["errorCode"] == "94001"
+        assert (await c.recv())["errorCode"] == protocol.WS_RECONNECTS_TOO_OFTEN
         await expect_closed(c)
     finally:
         await c.close()

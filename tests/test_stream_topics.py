@@ -20,7 +20,8 @@ from structlog.testing import capture_logs
 
 from tests.conftest import place
 from tracker.exchange.rest import Credentials
-from tracker.exchange.stream import ALL_SYMBOLS, Event, Push, Stream, Up
+from tracker.exchange.stream import Event, Push, Stream, Up
+from tracker.protocol import ALL_ORDERS_TABLE, ALL_SYMBOLS, order_topic
 from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 from tracker.simulator.store import SymbolSpec
 from tracker.simulator.ws import send_raw
@@ -78,7 +79,7 @@ async def test_100_symbols_get_a_topic_each(sim: Running, control: httpx.AsyncCl
     with capture_logs() as logs:
         async with open_stream(sim, symbols) as s:
             assert isinstance(await s.next(), Up)
-            assert topics_held(sim) == [f"spot/user/order:{name}" for name in symbols]
+            assert topics_held(sim) == [order_topic(name) for name in symbols]
             placed = await order(control, symbols[-1])
             push = await s.push()
             assert [row["order_id"] for row in push.data] == [placed["orderId"]]
@@ -111,7 +112,7 @@ async def test_malformed_elements_still_reach_the_codec(sim: Running) -> None:
         ours = {"symbol": TRACKED[0], "order_id": "1"}
         theirs = {"symbol": UNTRACKED[0], "order_id": "2"}
         malformed = ["not an object", {"symbol": 5, "order_id": "3"}, {"order_id": "4"}, None]
-        table = "spot/user/orders"
+        table = ALL_ORDERS_TABLE
         assert send_raw(sim.sim, json.dumps({"table": table, "data": [theirs, theirs]})) == 1
         assert send_raw(sim.sim, json.dumps({"table": table,
                                              "data": [theirs, ours, *malformed]})) == 1

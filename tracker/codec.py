@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-STATES = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
-OPEN_STATES = frozenset({"new", "partially_filled"})
-TERMINAL_STATES = frozenset(STATES) - OPEN_STATES
+from tracker.protocol import LEGACY_STATE, OPEN_STATES, STATES, V2_STATUS
+
 # Known words map to one shared string each: a book of 100,000 orders then holds one "buy",
 # not 100,000 copies decoded from 100,000 rows.
 KNOWN_STATE = {s: s for s in STATES}
@@ -33,13 +32,6 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 DECIMAL = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")
 MIN_TIME_MS = 1_262_304_000_000  # 2010-01-01
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
-
-# v2 list/detail status codes (protocol §1.5); 4 means canceled with or without fills.
-V2_STATUS = {1: "new", 2: "partially_filled", 3: "filled", 4: "canceled"}
-# Legacy numeric push `state` (protocol §1.10, §3.4); 7 "canceling" is still open.
-LEGACY_STATE = {"1": "failed", "2": "new", "3": "failed", "4": "new",
-                "5": "partially_filled", "6": "filled", "7": None, "8": "canceled",
-                "12": "partially_canceled"}
 
 
 class Invalid(ValueError):

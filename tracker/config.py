@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from tracker.codec import SYMBOL
 from tracker.exchange.rest import Credentials
+from tracker.protocol import V2_PAGE_MAX, V4_PAGE_MAX
 
 
 class ConfigError(Exception):
@@ -246,7 +247,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         how.insert(0, "symbols (in the file, TRACKER_SYMBOLS or --symbols)")
     if credentials:
         raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
-    page_max = 1000 if config.api == "v2" else 200
+    page_max = V2_PAGE_MAX if config.api == "v2" else V4_PAGE_MAX
     if not 1 <= config.page_size <= page_max:
         raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
                           f"got {config.page_size}")

@@ -11,7 +11,6 @@ import asyncio
 import json
 import random
 import time
-import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,20 +30,26 @@ from tracker.exchange.errors import (
     credential_hint,
 )
 from tracker.exchange.rest import Credentials
+from tracker.protocol import (
+    ALL_SYMBOLS,
+    ORDER_TABLES,
+    PING,
+    PONG,
+    SUBSCRIBE,
+    TOPICS_PER_CONNECTION,
+    TOPICS_PER_SUBSCRIBE,
+    UNSUBSCRIBE,
+    WS_CLOCK_CODES,
+    WS_CREDENTIAL_CODES,
+    WS_LIMIT_CODES,
+    inflate,
+    login_request,
+    order_topic,
+    subscribe_request,
+)
 
 log = structlog.get_logger("tracker.stream")
 
-ALL_SYMBOLS = "spot/user/orders:ALL_SYMBOLS"
-TOPICS_PER_MESSAGE = 20
-# BitMart's topics per private connection: past it one `ALL_SYMBOLS` topic, filtered here,
-# replaces the per-symbol topics (never both: whether that doubles every push is unknown).
-TOPICS_PER_CONNECTION = 100
-# Login errors that a retry cannot fix: wrong, frozen or expired key, bad signature.
-AUTH_CODES = {"91001", "91002", "91003", "91004", "91010", "91011"}
-# Login refused for a timestamp off by more than a minute: our clock, not the key.
-CLOCK_CODES = {"91022"}
-# Too many connections or messages from this IP or key: 9400x, and 90007 (subscribe rate).
-LIMIT_CODES = {"94001", "94002", "90007"}
 DISCONNECTED = "disconnected"  # the exchange closed a working connection: reconnect
 
 
@@ -85,16 +90,13 @@ class StreamError(Exception):
         self.cause = cause
 
 
-def inflate(frame: bytes, limit: int) -> str:
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+def frame_text(frame: str | bytes, limit: int) -> str:
+    """A frame as text: binary frames are inflated (within `limit`) and must be UTF-8.
+    ValueError says why a frame cannot be read; the consumer journals it as bad."""
+    if isinstance(frame, str):
+        return frame
     try:
-        text = inflater.decompress(frame, limit)
-    except zlib.error as exc:
-        raise ValueError(f"binary frame is not raw DEFLATE: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise ValueError(f"binary frame inflates past {limit} bytes")
-    try:
-        return text.decode()
+        return inflate(frame, limit).decode()
     except UnicodeDecodeError:
         raise ValueError("frame is not UTF-8") from None
 
@@ -109,8 +111,11 @@ class Stream:
         self.credentials = credentials
         # None: every symbol is wanted, and nothing is filtered.
         self.wanted = None if symbols is None else frozenset(symbols)
+        # Past the per-connection topic limit one `ALL_SYMBOLS` topic, filtered here,
+        # replaces the per-symbol topics (never both: whether that doubles every push is
+        # unknown).
         self.topics = [ALL_SYMBOLS] if symbols is None or len(
-            symbols) > TOPICS_PER_CONNECTION else [f"spot/user/order:{s}" for s in symbols]
+            symbols) > TOPICS_PER_CONNECTION else [order_topic(s) for s in symbols]
         self.queue = queue
         self.ping_interval = ping_interval
         self.silence_timeout = silence_timeout
@@ -185,7 +190,7 @@ class Stream:
             await self._read(ws, conn)
 
     def _text(self, frame: str | bytes) -> str:
-        return inflate(frame, self.max_frame) if isinstance(frame, bytes) else frame
+        return frame_text(frame, self.max_frame)
 
     async def _reply(self, ws: websockets.ClientConnection, early: list[str | bytes]) -> Any:
         """The next JSON event within 10 s, skipping pongs; pushes that arrive before the
@@ -197,7 +202,7 @@ class Stream:
                 raise StreamError("no answer from the exchange within 10 s", cause=UNREACHABLE)
             frame = await asyncio.wait_for(ws.recv(), remaining)
             text = self._text(frame)
-            if text == "pong":
+            if text == PONG:
                 continue
             try:
                 reply = json.loads(text)
@@ -212,24 +217,24 @@ class Stream:
         c = self.credentials
         stamp = str(int(time.time() * 1000) + self.skew_ms)
         sign = signing.ws_login_sign(c.secret, c.memo, stamp)
-        await ws.send(json.dumps({"op": "login", "args": [c.api_key, stamp, sign]}))
+        await ws.send(json.dumps(login_request(c.api_key, stamp, sign)))
         reply = await self._reply(ws, early)
         if not isinstance(reply, dict) or reply.get("event") != "login":
             raise StreamError(f"unexpected login answer: {str(reply)[:120]}")
         if "errorCode" in reply:
             code = str(reply["errorCode"])
             message = f"login refused: {code} {str(reply.get('errorMessage', ''))[:120]}"
-            if code in AUTH_CODES:
+            if code in WS_CREDENTIAL_CODES:
                 message += f": {credential_hint(code)}"
             raise StreamError(message, cause=(
-                CREDENTIALS if code in AUTH_CODES else CLOCK if code in CLOCK_CODES
-                else RATE_LIMITED if code in LIMIT_CODES else EXCHANGE))
+                CREDENTIALS if code in WS_CREDENTIAL_CODES else CLOCK if code in WS_CLOCK_CODES
+                else RATE_LIMITED if code in WS_LIMIT_CODES else EXCHANGE))
 
     async def _subscribe(self, ws: websockets.ClientConnection,
                          early: list[str | bytes]) -> None:
-        for i in range(0, len(self.topics), TOPICS_PER_MESSAGE):
-            chunk = self.topics[i:i + TOPICS_PER_MESSAGE]
-            await ws.send(json.dumps({"op": "subscribe", "args": chunk}))
+        for i in range(0, len(self.topics), TOPICS_PER_SUBSCRIBE):
+            chunk = self.topics[i:i + TOPICS_PER_SUBSCRIBE]
+            await ws.send(json.dumps(subscribe_request(chunk)))
             pending = set(chunk)
             while pending:
                 reply = await self._reply(ws, early)
@@ -239,7 +244,8 @@ class Stream:
                     code = str(reply.get("errorCode"))
                     raise StreamError(f"subscribe refused: {code} "
                                       f"{str(reply.get('errorMessage', ''))[:120]}",
-                                      cause=RATE_LIMITED if code in LIMIT_CODES else EXCHANGE)
+                                      cause=RATE_LIMITED if code in WS_LIMIT_CODES
+                                      else EXCHANGE)
                 pending.discard(reply.get("topic"))
 
     async def _read(self, ws: websockets.ClientConnection, conn: int) -> None:
@@ -276,7 +282,7 @@ class Stream:
                 ws.transport.abort()  # the reader's recv ends at once, and reports silence
                 return
             if now - last_sent >= self.ping_interval:
-                await ws.send("ping")
+                await ws.send(PING)
                 last_sent = now
             await asyncio.sleep(min(last_sent + self.ping_interval,
                                     self._heard + self.silence_timeout) - now)
@@ -287,7 +293,7 @@ class Stream:
         except ValueError as exc:
             self._bad(conn, str(exc), frame[:200])
             return
-        if text == "pong":
+        if text == PONG:
             return
         try:
             message = json.loads(text)
@@ -296,7 +302,7 @@ class Stream:
             return
         if isinstance(message, dict) and isinstance(message.get("table"), str):
             data = message.get("data")
-            if not message["table"].startswith("spot/user/order"):
+            if message["table"] not in ORDER_TABLES:
                 self._bad(conn, f"push for an unexpected table {message['table'][:60]!r}",
                           text[:200])
             elif not isinstance(data, list):
@@ -313,7 +319,7 @@ class Stream:
             log.warning("stream_error_event", code=str(message.get("errorCode")),
                         message=str(message.get("errorMessage"))[:200])
             return
-        if isinstance(message, dict) and message.get("event") in ("subscribe", "unsubscribe"):
+        if isinstance(message, dict) and message.get("event") in (SUBSCRIBE, UNSUBSCRIBE):
             return  # a late ack
         self._bad(conn, "unknown message", text[:200])
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tracker import protocol
 from tracker.simulator.burst import Load
 from tracker.simulator.faults import Faults
 from tracker.simulator.flow import DEFAULT_MIX, OrderFlow
@@ -166,7 +167,8 @@ def v2_error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def v4_response(sim: Simulator, data: Any, *, code: int = 1000, message: str = "success",
+def v4_response(sim: Simulator, data: Any, *, code: int = protocol.V4_SUCCESS,
+                message: str = "success",
                 status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     body = {"code": code, "message": message, "trace": sim.trace(), "data": data}
     return web.json_response(body, status=status, headers=headers)
@@ -203,7 +205,7 @@ async def rest_faults(request: web.Request, handler: Handler) -> web.StreamRespo
             else v4_error(sim, 500, 59002, "Internal error, please try again later"))
     elif sim.chance(faults.rest_429, "rest_429"):
         response = (v2_error(429, "Too many requests") if v2
-                    else v4_error(sim, 429, 30013, "Request too many requests"))
+                    else v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests"))
     else:
         response = await handler(request)
     if faults.rest_trickle_ms and isinstance(response, web.Response) \

@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tracker.simulator.wire import PUSH_LEGACY_STATE
+from tracker import protocol
 
 if TYPE_CHECKING:
     from tracker.simulator.app import Simulator
 
 BASE_ID = 998_000_000_000_000_000  # 18 digits, as the exchange's, above the store's ids
-TABLE = "spot/user/order"
 
 
 def push(order_id: int, symbol: str, state: str, filled: int, size: int,
@@ -30,7 +29,7 @@ def push(order_id: int, symbol: str, state: str, filled: int, size: int,
     row = {"symbol": symbol, "side": "buy", "type": "limit", "notional": "",
            "size": str(size), "ms_t": str(update_ms), "price": "1.5",
            "filled_notional": filled_notional, "filled_size": str(filled),
-           "margin_trading": "0", "state": PUSH_LEGACY_STATE[state],
+           "margin_trading": "0", "state": protocol.LEGACY_STATE_CODE[state],
            "order_id": str(order_id), "order_type": "0", "client_order_id": "0",
            "create_time": str(update_ms), "update_time": str(update_ms + filled),
            "order_mode": "spot", "entrust_type": "NORMAL", "order_state": state}
@@ -56,10 +55,8 @@ def burst_rows(orders: int, pushes: int, symbol: str, start_ms: int) -> list[dic
 
 
 def frame(rows: list[dict[str, str]], compress: bool) -> str | bytes:
-    from tracker.simulator.ws import deflate_raw
-
-    text = json.dumps({"table": TABLE, "data": rows}, separators=(",", ":"))
-    return deflate_raw(text) if compress else text
+    text = json.dumps({"table": protocol.ORDER_TABLE, "data": rows}, separators=(",", ":"))
+    return protocol.deflate(text.encode()) if compress else text
 
 
 @dataclass

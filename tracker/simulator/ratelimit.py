@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracker import protocol
+
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    used: int  # what BitMart calls X-BM-RateLimit-Remaining: calls used in this window
+    used: int  # calls used in this window, which BitMart sends as "Remaining"
     limit: int
     window_s: int
 
     def headers(self) -> dict[str, str]:
         return {
-            "X-BM-RateLimit-Remaining": str(self.used),
-            "X-BM-RateLimit-Limit": str(self.limit),
-            "X-BM-RateLimit-Reset": str(self.window_s),
-            "X-BM-RateLimit-Mode": "UID",
+            protocol.RATE_LIMIT_USED: str(self.used),
+            protocol.RATE_LIMIT_LIMIT: str(self.limit),
+            protocol.RATE_LIMIT_RESET: str(self.window_s),
+            protocol.RATE_LIMIT_MODE: "UID",
         }
 
 

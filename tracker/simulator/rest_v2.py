@@ -1,7 +1,7 @@
 """The legacy v2 REST face (protocol §1): bearer tokens, page-index lists, `{"message"}` errors.
 
 Where the v2 documents are silent (token error bodies, the status of a stale timestamp,
-limits past 1000) the choice made here is the strict one, and the README lists each.
+limits past 1000) the choice made here is the strict one, and docs/protocol-notes.md lists each.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from tracker import signing
+from tracker import protocol, signing
 from tracker.simulator.app import SIM_KEY, v2_error
 from tracker.simulator.store import OrderError
 from tracker.simulator.wire import v2_row
@@ -21,7 +21,6 @@ from tracker.simulator.wire import v2_row
 TOKEN_LIFETIME_S = 900
 TOKENS_PER_MINUTE = 5
 TIMESTAMP_WINDOW_MS = 60_000
-MAX_LIMIT = 1000
 # status query value -> the states it lists (protocol §1.5)
 STATUS_FILTER = {
     0: None,
@@ -29,7 +28,7 @@ STATUS_FILTER = {
     2: {"partially_filled"},
     3: {"filled"},
     4: {"canceled", "partially_canceled", "failed"},
-    5: {"new", "partially_filled"},
+    protocol.V2_LIST_OPEN: set(protocol.OPEN_STATES),
 }
 
 
@@ -78,24 +77,26 @@ async def authenticate(request: web.Request) -> web.Response:
 
 
 def _authorize(request: web.Request) -> web.Response | None:
-    """Bearer token and X-BM-TIMESTAMP checks shared by every private v2 call."""
+    """Bearer token and timestamp checks shared by every private v2 call. Timestamp
+    refusals name the header: that is how a client tells a clock problem from others."""
     sim = request.app[SIM_KEY]
     now = sim.now_ms()
-    auth = request.headers.get("X-BM-AUTHORIZATION", "")
+    auth = request.headers.get(protocol.AUTHORIZATION_HEADER, "")
     scheme, _, token = auth.partition(" ")
     if scheme != "Bearer" or not token:
-        return v2_error(401, "Missing X-BM-AUTHORIZATION: Bearer <access_token>")
+        return v2_error(401, f"Missing {protocol.AUTHORIZATION_HEADER}: Bearer <access_token>")
     expiry = sim.tokens.get(token)
     if expiry is None:
         return v2_error(401, "Invalid access token")
     if expiry <= now:
         del sim.tokens[token]
         return v2_error(401, "Access token expired")
-    stamp = request.headers.get("X-BM-TIMESTAMP", "")
+    stamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
     if not stamp.isdigit():
-        return v2_error(400, "Missing or invalid X-BM-TIMESTAMP")
+        return v2_error(400, f"Missing or invalid {protocol.TIMESTAMP_HEADER}")
     if abs(now - int(stamp)) > TIMESTAMP_WINDOW_MS:
-        return v2_error(400, "Request expired: X-BM-TIMESTAMP must be within 60 s of server time")
+        return v2_error(400, f"Request expired: {protocol.TIMESTAMP_HEADER} must be within "
+                             "60 s of server time")
     verdict = sim.v2_limit.hit(token, now)
     if not verdict.allowed:
         return v2_error(429, "Too many requests")
@@ -104,10 +105,10 @@ def _authorize(request: web.Request) -> web.Response | None:
 
 def _check_signature(request: web.Request, params: dict[str, object]) -> web.Response | None:
     sim = request.app[SIM_KEY]
-    given = request.headers.get("X-BM-SIGNATURE", "")
+    given = request.headers.get(protocol.SIGNATURE_HEADER, "")
     expected = signing.v2_signature(sim.settings.account.secret, params)
     if not given or not signing.constant_time_equal(given, expected):
-        return v2_error(401, "Invalid X-BM-SIGNATURE")
+        return v2_error(401, f"Invalid {protocol.SIGNATURE_HEADER}")
     return None
 
 
@@ -140,8 +141,9 @@ async def list_orders(request: web.Request) -> web.Response:
                              "3:deal_success orders, 4:cancelled orders")
     if status not in STATUS_FILTER:
         return v2_error(400, f"Invalid status {status}")
-    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-        return v2_error(400, f"Invalid paging: offset >= 0 and 1 <= limit <= {MAX_LIMIT}")
+    if offset < 0 or not 1 <= limit <= protocol.V2_PAGE_MAX:
+        return v2_error(400, "Invalid paging: offset >= 0 and 1 <= limit <= "
+                             f"{protocol.V2_PAGE_MAX}")
     if symbol not in sim.store.symbols:
         return v2_error(400, f"Invalid symbol {symbol}")
     states = STATUS_FILTER[status]

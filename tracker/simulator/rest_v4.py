@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tracker import signing
+from tracker import protocol, signing
 from tracker.simulator.app import SIM_KEY, Simulator, v4_error, v4_response
-from tracker.simulator.store import OPEN_STATES, OrderError, SimOrder
+from tracker.simulator.store import OrderError, SimOrder
 from tracker.simulator.wire import v4_order, v4_trade
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -66,18 +66,19 @@ def _as_long(value: Any) -> int | None:
 
 def _authenticate(sim: Simulator, request: web.Request, data: bytes) -> Body:
     account = sim.settings.account
-    key = request.headers.get("X-BM-KEY", "")
+    key = request.headers.get(protocol.KEY_HEADER, "")
     if not key:
-        raise Rejected(401, 30001, "Header X-BM-KEY is empty")
+        raise Rejected(401, protocol.V4_KEY_EMPTY, "Header X-BM-KEY is empty")
     if key != account.api_key:
-        raise Rejected(401, 30002, "Header X-BM-KEY not found")
-    sign = request.headers.get("X-BM-SIGN", "")
+        raise Rejected(401, protocol.V4_KEY_UNKNOWN, "Header X-BM-KEY not found")
+    sign = request.headers.get(protocol.SIGN_HEADER, "")
     if not sign:
-        raise Rejected(401, 30004, "Header X-BM-SIGN is empty")
-    stamp = request.headers.get("X-BM-TIMESTAMP", "")
+        raise Rejected(401, protocol.V4_SIGN_EMPTY, "Header X-BM-SIGN is empty")
+    stamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
     ts = _as_long(stamp)
     if ts is None:
-        raise Rejected(401, 30006, "Header X-BM-TIMESTAMP is empty or not a Long")
+        raise Rejected(401, protocol.V4_TIMESTAMP_MISSING,
+                       "Header X-BM-TIMESTAMP is empty or not a Long")
     # The signature covers the exact body bytes, so they are decoded as UTF-8 (JSON's own
     # encoding) whatever charset the Content-Type claims; anything else is not JSON.
     try:
@@ -89,15 +90,16 @@ def _authenticate(sim: Simulator, request: web.Request, data: bytes) -> Body:
         raise Rejected(503, 30018, "Request body must be a JSON object")
     window = _as_long(body.get("recvWindow", DEFAULT_RECV_WINDOW))
     if window is None or not 0 < window <= 60_000:
-        raise Rejected(401, 30007, "recvWindow must be an integer in (0, 60000]")
+        raise Rejected(401, protocol.V4_TIMESTAMP_RANGE,
+                       "recvWindow must be an integer in (0, 60000]")
     now = sim.now_ms()
     if not (ts < now + 1000 and now - ts <= window):
-        raise Rejected(401, 30007, "Header X-BM-TIMESTAMP range. Within a minute or the "
-                                   "recvWindow")
+        raise Rejected(401, protocol.V4_TIMESTAMP_RANGE,
+                       "Header X-BM-TIMESTAMP range. Within a minute or the recvWindow")
     memo, secret = account.memo, account.secret
     expected = signing.v4_sign(secret, memo, stamp, raw)
     if not signing.constant_time_equal(sign, expected):
-        raise Rejected(401, 30005, "Header X-BM-SIGN is wrong")
+        raise Rejected(401, protocol.V4_SIGN_WRONG, "Header X-BM-SIGN is wrong")
     return body
 
 
@@ -114,7 +116,8 @@ def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable
         verdict = sim.v4_limits[bucket].hit(sim.settings.account.api_key, sim.now_ms())
         if not verdict.allowed:
             sim.stats["v4_rate_limited"] += 1
-            return v4_error(sim, 429, 30013, "Request too many requests", verdict.headers())
+            return v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests",
+                            verdict.headers())
         try:
             response = await endpoint(sim, body)
         except Rejected as exc:
@@ -165,9 +168,10 @@ async def open_orders(sim: Simulator, body: Body) -> web.Response:
     start, end = _long(body, "startTime"), _long(body, "endTime")
     if start is not None and end is not None and end <= start:
         raise Rejected(400, 52004, "The endTime must be greater than the startTime")
-    limit = body.get("limit", 200)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise Rejected(400, 50021, "Invalid limit: 1 to 200")
+    limit = body.get("limit", protocol.V4_PAGE_MAX)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not (
+            1 <= limit <= protocol.V4_PAGE_MAX):
+        raise Rejected(400, 50021, f"Invalid limit: 1 to {protocol.V4_PAGE_MAX}")
     if start is None and end is None:
         start = sim.now_ms() - SEVEN_DAYS_MS  # the documented 7-day default window
     rows = [
@@ -190,7 +194,7 @@ def _find(sim: Simulator, body: Body) -> SimOrder:
         raise Rejected(400, 50000, "orderId is required")
     order = sim.store.orders.get(order_id)
     if order is None or sim.lagging(order):
-        raise Rejected(400, 50005, "Order Id not found")
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     return order
 
 
@@ -199,12 +203,12 @@ async def query_order(sim: Simulator, body: Body) -> web.Response:
     if query_state not in (None, "open", "history"):
         raise Rejected(400, 52003, "Unsupported query state")
     order = _find(sim, body)
-    if query_state is not None and (query_state == "open") != (order.state in OPEN_STATES):
-        raise Rejected(400, 50005, "Order Id not found")
+    if query_state is not None and (query_state == "open") != (order.state in protocol.OPEN_STATES):
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     retention_ms = sim.settings.cancel_retention_s * 1000
     if order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms:
         # Unfilled cancels are only queryable for about 20 minutes (protocol §2.5).
-        raise Rejected(400, 50005, "Order Id not found")
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     return v4_response(sim, v4_order(order, sim.store.symbols[order.symbol],
                                      sim.settings.amounts))
 
@@ -215,7 +219,7 @@ async def order_trades(sim: Simulator, body: Body) -> web.Response:
         raise Rejected(400, 50000, "orderId is required")
     order = sim.store.orders.get(order_id)
     if order is None:
-        raise Rejected(400, 50005, "Order Id not found")
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     spec = sim.store.symbols[order.symbol]
     # Under REST lag an order younger than the lag is unknown, and an older one lists only
     # the fills older than the lag. (The order-level `lagging` check would turn every fresh
@@ -224,7 +228,7 @@ async def order_trades(sim: Simulator, body: Body) -> web.Response:
     horizon = sim.now_ms() - lag
     if lag and order.create_time > horizon:
         sim.injected["rest_lag"] += 1
-        raise Rejected(400, 50005, "Order Id not found")
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     fills = [f for f in order.fills if not lag or f.time <= horizon]
     if len(fills) < len(order.fills):
         sim.injected["rest_lag"] += 1
@@ -271,7 +275,7 @@ async def cancel_order(sim: Simulator, body: Body) -> web.Response:
     order = sim.store.orders.get(str(order_id)) if order_id else next(
         (o for o in sim.store.orders.values() if o.client_order_id == client_id), None)
     if order is None or order.symbol != symbol:
-        raise Rejected(400, 50005, "Order Id not found")
+        raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     try:
         sim.store.cancel(order.order_id)
     except OrderError:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-OPEN_STATES = frozenset({"new", "partially_filled"})
-TERMINAL_STATES = frozenset({"filled", "canceled", "partially_canceled", "failed"})
+from tracker.protocol import OPEN_STATES
+
 FEE_RATE = Decimal("0.001")
 # Far past any real market, and small enough that every product stays exact in 28 digits.
 MAX_PRICE = Decimal("1e9")

@@ -14,14 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from tracker.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
 from tracker.simulator.store import Fill, OrderChange, SimOrder, SymbolSpec
-
-# v2 list/detail status codes (protocol §1.5); v2 has no partially_canceled or failed.
-V2_STATUS = {"new": 1, "partially_filled": 2, "filled": 3, "canceled": 4,
-             "partially_canceled": 4, "failed": 4}
-# Legacy numeric push `state` (protocol §3.4); `failed` is not pushed by the exchange.
-PUSH_LEGACY_STATE = {"new": "4", "partially_filled": "5", "filled": "6", "canceled": "8",
-                     "partially_canceled": "12", "failed": "1"}
 
 
 def dec(value: Decimal, scale: int, amounts: str) -> str:
@@ -53,7 +47,7 @@ def v2_row(o: SimOrder, spec: SymbolSpec, amounts: str) -> dict[str, Any]:
         "original_amount": size,
         "executed_amount": filled,
         "remaining_amount": dec(o.remaining, spec.size_scale, amounts),
-        "status": V2_STATUS[o.state],
+        "status": V2_STATUS_CODE[o.state],
     }
 
 
@@ -123,7 +117,7 @@ def push_row(change: OrderChange, spec: SymbolSpec, amounts: str) -> dict[str, s
         "filled_notional": dec(o.filled_notional, 8, amounts),
         "filled_size": filled,
         "margin_trading": "0",
-        "state": PUSH_LEGACY_STATE[o.state],
+        "state": LEGACY_STATE_CODE[o.state],
         "order_id": o.order_id,
         "order_type": "0",
         "last_fill_time": str(fill.time) if fill else "0",

@@ -6,36 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from collections import deque
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tracker import signing
+from tracker import protocol, signing
 from tracker.simulator.app import SIM_KEY, Simulator
 from tracker.simulator.store import OrderChange
 from tracker.simulator.wire import push_row
 
 MAX_CONNECTIONS_PER_IP = 10
 MAX_CONNECTS_PER_MINUTE = 30
-MAX_TOPICS = 100
-MAX_TOPICS_PER_SUBSCRIBE = 20
 MAX_ARGS_BYTES = 4096
 MAX_MESSAGES_PER_10S = 100
 LOGIN_WINDOW_MS = 60_000
-ALL_SYMBOLS_TOPIC = "spot/user/orders:ALL_SYMBOLS"
 REORDER_HOLD_S = 0.5  # a held-back push goes out after the next one, or after this
 
 
 def routes() -> list[web.RouteDef]:
     return [web.get("/user", handle)]
-
-
-def deflate_raw(text: str) -> bytes:
-    """Raw DEFLATE (no zlib header), as the exchange compresses its frames."""
-    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    return compressor.compress(text.encode()) + compressor.flush()
 
 
 def error_event(op: str, code: str, message: str) -> str:
@@ -82,7 +72,7 @@ class Session:
     def offer(self, change: OrderChange) -> None:
         symbol = change.order.symbol
         for topic, table in self.topics.items():
-            if topic == ALL_SYMBOLS_TOPIC or topic.endswith(":" + symbol):
+            if topic == protocol.ALL_SYMBOLS or topic.endswith(":" + symbol):
                 row = push_row(change, self.sim.store.symbols[symbol],
                                self.sim.settings.amounts)
                 self._deliver(json.dumps({"table": table, "data": [row]}))
@@ -92,7 +82,7 @@ class Session:
         sim.stats["pushes_generated"] += 1
         if sim.chance(faults.push_drop, "push_drop"):
             return
-        frame: str | bytes = deflate_raw(text) if sim.settings.compress else text
+        frame: str | bytes = protocol.deflate(text.encode()) if sim.settings.compress else text
         copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
         for _ in range(copies):
             if faults.push_delay_ms:
@@ -147,8 +137,8 @@ class Session:
 
     def handle_text(self, text: str) -> Close | None:
         """Answer one client message; how the connection ends, if this ends it."""
-        if text == "ping":
-            self.send_text("pong")
+        if text == protocol.PING:
+            self.send_text(protocol.PONG)
             return None
         try:
             message = json.loads(text)
@@ -159,17 +149,17 @@ class Session:
             self.send_text(error_event("error", "90001", "Invalid message format"))
             return None
         op, args = message.get("op"), message.get("args")
-        if op not in ("login", "subscribe", "unsubscribe"):
+        if op not in (protocol.LOGIN, protocol.SUBSCRIBE, protocol.UNSUBSCRIBE):
             self.send_text(error_event(str(op), "90002", "Invalid op param"))
             return None
-        if op == "login" and self.logged_in:
+        if op == protocol.LOGIN and self.logged_in:
             # Refused, but the session that is already logged in stays up.
-            self.send_text(error_event("login", "91005", "Already logged in"))
+            self.send_text(error_event(op, "91005", "Already logged in"))
             return None
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             self.send_text(error_event(op, "90003", "Invalid args param"))
-            return LOGIN_FAILED if op == "login" else None
-        if op == "login":
+            return LOGIN_FAILED if op == protocol.LOGIN else None
+        if op == protocol.LOGIN:
             return self.login(args)
         return self.subscription(op, args)
 
@@ -177,10 +167,10 @@ class Session:
         code = self._login_error(args)
         if code is not None:
             self.sim.stats["ws_login_failed"] += 1
-            self.send_text(error_event("login", *code))
+            self.send_text(error_event(protocol.LOGIN, *code))
             return LOGIN_FAILED
         self.logged_in = True
-        self.send_text(json.dumps({"event": "login"}))
+        self.send_text(json.dumps({"event": protocol.LOGIN}))
         return None
 
     def _login_error(self, args: list[str]) -> tuple[str, str] | None:
@@ -189,20 +179,20 @@ class Session:
             return "90003", "Invalid args param: [apiKey, timestamp, sign]"
         key, stamp, sign = args
         if not key:
-            return "91001", "API KEY is empty"
+            return protocol.WS_KEY_EMPTY, "API KEY is empty"
         if key != account.api_key:
-            return "91002", "API KEY not found"
+            return protocol.WS_KEY_UNKNOWN, "API KEY not found"
         if not stamp:
             return "91021", "Timestamp is empty"
         if not (stamp.isascii() and stamp.isdigit()):
             return "91023", "Timestamp invalid format"
         if abs(self.sim.now_ms() - int(stamp)) > LOGIN_WINDOW_MS:
-            return "91022", "Timestamp out of range (within a minute)"
+            return protocol.WS_TIMESTAMP_RANGE, "Timestamp out of range (within a minute)"
         if not sign:
-            return "91010", "Sign is empty"
+            return protocol.WS_SIGN_EMPTY, "Sign is empty"
         expected = signing.ws_login_sign(account.secret, account.memo, stamp)
         if not signing.constant_time_equal(sign, expected):
-            return "91011", "Sign is wrong"
+            return protocol.WS_SIGN_WRONG, "Sign is wrong"
         return None
 
     def subscription(self, op: str, args: list[str]) -> Close | None:
@@ -211,14 +201,15 @@ class Session:
         if not self.logged_in:
             self.send_text(error_event(op, "91006", "Not logged in"))
             return None
-        if len(args) > MAX_TOPICS_PER_SUBSCRIBE:
-            self.send_text(error_event(op, "90005", "Too many topics in one request (max 20)"))
+        if len(args) > protocol.TOPICS_PER_SUBSCRIBE:
+            self.send_text(error_event(op, protocol.WS_TOO_MANY_TOPICS_PER_SUBSCRIBE,
+                                       "Too many topics in one request (max 20)"))
             return OVER_LIMIT
         if len(json.dumps(args).encode()) > MAX_ARGS_BYTES:
             self.send_text(error_event(op, "90003", "Invalid args param: over 4096 bytes"))
             return OVER_LIMIT
         for topic in args:
-            if op == "unsubscribe":
+            if op == protocol.UNSUBSCRIBE:
                 if self.topics.pop(topic, None) is None:
                     self.send_text(error_event(op, "90009", f"Invalid subscription {topic}"))
                 else:
@@ -229,8 +220,9 @@ class Session:
                 continue
             if topic in self.topics:
                 self.send_text(error_event(op, "90008", f"Duplicate subscription {topic}"))
-            elif len(self.topics) >= MAX_TOPICS:
-                self.send_text(error_event(op, "90006", "Total topics over the limit (100)"))
+            elif len(self.topics) >= protocol.TOPICS_PER_CONNECTION:
+                self.send_text(error_event(op, protocol.WS_TOO_MANY_TOPICS,
+                                           "Total topics over the limit (100)"))
                 return OVER_LIMIT
             else:
                 self.topics[topic] = table
@@ -239,15 +231,15 @@ class Session:
 
     def _table(self, topic: str) -> str | None:
         channel, _, symbol = topic.partition(":")
-        if topic == ALL_SYMBOLS_TOPIC:
-            return "spot/user/orders"
-        if channel != "spot/user/order" or not symbol:
-            self.send_text(error_event("subscribe", "90004", "Invalid channel param"))
+        if topic == protocol.ALL_SYMBOLS:
+            return protocol.ALL_ORDERS_TABLE
+        if channel != protocol.ORDER_TABLE or not symbol:
+            self.send_text(error_event(protocol.SUBSCRIBE, "90004", "Invalid channel param"))
             return None
         if symbol not in self.sim.store.symbols:
-            self.send_text(error_event("subscribe", "92001", "Invalid symbol param"))
+            self.send_text(error_event(protocol.SUBSCRIBE, "92001", "Invalid symbol param"))
             return None
-        return "spot/user/order"
+        return protocol.ORDER_TABLE
 
     def abort(self) -> None:
         """Drop the connection with no close frame, as a network fault would."""
@@ -262,9 +254,9 @@ def _admission_error(sim: Simulator, peer: str) -> tuple[str, str] | None:
     while sim.ws_connects and sim.ws_connects[0] <= now - 60:
         sim.ws_connects.popleft()
     if len(sim.ws_connects) > MAX_CONNECTS_PER_MINUTE:
-        return "94001", "Reconnecting too frequently (max 30 per minute)"
+        return protocol.WS_RECONNECTS_TOO_OFTEN, "Reconnecting too frequently (max 30 per minute)"
     if sum(1 for s in sim.ws_sessions if s.peer == peer) >= MAX_CONNECTIONS_PER_IP:
-        return "94002", "Too many connections from this IP (max 10)"
+        return protocol.WS_TOO_MANY_CONNECTIONS, "Too many connections from this IP (max 10)"
     return None
 
 
