@@ -1,8 +1,8 @@
 """REST clients for the seed and for order detail: v2 (the documented default) and v4.
 
 Both hand back raw row dicts; `tracker.codec` validates them. What lives here is transport:
-authentication, clock-skew correction, pacing, retries, and pagination that cannot lose an
-order while the open set changes under it. Every call is bounded in time and in size
+authentication, clock-skew correction, pacing and retries; which page to read next is
+decided by the cursors of `tracker.pagination`. Every call is bounded in time and in size
 (`_exchange`), so no answer from the exchange can hang the daemon or fill its memory.
 """
 
@@ -15,13 +15,13 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 import structlog
 
-from tracker import codec, signing
+from tracker import signing
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
@@ -33,10 +33,20 @@ from tracker.exchange.errors import (
     credential_hint,
 )
 from tracker.exchange.ratelimit import Pacer, Window
+from tracker.pagination import Row, Seed, V2Cursor, V2Page, V4Cursor
+from tracker.protocol import (
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_RESET,
+    RATE_LIMIT_USED,
+    V4_CLOCK_CODES,
+    V4_CREDENTIAL_CODES,
+    V4_ORDER_NOT_FOUND,
+    V4_RATE_LIMITED,
+    V4_SUCCESS,
+)
 
 log = structlog.get_logger("tracker.rest")
 
-Row = dict[str, Any]
 Progress = Callable[[str, int, int], None]  # (symbol, rows so far, rows expected)
 
 
@@ -48,19 +58,6 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print the secret, even by accident
         return "Credentials(api_key=***, secret=***, memo=***)"
-
-
-@dataclass
-class Seed:
-    """One symbol's open orders as read, and ids whose presence is uncertain.
-
-    `uncertain` holds orders seen in one pagination pass but not the last: they may have
-    closed, or the last pass may have skipped them; the caller resolves them by id.
-    """
-
-    rows: list[Row] = field(default_factory=list)
-    uncertain: list[Row] = field(default_factory=list)
-    passes: int = 0
 
 
 class RestApi(Protocol):
@@ -324,9 +321,8 @@ class V2Rest(_Base):
             raise BadResponse("order detail is not a JSON object")
         return body
 
-    async def _page(self, symbol: str, page: int, limit: int) -> tuple[list[Any], int, int]:
-        body = await self._get("/v2/orders", {"symbol": symbol, "status": 5, "offset": page,
-                                              "limit": limit})
+    async def _page(self, page: V2Page) -> tuple[list[Any], int, int]:
+        body = await self._get("/v2/orders", page.params())
         if not isinstance(body, dict):
             raise BadResponse("order list is not a JSON object")
         rows, pages, total = body.get("orders"), body.get("total_pages"), body.get("total_orders")
@@ -334,78 +330,20 @@ class V2Rest(_Base):
             raise BadResponse("order list lacks orders, total_pages or total_orders")
         return rows, pages, total
 
-    async def _pass(self, symbol: str, limit: int,
-                    progress: Progress | None) -> tuple[dict[str, Any], bool]:
-        """Every page once, last page first, then the first page again.
-
-        Orders close anywhere in the list and new ones join at its end. Read front to back,
-        a close behind the cursor slides an unread order onto a page already read; read
-        back to front, it only slides read orders forward again (a harmless duplicate).
-        The first page is read first (to learn the page count) and again at the end.
-        Consistent when the total never moved and matches what was read.
-        """
-        rows: dict[str, Any] = {}
-        totals: set[int] = set()
-
-        async def read(page: int) -> int:
-            batch, pages, total = await self._page(symbol, page, limit)
-            totals.add(total)
-            for row in batch:
-                key = str(row.get("entrust_id")) if isinstance(row, dict) else repr(row)
-                rows[key] = row
-            if progress:
-                progress(symbol, len(rows), total)
-            return pages
-
-        pages = await read(0)
-        for page in range(pages - 1, 0, -1):
-            await read(page)
-        if pages > 1:
-            await read(0)
-        return rows, len(totals) == 1 and len(rows) == totals.pop()
-
     async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
-        """Read every page until two consistent passes agree on the set (bounded).
-
-        Page-index pagination over a live set skips an order whenever one before it closes
-        between two page reads; a single pass can even look complete while missing one.
-        """
+        """Read the pages `V2Cursor` asks for until its passes agree (bounded)."""
         if symbol is None:
             raise ValueError("the v2 list needs a symbol")
-        seen: dict[str, Any] = {}
-        previous: set[str] | None = None
-        rows: dict[str, Any] = {}
-        began = _now_ms() + self.skew_ms  # server time
-        for n in range(1, self.max_passes + 1):
-            # Each pass cuts the list at other places, so no alignment of closes with page
-            # boundaries can hide the same order from every pass.
-            limit = max(1, self.page_size - (n - 1))
-            rows, consistent = await self._pass(symbol, limit, progress)
-            ids = set(rows)
-            if consistent and previous == ids:
-                return Seed(list(rows.values()), [], n)
-            # While orders keep changing, passes never agree exactly. A pass that finds no
-            # order older than the seed which the earlier passes missed has closed the gaps:
-            # newer orders are covered by the stream, and orders seen before but not in this
-            # pass are handed back as uncertain, to be asked about one by one.
-            missed = [k for k in ids - seen.keys() if _created(rows[k]) < began]
-            if n > 1 and not missed:
-                break
-            seen.update(rows)
-            previous = ids if consistent else None
-        else:
+        cursor = V2Cursor(symbol, page_size=self.page_size, max_passes=self.max_passes,
+                          began_ms=_now_ms() + self.skew_ms)  # server time
+        while (page := cursor.next_request()) is not None:
+            tally = cursor.take(*await self._page(page))
+            if progress:
+                progress(symbol, tally.read, tally.expected)
+        if cursor.unsettled:
             self.stats["seed_unsettled"] += 1
             log.warning("seed_unsettled", symbol=symbol, passes=self.max_passes)
-        return Seed(list(rows.values()), [seen[k] for k in seen.keys() - rows.keys()], n)
-
-
-def _created(row: Any) -> int:
-    """A v2 row's creation time; a row without a usable one counts as old."""
-    stamp = codec.time_ms(row.get("timestamp")) if isinstance(row, dict) else None
-    return stamp or 0
-
-
-V4_SUCCESS = 1000
+        return cursor.result()
 
 
 class V4Rest(_Base):
@@ -415,7 +353,7 @@ class V4Rest(_Base):
                  page_size: int = 200, **kwargs: Any) -> None:
         super().__init__(base_url, credentials, **kwargs)
         self.since_ms = since_ms
-        self.page_size = min(page_size, 200)
+        self.page_size = page_size  # the cursor caps it at the exchange's 200
         self.list_pacer = Pacer(12, 2.0)
         self.detail_pacer = Pacer(50, 2.0)
 
@@ -445,9 +383,9 @@ class V4Rest(_Base):
             raise
         code = body.get("code") if isinstance(body, dict) else None
         if status == 200 and code == V4_SUCCESS:
-            used = _header_int(response.headers, "X-BM-RateLimit-Remaining")  # "used", in fact
-            limit = _header_int(response.headers, "X-BM-RateLimit-Limit")
-            reset = _header_int(response.headers, "X-BM-RateLimit-Reset")
+            used = _header_int(response.headers, RATE_LIMIT_USED)
+            limit = _header_int(response.headers, RATE_LIMIT_LIMIT)
+            reset = _header_int(response.headers, RATE_LIMIT_RESET)
             if used is not None and limit is not None and reset is not None and used >= limit:
                 pacer.hold(reset)
             return body.get("data")
@@ -456,15 +394,15 @@ class V4Rest(_Base):
         message = body.get("message") if isinstance(body, dict) else None
         what = f"POST {path}: HTTP {status} code {code}: {str(message)[:200]}"
         self.stats[f"errors_code_{code}"] += 1
-        if code == 50005:
+        if code == V4_ORDER_NOT_FOUND:
             raise NotFound(what)
-        if status == 429 or code == 30013:
-            pacer.hold(_header_int(response.headers, "X-BM-RateLimit-Reset") or 1.0)
+        if status == 429 or code == V4_RATE_LIMITED:
+            pacer.hold(_header_int(response.headers, RATE_LIMIT_RESET) or 1.0)
             raise RateLimited(what)
-        if code in (30007, 30008):
+        if code in V4_CLOCK_CODES:
             asyncio.get_running_loop().create_task(self.sync_clock())
             raise ClockSkew(what)
-        if code in (30001, 30002, 30003, 30004, 30005, 30010, 30011, 30012, 30019):
+        if code in V4_CREDENTIAL_CODES:
             raise AuthError(f"{what}: {credential_hint(code)}")
         raise ExchangeError(what)
 
@@ -476,39 +414,14 @@ class V4Rest(_Base):
         return data
 
     async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
-        """Page back in time with `endTime`: 200 rows at most per answer, newest first.
-
-        Windows in time do not shift when orders close, so one pass is enough; an explicit
-        `startTime` avoids the 7-day default window that would hide older orders.
-        """
-        seen: dict[str, Any] = {}
-        end: int | None = None
-        while True:
-            body: dict[str, Any] = {"startTime": self.since_ms, "limit": self.page_size}
-            if symbol is not None:
-                body["symbol"] = symbol
-            if end is not None:
-                body["endTime"] = end
-            rows = await self._post("/spot/v4/query/open-orders", body, self.list_pacer)
+        """Read the windows `V4Cursor` asks for, back in time, until it has them all."""
+        cursor = V4Cursor(symbol, since_ms=self.since_ms, page_size=self.page_size)
+        while (window := cursor.next_request()) is not None:
+            rows = await self._post("/spot/v4/query/open-orders", window.body(),
+                                    self.list_pacer)
             if not isinstance(rows, list):
                 raise BadResponse("open-orders data is not a list")
-            fresh = 0
-            times = []
-            for row in rows:
-                key = str(row.get("orderId")) if isinstance(row, dict) else repr(row)
-                fresh += key not in seen
-                seen[key] = row
-                created = codec.time_ms(row.get("createTime")) if isinstance(row, dict) else None
-                if created is not None:
-                    times.append(created)
+            tally = cursor.take(rows)
             if progress:
-                progress(symbol or "*", len(seen), len(seen))
-            if len(rows) < self.page_size or not times:
-                return Seed(list(seen.values()), [], 1)
-            oldest = min(times)
-            # endTime one past the oldest seen is safe whether the bound is inclusive or not;
-            # when a window brought nothing new, shrink it to make progress.
-            nxt = oldest + 1 if fresh else oldest
-            end = nxt if end is None or nxt < end else end - 1
-            if end <= self.since_ms:
-                return Seed(list(seen.values()), [], 1)
+                progress(symbol or "*", tally.read, tally.expected)
+        return cursor.result()
