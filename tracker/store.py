@@ -99,8 +99,10 @@ class Batch:
 
     def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
                 update: OrderUpdate | None = None, *, order_id: str | None = None,
-                reason: str | None = None, payload: str | None = None) -> None:
-        received = now_ms()
+                reason: str | None = None, payload: str | None = None,
+                received_ms: int | None = None) -> None:
+        """One journal row; `received_ms` is when its bytes arrived (now if not given)."""
+        received = now_ms() if received_ms is None else received_ms
         if update is not None:
             self.events.append((seq, received, epoch, source, update.order_id, update.state,
                                 amount_text(update.filled_size), update.update_time,
@@ -110,8 +112,10 @@ class Batch:
                                 outcome.value, reason, payload))
         self.counts[outcome.value] += 1
 
-    def order(self, row: OrderUpdate, seq: int, unresolved: bool) -> None:
-        self.orders[row.order_id] = (row, seq, unresolved, now_ms())
+    def order(self, row: OrderUpdate, seq: int, unresolved: bool,
+              changed_ms: int | None = None) -> None:
+        self.orders[row.order_id] = (row, seq, unresolved,
+                                     now_ms() if changed_ms is None else changed_ms)
 
     def order_params(self) -> Iterator[tuple[Any, ...]]:
         """UPSERT_ORDER's parameters, made one at a time as they are bound."""
