@@ -69,7 +69,9 @@ def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path) 
         states = [line[9:].rsplit(" | ", 1)[0] for line in seen if line[:1].isdigit()]
         assert all(a != b for a, b in itertools.pairwise(states)), seen
     finally:
-        proc.send_signal(signal.SIGINT)
+        # A supervisor's stop takes the Ctrl-C path: the verdict, and the daemon (in its own
+        # session) stopped in order rather than left running.
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         finally:
@@ -83,6 +85,12 @@ def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path) 
     assert "\x1b" not in out + err
     assert VERDICT.search(out), out
     assert f"tracker exited with 0; book kept at {db}" in out
+
+
+def ctrl_c_reaches_it() -> None:
+    """As in a terminal's foreground: a suite started in the background (`pytest &` from a
+    script) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_pty(master: int, until: float) -> bytes:
@@ -109,7 +117,8 @@ def test_on_a_terminal_the_live_view_redraws_in_place_and_heads_with_the_book(
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = subprocess.Popen([*DEMO, "--db", str(db)], cwd=REPO, stdin=slave, stdout=slave,
-                            stderr=slave, env=os.environ | {"TERM": "xterm-256color"})
+                            stderr=slave, env=os.environ | {"TERM": "xterm-256color"},
+                            preexec_fn=ctrl_c_reaches_it)
     os.close(slave)
     try:
         out = b""

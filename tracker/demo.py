@@ -55,6 +55,10 @@ OUTCOMES = (
 )
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from tracker.simulator.app import DEMO_ACCOUNT
 
@@ -62,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if terminal and importlib.util.find_spec("rich") is None:
         raise SystemExit("tracker demo: the live view needs rich: "
                          "pip install 'bitmart-order-tracker[demo]'")
+    # The simulator and the daemon run in their own sessions, so a stop that reached only
+    # the demo would leave them running: SIGTERM (a supervisor, `kill`) and SIGHUP (the
+    # terminal closed) take the Ctrl-C path, which stops both.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_like_ctrl_c)
     work = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
     db = Path(args.db).absolute() if args.db else work / "orders.db"
     book = Book(db, _tracker_command())
