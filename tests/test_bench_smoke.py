@@ -1,5 +1,5 @@
 """The benchmarks still run: `python -m bench` at 1% of its sizes, figures checked for
-sense (not speed: timings are for the full run on a quiet machine, see the README)."""
+sense (not speed: timings are for the full run on a quiet machine, see docs/measured.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The chaos soak's short run, as CI runs it: ten seeded scenarios of flow, faults and
-SIGKILLs must end with the book equal to the truth (the long run is in the README)."""
+SIGKILLs must end with the book equal to the truth (the long run is in docs/measured.md)."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def build_parser() -> Parser:
         description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
                     "the control API (/control) on one port. Credentials come from "
                     "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET and TRACKER_SIM_API_MEMO "
-                    "(default: the demo account in the README).")
+                    "(default: the demo account in docs/simulator.md).")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
     sim.add_argument("--seed", type=int, default=0, help="seed of the order flow and faults")
@@ -151,7 +151,7 @@ def build_parser() -> Parser:
                      help="minimal: amounts with the fewest decimals, as the live exchange "
                           "writes them; padded: at their scale, as BitMart's documentation")
     sim.add_argument("--faults", default=None, metavar="JSON|FILE",
-                     help='initial faults, e.g. \'{"push_drop": 0.1}\' (see README)')
+                     help='initial faults, e.g. \'{"push_drop": 0.1}\' (see docs/simulator.md)')
     sim.add_argument("--idle-timeout", type=float, default=20.0,
                      help="seconds of client silence before a WebSocket is dropped")
     sim.add_argument("--lifeless-timeout", type=float, default=300.0,

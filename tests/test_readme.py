@@ -1,0 +1,279 @@
+"""The README's commands, run as written, so that none can rot.
+
+Every ```sh and ```python block of README.md runs somewhere: the quick start, the everyday
+commands and the Python reader here, against the demo as `make demo` starts it; the
+deployment blocks, which need root and a machine of their own, in the .ci scripts that
+`tests/test_ops_integration.py` runs, and here their own extraction is run to show that it
+finds exactly those blocks. A new block that nothing runs fails `test_every_block_runs`;
+sample output is fenced as ```text and runs nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.e2e import CREDENTIALS, Lab, clean_env, differences, eventually, read_book
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+VENV = Path(sys.executable).parent.parent
+FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.M | re.S)
+RUNNABLE = frozenset({"sh", "shell", "bash", "python"})
+# The blocks run here, named by how they begin.
+TWO_COMMANDS = "make demo"
+EVERYDAY = '.venv/bin/tracker status --db "$BOOK"'
+READER = "import os\n"
+FOREGROUND = ".venv/bin/tracker run "
+LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since ")
+VERDICT = re.compile(r"^the book matches the exchange: \d+ open orders, all exact$", re.M)
+
+
+def default_sigint() -> None:
+    """Ctrl-C must reach what a README line starts, even when this suite itself was started
+    with SIGINT ignored (in the background of a shell without job control)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def fenced() -> list[tuple[str, str]]:
+    """(language, body) of every fenced block, in order."""
+    return FENCE.findall(README.read_text())
+
+
+def runnable() -> list[str]:
+    return [body for lang, body in fenced() if lang in RUNNABLE]
+
+
+def block(start: str) -> str:
+    found = [body for body in runnable() if body.startswith(start)]
+    assert len(found) == 1, f"README: {len(found)} runnable blocks begin with {start!r}"
+    return found[0]
+
+
+def extract(script: str, out: Path) -> dict[str, str]:
+    """What a .ci script's own extraction (its `<<'PY'` part) takes out of the README."""
+    code = re.search(r"<<'PY'\n(.*?)\nPY\n", (REPO / script).read_text(), re.S)
+    assert code, f"{script}: no extraction found"
+    out.mkdir()
+    subprocess.run([sys.executable, "-", str(README), str(out)], input=code[1], text=True,
+                   check=True, timeout=30)
+    return {path.name: path.read_text() for path in out.iterdir()}
+
+
+def run_by_ci(tmp_path: Path) -> list[str]:
+    walk = extract(".ci/readme-walkthrough.sh", tmp_path / "walkthrough")
+    box = extract(".ci/container-it.sh", tmp_path / "container")
+    # The walkthrough splits the systemd block where it edits tracker.toml, as a user does.
+    return [walk["1a.sh"] + walk["1b.sh"], walk["2.sh"], walk["3.sh"],
+            box["run.sh"], box["orders.sh"]]
+
+
+def here(tmp_path: Path) -> Path:
+    """A directory laid out as a clone after `make demo` and `make test`: `.venv/bin` is this
+    test run's (the suite may run from another environment, e.g. `.ci/run`'s), and both
+    installs are marked done, since this test imports what they install."""
+    venv = tmp_path / "clone" / ".venv"
+    if not venv.exists():
+        venv.mkdir(parents=True)
+        (venv / "bin").symlink_to(VENV / "bin")
+        for extra in ("demo", "test"):
+            (venv / f".installed-{extra}").touch()
+    return venv.parent
+
+
+def make_env(tmp_path: Path, makeflags: str = "") -> dict[str, str]:
+    """The environment for a README `make` line, with that clone's `.venv`."""
+    env = {k: v for k, v in clean_env().items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return env | {"VENV": str(here(tmp_path) / ".venv"), "TMPDIR": str(tmp_path),
+                  "MAKEFLAGS": f"--no-print-directory {makeflags}"}
+
+
+def test_every_block_runs(tmp_path: Path) -> None:
+    languages = {lang for lang, _ in fenced()}
+    # An unlabelled fence is neither run nor declared sample output.
+    assert languages <= RUNNABLE | {"text"}, languages
+    run_here = [block(start) for start in (TWO_COMMANDS, EVERYDAY, READER, FOREGROUND)]
+    ci = run_by_ci(tmp_path)
+    for body in runnable():
+        assert body in run_here or body in ci, f"a README block nothing runs:\n{body}"
+    assert len(runnable()) == len(run_here) + len(ci)
+
+
+def test_the_ci_scripts_run_the_deployment_blocks_whole(tmp_path: Path) -> None:
+    text = README.read_text()
+    deployment = text[text.index("\n## Deployment\n"):text.index("\n## More\n")]
+    blocks = [body for lang, body in FENCE.findall(deployment) if lang in RUNNABLE]
+    assert run_by_ci(tmp_path) == [blocks[0], blocks[1], blocks[4], blocks[2], blocks[3]]
+    assert len(blocks) == 5
+
+
+def commands(body: str) -> list[str]:
+    """The two-commands block's lines; an indented line continues the comment above."""
+    return [line for line in body.splitlines() if not line.startswith(" ")]
+
+
+def test_make_test_runs_ruff_and_the_whole_suite(tmp_path: Path) -> None:
+    # Run for real, it would run this suite from inside itself: `make -n` shows what it runs.
+    line = commands(block(TWO_COMMANDS))[1]
+    assert line.startswith("make test ")
+    done = subprocess.run(["bash", "-c", line], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=make_env(tmp_path, "-n"))
+    assert done.returncode == 0, done
+    bin_ = here(tmp_path) / ".venv" / "bin"
+    assert done.stdout.splitlines() == [f"{bin_}/ruff check tracker tests bench",
+                                        f"{bin_}/pytest -q"]
+
+
+class Demo:
+    """`make demo`, as written, piped: plain lines, read as they come."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        line = commands(block(TWO_COMMANDS))[0]
+        assert line.startswith("make demo ")
+        self.proc = subprocess.Popen(
+            ["bash", "-c", line], cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            env=make_env(tmp_path), preexec_fn=default_sigint)
+        self.seen: list[str] = []
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout or ():
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                assert self.proc.poll() is None, "\n".join(self.seen)
+                continue
+            if match := pattern.match(self.seen[-1]):
+                return match
+        raise AssertionError(f"no {pattern.pattern!r} within {timeout} s:\n" +
+                             "\n".join(self.seen))
+
+    def ctrl_c(self) -> str:
+        """Ctrl-C as a terminal sends it, to make and the demo; all they printed."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=40)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        time.sleep(0.2)  # the reader thread drains the last lines
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return "\n".join(self.seen)
+
+
+def last_seq(book: Path) -> int:
+    db = sqlite3.connect(f"file:{book}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT coalesce(max(seq), 0) FROM order_events").fetchone()[0])
+    finally:
+        db.close()
+
+
+def first_seqs(book: Path, n: int) -> list[int]:
+    db = sqlite3.connect(f"file:{book}?mode=ro", uri=True, timeout=5)
+    try:
+        return [seq for (seq,) in db.execute("SELECT seq FROM order_events ORDER BY seq "
+                                             "LIMIT ?", (n,))]
+    finally:
+        db.close()
+
+
+def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) -> None:
+    demo = Demo(tmp_path)
+    try:
+        book = Path(demo.until(re.compile(r"^book: (.+)$"), 60)[1])
+        assert book.is_relative_to(tmp_path)  # a temporary file, as the README says
+        demo.until(LIVE_LINE, 60)
+        env = clean_env() | {"BOOK": str(book)}
+
+        everyday = subprocess.run(["bash", "-e", "-c", block(EVERYDAY)], cwd=here(tmp_path),
+                                  capture_output=True, text=True, timeout=60, env=env)
+        assert everyday.returncode == 0, everyday
+        out = everyday.stdout.splitlines()
+        assert re.match(r"live since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; ", out[0]), out
+        table = out.index(next(line for line in out if line.startswith("order_id  ")))
+        count = next(i for i, line in enumerate(out) if line.endswith(" open orders"))
+        rows = [line.split()[1] for line in out[table + 1:count]]
+        assert rows and set(rows) == {"BTC_USDT"}, out
+        assert out[count] == f"{len(rows)} open orders"
+        csv = out.index(next(line for line in out if line.startswith("order_id,symbol,")))
+        assert all(re.match(r"\d{18},[A-Z]+_[A-Z]+,", row) for row in out[csv + 1:csv + 3])
+        status = json.loads(out[csv + 3])
+        assert status["live"] is True and status["running"] is True, status
+        changes = [json.loads(line) for line in out[csv + 4:]]
+        # The journal from its start: the seed's first rows, ids as strings.
+        assert [(c["event"], c["seq"]) for c in changes] == [
+            ("change", seq) for seq in first_seqs(book, 3)], changes
+        assert all(re.fullmatch(r"\d{18}", c["order_id"]) for c in changes), changes
+
+        before = last_seq(book)
+        reader = subprocess.run([sys.executable, "-c", block(READER)], capture_output=True,
+                                text=True, timeout=30, env=env)
+        assert reader.returncode == 0, reader
+        lines = reader.stdout.splitlines()
+        assert re.fullmatch(r"current \d+ open BTC_USDT orders", lines[0]), lines
+        read_up_to = int(lines[1].removeprefix("journal read up to seq "))
+        assert before <= read_up_to <= last_seq(book), (before, read_up_to)
+    finally:
+        out = demo.ctrl_c()
+    assert VERDICT.search(out), out
+    assert f"tracker exited with 0; book kept at {book}" in out, out
+
+
+def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> None:
+    sim = lab.sim("--open-orders", "5")
+    where = here(tmp_path)
+    # The keys in the environment, as the README asks; the one edit, as in the .ci
+    # scripts: the exchange is the simulator.
+    env = clean_env() | CREDENTIALS | {"TRACKER_REST_URL": sim.rest_url,
+                                       "TRACKER_WS_URL": sim.ws_url}
+    status = re.search(r"`(\.venv/bin/tracker status --db orders\.db)` in another shell",
+                       README.read_text())
+    assert status, "README: the status command after the foreground block"
+    log = tmp_path / "foreground.err"
+    with log.open("w") as err:
+        proc = subprocess.Popen(["bash", "-c", block(FOREGROUND)], cwd=where,
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
+                                start_new_session=True, preexec_fn=default_sigint)
+
+    def live() -> None:
+        done = subprocess.run(shlex.split(status[1]), cwd=where, capture_output=True,
+                              text=True, timeout=30, env=clean_env())
+        assert done.returncode == 0 and done.stdout.startswith("live since "), done
+
+    symbols = re.search(r"--symbols (\S+)", block(FOREGROUND))
+    assert symbols, block(FOREGROUND)
+
+    def exact() -> None:
+        book = read_book(where / "orders.db")
+        problems = differences(book, sim.truth(), tuple(symbols[1].split(",")))
+        assert not problems and book.open_ids, problems[:5]
+
+    try:
+        eventually(live, 60, "status says live", interval=0.3, context=log.read_text)
+        eventually(exact, 30, "the book equals the exchange", interval=0.3)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert read_book(where / "orders.db").state["status"] == "stopped"
