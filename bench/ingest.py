@@ -17,11 +17,11 @@ from typing import Any
 import aiosqlite
 
 from bench.common import poll, ratio
+from bitmart_sim import burst
 from tests.e2e import Daemon, Sim, ro_connect
 from tracker import codec
 from tracker.book import Book
-from tracker.exchange.stream import frame_text
-from tracker.simulator import burst
+from tracker.exchange.frames import frame_text
 from tracker.store import INSERT_EVENT, UPSERT_ORDER, Batch, connect_migrated
 
 ORDERS, PUSHES = 20_000, 200_000

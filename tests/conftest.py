@@ -7,9 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bitmart_sim.app import Running, start
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from tests.e2e import Lab
 from tests.simclient import V2, V4, WS
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings, start
 
 
 @pytest.fixture

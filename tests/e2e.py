@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bitmart_sim.state import DEMO_ACCOUNT
 from tracker.protocol import OPEN_STATES
-from tracker.simulator.app import DEMO_ACCOUNT
 
 TRACKER = [sys.executable, "-m", "tracker.cli"]
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")  # the simulator's defaults

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import websockets
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import Account
 from tracker import protocol, signing
-from tracker.simulator.app import Account, Running
 
 MAX_FRAME = 1 << 20  # the daemon's default cap: a test frame past it is a simulator bug
 

@@ -79,9 +79,10 @@ from bitmart.api_spot import APISpot
 from bitmart.lib.cloud_exceptions import APIException
 from bitmart.websocket.spot_socket_client import SpotSocketClient
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from tests.simclient import now_ms
 from tracker import protocol
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 KEY, SECRET, MEMO = DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo
 BTC_TOPIC = protocol.order_topic("BTC_USDT")

@@ -1,6 +1,6 @@
 """The paging cursors, driven by written sequences of exchange answers: no sockets, no clock.
 
-Each answer is cut the way the simulator cuts it (`tracker/simulator/rest_v2.py`,
+Each answer is cut the way the simulator cuts it (`bitmart_sim/rest_v2.py`,
 `rest_v4.py`) from the list the exchange holds at that moment; a test writes down which
 list that is at each request, and which requests the cursor must make, in order.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tracker.exchange.rest import Credentials, V2Rest, V4Rest
+from tracker.credentials import Credentials
+from tracker.exchange.rest import V2Rest, V4Rest
 from tracker.pagination import Seed, Tally, V2Cursor, V2Page, V4Cursor, V4Window
 
 BEGAN = 1_700_000_000_000  # the server's time as the read starts

@@ -12,10 +12,12 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from tracker.credentials import Credentials
 from tracker.exchange.errors import AuthError, ExchangeError, NotFound
-from tracker.exchange.rest import Credentials, V2Rest, V4Rest
+from tracker.exchange.rest import V2Rest, V4Rest
 from tracker.signing import v2_client_secret
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 CREDS = Credentials(DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo)
 

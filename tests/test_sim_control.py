@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from bitmart_sim.state import Settings
 from tests.conftest import place
-from tracker.simulator.app import Settings
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import math
 import httpx
 import pytest
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import Settings
 from tests.conftest import place
 from tests.simclient import V2, now_ms
 from tracker.protocol import SIGNATURE_HEADER
-from tracker.simulator.app import Running, Settings
 
 
 @pytest.fixture

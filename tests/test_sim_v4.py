@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from tests.conftest import injected, place, set_faults
 from tests.simclient import V4, now_ms
 from tracker import signing
@@ -37,7 +39,6 @@ from tracker.protocol import (
     V4_TIMESTAMP_MISSING,
     V4_TIMESTAMP_RANGE,
 )
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
 
 OPEN_ORDERS = "/spot/v4/query/open-orders"
 ORDER = "/spot/v4/query/order"

@@ -19,11 +19,12 @@ import httpx
 import pytest
 import websockets
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from bitmart_sim.store import SymbolSpec
 from tests.conftest import injected, place, set_faults
 from tests.simclient import WS, now_ms
 from tracker import protocol, signing
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
-from tracker.simulator.store import SymbolSpec
 
 BTC = protocol.order_topic("BTC_USDT")
 ETH = protocol.order_topic("ETH_USDT")

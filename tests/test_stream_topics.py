@@ -18,13 +18,13 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from bitmart_sim.app import Running
+from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from bitmart_sim.store import SymbolSpec
 from tests.conftest import place
-from tracker.exchange.rest import Credentials
+from tracker.credentials import Credentials
 from tracker.exchange.stream import Event, Push, Stream, Up
 from tracker.protocol import ALL_ORDERS_TABLE, ALL_SYMBOLS, order_topic
-from tracker.simulator.app import DEMO_ACCOUNT, Running, Settings
-from tracker.simulator.store import SymbolSpec
-from tracker.simulator.ws import send_raw
 
 TRACKED = tuple(f"T{i:03d}_USDT" for i in range(300))
 UNTRACKED = ("U000_USDT", "U001_USDT", "U002_USDT")
@@ -113,8 +113,8 @@ async def test_malformed_elements_still_reach_the_codec(sim: Running) -> None:
         theirs = {"symbol": UNTRACKED[0], "order_id": "2"}
         malformed = ["not an object", {"symbol": 5, "order_id": "3"}, {"order_id": "4"}, None]
         table = ALL_ORDERS_TABLE
-        assert send_raw(sim.sim, json.dumps({"table": table, "data": [theirs, theirs]})) == 1
-        assert send_raw(sim.sim, json.dumps({"table": table,
+        assert sim.sim.send_raw(json.dumps({"table": table, "data": [theirs, theirs]})) == 1
+        assert sim.sim.send_raw(json.dumps({"table": table,
                                              "data": [theirs, ours, *malformed]})) == 1
         # The first frame held nothing of ours: no push at all for it.
         push = await s.push()

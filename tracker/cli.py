@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
 import functools
 import importlib.metadata
 import json
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tracker import config as config_mod
-from tracker import readers, watch
+from tracker import formats, readers, watch
 from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
@@ -82,7 +81,7 @@ def build_parser() -> Parser:
     orders.add_argument("--config", type=Path, help=CONFIG_HELP)
     orders.add_argument("--db", help="path of the SQLite book")
     orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
-    orders.add_argument("--format", choices=("table", "json", "csv"), default="table",
+    orders.add_argument("--format", choices=formats.ORDER_FORMATS, default="table",
                         help="table (default), json or csv; amounts as text, exact")
 
     summary = ("is the book live? exit 0 live, 1 not live, 3 daemon not running, "
@@ -232,33 +231,8 @@ def show_orders(args: argparse.Namespace) -> int:
     if args.symbol and not rows and not readers.seen_symbol(db, args.symbol):
         print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
               "daemon's symbols?)", file=sys.stderr)
-    if args.format == "json":
-        json.dump(rows, sys.stdout, indent=1)
-        print()
-    elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(readers.ORDER_FIELDS))
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        print(render_table(rows))
+    formats.write_orders(rows, args.format, sys.stdout)
     return 0
-
-
-TABLE_COLUMNS = ("order_id", "symbol", "side", "price", "size", "filled_size",
-                 "filled_notional", "state")
-AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
-
-
-def render_table(rows: list[dict[str, object]]) -> str:
-    cells = [[str(r[c] if r[c] is not None else "") for c in TABLE_COLUMNS] for r in rows]
-    widths = [max([len(c), *(len(row[i]) for row in cells)])
-              for i, c in enumerate(TABLE_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) if c in AMOUNTS else v.ljust(w)
-                        for c, v, w in zip(TABLE_COLUMNS, row, widths, strict=True))
-              for row in cells]
-    lines.append(f"{len(rows)} open orders")
-    return "\n".join(line.rstrip() for line in lines)
 
 
 STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
@@ -271,63 +245,8 @@ def show_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state | {"exit_code": code}))
     else:
-        print(status_text(state, int(time.time() * 1000)))
+        print(formats.status_text(state, int(time.time() * 1000)))
     return code
-
-
-def status_text(state: dict[str, Any], now: int) -> str:
-    """Times as `systemctl status` shows them: the moment in UTC, then how long ago."""
-
-    def when(ms: int | None) -> str:
-        return f"{clock(ms)}; {ago(now - ms)} ago" if ms else "never"
-
-    head = (f"live since {when(state['live_since'])}" if state["live"] else
-            f"NOT LIVE: {why_not_live(state)}")
-    if state["running"]:
-        daemon = f"running, pid {state['pid']}, started {when(state['started_at'])}"
-    elif state["heartbeat_at"]:
-        daemon = f"not running; last commit {when(state['heartbeat_at'])}"
-    else:
-        daemon = "never started on this book"
-    seed = when(state["last_seed_at"])
-    if state["last_seed_at"]:
-        seed += f" ({state['last_seed_orders']} orders read)"
-    rows = (("open orders", str(state["open_orders"])),
-            ("daemon", daemon),
-            ("last event", when(state["last_event_at"])),
-            ("last seed", seed),
-            ("splices", f"{state['splices']} (epoch {state['epoch']}), "
-                        f"reconnects {state['reconnects']}"),
-            ("events", f"applied {state['applied']}, duplicate {state['duplicate']}, "
-                       f"stale {state['stale']}, invalid {state['invalid']}"),
-            ("unresolved", str(state["unresolved"])),
-            ("book", f"{state['book_id']}, schema {state['schema']}"))
-    return "\n".join([head, *(f"  {name:<13}{value}" for name, value in rows)])
-
-
-def why_not_live(state: dict[str, Any]) -> str:
-    if state["stalled"]:
-        return f"no commit for {ago(state['heartbeat_age_ms'])}: writes stalled"
-    if state["running"] or state["status"] in ("stopped", readers.NEVER_RAN):
-        return str(state["status"])
-    # killed, or hung: its last words may still say "live"
-    return f"the daemon is not running (its last status: {state['status']})"
-
-
-def clock(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
-
-
-def ago(ms: int) -> str:
-    seconds = max(ms, 0) // 1000
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 def healthcheck(args: argparse.Namespace) -> int:
@@ -338,7 +257,7 @@ def healthcheck(args: argparse.Namespace) -> int:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
     healthy = bool(state["running"] and state["live"])
-    print("healthy" if healthy else f"unhealthy: {why_not_live(state)}")
+    print("healthy" if healthy else f"unhealthy: {formats.why_not_live(state)}")
     return 0 if healthy else 1
 
 
@@ -379,12 +298,12 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
-def sim_settings(args: argparse.Namespace):  # -> tracker.simulator.app.Settings
+def sim_settings(args: argparse.Namespace):  # -> bitmart_sim.state.Settings
     try:
-        from tracker.simulator.app import DEMO_ACCOUNT, Account, Settings
-        from tracker.simulator.faults import FaultConfigError, Faults, load_faults
-        from tracker.simulator.flow import DEFAULT_MIX, FlowConfigError, parse_mix
-        from tracker.simulator.store import DEFAULT_SYMBOLS, SymbolSpec
+        from bitmart_sim.faults import FaultConfigError, Faults, load_faults
+        from bitmart_sim.flow import DEFAULT_MIX, FlowConfigError, parse_mix
+        from bitmart_sim.state import DEMO_ACCOUNT, Account, Settings
+        from bitmart_sim.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
             f"the simulator needs the 'sim' extra ({exc.name} is missing): "
@@ -435,7 +354,7 @@ def sim_settings(args: argparse.Namespace):  # -> tracker.simulator.app.Settings
 
 def run_sim(args: argparse.Namespace) -> int:
     settings = sim_settings(args)
-    from tracker.simulator.app import start
+    from bitmart_sim.app import start
 
     async def serve() -> int:
         try:

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracker.codec import SYMBOL
-from tracker.exchange.rest import Credentials
+from tracker.credentials import Credentials
 from tracker.protocol import V2_PAGE_MAX, V4_PAGE_MAX
 
 

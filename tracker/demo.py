@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tracker import readers
+from tracker import formats, readers
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -60,7 +60,7 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.simulator.app import DEMO_ACCOUNT
+    from bitmart_sim.state import DEMO_ACCOUNT
 
     terminal = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     if terminal and importlib.util.find_spec("rich") is None:
@@ -176,17 +176,15 @@ class Snapshot:
     def state_text(self) -> str:
         s = self.state
         if s["live"]:
-            return f"LIVE since {_clock(s['live_since'])}"
-        if not s["running"]:
-            return "NOT LIVE: the tracker is not running"
-        if s["stalled"]:
-            return f"NOT LIVE: no commit for {s['heartbeat_age_ms'] // 1000} s, writes stalled"
-        # Not live, the daemon's own status says why (reconnecting, splicing, a failed seed).
-        return f"NOT LIVE: {s['status']}"
+            since = s["live_since"]
+            return f"LIVE since {formats.clock(since, date=False)}" if since else "LIVE"
+        return f"NOT LIVE: {formats.why_not_live(s)}"
 
     def last_event(self) -> str:
         at = self.state["last_event_at"]
-        return f"last event {_ago(at)}" if at else "no event yet"
+        if not at:
+            return "no event yet"
+        return f"last event {formats.ago(int(time.time() * 1000) - at, fine=True)} ago"
 
     def by_symbol(self) -> dict[str, tuple[int, int, int, int]]:
         """Per symbol: open, buy, sell, partly filled."""
@@ -223,17 +221,6 @@ class Changes:
 
     def fresh(self, key: str, now: float) -> bool:
         return now - self.since.get(key, -HIGHLIGHT_S) < HIGHLIGHT_S
-
-
-def _clock(ms: int | None) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S UTC") if ms else "-"
-
-
-def _ago(ms: int) -> str:
-    age = max(time.time() - ms / 1000, 0.0)
-    if age < 10:
-        return f"{age:.1f} s ago"
-    return f"{age:.0f} s ago" if age < 120 else f"{age / 60:.0f} min ago"
 
 
 def _plain_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:

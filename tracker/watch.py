@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import select
 import signal
@@ -22,11 +21,10 @@ import stat
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from tracker import config as config_mod
-from tracker import readers
+from tracker import formats, readers
 from tracker.codec import SYMBOL
 
 POLL_SECONDS = 0.2
@@ -78,33 +76,6 @@ def poll(conn: sqlite3.Connection, kept: str | None, last: int | None,
     return Step(book_id, high, [notice, *({"event": "snapshot", **dict(o)} for o in orders)])
 
 
-def as_json(line: dict[str, Any]) -> str:
-    return json.dumps(line, separators=(",", ":"))
-
-
-def as_text(line: dict[str, Any]) -> str:
-    event = line["event"]
-    if event == "change":
-        ms = line["received_at"]
-        at = datetime.fromtimestamp(ms // 1000, UTC).strftime("%H:%M:%S") + f".{ms % 1000:03d}"
-        parts = [at, f"seq {line['seq']}", line["symbol"], line["order_id"], line["state"],
-                 line["filled_size"] and f"filled {line['filled_size']}",
-                 f"{line['outcome']} ({line['source']})", line["reason"]]
-        return "  ".join(str(p) for p in parts if p)
-    if event == "snapshot":
-        parts = ["open", line["symbol"], line["order_id"], line["side"],
-                 f"{line['size']} @ {line['price']}", f"filled {line['filled_size']}",
-                 line["state"], "unresolved" if line["unresolved"] else None]
-        return "  ".join(str(p) for p in parts if p)
-    now = f"the book at seq {line['seq']}: {line['open_orders']} open orders"
-    if event == "gap":
-        end = line["first_seq"] - 1 if line["first_seq"] is not None else line["seq"]
-        return (f"-- journal rows {line['last_seq'] + 1} to {end} were deleted by retention "
-                f"before they were shown; {now}")
-    return (f"-- another book at this path (book_id {line['book_id']}, was "
-            f"{line['previous_book_id']}); {now}")
-
-
 def run(args: argparse.Namespace) -> int:
     path = config_mod.db_path(args.config, os.environ, args.db)
     symbol = args.symbol or None
@@ -113,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                                      "(e.g. BTC_USDT)")
     if args.since is not None and args.since < 0:
         raise config_mod.ConfigError(f"--since: a seq >= 0, got {args.since}")
-    render = as_json if args.format == "json" else as_text
+    render = formats.journal_json if args.format == "json" else formats.journal_text
     # A flag, not an exception: a signal never cuts a line in half, and the poll after it
     # does not start.
     stopping: list[int] = []

@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from tracker import signing
+from tracker.credentials import Credentials
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
@@ -48,16 +49,6 @@ from tracker.protocol import (
 log = structlog.get_logger("tracker.rest")
 
 Progress = Callable[[str, int, int], None]  # (symbol, rows so far, rows expected)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    api_key: str
-    secret: str
-    memo: str
-
-    def __repr__(self) -> str:  # never print the secret, even by accident
-        return "Credentials(api_key=***, secret=***, memo=***)"
 
 
 class RestApi(Protocol):

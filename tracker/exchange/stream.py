@@ -1,8 +1,7 @@
 """The private order stream: connect, log in, subscribe, keep alive, reconnect.
 
-It reports what happens as events on a queue and never touches the book; decoding a row
-into an order update is the codec's job. Frames are text or raw-DEFLATE binary; a frame
-that inflates past `max_frame` bytes is refused, so a decompression bomb costs nothing.
+It reports what happens as events on a queue and never touches the book: the frame
+decoder says what a frame is, and the codec turns a row into an order update.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from tracker import signing
+from tracker.credentials import Credentials
 from tracker.exchange.errors import (
     CLOCK,
     CREDENTIALS,
@@ -29,20 +29,23 @@ from tracker.exchange.errors import (
     UNREACHABLE,
     credential_hint,
 )
-from tracker.exchange.rest import Credentials
+from tracker.exchange.frames import (
+    ErrorEvent,
+    Frame,
+    OrderPush,
+    Pong,
+    Unexpected,
+    Unreadable,
+    decode,
+)
 from tracker.protocol import (
     ALL_SYMBOLS,
-    ORDER_TABLES,
     PING,
-    PONG,
-    SUBSCRIBE,
     TOPICS_PER_CONNECTION,
     TOPICS_PER_SUBSCRIBE,
-    UNSUBSCRIBE,
     WS_CLOCK_CODES,
     WS_CREDENTIAL_CODES,
     WS_LIMIT_CODES,
-    inflate,
     login_request,
     order_topic,
     subscribe_request,
@@ -88,17 +91,6 @@ class StreamError(Exception):
     def __init__(self, reason: str, *, cause: str = EXCHANGE) -> None:
         super().__init__(reason)
         self.cause = cause
-
-
-def frame_text(frame: str | bytes, limit: int) -> str:
-    """A frame as text: binary frames are inflated (within `limit`) and must be UTF-8.
-    ValueError says why a frame cannot be read; the consumer journals it as bad."""
-    if isinstance(frame, str):
-        return frame
-    try:
-        return inflate(frame, limit).decode()
-    except UnicodeDecodeError:
-        raise ValueError("frame is not UTF-8") from None
 
 
 class Stream:
@@ -178,42 +170,39 @@ class Stream:
     async def _session(self, conn: int) -> None:
         async with websockets.connect(self.url, ping_interval=None, max_size=self.max_frame,
                                       open_timeout=10, close_timeout=2) as ws:
-            early: list[str | bytes] = []
+            early: list[Frame] = []
             await self._login(ws, early)
             await self._subscribe(ws, early)
             self.queue.put_nowait(Up(conn))
             log.info("stream_up", conn=conn, topics=len(self.topics),
                      mode="all_symbols" if self.topics == [ALL_SYMBOLS] else "per_symbol",
                      symbols=len(self.wanted) if self.wanted is not None else "all")
-            for frame in early:
-                self._dispatch(conn, frame)
+            for decoded in early:
+                self._report(conn, decoded)
             await self._read(ws, conn)
 
-    def _text(self, frame: str | bytes) -> str:
-        return frame_text(frame, self.max_frame)
-
-    async def _reply(self, ws: websockets.ClientConnection, early: list[str | bytes]) -> Any:
-        """The next JSON event within 10 s, skipping pongs; pushes that arrive before the
-        last ack are kept in `early`, to be dispatched once the connection is reported up."""
+    async def _reply(self, ws: websockets.ClientConnection, early: list[Frame]) -> Any:
+        """The next JSON event within 10 s, skipping pongs; pushes (any object with a
+        "table") that arrive before the last ack are kept in `early`, to be reported once
+        the connection is up. A frame with no JSON in it ends the connection."""
         deadline = time.monotonic() + 10.0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StreamError("no answer from the exchange within 10 s", cause=UNREACHABLE)
             frame = await asyncio.wait_for(ws.recv(), remaining)
-            text = self._text(frame)
-            if text == PONG:
+            decoded = decode(frame, self.max_frame, self.wanted)
+            if isinstance(decoded, Pong):
                 continue
-            try:
-                reply = json.loads(text)
-            except json.JSONDecodeError:
-                raise StreamError(f"unreadable answer: {text[:80]!r}") from None
-            if isinstance(reply, dict) and "table" in reply:
-                early.append(frame)
+            if isinstance(decoded, Unreadable):
+                raise StreamError(f"unreadable answer: {decoded.excerpt[:80]!r}")
+            if isinstance(decoded, OrderPush) or (
+                    isinstance(decoded.body, dict) and "table" in decoded.body):
+                early.append(decoded)
                 continue
-            return reply
+            return decoded.body
 
-    async def _login(self, ws: websockets.ClientConnection, early: list[str | bytes]) -> None:
+    async def _login(self, ws: websockets.ClientConnection, early: list[Frame]) -> None:
         c = self.credentials
         stamp = str(int(time.time() * 1000) + self.skew_ms)
         sign = signing.ws_login_sign(c.secret, c.memo, stamp)
@@ -231,7 +220,7 @@ class Stream:
                 else RATE_LIMITED if code in WS_LIMIT_CODES else EXCHANGE))
 
     async def _subscribe(self, ws: websockets.ClientConnection,
-                         early: list[str | bytes]) -> None:
+                         early: list[Frame]) -> None:
         for i in range(0, len(self.topics), TOPICS_PER_SUBSCRIBE):
             chunk = self.topics[i:i + TOPICS_PER_SUBSCRIBE]
             await ws.send(json.dumps(subscribe_request(chunk)))
@@ -262,7 +251,7 @@ class Stream:
                 frame = await ws.recv()
                 self._heard = loop.time()
                 self.stats["frames"] += 1
-                self._dispatch(conn, frame)
+                self._report(conn, decode(frame, self.max_frame, self.wanted))
         except websockets.ConnectionClosed:
             if silent.is_set():
                 raise StreamError(f"silent for {self.silence_timeout:g} s",
@@ -287,55 +276,22 @@ class Stream:
             await asyncio.sleep(min(last_sent + self.ping_interval,
                                     self._heard + self.silence_timeout) - now)
 
-    def _dispatch(self, conn: int, frame: str | bytes) -> None:
-        try:
-            text = self._text(frame)
-        except ValueError as exc:
-            self._bad(conn, str(exc), frame[:200])
-            return
-        if text == PONG:
-            return
-        try:
-            message = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            self._bad(conn, "frame is not JSON", text[:200])
-            return
-        if isinstance(message, dict) and isinstance(message.get("table"), str):
-            data = message.get("data")
-            if message["table"] not in ORDER_TABLES:
-                self._bad(conn, f"push for an unexpected table {message['table'][:60]!r}",
-                          text[:200])
-            elif not isinstance(data, list):
-                self._bad(conn, "push without a data array", text[:200])
-            else:
+    def _report(self, conn: int, decoded: Frame) -> None:
+        """Counts what a frame was, and queues what the consumer needs: pongs and late acks
+        end here, error events are logged, pushes with elements of ours and bad frames go
+        on."""
+        match decoded:
+            case OrderPush(data, ignored):
                 self.stats["pushes"] += 1
-                if self.wanted is not None:
-                    data = self._ours(data, self.wanted)
+                self.stats["ignored"] += ignored
                 if data:
                     self.queue.put_nowait(Push(conn, data, int(time.time() * 1000)))
-            return
-        if isinstance(message, dict) and "errorCode" in message:
-            self.stats["error_events"] += 1
-            log.warning("stream_error_event", code=str(message.get("errorCode")),
-                        message=str(message.get("errorMessage"))[:200])
-            return
-        if isinstance(message, dict) and message.get("event") in (SUBSCRIBE, UNSUBSCRIBE):
-            return  # a late ack
-        self._bad(conn, "unknown message", text[:200])
-
-    def _ours(self, data: list[Any], wanted: frozenset[str]) -> list[Any]:
-        """The elements of the configured symbols, whichever topic brought them; the rest
-        are counted as ignored. An element without a string symbol is kept: the codec
-        journals it as invalid, where a person can see it."""
-        kept = [e for e in data if not isinstance(e, dict)
-                or not isinstance(symbol := e.get("symbol"), str) or symbol in wanted]
-        self.stats["ignored"] += len(data) - len(kept)
-        return kept
-
-    def _bad(self, conn: int, reason: str, excerpt: str | bytes) -> None:
-        self.stats["bad_frames"] += 1
-        shown = excerpt if isinstance(excerpt, str) else excerpt.hex()
-        self.queue.put_nowait(Bad(conn, reason, shown))
+            case ErrorEvent(code, message):
+                self.stats["error_events"] += 1
+                log.warning("stream_error_event", code=code, message=message[:200])
+            case Unreadable(reason, excerpt) | Unexpected(reason, excerpt):
+                self.stats["bad_frames"] += 1
+                self.queue.put_nowait(Bad(conn, reason, excerpt))
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tracker.simulator.app import SIM_KEY, v4_response
+from bitmart_sim.replies import v4_response
+from bitmart_sim.state import SIM_KEY
 
 
 def routes() -> list[web.RouteDef]:

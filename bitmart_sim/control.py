@@ -16,13 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from tracker.simulator import burst, ws
-from tracker.simulator.app import SIM_KEY, Simulator
-from tracker.simulator.faults import FaultConfigError
-from tracker.simulator.flow import FlowConfigError, parse_mix
-from tracker.simulator.rest_v4 import CLIENT_ID
-from tracker.simulator.store import OrderError, SimOrder
-from tracker.simulator.wire import dec, v4_order
+from bitmart_sim import burst
+from bitmart_sim.faults import FaultConfigError
+from bitmart_sim.flow import FlowConfigError, parse_mix
+from bitmart_sim.state import SIM_KEY, Connection, Simulator
+from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
+from bitmart_sim.wire import dec, v4_order
 
 # RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent on the wire.
 SENDABLE_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
@@ -184,7 +183,7 @@ async def drop(sim: Simulator, body: dict[str, Any], request: web.Request) -> An
     if not isinstance(code, int) or code not in SENDABLE_CLOSE_CODES:
         raise BadControl("code must be a close code a server may send (1000-1003, "
                          "1007-1014, 3000-4999)")
-    return {"dropped": await ws.drop_all(sim, mode, code, str(body.get("reason", "")))}
+    return {"dropped": await sim.drop_connections(mode, code, str(body.get("reason", "")))}
 
 
 async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -198,7 +197,7 @@ async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -
             raise BadControl(f"base64 is not valid: {exc}") from None
     else:
         raise BadControl("give text (a string) or base64 (a string)")
-    return {"sent": ws.send_raw(sim, frame)}
+    return {"sent": sim.send_raw(frame)}
 
 
 def _positive(body: dict[str, Any], name: str, default: float, limit: float) -> float:
@@ -232,7 +231,8 @@ async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request
 
     frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
     sim.load = burst.Load(kind="burst", frames=len(frames))
-    sim.load.task = asyncio.create_task(burst.send_burst(sim, sim.load, frames))
+    sockets = [c.ws for c in sim.subscribed()]
+    sim.load.task = asyncio.create_task(burst.send_burst(sockets, sim.load, frames))
     last = burst.BASE_ID + orders - 1
     return sim.load.describe(False) | {"last_order_id": str(last), "symbol": symbol,
                                        "orders": orders}
@@ -245,8 +245,9 @@ async def start_pace(sim: Simulator, body: dict[str, Any], request: web.Request)
     seconds = _positive(body, "seconds", 30, 3600)
     first = burst.BASE_ID + 5_000_000 + sim.load.sent + sim.load.frames
     sim.load = burst.Load(kind="pace", frames=int(rate * seconds))
-    sim.load.task = asyncio.create_task(
-        burst.send_pace(sim, sim.load, rate, seconds, symbol, first))
+    sockets = [c.ws for c in sim.subscribed()]
+    sim.load.task = asyncio.create_task(burst.send_pace(
+        sockets, sim.load, rate, seconds, symbol, first, sim.settings.compress))
     return sim.load.describe(False) | {"symbol": symbol}
 
 
@@ -272,5 +273,10 @@ async def stats(sim: Simulator, body: dict[str, Any], request: web.Request) -> A
         "flow_events": sim.flow.events,
         "counters": dict(sim.stats),
         "injected": dict(sim.injected),
-        "connections": [ws.describe(s) for s in sim.ws_sessions],
+        "connections": [_describe(c) for c in sim.ws_sessions],
     }
+
+
+def _describe(connection: Connection) -> dict[str, Any]:
+    return {"peer": connection.peer, "logged_in": connection.logged_in,
+            "topics": list(connection.topics)}

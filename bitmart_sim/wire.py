@@ -14,8 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bitmart_sim.store import Fill, OrderChange, SimOrder, SymbolSpec
 from tracker.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
-from tracker.simulator.store import Fill, OrderChange, SimOrder, SymbolSpec
 
 
 def dec(value: Decimal, scale: int, amounts: str) -> str:

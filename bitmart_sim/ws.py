@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bitmart_sim.state import SIM_KEY, Simulator
+from bitmart_sim.store import OrderChange
+from bitmart_sim.wire import push_row
 from tracker import protocol, signing
-from tracker.simulator.app import SIM_KEY, Simulator
-from tracker.simulator.store import OrderChange
-from tracker.simulator.wire import push_row
 
 MAX_CONNECTIONS_PER_IP = 10
 MAX_CONNECTS_PER_MINUTE = 30
@@ -68,6 +67,9 @@ class Session:
 
     def send_pong_frame(self, payload: bytes | bytearray) -> None:
         self.out.put_nowait(("pong", bytes(payload)))
+
+    def send_raw(self, frame: str | bytes) -> None:
+        self.out.put_nowait(("raw", frame))
 
     def offer(self, change: OrderChange) -> None:
         symbol = change.order.symbol
@@ -331,29 +333,3 @@ async def _read_loop(sim: Simulator, session: Session) -> None:
 async def close_all(app: web.Application) -> None:
     for session in list(app[SIM_KEY].ws_sessions):
         await session.ws.close(code=1001, message=b"server shutdown")
-
-
-async def drop_all(sim: Simulator, mode: str, code: int, reason: str) -> int:
-    """The connection faults: `abort` (no close frame) or `close` with a given code."""
-    sessions = list(sim.ws_sessions)
-    for session in sessions:
-        if mode == "abort":
-            session.abort()
-        else:
-            await session.ws.close(code=code, message=reason.encode())
-    sim.injected[f"ws_{mode}"] += len(sessions)
-    return len(sessions)
-
-
-def send_raw(sim: Simulator, frame: str | bytes) -> int:
-    """Bad input on demand: the frame goes to every subscribed session exactly as given
-    (text as a text frame, bytes as a binary frame, neither compressed nor checked)."""
-    sessions = [s for s in sim.ws_sessions if s.topics]
-    for session in sessions:
-        session.out.put_nowait(("raw", frame))
-    sim.injected["ws_raw_frame"] += len(sessions)
-    return len(sessions)
-
-
-def describe(session: Session) -> dict[str, Any]:
-    return {"peer": session.peer, "logged_in": session.logged_in, "topics": list(session.topics)}

@@ -7,6 +7,7 @@ faces (v2, v4, WebSocket) and the ground truth all see one consistent history.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ MAX_PRICE = Decimal("1e9")
 MAX_SIZE = Decimal("1e9")
 MAX_NOTIONAL = Decimal("1e12")
 NOTIONAL_SCALE = Decimal("0.00000001")
+# What a client order id may be: v4 submit and control's place both hold a request to it.
+CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
 class OrderError(Exception):

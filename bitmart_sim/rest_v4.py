@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
+from bitmart_sim.replies import v4_error, v4_response
+from bitmart_sim.state import SIM_KEY, Simulator
+from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
+from bitmart_sim.wire import v4_order, v4_trade
 from tracker import protocol, signing
-from tracker.simulator.app import SIM_KEY, Simulator, v4_error, v4_response
-from tracker.simulator.store import OrderError, SimOrder
-from tracker.simulator.wire import v4_order, v4_trade
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 DEFAULT_RECV_WINDOW = 5000
-CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 # A Java Long written in ASCII digits (str.isdigit() also takes "²" and Arabic-Indic digits).
 LONG_TEXT = re.compile(r"[0-9]{1,19}")
 MAX_LONG = 2**63 - 1

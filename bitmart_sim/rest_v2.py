@@ -13,10 +13,11 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
+from bitmart_sim.replies import v2_error
+from bitmart_sim.state import SIM_KEY
+from bitmart_sim.store import OrderError
+from bitmart_sim.wire import v2_row
 from tracker import protocol, signing
-from tracker.simulator.app import SIM_KEY, v2_error
-from tracker.simulator.store import OrderError
-from tracker.simulator.wire import v2_row
 
 TOKEN_LIFETIME_S = 900
 TOKENS_PER_MINUTE = 5

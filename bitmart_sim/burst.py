@@ -12,12 +12,11 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aiohttp import web
 
 from tracker import protocol
-
-if TYPE_CHECKING:
-    from tracker.simulator.app import Simulator
 
 BASE_ID = 998_000_000_000_000_000  # 18 digits, as the exchange's, above the store's ids
 
@@ -82,30 +81,26 @@ class Load:
         return answer
 
 
-def _sockets(sim: Simulator) -> list[Any]:
-    return [s.ws for s in sim.ws_sessions if s.topics]
-
-
-async def _send(ws: Any, item: str | bytes) -> None:
+async def _send(ws: web.WebSocketResponse, item: str | bytes) -> None:
     if isinstance(item, bytes):
         await ws.send_bytes(item)
     else:
         await ws.send_str(item)
 
 
-async def send_burst(sim: Simulator, load: Load, frames: list[str | bytes]) -> None:
+async def send_burst(sockets: list[web.WebSocketResponse], load: Load,
+                     frames: list[str | bytes]) -> None:
     load.started_ns = time.time_ns()
-    for ws in _sockets(sim):
+    for ws in sockets:
         for item in frames:
             await _send(ws, item)
             load.sent += 1
     load.finished_ns = time.time_ns()
 
 
-async def send_pace(sim: Simulator, load: Load, rate: float, seconds: float, symbol: str,
-                    first_id: int) -> None:
+async def send_pace(sockets: list[web.WebSocketResponse], load: Load, rate: float,
+                    seconds: float, symbol: str, first_id: int, compress: bool) -> None:
     """New orders at `rate` a second: every millisecond, the pushes now due."""
-    sockets = _sockets(sim)
     load.started_ns = time.time_ns()
     start = time.monotonic()
     total = int(rate * seconds)
@@ -114,7 +109,7 @@ async def send_pace(sim: Simulator, load: Load, rate: float, seconds: float, sym
         due = min(total, int((time.monotonic() - start) * rate) + 1)
         while load.sent < due:
             order_id = first_id + load.sent
-            item = frame([push(order_id, symbol, "new", 0, 1, start_ms)], sim.settings.compress)
+            item = frame([push(order_id, symbol, "new", 0, 1, start_ms)], compress)
             load.sent_ns[str(order_id)] = time.time_ns()
             for ws in sockets:
                 await _send(ws, item)

@@ -1,0 +1,141 @@
+"""How the book is written for people and pipes: the one place where `orders`' table, JSON
+and CSV, `status`' text, `watch`'s lines and the demo's words are made.
+
+Pure text from what `tracker.readers` returned, so each command prints the same facts the
+same way, and a change of wording is made (and reviewed) once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from tracker import readers
+
+ORDER_FORMATS = ("table", "json", "csv")
+TABLE_COLUMNS = ("order_id", "symbol", "side", "price", "size", "filled_size",
+                 "filled_notional", "state")
+AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
+
+
+# -- orders -------------------------------------------------------------------------
+
+def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
+    """`tracker orders --format fmt`: amounts and ids as the text the book holds, exact."""
+    if fmt == "json":
+        json.dump(rows, out, indent=1)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(readers.ORDER_FIELDS))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        out.write(orders_table(rows) + "\n")
+
+
+def orders_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Aligned columns, amounts to the right; no trailing spaces, so `diff` and `grep`
+    see only what changed."""
+    cells = [[str(r[c] if r[c] is not None else "") for c in TABLE_COLUMNS] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)])
+              for i, c in enumerate(TABLE_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) if c in AMOUNTS else v.ljust(w)
+                        for c, v, w in zip(TABLE_COLUMNS, row, widths, strict=True))
+              for row in cells]
+    lines.append(f"{len(rows)} open orders")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# -- status -------------------------------------------------------------------------
+
+def status_text(state: dict[str, Any], now: int) -> str:
+    """Times as `systemctl status` shows them: the moment in UTC, then how long ago."""
+
+    def when(ms: int | None) -> str:
+        return f"{clock(ms)}; {ago(now - ms)} ago" if ms else "never"
+
+    head = (f"live since {when(state['live_since'])}" if state["live"] else
+            f"NOT LIVE: {why_not_live(state)}")
+    if state["running"]:
+        daemon = f"running, pid {state['pid']}, started {when(state['started_at'])}"
+    elif state["heartbeat_at"]:
+        daemon = f"not running; last commit {when(state['heartbeat_at'])}"
+    else:
+        daemon = "never started on this book"
+    seed = when(state["last_seed_at"])
+    if state["last_seed_at"]:
+        seed += f" ({state['last_seed_orders']} orders read)"
+    rows = (("open orders", str(state["open_orders"])),
+            ("daemon", daemon),
+            ("last event", when(state["last_event_at"])),
+            ("last seed", seed),
+            ("splices", f"{state['splices']} (epoch {state['epoch']}), "
+                        f"reconnects {state['reconnects']}"),
+            ("events", f"applied {state['applied']}, duplicate {state['duplicate']}, "
+                       f"stale {state['stale']}, invalid {state['invalid']}"),
+            ("unresolved", str(state["unresolved"])),
+            ("book", f"{state['book_id']}, schema {state['schema']}"))
+    return "\n".join([head, *(f"  {name:<13}{value}" for name, value in rows)])
+
+
+def why_not_live(state: dict[str, Any]) -> str:
+    if state["stalled"]:
+        return f"no commit for {ago(state['heartbeat_age_ms'])}: writes stalled"
+    if state["running"] or state["status"] in ("stopped", readers.NEVER_RAN):
+        return str(state["status"])
+    # killed, or hung: its last words may still say "live"
+    return f"the daemon is not running (its last status: {state['status']})"
+
+
+def clock(ms: int, *, date: bool = True) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC" if date else "%H:%M:%S UTC",
+                         time.gmtime(ms / 1000))
+
+
+def ago(ms: int, *, fine: bool = False) -> str:
+    """A duration in words; `fine` gives tenths below 10 s, for a view that redraws."""
+    if fine and ms < 10_000:
+        return f"{max(ms, 0) / 1000:.1f} s"
+    seconds = max(ms, 0) // 1000
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+# -- the journal (`tracker watch`) --------------------------------------------------
+
+def journal_json(line: dict[str, Any]) -> str:
+    return json.dumps(line, separators=(",", ":"))
+
+
+def journal_text(line: dict[str, Any]) -> str:
+    event = line["event"]
+    if event == "change":
+        ms = line["received_at"]
+        at = datetime.fromtimestamp(ms // 1000, UTC).strftime("%H:%M:%S") + f".{ms % 1000:03d}"
+        parts = [at, f"seq {line['seq']}", line["symbol"], line["order_id"], line["state"],
+                 line["filled_size"] and f"filled {line['filled_size']}",
+                 f"{line['outcome']} ({line['source']})", line["reason"]]
+        return "  ".join(str(p) for p in parts if p)
+    if event == "snapshot":
+        parts = ["open", line["symbol"], line["order_id"], line["side"],
+                 f"{line['size']} @ {line['price']}", f"filled {line['filled_size']}",
+                 line["state"], "unresolved" if line["unresolved"] else None]
+        return "  ".join(str(p) for p in parts if p)
+    now = f"the book at seq {line['seq']}: {line['open_orders']} open orders"
+    if event == "gap":
+        end = line["first_seq"] - 1 if line["first_seq"] is not None else line["seq"]
+        return (f"-- journal rows {line['last_seq'] + 1} to {end} were deleted by retention "
+                f"before they were shown; {now}")
+    return (f"-- another book at this path (book_id {line['book_id']}, was "
+            f"{line['previous_book_id']}); {now}")
