@@ -20,7 +20,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/tracker demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check tracker tests bench
+	$(BIN)/ruff check tracker tests bench bitmart_sim
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q

@@ -122,7 +122,7 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
 
 def serve_metrics(tracker: Tracker, port: int) -> None:
     try:
-        metrics.serve(tracker, port)
+        metrics.serve(tracker.health, port, tracker.store.commit_seconds)
     except OSError as exc:
         raise StartupError(os.EX_UNAVAILABLE, f"metrics_port: cannot listen on 127.0.0.1:"
                                               f"{port}: {exc.strerror}") from None

@@ -1,103 +1,94 @@
 """The optional Prometheus endpoint, on 127.0.0.1 only.
 
-Values are read from the running tracker at scrape time, so there is no second set of
-counters to keep in step. Times are exported as Unix timestamps, not ages: a stuck updater
-then cannot look fresh (compute `time() - x` in PromQL).
+Values are read from one `Health` snapshot at scrape time, so there is no second set of
+counters to keep in step and one scrape never mixes two instants. Times are exported as
+Unix timestamps, not ages: a stuck updater then cannot look fresh (compute `time() - x` in
+PromQL).
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tracker.sync import NOT_LIVE
-
-if TYPE_CHECKING:
-    from tracker.sync import Tracker
+from tracker.health import Health
+from tracker.session import NOT_LIVE
 
 
 def _seconds(ms: int | None) -> float:
     return (ms or 0) / 1000
 
 
-class TrackerCollector(Collector):
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"tracker_{name}", doc, value=value)
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"tracker_{name}", doc, value=value)
+
+
+def _labelled(kind: type[Metric], name: str, doc: str, label: str,
+              values: dict[str, float]) -> Metric:
+    family = kind(f"tracker_{name}", doc, labels=[label])
+    for key, value in values.items():
+        family.add_metric([key], value)  # type: ignore[attr-defined]
+    return family
+
+
+def families(h: Health) -> Iterator[Metric]:
+    """Every metric of one snapshot."""
+    yield _gauge("book_live", "1 while the book is exact and the writer commits (a commit "
+                 "within 5 s)", float(h.current))
+    yield _labelled(GaugeMetricFamily, "not_live_reason", "1 for why the book is not live "
+                    "now (all 0 while it is live)", "reason",
+                    {reason: float(reason == h.not_live_reason) for reason in NOT_LIVE})
+    yield _gauge("ws_connected", "1 while the private stream is up", float(h.connected))
+    yield _gauge("open_orders", "open orders in the book", h.open_orders)
+    yield _gauge("unresolved_orders", "vanished orders whose fate is unknown",
+                 h.unresolved_orders)
+    yield _gauge("event_queue_depth", "events waiting for the writer", h.queue_depth)
+    yield _counter("events_dropped", "events shed because the writer fell queue_max behind",
+                   h.events_dropped)
+    yield _gauge("last_commit_age_seconds", "seconds since the writer last committed",
+                 h.last_commit_age_s)
+    yield _counter("seed_deadlines", "seeds abandoned at seed_timeout", h.seed_deadlines)
+    yield _gauge("last_event_timestamp_seconds", "when the last push was applied",
+                 _seconds(h.last_event_ms))
+    yield _gauge("last_seed_timestamp_seconds", "when the last splice completed",
+                 _seconds(h.last_seed_ms))
+    yield _gauge("db_wal_bytes", "size of the SQLite write-ahead log", h.wal_bytes)
+    yield _counter("db_wal_restarts", "times the writer brought a large WAL back to its start",
+                   h.wal_restarts)
+    yield _counter("journal_pruned", "journal rows deleted by journal_keep_days",
+                   h.journal_pruned)
+    yield _labelled(CounterMetricFamily, "events", "updates by outcome", "outcome",
+                    {k: h.outcomes[k] for k in ("applied", "duplicate", "stale", "invalid")})
+    yield _counter("ws_reconnects", "stream reconnects", h.reconnects)
+    yield _counter("pushes_ignored", "pushed orders of symbols not configured, dropped",
+                   h.pushes_ignored)
+    yield _counter("splices", "completed splices", h.splices)
+    yield _counter("vanished_resolved", "vanished orders resolved by order detail",
+                   h.outcomes["resolved"])
+    yield _counter("rest_calls", "REST calls sent", h.rest_calls)
+    yield _labelled(CounterMetricFamily, "rest_errors", "REST failures by kind", "kind",
+                    dict(h.rest_errors))
+
+
+class HealthCollector(Collector):
+    def __init__(self, health: Callable[[], Health]) -> None:
+        self.health = health
 
     def collect(self) -> Iterator[Metric]:
-        t = self.tracker
-        status = t.status
-
-        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-            return GaugeMetricFamily(f"tracker_{name}", doc, value=value)
-
-        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-            return CounterMetricFamily(f"tracker_{name}", doc, value=value)
-
-        yield gauge("book_live", "1 while the book is exact and the writer commits (a commit "
-                    "within 5 s)", float(t.current))
-        reasons = GaugeMetricFamily("tracker_not_live_reason", "1 for why the book is not "
-                                    "live now (all 0 while it is live)", labels=["reason"])
-        now = t.reason_now
-        for reason in NOT_LIVE:
-            reasons.add_metric([reason], float(reason == now))
-        yield reasons
-        yield gauge("ws_connected", "1 while the private stream is up",
-                    float(status.connected))
-        yield gauge("open_orders", "open orders in the book", status.open_orders)
-        yield gauge("unresolved_orders", "vanished orders whose fate is unknown",
-                    len(t.unresolved))
-        yield gauge("event_queue_depth", "events waiting for the writer", t.queue.qsize())
-        yield counter("events_dropped", "events shed because the writer fell queue_max behind",
-                      t.queue.dropped)
-        yield gauge("last_commit_age_seconds", "seconds since the writer last committed",
-                    time.monotonic() - t.store.committed_at)
-        yield counter("seed_deadlines", "seeds abandoned at seed_timeout", t.seed_deadlines)
-        yield gauge("last_event_timestamp_seconds", "when the last push was applied",
-                    _seconds(t.last_event_ms))
-        yield gauge("last_seed_timestamp_seconds", "when the last splice completed",
-                    _seconds(t.last_seed_ms))
-        yield gauge("db_wal_bytes", "size of the SQLite write-ahead log", _wal_size(t))
-        yield counter("db_wal_restarts", "times the writer brought a large WAL back to its start",
-                      t.store.wal_restarts)
-        yield counter("journal_pruned", "journal rows deleted by journal_keep_days",
-                      t.store.pruned)
-        events = CounterMetricFamily("tracker_events", "updates by outcome",
-                                     labels=["outcome"])
-        for outcome in ("applied", "duplicate", "stale", "invalid"):
-            events.add_metric([outcome], status.counts[outcome])
-        yield events
-        yield counter("ws_reconnects", "stream reconnects", t.stream.reconnects)
-        yield counter("pushes_ignored", "pushed orders of symbols not configured, dropped",
-                      t.stream.stats["ignored"])
-        yield counter("splices", "completed splices", t.splices)
-        yield counter("vanished_resolved", "vanished orders resolved by order detail",
-                      status.counts["resolved"])
-        yield counter("rest_calls", "REST calls sent", t.rest.stats["calls"])
-        errors = CounterMetricFamily("tracker_rest_errors", "REST failures by kind",
-                                     labels=["kind"])
-        for key, value in sorted(t.rest.stats.items()):
-            if key.startswith("errors_"):
-                errors.add_metric([key.removeprefix("errors_")], value)
-        yield errors
-        yield from t.store.commit_seconds.collect()
+        return families(self.health())
 
 
-def _wal_size(tracker: Tracker) -> float:
-    try:
-        return float(os.stat(f"{tracker.store.path}-wal").st_size)
-    except OSError:
-        return 0.0
-
-
-def serve(tracker: Tracker, port: int) -> None:
-    """Serve /metrics on 127.0.0.1:port from a daemon thread (prometheus-client's own)."""
+def serve(health: Callable[[], Health], port: int, *more: Collector) -> None:
+    """Serve /metrics on 127.0.0.1:port from a daemon thread (prometheus-client's own);
+    `more` adds collectors that keep their own state (the commit-time histogram)."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(TrackerCollector(tracker))
+    for collector in (HealthCollector(health), *more):
+        registry.register(collector)
     start_http_server(port, addr="127.0.0.1", registry=registry)

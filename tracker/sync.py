@@ -23,6 +23,7 @@ from tracker.config import Config
 from tracker.exchange.errors import ExchangeError, NotFound
 from tracker.exchange.rest import RestApi
 from tracker.exchange.stream import Bad, Down, Push, Stream, Up
+from tracker.health import Health
 from tracker.pagination import Seed
 from tracker.session import (
     NOT_LIVE,
@@ -224,6 +225,29 @@ class Tracker:
                 time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
             return UNWRITABLE
         return None if self.live else self.session.reason
+
+    def health(self) -> Health:
+        """Everything the metrics endpoint shows, read at one instant."""
+        try:
+            wal = os.stat(f"{self.store.path}-wal").st_size
+        except OSError:
+            wal = 0
+        counts = self.status.counts
+        return Health(
+            current=self.current, not_live_reason=self.reason_now,
+            connected=self.status.connected, open_orders=self.status.open_orders,
+            unresolved_orders=len(self.unresolved), queue_depth=self.queue.qsize(),
+            events_dropped=self.queue.dropped,
+            last_commit_age_s=time.monotonic() - self.store.committed_at,
+            seed_deadlines=self.seed_deadlines, last_event_ms=self.last_event_ms,
+            last_seed_ms=self.last_seed_ms, wal_bytes=wal,
+            wal_restarts=self.store.wal_restarts, journal_pruned=self.store.pruned,
+            outcomes={k: counts[k] for k in ("applied", "duplicate", "stale", "invalid",
+                                             "resolved")},
+            reconnects=self.stream.reconnects, pushes_ignored=self.stream.stats["ignored"],
+            splices=self.splices, rest_calls=self.rest.stats["calls"],
+            rest_errors={k.removeprefix("errors_"): v for k, v in sorted(self.rest.stats.items())
+                         if k.startswith("errors_")})
 
     async def _measure_skew(self) -> int:
         await self.rest.sync_clock()

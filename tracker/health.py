@@ -1,0 +1,31 @@
+"""What the running tracker says about itself at one instant: one snapshot, taken in one
+place, that the metrics endpoint reads instead of reaching into the tracker's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Health:
+    current: bool  # live, and the writer committed within STALE_AFTER_SECONDS
+    not_live_reason: str | None  # one of the session's NOT_LIVE keys; None while current
+    connected: bool
+    open_orders: int
+    unresolved_orders: int
+    queue_depth: int
+    events_dropped: int
+    last_commit_age_s: float
+    seed_deadlines: int
+    last_event_ms: int | None
+    last_seed_ms: int | None
+    wal_bytes: int
+    wal_restarts: int
+    journal_pruned: int
+    outcomes: Mapping[str, int]  # applied, duplicate, stale, invalid, resolved
+    reconnects: int
+    pushes_ignored: int
+    splices: int
+    rest_calls: int
+    rest_errors: Mapping[str, int]  # by kind
