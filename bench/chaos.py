@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e import (
+from harness import (
     CREDENTIALS,
     BookView,
     Daemon,

@@ -18,11 +18,12 @@ import aiosqlite
 
 from bench.common import poll, ratio
 from bitmart_sim import burst
-from tests.e2e import Daemon, Sim, ro_connect
+from harness import Daemon, Sim, ro_connect
 from tracker import codec
 from tracker.book import Book
 from tracker.exchange.frames import frame_text
-from tracker.store import INSERT_EVENT, UPSERT_ORDER, Batch, connect_migrated
+from tracker.storage import Batch
+from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 
 ORDERS, PUSHES = 20_000, 200_000
 SYMBOL = "BTC_USDT"
@@ -109,7 +110,7 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
                 batch.order(row, seq, False)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT_EVENT, batch.events)
-        conn.executemany(UPSERT_ORDER, batch.order_params())
+        conn.executemany(UPSERT_ORDER, order_params(batch))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -129,6 +130,6 @@ async def naive(db: Path, frames: list[str | bytes]) -> float:
                 _, row = book.apply(codec.from_push(element))
                 batch = Batch()
                 batch.order(row, n, False)
-                await conn.execute(UPSERT_ORDER, next(batch.order_params()))
+                await conn.execute(UPSERT_ORDER, next(order_params(batch)))
                 await conn.commit()
         return time.perf_counter() - started

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.common import percentiles, ratio
-from tests.e2e import CREDENTIALS, Daemon, Sim, clean_env
+from harness import CREDENTIALS, Daemon, Sim, clean_env
 from tracker import protocol, signing
 from tracker.exchange.ratelimit import Pacer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.live import rss, seed_seconds
-from tests.e2e import Daemon, Sim
+from harness import Daemon, Sim
 
 BOOK, SYMBOLS, PAGE = 50_000, 300, 100
 REST_RATE = 50.0  # as the 20-symbol seed in bench/live.py, under the simulator's 100/s

@@ -9,7 +9,7 @@ import pytest
 
 from bitmart_sim.app import Running, start
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
-from tests.e2e import Lab
+from harness import Lab
 from tests.simclient import V2, V4, WS
 
 

@@ -8,7 +8,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from tests.e2e import CREDENTIALS, Lab, eventually, journal, read_book
+from harness import CREDENTIALS, Lab, eventually, journal, read_book
 from tracker.codec import from_push
 from tracker.protocol import ORDER_TABLE, deflate
 

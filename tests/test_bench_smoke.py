@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e import clean_env
+from harness import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,8 @@ import pytest
 from tracker import store as store_mod
 from tracker.book import Outcome
 from tracker.migrate import StartupError
-from tracker.store import Batch, Store
+from tracker.storage import Batch
+from tracker.store import Store
 
 
 def mark(db: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The read-only commands against a running daemon's book: the installed `tracker` script
-as a subprocess, the daemon and the simulator as real processes (tests/e2e.py)."""
+as a subprocess, the daemon and the simulator as real processes (harness/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.e2e import Lab, clean_env, eventually
+from harness import Lab, clean_env, eventually
 
 TRACKER = str(Path(sys.executable).parent / "tracker")
 AGO = r"(\d+ s|\d+ min \d+ s) ago"

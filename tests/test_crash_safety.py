@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e import Lab, journal, read_book, ro_connect
+from harness import Lab, journal, read_book, ro_connect
 
 
 # v2 fetches a token at every start and the exchange grants five a minute: fewer kills.

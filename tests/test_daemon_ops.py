@@ -7,7 +7,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from tests.e2e import Lab, eventually
+from harness import Lab, eventually
 
 
 def free_port() -> int:

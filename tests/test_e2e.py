@@ -14,6 +14,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from decimal import ROUND_DOWN, Decimal
@@ -22,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import (
+from harness import (
     CREDENTIALS,
-    OPEN_STATES,
     TRACKER,
     Daemon,
     Lab,
@@ -35,8 +35,8 @@ from tests.e2e import (
     read_book,
     ro_connect,
     run_once,
-    start_reader,
 )
+from tracker.protocol import OPEN_STATES
 
 BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
 # How the simulator writes amounts: as captured from the live exchange, or as in BitMart's
@@ -477,6 +477,49 @@ def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path) -> None:
 
 
 # 10 ------------------------------------------------------------------------------------
+
+
+# A reader process: short read transactions, for as long as it is told; a report of what
+# it saw, as JSON on its standard output.
+READER = """
+import json, sqlite3, sys, time
+from urllib.parse import quote
+db, seconds = sys.argv[1], float(sys.argv[2])
+conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
+report = {"reads": 0, "errors": [], "empty": 0, "inconsistent": 0, "not_live": 0,
+          "seqs": []}
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        conn.execute("BEGIN")
+        rows = conn.execute("SELECT * FROM open_orders").fetchall()
+        count = conn.execute("SELECT COUNT(*) FROM orders "
+                             "WHERE state IN ('new', 'partially_filled')").fetchone()[0]
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events").fetchone()[0]
+        live = conn.execute("SELECT live FROM sync_state").fetchone()[0]
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        report["errors"].append(str(exc))
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        continue
+    report["reads"] += 1
+    ids = [r[0] for r in rows]
+    report["empty"] += not rows
+    report["inconsistent"] += len(ids) != count or len(set(ids)) != count
+    report["not_live"] += live != 1
+    if not report["seqs"] or report["seqs"][-1] != seq:
+        report["seqs"].append(seq)
+    time.sleep(0.002)
+report["seqs"] = [report["seqs"][0], report["seqs"][-1], len(report["seqs"])]
+print(json.dumps(report))
+"""
+
+
+def start_reader(db: Path, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", READER, str(db), str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=clean_env())
 
 
 def test_readers_read_while_the_daemon_writes(lab: Lab) -> None:

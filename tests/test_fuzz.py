@@ -44,7 +44,8 @@ from tracker.protocol import (
     V4_SUCCESS,
     deflate,
 )
-from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, Batch
+from tracker.storage import Batch
+from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -280,7 +281,7 @@ def test_every_accepted_amount_is_stored_as_written(price: str, a: str, b: str,
     batch = Batch()
     batch.order(update, 1, False)
     batch.journal(1, 1, "push", Outcome.APPLIED, update)
-    bound = dict(zip(ORDER_COLUMNS, next(batch.order_params()), strict=True))
+    bound = dict(zip(ORDER_COLUMNS, next(order_params(batch)), strict=True))
     journaled = dict(zip(EVENT_COLUMNS, batch.events[0], strict=True))
     written = {"price": (price, bound["price"]), "size": (size, bound["size"]),
                "filled_size": (filled, bound["filled_size"]),

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import Lab, eventually, ro_connect
+from harness import Lab, eventually, ro_connect
 from tracker.book import Outcome
 from tracker.config import ConfigError, load
-from tracker.store import DAY_MS, PRUNE_CHUNK, Batch, Store, now_ms
+from tracker.storage import Batch, now_ms
+from tracker.store import DAY_MS, PRUNE_CHUNK, Store
 
 
 def event(seq: int, received_at: int) -> tuple[object, ...]:

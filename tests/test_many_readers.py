@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.e2e import Lab, clean_env, eventually
+from harness import Lab, clean_env, eventually
 
 READER = r"""
 import json, sqlite3, sys, time

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import Daemon, Lab, Sim, divergences, eventually
+from harness import Daemon, Lab, Sim, divergences, eventually
 from tests.test_daemon_ops import free_port, scrape
 from tracker.protocol import ALL_SYMBOLS, order_topic
 

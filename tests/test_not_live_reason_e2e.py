@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import Lab, eventually
+from harness import Lab, eventually
 from tests.test_daemon_ops import free_port, scrape
 
 NOWHERE = free_port()  # nothing listens there

@@ -24,7 +24,8 @@ import pytest
 from tracker import readers
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
-from tracker.store import Batch, Store
+from tracker.storage import Batch
+from tracker.store import Store
 
 NOBODY = 65534
 

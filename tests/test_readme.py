@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.e2e import CREDENTIALS, Lab, clean_env, differences, eventually, read_book
+from harness import CREDENTIALS, Lab, clean_env, differences, eventually, read_book
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -130,8 +130,9 @@ def test_make_test_runs_ruff_and_the_whole_suite(tmp_path: Path) -> None:
                           timeout=60, env=make_env(tmp_path, "-n"))
     assert done.returncode == 0, done
     bin_ = here(tmp_path) / ".venv" / "bin"
-    assert done.stdout.splitlines() == [f"{bin_}/ruff check tracker tests bench bitmart_sim",
-                                        f"{bin_}/lint-imports", f"{bin_}/pytest -q"]
+    assert done.stdout.splitlines() == [
+        f"{bin_}/ruff check tracker tests bench bitmart_sim harness",
+        f"{bin_}/lint-imports", f"{bin_}/pytest -q"]
 
 
 class Demo:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import CREDENTIALS, FAST, SYMBOLS, TRACKER, Lab, clean_env, eventually, tail
+from harness import CREDENTIALS, FAST, SYMBOLS, TRACKER, Lab, clean_env, eventually, tail
 
 
 def log_events(log: Path, name: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e import Daemon, Lab, eventually, journal, read_book, ro_connect
+from harness import Daemon, Lab, eventually, journal, read_book, ro_connect
 from tracker import readers
 
 EX_IOERR = 74

@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.e2e import Daemon, Lab, eventually
+from harness import Daemon, Lab, eventually
 from tests.test_daemon_ops import free_port, scrape
 
 

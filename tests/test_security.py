@@ -7,7 +7,7 @@ import re
 import stat
 from pathlib import Path
 
-from tests.e2e import CREDENTIALS, Lab
+from harness import CREDENTIALS, Lab
 
 TRACKER = Path(__file__).resolve().parent.parent / "tracker"
 

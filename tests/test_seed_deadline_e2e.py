@@ -3,7 +3,7 @@ one symbol's whole seed, through the real daemon against a slow simulator."""
 
 from __future__ import annotations
 
-from tests.e2e import Lab, eventually
+from harness import Lab, eventually
 from tests.test_daemon_ops import free_port, scrape
 
 

@@ -38,7 +38,7 @@ from tracker.session import (
     Stop,
     Tick,
 )
-from tracker.store import Batch, Loaded
+from tracker.storage import Batch, Loaded
 
 SYMBOL = "BTC_USDT"
 T0 = 1_764_000_000_000  # wall-clock ms at the start of every scenario

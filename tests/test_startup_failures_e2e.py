@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import CREDENTIALS, FAST, TRACKER, Lab, clean_env, read_book
+from harness import CREDENTIALS, FAST, TRACKER, Lab, clean_env, read_book
 
 EX_UNAVAILABLE, EX_CANTCREAT, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 69, 73, 74, 75, 78
 NOWHERE = {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_REST_URL": "http://127.0.0.1:9",

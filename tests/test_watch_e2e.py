@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.e2e import TRACKER, Lab, clean_env, eventually, journal, ro_connect, stop_process
+from harness import TRACKER, Lab, clean_env, eventually, journal, ro_connect, stop_process
 
 
 class Watcher:

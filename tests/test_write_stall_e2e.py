@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import Daemon, Lab, eventually, fill_disk, journal
+from harness import Daemon, Lab, eventually, fill_disk, journal
 from tests.test_daemon_ops import free_port, scrape
 
 

@@ -26,7 +26,7 @@ from tracker.config import Config
 from tracker.exchange import errors
 from tracker.exchange.stream import DISCONNECTED, Bad, Down, Push, Up
 from tracker.logs import scrub_text
-from tracker.store import Batch, Loaded
+from tracker.storage import Batch, Loaded
 
 PAYLOAD_LIMIT = 4096
 UNWRITABLE = "database_unwritable"

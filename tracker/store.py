@@ -20,7 +20,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,9 @@ import structlog
 from prometheus_client import Histogram
 
 from tracker import migrate
-from tracker.book import Outcome
 from tracker.codec import OrderUpdate, amount_text
 from tracker.migrate import MigrationError, StartupError
+from tracker.storage import COUNTERS, Batch, Gauges, Loaded, now_ms
 
 ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                  "filled_notional", "state", "client_order_id", "created_at", "updated_at",
@@ -51,7 +51,6 @@ STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at"
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
                            "last_seed_orders", "reconnects", "splices", "unresolved",
                            "not_live_reason"})
-COUNTERS = tuple(o.value for o in Outcome)
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
@@ -70,10 +69,6 @@ SEQ_RECORD = 256  # bytes: one sector, rewritten in place
 LOW_SPACE = 1 << 20  # free bytes below which an I/O error at start is taken for a full disk
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class BookReplaced(Exception):
     """The book's path names another file now, or none: this store writes no more."""
 
@@ -82,44 +77,9 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else amount_text(value)
 
 
-@dataclass
-class Batch:
-    """Everything one transaction writes: journal rows, order rows, sync_state changes."""
-
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    # (row, journal seq, unresolved, changed_at): turned into SQL parameters one at a time
-    # as the writer thread binds them, so a splice of 100,000 orders never holds 100,000
-    # formatted copies beside the book's own rows.
-    orders: dict[str, tuple[OrderUpdate, int, bool, int]] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.state)
-
-    def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
-                update: OrderUpdate | None = None, *, order_id: str | None = None,
-                reason: str | None = None, payload: str | None = None,
-                received_ms: int | None = None) -> None:
-        """One journal row; `received_ms` is when its bytes arrived (now if not given)."""
-        received = now_ms() if received_ms is None else received_ms
-        if update is not None:
-            self.events.append((seq, received, epoch, source, update.order_id, update.state,
-                                amount_text(update.filled_size), update.update_time,
-                                outcome.value, None, None))
-        else:
-            self.events.append((seq, received, epoch, source, order_id, None, None, None,
-                                outcome.value, reason, payload))
-        self.counts[outcome.value] += 1
-
-    def order(self, row: OrderUpdate, seq: int, unresolved: bool,
-              changed_ms: int | None = None) -> None:
-        self.orders[row.order_id] = (row, seq, unresolved,
-                                     now_ms() if changed_ms is None else changed_ms)
-
-    def order_params(self) -> Iterator[tuple[Any, ...]]:
-        """UPSERT_ORDER's parameters, made one at a time as they are bound."""
-        return map(_order_params, list(self.orders.values()))
+def order_params(batch: Batch) -> Iterator[tuple[Any, ...]]:
+    """UPSERT_ORDER's parameters, made one at a time as they are bound."""
+    return map(_order_params, list(batch.orders.values()))
 
 
 def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
@@ -128,14 +88,6 @@ def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
             amount_text(row.size), amount_text(row.filled_size), _text(row.filled_notional),
             row.state, row.client_order_id,
             row.create_time, row.update_time, row.source, int(unresolved), changed_at, seq)
-
-
-@dataclass
-class Loaded:
-    rows: list[OrderUpdate]
-    unresolved: set[str]
-    last_seq: dict[str, int]  # journal seq of the update each row shows
-    state: dict[str, Any]
 
 
 def row_from_db(r: sqlite3.Row) -> OrderUpdate:
@@ -479,7 +431,7 @@ class Store:
             if batch.events:
                 await self.conn.executemany(INSERT_EVENT, batch.events)
             if batch.orders:
-                await self.conn.executemany(UPSERT_ORDER, batch.order_params())
+                await self.conn.executemany(UPSERT_ORDER, order_params(batch))
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
             await self.conn.commit()
@@ -550,6 +502,13 @@ class Store:
             raise
         self.pruned += deleted
         return deleted == PRUNE_CHUNK
+
+    def gauges(self) -> Gauges:
+        try:
+            wal = os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            wal = 0
+        return Gauges(wal_bytes=wal, wal_restarts=self.wal_restarts, journal_pruned=self.pruned)
 
     async def _bound_wal(self) -> None:
         """Checkpoint everything and wait, briefly, for readers to leave the WAL, so that the

@@ -45,7 +45,7 @@ from tracker.session import (
     Stop,
     Tick,
 )
-from tracker.store import Batch, Store, now_ms
+from tracker.storage import Batch, BookStore, now_ms
 
 log = structlog.get_logger("tracker.sync")
 
@@ -127,7 +127,7 @@ class Tracker:
     """Feeds the session and runs its effects: the stream, the seeds, the order-detail
     questions, the ticker and the writer."""
 
-    def __init__(self, config: Config, store: Store, rest: RestApi) -> None:
+    def __init__(self, config: Config, store: BookStore, rest: RestApi) -> None:
         self.config = config
         self.store = store
         self.rest = rest
@@ -228,10 +228,7 @@ class Tracker:
 
     def health(self) -> Health:
         """Everything the metrics endpoint shows, read at one instant."""
-        try:
-            wal = os.stat(f"{self.store.path}-wal").st_size
-        except OSError:
-            wal = 0
+        gauges = self.store.gauges()
         counts = self.status.counts
         return Health(
             current=self.current, not_live_reason=self.reason_now,
@@ -240,8 +237,8 @@ class Tracker:
             events_dropped=self.queue.dropped,
             last_commit_age_s=time.monotonic() - self.store.committed_at,
             seed_deadlines=self.seed_deadlines, last_event_ms=self.last_event_ms,
-            last_seed_ms=self.last_seed_ms, wal_bytes=wal,
-            wal_restarts=self.store.wal_restarts, journal_pruned=self.store.pruned,
+            last_seed_ms=self.last_seed_ms, wal_bytes=gauges.wal_bytes,
+            wal_restarts=gauges.wal_restarts, journal_pruned=gauges.journal_pruned,
             outcomes={k: counts[k] for k in ("applied", "duplicate", "stale", "invalid",
                                              "resolved")},
             reconnects=self.stream.reconnects, pushes_ignored=self.stream.stats["ignored"],

@@ -1,0 +1,103 @@
+"""The daemon as a subprocess (`tracker run` against a simulator), restartable on the same
+book, with short timings so that reconnects and resolutions happen within a run's patience."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bitmart_sim.state import DEMO_ACCOUNT
+from harness.processes import TRACKER, clean_env, stop_process, tail
+from harness.sim import SYMBOLS, Sim
+from harness.truth import BookView, differences, read_book
+from harness.waiting import eventually
+
+CREDENTIALS = {"TRACKER_API_KEY": DEMO_ACCOUNT.api_key,
+               "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,
+               "TRACKER_API_MEMO": DEMO_ACCOUNT.memo}
+# Short timings, so that reconnects and resolutions happen within a test's patience.
+FAST = {"TRACKER_GRACE_PERIOD": "0.3", "TRACKER_BACKOFF_MAX": "1",
+        "TRACKER_PING_INTERVAL": "2", "TRACKER_SILENCE_TIMEOUT": "5",
+        "TRACKER_RECONCILE_INTERVAL": "0", "TRACKER_PAGE_SIZE": "100",
+        "TRACKER_LOG_FORMAT": "json"}
+
+
+class Daemon:
+    """`tracker run` against a simulator; restartable on the same book."""
+
+    def __init__(self, workdir: Path, sim: Sim, *, api: str = "v2", db: Path | None = None,
+                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+        self.db = db or workdir / "book.db"
+        self.log = workdir / f"{name}.err"
+        self.env = clean_env() | CREDENTIALS | FAST | {
+            "TRACKER_API": api, "TRACKER_SYMBOLS": ",".join(SYMBOLS),
+            "TRACKER_DB": str(self.db), "TRACKER_REST_URL": sim.rest_url,
+            "TRACKER_WS_URL": sim.ws_url} | (env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> Daemon:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        with self.log.open("ab") as err:
+            err.write(f"=== start {self.starts} ===\n".encode())
+            err.flush()
+            self.proc = subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err, env=self.env)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        return tail(self.log, lines)
+
+    def book(self) -> BookView:
+        assert self.alive(), f"the daemon exited with {self.proc and self.proc.returncode}"
+        return read_book(self.db)
+
+    def wait_live(self, timeout: float = 30.0, *, epoch_above: int = 0) -> BookView:
+        def live() -> BookView:
+            book = self.book()
+            state = book.state
+            assert state["live"] == 1 and state["epoch"] > epoch_above, (
+                f"live={state['live']} epoch={state['epoch']} status={state['status']!r}")
+            return book
+
+        return eventually(live, timeout, f"the book is live (epoch > {epoch_above})",
+                          context=self.tail)
+
+    def wait_converged(self, sim: Sim, timeout: float = 30.0) -> BookView:
+        def converged() -> BookView:
+            truth = sim.truth()
+            book = self.book()
+            problems = differences(book, truth)
+            assert not problems, f"{len(problems)} differences: {'; '.join(problems[:8])}"
+            return book
+
+        return eventually(converged, timeout, "the book equals the truth", interval=0.2,
+                          context=self.tail)
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        done = subprocess.run([*TRACKER, "status", "--json", "--db", str(self.db)],
+                              capture_output=True, text=True, timeout=30, env=clean_env())
+        return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)

@@ -1,0 +1,108 @@
+"""The book's storage interface: what one transaction writes (`Batch`), what a start reads
+back (`Loaded`), and the operations every backend provides (`BookStore`).
+
+The session fills batches and the driver hands them to whichever store is open, so the
+decisions never depend on SQL; `tracker.store` is the SQLite backend, and a second one
+(PostgreSQL) implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client.registry import Collector
+
+from tracker.book import Outcome
+from tracker.codec import OrderUpdate, amount_text
+
+COUNTERS = tuple(o.value for o in Outcome)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes: journal rows, order rows, sync_state changes."""
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    # (row, journal seq, unresolved, changed_at): turned into a backend's parameters one at
+    # a time as its writer binds them, so a splice of 100,000 orders never holds 100,000
+    # formatted copies beside the book's own rows.
+    orders: dict[str, tuple[OrderUpdate, int, bool, int]] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.orders or self.state)
+
+    def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
+                update: OrderUpdate | None = None, *, order_id: str | None = None,
+                reason: str | None = None, payload: str | None = None,
+                received_ms: int | None = None) -> None:
+        """One journal row; `received_ms` is when its bytes arrived (now if not given)."""
+        received = now_ms() if received_ms is None else received_ms
+        if update is not None:
+            self.events.append((seq, received, epoch, source, update.order_id, update.state,
+                                amount_text(update.filled_size), update.update_time,
+                                outcome.value, None, None))
+        else:
+            self.events.append((seq, received, epoch, source, order_id, None, None, None,
+                                outcome.value, reason, payload))
+        self.counts[outcome.value] += 1
+
+    def order(self, row: OrderUpdate, seq: int, unresolved: bool,
+              changed_ms: int | None = None) -> None:
+        self.orders[row.order_id] = (row, seq, unresolved,
+                                     now_ms() if changed_ms is None else changed_ms)
+
+
+@dataclass
+class Loaded:
+    rows: list[OrderUpdate]
+    unresolved: set[str]
+    last_seq: dict[str, int]  # journal seq of the update each row shows
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """How the store is doing, for the metrics endpoint."""
+
+    wal_bytes: int  # the write-ahead log's size, where the backend has one (else 0)
+    wal_restarts: int
+    journal_pruned: int
+
+
+class BookStore(Protocol):
+    """One writer's book. Seqs are handed out here (`take_seq`), in order and never twice,
+    because only the store knows where numbering may resume after a restart or a
+    replaced book."""
+
+    book_id: str
+    next_seq: int
+    committed_at: float  # monotonic time of the last commit: the writer's pulse
+    lost: str | None  # why nothing more may be written here (replaced, fenced), once it is so
+    replaced: asyncio.Event  # set when `lost` is
+    commit_seconds: Collector  # the time of one batch transaction, a histogram
+
+    @classmethod
+    async def open(cls, path: Path, keep_days: float = 0) -> BookStore: ...
+
+    async def load(self) -> Loaded: ...
+
+    def take_seq(self) -> int: ...
+
+    async def commit(self, batch: Batch) -> None:
+        """One transaction: all of the batch or none of it, raising on failure."""
+
+    async def prune(self, before_ms: int) -> bool: ...
+
+    def gauges(self) -> Gauges: ...
+
+    async def close(self) -> None: ...
