@@ -154,3 +154,32 @@ def test_documented_variables_that_are_no_settings_are_accepted(tmp_path: Path) 
            "TRACKER_IT_CACHE": "/var/cache", "TRACKERS": "not ours", "tracker_pagesize": "1"}
     assert load(None, env, {}).credentials.memo == "m"
     assert db_path(None, env, None) == Path("tracker.db")
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"TRACKER_LOG_FORMAT": "xml"}, "log_format: expected auto, json or console, got 'xml'"),
+    ({"TRACKER_SEED_PASSES": "1"}, "seed_passes: must be at least 2, so that two passes can "
+                                   "agree, got 1"),
+    ({"TRACKER_JOURNAL_KEEP_DAYS": "40000"}, "journal_keep_days: must be between 0 and "
+                                             "36500, 0 keeps every row, got 40000"),
+    ({"TRACKER_PING_INTERVAL": "0"}, "ping_interval: must be greater than 0"),
+])
+def test_ranges_come_from_the_settings_table(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"} | env, {})
+    assert str(err.value) == needle
+
+
+def test_every_bounded_setting_accepts_its_bounds() -> None:
+    """The table's inclusive bounds are inclusive: each accepted as it stands."""
+    import dataclasses
+
+    from tracker.config import Config
+
+    for f in dataclasses.fields(Config):
+        for bound in ("low", "high"):
+            value = f.metadata.get(bound) if f.metadata else None
+            if value is not None:
+                config = load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT",
+                                             f"TRACKER_{f.name.upper()}": str(value)}, {})
+                assert getattr(config, f.name) == value

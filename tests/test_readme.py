@@ -10,6 +10,7 @@ sample output is fenced as ```text and runs nowhere.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -278,3 +279,15 @@ def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> No
         code = proc.wait(timeout=30)
     assert code == 0, log.read_text()
     assert read_book(where / "orders.db").state["status"] == "stopped"
+
+
+def test_the_configuration_table_is_the_settings_table() -> None:
+    """The README's table is made from `Config`'s fields (name, default, help), so a setting
+    added, renamed or re-defaulted there and not here fails."""
+    from tracker.config import Config, settings_table
+
+    text = README.read_text()
+    assert settings_table() in text
+    documented = re.findall(r"^\| `(\w+)` \|", text, re.M)
+    settings = [f.name for f in dataclasses.fields(Config) if f.name != "credentials"]
+    assert [name for name in documented if name in settings] == settings

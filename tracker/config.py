@@ -38,40 +38,113 @@ DEFAULT_URLS = {
 CREDENTIAL_NAMES = ("api_key", "api_secret", "api_memo")
 
 
+Number = int | float
+
+
+def setting(default: Any, help: str, *, shown: str | None = None, low: Number | None = None,
+            high: Number | None = None, above: Number | None = None,
+            below: Number | None = None, why: str = "",
+            choices: tuple[str, ...] | None = None) -> Any:
+    """One row of the settings table: its default, its help (the README's "meaning"), how
+    the default is shown there when its value says too little, and what range it takes.
+    `low`/`high` are inclusive, `above`/`below` exclusive; `why` is said beside a refusal
+    of `low`, `high` or `below`."""
+    meta = {"help": help, "shown": shown, "low": low, "high": high, "above": above,
+            "below": below, "why": why, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Config:
-    api: str = "v2"
-    rest_url: str = ""
-    ws_url: str = ""
-    symbols: tuple[str, ...] | None = ()  # None: every symbol (v4 only)
-    db: Path = Path("tracker.db")
-    page_size: int = 100
-    rest_rate: float = 10.0  # v2 calls per second
-    rest_timeout: float = 10.0  # one exchange call, from connect to the answer's last byte
-    rest_retries: int = 4
-    rest_max_bytes: int = 16 << 20  # an answer larger than this is refused
-    seed_timeout: float = 300.0  # one symbol's whole seed (every page of every pass)
-    seed_passes: int = 4  # v2 pagination passes before settling for uncertain ids
-    v4_since_ms: int = 1_514_764_800_000  # 2018-01-01: before any v4 order existed
-    ping_interval: float = 10.0
-    silence_timeout: float = 20.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    auth_backoff: float = 60.0
-    grace_period: float = 3.0  # before asking the exchange about a vanished order
-    resolve_retry_max: float = 60.0
-    # v4 forgets an order canceled unfilled ~20 min after the cancel: "not found" for this
-    # long, about an unfilled order gone from the open set, means exactly that
-    forgotten_after: float = 300.0
-    reconcile_interval: float = 900.0  # periodic re-seed; 0 turns it off
-    journal_keep_days: float = 0.0  # journal rows older than this are deleted; 0 keeps all
-    max_frame: int = 1 << 20
-    queue_max: int = 100_000  # events waiting for the writer; past it, drop them and re-splice
-    stop_timeout: float = 10.0  # SIGTERM to exit, even when the book cannot be written
-    allow_insecure: bool = False
-    metrics_port: int = 0  # Prometheus /metrics on 127.0.0.1; 0 turns it off
-    log_level: str = "info"
-    log_format: str = "auto"
+    """The settings table: each field is a setting (name, type, default, range, help). It
+    gives the `TRACKER_*` names, the checks and the README's configuration table, so none
+    of them can drift from the others."""
+
+    api: str = setting("v2", "`v2`: seed from `GET /v2/orders?status=5`, as documented; "
+                       "`v4`: seed from `POST /spot/v4/query/open-orders`",
+                       choices=("v2", "v4"))
+    rest_url: str = setting("", "REST base URL", shown="BitMart's "
+                            "(`https://openapi.bitmart.com` for v2, "
+                            "`https://api-cloud.bitmart.com` for v4)")
+    ws_url: str = setting("", "private WebSocket",
+                          shown="`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`")
+    symbols: tuple[str, ...] | None = setting(
+        (), "e.g. `[\"BTC_USDT\", \"ETH_USDT\"]`, any number (past 100, one `ALL_SYMBOLS` "
+        "subscription, filtered: see [how it stays exact](docs/how-it-stays-exact.md)); with "
+        "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered)",
+        shown="none (required)")  # None: every symbol (v4 only)
+    db: Path = setting(Path("tracker.db"), "the SQLite book",
+                       shown="`$STATE_DIRECTORY/orders.db`, else `tracker.db`")
+    page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200)")
+    rest_rate: float = setting(10.0, "v2 calls per second (v4 is paced to BitMart's "
+                               "published per-key limits)", above=0)
+    rest_timeout: float = setting(
+        10.0, "seconds for one whole exchange call, from connect to the answer's last byte, "
+        "however slowly the bytes come (past it: log `rest_deadline`, "
+        "`tracker_rest_errors_total{kind=\"deadline\"}`)", above=0)
+    rest_retries: int = setting(4, "failed exchange calls are retried this many times, "
+                                "backing off with full jitter")
+    rest_max_bytes: int = setting(
+        16 << 20, "an exchange answer whose body (decoded) is larger is refused, from its "
+        "`Content-Length` or once that many bytes arrived (log `rest_too_large`, "
+        "`tracker_rest_errors_total{kind=\"too_large\"}`), and retried like any failed call",
+        above=0)
+    seed_timeout: float = setting(
+        300.0, "seconds for one symbol's whole seed, every page of every pass; past it the "
+        "seed is abandoned (log `seed_deadline`, `tracker_seed_deadlines_total`) and the "
+        "splice is tried again", above=0)
+    seed_passes: int = setting(4, "v2: at most this many pagination passes (see [how it "
+                               "stays exact](docs/how-it-stays-exact.md))",
+                               low=2, why="so that two passes can agree")
+    v4_since_ms: int = setting(1_514_764_800_000, "v4: the explicit `startTime` of the seed "
+                               "(the 7-day default window would hide older orders)",
+                               shown="2018-01-01")  # before any v4 order existed
+    ping_interval: float = setting(10.0, "seconds between text `ping`s (must stay under the "
+                                   "exchange's 20 s)", above=0, below=20,
+                                   why="or the exchange drops the link")
+    silence_timeout: float = setting(20.0, "reconnect when nothing arrives for this long",
+                                     above=0)
+    backoff_initial: float = setting(0.5, "first reconnect back-off, exponential with full "
+                                     "jitter")
+    backoff_max: float = setting(30.0, "longest reconnect back-off")
+    auth_backoff: float = setting(60.0, "wait after the exchange refuses the credentials "
+                                  "(no tight retry loop)")
+    grace_period: float = setting(3.0, "seconds before asking the exchange about a vanished "
+                                  "order (REST lags)")
+    resolve_retry_max: float = setting(60.0, "longest wait between two questions about an "
+                                       "unresolved order")
+    forgotten_after: float = setting(
+        300.0, "v4 only: an unfilled order gone from the open set that `query/order` has not "
+        "known for this long is recorded `canceled` (source `inferred_v4`): BitMart keeps "
+        "unfilled cancels for about 20 minutes only, and keeps every order with a fill")
+    reconcile_interval: float = setting(900.0, "a full re-seed while live, to catch a push "
+                                        "the exchange never delivered; `0` turns it off")
+    journal_keep_days: float = setting(
+        0.0, "journal rows received longer ago than this are deleted, oldest first, a few "
+        "thousand a second at most; every splice journals each open order, so a "
+        "long-running book wants a limit (the shipped `tracker.toml` keeps 30 days)",
+        shown="`0` (keep all)", high=36500, why="0 keeps every row")
+    max_frame: int = setting(1 << 20, "a frame that inflates past this many bytes is refused")
+    queue_max: int = setting(
+        100_000, "events waiting for the writer at most: while the book cannot be written (a "
+        "full disk, another process holding the write lock) pushes queue up to this many; "
+        "past it they are dropped (`tracker_events_dropped_total`), the book is not live, "
+        "and once writes succeed a new splice reads the exchange again", above=0)
+    stop_timeout: float = setting(
+        10.0, "SIGTERM and SIGINT write what is queued for at most this long; when the book "
+        "cannot be written the daemon still exits (code 74, `stop_unwritten` says how many "
+        "journal rows it lacks, which the next start's splice reads again from the "
+        "exchange) within this plus one 5 s lock wait: keep it under systemd's "
+        "`TimeoutStopSec` (20 s)", above=0)
+    allow_insecure: bool = setting(False, "plain `http://`/`ws://` is refused except to "
+                                   "loopback unless this is true")
+    metrics_port: int = setting(0, "Prometheus `/metrics` on 127.0.0.1", shown="`0` (off)",
+                                high=65535)
+    log_level: str = setting("info", "`debug`, `info`, `warning` or `error`",
+                             choices=("debug", "info", "warning", "error"))
+    log_format: str = setting("auto", "`auto`, `json` or `console`; `auto`: JSON lines unless "
+                              "stderr is a terminal",
+                              choices=("auto", "json", "console"))
     credentials: Credentials = field(default=Credentials("", "", ""), repr=False)
 
     @property
@@ -228,8 +301,7 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
 
 
 def validate(config: Config, env: Mapping[str, str]) -> Config:
-    if config.api not in DEFAULT_URLS:
-        raise ConfigError(f"api: expected v2 or v4, got {config.api!r}")
+    _check_ranges(config)
     rest_default, ws_default = DEFAULT_URLS[config.api]
     config = dataclasses.replace(config, rest_url=(config.rest_url or rest_default).rstrip("/"),
                                  ws_url=config.ws_url or ws_default)
@@ -251,32 +323,52 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if not 1 <= config.page_size <= page_max:
         raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
                           f"got {config.page_size}")
-    if config.metrics_port > 65535:
-        raise ConfigError(f"metrics_port: must be between 0 and 65535, got "
-                          f"{config.metrics_port}")
-    for name in ("ping_interval", "silence_timeout", "rest_rate", "rest_timeout",
-                 "seed_timeout", "stop_timeout", "rest_max_bytes", "queue_max"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name}: must be greater than 0")
-    if config.ping_interval >= 20:
-        raise ConfigError("ping_interval: must be below 20 s, or the exchange drops the link")
     if config.silence_timeout <= config.ping_interval:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    if config.journal_keep_days > 36500:
-        raise ConfigError(f"journal_keep_days: at most 36500 (0 keeps every row), got "
-                          f"{config.journal_keep_days:g}")
-    if config.seed_passes < 2:
-        raise ConfigError("seed_passes: at least 2, so that two passes can agree")
-    if config.log_level not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"log_level: expected debug, info, warning or error, got "
-                          f"{config.log_level!r}")
-    if config.log_format not in ("auto", "json", "console"):
-        raise ConfigError(f"log_format: expected auto, json or console, got "
-                          f"{config.log_format!r}")
     return dataclasses.replace(config, credentials=Credentials(
         secrets["api_key"], secrets["api_secret"], secrets["api_memo"]))
+
+
+def _check_ranges(config: Config) -> None:
+    """Each setting against its row of the table: choices, then bounds."""
+    for f in dataclasses.fields(Config):
+        meta, value = f.metadata, getattr(config, f.name)
+        if not meta:
+            continue
+        why = f", {meta['why']}" if meta["why"] else ""
+        if meta["choices"] and value not in meta["choices"]:
+            *rest, last = meta["choices"]
+            raise ConfigError(f"{f.name}: expected {', '.join(rest)} or {last}, got {value!r}")
+        low, high = meta["low"], meta["high"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = (f"between {low if low is not None else 0} and {high}"
+                      if high is not None else f"at least {low}")
+            raise ConfigError(f"{f.name}: must be {bounds}{why}, got {value:g}")
+        if meta["above"] is not None and value <= meta["above"]:
+            raise ConfigError(f"{f.name}: must be greater than {meta['above']}")
+        if meta["below"] is not None and value >= meta["below"]:
+            raise ConfigError(f"{f.name}: must be below {meta['below']}{why}, got {value:g}")
+
+
+def settings_table() -> str:
+    """The README's configuration table, made from the settings table itself."""
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        if not f.metadata:
+            continue
+        shown = f.metadata["shown"] or f"`{_toml(f.default)}`"
+        lines.append(f"| `{f.name}` | {shown} | {f.metadata['help']} |")
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:
