@@ -108,7 +108,11 @@ class Result:
 
 
 class Scenario:
-    """One seeded run: its simulator, its daemon, and what happened to them."""
+    """One seeded run: its simulator, its daemon, and what happened to them.
+
+    Longer than 200 lines because each fault it injects is a short method over the same
+    simulator, daemon and record of what happened; a scenario reads top to bottom as the
+    list of what can go wrong."""
 
     def __init__(self, index: int, seed: int, workdir: Path, length: float) -> None:
         self.rng = random.Random(seed)

@@ -38,7 +38,11 @@ OVER_LIMIT: Close = (1008, "over a subscription limit")
 
 
 class Session:
-    """One client connection: its login, its topics and its outgoing frame queue."""
+    """One client connection: its login, its topics and its outgoing frame queue.
+
+    Longer than 200 lines because it enforces, in one place, every rule BitMart applies to
+    a private connection (login timing, topic and message limits, ping and idle timeouts,
+    close codes), which all turn on the same connection state."""
 
     def __init__(self, sim: Simulator, ws: web.WebSocketResponse, request: web.Request) -> None:
         self.sim = sim

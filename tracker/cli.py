@@ -59,6 +59,14 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for add in (_add_run, _add_readers, _add_demo, _add_sim):
+        add(commands)
+    for sub in commands.choices.values():
+        sub.set_defaults(command_parser=sub)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[Parser]) -> None:
     run = commands.add_parser(
         "run", help="the daemon: seed the book, then keep it current from the stream",
         description="The daemon: seed the book, then keep it current from the stream. "
@@ -66,14 +74,17 @@ def build_parser() -> Parser:
                     "Credentials: TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO (or "
                     "..._FILE, or systemd credentials api_key, api_secret, api_memo).")
     run.add_argument("--config", type=Path, help="TOML file (default: $TRACKER_CONFIG)")
-    run.add_argument("--api", choices=("v2", "v4"), help="seed endpoint family")
+    run.add_argument("--api", choices=config_mod.choices("api"), help="seed endpoint family")
     run.add_argument("--symbols", help="comma-separated symbols; * for all (v4 only)")
     run.add_argument("--db", help="path of the SQLite book")
     run.add_argument("--rest-url", help="REST base URL")
     run.add_argument("--ws-url", help="private WebSocket URL")
-    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    run.add_argument("--log-format", choices=("auto", "json", "console"))
+    for name in ("log_level", "log_format"):
+        run.add_argument(f"--{name.replace('_', '-')}", choices=config_mod.choices(name))
 
+
+def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
+    """The commands that only read the book."""
     summary = "print the open orders (read-only)"
     orders = commands.add_parser(
         "orders", help=summary, description=f"{summary.capitalize()}, as one read of the "
@@ -121,12 +132,17 @@ def build_parser() -> Parser:
     follow.add_argument("--symbol", type=str.upper, help="only this symbol's orders")
     follow.add_argument("--format", choices=("json", "table"), default="json")
 
+
+def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
     demo = commands.add_parser(
         "demo", help="the simulator with order flow, the tracker against it, and a live view")
     demo.add_argument("--rate", type=float, default=5.0, help="order-flow events per second")
     demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
     demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
     demo.add_argument("--faults", default=None, help="simulator faults (JSON)")
+
+
+def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
     sim = commands.add_parser(
         "sim", help="run the bundled BitMart-compatible exchange simulator",
         description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
@@ -161,9 +177,6 @@ def build_parser() -> Parser:
                      help="seconds v4 query/order still finds an unfilled cancel")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
-    for sub in commands.choices.values():
-        sub.set_defaults(command_parser=sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

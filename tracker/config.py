@@ -352,6 +352,11 @@ def _check_ranges(config: Config) -> None:
             raise ConfigError(f"{f.name}: must be below {meta['below']}{why}, got {value:g}")
 
 
+def choices(name: str) -> tuple[str, ...]:
+    """A setting's allowed values, as the table gives them (for the command line's flags)."""
+    return FIELDS[name].metadata["choices"]
+
+
 def settings_table() -> str:
     """The README's configuration table, made from the settings table itself."""
     lines = ["| setting | default | meaning |", "|---|---|---|"]

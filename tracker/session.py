@@ -217,7 +217,12 @@ TRANSITIONS: dict[tuple[Phase, type], str] = {
 
 
 class Session:
-    """The book, the splice and the vanished-order rules of one tracker."""
+    """The book, the splice and the vanished-order rules of one tracker.
+
+    Longer than the house's 200 lines on purpose: every handler of `TRANSITIONS` reads and
+    changes the same phase, buffer, vanished and uncertain sets, and keeping them on one
+    object is what lets a test see the whole state after each event. Split across classes,
+    a rule would have to reach into another's state, which is the coupling this replaced."""
 
     def __init__(self, config: Config, seqs: Seqs, secrets: tuple[str, ...] = ()) -> None:
         self.config = config

@@ -273,6 +273,13 @@ def _set_wal_aside(path: Path, reason: str) -> None:
 
 
 class Store:
+    """The SQLite backend of `BookStore`.
+
+    Longer than 200 lines because SQLite's own hazards live here with the writes they
+    guard: the lock and seq high-water mark beside the file, the check that the path still
+    names the file being written, the WAL kept bounded under readers, and retention in short
+    transactions. Each needs the writer's connection and its timing."""
+
     def __init__(self, conn: aiosqlite.Connection, path: Path, seqfile: SeqFile,
                  keep_days: float = 0) -> None:
         self.conn = conn

@@ -125,7 +125,12 @@ class Status:
 
 class Tracker:
     """Feeds the session and runs its effects: the stream, the seeds, the order-detail
-    questions, the ticker and the writer."""
+    questions, the ticker and the writer.
+
+    Longer than 200 lines because each of those five tasks is short and shares the one
+    queue, the store and the stop deadline with the others; as separate classes each would
+    hold references to all three, and the lifecycle (start all, stop all in order) would be
+    spread over them."""
 
     def __init__(self, config: Config, store: BookStore, rest: RestApi) -> None:
         self.config = config
