@@ -10,6 +10,7 @@ import pytest
 from bitmart_sim.app import Running, start
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from harness import Lab
+from harness.postgres import Database, Postgres
 from tests.simclient import V2, V4, WS
 
 
@@ -94,3 +95,20 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield lab
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL 15 cluster for the whole session, stopped and deleted at its
+    end (harness/postgres.py)."""
+    server = Postgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: Postgres) -> Database:
+    """An empty database of its own for one test, owned by a role that is no superuser."""
+    return postgres.create_database()

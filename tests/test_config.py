@@ -183,3 +183,10 @@ def test_every_bounded_setting_accepts_its_bounds() -> None:
                 config = load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT",
                                              f"TRACKER_{f.name.upper()}": str(value)}, {})
                 assert getattr(config, f.name) == value
+
+
+@pytest.mark.parametrize("db", ["postgresql://tracker@db.example/book", "postgres://x@y/z"])
+def test_the_daemon_refuses_a_postgresql_url_rather_than_make_a_file_of_it(db: str) -> None:
+    with pytest.raises(ConfigError, match=r"^db \(from TRACKER_DB\): a PostgreSQL URL is taken "
+                                          r"by `tracker migrate` only so far"):
+        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_DB": db}, {})

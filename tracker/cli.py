@@ -116,7 +116,9 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
     migrate = commands.add_parser("migrate", help=summary,
                                   description=f"{summary.capitalize()}.")
     migrate.add_argument("--config", type=Path, help=CONFIG_HELP)
-    migrate.add_argument("--db", help="path of the SQLite book")
+    migrate.add_argument("--db", help="path of the SQLite book, or a PostgreSQL URL "
+                         "(postgresql://USER@HOST/DBNAME; the password from .pgpass or "
+                         "PGPASSWORD)")
 
     summary = "follow the journal, one JSON line per change, as journalctl -f does (read-only)"
     follow = commands.add_parser(
@@ -275,18 +277,25 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from tracker import store
+    target = config_mod.db_target(args.config, os.environ, args.db)
+    if isinstance(target, str):  # a PostgreSQL URL
+        from tracker import pg_migrate
 
-    path = _db(args)
-    before = schema_version(path)
-    store.connect_migrated(path)
-    after = schema_version(path)
-    if before == after:
-        print(f"{path}: nothing to do, already at schema version {after} (the latest)")
-    elif before == 0:
-        print(f"{path}: created the book, schema version {after}")
+        before, after = pg_migrate.migrate(target)
+        where = pg_migrate.shown(target)
     else:
-        print(f"{path}: upgraded from schema version {before} to {after} (the latest)")
+        from tracker import store
+
+        before = schema_version(target)
+        store.connect_migrated(target)
+        after = schema_version(target)
+        where = str(target)
+    if before == after:
+        print(f"{where}: nothing to do, already at schema version {after} (the latest)")
+    elif before == 0:
+        print(f"{where}: created the book, schema version {after}")
+    else:
+        print(f"{where}: upgraded from schema version {before} to {after} (the latest)")
     return 0
 
 

@@ -36,6 +36,8 @@ DEFAULT_URLS = {
            "wss://ws-manager-compress.bitmart.com/user?protocol=1.1"),
 }
 CREDENTIAL_NAMES = ("api_key", "api_secret", "api_memo")
+# libpq's URL prefixes: a `db` that starts with one is a PostgreSQL database, not a path.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 Number = int | float
@@ -223,6 +225,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if name == "db":
         if not isinstance(value, str | Path) or not str(value):
             raise bad("expected a file path")
+        if str(value).startswith(POSTGRES_SCHEMES):
+            # Refused here, or Path() would fold the `//` into a file name the daemon makes.
+            raise ConfigError(f"db ({origin}): a PostgreSQL URL is taken by `tracker migrate` "
+                              "only so far; the daemon writes an SQLite book: give its path")
         return Path(value)
     if not isinstance(value, str):
         raise bad("expected a string")
@@ -376,18 +382,30 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:
-    """Where the book is, for the read-only commands, which need no credentials."""
+def db_target(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path | str:
+    """Where the book is, for the commands that need no credentials: an SQLite path, or a
+    PostgreSQL URL kept as written (a Path would fold its `//`, and libpq reads the rest)."""
     check_environment(env)
-    if flag:
-        return Path(flag)
-    if env.get("TRACKER_DB"):
-        return Path(env["TRACKER_DB"])
+    given = flag or env.get("TRACKER_DB")
+    if given:
+        return given if given.startswith(POSTGRES_SCHEMES) else Path(given)
     path = path or (Path(env["TRACKER_CONFIG"]) if env.get("TRACKER_CONFIG") else None)
     if path is not None:
         value = _read_toml(path).get("db")
+        if isinstance(value, str) and value.startswith(POSTGRES_SCHEMES):
+            return value
         if value is not None:
             return _coerce("db", value, f"in {path}")
     if env.get("STATE_DIRECTORY"):
         return Path(env["STATE_DIRECTORY"].split(":")[0]) / "orders.db"
     return Config().db
+
+
+def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:
+    """The SQLite book, for the read-only commands: of the commands, only `tracker migrate`
+    takes a PostgreSQL URL, and the others say so rather than look for a file named like one."""
+    target = db_target(path, env, flag)
+    if isinstance(target, str):
+        raise ConfigError("db: a PostgreSQL URL is taken by `tracker migrate` only; this "
+                          "command reads an SQLite book: give its path")
+    return target

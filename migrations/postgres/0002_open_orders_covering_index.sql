@@ -1,0 +1,3 @@
+-- Nothing to do in PostgreSQL: this number keeps schema versions meaning the same contract on
+-- both backends (see 0001). SQLite's 0002 made orders_open_by_symbol a covering index; 0001
+-- here makes it one from the start (INCLUDE).

@@ -1,0 +1,3 @@
+-- Nothing to do in PostgreSQL: this number keeps schema versions meaning the same contract on
+-- both backends (see 0001). SQLite's 0003 added sync_state.book_id; 0001 here has it from the
+-- start, and each account's row gets its own when its tracker first writes the row.

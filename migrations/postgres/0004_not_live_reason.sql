@@ -1,0 +1,3 @@
+-- Nothing to do in PostgreSQL: this number keeps schema versions meaning the same contract on
+-- both backends (see 0001). SQLite's 0004 added sync_state.not_live_reason; 0001 here has it
+-- from the start.

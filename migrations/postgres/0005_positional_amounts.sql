@@ -1,0 +1,3 @@
+-- Nothing to do in PostgreSQL: this number keeps schema versions meaning the same contract on
+-- both backends (see 0001). SQLite's 0005 rewrote amounts stored as exponents ("0E-8")
+-- positionally; no PostgreSQL book was ever written that way, so there is nothing to rewrite.

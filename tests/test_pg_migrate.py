@@ -1,0 +1,270 @@
+"""`tracker migrate --db postgresql://...` against a real PostgreSQL 15 server (the session's
+throwaway cluster, harness/postgres.py): the installed `tracker` script as a subprocess, its
+output as a user reads it, and the schema as psql would show it."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness import clean_env, eventually
+from harness.postgres import Database, Postgres, client_env
+from tracker import migrate, pg_migrate
+
+TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
+EX_CONFIG, EX_UNAVAILABLE = 78, 69
+LATEST = migrate.load()[-1][0]
+CONTRACT = {"orders": "BASE TABLE", "order_events": "BASE TABLE", "sync_state": "BASE TABLE",
+            "open_orders": "VIEW", "tracker_schema": "BASE TABLE"}
+
+
+def env(**extra: str) -> dict[str, str]:
+    return client_env(clean_env()) | extra
+
+
+def tracker(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TRACKER, *args], capture_output=True, text=True, timeout=60,
+                          env=env(**extra))
+
+
+def query(postgres: Postgres, db: Database, sql: str) -> list[tuple[Any, ...]]:
+    """As the superuser, who sees every table."""
+    with postgres.connect(db.name) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def owner(db: Database) -> psycopg.Connection[Any]:
+    """As the database's owner, as the tracker connects."""
+    return psycopg.connect(db.url(), autocommit=True)
+
+
+def relations(postgres: Postgres, db: Database) -> dict[str, str]:
+    return dict(query(postgres, db, "SELECT table_name, table_type FROM "
+                                    "information_schema.tables WHERE table_schema = 'public'"))
+
+
+def versions(postgres: Postgres, db: Database) -> list[int]:
+    return [r[0] for r in query(postgres, db, "SELECT version FROM tracker_schema ORDER BY 1")]
+
+
+def columns(postgres: Postgres, db: Database) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for table, column, kind in query(
+            postgres, db, "SELECT table_name, column_name, data_type FROM "
+            "information_schema.columns WHERE table_schema = 'public' ORDER BY ordinal_position"):
+        found.setdefault(table, {})[column] = kind
+    return found
+
+
+def sqlite_columns(tmp_path: Path) -> dict[str, dict[str, str]]:
+    conn = sqlite3.connect(tmp_path / "orders.db")
+    migrate.apply(conn)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN "
+                                         "('table', 'view') AND name NOT LIKE 'sqlite_%'")]
+    found = {t: {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({t})")} for t in tables}
+    conn.close()
+    return found
+
+
+def test_a_fresh_database_gets_the_sqlite_contract_with_an_account_column(
+        postgres: Postgres, pg_database: Database, tmp_path: Path) -> None:
+    done = tracker("migrate", "--db", pg_database.url())
+    assert (done.returncode, done.stderr) == (0, "")
+    shown = pg_database.url(password=False)
+    assert done.stdout == f"{shown}: created the book, schema version {LATEST}\n"
+    assert relations(postgres, pg_database) == CONTRACT
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+    keys = dict(query(postgres, pg_database, """
+        SELECT tc.table_name, array_agg(k.column_name::text ORDER BY k.ordinal_position)
+        FROM information_schema.table_constraints tc
+        JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name)
+        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'
+        GROUP BY tc.table_name"""))
+    assert keys == {"orders": ["account", "order_id"], "order_events": ["account", "seq"],
+                    "sync_state": ["account"], "tracker_schema": ["version"]}
+    pg, lite = columns(postgres, pg_database), sqlite_columns(tmp_path)
+    lite["sync_state"].pop("id")  # one row per account instead of the single row 1
+    for table in ("orders", "open_orders", "order_events", "sync_state"):
+        assert list(pg[table]) == ["account", *lite[table]], table
+        for column, kind in lite[table].items():
+            # SQLite's INTEGERs are millisecond times, seqs and counters: bigint all, bar the
+            # 0/1 flags and a pid; its TEXT (ids, exact amounts) stays text.
+            expected = ("integer" if column in ("live", "unresolved", "pid") and
+                        (table, column) != ("sync_state", "unresolved") else
+                        "bigint" if kind == "INTEGER" else "text")
+            assert pg[table][column] == expected, (table, column, pg[table][column])
+
+
+def test_a_second_migrate_changes_nothing_and_says_so(postgres: Postgres,
+                                                      pg_database: Database) -> None:
+    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    # Through TRACKER_DB, the password from PGPASSWORD as libpq reads it.
+    again = tracker("migrate", TRACKER_DB=pg_database.url(password=False),
+                    PGPASSWORD=pg_database.password)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == (f"{pg_database.url(password=False)}: nothing to do, already at "
+                            f"schema version {LATEST} (the latest)\n")
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+
+
+def test_an_older_schema_is_upgraded_and_the_output_says_from_which(postgres: Postgres,
+                                                                    pg_database: Database) -> None:
+    with owner(pg_database) as conn:
+        assert pg_migrate.apply(conn, migrate.load(pg_migrate.directory())[:2]) == (0, 2)
+    done = tracker("migrate", "--db", pg_database.url())
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (f"{pg_database.url(password=False)}: upgraded from schema version 2 "
+                           f"to {LATEST} (the latest)\n")
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+
+
+def test_two_migrates_at_once_both_succeed_and_apply_each_version_once(
+        postgres: Postgres, pg_database: Database) -> None:
+    # The test holds the migrations' lock until both have connected and wait for it, so that
+    # they race for real rather than one after the other.
+    argv = [TRACKER, "migrate", "--db", pg_database.url()]
+    with postgres.connect(pg_database.name) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (pg_migrate.LOCK,))
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env()) for _ in range(2)]
+        outputs = []
+        try:
+            def both_wait() -> None:
+                waiting = holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = "
+                    "current_database())").fetchone()
+                assert waiting == (2,), waiting
+            eventually(both_wait, 30, "two migrates waiting for the lock")
+            assert relations(postgres, pg_database) == {}
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (pg_migrate.LOCK,))
+            for proc in procs:
+                try:
+                    out, err = proc.communicate(timeout=60)
+                finally:
+                    proc.kill()  # nothing to do once it has exited
+                outputs.append((proc.returncode, out, err))
+    shown = pg_database.url(password=False)
+    assert [(code, err) for code, _, err in outputs] == [(0, ""), (0, "")], outputs
+    lines = sorted(out for _, out, _ in outputs)
+    assert lines[0] == f"{shown}: created the book, schema version {LATEST}\n", lines
+    # The other waited, then found the work done (or, let in between two of the first's
+    # transactions, did the rest of it).
+    assert lines[1].startswith((f"{shown}: nothing to do", f"{shown}: upgraded from")), lines
+    assert lines[1].endswith(f" {LATEST} (the latest)\n"), lines
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+    assert relations(postgres, pg_database) == CONTRACT
+
+
+def test_a_database_from_a_newer_tracker_is_refused_in_one_line(postgres: Postgres,
+                                                                 pg_database: Database) -> None:
+    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    with postgres.connect(pg_database.name) as conn:
+        conn.execute("INSERT INTO tracker_schema (version) VALUES (%s)", (LATEST + 1,))
+    done = tracker("migrate", "--db", pg_database.url())
+    assert (done.returncode, done.stdout) == (EX_CONFIG, "")
+    assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the database is "
+                           f"at schema {LATEST + 1}, newer than this tracker's {LATEST}: "
+                           "upgrade the tracker\n")
+    assert versions(postgres, pg_database) == [*range(1, LATEST + 1), LATEST + 1]
+
+
+def test_another_programs_tables_of_the_same_names_are_left_alone(postgres: Postgres,
+                                                                  pg_database: Database) -> None:
+    with postgres.connect(pg_database.name) as conn:
+        conn.execute("CREATE TABLE orders (id int)")
+    done = tracker("migrate", "--db", pg_database.url())
+    assert (done.returncode, done.stdout) == (EX_CONFIG, "")
+    assert done.stderr.startswith(f"tracker: db: {pg_database.url(password=False)}: not a "
+                                  "tracker book (schema version 0, tables: orders): point db "
+                                  "at another database"), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert relations(postgres, pg_database) == {"orders": "BASE TABLE"}
+
+
+def test_open_orders_shows_one_accounts_open_orders_with_exact_amounts(
+        postgres: Postgres, pg_database: Database) -> None:
+    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    states = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
+    with postgres.connect(pg_database.name) as conn:
+        for account in ("desk-a", "desk-b"):
+            for n, state in enumerate(states):
+                conn.execute(
+                    "INSERT INTO orders (account, order_id, symbol, side, price, size, "
+                    "filled_size, state, source, changed_at, last_seq) VALUES "
+                    "(%s, %s, 'BTC_USDT', 'buy', '0.00000010', '12345678901234.5', '0', %s, "
+                    "'push', 1764590400000, %s)",
+                    (account, f"{100000000000000000 + n}", state, n + 1))
+        rows = conn.execute("SELECT order_id, state, price, size FROM open_orders "
+                            "WHERE account = 'desk-a' ORDER BY order_id").fetchall()
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT order_id FROM open_orders WHERE account = 'desk-a' "
+            "AND symbol = 'BTC_USDT'"))
+    assert rows == [("100000000000000000", "new", "0.00000010", "12345678901234.5"),
+                    ("100000000000000001", "partially_filled", "0.00000010",
+                     "12345678901234.5")]
+    assert "orders_open_by_symbol" in plan, plan
+
+
+def test_a_failing_migration_leaves_the_schema_at_the_version_before(
+        postgres: Postgres, pg_database: Database) -> None:
+    good = migrate.load(pg_migrate.directory())
+    broken = [*good, (LATEST + 1, "ALTER TABLE orders ADD COLUMN extra text; "
+                                  "SELECT * FROM nowhere;")]
+    with owner(pg_database) as conn:
+        assert pg_migrate.apply(conn, good) == (0, LATEST)
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            pg_migrate.apply(conn, broken)
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+    assert "extra" not in columns(postgres, pg_database)["orders"]
+
+
+def test_a_wrong_password_is_refused_without_printing_it(postgres: Postgres,
+                                                         pg_database: Database) -> None:
+    wrong = Database(pg_database.name, "not-the-Secret-42", pg_database.port)
+    done = tracker("migrate", "--db", wrong.url())
+    assert (done.returncode, done.stdout) == (EX_UNAVAILABLE, "")
+    assert done.stderr.startswith(f"tracker: db: cannot connect to "
+                                  f"{wrong.url(password=False)}: "), done.stderr
+    assert "password authentication failed" in done.stderr
+    assert "not-the-Secret-42" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_the_postgresql_migrations_are_numbered_as_sqlites() -> None:
+    assert [n for n, _ in migrate.load(pg_migrate.directory())] == [
+        n for n, _ in migrate.load()]
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://u:p%40ss@h1:5432,h2:5433/db?sslmode=verify-full&password=zz"
+     "&target_session_attrs=read-write",
+     "postgresql://u@h1:5432,h2:5433/db?sslmode=verify-full&target_session_attrs=read-write"),
+    ("postgres://u:pw@h/db?password=zz", "postgres://u@h/db"),
+    ("postgresql:///db?host=/run/postgresql", "postgresql:///db?host=/run/postgresql"),
+    ("postgresql://u@h/db", "postgresql://u@h/db"),
+])
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert pg_migrate.shown(url) == shown
+
+
+def test_a_drivers_message_is_one_line_without_the_password() -> None:
+    url = "postgresql://u:p%40ss@h/db?password=zz"
+    said = pg_migrate.said(ValueError('invalid token "p%40ss" (p@ss),\n\tand zz'), url)
+    assert said == 'invalid token "***" (***), and ***'
+
+
+def test_the_other_commands_say_they_read_sqlite_only() -> None:
+    for command in ("orders", "status", "watch"):
+        done = tracker(command, "--db", "postgresql://u@127.0.0.1:1/db")
+        assert (done.returncode, done.stdout) == (EX_CONFIG, ""), command
+        assert done.stderr == ("tracker: configuration error: db: a PostgreSQL URL is taken by "
+                               "`tracker migrate` only; this command reads an SQLite book: "
+                               "give its path\n"), command
