@@ -64,7 +64,7 @@ class Config:
 
     api: str = setting("v2", "`v2`: seed from `GET /v2/orders?status=5`, as documented; "
                        "`v4`: seed from `POST /spot/v4/query/open-orders`",
-                       choices=("v2", "v4"))
+                       choices=tuple(DEFAULT_URLS))
     rest_url: str = setting("", "REST base URL", shown="BitMart's "
                             "(`https://openapi.bitmart.com` for v2, "
                             "`https://api-cloud.bitmart.com` for v4)")
