@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from bitmart_sim.state import DEMO_ACCOUNT
+from harness.books import Book, SqliteBook
 from harness.processes import TRACKER, clean_env, stop_process, tail
 from harness.sim import SYMBOLS, Sim
-from harness.truth import BookView, differences, read_book
+from harness.truth import BookView, differences
 from harness.waiting import eventually
 
 CREDENTIALS = {"TRACKER_API_KEY": DEMO_ACCOUNT.api_key,
@@ -28,13 +29,16 @@ class Daemon:
     """`tracker run` against a simulator; restartable on the same book."""
 
     def __init__(self, workdir: Path, sim: Sim, *, api: str = "v2", db: Path | None = None,
-                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+                 store: Book | None = None, env: dict[str, str] | None = None,
+                 name: str = "daemon") -> None:
+        """The book is `store` where given (either backend), else the SQLite file `db`."""
         self.db = db or workdir / "book.db"
+        self.store: Book = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
         self.env = clean_env() | CREDENTIALS | FAST | {
             "TRACKER_API": api, "TRACKER_SYMBOLS": ",".join(SYMBOLS),
-            "TRACKER_DB": str(self.db), "TRACKER_REST_URL": sim.rest_url,
-            "TRACKER_WS_URL": sim.ws_url} | (env or {})
+            "TRACKER_REST_URL": sim.rest_url,
+            "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -61,7 +65,10 @@ class Daemon:
 
     def book(self) -> BookView:
         assert self.alive(), f"the daemon exited with {self.proc and self.proc.returncode}"
-        return read_book(self.db)
+        return self.store.read()
+
+    def journal(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        return self.store.journal(order_id)
 
     def wait_live(self, timeout: float = 30.0, *, epoch_above: int = 0) -> BookView:
         def live() -> BookView:
@@ -86,7 +93,7 @@ class Daemon:
                           context=self.tail)
 
     def status(self) -> tuple[int, dict[str, Any]]:
-        done = subprocess.run([*TRACKER, "status", "--json", "--db", str(self.db)],
+        done = subprocess.run([*TRACKER, "status", "--json", *self.store.reader_args()],
                               capture_output=True, text=True, timeout=30, env=clean_env())
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}
 

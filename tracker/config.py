@@ -38,6 +38,8 @@ DEFAULT_URLS = {
 CREDENTIAL_NAMES = ("api_key", "api_secret", "api_memo")
 # libpq's URL prefixes: a `db` that starts with one is a PostgreSQL database, not a path.
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+DB_PASSWORD = "db_password"  # a secret like the API's: a file, a credential, or the variable
+ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 Number = int | float
@@ -75,8 +77,16 @@ class Config:
         "subscription, filtered: see [how it stays exact](docs/how-it-stays-exact.md)); with "
         "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered)",
         shown="none (required)")  # None: every symbol (v4 only)
-    db: Path = setting(Path("tracker.db"), "the SQLite book",
-                       shown="`$STATE_DIRECTORY/orders.db`, else `tracker.db`")
+    db: Path | str = setting(
+        Path("tracker.db"), "the book: an SQLite file's path, or a PostgreSQL URL "
+        "(`postgresql://user@host/dbname?sslmode=verify-full`, any libpq connection string; "
+        "the password from `.pgpass`, `TRACKER_DB_PASSWORD_FILE` or the systemd credential "
+        "`db_password`: see [PostgreSQL](docs/postgres.md))",
+        shown="`$STATE_DIRECTORY/orders.db`, else `tracker.db`")
+    account: str = setting(
+        "", "PostgreSQL only, and required there: the name this account's rows carry in the "
+        "shared book (1-64 of `A-Za-z0-9._-`); one tracker writes each account",
+        shown="none")
     page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200)")
     rest_rate: float = setting(10.0, "v2 calls per second (v4 is paced to BitMart's "
                                "published per-key limits)", above=0)
@@ -148,19 +158,21 @@ class Config:
                               "stderr is a terminal",
                               choices=("auto", "json", "console"))
     credentials: Credentials = field(default=Credentials("", "", ""), repr=False)
+    db_password: str = field(default="", repr=False)  # PostgreSQL's, when not in .pgpass
 
     @property
     def all_symbols(self) -> bool:
         return self.symbols is None
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "credentials"}
+FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.metadata}
 FLOATS = {n for n, f in FIELDS.items() if f.type == "float"}
 INTS = {n for n, f in FIELDS.items() if f.type == "int"}
 # `TRACKER_*` variables that are read but are no setting, so never refused as unknown.
 OTHER_VARIABLES = frozenset({
     "TRACKER_CONFIG",
-    *(f"TRACKER_{n.upper()}{suffix}" for n in CREDENTIAL_NAMES for suffix in ("", "_FILE")),
+    *(f"TRACKER_{n.upper()}{suffix}" for n in (*CREDENTIAL_NAMES, DB_PASSWORD)
+      for suffix in ("", "_FILE")),
     # `tracker sim`'s account, often exported beside the tracker's own in a demo shell
     "TRACKER_SIM_API_KEY", "TRACKER_SIM_API_SECRET", "TRACKER_SIM_API_MEMO",
     "TRACKER_IT_CACHE",  # .ci/: where the integration checks keep their machine images
@@ -224,12 +236,13 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return tuple(dict.fromkeys(names))
     if name == "db":
         if not isinstance(value, str | Path) or not str(value):
-            raise bad("expected a file path")
-        if str(value).startswith(POSTGRES_SCHEMES):
-            # Refused here, or Path() would fold the `//` into a file name the daemon makes.
-            raise ConfigError(f"db ({origin}): a PostgreSQL URL is taken by `tracker migrate` "
-                              "only so far; the daemon writes an SQLite book: give its path")
-        return Path(value)
+            raise bad("expected a file path or a PostgreSQL URL")
+        # A URL stays a string: Path() would fold its `//`, and libpq reads the rest.
+        return value if str(value).startswith(POSTGRES_SCHEMES) else Path(value)
+    if name == "account":
+        if not isinstance(value, str) or not ACCOUNT.fullmatch(value):
+            raise bad("expected 1-64 of A-Za-z0-9._-")
+        return value
     if not isinstance(value, str):
         raise bad("expected a string")
     return value
@@ -329,12 +342,21 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if not 1 <= config.page_size <= page_max:
         raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
                           f"got {config.page_size}")
+    postgres = isinstance(config.db, str)
+    if postgres and not config.account:
+        raise ConfigError("account: missing; a PostgreSQL book is shared by accounts: set "
+                          "account (in the file, TRACKER_ACCOUNT or --account)")
+    if config.account and not postgres:
+        raise ConfigError(f"account: {config.account!r} is set, but db is an SQLite file, "
+                          "which holds one account: set db to a PostgreSQL URL, or unset "
+                          "account")
     if config.silence_timeout <= config.ping_interval:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
     return dataclasses.replace(config, credentials=Credentials(
-        secrets["api_key"], secrets["api_secret"], secrets["api_memo"]))
+        secrets["api_key"], secrets["api_secret"], secrets["api_memo"]),
+        db_password=_secret(DB_PASSWORD, env) if postgres else "")
 
 
 def _check_ranges(config: Config) -> None:
@@ -384,21 +406,33 @@ def _toml(value: Any) -> str:
 
 def db_target(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path | str:
     """Where the book is, for the commands that need no credentials: an SQLite path, or a
-    PostgreSQL URL kept as written (a Path would fold its `//`, and libpq reads the rest)."""
+    PostgreSQL URL kept as written."""
+    return _file_or_env("db", path, env, flag) or Config().db
+
+
+def account_of(path: Path | None, env: Mapping[str, str], flag: str | None) -> str | None:
+    """The account a reader of a PostgreSQL book looks at, where one is set."""
+    return _file_or_env("account", path, env, flag)
+
+
+def _file_or_env(name: str, path: Path | None, env: Mapping[str, str],
+                 flag: str | None) -> Any:
+    """One setting as `load` finds it (flag > environment > file > systemd's
+    STATE_DIRECTORY for db), without the rest of the configuration a reader does not need."""
     check_environment(env)
-    given = flag or env.get("TRACKER_DB")
-    if given:
-        return given if given.startswith(POSTGRES_SCHEMES) else Path(given)
+    key = f"TRACKER_{name.upper()}"
+    if flag:
+        return _coerce(name, flag, f"from --{name}")
+    if env.get(key):
+        return _coerce(name, env[key], f"from {key}")
     path = path or (Path(env["TRACKER_CONFIG"]) if env.get("TRACKER_CONFIG") else None)
     if path is not None:
-        value = _read_toml(path).get("db")
-        if isinstance(value, str) and value.startswith(POSTGRES_SCHEMES):
-            return value
+        value = _read_toml(path).get(name)
         if value is not None:
-            return _coerce("db", value, f"in {path}")
-    if env.get("STATE_DIRECTORY"):
+            return _coerce(name, value, f"in {path}")
+    if name == "db" and env.get("STATE_DIRECTORY"):
         return Path(env["STATE_DIRECTORY"].split(":")[0]) / "orders.db"
-    return Config().db
+    return None
 
 
 def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:

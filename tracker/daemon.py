@@ -10,14 +10,16 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
-from tracker import metrics
+from tracker import metrics, pg_migrate
 from tracker.config import Config, ConfigError
 from tracker.exchange.rest import RestApi, V2Rest, V4Rest
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
+from tracker.storage import BookStore
 from tracker.store import Store, unusable
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 
@@ -39,7 +41,7 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
     the book was deleted or replaced. A start that cannot happen raises StartupError.
     `reread` loads the configuration again from the sources this start read (SIGHUP)."""
     notifier = Notifier()
-    store = await Store.open(config.db, config.journal_keep_days)
+    store = await open_store(config)
     rest = make_rest(config)
     tracker = Tracker(config, store, rest)
     watchdog: asyncio.Task[None] | None = None
@@ -48,10 +50,7 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
             # Before the first commit: a start that fails here must leave the book saying
             # what the last run left, not "starting" with a fresh heartbeat.
             serve_metrics(tracker, config.metrics_port)
-        try:
-            await tracker.load()
-        except (sqlite3.Error, OSError) as exc:  # the first full read, and the first write
-            raise unusable(config.db, exc) from None
+        await first_write(tracker, config)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
@@ -66,7 +65,7 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
         # an exchange outage at boot must not become a start timeout and a restart loop.
         notifier.ready("connecting")
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
-        log.info("tracker_started", api=config.api, db=str(config.db),
+        log.info("tracker_started", api=config.api, db=shown(config.db),
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port)
         running = asyncio.create_task(tracker.run(), name="tracker")
@@ -96,6 +95,41 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
         await store.close()
 
 
+async def open_store(config: Config) -> BookStore:
+    if isinstance(config.db, Path):
+        return await Store.open(config.db, config.journal_keep_days)
+    try:
+        from tracker.pg_store import PgStore  # an optional extra: SQLite needs none of it
+    except ImportError:
+        raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
+                                         "'bitmart-order-tracker[postgres]'") from None
+    return await PgStore.open(config.db, config.account, config.db_password,
+                              config.journal_keep_days)
+
+
+async def first_write(tracker: Tracker, config: Config) -> None:
+    """The first full read and the first write: a book that fails them cannot be used."""
+    try:
+        await tracker.load()
+    except (sqlite3.Error, OSError) as exc:
+        assert isinstance(config.db, Path)
+        raise unusable(config.db, exc) from None
+    except Exception as exc:
+        if isinstance(config.db, Path):
+            raise
+        import psycopg  # present: the store opened with it
+
+        if not isinstance(exc, psycopg.Error):
+            raise
+        raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {shown(config.db)}: "
+                                              f"{pg_migrate.said(exc, config.db)}") from None
+
+
+def shown(db: Path | str) -> str:
+    """The book as logs name it: a URL without its password."""
+    return str(db) if isinstance(db, Path) else pg_migrate.shown(db)
+
+
 async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
     """WATCHDOG=1 only while the daemon itself is healthy: this loop runs (so the event loop
     answers) and the writer committed recently (it commits at least every second). Whether
@@ -111,11 +145,15 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
             if stalled_since is None:
                 stalled_since = tracker.store.committed_at
                 log.error("writer_stalled", seconds=round(idle, 1))
-            notifier.status(f"NOT LIVE: database unwritable: nothing written for {idle:.0f} s")
+            unreachable = tracker.store.unreachable
+            what = f"unreachable ({unreachable})" if unreachable else "unwritable"
+            notifier.status(f"NOT LIVE: database {what}: nothing written for {idle:.0f} s")
         elif stalled_since is not None:
             log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
             stalled_since = None
-        if interval and idle < max(3 * interval, 5.0):
+        # A database server out of reach is not the daemon's fault, and a restart would not
+        # bring it back: the writer reconnects by itself meanwhile.
+        if interval and (idle < max(3 * interval, 5.0) or tracker.store.unreachable):
             notifier.watchdog()
         await asyncio.sleep(min(interval or 1.0, 1.0))
 

@@ -47,24 +47,30 @@ def shown(url: str) -> str:
     return f"{base}?{'&'.join(kept)}" if kept else base
 
 
+def passwords(url: str) -> list[str]:
+    """The passwords written in `url` (its user info, or `password=` in its query), as
+    written and decoded: what no message may show."""
+    match = USERINFO.match(url)
+    found = [match["password"]] if match and match["password"] else []
+    found += [v for k, _, v in (p.partition("=") for p in url.partition("?")[2].split("&"))
+              if unquote(k) == "password" and v]
+    return sorted({form for s in found for form in (s, unquote(s))}, key=len, reverse=True)
+
+
 def said(exc: BaseException, url: str) -> str:
     """The driver's message on one line, without the password even where libpq quotes the
     part of the URL it could not read."""
     text = str(exc)
-    match = USERINFO.match(url)
-    secrets = [match["password"]] if match and match["password"] else []
-    secrets += [v for k, _, v in (p.partition("=") for p in url.partition("?")[2].split("&"))
-                if unquote(k) == "password" and v]
-    for secret in sorted({form for s in secrets for form in (s, unquote(s))}, key=len,
-                         reverse=True):
+    for secret in passwords(url):
         text = text.replace(secret, "***")
     return " ".join(text.split())
 
 
-def migrate(url: str) -> tuple[int, int]:
+def migrate(url: str, password: str = "") -> tuple[int, int]:
     """Connect to `url` (libpq's: .pgpass, PGPASSWORD, sslmode and several hosts work as in
-    psql) and bring the schema up to date: the version before and after. Every failure is a
-    StartupError of one line, without the password."""
+    psql; `password`, when given, from the tracker's own secret sources) and bring the
+    schema up to date: the version before and after. Every failure is a StartupError of one
+    line, without the password."""
     try:
         import psycopg  # an optional extra: an SQLite install has no use for it
     except ImportError:
@@ -72,7 +78,8 @@ def migrate(url: str) -> tuple[int, int]:
                                          "'bitmart-order-tracker[postgres]'") from None
     where = shown(url)
     try:
-        conn = psycopg.connect(url, autocommit=True, fallback_application_name="tracker")
+        conn = psycopg.connect(url, autocommit=True, fallback_application_name="tracker",
+                               **({"password": password} if password else {}))
     except psycopg.ProgrammingError as exc:  # libpq could not read the URL
         raise StartupError(os.EX_CONFIG, f"db: {where}: not a PostgreSQL URL libpq can read: "
                                          f"{said(exc, url)}") from None

@@ -30,6 +30,7 @@ from tracker.storage import Batch, Loaded
 
 PAYLOAD_LIMIT = 4096
 UNWRITABLE = "database_unwritable"
+UNREACHABLE = "database_unreachable"  # a database server the writer lost its connection to
 # sync_state.not_live_reason, and how the status line says it.
 NOT_LIVE = {
     "starting": "starting",
@@ -41,6 +42,7 @@ NOT_LIVE = {
     errors.EXCHANGE: "exchange error",
     DISCONNECTED: "disconnected",
     UNWRITABLE: "database unwritable",
+    UNREACHABLE: "database unreachable",
     "queue_overflow": "events dropped",
     "stopped": "stopped",
 }

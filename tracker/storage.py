@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from decimal import Decimal
 from typing import Any, Protocol
 
 from prometheus_client.registry import Collector
@@ -20,6 +21,16 @@ from tracker.book import Outcome
 from tracker.codec import OrderUpdate, amount_text
 
 COUNTERS = tuple(o.value for o in Outcome)
+# The contract's columns, in the order the writers bind them, on both backends.
+ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
+                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
+                 "source", "unresolved", "changed_at", "last_seq")
+EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "filled_size",
+                 "update_time", "outcome", "reason", "payload")
+STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
+                           "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
+                           "last_seed_orders", "reconnects", "splices", "unresolved",
+                           "not_live_reason"})
 
 
 def now_ms() -> int:
@@ -62,6 +73,35 @@ class Batch:
                                      now_ms() if changed_ms is None else changed_ms)
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else amount_text(value)
+
+
+def order_params(batch: Batch) -> Iterator[tuple[Any, ...]]:
+    """UPSERT_ORDER's parameters, made one at a time as they are bound."""
+    return map(_order_params, list(batch.orders.values()))
+
+
+def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
+    row, seq, unresolved, changed_at = entry
+    return (row.order_id, row.symbol, row.side, row.type, amount_text(row.price),
+            amount_text(row.size), amount_text(row.filled_size), _text(row.filled_notional),
+            row.state, row.client_order_id,
+            row.create_time, row.update_time, row.source, int(unresolved), changed_at, seq)
+
+
+def row_from_db(r: Mapping[str, Any]) -> OrderUpdate:
+    """An `orders` row as either backend returns it (by column name)."""
+    return OrderUpdate(
+        order_id=r["order_id"], symbol=r["symbol"], side=r["side"], state=r["state"],
+        price=Decimal(r["price"]), size=Decimal(r["size"]),
+        filled_size=Decimal(r["filled_size"]), source=r["source"], type=r["type"],
+        filled_notional=None if r["filled_notional"] is None else Decimal(
+            r["filled_notional"]),
+        client_order_id=r["client_order_id"], create_time=r["created_at"],
+        update_time=r["updated_at"])
+
+
 @dataclass
 class Loaded:
     rows: list[OrderUpdate]
@@ -88,11 +128,9 @@ class BookStore(Protocol):
     next_seq: int
     committed_at: float  # monotonic time of the last commit: the writer's pulse
     lost: str | None  # why nothing more may be written here (replaced, fenced), once it is so
+    unreachable: str | None  # why a database server cannot be reached, while it cannot
     replaced: asyncio.Event  # set when `lost` is
     commit_seconds: Collector  # the time of one batch transaction, a histogram
-
-    @classmethod
-    async def open(cls, path: Path, keep_days: float = 0) -> BookStore: ...
 
     async def load(self) -> Loaded: ...
 

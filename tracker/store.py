@@ -19,38 +19,36 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 import structlog
 from prometheus_client import Histogram
 
 from tracker import migrate
-from tracker.codec import OrderUpdate, amount_text
 from tracker.migrate import MigrationError, StartupError
-from tracker.storage import COUNTERS, Batch, Gauges, Loaded, now_ms
+from tracker.storage import (
+    COUNTERS,
+    EVENT_COLUMNS,
+    ORDER_COLUMNS,
+    STATE_COLUMNS,
+    Batch,
+    Gauges,
+    Loaded,
+    now_ms,
+    order_params,
+    row_from_db,
+)
 
-ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
-                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
-                 "source", "unresolved", "changed_at", "last_seq")
 UPSERT_ORDER = (
     f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) "
     "ON CONFLICT (order_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])
 )
-EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "filled_size",
-                 "update_time", "outcome", "reason", "payload")
 INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
-STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
-                           "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
-                           "last_seed_orders", "reconnects", "splices", "unresolved",
-                           "not_live_reason"})
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
@@ -71,34 +69,6 @@ LOW_SPACE = 1 << 20  # free bytes below which an I/O error at start is taken for
 
 class BookReplaced(Exception):
     """The book's path names another file now, or none: this store writes no more."""
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else amount_text(value)
-
-
-def order_params(batch: Batch) -> Iterator[tuple[Any, ...]]:
-    """UPSERT_ORDER's parameters, made one at a time as they are bound."""
-    return map(_order_params, list(batch.orders.values()))
-
-
-def _order_params(entry: tuple[OrderUpdate, int, bool, int]) -> tuple[Any, ...]:
-    row, seq, unresolved, changed_at = entry
-    return (row.order_id, row.symbol, row.side, row.type, amount_text(row.price),
-            amount_text(row.size), amount_text(row.filled_size), _text(row.filled_notional),
-            row.state, row.client_order_id,
-            row.create_time, row.update_time, row.source, int(unresolved), changed_at, seq)
-
-
-def row_from_db(r: sqlite3.Row) -> OrderUpdate:
-    return OrderUpdate(
-        order_id=r["order_id"], symbol=r["symbol"], side=r["side"], state=r["state"],
-        price=Decimal(r["price"]), size=Decimal(r["size"]),
-        filled_size=Decimal(r["filled_size"]), source=r["source"], type=r["type"],
-        filled_notional=None if r["filled_notional"] is None else Decimal(
-            r["filled_notional"]),
-        client_order_id=r["client_order_id"], create_time=r["created_at"],
-        update_time=r["updated_at"])
 
 
 def unusable(path: Path, exc: BaseException) -> StartupError:
@@ -292,6 +262,7 @@ class Store:
         # Set, with what was found, when the path no longer names the files this store
         # holds: from then on nothing is written.
         self.lost: str | None = None
+        self.unreachable: str | None = None  # a file is never out of reach: see `lost`
         self.replaced = asyncio.Event()
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
         # Idle checks come at a tenth of the retention (a minute at most): no row outlives

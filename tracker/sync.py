@@ -27,6 +27,7 @@ from tracker.health import Health
 from tracker.pagination import Seed
 from tracker.session import (
     NOT_LIVE,
+    UNREACHABLE,
     UNWRITABLE,
     AskDetail,
     CancelSeed,
@@ -228,7 +229,7 @@ class Tracker:
         whatever was last written, which it could not write."""
         if self.session.reason != "stopped" and (
                 time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
-            return UNWRITABLE
+            return UNREACHABLE if self.store.unreachable is not None else UNWRITABLE
         return None if self.live else self.session.reason
 
     def health(self) -> Health:

@@ -1,0 +1,380 @@
+"""The PostgreSQL book: one account's writer in a database many trackers share.
+
+Each tracker writes one account, on one connection that holds the account's advisory lock
+(`pg_try_advisory_lock`): the lock and the writes share a connection, so a writer whose
+connection is gone has lost both at once and cannot write unfenced. Every batch is one
+transaction: the journal rows and the order rows go in through COPY (the orders into a
+staging table, then one upsert), then `sync_state`, then one NOTIFY for the whole batch.
+
+The database may go away while the exchange keeps talking (a restart, a network cut, a
+failover). A failed commit marks the connection broken and raises; the driver keeps the
+batch and retries, and the retry reconnects, takes the lock again and reads the account's
+last committed seq first: a batch whose commit succeeded unseen is not written twice, so
+no journal row or counter doubles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import structlog
+from prometheus_client import Histogram
+from psycopg.rows import dict_row
+
+from tracker import pg_migrate
+from tracker.migrate import MigrationError, StartupError, load, migrations_dir
+from tracker.storage import (
+    COUNTERS,
+    EVENT_COLUMNS,
+    ORDER_COLUMNS,
+    STATE_COLUMNS,
+    Batch,
+    Gauges,
+    Loaded,
+    now_ms,
+    order_params,
+    row_from_db,
+)
+
+log = structlog.get_logger("tracker.pg_store")
+
+# Readers LISTEN here: one notification per committed batch, `{"account": ..., "seq": N}`
+# with the highest seq the account's journal holds after it.
+CHANNEL = "tracker_book"
+# The account's lock key: a 64-bit hash of its name, computed by the server so that every
+# tool (psql included) finds the same lock: `pg_locks` shows it as classid/objid.
+LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
+COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
+STAGE = ("CREATE TEMPORARY TABLE order_stage (LIKE orders INCLUDING DEFAULTS) "
+         "ON COMMIT DELETE ROWS")
+COPY_STAGE = f"COPY order_stage (account, {', '.join(ORDER_COLUMNS)}) FROM STDIN"
+UPSERT_STAGE = (
+    f"INSERT INTO orders (account, {', '.join(ORDER_COLUMNS)}) "
+    f"SELECT account, {', '.join(ORDER_COLUMNS)} FROM order_stage "
+    "ON CONFLICT (account, order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:]))
+PRUNE_CHUNK = 5000
+PRUNE_IDLE_SECONDS = 60.0
+DAY_MS = 86_400_000
+# A commit that has not come back in this long is taken for a lost connection (a frozen
+# server, a cut without a reset): the connection is dropped and the batch retried.
+COMMIT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
+
+
+class AccountTaken(Exception):
+    """Another connection holds the account's lock: this store writes no more."""
+
+
+def _connect_args(account: str, password: str) -> dict[str, Any]:
+    """libpq's settings beside the URL's: who we are in pg_stat_activity (the lock's holder
+    is named from there), and keepalives, so that a network cut is noticed in seconds."""
+    args: dict[str, Any] = {
+        "autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
+        "application_name": f"tracker {account} pid {os.getpid()} on {socket.gethostname()}"[:63],
+        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+        "tcp_user_timeout": 15_000}
+    if password:
+        args["password"] = password
+    return args
+
+
+class PgStore:
+    """The PostgreSQL backend of `BookStore`, for one account.
+
+    Longer than 200 lines because the connection's life is the book's here: the lock, the
+    reconnect that reads back what a lost commit did, and retention all need the writer's
+    connection and what it last committed."""
+
+    def __init__(self, url: str, account: str, password: str, keep_days: float) -> None:
+        self.url = url
+        self.where = pg_migrate.shown(url)
+        self.account = account
+        self.password = password
+        self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self.backend_pid: int | None = None  # the server process our lock lives in
+        self.book_id = ""
+        self.next_seq = 1
+        self.committed_seq = 0
+        self.committed_at = time.monotonic()
+        self.lost: str | None = None
+        self.replaced = asyncio.Event()
+        # Why the database cannot be reached, while it cannot; None once a commit succeeds.
+        self.unreachable: str | None = None
+        self.reconnects = 0
+        self.keep_ms = int(keep_days * DAY_MS)
+        self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
+        self.prune_due = 0.0
+        self.pruned = 0
+        self.commit_seconds = Histogram(
+            "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+
+    @classmethod
+    async def open(cls, url: str, account: str, password: str = "",
+                   keep_days: float = 0) -> PgStore:
+        """The account's book, migrated and locked for this process; a StartupError of one
+        line (without the password) when it cannot be."""
+        await asyncio.to_thread(pg_migrate.migrate, url, password)
+        store = cls(url, account, password, keep_days)
+        try:
+            store.committed_seq = await store._connect()
+            store.next_seq = store.committed_seq + 1
+        except (AccountTaken, MigrationError) as exc:
+            await store.close()
+            raise StartupError(os.EX_TEMPFAIL if isinstance(exc, AccountTaken)
+                               else exc.code, f"db: {store.where}: {exc}") from None
+        except psycopg.Error as exc:
+            await store.close()
+            raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {store.where}: "
+                                                  f"{pg_migrate.said(exc, url)}") from None
+        return store
+
+    async def _connect(self) -> int:
+        """A connection holding the account's lock; the account's highest journal seq."""
+        conn = await psycopg.AsyncConnection.connect(
+            self.url, row_factory=dict_row, **_connect_args(self.account, self.password))
+        try:
+            await self._check_schema(conn)
+            row = await (await conn.execute(f"SELECT pg_try_advisory_lock({LOCK_KEY}) AS got, "
+                                            "pg_backend_pid() AS pid", (self.account,))
+                         ).fetchone()
+            assert row is not None
+            if not row["got"] and not await self._reclaim(conn):
+                raise AccountTaken(await self._holder(conn))
+            self.backend_pid = row["pid"]
+            await conn.execute(STAGE)
+            await conn.execute("INSERT INTO sync_state (account) VALUES (%s) "
+                               "ON CONFLICT (account) DO NOTHING", (self.account,))
+            cur = await conn.execute(
+                "SELECT s.book_id, (SELECT max(seq) FROM order_events e "
+                "WHERE e.account = s.account) AS seq FROM sync_state s WHERE account = %s",
+                (self.account,))
+            found = await cur.fetchone()
+        except BaseException:
+            await conn.close()
+            raise
+        assert found is not None
+        self.conn = conn
+        self.book_id = found["book_id"]
+        return int(found["seq"] or 0)
+
+    async def _check_schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """A reconnect may land on another server (a failover): it must hold our schema."""
+        latest = load(migrations_dir() / "postgres")[-1][0]
+        cur = await conn.execute("SELECT to_regclass('tracker_schema') IS NOT NULL AS ok")
+        row = await cur.fetchone()
+        current = 0
+        if row and row["ok"]:
+            cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema")
+            got = await cur.fetchone()
+            current = got["v"] if got else 0
+        if current != latest:
+            raise MigrationError(f"the database is at schema {current}, this tracker needs "
+                                 f"{latest}: run `tracker migrate`")
+
+    async def _reclaim(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """After a network cut the server may not yet know our old connection is dead, and
+        it still holds the lock: end that one backend (ours: same pid, same name), then try
+        again. Anyone else's lock is left alone."""
+        if self.backend_pid is None:
+            return False
+        cur = await conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity "
+            "WHERE pid = %s AND application_name = current_setting('application_name')",
+            (self.backend_pid,))
+        row = await cur.fetchone()
+        if not row or not row["ended"]:
+            return False
+        log.warning("db_old_connection_ended", backend_pid=self.backend_pid)
+        cur = await conn.execute(f"SELECT pg_try_advisory_lock({LOCK_KEY}) AS got",
+                                 (self.account,))
+        got = await cur.fetchone()
+        return bool(got and got["got"])
+
+    async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
+        """Who holds the account's lock, as the server and the book say."""
+        cur = await conn.execute(
+            f"WITH k AS (SELECT {LOCK_KEY} AS key) "
+            "SELECT a.application_name, a.client_addr::text AS addr, "
+            "(SELECT pid FROM sync_state WHERE account = %s) AS tracker_pid "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
+            "AND l.objid::bigint = k.key & 4294967295", (self.account, self.account))
+        row = await cur.fetchone()
+        who = "another tracker"
+        if row is not None:
+            who = f"another tracker ({row['application_name'] or 'unnamed'}"
+            who += f" from {row['addr']})" if row["addr"] else ")"
+        return (f"account {self.account} is written by {who}: one tracker per account; "
+                "stop the other, or give this one another account")
+
+    def _lose(self, why: str) -> None:
+        self.lost = why
+        log.error("book_lost", account=self.account, reason=why, last_seq=self.committed_seq,
+                  book_id=self.book_id, effect="writing stopped; restart to read the book again")
+        self.replaced.set()
+
+    async def close(self) -> None:
+        """Closing the connection releases the lock."""
+        if self.conn is not None:
+            await self.conn.close()
+            self.conn = None
+
+    async def load(self) -> Loaded:
+        assert self.conn is not None
+        cur = await self.conn.execute("SELECT * FROM orders WHERE account = %s", (self.account,))
+        rows = await cur.fetchall()
+        cur = await self.conn.execute("SELECT * FROM sync_state WHERE account = %s",
+                                      (self.account,))
+        state = await cur.fetchone()
+        assert state is not None  # made by _connect
+        return Loaded([row_from_db(r) for r in rows],
+                      {r["order_id"] for r in rows if r["unresolved"]},
+                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state))
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    async def commit(self, batch: Batch) -> None:
+        """One transaction. On failure it raises; a retry of the same batch reconnects first
+        and writes nothing the failed attempt committed."""
+        unknown = batch.state.keys() - STATE_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+        if self.lost is not None:
+            raise AccountTaken(self.lost)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(COMMIT_TIMEOUT):
+                gone = self.conn is None or self.conn.broken or self.conn.closed
+                if gone and await self._reconnect(batch):
+                    return self._committed(batch, started)
+                await self._write(batch)
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
+            await self._broken(exc)
+            raise
+        except AccountTaken as exc:
+            self._lose(str(exc))
+            raise
+        self._committed(batch, started)
+        if self.keep_ms and self.committed_at >= self.prune_due:
+            try:
+                full = await self.prune(now_ms() - self.keep_ms)
+            except psycopg.Error as exc:  # committed already: the batch is not retried
+                log.warning("journal_prune_failed", error=pg_migrate.said(exc, self.url))
+                full = False
+            self.prune_due = self.committed_at + (1.0 if full else self.prune_idle)
+
+    def _committed(self, batch: Batch, started: float) -> None:
+        self.committed_at = time.monotonic()
+        self.commit_seconds.observe(self.committed_at - started)
+        if self.unreachable is not None:
+            log.warning("db_reachable", account=self.account, where=self.where)
+            self.unreachable = None
+        if batch.events:
+            self.committed_seq = batch.events[-1][0]
+
+    async def _write(self, batch: Batch) -> None:
+        assert self.conn is not None
+        state = dict(batch.state, heartbeat_at=now_ms())
+        sets = [f"{k} = %s" for k in state] + [f"{c} = {c} + %s" for c in COUNTERS]
+        values = [*state.values(), *(batch.counts[c] for c in COUNTERS), self.account]
+        seq = batch.events[-1][0] if batch.events else self.committed_seq
+        async with self.conn.transaction():
+            cur = self.conn.cursor()
+            if batch.events:
+                async with cur.copy(COPY_EVENTS) as copy:
+                    for event in batch.events:
+                        await copy.write_row((self.account, *event))
+            if batch.orders:
+                async with cur.copy(COPY_STAGE) as copy:
+                    for params in self._order_rows(batch):
+                        await copy.write_row(params)
+                await cur.execute(UPSERT_STAGE)
+            await cur.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE account = %s",
+                              values)
+            await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(
+                {"account": self.account, "seq": seq})))
+
+    def _order_rows(self, batch: Batch) -> Iterator[tuple[Any, ...]]:
+        for params in order_params(batch):
+            yield (self.account, *params)
+
+    async def _broken(self, exc: BaseException) -> None:
+        """Drop the connection (the lock goes with it on the server's side) and say why."""
+        why = "no answer within 30 s" if isinstance(exc, TimeoutError) else pg_migrate.said(
+            exc, self.url)
+        if self.unreachable is None:
+            log.error("db_unreachable", account=self.account, where=self.where, error=why,
+                      effect="updates queue in memory; reconnecting with back-off")
+        self.unreachable = why
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except (psycopg.Error, OSError, TimeoutError):
+                conn.pgconn.finish()
+
+    async def _reconnect(self, batch: Batch) -> bool:
+        """Connect and lock again; True when the failed attempt at `batch` had committed.
+
+        The account's journal must end where this tracker's last commit left it, or, where
+        the lost attempt committed, at the batch's last seq. Anything else means the
+        database lost commits this tracker saw succeed (a failover to a replica behind, a
+        restore from a backup) or another writer wrote: readers are told by a new book_id,
+        and the tracker stops, to start again from the book as it is now."""
+        self.reconnects += 1
+        seq = await self._connect()
+        log.warning("db_reconnected", account=self.account, where=self.where, last_seq=seq)
+        if seq == self.committed_seq:
+            return False
+        if batch.events and seq == batch.events[-1][0]:
+            return True
+        self.book_id = secrets.token_hex(16)
+        assert self.conn is not None
+        await self.conn.execute("UPDATE sync_state SET book_id = %s WHERE account = %s",
+                                (self.book_id, self.account))
+        raise AccountTaken(f"the journal of {self.account} ends at seq {seq}, not at the "
+                           f"{self.committed_seq} this tracker committed")
+
+    async def prune(self, before_ms: int) -> bool:
+        """Delete the account's oldest journal rows received before `before_ms`, at most one
+        chunk, in seq order, keeping the newest row always: it holds the account's seq
+        high-water mark, which the next start continues from."""
+        assert self.conn is not None
+        async with self.conn.transaction():
+            cur = await self.conn.execute(
+                "SELECT min(seq) AS low, max(seq) AS high FROM order_events WHERE account = %s",
+                (self.account,))
+            row = await cur.fetchone()
+            if row is None or row["low"] is None:
+                return False
+            low, high = row["low"], row["high"]
+            cur = await self.conn.execute(
+                "SELECT min(seq) AS stop FROM order_events WHERE account = %s AND seq >= %s "
+                "AND seq < %s AND received_at >= %s",
+                (self.account, low, low + PRUNE_CHUNK, before_ms))
+            found = await cur.fetchone()
+            stop = min(low + PRUNE_CHUNK, high,
+                       found["stop"] if found and found["stop"] is not None else high)
+            cur = await self.conn.execute(
+                "DELETE FROM order_events WHERE account = %s AND seq >= %s AND seq < %s",
+                (self.account, low, stop))
+            deleted = cur.rowcount
+        self.pruned += deleted
+        return deleted == PRUNE_CHUNK
+
+    def gauges(self) -> Gauges:
+        return Gauges(wal_bytes=0, wal_restarts=0, journal_pruned=self.pruned)
