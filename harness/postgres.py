@@ -10,11 +10,13 @@ and libpq's other sources of one are exercised for real.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -124,6 +126,35 @@ class Postgres:
             conn.execute(f"CREATE ROLE {db.name} LOGIN PASSWORD '{db.password}'")
             conn.execute(f"CREATE DATABASE {db.name} OWNER {db.name}")
         return db
+
+    def crash(self) -> None:
+        """`pg_ctl stop -m immediate`: every server process ends at once, as in a power cut
+        (the next start recovers from the WAL)."""
+        self._run(BIN / "pg_ctl", "stop", "-w", "-m", "immediate", "-D", self.data)
+
+    def restart(self) -> None:
+        self._run(BIN / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", self.log)
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started (its backends among them)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                                  text=True, check=False).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: connections stay open and nothing answers, as with a
+        host that hangs. Returns what `thaw` must wake."""
+        frozen = self.pids()
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        return frozen
+
+    @staticmethod
+    def thaw(frozen: list[int]) -> None:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
         try:
