@@ -185,8 +185,34 @@ def test_every_bounded_setting_accepts_its_bounds() -> None:
                 assert getattr(config, f.name) == value
 
 
-@pytest.mark.parametrize("db", ["postgresql://tracker@db.example/book", "postgres://x@y/z"])
-def test_the_daemon_refuses_a_postgresql_url_rather_than_make_a_file_of_it(db: str) -> None:
-    with pytest.raises(ConfigError, match=r"^db \(from TRACKER_DB\): a PostgreSQL URL is taken "
-                                          r"by `tracker migrate` only so far"):
-        load(None, CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_DB": db}, {})
+@pytest.mark.parametrize("db", ["postgresql://tracker@db.example/book?sslmode=verify-full",
+                                "postgres://x@y/z"])
+def test_a_postgresql_url_is_kept_as_written_and_needs_an_account(db: str,
+                                                                   tmp_path: Path) -> None:
+    base = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_DB": db}
+    with pytest.raises(ConfigError, match=r"^account: missing; a PostgreSQL book is shared"):
+        load(None, base, {})
+    config = load(None, base | {"TRACKER_ACCOUNT": "desk-1.main"}, {})
+    assert config.db == db and config.account == "desk-1.main"  # a string: not a Path
+    assert config.db_password == ""  # libpq finds it (.pgpass, PGPASSWORD)
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret-pw\n")
+    config = load(None, base | {"TRACKER_ACCOUNT": "a", "TRACKER_DB_PASSWORD_FILE": str(secret)},
+                  {})
+    assert config.db_password == "s3cret-pw"
+    assert "s3cret" not in repr(config)
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "db_password").write_text("from-systemd")
+    config = load(None, base | {"TRACKER_ACCOUNT": "a",
+                                "CREDENTIALS_DIRECTORY": str(credentials)}, {})
+    assert config.db_password == "from-systemd"
+
+
+def test_an_account_is_checked_and_only_for_postgresql() -> None:
+    base = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"}
+    with pytest.raises(ConfigError, match=r"^account: 'a' is set, but db is an SQLite file"):
+        load(None, base | {"TRACKER_ACCOUNT": "a"}, {})
+    for bad in ("", "a b", "x" * 65, "é"):
+        with pytest.raises(ConfigError, match=r"^account \(from --account\): expected 1-64 of"):
+            load(None, base | {"TRACKER_DB": "postgresql://h/d"}, {"account": bad or " "})
