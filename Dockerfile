@@ -5,8 +5,9 @@ ARG BASE=docker.io/library/python:3.12-slim-bookworm
 # The dependencies are resolved for the image's own Python inside the build, so a host
 # of any Python version builds the same image.
 FROM ${BASE} AS build
-# EXTRAS=sim adds the bundled simulator (for the compose demo); the default image is lean.
-ARG EXTRAS=""
+# The PostgreSQL driver is in every image (one image serves both backends); EXTRAS=sim,postgres
+# adds the bundled simulator (for the compose demo).
+ARG EXTRAS="postgres"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./

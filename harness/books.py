@@ -58,12 +58,16 @@ class PostgresBook:
     def reader_args(self) -> list[str]:
         return ["--db", self.database.url(), "--account", self.account]
 
+    def read_url(self) -> str:
+        """Whom a test reads as: the database's owner, unless a reader's role is tried."""
+        return self.database.url()
+
     def _query(self, *statements: tuple[str, tuple[Any, ...]]) -> list[list[dict[str, Any]]]:
         import psycopg
         from psycopg.rows import dict_row
 
         try:
-            with psycopg.connect(self.database.url(), row_factory=dict_row,
+            with psycopg.connect(self.read_url(), row_factory=dict_row,
                                  connect_timeout=5) as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 return [conn.execute(sql, args).fetchall() for sql, args in statements]
