@@ -16,12 +16,13 @@ no journal row or counter doubles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -66,7 +67,7 @@ PRUNE_IDLE_SECONDS = 60.0
 DAY_MS = 86_400_000
 # A commit that has not come back in this long is taken for a lost connection (a frozen
 # server, a cut without a reset): the connection is dropped and the batch retried.
-COMMIT_TIMEOUT = 30.0
+COMMIT_TIMEOUT = 30.0  # the default of PgStore.commit_timeout
 CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
 
 
@@ -110,6 +111,7 @@ class PgStore:
         # Why the database cannot be reached, while it cannot; None once a commit succeeds.
         self.unreachable: str | None = None
         self.reconnects = 0
+        self.commit_timeout = COMMIT_TIMEOUT
         self.keep_ms = int(keep_days * DAY_MS)
         self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
         self.prune_due = 0.0
@@ -257,11 +259,8 @@ class PgStore:
             raise AccountTaken(self.lost)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(COMMIT_TIMEOUT):
-                gone = self.conn is None or self.conn.broken or self.conn.closed
-                if gone and await self._reconnect(batch):
-                    return self._committed(batch, started)
-                await self._write(batch)
+            if await self._bounded(self._attempt(batch)):
+                return self._committed(batch, started)
         except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
             await self._broken(exc)
             raise
@@ -276,6 +275,33 @@ class PgStore:
                 log.warning("journal_prune_failed", error=pg_migrate.said(exc, self.url))
                 full = False
             self.prune_due = self.committed_at + (1.0 if full else self.prune_idle)
+
+    async def _attempt(self, batch: Batch) -> bool:
+        """Reconnect where needed, then write; True when a reconnect found the batch
+        committed by the attempt before."""
+        gone = self.conn is None or self.conn.broken or self.conn.closed
+        if gone and await self._reconnect(batch):
+            return True
+        await self._write(batch)
+        return False
+
+    async def _bounded(self, work: Coroutine[Any, Any, bool]) -> bool:
+        """`work` within commit_timeout, or TimeoutError. Interrupted once, psycopg asks the
+        server to cancel and waits up to 10 s for a server that is not answering anyway;
+        interrupted again, it drops the connection at once, which is what is wanted here."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
+            if done:
+                return task.result()
+            task.cancel()
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
+                await task
+            raise TimeoutError
+        finally:
+            task.cancel()
 
     def _committed(self, batch: Batch, started: float) -> None:
         self.committed_at = time.monotonic()
@@ -314,8 +340,9 @@ class PgStore:
 
     async def _broken(self, exc: BaseException) -> None:
         """Drop the connection (the lock goes with it on the server's side) and say why."""
-        why = "no answer within 30 s" if isinstance(exc, TimeoutError) else pg_migrate.said(
-            exc, self.url)
+        why = (f"no answer within {self.commit_timeout:g} s" if isinstance(exc, TimeoutError)
+               else pg_migrate.said(
+                   exc, self.url))
         if self.unreachable is None:
             log.error("db_unreachable", account=self.account, where=self.where, error=why,
                       effect="updates queue in memory; reconnecting with back-off")

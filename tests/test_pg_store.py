@@ -1,0 +1,238 @@
+"""The PostgreSQL writer's hardest moments, made to happen exactly, against a real server
+through a TCP relay the test controls: a commit the server made whose answer never came
+back, a server that stops answering while it keeps our lock, and a database that lost
+commits the writer saw succeed (a failover to a replica behind)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness.postgres import Database
+from tracker import pg_migrate
+from tracker.book import Outcome
+from tracker.codec import OrderUpdate
+from tracker.pg_store import AccountTaken, PgStore
+from tracker.storage import Batch
+
+
+class Relay:
+    """127.0.0.1:port -> the server, byte for byte, until told otherwise: `mute_at_commit`
+    passes everything until the client has sent a COMMIT, then drops the server's answers
+    (the server commits, the client never hears of it),
+    `freeze` holds everything with both sockets open (a hung host), `cut` closes the client's
+    side of every link."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._mode = "pass"
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.links: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self._mode = mode
+        if mode == "freeze":
+            self.flowing.clear()
+        else:
+            self.flowing.set()
+
+    async def start(self) -> Relay:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.links.append(writer)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                       from_server: bool) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    await self.flowing.wait()
+                    if from_server and self.mode == "muted":
+                        continue
+                    dst.write(data)
+                    await dst.drain()
+                    if not from_server and self.mode == "mute_at_commit" and b"COMMIT" in data:
+                        self.mode = "muted"
+
+        # Cancelled at the test's end: quietly, as a relay that is switched off.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(pipe(reader, up_writer, False),
+                                 pipe(up_reader, writer, True))
+
+    def cut(self) -> None:
+        for link in self.links:
+            link.transport.abort()
+        self.links.clear()
+
+    def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.fixture
+async def relay(pg_database: Database) -> AsyncIterator[Relay]:
+    relay = await Relay(pg_database.port).start()
+    yield relay
+    relay.close()
+
+
+def relayed(db: Database, relay: Relay) -> str:
+    return f"postgresql://{db.name}@127.0.0.1:{relay.port}/{db.name}"
+
+
+def order(oid: str, filled: str = "0") -> OrderUpdate:
+    return OrderUpdate(order_id=oid, symbol="BTC_USDT", side="buy", state="new",
+                       price=Decimal("100.5"), size=Decimal("2"), filled_size=Decimal(filled),
+                       source="push", create_time=1, update_time=2)
+
+
+def batch_of(store: PgStore, *oids: str) -> Batch:
+    batch = Batch()
+    for oid in oids:
+        seq = store.take_seq()
+        update = order(oid)
+        batch.journal(seq, 1, "push", Outcome.APPLIED, update)
+        batch.order(update, seq, False)
+    batch.state["status"] = f"live, {len(oids)}"
+    return batch
+
+
+def advisory_holders(db: Database) -> list[int]:
+    with psycopg.connect(db.url()) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+
+
+def server_view(db: Database, account: str = "acct") -> dict[str, Any]:
+    with psycopg.connect(db.url()) as conn:
+        seqs = [r[0] for r in conn.execute(
+            "SELECT seq FROM order_events WHERE account = %s ORDER BY seq", (account,))]
+        applied, book_id = conn.execute(
+            "SELECT applied, book_id FROM sync_state WHERE account = %s", (account,)).fetchone()
+        orders = conn.execute("SELECT count(*) FROM orders WHERE account = %s",
+                              (account,)).fetchone()[0]
+    return {"seqs": seqs, "applied": applied, "book_id": book_id, "orders": orders}
+
+
+async def test_a_commit_whose_answer_was_lost_is_not_written_twice(
+        pg_database: Database, relay: Relay) -> None:
+    store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
+    try:
+        await store.commit(batch_of(store, "1", "2"))
+        lost = batch_of(store, "3", "4", "5")
+        relay.mode = "mute_at_commit"  # the server commits; its answer goes nowhere
+        store.commit_timeout = 1.0
+        with pytest.raises((psycopg.OperationalError, TimeoutError)):
+            await store.commit(lost)
+        assert server_view(pg_database)["seqs"] == [1, 2, 3, 4, 5]  # it did commit
+        relay.mode = "pass"
+        await store.commit(lost)  # the driver's retry: reconnect, read back, skip
+        await store.commit(batch_of(store, "6"))
+        view = server_view(pg_database)
+        assert view["seqs"] == [1, 2, 3, 4, 5, 6]
+        assert view["applied"] == 6  # the lost batch's counts were added once
+        assert view["orders"] == 6
+        assert store.reconnects == 1 and store.unreachable is None
+    finally:
+        await store.close()
+
+
+async def test_a_failed_commit_is_written_by_the_retry(pg_database: Database,
+                                                       relay: Relay) -> None:
+    store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
+    try:
+        await store.commit(batch_of(store, "1"))
+        relay.cut()  # the link goes before anything of the next batch reaches the server
+        failed = batch_of(store, "2", "3")
+        with pytest.raises(psycopg.OperationalError):
+            await store.commit(failed)
+        assert store.unreachable is not None
+        assert pg_database.password not in store.unreachable
+        await store.commit(failed)
+        view = server_view(pg_database)
+        assert view["seqs"] == [1, 2, 3] and view["applied"] == 3
+    finally:
+        await store.close()
+
+
+async def test_a_hung_link_that_still_holds_our_lock_is_taken_back(pg_database: Database,
+                                                                   relay: Relay) -> None:
+    """The server still holds the lock for the old connection (it has not noticed the link
+    is dead): the writer ends that backend of its own, and only that, and goes on."""
+    store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
+    try:
+        await store.commit(batch_of(store, "1"))
+        old = store.backend_pid
+        relay.mode = "freeze"
+        store.commit_timeout = 1.0
+        pending = batch_of(store, "2")
+        with pytest.raises(TimeoutError):
+            await store.commit(pending)
+        assert advisory_holders(pg_database) == [old]  # the server has not noticed
+        store.url = pg_database.url(password=False)  # another route in, around the hang
+        await store.commit(pending)
+        assert advisory_holders(pg_database) == [store.backend_pid] != [old]
+        assert server_view(pg_database)["seqs"] == [1, 2]
+    finally:
+        relay.mode = "pass"
+        await store.close()
+
+
+async def test_a_second_writer_for_the_account_is_refused_by_name(pg_database: Database) -> None:
+    first = await PgStore.open(pg_database.url(), "acct")
+    try:
+        with pytest.raises(pg_migrate.StartupError) as refused:
+            await PgStore.open(pg_database.url(), "acct")
+        assert refused.value.code == 75
+        assert "account acct is written by another tracker (tracker acct pid " in str(
+            refused.value)
+        other = await PgStore.open(pg_database.url(), "other")  # another account: fine
+        await other.close()
+    finally:
+        await first.close()
+    again = await PgStore.open(pg_database.url(), "acct")  # closing released the lock
+    await again.close()
+
+
+async def test_a_database_that_lost_commits_is_a_lost_book(pg_database: Database,
+                                                           relay: Relay) -> None:
+    """A failover to a replica that had not received the last commits: the journal ends
+    below what the writer saw committed. The writer stops writing (its memory no longer
+    describes the book), and readers see a new book_id."""
+    store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
+    try:
+        await store.commit(batch_of(store, "1", "2", "3"))
+        before = server_view(pg_database)["book_id"]
+        with psycopg.connect(pg_database.url()) as conn:
+            conn.execute("DELETE FROM order_events WHERE account = 'acct' AND seq > 1")
+        relay.cut()
+        nxt = batch_of(store, "4")
+        with pytest.raises(psycopg.OperationalError):
+            await store.commit(nxt)
+        with pytest.raises(AccountTaken, match=r"journal of acct ends at seq 1, not at the 3"):
+            await store.commit(nxt)
+        assert store.lost is not None and store.replaced.is_set()
+        view = server_view(pg_database)
+        assert view["seqs"] == [1] and view["book_id"] != before
+        with pytest.raises(AccountTaken):
+            await store.commit(nxt)  # never again
+    finally:
+        await store.close()
