@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.config import ConfigError, db_path, load
+from tracker.config import ConfigError, db_target, load
 
 CREDS = {"TRACKER_API_KEY": "k", "TRACKER_API_SECRET": "s", "TRACKER_API_MEMO": "m"}
 
@@ -103,13 +103,13 @@ def test_credentials_sources(tmp_path: Path) -> None:
         load(None, env, {})
 
 
-def test_db_path_needs_no_credentials(tmp_path: Path) -> None:
+def test_db_target_needs_no_credentials(tmp_path: Path) -> None:
     toml = tmp_path / "t.toml"
     toml.write_text('db = "/srv/book.db"\n')
-    assert db_path(None, {}, "x.db") == Path("x.db")
-    assert db_path(toml, {"TRACKER_DB": "env.db"}, None) == Path("env.db")
-    assert db_path(toml, {}, None) == Path("/srv/book.db")
-    assert db_path(None, {"STATE_DIRECTORY": "/var/lib/tracker"}, None) == Path(
+    assert db_target(None, {}, "x.db") == Path("x.db")
+    assert db_target(toml, {"TRACKER_DB": "env.db"}, None) == Path("env.db")
+    assert db_target(toml, {}, None) == Path("/srv/book.db")
+    assert db_target(None, {"STATE_DIRECTORY": "/var/lib/tracker"}, None) == Path(
         "/var/lib/tracker/orders.db")
 
 
@@ -132,7 +132,7 @@ def test_every_missing_setting_in_one_line() -> None:
 ])
 def test_an_unknown_tracker_variable_is_refused_and_named(name: str, hint: str) -> None:
     env = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", name: "5"}
-    for read in (lambda: load(None, env, {}), lambda: db_path(None, env, "x.db")):
+    for read in (lambda: load(None, env, {}), lambda: db_target(None, env, "x.db")):
         with pytest.raises(ConfigError) as err:
             read()
         assert str(err.value).startswith(f"{name}{hint}: unknown environment variable;"), (
@@ -153,7 +153,7 @@ def test_documented_variables_that_are_no_settings_are_accepted(tmp_path: Path) 
            "TRACKER_SIM_API_SECRET": "x", "TRACKER_SIM_API_MEMO": "x",
            "TRACKER_IT_CACHE": "/var/cache", "TRACKERS": "not ours", "tracker_pagesize": "1"}
     assert load(None, env, {}).credentials.memo == "m"
-    assert db_path(None, env, None) == Path("tracker.db")
+    assert db_target(None, env, None) == Path("tracker.db")
 
 
 @pytest.mark.parametrize(("env", "needle"), [

@@ -261,10 +261,10 @@ def test_a_drivers_message_is_one_line_without_the_password() -> None:
     assert said == 'invalid token "***" (***), and ***'
 
 
-def test_the_other_commands_say_they_read_sqlite_only() -> None:
+def test_the_readers_need_an_account_with_a_postgresql_url() -> None:
     for command in ("orders", "status", "watch"):
         done = tracker(command, "--db", "postgresql://u@127.0.0.1:1/db")
         assert (done.returncode, done.stdout) == (EX_CONFIG, ""), command
-        assert done.stderr == ("tracker: configuration error: db: a PostgreSQL URL is taken by "
-                               "`tracker migrate` only; this command reads an SQLite book: "
-                               "give its path\n"), command
+        assert done.stderr == ("tracker: configuration error: account: missing; a PostgreSQL "
+                               "book is shared by accounts: set account (in the file, "
+                               "TRACKER_ACCOUNT or --account)\n"), command

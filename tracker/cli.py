@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tracker import config as config_mod
-from tracker import formats, readers, watch
+from tracker import formats, pg_readers, readers, watch
 from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
@@ -31,6 +31,10 @@ EX_CONFIG = 78
 # output went away, as with `tracker orders | head -2`.
 EX_PIPE = 141
 CONFIG_HELP = "TOML file (default: $TRACKER_CONFIG); only its db is read"
+READER_CONFIG_HELP = "TOML file (default: $TRACKER_CONFIG); only its db and account are read"
+DB_HELP = ("path of the SQLite book, or a PostgreSQL URL (the password from .pgpass, "
+           "PGPASSWORD or TRACKER_DB_PASSWORD_FILE, not here)")
+ACCOUNT_HELP = "PostgreSQL: whose book to read (required with a URL)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,12 +91,17 @@ def _add_run(commands: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
     """The commands that only read the book."""
+
+    def book(command: Parser) -> None:
+        command.add_argument("--config", type=Path, help=READER_CONFIG_HELP)
+        command.add_argument("--db", help=DB_HELP)
+        command.add_argument("--account", help=ACCOUNT_HELP)
+
     summary = "print the open orders (read-only)"
     orders = commands.add_parser(
         "orders", help=summary, description=f"{summary.capitalize()}, as one read of the "
         "book. A symbol the book has never held an order of is named on stderr.")
-    orders.add_argument("--config", type=Path, help=CONFIG_HELP)
-    orders.add_argument("--db", help="path of the SQLite book")
+    book(orders)
     orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
     orders.add_argument("--format", choices=formats.ORDER_FORMATS, default="table",
                         help="table (default), json or csv; amounts as text, exact")
@@ -102,8 +111,7 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
     status = commands.add_parser(
         "status", help=summary, description=f"{summary[0].upper()}{summary[1:]}. Shows "
         "since when, the last event and seed, and the daemon; times in UTC.")
-    status.add_argument("--config", type=Path, help=CONFIG_HELP)
-    status.add_argument("--db", help="path of the SQLite book")
+    book(status)
     status.add_argument("--json", action="store_true",
                         help="machine-readable output (an error too: {\"error\": ...})")
 
@@ -111,8 +119,7 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
                "running, 1 otherwise (never any other code)")
     health = commands.add_parser(
         "healthcheck", help=summary, description=f"{summary.capitalize()}.", error_code=1)
-    health.add_argument("--config", type=Path, help=CONFIG_HELP)
-    health.add_argument("--db", help="path of the SQLite book")
+    book(health)
 
     summary = "create or upgrade the book's schema (the daemon also does this at start)"
     migrate = commands.add_parser("migrate", help=summary,
@@ -128,8 +135,7 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
         "daemon restarts and a missing book; when retention deleted rows it had not shown, or "
         "the book at the path is another one, it says so and prints the open orders before "
         "going on. Ends with SIGINT or SIGTERM, exit 0.")
-    follow.add_argument("--config", type=Path, help=CONFIG_HELP)
-    follow.add_argument("--db", help="path of the SQLite book")
+    book(follow)
     follow.add_argument("--since", type=int, metavar="SEQ",
                         help="the last seq already seen: start after it (0: the whole "
                              "journal; default: from now)")
@@ -242,39 +248,49 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 0
 
 
-def _db(args: argparse.Namespace) -> Path:
-    return config_mod.db_path(args.config, os.environ, args.db)
+def _book(args: argparse.Namespace) -> Path | pg_readers.Book:
+    return pg_readers.locate(args.config, os.environ, args.db, args.account)
 
 
 def show_orders(args: argparse.Namespace) -> int:
-    db = _db(args)
-    rows = readers.open_orders(db, args.symbol)
-    if args.symbol and not rows and not readers.seen_symbol(db, args.symbol):
+    book = _book(args)
+    if isinstance(book, Path):
+        rows = readers.open_orders(book, args.symbol)
+        seen = bool(rows) or not args.symbol or readers.seen_symbol(book, args.symbol)
+    else:
+        rows, seen = pg_readers.open_orders(book, args.symbol)
+    if not seen:
         print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
               "daemon's symbols?)", file=sys.stderr)
     formats.write_orders(rows, args.format, sys.stdout)
     return 0
 
 
+def book_status(book: Path | pg_readers.Book) -> dict[str, Any]:
+    return readers.status(book) if isinstance(book, Path) else pg_readers.status(book)
+
+
 STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
 
 
 def show_status(args: argparse.Namespace) -> int:
-    state = readers.status(_db(args))
+    state = book_status(_book(args))
     code = (STATUS_LIVE if state["running"] and state["live"] else
             STATUS_NOT_RUNNING if not state["running"] else STATUS_NOT_LIVE)
     if args.json:
         print(json.dumps(state | {"exit_code": code}))
     else:
-        print(formats.status_text(state, int(time.time() * 1000)))
+        # A PostgreSQL account no tracker has written yet has no book_id yet.
+        shown = state | {"book_id": state["book_id"] or "none yet"}
+        print(formats.status_text(shown, int(time.time() * 1000)))
     return code
 
 
 def healthcheck(args: argparse.Namespace) -> int:
     """Docker reserves exit code 2 and up: every failure here is 1."""
     try:
-        state = readers.status(_db(args))
-    except (readers.Unavailable, config_mod.ConfigError) as exc:
+        state = book_status(_book(args))
+    except (readers.Unavailable, config_mod.ConfigError, StartupError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
     healthy = bool(state["running"] and state["live"])

@@ -433,13 +433,3 @@ def _file_or_env(name: str, path: Path | None, env: Mapping[str, str],
     if name == "db" and env.get("STATE_DIRECTORY"):
         return Path(env["STATE_DIRECTORY"].split(":")[0]) / "orders.db"
     return None
-
-
-def db_path(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path:
-    """The SQLite book, for the read-only commands: of the commands, only `tracker migrate`
-    takes a PostgreSQL URL, and the others say so rather than look for a file named like one."""
-    target = db_target(path, env, flag)
-    if isinstance(target, str):
-        raise ConfigError("db: a PostgreSQL URL is taken by `tracker migrate` only; this "
-                          "command reads an SQLite book: give its path")
-    return target

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 # "tracker" as one bigint key. A second `tracker migrate` waits, then finds the work done.
 LOCK = int.from_bytes(b"tracker", "big")
 CONTRACT = ("open_orders", "order_events", "orders", "sync_state")
+# The change feed, part of the contract: the writer NOTIFYs here once per committed batch,
+# `{"account": ..., "seq": N}` with the highest seq the account's journal then holds.
+CHANNEL = "tracker_book"
 # One row per version applied, with its time: the schema's history, readable with psql.
 VERSIONS = """CREATE TABLE tracker_schema (
     version    INTEGER PRIMARY KEY,

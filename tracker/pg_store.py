@@ -47,9 +47,6 @@ from tracker.storage import (
 
 log = structlog.get_logger("tracker.pg_store")
 
-# Readers LISTEN here: one notification per committed batch, `{"account": ..., "seq": N}`
-# with the highest seq the account's journal holds after it.
-CHANNEL = "tracker_book"
 # The account's lock key: a 64-bit hash of its name, computed by the server so that every
 # tool (psql included) finds the same lock: `pg_locks` shows it as classid/objid.
 LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
@@ -331,7 +328,7 @@ class PgStore:
                 await cur.execute(UPSERT_STAGE)
             await cur.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE account = %s",
                               values)
-            await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(
+            await cur.execute("SELECT pg_notify(%s, %s)", (pg_migrate.CHANNEL, json.dumps(
                 {"account": self.account, "seq": seq})))
 
     def _order_rows(self, batch: Batch) -> Iterator[tuple[Any, ...]]:

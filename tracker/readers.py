@@ -1,4 +1,5 @@
-"""Read-only views of the book for `tracker orders` and `tracker status`.
+"""Read-only views of the SQLite book for `tracker orders` and `tracker status` (a
+PostgreSQL book's are in `tracker.pg_readers`, which judges its state here too).
 
 They open the file as the README tells other readers to: read-only, short statements,
 nothing held open, so they never disturb the daemon, and they read a stopped daemon's
@@ -34,7 +35,8 @@ T = TypeVar("T")
 
 
 class Unavailable(Exception):
-    """The book cannot be read (missing file, no permission, not a tracker database)."""
+    """The book cannot be read (missing file, no permission, not a tracker database, a
+    PostgreSQL server that cannot be reached)."""
 
 
 def read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
@@ -107,10 +109,14 @@ def iso(ms: int | None) -> str | None:
 
 
 def status(path: Path) -> dict[str, Any]:
-    """The `sync_state` row and the open-order count from one read, with `live` as a reader
-    should take it: the column, and a commit within LIVE_STALE_MS (the column cannot be
-    cleared while writes fail). `status` is the daemon's words without its count."""
-    state = read(path, _state)
+    """The `sync_state` row and the open-order count from one read, as `judged` gives them."""
+    return judged(read(path, _state))
+
+
+def judged(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` (a `sync_state` row, `open_orders` and `schema`, of either backend) with `live`
+    as a reader should take it: the column, and a commit within LIVE_STALE_MS (the column
+    cannot be cleared while writes fail). `status` is the daemon's words without its count."""
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
     age = int(time.time() * 1000 - heartbeat) if heartbeat else None

@@ -1,0 +1,290 @@
+"""Read-only views of one account of a PostgreSQL book, for the commands `tracker.readers`
+serves from an SQLite file: the same rows in the same shapes, so a script reading `tracker
+orders --format json` or `tracker status --json` need not know which backend is behind it.
+
+Every read is one short READ ONLY, REPEATABLE READ transaction: all its statements see the
+same commit, so a count agrees with the rows and the state beside it. The one-shot commands
+close their connection straight after; `tracker watch` keeps one, to LISTEN on it, and holds
+no transaction open between its reads. psycopg is imported only here, and only when a
+PostgreSQL book is read: an SQLite install has no use for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tracker import config, pg_migrate, readers
+from tracker.migrate import StartupError
+
+if TYPE_CHECKING:
+    import psycopg
+
+# libpq waits for an unreachable host as long as TCP does (minutes): a health check and a
+# status have to answer sooner. A URL's own connect_timeout, or PGCONNECT_TIMEOUT, wins.
+CONNECT_TIMEOUT = 5
+# A watcher's connection lives for hours: keepalives notice a network cut in seconds, as the
+# writer's do, rather than after TCP's retransmissions give up. A URL's own settings win.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+              "keepalives_count": 3, "tcp_user_timeout": 15_000}
+# How often a wait for a notification looks whether it should stop (a signal, a reader that
+# went away): as often as the SQLite watcher polls.
+WAKE_CHECK_SECONDS = 0.2
+# Open orders as the SQLite readers sort them: NULLs first and text by its bytes (SQLite's
+# BINARY collation), whatever the database's own collation.
+ORDER_BY = ' ORDER BY symbol COLLATE "C", created_at NULLS FIRST, order_id COLLATE "C"'
+# `sync_state` as the migration's defaults make it, for an account no tracker has written
+# yet; its book_id is none until the tracker makes the row.
+NEVER_WRITTEN = {"live": 0, "epoch": 0, "status": "starting", "reconnects": 0, "splices": 0,
+                 "applied": 0, "duplicate": 0, "stale": 0, "invalid": 0, "unresolved": 0}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Book:
+    """One account of a PostgreSQL database, and the password from the tracker's own secret
+    sources (empty: libpq's, the URL, .pgpass or PGPASSWORD)."""
+
+    url: str
+    account: str
+    password: str = field(default="", repr=False)
+
+    @property
+    def where(self) -> str:
+        return pg_migrate.shown(self.url)
+
+    def said(self, exc: BaseException) -> str:
+        """The driver's words without any password, the URL's or the secret's."""
+        text = pg_migrate.said(exc, self.url)
+        return text.replace(self.password, "***") if self.password else text
+
+
+def locate(path: Path | None, env: Mapping[str, str], db: str | None,
+           account: str | None) -> Path | Book:
+    """The book a reader reads, from the flags, the environment and the file, as `tracker
+    run` finds its own: an SQLite file, or an account of a PostgreSQL database. Only a URL
+    looks for an account and a password, so an SQLite reader is configured as before."""
+    target = config.db_target(path, env, db)
+    if isinstance(target, Path):
+        if account:
+            raise config.ConfigError(f"account: {account!r} is set, but db is an SQLite file, "
+                                     "which holds one account: set db to a PostgreSQL URL, or "
+                                     "unset account")
+        return target
+    name = config.account_of(path, env, account)
+    if not name:
+        raise config.ConfigError("account: missing; a PostgreSQL book is shared by accounts: "
+                                 "set account (in the file, TRACKER_ACCOUNT or --account)")
+    return Book(target, name, config._secret(config.DB_PASSWORD, env))
+
+
+def driver() -> ModuleType:
+    """psycopg, or the line `tracker migrate` says when it is not installed."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
+                                         "'bitmart-order-tracker[postgres]'") from None
+    return psycopg
+
+
+def connect(book: Book, *, lasting: bool = False) -> psycopg.Connection[dict[str, Any]]:
+    """A connection whose every transaction is READ ONLY and REPEATABLE READ; `lasting`
+    for one that stays open (keepalives). An unreachable server, a refused password, an
+    unknown database: Unavailable, as an unreadable SQLite file is."""
+    pg = driver()
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg.rows import dict_row
+
+    try:
+        given = conninfo_to_dict(book.url)
+    except pg.ProgrammingError as exc:
+        raise _not_a_url(book, exc) from None
+    defaults: dict[str, Any] = dict(KEEPALIVES) if lasting else {}
+    if not os.environ.get("PGCONNECT_TIMEOUT"):
+        defaults["connect_timeout"] = CONNECT_TIMEOUT
+    kwargs = {k: v for k, v in defaults.items() if k not in given}
+    if book.password:
+        kwargs["password"] = book.password
+    try:
+        conn = pg.connect(book.url, autocommit=True, row_factory=dict_row,
+                          fallback_application_name="tracker", **kwargs)
+    except pg.ProgrammingError as exc:
+        raise _not_a_url(book, exc) from None
+    except pg.Error as exc:
+        raise readers.Unavailable(f"cannot connect to {book.where}: {book.said(exc)}") from None
+    # Not in a transaction yet: both apply to every `conn.transaction()` from here on.
+    conn.isolation_level = pg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    return conn
+
+
+def _not_a_url(book: Book, exc: BaseException) -> config.ConfigError:
+    return config.ConfigError(f"db: {book.where}: not a PostgreSQL URL libpq can read: "
+                              f"{book.said(exc)}")
+
+
+def read(book: Book, query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
+    """Run `query` in one read transaction on a connection closed straight after."""
+    conn = connect(book)
+    try:
+        return transaction(conn, book, query)
+    finally:
+        conn.close()
+
+
+def transaction(conn: psycopg.Connection[dict[str, Any]], book: Book,
+                query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
+    pg = driver()
+    try:
+        with conn.transaction():
+            return query(conn)
+    except pg.errors.UndefinedTable:
+        raise readers.Unavailable(f"no book in {book.where} (is the daemon configured with "
+                                  "this db? `tracker migrate` makes one)") from None
+    except pg.Error as exc:
+        raise readers.Unavailable(f"cannot read {book.where}: {book.said(exc)}") from None
+
+
+def open_orders(book: Book, symbol: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """The account's open orders (of `symbol`), and whether the account ever held an order
+    of `symbol`, open or not (always True without one), from one read."""
+    sql = f"SELECT {', '.join(readers.ORDER_FIELDS)} FROM open_orders WHERE account = %s"
+    args: tuple[str, ...] = (book.account,)
+    if symbol:
+        sql, args = sql + " AND symbol = %s", (book.account, symbol)
+
+    def query(conn: psycopg.Connection[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        rows = conn.execute(sql + ORDER_BY, args).fetchall()
+        seen = bool(rows) or not symbol or conn.execute(
+            "SELECT 1 FROM orders WHERE account = %s AND symbol = %s LIMIT 1",
+            (book.account, symbol)).fetchone() is not None
+        return rows, seen
+
+    return read(book, query)
+
+
+def status(book: Book) -> dict[str, Any]:
+    """The account's `sync_state` row, its open-order count and the schema version from one
+    read, judged as `tracker.readers.status` judges an SQLite book's."""
+
+    def query(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
+        cur = conn.execute("SELECT * FROM sync_state WHERE account = %s", (book.account,))
+        row = cur.fetchone()
+        state = dict(row) if row is not None else {
+            column.name: NEVER_WRITTEN.get(column.name) for column in cur.description or ()
+        } | {"account": book.account}
+        count = conn.execute("SELECT count(*) AS n FROM open_orders WHERE account = %s",
+                             (book.account,)).fetchone()
+        schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
+                              ).fetchone()
+        assert count is not None and schema is not None  # aggregates always give a row
+        return state | {"open_orders": count["n"], "schema": schema["v"]}
+
+    return readers.judged(read(book, query))
+
+
+@dataclass
+class Journal:
+    """`tracker watch`'s questions about one account's journal, inside one read."""
+
+    conn: psycopg.Connection[dict[str, Any]]
+    account: str
+
+    def book_id(self) -> str | None:
+        row = self.conn.execute("SELECT book_id FROM sync_state WHERE account = %s",
+                                (self.account,)).fetchone()
+        return row["book_id"] if row is not None else None
+
+    def bounds(self) -> tuple[int | None, int]:
+        """The lowest seq kept and the highest used: retention always keeps the newest row,
+        so the highest is in the journal (SQLite needs sqlite_sequence for it)."""
+        row = self.conn.execute("SELECT min(seq) AS low, max(seq) AS high FROM order_events "
+                                "WHERE account = %s", (self.account,)).fetchone()
+        assert row is not None
+        return row["low"], row["high"] or 0
+
+    def changes(self, last: int, limit: int) -> list[dict[str, Any]]:
+        """The rows as SQLite's `e.*, o.symbol` gives them: the account is the watcher's
+        own, said once by the command line, not on every line."""
+        rows = self.conn.execute(
+            "SELECT e.*, o.symbol FROM order_events e LEFT JOIN orders o "
+            "ON o.account = e.account AND o.order_id = e.order_id "
+            "WHERE e.account = %s AND e.seq > %s ORDER BY e.seq LIMIT %s",
+            (self.account, last, limit)).fetchall()
+        return [{k: v for k, v in row.items() if k != "account"} for row in rows]
+
+    def open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(readers.ORDER_FIELDS)} FROM open_orders WHERE account = %s"
+        args: tuple[str, ...] = (self.account,)
+        if symbol is not None:
+            sql, args = sql + " AND symbol = %s", (self.account, symbol)
+        return self.conn.execute(sql + ORDER_BY, args).fetchall()
+
+
+class Listener:
+    """`tracker watch`'s connection: it LISTENs on the writer's channel, so that a commit of
+    its account wakes it at once, and reads the journal in short transactions between waits.
+    A notification can be lost (a reconnect in between): the caller's timed wait only
+    delays the rows, which the next read finds by seq."""
+
+    def __init__(self, book: Book, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        self.book = book
+        self.conn = conn
+
+    @classmethod
+    def open(cls, book: Book) -> Listener:
+        """Listening before the first read: a commit after that read cannot go unheard."""
+        pg = driver()
+        conn = connect(book, lasting=True)
+        try:
+            conn.execute(f"LISTEN {pg_migrate.CHANNEL}")
+        except pg.Error as exc:
+            conn.close()
+            raise readers.Unavailable(f"cannot listen on {book.where}: {book.said(exc)}"
+                                      ) from None
+        return cls(book, conn)
+
+    def read(self, query: Callable[[Journal], T]) -> T:
+        return transaction(self.conn, self.book,
+                           lambda conn: query(Journal(conn, self.book.account)))
+
+    def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
+        """Until a commit of this account is announced (True), `seconds` pass or
+        `interrupted()` says to stop (False). Other accounts' notifications are ignored."""
+        pg = driver()
+        deadline = time.monotonic() + seconds
+        try:
+            while not interrupted():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with contextlib.closing(self.conn.notifies(
+                        timeout=min(WAKE_CHECK_SECONDS, left))) as notes:
+                    if any(self._ours(note.channel, note.payload) for note in notes):
+                        return True
+        except pg.Error as exc:
+            raise readers.Unavailable(f"lost the connection to {self.book.where}: "
+                                      f"{self.book.said(exc)}") from None
+        return False
+
+    def _ours(self, channel: str, payload: str) -> bool:
+        """A payload that is not the writer's form wakes the reader too: a needless read
+        costs less than a missed one."""
+        if channel != pg_migrate.CHANNEL:
+            return False
+        try:
+            said = json.loads(payload)
+        except ValueError:
+            return True
+        return not isinstance(said, dict) or said.get("account") == self.book.account
+
+    def close(self) -> None:
+        self.conn.close()
