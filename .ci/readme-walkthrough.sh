@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Follows the README's deployment section as written, on a fresh Debian machine booted with
-# systemd-nspawn: the systemd block, the readers' block and the backup block are read out
-# of README.md and run verbatim, as root, in a copy of the clone. The one edit made between
+# systemd-nspawn: the systemd block, the readers' block, the backup block and then the
+# PostgreSQL block (a local server, the book moved there) are read out of README.md and run
+# verbatim, as root, in a copy of the clone. The one edit made between
 # them is the one the README asks for: tracker.toml is pointed at a simulator on the host.
 # The machine is provisioned as every machine on this network is (it trusts the network's
 # TLS certificate authority, so pip and apt reach their registries); nothing else is added.
@@ -16,7 +17,7 @@ STEPS=$ROOT/root/walkthrough
 CLONE=/root/bitmart-order-tracker
 mkdir -p "$STEPS" "$ROOT$CLONE"
 # The README's blocks: 1a (systemd, up to the config edit), 1b (the rest), 2 (readers),
-# 3 (backup). A README without them fails here, loudly.
+# 3 (backup), 4 (PostgreSQL), 5 (its reader). A README without them fails here, loudly.
 "$PY" - "$PROJECT/README.md" "$STEPS" <<'PY'
 import re, sys
 from pathlib import Path
@@ -30,10 +31,11 @@ def blocks(body: str) -> list[str]:
     return re.findall(r"```sh\n(.*?)```", body, re.S)
 install, readers = blocks(section("systemd"))[:2]
 backup = blocks(section("Health, metrics, logs, backups"))[0]
+postgres, postgres_reader = blocks(section("PostgreSQL"))[:2]
 lines = install.splitlines(keepends=True)
 cut = next(i for i, line in enumerate(lines) if "/etc/tracker/tracker.toml" in line) + 1
 for name, body in (("1a", "".join(lines[:cut])), ("1b", "".join(lines[cut:])),
-                   ("2", readers), ("3", backup)):
+                   ("2", readers), ("3", backup), ("4", postgres), ("5", postgres_reader)):
     (out / f"{name}.sh").write_text(body)
 PY
 git -C "$PROJECT" ls-files -z | (cd "$PROJECT" && xargs -0 cp -d --parents -t "$ROOT$CLONE")
@@ -74,6 +76,18 @@ CHECK="the backup block runs as written"
 check step 3
 CHECK="the backup is a sound copy of the book"
 check sh -c "nsenter -t $(machine_pid) -a -- sqlite3 /backup/orders.db 'PRAGMA integrity_check; SELECT count(*) > 0 FROM open_orders' | tr '\n' ' ' | grep -q '^ok 1 $'"
+CHECK="the PostgreSQL block runs as written"
+check step 4
+CHECK="systemctl status shows the PostgreSQL book live"
+check wait_for 90 sh -c "nsenter -t $(machine_pid) -a -- systemctl status tracker | grep -q 'Status: \"live, [0-9]* open orders\"'"
+inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p'
+CHECK="the unit is ordered after postgresql.service"
+check sh -c "nsenter -t $(machine_pid) -a -- systemctl show -p After --value tracker | grep -qw postgresql.service"
+CHECK="the PostgreSQL reader's block runs as written and lists the open orders"
+pg_reader_block() { step 5 && grep -q '_USDT' "$STEPS/5.out"; }
+check pg_reader_block
+CHECK="the rows are in PostgreSQL, under the account, and the password is in no log"
+check sh -c "nsenter -t $(machine_pid) -a -- runuser -u postgres -- psql -tA -d book -c \"SELECT count(*) > 0 FROM open_orders WHERE account = 'main'\" | grep -qx t && ! nsenter -t $(machine_pid) -a -- journalctl -u tracker.service --no-pager | grep -q 'change me'"
 CHECK="stop exits 0"
 inside systemctl stop tracker
 check test "$(inside systemctl show -p ExecMainStatus --value tracker.service)" = 0

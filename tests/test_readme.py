@@ -75,8 +75,8 @@ def run_by_ci(tmp_path: Path) -> list[str]:
     walk = extract(".ci/readme-walkthrough.sh", tmp_path / "walkthrough")
     box = extract(".ci/container-it.sh", tmp_path / "container")
     # The walkthrough splits the systemd block where it edits tracker.toml, as a user does.
-    return [walk["1a.sh"] + walk["1b.sh"], walk["2.sh"], walk["3.sh"],
-            box["run.sh"], box["orders.sh"]]
+    return [walk["1a.sh"] + walk["1b.sh"], walk["2.sh"], walk["3.sh"], walk["4.sh"],
+            walk["5.sh"], box["run.sh"], box["orders.sh"]]
 
 
 def here(tmp_path: Path) -> Path:
@@ -114,8 +114,10 @@ def test_the_ci_scripts_run_the_deployment_blocks_whole(tmp_path: Path) -> None:
     text = README.read_text()
     deployment = text[text.index("\n## Deployment\n"):text.index("\n## More\n")]
     blocks = [body for lang, body in FENCE.findall(deployment) if lang in RUNNABLE]
-    assert run_by_ci(tmp_path) == [blocks[0], blocks[1], blocks[4], blocks[2], blocks[3]]
-    assert len(blocks) == 5
+    # systemd, its readers, the container's two, PostgreSQL and its reader, the backup
+    assert len(blocks) == 7
+    assert run_by_ci(tmp_path) == [blocks[0], blocks[1], blocks[6], blocks[4], blocks[5],
+                                   blocks[2], blocks[3]]
 
 
 def commands(body: str) -> list[str]:
@@ -289,5 +291,5 @@ def test_the_configuration_table_is_the_settings_table() -> None:
     text = README.read_text()
     assert settings_table() in text
     documented = re.findall(r"^\| `(\w+)` \|", text, re.M)
-    settings = [f.name for f in dataclasses.fields(Config) if f.name != "credentials"]
+    settings = [f.name for f in dataclasses.fields(Config) if f.metadata]  # not the secrets
     assert [name for name in documented if name in settings] == settings
