@@ -76,6 +76,11 @@ class PostgresBook:
         except psycopg.errors.UndefinedTable as exc:  # not migrated yet: as if absent
             raise AssertionError(f"the book is not there yet: {exc}") from None
 
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """One read-only statement as the book's owner, for what a test checks beyond the
+        book's rows: the server's sessions and locks, the catalog."""
+        return self._query((sql, args))[0]
+
     def read(self) -> BookView:
         """One snapshot (one repeatable-read transaction) of the account's rows."""
         orders, open_ids, state = self._query(

@@ -10,6 +10,7 @@ import pytest
 from bitmart_sim.app import Running, start
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from harness import Lab
+from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, Postgres
 from tests.simclient import V2, V4, WS
 
@@ -112,3 +113,28 @@ def postgres() -> Iterator[Postgres]:
 def pg_database(postgres: Postgres) -> Database:
     """An empty database of its own for one test, owned by a role that is no superuser."""
     return postgres.create_database()
+
+
+BACKENDS = ["sqlite", "postgres"]
+# The account a PostgreSQL book of one test is written under: not the default, so that a
+# query or a reader that forgets the account column finds nothing instead of the right rows.
+PG_ACCOUNT = "acct1"
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database keeps the daemon's book; a test takes `store` for the book itself.
+    Parametrize it indirectly to run some combinations only."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Book:
+    """The book of the test's daemon (pass it to `lab.daemon(sim, store=store)`): an SQLite
+    file where the daemon would put it by default, or the account of a fresh PostgreSQL
+    database. The cluster starts only when a test asks for it, so an SQLite-only run never
+    waits for PostgreSQL."""
+    if backend == "sqlite":
+        return SqliteBook(tmp_path / "book.db")
+    assert backend == "postgres", backend
+    return PostgresBook(request.getfixturevalue("pg_database"), PG_ACCOUNT)
