@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,16 @@ class Postgres:
     @property
     def log(self) -> Path:
         return self.root / "server.log"
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[Postgres]:
+        """A server for the `with` block, stopped and deleted after it, whatever happens."""
+        server = cls.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
     @classmethod
     def start(cls) -> Postgres:

@@ -102,11 +102,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 def postgres() -> Iterator[Postgres]:
     """One throwaway PostgreSQL 15 cluster for the whole session, stopped and deleted at its
     end (harness/postgres.py)."""
-    server = Postgres.start()
-    try:
+    with Postgres.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -32,11 +32,8 @@ def sql_blocks(heading: str) -> list[str]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
     """A server of its own: the document's roles are cluster-wide names."""
-    server = Postgres.start()
-    try:
+    with Postgres.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,8 @@ from tests.test_daemon_ops import free_port, scrape
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[Postgres]:
     """A server of this module's own: crashing the session's would fail other tests."""
-    server = Postgres.start()
-    try:
+    with Postgres.running() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
