@@ -2,6 +2,7 @@
 
     python -m bench                 # the sizes the targets name (several minutes)
     python -m bench --scale 0.05    # the same at 5% size (the CI smoke run)
+    python -m bench --store both    # and the same daemon on PostgreSQL, beside SQLite
 
 ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the floor (the same
           frames inflated, parsed, merged and written in one process, no sockets) and a
@@ -14,6 +15,12 @@ readers   SELECT * FROM open_orders WHERE symbol = ? on that book during the pac
 symbols   50,000 open orders over 300 symbols (one ALL_SYMBOLS topic): start to live and
           peak RSS, v2 then v4; only with --only symbols, as v4's pace makes it about
           2.5 minutes at any scale
+
+With --store postgres (or both), a throwaway PostgreSQL 15 cluster, durable as a real one
+(fsync, synchronous_commit and full_page_writes on), holds the book of the same daemon
+through the same burst, seed and paced load; the latency reader LISTENs on tracker_book.
+Its figures go under "postgres", with their ratios to SQLite's ("ingest_vs_sqlite", when
+both ran) and to the I/O floor ("seed_vs_floor").
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ingest, live, symbols
+from bench.common import durable_server, ratio
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,20 +43,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of the named sizes and durations (default 1)")
     parser.add_argument("--only", choices=("ingest", "live", "symbols"), help="one part only")
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="sqlite",
+                        help="the book's backend: SQLite (default), PostgreSQL, or both in "
+                             "the same run")
     args = parser.parse_args(argv)
+    if args.only == "symbols" and args.store != "sqlite":
+        parser.error("--only symbols measures the SQLite book only")
+    on_sqlite, on_postgres = args.store in ("sqlite", "both"), args.store in ("postgres", "both")
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}
+    if args.store != "sqlite":
+        figures["store"] = args.store
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
-        if args.only in (None, "ingest"):
-            figures["ingest"] = ingest.run(work / "ingest", args.scale)
-        if args.only in (None, "live"):
-            figures |= live.run(work / "live", args.scale)
-        if args.only == "symbols":
-            figures["symbols"] = symbols.run(work / "symbols", args.scale)
+        if on_sqlite:
+            if args.only in (None, "ingest"):
+                figures["ingest"] = ingest.run(work / "ingest", args.scale)
+            if args.only in (None, "live"):
+                figures |= live.run(work / "live", args.scale)
+            if args.only == "symbols":
+                figures["symbols"] = symbols.run(work / "symbols", args.scale)
+        if on_postgres:
+            figures["postgres"] = on_postgresql(work, args.scale, args.only, figures)
     figures["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, indent=2))
     return 0
+
+
+def on_postgresql(work: Path, scale: float, only: str | None,
+                  sqlite: dict[str, Any]) -> dict[str, Any]:
+    """The PostgreSQL book's figures, with their ratios to SQLite's measured in `sqlite`
+    (this run's figures so far) and the targets: ingest at least half of SQLite's, the seed
+    within 1.5 x the I/O floor, a LISTENing reader's p99 within 20 ms."""
+    server, settings = durable_server()
+    found: dict[str, Any] = {"server": settings}
+    targets: dict[str, bool] = {}
+    try:
+        if only in (None, "ingest"):
+            found["ingest"] = ingest.run_postgres(work / "ingest-postgres", scale,
+                                                  server.create_database())
+            targets["book_exact"] = found["ingest"]["book_exact"]
+            if "ingest" in sqlite:
+                found["ingest_vs_sqlite"] = ratio(found["ingest"]["tracker_pushes_per_s"],
+                                                  sqlite["ingest"]["tracker_pushes_per_s"])
+                targets["ingest_vs_sqlite >= 0.5"] = found["ingest_vs_sqlite"] >= 0.5
+        if only in (None, "live"):
+            seed = sqlite.get("seed")
+            floor = (seed["requests"], seed["io_floor_s"]) if seed else None
+            found |= live.run_postgres(work / "live-postgres", scale, server.create_database(),
+                                       floor)
+            found["seed_vs_floor"] = found["seed"]["seed_vs_floor"]
+            found["latency_p99_ms"] = found["latency"]["p99_ms"]
+            targets["seed <= 1.5 x floor"] = found["seed"]["targets_met"]["seed <= 1.5 x floor"]
+            targets["latency p99 <= 20 ms"] = found["latency_p99_ms"] <= 20
+            targets["latency all seen"] = found["latency"]["seen"] == found["latency"]["sent"]
+            if "latency" in sqlite:
+                found["sqlite_latency_p99_ms"] = sqlite["latency"]["p99_ms"]
+    finally:
+        server.stop()
+    return found | {"targets_met": targets}
 
 
 if __name__ == "__main__":

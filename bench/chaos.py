@@ -2,6 +2,7 @@
 book compared against the exchange's ground truth.
 
     python -m bench.chaos --scenarios 200 --seed 1 --jobs 2
+    python -m bench.chaos --store postgres --scenarios 100 --seed 1 --jobs 4
 
 Every scenario starts a simulator and the daemon as real subprocesses, then for a few
 seconds draws actions from everything the simulator can inject (dropped, duplicated,
@@ -14,14 +15,23 @@ and the daemon must bring its book to the truth on its own (its periodic reconci
 short, as an operator would for a lossy link). A scenario replays from its seed, up to the
 timing of the machine.
 
-Exit status 1 on any divergent order, lost journal row, unexpected daemon exit or secret
-found in the daemon's output or database. A start refused with a sysexits code (74, 75, 69)
-while the book cannot be written is expected, and counted apart: a supervisor restarts it.
+With `--store postgres` the book is an account of a PostgreSQL database, on a throwaway
+cluster of the scenario's own (initdb takes about 2 s): there a book that cannot be written
+is the server crashed (`pg_ctl stop -m immediate`, then started again) or frozen (SIGSTOP,
+then SIGCONT), and a server fault must stay the fault of the one scenario that drew it, so
+scenarios running side by side (--jobs) share no server.
+
+Exit status 1 on any divergent order, lost or doubled journal row (the outcome counters of
+sync_state must count the journal's rows exactly), unexpected daemon exit or secret found
+in the daemon's output or database. A start refused with a sysexits code (74, 75, 69) while
+the book cannot be written is expected, and counted apart: a supervisor restarts it; a
+PostgreSQL book the daemon declared lost (`book_lost`) never is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,9 +56,11 @@ from harness import (
     Sim,
     divergences,
     fill_disk,
-    read_book,
     ro_connect,
 )
+from harness.books import Book, PostgresBook
+from harness.postgres import BIN, Postgres, client_env
+from tracker.storage import COUNTERS as OUTCOMES
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,
@@ -65,6 +77,12 @@ SOAK_ENV = {"TRACKER_RECONCILE_INTERVAL": "3", "TRACKER_REST_TIMEOUT": "3",
 UNWRITABLE_EXITS = frozenset({69, 74, 75})
 DISK_BYTES = 64 << 20
 SECRETS = tuple(CREDENTIALS.values())
+STORES = ("sqlite", "postgres")
+ACCOUNT = "chaos"
+# How long after a server fault ends a refused start is still put down to it: a start that
+# tried the server while it was away is noticed on the storm's next turn (up to ~2 s on a
+# busy machine), and its predecessor's backend may hold the account's lock a moment longer.
+SERVER_FAULT_MARGIN = 5.0
 JournalRow = tuple[int, str, str, str]
 
 
@@ -79,6 +97,7 @@ class Result:
     divergent: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
     journal_lost: int = 0
+    journal_doubled: int = 0  # rows the outcome counters count beyond the journal's, or short
     converge_s: float | None = None
     unexpected_exits: list[int] = field(default_factory=list)
     unwritable_exits: int = 0  # refused starts while the book could not be written
@@ -88,8 +107,8 @@ class Result:
 
     @property
     def failed(self) -> bool:
-        return bool(self.divergent or self.journal_lost or self.unexpected_exits
-                    or self.secret_leaks or self.error)
+        return bool(self.divergent or self.journal_lost or self.journal_doubled
+                    or self.unexpected_exits or self.secret_leaks or self.error)
 
     def line(self) -> str:
         faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "-"
@@ -97,7 +116,8 @@ class Result:
         converge = "-" if self.converge_s is None else f"{self.converge_s:.1f}s"
         text = (f"#{self.index:<3} seed={self.seed} {self.api} events={self.events} "
                 f"restarts={self.restarts} divergent={divergent} journal_lost="
-                f"{self.journal_lost} converge={converge} exits={len(self.unexpected_exits)} "
+                f"{self.journal_lost} doubled={self.journal_doubled} converge={converge} "
+                f"exits={len(self.unexpected_exits)} "
                 f"unwritable_exits={self.unwritable_exits} "
                 f"leaks={self.secret_leaks} faults={faults}")
         if self.error:
@@ -114,27 +134,42 @@ class Scenario:
     simulator, daemon and record of what happened; a scenario reads top to bottom as the
     list of what can go wrong."""
 
-    def __init__(self, index: int, seed: int, workdir: Path, length: float) -> None:
+    def __init__(self, index: int, seed: int, workdir: Path, length: float,
+                 store: str = "sqlite", keep: bool = False) -> None:
         self.rng = random.Random(seed)
         self.result = Result(index, seed, api=self.rng.choice(("v2", "v4")))
         self.workdir = workdir
         self.length = length
+        self.store = store
+        self.keep = keep  # the PostgreSQL book dumped beside the logs even when it passed
         self.silent_until = 0.0
         self.hostile_until = 0.0  # when trickling or endless REST answers stop
-        self.committed: list[JournalRow] = []  # journal rows seen before each SIGKILL
+        # Every journal row ever read (before each SIGKILL and each server fault): the
+        # journal is append-only, so each must still be there, unchanged, at the end.
+        self.committed: set[JournalRow] = set()
         self.disk: Path | None = None  # a small tmpfs holding the book, when root
         self.locker: sqlite3.Connection | None = None  # holds the book's write lock
         self.filler: Path | None = None  # takes the disk's last free byte
         self.unwritable_until = 0.0
+        self.server: Postgres | None = None  # the scenario's own, with --store postgres
+        self.frozen: list[int] | None = None  # the server's processes, SIGSTOPped
+        self.server_down = False  # crashed, not started again yet
+        self.server_back = float("-inf")  # when the last server fault ended
 
     def run(self) -> Result:
         started = time.monotonic()
         rng, result = self.rng, self.result
         sim = Sim(self.workdir, "--open-orders", str(rng.randint(10, 60)),
                   "--rate", str(rng.randint(20, 100)), "--seed", str(result.seed))
-        self.disk = small_disk(self.workdir / "disk")
-        daemon = Daemon(self.workdir, sim, api=result.api, env=SOAK_ENV,
-                        db=(self.disk or self.workdir) / "book.db")
+        try:
+            daemon = self._daemon(sim)
+        except Exception as exc:  # no server for this scenario: reported, the soak goes on
+            sim.close()
+            if self.server is not None:
+                self.server.stop()
+            result.error = f"{type(exc).__name__}: {exc}"[:2000]
+            result.seconds = time.monotonic() - started
+            return result
         try:
             daemon.start()
             daemon.wait_live(60)
@@ -144,24 +179,41 @@ class Scenario:
             sim.flow(0)
             calm_since = time.monotonic()
             self._keep_alive(daemon)
-            book = self._converge(sim, daemon, timeout=90)
+            self._converge(sim, daemon, timeout=90)
             result.converge_s = time.monotonic() - calm_since
-            self._check_journal(daemon, book)
+            self._check_journal(daemon)
             result.events = int(sim.stats()["counters"].get("pushes_sent", 0))
             result.faults.update({k: v for k, v in sim.stats()["injected"].items() if v})
         except Exception as exc:  # a broken scenario is reported, not fatal to the soak
             result.error = f"{type(exc).__name__}: {exc}"[:2000]
         finally:
-            self._writable()
+            try:
+                self._writable()
+            except Exception as exc:  # a server that will not start again: said, not fatal
+                result.error = result.error or f"{type(exc).__name__}: {exc}"[:2000]
             daemon.close()
             sim.close()
-            result.secret_leaks = leaks(daemon)
+            if self.server is not None:
+                self._end_server(daemon)
+            else:
+                result.secret_leaks = leaks(daemon)
             if self.disk is not None:
                 for path in self.disk.iterdir():  # kept beside the logs, off the tmpfs
                     shutil.move(path, self.workdir / path.name)
                 subprocess.run(["umount", "-l", str(self.disk)], check=False)
             result.seconds = time.monotonic() - started
         return result
+
+    def _daemon(self, sim: Sim) -> Daemon:
+        """The daemon on this scenario's book: an SQLite file (on a small tmpfs, as root),
+        or an account of a database on a PostgreSQL server of the scenario's own."""
+        if self.store == "postgres":
+            self.server = start_server()
+            store = PostgresBook(self.server.create_database(), ACCOUNT)
+            return Daemon(self.workdir, sim, api=self.result.api, env=SOAK_ENV, store=store)
+        self.disk = small_disk(self.workdir / "disk")
+        return Daemon(self.workdir, sim, api=self.result.api, env=SOAK_ENV,
+                      db=(self.disk or self.workdir) / "book.db")
 
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
         actions: list[tuple[int, Callable[[Sim, Daemon], None]]] = [
@@ -190,17 +242,31 @@ class Scenario:
         it could not write; it is restarted so the soak goes on."""
         if daemon.proc is not None and daemon.proc.poll() is not None:
             code = daemon.proc.returncode
-            if code in UNWRITABLE_EXITS and (self.locker or self.filler
-                                             or time.monotonic() < self.unwritable_until + 2):
+            if code in UNWRITABLE_EXITS and self._unwritable_now(daemon):
                 self.result.unwritable_exits += 1
             else:
                 self.result.unexpected_exits.append(code)
             daemon.start()
 
+    def _unwritable_now(self, daemon: Daemon) -> bool:
+        """Whether a refused start is the book's fault of the moment (or of a moment ago),
+        not the daemon's. A PostgreSQL book the daemon declared lost is never that: the
+        server's faults lose no commit (a crash keeps what the WAL holds)."""
+        if self.server is None:
+            return bool(self.locker or self.filler
+                        or time.monotonic() < self.unwritable_until + 2)
+        if '"book_lost"' in last_start(daemon.log):
+            return False
+        return (self.server_down or self.frozen is not None
+                or time.monotonic() < self.server_back + SERVER_FAULT_MARGIN)
+
     def _unwritable(self, sim: Sim, daemon: Daemon) -> None:
         """The book cannot be written for a while, sometimes past the point where it stops
         being live (5 s) and its queue overflows: a full disk (when there is a tmpfs to
-        fill) or another process holding the write lock."""
+        fill) or another process holding the write lock; on PostgreSQL, the server."""
+        if self.server is not None:
+            self._server_fault(daemon)
+            return
         if self.locker or self.filler or not daemon.db.exists():
             return
         if self.disk is not None and self.rng.random() < 0.5:
@@ -217,7 +283,31 @@ class Scenario:
             self.result.faults["write_lock"] += 1
         self.unwritable_until = time.monotonic() + self.rng.uniform(0.5, 8.0)
 
+    def _server_fault(self, daemon: Daemon) -> None:
+        """The server crashed (every process ends at once; started again later, recovering
+        from its WAL) or frozen (connections open, nothing answers: a hung host)."""
+        assert self.server is not None
+        if self.server_down or self.frozen is not None:
+            return
+        self._remember_journal(daemon)
+        if self.rng.random() < 0.5:
+            self.server.crash()
+            self.server_down = True
+            self.result.faults["pg_crash"] += 1
+        else:
+            self.frozen = freeze(self.server)
+            self.result.faults["pg_freeze"] += 1
+        self.unwritable_until = time.monotonic() + self.rng.uniform(0.5, 8.0)
+
     def _writable(self) -> None:
+        if self.frozen is not None:
+            Postgres.thaw(self.frozen)
+            self.frozen = None
+            self.server_back = time.monotonic()
+        if self.server_down and self.server is not None:
+            self.server.restart()
+            self.server_down = False
+            self.server_back = time.monotonic()
         if self.locker is not None:
             self.locker.execute("ROLLBACK")
             self.locker.close()
@@ -275,7 +365,7 @@ class Scenario:
 
     def _sigkill(self, sim: Sim, daemon: Daemon) -> None:
         self._keep_alive(daemon)
-        self.committed = journal_rows(daemon.db) if daemon.db.exists() else []
+        self._remember_journal(daemon)
         daemon.signal(signal.SIGKILL)
         daemon.wait()
         self.result.faults["sigkill"] += 1
@@ -288,13 +378,25 @@ class Scenario:
         self.silent_until = 0.0
         self.hostile_until = 0.0
 
+    def _remember_journal(self, daemon: Daemon) -> None:
+        """What the journal holds now, when it can be read (not while its server is away:
+        a frozen server would hold the reader as long as its connect timeout)."""
+        if self.server is None:
+            if daemon.db.exists():
+                self.committed.update(journal_rows(daemon.db))
+            return
+        if self.server_down or self.frozen is not None:
+            return
+        with contextlib.suppress(AssertionError):  # not migrated yet: nothing committed
+            self.committed.update(book_journal(daemon.store))
+
     def _converge(self, sim: Sim, daemon: Daemon, timeout: float) -> BookView:
         deadline = time.monotonic() + timeout
         while True:
             self._keep_alive(daemon)
             try:
-                book = read_book(daemon.db)
-            except AssertionError:  # a restart is creating the file right now
+                book = daemon.store.read()
+            except AssertionError:  # a restart is creating the book right now
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.25)
@@ -308,14 +410,55 @@ class Scenario:
                 return book
             time.sleep(0.25)
 
-    def _check_journal(self, daemon: Daemon, book: BookView) -> None:
-        """Every row committed before a SIGKILL is still there, unchanged, and seq has no
-        gap: the journal is append-only across crashes."""
-        rows = journal_rows(daemon.db)
+    def _check_journal(self, daemon: Daemon) -> None:
+        """Every row committed before a SIGKILL or a server fault is still there, unchanged,
+        and seq has no gap: the journal is append-only across crashes. Nor was any batch
+        written twice: sync_state's outcome counters, which each batch adds to in the
+        transaction of its rows, count exactly the journal's rows."""
+        rows, counted = counted_journal(daemon.store)
         seqs = [r[0] for r in rows]
         gaps = len(set(range(1, seqs[-1] + 1)) - set(seqs)) if seqs else 0
         kept = set(rows)
         self.result.journal_lost = gaps + sum(1 for r in self.committed if r not in kept)
+        outcomes = Counter(r[3] for r in rows)
+        self.result.journal_doubled = sum(abs(counted[k] - outcomes[k]) for k in OUTCOMES)
+        if self.result.journal_doubled:
+            self.result.examples.append(
+                "sync_state counts " + ", ".join(f"{k}={counted[k]}" for k in OUTCOMES)
+                + "; the journal holds " + ", ".join(f"{k}={outcomes[k]}" for k in OUTCOMES))
+
+    def _secrets(self, daemon: Daemon) -> tuple[str, ...]:
+        if isinstance(daemon.store, PostgresBook):
+            return (*SECRETS, daemon.store.database.password)
+        return SECRETS
+
+    def _end_server(self, daemon: Daemon) -> None:
+        """Search the cluster's files for secrets, keep a failed (or kept) scenario's book
+        beside its logs (a dump, and the server's log), then delete the cluster. Whatever
+        goes wrong here is the scenario's error, never the soak's end, and the cluster is
+        deleted all the same."""
+        assert self.server is not None and isinstance(daemon.store, PostgresBook)
+        result = self.result
+        try:
+            # Whatever stopped process a fault left (SIGCONT wakes only what was stopped).
+            if (self.server.data / "postmaster.pid").exists():
+                Postgres.thaw(self.server.pids())
+            result.secret_leaks = leaks(daemon, self._secrets(daemon), self.server)
+            if result.failed or self.keep:
+                shutil.copy(self.server.log, self.workdir / "postgres.log")
+                database = daemon.store.database
+                subprocess.run([str(BIN / "pg_dump"), "--dbname", database.url(password=False),
+                                "--file", str(self.workdir / "book.sql")], check=False,
+                               capture_output=True, timeout=60,
+                               env=client_env(dict(os.environ)) | {
+                                   "PGPASSWORD": database.password})
+        except Exception as exc:
+            result.error = result.error or f"{type(exc).__name__}: {exc}"[:2000]
+        finally:
+            try:
+                self.server.stop()
+            except Exception as exc:
+                result.error = result.error or f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def small_disk(path: Path) -> Path | None:
@@ -329,6 +472,51 @@ def small_disk(path: Path) -> Path | None:
     return path if done.returncode == 0 else None
 
 
+def start_server() -> Postgres:
+    """A cluster of the scenario's own; once more if the first start fails (its free port
+    taken meanwhile by another scenario's process)."""
+    try:
+        return Postgres.start()
+    except RuntimeError:
+        return Postgres.start()
+
+
+def freeze(server: Postgres, tries: int = 5) -> list[int]:
+    """`server.freeze()`, again when a backend ended between being listed and being stopped
+    (a reader's connection closing a moment before): that attempt raised with part of the
+    server stopped, which is woken before the next."""
+    for _ in range(tries - 1):
+        try:
+            return server.freeze()
+        except ProcessLookupError:
+            Postgres.thaw(server.pids())
+    return server.freeze()
+
+
+def last_start(log: Path) -> str:
+    """The daemon's output since its latest start."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return text[text.rfind("=== start "):]
+
+
+def book_journal(store: Book) -> list[JournalRow]:
+    """The journal as the book's readers see it, whichever backend holds it."""
+    return [(r["seq"], r["order_id"], r["source"], r["outcome"]) for r in store.journal()]
+
+
+def counted_journal(store: Book, tries: int = 20) -> tuple[list[JournalRow], dict[str, int]]:
+    """The journal and sync_state's outcome counters as of one moment: the counters read
+    before and after the journal, until they agree (a batch adds its rows and its counts in
+    one transaction, so equal counters mean no batch of rows committed in between)."""
+    for _ in range(tries):
+        before = {k: int(store.read().state[k]) for k in OUTCOMES}
+        rows = book_journal(store)
+        if before == {k: int(store.read().state[k]) for k in OUTCOMES}:
+            return rows, before
+        time.sleep(0.1)
+    raise AssertionError(f"the journal kept growing over {tries} reads")
+
+
 def journal_rows(db: Path) -> list[JournalRow]:
     conn = ro_connect(db)
     try:
@@ -340,22 +528,31 @@ def journal_rows(db: Path) -> list[JournalRow]:
         conn.close()
 
 
-def leaks(daemon: Daemon) -> int:
-    """How many times a credential appears in the daemon's output or its database files."""
+def leaks(daemon: Daemon, secrets: tuple[str, ...] = SECRETS,
+          server: Postgres | None = None) -> int:
+    """How many times a secret appears in the daemon's output or its database files (for
+    PostgreSQL every file of the scenario's cluster: tables, WAL, the server's log)."""
     blobs = [daemon.log]
-    blobs += [daemon.db.with_name(daemon.db.name + suffix) for suffix in ("", "-wal")]
+    if server is not None:
+        blobs += sorted(p for p in server.root.rglob("*") if p.is_file())
+    else:
+        blobs += [daemon.db.with_name(daemon.db.name + suffix) for suffix in ("", "-wal")]
     count = 0
     for path in blobs:
         if path.exists():
             data = path.read_bytes()
-            count += sum(data.count(secret.encode()) for secret in SECRETS)
+            count += sum(data.count(secret.encode()) for secret in secrets)
     return count
 
 
-def soak(scenarios: int, seed: int, jobs: int, length: float, keep: bool) -> list[Result]:
+def soak(scenarios: int, seed: int, jobs: int, length: float, keep: bool,
+         store: str = "sqlite") -> list[Result]:
     def one(index: int) -> Result:
         workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{index}-"))
-        result = Scenario(index, seed + index, workdir, length).run()
+        try:
+            result = Scenario(index, seed + index, workdir, length, store, keep).run()
+        except Exception as exc:  # its ending failed: this scenario's error, not the soak's
+            result = Result(index, seed + index, error=f"{type(exc).__name__}: {exc}"[:2000])
         if result.failed or keep:
             result.examples.append(f"logs and book kept in {workdir}")
         else:
@@ -386,6 +583,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
         "divergent_orders": sum(divergent.values()),
         "divergent_by_kind": dict(divergent),
         "journal_rows_lost": sum(r.journal_lost for r in results),
+        "journal_rows_doubled": sum(r.journal_doubled for r in results),
         "unexpected_exits": sum(len(r.unexpected_exits) for r in results),
         "unwritable_exits": sum(r.unwritable_exits for r in results),
         "secret_leaks": sum(r.secret_leaks for r in results),
@@ -403,12 +601,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="scenarios run side by side")
     parser.add_argument("--length", type=float, default=6.0, help="seconds of faults each")
     parser.add_argument("--keep", action="store_true", help="keep every scenario's files")
+    parser.add_argument("--store", choices=STORES, default="sqlite",
+                        help="where the daemon keeps its book: an SQLite file (default), or "
+                             "an account of a PostgreSQL database, on a throwaway cluster "
+                             "per scenario")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep)
+    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep, args.store)
     command = " ".join(["python -m bench.chaos", *(sys.argv[1:] if argv is None else argv)])
-    summary = totals(results) | {"seconds": round(time.monotonic() - started, 1),
-                                 "command": command}
+    summary = {"store": args.store} | totals(results) | {
+        "seconds": round(time.monotonic() - started, 1), "command": command}
     print(json.dumps(summary, indent=2))
     return 1 if summary["failed_scenarios"] else 0
 

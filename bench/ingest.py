@@ -2,7 +2,8 @@
 
 All three take the very same frames: the simulator makes them for the daemon from
 (orders, pushes, start_ms), and the floor and the naive peer make them again here with
-the same function and arguments.
+the same function and arguments. With a PostgreSQL book the daemon takes the same burst
+(`run_postgres`), and its figure is set beside the SQLite daemon's.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 
 import aiosqlite
 
-from bench.common import poll, ratio
+from bench.common import ACCOUNT, Probe, ratio
 from bitmart_sim import burst
-from harness import Daemon, Sim, ro_connect
+from harness import Daemon, Sim
+from harness.books import Book as BookStore
+from harness.books import PostgresBook
+from harness.postgres import Database
 from tracker import codec
 from tracker.book import Book
 from tracker.exchange.frames import frame_text
@@ -31,9 +35,14 @@ LIMIT = 1 << 20
 FLOOR_TRANSACTION = 1000  # frames per transaction in the floor: its own best batching
 
 
+def sizes(scale: float) -> tuple[int, int]:
+    """The burst's orders and pushes at `scale`."""
+    return max(int(ORDERS * scale), 10), max(int(PUSHES * scale), 100)
+
+
 def run(work: Path, scale: float) -> dict[str, Any]:
     work.mkdir(parents=True)
-    orders, pushes = max(int(ORDERS * scale), 10), max(int(PUSHES * scale), 100)
+    orders, pushes = sizes(scale)
     start_ms = int(time.time() * 1000)
     figures = through_daemon(work, orders, pushes, start_ms)
     frames = [burst.frame([row], compress=True)
@@ -54,36 +63,50 @@ def run(work: Path, scale: float) -> dict[str, Any]:
                         "tracker_vs_naive >= 10": tracker_rate >= 10 * naive_rate}}
 
 
-def through_daemon(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
+def run_postgres(work: Path, scale: float, database: Database) -> dict[str, Any]:
+    """The same burst into an account of a PostgreSQL database: the daemon's figure alone
+    (the floor and the naive peer are SQLite's, measured by `run`)."""
+    work.mkdir(parents=True)
+    orders, pushes = sizes(scale)
+    figures = through_daemon(work, orders, pushes, int(time.time() * 1000),
+                             PostgresBook(database, ACCOUNT))
+    return figures | {"tracker_pushes_per_s": round(figures["pushes"] / figures["tracker_s"])}
+
+
+def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
+                   store: BookStore | None = None) -> dict[str, Any]:
     """Time from the simulator's first send to the book holding the last order's last
     state (pushes are applied in order, so everything before it is in too)."""
     sim = Sim(work, "--symbols", SYMBOL)
     # The queue holds the whole burst: past `queue_max` the daemon sheds pushes and splices
     # again (right for a stalled writer), and the last order's state would then come from
     # the re-read, not from taking in every push, which is what this figure measures.
-    daemon = Daemon(work, sim, env={"TRACKER_SYMBOLS": SYMBOL, "TRACKER_LOG_LEVEL": "warning",
-                                    "TRACKER_QUEUE_MAX": str(2 * pushes + 1000)})
+    daemon = Daemon(work, sim, store=store,
+                    env={"TRACKER_SYMBOLS": SYMBOL, "TRACKER_LOG_LEVEL": "warning",
+                         "TRACKER_QUEUE_MAX": str(2 * pushes + 1000)})
     try:
         daemon.start()
         daemon.wait_live(60)
-        answer = sim.http.post("/load/burst", timeout=600, json={
-            "orders": orders, "pushes": pushes, "start_ms": start_ms}).json()
-        last = answer["last_order_id"]
-        conn = ro_connect(daemon.db)
+        probe = Probe(daemon.store)
         try:
-            def done() -> bool:
-                row = conn.execute("SELECT state FROM orders WHERE order_id = ?",
-                                   (last,)).fetchone()
-                return row is not None and row[0] == "filled"
+            before = probe.one("SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE seq > ?",
+                               0)
+            answer = sim.http.post("/load/burst", timeout=600, json={
+                "orders": orders, "pushes": pushes, "start_ms": start_ms}).json()
+            last = answer["last_order_id"]
 
-            seen_ns = poll(done, timeout=900, interval=0.002)
-            filled = conn.execute("SELECT COUNT(*) FROM orders WHERE order_id >= ? "
-                                  "AND state = 'filled'", (str(burst.BASE_ID),)).fetchone()[0]
-            applied = conn.execute("SELECT COUNT(*) FROM order_events WHERE order_id >= ? "
-                                   "AND outcome = 'applied'",
-                                   (str(burst.BASE_ID),)).fetchone()[0]
+            def done() -> bool:
+                return probe.one("SELECT state FROM orders WHERE order_id = ?",
+                                 last) == "filled"
+
+            # One journal row a push: the last push's commit announces at least this seq.
+            seen_ns = probe.until(done, timeout=900, seq=before + pushes)
+            filled = probe.one("SELECT COUNT(*) FROM orders WHERE order_id >= ? "
+                               "AND state = 'filled'", str(burst.BASE_ID))
+            applied = probe.one("SELECT COUNT(*) FROM order_events WHERE order_id >= ? "
+                                "AND outcome = 'applied'", str(burst.BASE_ID))
         finally:
-            conn.close()
+            probe.close()
         load = sim.http.get("/load").json()
         return {"orders": orders, "pushes": load["frames"],
                 "tracker_s": round((seen_ns - load["started_ns"]) / 1e9, 3),

@@ -30,3 +30,37 @@ def test_benchmarks_run_and_their_books_are_exact() -> None:
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert figures["readers"]["rows"] == 50 and figures["readers"]["queries"] > 100
     assert 0 < figures["footprint"]["rss_mb_after_seed"] < 1000
+
+
+
+def test_benchmarks_on_postgresql_beside_sqlite_run_and_the_book_is_exact() -> None:
+    """`--store both`: the same daemon on a PostgreSQL book, through the same burst, seed
+    and paced load as on SQLite in the same run, its latency read by a LISTENing reader."""
+    done = subprocess.run([sys.executable, "-m", "bench", "--store", "both", "--scale",
+                           "0.01"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=clean_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert figures["store"] == "both" and figures["ingest"]["book_exact"]
+    pg = figures["postgres"]
+    assert pg["server"]["fsync"] == pg["server"]["synchronous_commit"] == "on"
+    ingest = pg["ingest"]
+    assert ingest["book_exact"] and pg["targets_met"]["book_exact"]
+    assert ingest["pushes"] == 2000 and ingest["orders"] == 200
+    assert ingest["tracker_pushes_per_s"] == round(2000 / ingest["tracker_s"])
+    assert pg["ingest_vs_sqlite"] == round(
+        ingest["tracker_pushes_per_s"] / figures["ingest"]["tracker_pushes_per_s"], 2)
+    seed = pg["seed"]
+    assert seed["open_orders"] == figures["seed"]["open_orders"] == 1000
+    assert seed["requests"] == figures["seed"]["requests"]  # the same pages: the same floor
+    assert seed["io_floor_s"] == figures["seed"]["io_floor_s"]
+    assert pg["seed_vs_floor"] == seed["seed_vs_floor"] > 0
+    latency = pg["latency"]
+    assert latency["reader"].startswith("LISTEN tracker_book")
+    assert latency["seen"] == latency["sent"] == 6000  # every row reached the reader
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] == pg["latency_p99_ms"]
+    assert pg["sqlite_latency_p99_ms"] == figures["latency"]["p99_ms"]
+    assert pg["targets_met"]["latency all seen"]
+    assert set(pg["targets_met"]) == {"book_exact", "ingest_vs_sqlite >= 0.5",
+                                      "seed <= 1.5 x floor", "latency p99 <= 20 ms",
+                                      "latency all seen"}

@@ -29,3 +29,22 @@ def test_short_chaos_soak_converges_with_no_divergence() -> None:
     assert faults.get("ws_abort", 0) + faults.get("ws_close", 0) > 0
     assert faults.get("push_drop", 0) + faults.get("push_duplicate", 0) > 0
     assert summary["events_sent"] > 500
+
+
+def test_short_chaos_soak_on_postgresql_survives_its_server_crashing_and_freezing() -> None:
+    """Two scenarios on PostgreSQL books, each on a server of its own; their seeds draw a
+    frozen server first thing (3242), and a SIGKILL then a crashed server (3243)."""
+    done = subprocess.run([sys.executable, "-m", "bench.chaos", "--store", "postgres",
+                           "--scenarios", "2", "--seed", "3241", "--jobs", "2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=clean_env())
+    print(done.stdout[-6000:], done.stderr[-3000:])
+    summary = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert summary["store"] == "postgres"
+    assert summary["scenarios"] == 2 and summary["failed_scenarios"] == 0
+    assert summary["divergent_orders"] == summary["journal_rows_lost"] == 0
+    assert summary["journal_rows_doubled"] == 0
+    assert summary["unexpected_exits"] == summary["secret_leaks"] == summary["errors"] == 0
+    faults = summary["faults_injected"]
+    assert faults.get("pg_freeze", 0) > 0 and faults.get("pg_crash", 0) > 0
+    assert faults.get("sigkill", 0) > 0
