@@ -158,7 +158,9 @@ class Postgres:
         host that hangs. Returns what `thaw` must wake."""
         frozen = self.pids()
         for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+            # A backend may end between the listing and the signal: nothing to freeze there.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
         return frozen
 
     @staticmethod

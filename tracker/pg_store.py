@@ -111,6 +111,7 @@ class PgStore:
         self.unreachable: str | None = None
         self.reconnects = 0
         self.commit_timeout = COMMIT_TIMEOUT
+        self.give_up_at: float | None = None
         self.keep_ms = int(keep_days * DAY_MS)
         self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
         self.prune_due = 0.0
@@ -292,14 +293,24 @@ class PgStore:
         return False
 
     async def _bounded(self, work: Coroutine[Any, Any, bool]) -> bool:
-        """`work` within commit_timeout, or TimeoutError. Interrupted once, psycopg asks the
-        server to cancel and waits up to 10 s for a server that is not answering anyway;
-        interrupted again, it drops the connection at once, which is what is wanted here."""
+        """`work` within commit_timeout (and by `give_up_at`, once a stop set it), or
+        TimeoutError. Interrupted once, psycopg asks the server to cancel and waits up to
+        10 s for a server that is not answering anyway; interrupted again, it drops the
+        connection at once, which is what is wanted here."""
         task = asyncio.ensure_future(work)
+        started = time.monotonic()
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.commit_timeout)
-            if done:
-                return task.result()
+            while True:
+                limit = started + self.commit_timeout
+                if self.give_up_at is not None:
+                    limit = min(limit, self.give_up_at)
+                # In slices: a stop that comes while this waits shortens the wait.
+                done, _ = await asyncio.wait(
+                    {task}, timeout=max(0.0, min(0.25, limit - time.monotonic())))
+                if done:
+                    return task.result()
+                if time.monotonic() >= limit:
+                    break
             task.cancel()
             await asyncio.sleep(0.05)
             task.cancel()
@@ -349,7 +360,7 @@ class PgStore:
 
     async def _broken(self, exc: BaseException) -> None:
         """Drop the connection (the lock goes with it on the server's side) and say why."""
-        why = (f"no answer within {self.commit_timeout:g} s" if isinstance(exc, TimeoutError)
+        why = ("no answer in time" if isinstance(exc, TimeoutError)
                else pg_migrate.said(
                    exc, self.url))
         if self.unreachable is None:

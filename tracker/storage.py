@@ -129,6 +129,9 @@ class BookStore(Protocol):
     committed_at: float  # monotonic time of the last commit: the writer's pulse
     lost: str | None  # why nothing more may be written here (replaced, fenced), once it is so
     unreachable: str | None  # why a database server cannot be reached, while it cannot
+    # Monotonic time by which a commit in flight gives up, set by a stop. SQLite needs none:
+    # its one lock wait (5 s) bounds every commit already.
+    give_up_at: float | None
     replaced: asyncio.Event  # set when `lost` is
     commit_seconds: Collector  # the time of one batch transaction, a histogram
 

@@ -263,6 +263,7 @@ class Store:
         # holds: from then on nothing is written.
         self.lost: str | None = None
         self.unreachable: str | None = None  # a file is never out of reach: see `lost`
+        self.give_up_at: float | None = None  # unused: busy_timeout bounds each commit
         self.replaced = asyncio.Event()
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
         # Idle checks come at a tenth of the retention (a minute at most): no row outlives

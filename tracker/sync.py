@@ -216,6 +216,7 @@ class Tracker:
         written (disk full, locked) must not keep the process from exiting."""
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + self.config.stop_timeout
+            self.store.give_up_at = self.stop_deadline
         self.queue.put_nowait(Stop())
 
     @property
