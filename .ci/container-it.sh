@@ -47,9 +47,9 @@ tar -C "$BASE_DIR" -c . | podman import -q - "$DEFAULT_BASE" >/dev/null
 CTX=$(mktemp -d /var/tmp/tracker-clone.XXXXXX)
 STEPS=$(mktemp -d /var/tmp/tracker-steps.XXXXXX)
 SOCK=$STEPS/podman.sock
-SIM_PID= API_PID=
+SIM_PID= API_PID= PG_ROOT= PG_PORT=
 remove_tracker() { # the README's names: what an earlier run left would collide
-  podman rm -f tracker >/dev/null 2>&1 || true
+  podman rm -f tracker tracker-pg >/dev/null 2>&1 || true
   podman volume rm -f tracker-book >/dev/null 2>&1 || true
   podman rmi -f docker.io/library/tracker:latest >/dev/null 2>&1 || true
 }
@@ -57,6 +57,7 @@ cleanup() {
   remove_tracker
   [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
   [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null || true
+  [ -n "$PG_ROOT" ] && (cd "$PROJECT" && "$PY" -c "import sys; from pathlib import Path; from harness.postgres import Postgres; Postgres(Path(sys.argv[1]), int(sys.argv[2])).stop()" "$PG_ROOT" "$PG_PORT") || true
   rm -rf "$CTX" "$STEPS"
 }
 remove_tracker
@@ -118,9 +119,32 @@ check sh -c "! podman exec tracker sh -c 'touch /opt/x' 2>/dev/null"
 docker stop -t 10 tracker >/dev/null
 CHECK="stop exits 0"
 check test "$(podman inspect -f '{{.State.ExitCode}}' tracker)" = 0
+
+# The same image on a PostgreSQL book (docs/postgres.md's container command): a throwaway
+# server on the host, the password as a file in the secrets directory.
+read -r PG_ROOT PG_PORT PG_URL PG_PASSWORD < <(cd "$PROJECT" && "$PY" -c "
+from harness.postgres import Postgres
+s = Postgres.start(); db = s.create_database()
+print(s.root, s.port, db.url(password=False), db.password)")
+printf %s "$PG_PASSWORD" > "$CTX/secrets/db_password" && chown 10001 "$CTX/secrets/db_password"
+CHECK="the image runs on a PostgreSQL book and its health check passes"
+docker run -d --name tracker-pg --read-only --cap-drop=ALL --security-opt=no-new-privileges \
+  -v "$CTX/secrets:/run/secrets:ro" -e TRACKER_API_KEY_FILE=/run/secrets/api_key \
+  -e TRACKER_API_SECRET_FILE=/run/secrets/api_secret -e TRACKER_API_MEMO_FILE=/run/secrets/api_memo \
+  -e TRACKER_DB="$PG_URL" -e TRACKER_ACCOUNT=main -e TRACKER_DB_PASSWORD_FILE=/run/secrets/db_password \
+  -e TRACKER_SYMBOLS=BTC_USDT,ETH_USDT tracker >/dev/null
+check wait_for 60 podman healthcheck run tracker-pg
+CHECK="a reader on the host reads the account's open orders from PostgreSQL"
+check sh -c "PGPASSWORD='$PG_PASSWORD' '$(dirname "$(command -v "$PY")")/tracker' orders --db '$PG_URL' --account main | grep -q _USDT"
+CHECK="the password is in no log line of the container"
+check sh -c "! podman logs tracker-pg 2>&1 | grep -qF -- '$PG_PASSWORD'"
+docker stop -t 10 tracker-pg >/dev/null
+CHECK="stop exits 0 on PostgreSQL too"
+check test "$(podman inspect -f '{{.State.ExitCode}}' tracker-pg)" = 0
 if [ "$failed" -ne 0 ]; then
   for out in "$STEPS"/*.out; do echo "--- $out"; tail -n 20 "$out"; done
   podman logs --tail 40 tracker 2>&1 || true
+  podman logs --tail 40 tracker-pg 2>&1 || true
 fi
 echo "container-it: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 CI = Path(__file__).resolve().parent.parent / ".ci"
+# One after another, on one worker: they build and boot from the same cached root
+# filesystems, and each wants the machine's cores while it builds.
+pytestmark = pytest.mark.xdist_group("machines")
 
 
 def unavailable() -> str | None:
