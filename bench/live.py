@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.common import ACCOUNT, percentiles, ratio
-from harness import CREDENTIALS, Daemon, Sim, clean_env
+from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
 from tracker import protocol, signing
@@ -122,14 +122,28 @@ def start(work: Path, scale: float, store: Book | None = None
     return sim, daemon, symbols, per_symbol
 
 
+def seeded(sim: Sim, daemon: Daemon) -> tuple[BookView, float, int]:
+    """Start the daemon and wait for its first splice: the book, the seed's seconds and
+    the REST requests it took."""
+    requests_before = sim.counter("rest_requests")
+    daemon.start()
+    book = daemon.wait_live(timeout=1800)
+    return book, seed_seconds(daemon.log), sim.counter("rest_requests") - requests_before
+
+
+def seed_figures(book: BookView, seed_s: float, requests: int,
+                 floor_s: float) -> dict[str, Any]:
+    return {"open_orders": book.state["last_seed_orders"], "symbols": SYMBOLS,
+            "page_size": PAGE, "rest_rate": REST_RATE, "requests": requests,
+            "seed_s": round(seed_s, 2), "io_floor_s": round(floor_s, 2),
+            "seed_vs_floor": ratio(seed_s, floor_s),
+            "targets_met": {"seed <= 1.5 x floor": seed_s <= 1.5 * floor_s}}
+
+
 def run(work: Path, scale: float) -> dict[str, Any]:
     sim, daemon, symbols, per_symbol = start(work, scale)
     try:
-        requests_before = sim.counter("rest_requests")
-        daemon.start()
-        book = daemon.wait_live(timeout=1800)
-        seed_s = seed_seconds(daemon.log)
-        requests = sim.counter("rest_requests") - requests_before
+        book, seed_s, requests = seeded(sim, daemon)
         floor_s = asyncio.run(io_floor(sim.rest_url, symbols, per_symbol, requests))
         rss_mb = rss(daemon.pid) / 2**20
         idle = idle_cpu(daemon.pid, max(IDLE_SECONDS * scale, 3.0))
@@ -142,11 +156,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         busy, readers = paced(sim, daemon, symbols[-1], scale, query=True)
         latency["with_query_reader"] = {k: busy[k] for k in ("p50_ms", "p99_ms", "max_ms")}
         return {
-            "seed": {"open_orders": book.state["last_seed_orders"], "symbols": SYMBOLS,
-                     "page_size": PAGE, "rest_rate": REST_RATE, "requests": requests,
-                     "seed_s": round(seed_s, 2), "io_floor_s": round(floor_s, 2),
-                     "seed_vs_floor": ratio(seed_s, floor_s),
-                     "targets_met": {"seed <= 1.5 x floor": seed_s <= 1.5 * floor_s}},
+            "seed": seed_figures(book, seed_s, requests, floor_s),
             "footprint": {"rss_mb_after_seed": round(rss_mb, 1),
                           "idle_cpu_pct_of_one_core": round(idle, 3),
                           "targets_met": {"rss <= 150 MB": rss_mb <= 150,
@@ -166,11 +176,7 @@ def run_postgres(work: Path, scale: float, database: Database,
     when this seed sent as many requests (it does: the same exchange, the same pages)."""
     sim, daemon, symbols, per_symbol = start(work, scale, PostgresBook(database, ACCOUNT))
     try:
-        requests_before = sim.counter("rest_requests")
-        daemon.start()
-        book = daemon.wait_live(timeout=1800)
-        seed_s = seed_seconds(daemon.log)
-        requests = sim.counter("rest_requests") - requests_before
+        book, seed_s, requests = seeded(sim, daemon)
         if floor is not None and floor[0] == requests:
             floor_s = floor[1]
         else:
@@ -178,11 +184,7 @@ def run_postgres(work: Path, scale: float, database: Database,
         rss_mb = rss(daemon.pid) / 2**20
         latency, _ = paced(sim, daemon, symbols[-1], scale, query=False)
         return {
-            "seed": {"open_orders": book.state["last_seed_orders"], "symbols": SYMBOLS,
-                     "page_size": PAGE, "rest_rate": REST_RATE, "requests": requests,
-                     "seed_s": round(seed_s, 2), "io_floor_s": round(floor_s, 2),
-                     "seed_vs_floor": ratio(seed_s, floor_s),
-                     "targets_met": {"seed <= 1.5 x floor": seed_s <= 1.5 * floor_s}},
+            "seed": seed_figures(book, seed_s, requests, floor_s),
             "footprint": {"rss_mb_after_seed": round(rss_mb, 1)},
             "latency": {"reader": "LISTEN tracker_book, then the account's rows past its "
                                   "last seq"} | latency,
