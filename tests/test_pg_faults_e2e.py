@@ -1,6 +1,6 @@
 """A PostgreSQL book through its faults, with the real daemon and a real server: the server
 crashing (`pg_ctl stop -m immediate`) during ingest and during a splice, the server frozen
-(SIGSTOP) past the queue's bound, and a second tracker for an account already written.
+(SIGSTOP) past the queue's bound, a stop while the server is away, a start without it.
 
 Each time the book converges to the exchange's truth, no committed journal row is lost or
 doubled, seqs stay contiguous, and while the server is away the daemon says "database
@@ -103,27 +103,6 @@ def test_a_frozen_server_past_the_queue_bound_is_spliced_again(
     daemon.wait_converged(sim, timeout=60)
     kept(seen, contiguous(daemon))
     assert '"queue_overflow"' in daemon.log.read_text()
-
-
-def test_one_tracker_per_account(lab: Lab, book: PostgresBook) -> None:
-    sim = lab.sim("--open-orders", "5", "--seed", "9")
-    first = lab.daemon(sim, store=book).start()
-    first.wait_live()
-    second = lab.daemon(sim, store=book).start()
-    assert second.wait(timeout=30) == 75  # EX_TEMPFAIL: systemd tries again later
-    said = second.log.read_text()
-    assert "account acct1 is written by another tracker (tracker acct1 pid " \
-           f"{first.pid} on " in said, said
-    assert book.database.password not in said
-    # Another account in the same database is another book, written beside the first.
-    other = PostgresBook(book.database, "acct2")
-    third = lab.daemon(sim, store=other).start()
-    third.wait_live()
-    sim.place(symbol="BTC_USDT", side="buy", price="100", size="1")
-    for daemon in (first, third):
-        daemon.wait_converged(sim)
-    assert len(other.journal()) == len(book.journal())
-    assert first.alive() and third.alive()
 
 
 @pytest.mark.parametrize("fault", ["down", "frozen"])

@@ -5,8 +5,6 @@ commits the writer saw succeed (a failover to a replica behind)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -15,76 +13,12 @@ import psycopg
 import pytest
 
 from harness.postgres import Database
+from harness.relay import Relay
 from tracker import pg_migrate
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.pg_store import AccountTaken, PgStore
 from tracker.storage import Batch
-
-
-class Relay:
-    """127.0.0.1:port -> the server, byte for byte, until told otherwise: `mute_at_commit`
-    passes everything until the client has sent a COMMIT, then drops the server's answers
-    (the server commits, the client never hears of it),
-    `freeze` holds everything with both sockets open (a hung host), `cut` closes the client's
-    side of every link."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self._mode = "pass"
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-        self.links: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: str) -> None:
-        self._mode = mode
-        if mode == "freeze":
-            self.flowing.clear()
-        else:
-            self.flowing.set()
-
-    async def start(self) -> Relay:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.links.append(writer)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                       from_server: bool) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    await self.flowing.wait()
-                    if from_server and self.mode == "muted":
-                        continue
-                    dst.write(data)
-                    await dst.drain()
-                    if not from_server and self.mode == "mute_at_commit" and b"COMMIT" in data:
-                        self.mode = "muted"
-
-        # Cancelled at the test's end: quietly, as a relay that is switched off.
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(pipe(reader, up_writer, False),
-                                 pipe(up_reader, writer, True))
-
-    def cut(self) -> None:
-        for link in self.links:
-            link.transport.abort()
-        self.links.clear()
-
-    def close(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
 
 
 @pytest.fixture
@@ -202,8 +136,7 @@ async def test_a_second_writer_for_the_account_is_refused_by_name(pg_database: D
         with pytest.raises(pg_migrate.StartupError) as refused:
             await PgStore.open(pg_database.url(), "acct")
         assert refused.value.code == 75
-        assert "account acct is written by another tracker (tracker acct pid " in str(
-            refused.value)
+        assert "account acct is written by tracker acct pid " in str(refused.value)
         other = await PgStore.open(pg_database.url(), "other")  # another account: fine
         await other.close()
     finally:

@@ -39,17 +39,34 @@ def make_rest(config: Config) -> RestApi:
 async def run(config: Config, reread: Callable[[], Config]) -> int:
     """Until SIGTERM: 0 after a clean stop, 74 when the stop could not write everything or
     the book was deleted or replaced. A start that cannot happen raises StartupError.
-    `reread` loads the configuration again from the sources this start read (SIGHUP)."""
+    `reread` loads the configuration again from the sources this start read (SIGHUP).
+
+    On PostgreSQL a tracker whose account is written by another waits as its hot standby,
+    and one that loses the account to another (cut off from the database while a standby
+    took over) becomes the standby again: each turn as the writer starts afresh from the
+    book as the database holds it."""
     notifier = Notifier()
-    store = await open_store(config)
+    while True:
+        code = await _term(config, reread, notifier)
+        if code is not None:
+            return code
+
+
+async def _term(config: Config, reread: Callable[[], Config],
+                notifier: Notifier) -> int | None:
+    """One turn as the book's writer: its exit code, or None to wait as standby again."""
+    store = await _open_or_stop(config, notifier)
+    if store is None:
+        return 0  # stopped while waiting as the standby
     rest = make_rest(config)
     tracker = Tracker(config, store, rest)
     watchdog: asyncio.Task[None] | None = None
+    close_metrics: Callable[[], None] | None = None
     try:
         if config.metrics_port:
             # Before the first commit: a start that fails here must leave the book saying
             # what the last run left, not "starting" with a fresh heartbeat.
-            serve_metrics(tracker, config.metrics_port)
+            close_metrics = serve_metrics(tracker, config.metrics_port)
         await first_write(tracker, config)
         loop = asyncio.get_running_loop()
 
@@ -67,17 +84,21 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
         log.info("tracker_started", api=config.api, db=shown(config.db),
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
-                 open_orders=tracker.book.open_count(), metrics_port=config.metrics_port)
+                 open_orders=tracker.book.open_count(), metrics_port=config.metrics_port,
+                 role="active")
         running = asyncio.create_task(tracker.run(), name="tracker")
         replaced = asyncio.create_task(store.replaced.wait(), name="book-watch")
         await asyncio.wait([running, replaced], return_when=asyncio.FIRST_COMPLETED)
         replaced.cancel()
         if store.lost is not None:
             # Not one more write (no "stopped" either: that would go to the wrong file).
-            # Exit non-zero so the supervisor starts again on the file now at the path.
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
+            if isinstance(config.db, str) and tracker.stop_deadline is None:
+                log.warning("standby_again", account=config.account, reason=store.lost)
+                return None
+            # Exit non-zero so the supervisor starts again on the file now at the path.
             return os.EX_IOERR
         running.result()
         if tracker.unwritten:
@@ -91,11 +112,61 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+        if close_metrics is not None:
+            close_metrics()
         await rest.aclose()
         await store.close()
 
 
-async def open_store(config: Config) -> BookStore:
+async def _open_or_stop(config: Config, notifier: Notifier) -> BookStore | None:
+    """The book opened for writing, or None when SIGTERM or SIGINT came first (a standby
+    waits for its account's lock as long as the active tracker lives)."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    waiting: list[str] = []
+    close_metrics: list[Callable[[], None]] = []
+
+    def standby(holder: str) -> None:
+        waiting.append(holder)
+        log.warning("standby", account=config.account, active=holder,
+                    effect="takes over when the active tracker's connection ends")
+        notifier.ready(f"standby, active is {holder}")
+        if config.metrics_port and not close_metrics:
+            try:
+                close_metrics.append(metrics.serve_standby(config.metrics_port))
+            except OSError as exc:
+                log.error("metrics_unavailable", port=config.metrics_port, error=exc.strerror)
+
+    opening = asyncio.create_task(open_store(config, standby), name="open-book")
+    stopping = asyncio.create_task(stopped.wait(), name="stop-while-opening")
+    try:
+        while not opening.done() and not stopping.done():
+            await asyncio.wait([opening, stopping], timeout=1.0,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if waiting and not opening.done():
+                notifier.watchdog()  # a standby is healthy while it waits
+    finally:
+        stopping.cancel()
+        for close in close_metrics:  # the active's own figures take the port over
+            close()
+    if opening.done():
+        store = opening.result()
+        if waiting:
+            log.warning("took_over", account=config.account, previous=waiting[-1])
+        return store
+    opening.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await opening
+    notifier.stopping()
+    log.info("tracker_stopped", role="standby")
+    return None
+
+
+async def open_store(config: Config, standby: Callable[[str], None] | None = None
+                     ) -> BookStore:
+    """The book; on PostgreSQL `standby` hears who holds the account while this waits."""
     if isinstance(config.db, Path):
         return await Store.open(config.db, config.journal_keep_days)
     try:
@@ -104,7 +175,7 @@ async def open_store(config: Config) -> BookStore:
         raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
                                          "'bitmart-order-tracker[postgres]'") from None
     return await PgStore.open(config.db, config.account, config.db_password,
-                              config.journal_keep_days)
+                              config.journal_keep_days, standby)
 
 
 async def first_write(tracker: Tracker, config: Config) -> None:
@@ -158,9 +229,9 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
         await asyncio.sleep(min(interval or 1.0, 1.0))
 
 
-def serve_metrics(tracker: Tracker, port: int) -> None:
+def serve_metrics(tracker: Tracker, port: int) -> Callable[[], None]:
     try:
-        metrics.serve(tracker.health, port, tracker.store.commit_seconds)
+        return metrics.serve(tracker.health, port, tracker.store.commit_seconds)
     except OSError as exc:
         raise StartupError(os.EX_UNAVAILABLE, f"metrics_port: cannot listen on 127.0.0.1:"
                                               f"{port}: {exc.strerror}") from None

@@ -80,6 +80,10 @@ def status_text(state: dict[str, Any], now: int) -> str:
                        f"stale {state['stale']}, invalid {state['invalid']}"),
             ("unresolved", str(state["unresolved"])),
             ("book", f"{state['book_id']}, schema {state['schema']}"))
+    # A PostgreSQL book's account: the active tracker and its standbys, as the server sees
+    # them (an SQLite book has one writer, the daemon above).
+    rows += tuple((t["role"], f"{t['name']}" + (f" from {t['addr']}" if t["addr"] else "")
+                   + f", since {when(t['since'])}") for t in state.get("trackers", ()))
     return "\n".join([head, *(f"  {name:<13}{value}" for name, value in rows)])
 
 

@@ -38,8 +38,20 @@ def _labelled(kind: type[Metric], name: str, doc: str, label: str,
     return family
 
 
+ROLES = ("active", "standby")
+
+
+def role(now: str) -> Metric:
+    """1 for what this tracker is for its book: the writer, or a standby waiting for the
+    account's lock (PostgreSQL)."""
+    return _labelled(GaugeMetricFamily, "role", "1 for this tracker's role: active (writes "
+                     "the book) or standby (waits for the account's lock)", "role",
+                     {r: float(r == now) for r in ROLES})
+
+
 def families(h: Health) -> Iterator[Metric]:
     """Every metric of one snapshot."""
+    yield role("active")
     yield _gauge("book_live", "1 while the book is exact and the writer commits (a commit "
                  "within 5 s)", float(h.current))
     yield _labelled(GaugeMetricFamily, "not_live_reason", "1 for why the book is not live "
@@ -85,10 +97,32 @@ class HealthCollector(Collector):
         return families(self.health())
 
 
-def serve(health: Callable[[], Health], port: int, *more: Collector) -> None:
+class StandbyCollector(Collector):
+    """What a standby has to say: its role, and that the book is not its to vouch for."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield role("standby")
+
+
+def serve_standby(port: int) -> Callable[[], None]:
+    return _serve(port, StandbyCollector())
+
+
+def serve(health: Callable[[], Health], port: int, *more: Collector) -> Callable[[], None]:
     """Serve /metrics on 127.0.0.1:port from a daemon thread (prometheus-client's own);
-    `more` adds collectors that keep their own state (the commit-time histogram)."""
+    `more` adds collectors that keep their own state (the commit-time histogram). Returns
+    what closes the port again (a standby that took over serves its own figures)."""
+    return _serve(port, HealthCollector(health), *more)
+
+
+def _serve(port: int, *collectors: Collector) -> Callable[[], None]:
     registry = CollectorRegistry(auto_describe=True)
-    for collector in (HealthCollector(health), *more):
+    for collector in collectors:
         registry.register(collector)
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+
+    def close() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return close

@@ -26,6 +26,22 @@ CONTRACT = ("open_orders", "order_events", "orders", "sync_state")
 # The change feed, part of the contract: the writer NOTIFYs here once per committed batch,
 # `{"account": ..., "seq": N}` with the highest seq the account's journal then holds.
 CHANNEL = "tracker_book"
+# One tracker writes each account, holding this advisory lock (a 64-bit hash of the
+# account's name, computed by the server so that every tool, psql included, finds it) on the
+# connection it writes with; standbys wait for it.
+LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
+# The account's lock as the server sees it: the holder (granted) first, then the trackers
+# waiting for it, each named by its connection's application_name ("tracker ACCOUNT pid N
+# on HOST"). pg_locks shows a 64-bit key as classid (high half) and objid (low half).
+LOCKERS = (
+    f"WITH k AS (SELECT {LOCK_KEY} AS key) "
+    "SELECT l.granted, a.application_name AS name, a.client_addr::text AS addr, "
+    "(extract(epoch FROM a.backend_start) * 1000)::bigint AS since "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k "
+    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
+    "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
+    "AND l.objid::bigint = k.key & 4294967295 "
+    "ORDER BY l.granted DESC, a.backend_start")
 # One row per version applied, with its time: the schema's history, readable with psql.
 VERSIONS = """CREATE TABLE tracker_schema (
     version    INTEGER PRIMARY KEY,

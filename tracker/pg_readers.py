@@ -186,7 +186,12 @@ def status(book: Book) -> dict[str, Any]:
         schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
                               ).fetchone()
         assert count is not None and schema is not None  # aggregates always give a row
-        return state | {"open_orders": count["n"], "schema": schema["v"]}
+        # Who holds the account and who waits for it, as the server knows them now: the
+        # truth about every tracker of the account, from whichever host asks.
+        trackers = [{"role": "active" if r["granted"] else "standby", "name": r["name"],
+                     "addr": r["addr"], "since": r["since"], "since_iso": readers.iso(r["since"])}
+                    for r in conn.execute(pg_migrate.LOCKERS, (book.account,)).fetchall()]
+        return state | {"open_orders": count["n"], "schema": schema["v"], "trackers": trackers}
 
     return readers.judged(read(book, query))
 

@@ -22,7 +22,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -47,9 +47,7 @@ from tracker.storage import (
 
 log = structlog.get_logger("tracker.pg_store")
 
-# The account's lock key: a 64-bit hash of its name, computed by the server so that every
-# tool (psql included) finds the same lock: `pg_locks` shows it as classid/objid.
-LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
+LOCK_KEY = pg_migrate.LOCK_KEY
 COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
 STAGE = ("CREATE TEMPORARY TABLE order_stage (LIKE orders INCLUDING DEFAULTS) "
          "ON COMMIT DELETE ROWS")
@@ -112,6 +110,7 @@ class PgStore:
         self.reconnects = 0
         self.commit_timeout = COMMIT_TIMEOUT
         self.give_up_at: float | None = None
+        self.standby: Callable[[str], None] | None = None
         self.keep_ms = int(keep_days * DAY_MS)
         self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
         self.prune_due = 0.0
@@ -121,15 +120,20 @@ class PgStore:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
     @classmethod
-    async def open(cls, url: str, account: str, password: str = "",
-                   keep_days: float = 0) -> PgStore:
+    async def open(cls, url: str, account: str, password: str = "", keep_days: float = 0,
+                   standby: Callable[[str], None] | None = None) -> PgStore:
         """The account's book, migrated and locked for this process; a StartupError of one
-        line (without the password) when it cannot be."""
+        line (without the password) when it cannot be. With `standby`, a lock held by
+        another tracker is waited for (`standby` hears who holds it) instead of refused."""
         await asyncio.to_thread(pg_migrate.migrate, url, password)
         store = cls(url, account, password, keep_days)
+        store.standby = standby
         try:
             store.committed_seq = await store._connect()
             store.next_seq = store.committed_seq + 1
+            # Active from here: a lock lost later (cut off while a standby took over) is
+            # given up, never waited for inside a commit with this term's book in memory.
+            store.standby = None
         except (AccountTaken, MigrationError) as exc:
             await store.close()
             raise StartupError(os.EX_TEMPFAIL if isinstance(exc, AccountTaken)
@@ -151,7 +155,13 @@ class PgStore:
                          ).fetchone()
             assert row is not None
             if not row["got"] and not await self._reclaim(conn):
-                raise AccountTaken(await self._holder(conn))
+                holder = await self._holder(conn)
+                if self.standby is None:
+                    raise AccountTaken(f"account {self.account} is written by {holder}")
+                # A hot standby: wait in the server for the lock; it comes the moment the
+                # active tracker's connection ends (a crash, a cut, a stop).
+                self.standby(holder)
+                await conn.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", (self.account,))
             self.backend_pid = row["pid"]
             await conn.execute(STAGE)
             await conn.execute("INSERT INTO sync_state (account) VALUES (%s) "
@@ -210,22 +220,13 @@ class PgStore:
             await asyncio.sleep(0.1)
 
     async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
-        """Who holds the account's lock, as the server and the book say."""
-        cur = await conn.execute(
-            f"WITH k AS (SELECT {LOCK_KEY} AS key) "
-            "SELECT a.application_name, a.client_addr::text AS addr, "
-            "(SELECT pid FROM sync_state WHERE account = %s) AS tracker_pid "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
-            "AND l.objid::bigint = k.key & 4294967295", (self.account, self.account))
+        """Who holds the account's lock, as the server says."""
+        cur = await conn.execute(pg_migrate.LOCKERS, (self.account,))
         row = await cur.fetchone()
-        who = "another tracker"
-        if row is not None:
-            who = f"another tracker ({row['application_name'] or 'unnamed'}"
-            who += f" from {row['addr']})" if row["addr"] else ")"
-        return (f"account {self.account} is written by {who}: one tracker per account; "
-                "stop the other, or give this one another account")
+        if row is None or not row["granted"]:
+            return "another tracker"  # it has just let go: the next try may take it
+        return f"{row['name'] or 'an unnamed connection'}" + (
+            f" from {row['addr']}" if row["addr"] else "")
 
     def _lose(self, why: str) -> None:
         self.lost = why
