@@ -2,6 +2,12 @@
 
 It is the simulator's own interface (not BitMart's), unauthenticated, for tests, the demo
 and benchmarks; the simulator binds to loopback by default for that reason.
+
+Calls about orders, their flow and their statistics are about one account, named by
+`?account=NAME` or an `"account"` field of the body; without either, the default (first)
+account, so a caller that knows of one account only is served as it always was. Faults
+are the venue's, so global; connection and token actions reach every account unless one
+is named.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from aiohttp import web
 from bitmart_sim import burst
 from bitmart_sim.faults import FaultConfigError
 from bitmart_sim.flow import FlowConfigError, parse_mix
-from bitmart_sim.state import SIM_KEY, Connection, Simulator
+from bitmart_sim.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
 from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
 from bitmart_sim.wire import dec, v4_order
 
@@ -51,6 +57,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/control/load/pace", endpoint(start_pace)),
         web.get("/control/load", endpoint(get_load)),
         web.get("/control/stats", endpoint(stats)),
+        web.get("/control/accounts", endpoint(accounts)),
     ]
 
 
@@ -72,12 +79,36 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
         except OrderError as exc:
             status = 404 if exc.kind == "not_found" else 409
             return web.json_response({"error": str(exc)}, status=status)
+        except UnknownAccount as exc:
+            return web.json_response({"error": str(exc)}, status=404)
 
     return wrapped
 
 
-def truth_row(sim: Simulator, order: SimOrder) -> dict[str, Any]:
-    spec = sim.store.symbols[order.symbol]
+def named(body: dict[str, Any], request: web.Request) -> str | None:
+    """The account a call names (`?account=` or the body's `account`), or None."""
+    query, field = request.query.get("account"), body.get("account")
+    if field is not None and not isinstance(field, str):
+        raise BadControl("account must be a string")
+    if query is not None and field is not None and query != field:
+        raise BadControl("the query and the body name different accounts")
+    return query if query is not None else field
+
+
+def account_of(sim: Simulator, body: dict[str, Any], request: web.Request) -> AccountState:
+    """The account a call is about: the one it names, else the default account."""
+    return sim.account(named(body, request))
+
+
+def only_account(sim: Simulator, body: dict[str, Any],
+                 request: web.Request) -> AccountState | None:
+    """For the actions that reach every account unless one is named."""
+    name = named(body, request)
+    return None if name is None else sim.account(name)
+
+
+def truth_row(sim: Simulator, account: AccountState, order: SimOrder) -> dict[str, Any]:
+    spec = account.store.symbols[order.symbol]
     row = v4_order(order, spec, sim.settings.amounts)
     row["fees"] = dec(order.fees, 8, sim.settings.amounts)
     row["fills"] = len(order.fills)
@@ -86,12 +117,14 @@ def truth_row(sim: Simulator, order: SimOrder) -> dict[str, Any]:
 
 async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """Every order's true current state; `?open=1` for the open set, `?symbol=` to filter."""
+    account = account_of(sim, body, request)
     symbol = request.query.get("symbol")
     if request.query.get("open") in ("1", "true"):
-        orders = sim.store.open_orders(symbol)
+        orders = account.store.open_orders(symbol)
     else:
-        orders = [o for o in sim.store.orders.values() if symbol in (None, o.symbol)]
-    return {"server_time": sim.now_ms(), "orders": [truth_row(sim, o) for o in orders]}
+        orders = [o for o in account.store.orders.values() if symbol in (None, o.symbol)]
+    return {"server_time": sim.now_ms(), "account": account.name,
+            "orders": [truth_row(sim, account, o) for o in orders]}
 
 
 async def get_faults(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -116,60 +149,70 @@ def _amount(body: dict[str, Any], name: str) -> Decimal | None:
 
 
 async def place(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    account = account_of(sim, body, request)
     symbol, side = str(body.get("symbol", "")), str(body.get("side", ""))
     client_id = body.get("client_order_id")
     if client_id is not None and not (isinstance(client_id, str)
                                       and CLIENT_ID.fullmatch(client_id)):
         raise BadControl("client_order_id must be 1 to 32 letters and digits")
     if body.get("type", "limit") == "market":
-        order = sim.store.place_market(symbol, side, size=_amount(body, "size"),
-                                       notional=_amount(body, "notional"),
-                                       client_order_id=client_id)
+        order = account.store.place_market(symbol, side, size=_amount(body, "size"),
+                                           notional=_amount(body, "notional"),
+                                           client_order_id=client_id)
     else:
         price, size = _amount(body, "price"), _amount(body, "size")
         if price is None or size is None:
-            order = sim.flow.random_limit(symbol or None)
+            order = account.flow.random_limit(symbol or None)
         else:
-            order = sim.store.place_limit(symbol, side, price, size, client_id)
-    return truth_row(sim, order)
+            order = account.store.place_limit(symbol, side, price, size, client_id)
+    return truth_row(sim, account, order)
 
 
 async def fill(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    order = sim.store.fill(request.match_info["order_id"], _amount(body, "size"))
-    return truth_row(sim, order)
+    """Fill an order of the account named (another account's order is not found)."""
+    account = account_of(sim, body, request)
+    order = account.store.fill(request.match_info["order_id"], _amount(body, "size"))
+    return truth_row(sim, account, order)
 
 
 async def cancel(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    order = sim.store.cancel(request.match_info["order_id"], str(body.get("source", "user")))
-    return truth_row(sim, order)
+    account = account_of(sim, body, request)
+    order = account.store.cancel(request.match_info["order_id"],
+                                 str(body.get("source", "user")))
+    return truth_row(sim, account, order)
 
 
 async def populate(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    account = account_of(sim, body, request)
     per_symbol = body.get("per_symbol")
     if not isinstance(per_symbol, int) or isinstance(per_symbol, bool) or per_symbol < 0:
         raise BadControl("per_symbol must be a non-negative integer")
     symbol = body.get("symbol")
-    if symbol is not None and symbol not in sim.store.symbols:
+    if symbol is not None and symbol not in account.store.symbols:
         raise BadControl(f"unknown symbol {symbol!r}")
     for _ in range(per_symbol):
-        for name in [symbol] if symbol else list(sim.store.symbols):
-            sim.flow.random_limit(name)
-    return {"open": len(sim.store.open_orders())}
+        for name in [symbol] if symbol else list(account.store.symbols):
+            account.flow.random_limit(name)
+    return {"open": len(account.store.open_orders())}
 
 
 async def get_flow(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    return {"rate": sim.flow_rate, "mix": sim.flow.mix, "events": sim.flow.events}
+    account = account_of(sim, body, request)
+    return {"account": account.name, "rate": account.flow_rate, "mix": account.flow.mix,
+            "events": account.flow.events}
 
 
 async def set_flow(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """`{"rate": events per second, "mix": "new=4,cancel=1"}`, either or both."""
-    if "rate" in body:
-        rate = body["rate"]
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
-            raise BadControl("rate must be a non-negative number")
-        sim.flow_rate = float(rate)
-    if "mix" in body:
-        sim.flow.mix = parse_mix(str(body["mix"]))
+    account = account_of(sim, body, request)
+    rate = body.get("rate")
+    if "rate" in body and (isinstance(rate, bool) or not isinstance(rate, int | float)
+                           or not 0 <= rate < float("inf")):
+        raise BadControl("rate must be a finite non-negative number")
+    mix = parse_mix(str(body["mix"])) if "mix" in body else account.flow.mix
+    if rate is not None:
+        account.flow_rate = float(rate)
+    account.flow.mix = mix
     return await get_flow(sim, body, request)
 
 
@@ -183,7 +226,8 @@ async def drop(sim: Simulator, body: dict[str, Any], request: web.Request) -> An
     if not isinstance(code, int) or code not in SENDABLE_CLOSE_CODES:
         raise BadControl("code must be a close code a server may send (1000-1003, "
                          "1007-1014, 3000-4999)")
-    return {"dropped": await sim.drop_connections(mode, code, str(body.get("reason", "")))}
+    return {"dropped": await sim.drop_connections(mode, code, str(body.get("reason", "")),
+                                                  only_account(sim, body, request))}
 
 
 async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -197,7 +241,7 @@ async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -
             raise BadControl(f"base64 is not valid: {exc}") from None
     else:
         raise BadControl("give text (a string) or base64 (a string)")
-    return {"sent": sim.send_raw(frame)}
+    return {"sent": sim.send_raw(frame, only_account(sim, body, request))}
 
 
 def _positive(body: dict[str, Any], name: str, default: float, limit: float) -> float:
@@ -257,26 +301,45 @@ async def get_load(sim: Simulator, body: dict[str, Any], request: web.Request) -
 
 
 async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    """Early token expiry: every v2 bearer token issued so far stops working now."""
-    count = len(sim.tokens)
-    sim.tokens.clear()
+    """Early token expiry: every v2 bearer token issued so far (to one account, if named)
+    stops working now."""
+    only = only_account(sim, body, request)
+    count = 0
+    for account in [only] if only else sim.accounts.values():
+        count += len(account.tokens)
+        account.tokens.clear()
     sim.injected["token_expiry"] += count
     return {"expired": count}
 
 
 async def stats(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """One account's orders and flow; the connections logged in with it when it is named,
+    else every connection; the counters and injected faults are the whole simulator's."""
+    account = account_of(sim, body, request)
     return {
         "server_time": sim.now_ms(),
-        "orders": len(sim.store.orders),
-        "open_orders": len(sim.store.open_orders()),
-        "changes": sim.store.changes,
-        "flow_events": sim.flow.events,
+        "account": account.name,
+        "orders": len(account.store.orders),
+        "open_orders": len(account.store.open_orders()),
+        "changes": account.store.changes,
+        "flow_events": account.flow.events,
         "counters": dict(sim.stats),
         "injected": dict(sim.injected),
-        "connections": [_describe(c) for c in sim.ws_sessions],
+        "connections": [_describe(c) for c in sim.connections(
+            only_account(sim, body, request))],
     }
+
+
+async def accounts(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
+    """The accounts served, the default first; their names and markets, no credentials."""
+    return {"accounts": [{
+        "name": a.name, "symbols": list(a.store.symbols), "orders": len(a.store.orders),
+        "open_orders": len(a.store.open_orders()), "rate": a.flow_rate,
+        "connections": len(sim.connections(a)),
+    } for a in sim.accounts.values()]}
 
 
 def _describe(connection: Connection) -> dict[str, Any]:
     return {"peer": connection.peer, "logged_in": connection.logged_in,
+            "account": connection.account.name if connection.account else None,
             "topics": list(connection.topics)}

@@ -1,7 +1,8 @@
 """The public market-list endpoints that general-purpose clients read before anything else.
 
 ccxt's `load_markets` reads all three (the contract list from its "swap" host); without
-them it cannot place a single private call, so the simulator answers them from its symbols.
+them it cannot place a single private call, so the simulator answers them from its symbols
+(every symbol any of its accounts trades: the lists are public, not an account's).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def routes() -> list[web.RouteDef]:
 
 async def currencies(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
-    names = sorted({part for name in sim.store.symbols for part in name.split("_", 1)})
+    names = sorted({part for name in sim.symbols for part in name.split("_", 1)})
     rows = [{"currency": c, "name": c, "network": c, "withdraw_enabled": False,
              "deposit_enabled": False} for c in names]
     return v4_response(sim, {"currencies": rows})
@@ -31,7 +32,7 @@ async def currencies(request: web.Request) -> web.Response:
 async def symbol_details(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     rows = []
-    for number, spec in enumerate(sim.store.symbols.values(), start=1):
+    for number, spec in enumerate(sim.symbols.values(), start=1):
         base, quote = spec.name.split("_", 1)
         rows.append({
             "symbol": spec.name, "symbol_id": number, "base_currency": base,

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from bitmart_sim.replies import v2_error
-from bitmart_sim.state import SIM_KEY
+from bitmart_sim.state import SIM_KEY, AccountState
 from bitmart_sim.store import OrderError
 from bitmart_sim.wire import v2_row
 from tracker import protocol, signing
@@ -56,41 +56,44 @@ async def ping(request: web.Request) -> web.Response:
 async def authenticate(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     form = await request.post()
-    account = sim.settings.account
     if form.get("grant_type") != "client_credentials":
         return v2_error(400, "Invalid grant_type")
-    if form.get("client_id") != account.api_key:
+    account = sim.by_key.get(str(form.get("client_id", "")))
+    if account is None:
         return v2_error(401, "Invalid client_id")
-    expected = signing.v2_client_secret(account.api_key, account.secret, account.memo)
+    key = account.credentials
+    expected = signing.v2_client_secret(key.api_key, key.secret, key.memo)
     if not signing.constant_time_equal(str(form.get("client_secret", "")), expected):
         return v2_error(401, "Invalid client_secret")
     now = sim.now_ms()
-    while sim.token_requests and sim.token_requests[0] <= now - 60_000:
-        sim.token_requests.popleft()
-    if len(sim.token_requests) >= TOKENS_PER_MINUTE:
+    requests = account.token_requests  # the limit is per account
+    while requests and requests[0] <= now - 60_000:
+        requests.popleft()
+    if len(requests) >= TOKENS_PER_MINUTE:
         sim.stats["v2_token_refused"] += 1
         return v2_error(429, "Too many token requests: at most 5 per minute")
-    sim.token_requests.append(now)
+    requests.append(now)
     token = secrets.token_hex(24)
-    sim.tokens[token] = now + int(sim.faults.token_ttl_s * 1000)
+    account.tokens[token] = now + int(sim.faults.token_ttl_s * 1000)
     sim.stats["v2_tokens_issued"] += 1
     return web.json_response({"access_token": token, "expires_in": TOKEN_LIFETIME_S})
 
 
-def _authorize(request: web.Request) -> web.Response | None:
-    """Bearer token and timestamp checks shared by every private v2 call. Timestamp
-    refusals name the header: that is how a client tells a clock problem from others."""
+def _authorize(request: web.Request) -> AccountState | web.Response:
+    """Bearer token and timestamp checks shared by every private v2 call: the account the
+    token was issued to, or the refusal. Timestamp refusals name the header: that is how a
+    client tells a clock problem from others."""
     sim = request.app[SIM_KEY]
     now = sim.now_ms()
     auth = request.headers.get(protocol.AUTHORIZATION_HEADER, "")
     scheme, _, token = auth.partition(" ")
     if scheme != "Bearer" or not token:
         return v2_error(401, f"Missing {protocol.AUTHORIZATION_HEADER}: Bearer <access_token>")
-    expiry = sim.tokens.get(token)
-    if expiry is None:
+    account = sim.token_account(token)
+    if account is None:
         return v2_error(401, "Invalid access token")
-    if expiry <= now:
-        del sim.tokens[token]
+    if account.tokens[token] <= now:
+        del account.tokens[token]
         return v2_error(401, "Access token expired")
     stamp = request.headers.get(protocol.TIMESTAMP_HEADER, "")
     if not stamp.isdigit():
@@ -98,16 +101,16 @@ def _authorize(request: web.Request) -> web.Response | None:
     if abs(now - int(stamp)) > TIMESTAMP_WINDOW_MS:
         return v2_error(400, f"Request expired: {protocol.TIMESTAMP_HEADER} must be within "
                              "60 s of server time")
-    verdict = sim.v2_limit.hit(token, now)
+    verdict = account.v2_limit.hit(token, now)
     if not verdict.allowed:
         return v2_error(429, "Too many requests")
-    return None
+    return account
 
 
-def _check_signature(request: web.Request, params: dict[str, object]) -> web.Response | None:
-    sim = request.app[SIM_KEY]
+def _check_signature(request: web.Request, account: AccountState,
+                     params: dict[str, object]) -> web.Response | None:
     given = request.headers.get(protocol.SIGNATURE_HEADER, "")
-    expected = signing.v2_signature(sim.settings.account.secret, params)
+    expected = signing.v2_signature(account.credentials.secret, params)
     if not given or not signing.constant_time_equal(given, expected):
         return v2_error(401, f"Invalid {protocol.SIGNATURE_HEADER}")
     return None
@@ -124,9 +127,10 @@ def _required_int(request: web.Request, name: str) -> int | web.Response:
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    if (denied := _authorize(request)) is not None:
-        return denied
-    sim = request.app[SIM_KEY]
+    account = _authorize(request)
+    if isinstance(account, web.Response):
+        return account
+    sim, store = request.app[SIM_KEY], account.store
     symbol = request.query.get("symbol")
     if not symbol:
         return v2_error(400, "Required String parameter 'symbol' is not present")
@@ -145,15 +149,15 @@ async def list_orders(request: web.Request) -> web.Response:
     if offset < 0 or not 1 <= limit <= protocol.V2_PAGE_MAX:
         return v2_error(400, "Invalid paging: offset >= 0 and 1 <= limit <= "
                              f"{protocol.V2_PAGE_MAX}")
-    if symbol not in sim.store.symbols:
+    if symbol not in store.symbols:
         return v2_error(400, f"Invalid symbol {symbol}")
     states = STATUS_FILTER[status]
     if states == {"new", "partially_filled"}:
-        rows = sim.store.open_orders(symbol)
+        rows = store.open_orders(symbol)
     else:
-        rows = [o for o in sim.store.orders.values()
+        rows = [o for o in store.orders.values()
                 if o.symbol == symbol and (states is None or o.state in states)]
-    spec = sim.store.symbols[symbol]
+    spec = store.symbols[symbol]
     page = rows[offset * limit:(offset + 1) * limit]
     body = {
         "orders": [v2_row(o, spec, sim.settings.amounts) for o in page],
@@ -162,25 +166,27 @@ async def list_orders(request: web.Request) -> web.Response:
         "current_page": offset,
     }
     response = web.json_response(body)
-    sim.shift_between_pages(symbol)
+    sim.shift_between_pages(account, symbol)
     return response
 
 
 async def order_detail(request: web.Request) -> web.Response:
-    if (denied := _authorize(request)) is not None:
-        return denied
+    account = _authorize(request)
+    if isinstance(account, web.Response):
+        return account
     sim = request.app[SIM_KEY]
-    order = sim.store.orders.get(request.match_info["entrust_id"])
+    # Another account's order is as unknown as one that never was.
+    order = account.store.orders.get(request.match_info["entrust_id"])
     if order is None or sim.lagging(order):
         return v2_error(404, "Not found")
-    return web.json_response(v2_row(order, sim.store.symbols[order.symbol],
+    return web.json_response(v2_row(order, account.store.symbols[order.symbol],
                                     sim.settings.amounts))
 
 
 async def place_order(request: web.Request) -> web.Response:
-    if (denied := _authorize(request)) is not None:
-        return denied
-    sim = request.app[SIM_KEY]
+    account = _authorize(request)
+    if isinstance(account, web.Response):
+        return account
     try:
         body = json.loads(await request.text())
     except json.JSONDecodeError:
@@ -188,25 +194,26 @@ async def place_order(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not {"symbol", "amount", "price", "side"} <= body.keys():
         return v2_error(400, "Invalid request: symbol, amount, price and side are required")
     params = {k: body[k] for k in ("symbol", "amount", "price", "side")}
-    if (denied := _check_signature(request, params)) is not None:
+    if (denied := _check_signature(request, account, params)) is not None:
         return denied
     try:
         price, amount = Decimal(str(params["price"])), Decimal(str(params["amount"]))
-        order = sim.store.place_limit(str(params["symbol"]), str(params["side"]), price, amount)
+        order = account.store.place_limit(str(params["symbol"]), str(params["side"]), price,
+                                          amount)
     except (InvalidOperation, OrderError) as exc:
         return v2_error(400, f"Place order error: {exc}")
     return web.json_response({"entrust_id": int(order.order_id)})
 
 
 async def cancel_order(request: web.Request) -> web.Response:
-    if (denied := _authorize(request)) is not None:
-        return denied
-    sim = request.app[SIM_KEY]
+    account = _authorize(request)
+    if isinstance(account, web.Response):
+        return account
     entrust_id = request.match_info["entrust_id"]
-    if (denied := _check_signature(request, {"entrust_id": entrust_id})) is not None:
+    if (denied := _check_signature(request, account, {"entrust_id": entrust_id})) is not None:
         return denied
     try:
-        sim.store.cancel(entrust_id)
+        account.store.cancel(entrust_id)
     except OrderError as exc:
         if exc.kind == "not_found":
             return v2_error(404, "Not found")

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bitmart_sim.replies import v4_error, v4_response
-from bitmart_sim.state import SIM_KEY, Simulator
+from bitmart_sim.state import SIM_KEY, AccountState, Simulator
 from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
 from bitmart_sim.wire import v4_order, v4_trade
 from tracker import protocol, signing
@@ -28,7 +28,8 @@ MAX_LONG = 2**63 - 1
 MAX_AMOUNT = Decimal(10) ** 9
 
 Body = dict[str, Any]
-Endpoint = Callable[[Simulator, Body], Awaitable[web.Response]]
+# An endpoint answers for the account whose key signed the request, from its orders only.
+Endpoint = Callable[[Simulator, AccountState, Body], Awaitable[web.Response]]
 
 
 class Rejected(Exception):
@@ -64,12 +65,13 @@ def _as_long(value: Any) -> int | None:
     return value
 
 
-def _authenticate(sim: Simulator, request: web.Request, data: bytes) -> Body:
-    account = sim.settings.account
+def _authenticate(sim: Simulator, request: web.Request,
+                  data: bytes) -> tuple[AccountState, Body]:
     key = request.headers.get(protocol.KEY_HEADER, "")
     if not key:
         raise Rejected(401, protocol.V4_KEY_EMPTY, "Header X-BM-KEY is empty")
-    if key != account.api_key:
+    account = sim.by_key.get(key)
+    if account is None:
         raise Rejected(401, protocol.V4_KEY_UNKNOWN, "Header X-BM-KEY not found")
     sign = request.headers.get(protocol.SIGN_HEADER, "")
     if not sign:
@@ -96,11 +98,11 @@ def _authenticate(sim: Simulator, request: web.Request, data: bytes) -> Body:
     if not (ts < now + 1000 and now - ts <= window):
         raise Rejected(401, protocol.V4_TIMESTAMP_RANGE,
                        "Header X-BM-TIMESTAMP range. Within a minute or the recvWindow")
-    memo, secret = account.memo, account.secret
+    memo, secret = account.credentials.memo, account.credentials.secret
     expected = signing.v4_sign(secret, memo, stamp, raw)
     if not signing.constant_time_equal(sign, expected):
         raise Rejected(401, protocol.V4_SIGN_WRONG, "Header X-BM-SIGN is wrong")
-    return body
+    return account, body
 
 
 def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -110,16 +112,16 @@ def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable
         sim = request.app[SIM_KEY]
         data = await request.read()
         try:
-            body = _authenticate(sim, request, data)
+            account, body = _authenticate(sim, request, data)
         except Rejected as exc:
             return v4_error(sim, exc.status, exc.code, exc.message)
-        verdict = sim.v4_limits[bucket].hit(sim.settings.account.api_key, sim.now_ms())
+        verdict = account.v4_limits[bucket].hit(account.credentials.api_key, sim.now_ms())
         if not verdict.allowed:
             sim.stats["v4_rate_limited"] += 1
             return v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests",
                             verdict.headers())
         try:
-            response = await endpoint(sim, body)
+            response = await endpoint(sim, account, body)
         except Rejected as exc:
             response = v4_error(sim, exc.status, exc.code, exc.message)
         response.headers.update(verdict.headers())
@@ -151,17 +153,18 @@ def _decimal(body: Body, name: str) -> Decimal | None:
     return number
 
 
-def _symbol(sim: Simulator, body: Body, required: bool) -> str | None:
+def _symbol(account: AccountState, body: Body, required: bool) -> str | None:
     symbol = body.get("symbol")
     if symbol is None and not required:
         return None
-    if not isinstance(symbol, str) or symbol not in sim.store.symbols:
+    if not isinstance(symbol, str) or symbol not in account.store.symbols:
         raise Rejected(400, 50001, "Symbol not found")
     return symbol
 
 
-async def open_orders(sim: Simulator, body: Body) -> web.Response:
-    symbol = _symbol(sim, body, required=False)
+async def open_orders(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+    store = account.store
+    symbol = _symbol(account, body, required=False)
     mode = body.get("orderMode")
     if mode not in (None, "spot", "iso_margin"):
         raise Rejected(400, 51007, "order_mode not found")
@@ -175,52 +178,53 @@ async def open_orders(sim: Simulator, body: Body) -> web.Response:
     if start is None and end is None:
         start = sim.now_ms() - SEVEN_DAYS_MS  # the documented 7-day default window
     rows = [
-        o for o in sim.store.open_orders(symbol)
+        o for o in store.open_orders(symbol)
         if mode != "iso_margin"
         and (start is None or o.create_time >= start)
         and (end is None or o.create_time <= end)
     ]
     rows.sort(key=lambda o: (o.create_time, int(o.order_id)), reverse=True)
-    data = [v4_order(o, sim.store.symbols[o.symbol], sim.settings.amounts)
+    data = [v4_order(o, store.symbols[o.symbol], sim.settings.amounts)
             for o in rows[:limit]]
     response = v4_response(sim, data)
-    sim.shift_between_pages(symbol)
+    sim.shift_between_pages(account, symbol)
     return response
 
 
-def _find(sim: Simulator, body: Body) -> SimOrder:
+def _find(sim: Simulator, account: AccountState, body: Body) -> SimOrder:
+    """The caller's order of that id: another account's is as unknown as one that never was."""
     order_id = body.get("orderId")
     if not isinstance(order_id, str) or not order_id:
         raise Rejected(400, 50000, "orderId is required")
-    order = sim.store.orders.get(order_id)
+    order = account.store.orders.get(order_id)
     if order is None or sim.lagging(order):
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     return order
 
 
-async def query_order(sim: Simulator, body: Body) -> web.Response:
+async def query_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
     query_state = body.get("queryState")
     if query_state not in (None, "open", "history"):
         raise Rejected(400, 52003, "Unsupported query state")
-    order = _find(sim, body)
+    order = _find(sim, account, body)
     if query_state is not None and (query_state == "open") != (order.state in protocol.OPEN_STATES):
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     retention_ms = sim.settings.cancel_retention_s * 1000
     if order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms:
         # Unfilled cancels are only queryable for about 20 minutes (protocol §2.5).
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
-    return v4_response(sim, v4_order(order, sim.store.symbols[order.symbol],
+    return v4_response(sim, v4_order(order, account.store.symbols[order.symbol],
                                      sim.settings.amounts))
 
 
-async def order_trades(sim: Simulator, body: Body) -> web.Response:
+async def order_trades(sim: Simulator, account: AccountState, body: Body) -> web.Response:
     order_id = body.get("orderId")
     if not isinstance(order_id, str) or not order_id:
         raise Rejected(400, 50000, "orderId is required")
-    order = sim.store.orders.get(order_id)
+    order = account.store.orders.get(order_id)
     if order is None:
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
-    spec = sim.store.symbols[order.symbol]
+    spec = account.store.symbols[order.symbol]
     # Under REST lag an order younger than the lag is unknown, and an older one lists only
     # the fills older than the lag. (The order-level `lagging` check would turn every fresh
     # fill into 50005, which clients read as "this order does not exist".)
@@ -236,28 +240,29 @@ async def order_trades(sim: Simulator, body: Body) -> web.Response:
                              for f in reversed(fills)])
 
 
-async def submit_order(sim: Simulator, body: Body) -> web.Response:
-    symbol = _symbol(sim, body, required=True)
+async def submit_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+    store = account.store
+    symbol = _symbol(account, body, required=True)
     assert symbol is not None
     side, type_ = body.get("side"), body.get("type", "limit")
     client_id = body.get("client_order_id")
     if client_id is not None:
         if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
             raise Rejected(400, 50038, "client_order_id must be 1 to 32 letters and digits")
-        if any(o.client_order_id == client_id for o in sim.store.orders.values()):
+        if any(o.client_order_id == client_id for o in store.orders.values()):
             raise Rejected(400, 50042, "Duplicate clientOrderId")
     try:
         if type_ in ("limit", "limit_maker"):
             price, size = _decimal(body, "price"), _decimal(body, "size")
             if price is None or size is None:
                 raise Rejected(400, 50021, "Invalid price or size")
-            order = sim.store.place_limit(symbol, str(side), price, size, client_id)
+            order = store.place_limit(symbol, str(side), price, size, client_id)
         elif type_ == "market":
             size = _decimal(body, "size")
-            if side == "sell" and size is not None and sim.store.symbols[symbol].size(size) <= 0:
+            if side == "sell" and size is not None and store.symbols[symbol].size(size) <= 0:
                 # Below one lot: the store would record a "filled" order with nothing filled.
                 raise Rejected(400, 50021, "Invalid size")
-            order = sim.store.place_market(symbol, str(side), size=size,
+            order = store.place_market(symbol, str(side), size=size,
                                            notional=_decimal(body, "notional"),
                                            client_order_id=client_id)
         else:
@@ -267,17 +272,18 @@ async def submit_order(sim: Simulator, body: Body) -> web.Response:
     return v4_response(sim, {"order_id": order.order_id})
 
 
-async def cancel_order(sim: Simulator, body: Body) -> web.Response:
-    symbol = _symbol(sim, body, required=True)
+async def cancel_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+    store = account.store
+    symbol = _symbol(account, body, required=True)
     order_id, client_id = body.get("order_id"), body.get("client_order_id")
     if not order_id and not client_id:
         raise Rejected(400, 50039, "order_id and client_order_id are both empty")
-    order = sim.store.orders.get(str(order_id)) if order_id else next(
-        (o for o in sim.store.orders.values() if o.client_order_id == client_id), None)
+    order = store.orders.get(str(order_id)) if order_id else next(
+        (o for o in store.orders.values() if o.client_order_id == client_id), None)
     if order is None or order.symbol != symbol:
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
     try:
-        sim.store.cancel(order.order_id)
+        store.cancel(order.order_id)
     except OrderError:
         return v4_response(sim, {"result": False})
     return v4_response(sim, {"result": True})

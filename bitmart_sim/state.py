@@ -1,5 +1,6 @@
-"""The simulator's state: its settings, its order store and flow, its faults and limits,
-and its open connections, held by one object that every face is handed.
+"""The simulator's state: its settings, its accounts (each with its own order store, flow,
+tokens, limits and push subscribers), its faults and its open connections, held by one
+object that every face is handed.
 
 It lives below the faces (v2, v4, the WebSocket, control) and imports none of them, so
 the faces can share it and `app` can wire them together without an import circle.
@@ -8,12 +9,17 @@ the faces can share it and `app` can wire them together without an import circle
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import random
+import re
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,6 +30,7 @@ from bitmart_sim.flow import DEFAULT_MIX, OrderFlow
 from bitmart_sim.ratelimit import FixedWindow
 from bitmart_sim.store import (
     DEFAULT_SYMBOLS,
+    Ids,
     OrderChange,
     OrderStore,
     SimOrder,
@@ -46,6 +53,22 @@ DEMO_ACCOUNT = Account(
     memo="mymemo",
 )
 
+# The name of the one account a simulator serves when it is given no list of accounts.
+DEFAULT_ACCOUNT_NAME = "default"
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """One account to serve: its name (how the control API names it), its credentials,
+    and what differs from the simulator's own settings (None: the simulator's)."""
+
+    name: str
+    credentials: Account
+    symbols: tuple[SymbolSpec, ...] | None = None
+    open_orders_per_symbol: int | None = None
+    rate: float | None = None
+
 
 @dataclass
 class Settings:
@@ -62,8 +85,106 @@ class Settings:
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client
     cancel_retention_s: float = 1200.0  # v4 query/order forgets unfilled cancels after this
-    account: Account = DEMO_ACCOUNT
+    account: Account = DEMO_ACCOUNT  # served alone (as "default") when `accounts` is empty
+    accounts: tuple[AccountSettings, ...] = ()
     faults: dict[str, Any] = field(default_factory=dict)
+
+    def served(self) -> tuple[AccountSettings, ...]:
+        """The accounts to serve: the list given, or `account` alone under the default name."""
+        return self.accounts or (AccountSettings(DEFAULT_ACCOUNT_NAME, self.account),)
+
+
+class AccountsError(ValueError):
+    """An accounts file the simulator cannot serve; the message never holds a secret."""
+
+
+ACCOUNT_FIELDS = {"name", "api_key", "secret", "memo", "symbols", "open_orders", "rate"}
+
+
+def symbol_spec(name: str, known: Iterable[SymbolSpec] = ()) -> SymbolSpec:
+    """A symbol's spec: one given, one of the defaults, else a reference price of 100."""
+    for spec in (*known, *DEFAULT_SYMBOLS):
+        if spec.name == name:
+            return spec
+    return SymbolSpec(name, Decimal("100.00"), 2, 4)
+
+
+def valid_symbol(name: str) -> bool:
+    return "_" in name and name.replace("_", "").isalnum()
+
+
+def parse_accounts(entries: Any, known: Iterable[SymbolSpec] = ()
+                   ) -> tuple[AccountSettings, ...]:
+    """A JSON list of accounts (docs/simulator.md), checked as a whole: names and keys
+    unique, every field of the right type, no field the simulator would ignore."""
+    known = tuple(known)
+    if not isinstance(entries, list) or not entries:
+        raise AccountsError("expected a non-empty JSON list of accounts")
+    accounts: list[AccountSettings] = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"account {number}"
+        if not isinstance(entry, dict):
+            raise AccountsError(f"{where}: expected a JSON object")
+        name = entry.get("name")
+        if isinstance(name, str) and ACCOUNT_NAME.fullmatch(name):
+            where = f"account {number} ({name})"
+        else:
+            raise AccountsError(f"{where}: name must be 1 to 64 letters, digits, '_', '.', '-'")
+        unknown = sorted(set(entry) - ACCOUNT_FIELDS)
+        if unknown:
+            raise AccountsError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        for key in ("api_key", "secret", "memo"):
+            value = entry.get(key)
+            if not isinstance(value, str) or (key != "memo" and not value):
+                raise AccountsError(f"{where}: {key} must be a "
+                                    f"{'string' if key == 'memo' else 'non-empty string'}")
+        symbols = None
+        if entry.get("symbols") is not None:
+            names = entry["symbols"]
+            if isinstance(names, str):
+                names = [n.strip() for n in names.split(",") if n.strip()]
+            if not isinstance(names, list) or not names or not all(
+                    isinstance(n, str) and valid_symbol(n) for n in names) \
+                    or len(set(names)) != len(names):
+                raise AccountsError(f"{where}: symbols must be distinct BASE_QUOTE names")
+            symbols = tuple(symbol_spec(n, known) for n in names)
+        open_orders = entry.get("open_orders")
+        if open_orders is not None and (isinstance(open_orders, bool) or not isinstance(
+                open_orders, int) or open_orders < 0):
+            raise AccountsError(f"{where}: open_orders must be an integer >= 0")
+        rate = entry.get("rate")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
+                                 or not 0 <= rate < math.inf):
+            raise AccountsError(f"{where}: rate must be a finite number >= 0")
+        accounts.append(AccountSettings(
+            name, Account(entry["api_key"], entry["secret"], entry["memo"]), symbols,
+            open_orders, None if rate is None else float(rate)))
+    _check_distinct(accounts)
+    return tuple(accounts)
+
+
+def load_accounts(path: Path, known: Iterable[SymbolSpec] = ()) -> tuple[AccountSettings, ...]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AccountsError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        # The position only: the message of a decoder may quote the text, and it holds secrets.
+        raise AccountsError(f"{path} is not JSON (line {exc.lineno}, column {exc.colno})") \
+            from None
+    return parse_accounts(entries, known)
+
+
+def _check_distinct(accounts: Iterable[AccountSettings]) -> None:
+    names: set[str] = set()
+    keys: set[str] = set()
+    for account in accounts:
+        if account.name in names:
+            raise AccountsError(f"two accounts are named {account.name!r}")
+        if account.credentials.api_key in keys:
+            raise AccountsError(f"account {account.name!r}: its api_key is another account's")
+        names.add(account.name)
+        keys.add(account.credentials.api_key)
 
 
 # Rate limits per API key (protocol §2.4, §2.5, §2.8): (calls, window seconds).
@@ -78,6 +199,34 @@ V4_LIMITS = {
 PushSink = Callable[[OrderChange], None]
 
 
+class UnknownAccount(LookupError):
+    pass
+
+
+class AccountState:
+    """One served account: its credentials, its orders and their flow, its v2 tokens, its
+    rate limits, and the connections logged in with its key that its pushes go to."""
+
+    def __init__(self, config: AccountSettings, store: OrderStore, flow: OrderFlow,
+                 rate: float, v2_rate_limit: int) -> None:
+        self.name = config.name
+        self.credentials = config.credentials
+        self.store = store
+        self.flow = flow
+        self.flow_rate = rate
+        self.flow_debt = 0.0  # flow events owed but not yet run (fractions of one)
+        self.tokens: dict[str, int] = {}  # v2 bearer token -> expiry (server ms)
+        self.token_requests: deque[int] = deque()
+        self.v2_limit = FixedWindow(v2_rate_limit, 1)
+        self.v4_limits = {name: FixedWindow(n, w) for name, (n, w) in V4_LIMITS.items()}
+        self.push_sinks: set[PushSink] = set()
+        self.store.listeners.append(self._fan_out)
+
+    def _fan_out(self, change: OrderChange) -> None:
+        for sink in list(self.push_sinks):
+            sink(change)
+
+
 class Connection(Protocol):
     """A client's WebSocket connection, as the simulator outside the WebSocket face sees
     it: enough for control's connection faults and the benchmarks' load, so that neither
@@ -86,6 +235,7 @@ class Connection(Protocol):
     ws: web.WebSocketResponse
     peer: str
     logged_in: bool
+    account: AccountState | None  # the account it logged in with
     topics: dict[str, str]  # topic -> the `table` its pushes carry
 
     def abort(self) -> None: ...
@@ -100,23 +250,70 @@ class Simulator:
         self.faults.update(settings.faults)
         # Separate streams so that switching a fault on does not change the order flow.
         self.fault_rng = random.Random(f"faults:{settings.seed}")
-        self.store = OrderStore(settings.symbols, clock=self.now_ms)
-        self.flow = OrderFlow(self.store, random.Random(f"flow:{settings.seed}"),
-                              dict(settings.mix))
-        self.flow_rate = settings.rate
+        self.ids = Ids()  # shared: an order id is unique across accounts
+        served = settings.served()
+        _check_distinct(served)
+        self.accounts: dict[str, AccountState] = {}
+        for number, config in enumerate(served):
+            store = OrderStore(config.symbols or settings.symbols, clock=self.now_ms,
+                               ids=self.ids)
+            # The first account's flow draws from the stream a one-account simulator always
+            # had, so a run without an accounts list replays as it did.
+            seed = f"flow:{settings.seed}" if number == 0 else f"flow:{settings.seed}:{config.name}"
+            flow = OrderFlow(store, random.Random(seed), dict(settings.mix))
+            rate = settings.rate if config.rate is None else config.rate
+            self.accounts[config.name] = AccountState(config, store, flow, rate,
+                                                      settings.v2_rate_limit)
+        self.default = next(iter(self.accounts.values()))
+        self.by_key = {a.credentials.api_key: a for a in self.accounts.values()}
+        # Every market any account trades: what the public market lists show.
+        self.symbols: dict[str, SymbolSpec] = {}
+        for account in self.accounts.values():
+            for name, spec in account.store.symbols.items():
+                self.symbols.setdefault(name, spec)
         self.injected: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
-        self.tokens: dict[str, int] = {}  # v2 bearer token -> expiry (server ms)
-        self.token_requests: deque[int] = deque()
-        self.v2_limit = FixedWindow(settings.v2_rate_limit, 1)
-        self.v4_limits = {name: FixedWindow(n, w) for name, (n, w) in V4_LIMITS.items()}
-        self.push_sinks: set[PushSink] = set()
         self.ws_sessions: set[Connection] = set()
         self.ws_connects: deque[float] = deque()
         self.load = Load()  # the benchmarks' burst or pace, if any
         self._traces = 0
-        self.store.listeners.append(self._fan_out)
-        self.flow.populate(settings.open_orders_per_symbol)
+        for config, account in zip(served, self.accounts.values(), strict=True):
+            per_symbol = config.open_orders_per_symbol
+            account.flow.populate(settings.open_orders_per_symbol if per_symbol is None
+                                  else per_symbol)
+
+    # The default account's parts, by the names they had when there was only one.
+    @property
+    def store(self) -> OrderStore:
+        return self.default.store
+
+    @property
+    def flow(self) -> OrderFlow:
+        return self.default.flow
+
+    @property
+    def flow_rate(self) -> float:
+        return self.default.flow_rate
+
+    @flow_rate.setter
+    def flow_rate(self, rate: float) -> None:
+        self.default.flow_rate = rate
+
+    def account(self, name: str | None) -> AccountState:
+        """The account of that name; None names the default (the first) account."""
+        if name is None:
+            return self.default
+        account = self.accounts.get(name)
+        if account is None:
+            raise UnknownAccount(f"unknown account {name!r}")
+        return account
+
+    def token_account(self, token: str) -> AccountState | None:
+        """The account a v2 bearer token was issued to, if any."""
+        for account in self.accounts.values():
+            if token in account.tokens:
+                return account
+        return None
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.faults.clock_skew_ms
@@ -132,8 +329,9 @@ class Simulator:
         self._traces += 1
         return f"{uuid.uuid4().hex}.60.{self._traces}"
 
-    def shift_between_pages(self, symbol: str | None) -> None:
-        """The `page_shift` fault: close the oldest open orders and open as many new ones.
+    def shift_between_pages(self, account: AccountState, symbol: str | None) -> None:
+        """The `page_shift` fault: close the oldest open orders of the account that read
+        the page and open as many new ones.
 
         Run after a list page was cut, so orders a client already read leave the set and the
         rest slide towards the front, which is how page-index pagination skips an order.
@@ -141,14 +339,14 @@ class Simulator:
         n = self.faults.page_shift
         if not n:
             return
-        victims = self.store.open_orders(symbol)[:n]
+        victims = account.store.open_orders(symbol)[:n]
         for order in victims:
             if self.fault_rng.random() < 0.5:
-                self.store.cancel(order.order_id)
+                account.store.cancel(order.order_id)
             else:
-                self.store.fill(order.order_id)
+                account.store.fill(order.order_id)
         for _ in range(n):
-            self.flow.random_limit(symbol)
+            account.flow.random_limit(symbol)
         self.injected["page_shift"] += 1
 
     def lagging(self, order: SimOrder) -> bool:
@@ -158,13 +356,19 @@ class Simulator:
             return True
         return False
 
-    def subscribed(self) -> list[Connection]:
-        """The connections that hold at least one topic: those a push would reach."""
-        return [c for c in self.ws_sessions if c.topics]
+    def connections(self, account: AccountState | None = None) -> list[Connection]:
+        """Every connection, or those logged in with one account."""
+        return [c for c in self.ws_sessions if account is None or c.account is account]
 
-    async def drop_connections(self, mode: str, code: int, reason: str) -> int:
-        """The connection faults: `abort` (no close frame) or `close` with a given code."""
-        connections = list(self.ws_sessions)
+    def subscribed(self, account: AccountState | None = None) -> list[Connection]:
+        """The connections that hold at least one topic: those a push would reach."""
+        return [c for c in self.connections(account) if c.topics]
+
+    async def drop_connections(self, mode: str, code: int, reason: str,
+                               account: AccountState | None = None) -> int:
+        """The connection faults: `abort` (no close frame) or `close` with a given code; on
+        every connection, or on those logged in with one account."""
+        connections = self.connections(account)
         for connection in connections:
             if mode == "abort":
                 connection.abort()
@@ -173,33 +377,31 @@ class Simulator:
         self.injected[f"ws_{mode}"] += len(connections)
         return len(connections)
 
-    def send_raw(self, frame: str | bytes) -> int:
-        """Bad input on demand: the frame goes to every subscribed connection exactly as
-        given (text as a text frame, bytes as a binary frame, neither compressed nor
-        checked)."""
-        connections = self.subscribed()
+    def send_raw(self, frame: str | bytes, account: AccountState | None = None) -> int:
+        """Bad input on demand: the frame goes to every subscribed connection (of one
+        account, if given) exactly as given (text as a text frame, bytes as a binary frame,
+        neither compressed nor checked)."""
+        connections = self.subscribed(account)
         for connection in connections:
             connection.send_raw(frame)
         self.injected["ws_raw_frame"] += len(connections)
         return len(connections)
 
-    def _fan_out(self, change: OrderChange) -> None:
-        for sink in list(self.push_sinks):
-            sink(change)
-
     async def run_flow(self) -> None:
-        """Drive the generator at `flow_rate` events per second, in 10 ms ticks."""
+        """Drive each account's generator at its own rate (events per second), in 10 ms
+        ticks."""
         loop = asyncio.get_running_loop()
-        last, debt = loop.time(), 0.0
+        last = loop.time()
         while True:
             await asyncio.sleep(0.01)
             now = loop.time()
-            debt += (now - last) * self.flow_rate
-            last = now
-            steps = int(debt)
-            debt -= steps
-            for _ in range(steps):
-                self.flow.step()
+            elapsed, last = now - last, now
+            for account in list(self.accounts.values()):
+                account.flow_debt += elapsed * account.flow_rate
+                steps = int(account.flow_debt)
+                account.flow_debt -= steps
+                for _ in range(steps):
+                    account.flow.step()
 
 
 SIM_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)

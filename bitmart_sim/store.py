@@ -107,20 +107,42 @@ class OrderChange:
 
 Listener = Callable[[OrderChange], None]
 
+# 18 digits, as the exchange's ids are: above 2**53, so a client that reads JSON numbers as
+# doubles corrupts them, here as there.
+FIRST_ORDER_ID = 995_232_205_536_716_288
+FIRST_TRADE_ID = 500_000_000
+
+
+class Ids:
+    """The next order and trade numbers. One instance is shared by the stores of every
+    account a simulator serves, so that an id names one order venue-wide, as on the
+    exchange, and a client that mixed two accounts' orders up would see it."""
+
+    def __init__(self, first_order: int = FIRST_ORDER_ID,
+                 first_trade: int = FIRST_TRADE_ID) -> None:
+        self._order = first_order
+        self._trade = first_trade
+
+    def order(self) -> int:
+        self._order += 1
+        return self._order - 1
+
+    def trade(self) -> int:
+        self._trade += 1
+        return self._trade - 1
+
 
 class OrderStore:
     def __init__(
         self,
         symbols: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS,
         clock: Callable[[], int] | None = None,
-        # 18 digits, as the exchange's ids are: above 2**53, so a client that reads JSON
-        # numbers as doubles corrupts them, here as there.
-        first_id: int = 995_232_205_536_716_288,
+        first_id: int = FIRST_ORDER_ID,
+        ids: Ids | None = None,
     ) -> None:
         self.symbols = {s.name: s for s in symbols}
         self.clock = clock or (lambda: int(time.time() * 1000))
-        self._next_id = first_id
-        self._next_trade = 500_000_000
+        self.ids = ids or Ids(first_id)
         self.orders: dict[str, SimOrder] = {}
         # Open orders per symbol, in id (creation) order: the v2 page order.
         self.open_by_symbol: dict[str, dict[str, SimOrder]] = {s: {} for s in self.symbols}
@@ -235,8 +257,7 @@ class OrderStore:
 
     def _new_order(self, spec: SymbolSpec, side: str, type_: str, price: Decimal,
                    size: Decimal, notional: Decimal, client_order_id: str | None) -> SimOrder:
-        order_id = str(self._next_id)
-        self._next_id += 1
+        order_id = str(self.ids.order())
         # One account cannot place two orders in the same millisecond (the submit limit is
         # 40 per 2 s), so creation times are distinct, as time-window paging relies on.
         now = self._last_create = max(self.clock(), self._last_create + 1)
@@ -255,8 +276,7 @@ class OrderStore:
         self._touch(order)
         notional = (size * price).quantize(NOTIONAL_SCALE)
         fee = (notional * FEE_RATE).quantize(NOTIONAL_SCALE)
-        fill = Fill(str(self._next_trade), price, size, notional, fee, role, order.update_time)
-        self._next_trade += 1
+        fill = Fill(str(self.ids.trade()), price, size, notional, fee, role, order.update_time)
         order.fills.append(fill)
         order.filled_size += size
         order.filled_notional += notional

@@ -10,7 +10,7 @@ from collections import deque
 
 from aiohttp import WSMsgType, web
 
-from bitmart_sim.state import SIM_KEY, Simulator
+from bitmart_sim.state import SIM_KEY, AccountState, Simulator
 from bitmart_sim.store import OrderChange
 from bitmart_sim.wire import push_row
 from tracker import protocol, signing
@@ -50,6 +50,7 @@ class Session:
         self.request = request
         self.peer = request.remote or "?"
         self.logged_in = False
+        self.account: AccountState | None = None  # set by a successful login
         self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
         # (kind, frame): kind is "event" (text reply), "push" or "pong" (a pong frame).
         self.out: asyncio.Queue[tuple[str, str | bytes] | None] = asyncio.Queue()
@@ -76,10 +77,13 @@ class Session:
         self.out.put_nowait(("raw", frame))
 
     def offer(self, change: OrderChange) -> None:
+        """A change to one of this connection's account's orders (the only ones it is
+        offered): pushed if a topic covers its symbol."""
+        assert self.account is not None
         symbol = change.order.symbol
         for topic, table in self.topics.items():
             if topic == protocol.ALL_SYMBOLS or topic.endswith(":" + symbol):
-                row = push_row(change, self.sim.store.symbols[symbol],
+                row = push_row(change, self.account.store.symbols[symbol],
                                self.sim.settings.amounts)
                 self._deliver(json.dumps({"table": table, "data": [row]}))
 
@@ -176,18 +180,22 @@ class Session:
             self.send_text(error_event(protocol.LOGIN, *code))
             return LOGIN_FAILED
         self.logged_in = True
+        self.account = self.sim.by_key[args[0]]
+        # From now on this connection is offered the changes of its account's orders only.
+        self.account.push_sinks.add(self.offer)
         self.send_text(json.dumps({"event": protocol.LOGIN}))
         return None
 
     def _login_error(self, args: list[str]) -> tuple[str, str] | None:
-        account = self.sim.settings.account
         if len(args) != 3:
             return "90003", "Invalid args param: [apiKey, timestamp, sign]"
         key, stamp, sign = args
         if not key:
             return protocol.WS_KEY_EMPTY, "API KEY is empty"
-        if key != account.api_key:
+        served = self.sim.by_key.get(key)
+        if served is None:
             return protocol.WS_KEY_UNKNOWN, "API KEY not found"
+        account = served.credentials
         if not stamp:
             return "91021", "Timestamp is empty"
         if not (stamp.isascii() and stamp.isdigit()):
@@ -242,7 +250,8 @@ class Session:
         if channel != protocol.ORDER_TABLE or not symbol:
             self.send_text(error_event(protocol.SUBSCRIBE, "90004", "Invalid channel param"))
             return None
-        if symbol not in self.sim.store.symbols:
+        assert self.account is not None  # subscribing needs a login
+        if symbol not in self.account.store.symbols:
             self.send_text(error_event(protocol.SUBSCRIBE, "92001", "Invalid symbol param"))
             return None
         return protocol.ORDER_TABLE
@@ -255,14 +264,21 @@ class Session:
 
 
 def _admission_error(sim: Simulator, peer: str) -> tuple[str, str] | None:
+    """The limits on connecting, checked before any login. A connection's account is not
+    known yet, so the limits scale with the number of accounts served: a fleet of clients
+    on one machine is admitted as if each of its accounts connected from a host of its own,
+    and a simulator of one account keeps the exchange's figures."""
+    accounts = len(sim.accounts)
     now = asyncio.get_running_loop().time()
     sim.ws_connects.append(now)
     while sim.ws_connects and sim.ws_connects[0] <= now - 60:
         sim.ws_connects.popleft()
-    if len(sim.ws_connects) > MAX_CONNECTS_PER_MINUTE:
-        return protocol.WS_RECONNECTS_TOO_OFTEN, "Reconnecting too frequently (max 30 per minute)"
-    if sum(1 for s in sim.ws_sessions if s.peer == peer) >= MAX_CONNECTIONS_PER_IP:
-        return protocol.WS_TOO_MANY_CONNECTIONS, "Too many connections from this IP (max 10)"
+    per_minute, per_ip = MAX_CONNECTS_PER_MINUTE * accounts, MAX_CONNECTIONS_PER_IP * accounts
+    if len(sim.ws_connects) > per_minute:
+        return (protocol.WS_RECONNECTS_TOO_OFTEN,
+                f"Reconnecting too frequently (max {per_minute} per minute)")
+    if sum(1 for s in sim.ws_sessions if s.peer == peer) >= per_ip:
+        return protocol.WS_TOO_MANY_CONNECTIONS, f"Too many connections from this IP (max {per_ip})"
     return None
 
 
@@ -281,12 +297,12 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
         return ws
     sim.stats["ws_connections"] += 1
     sim.ws_sessions.add(session)
-    sim.push_sinks.add(session.offer)
     session.writer = asyncio.create_task(session.write_loop())
     try:
         await _read_loop(sim, session)
     finally:
-        sim.push_sinks.discard(session.offer)
+        if session.account is not None:
+            session.account.push_sinks.discard(session.offer)
         sim.ws_sessions.discard(session)
         await session.drain()
         if not ws.closed:

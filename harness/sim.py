@@ -1,11 +1,15 @@
 """The simulator as a subprocess (`tracker sim` on a free port) and a client for its control
-API, whose `GET /control/truth` is the ground truth the book is compared with."""
+API, whose `GET /control/truth` is the ground truth the book is compared with; and the
+accounts file of a simulator that serves a fleet (`tracker sim --accounts FILE`)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import secrets
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,37 @@ from harness.processes import TRACKER, clean_env, stop_process, tail
 from harness.waiting import eventually
 
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")  # the simulator's defaults
+
+
+def accounts_file(path: Path, n: int, *, prefix: str = "acct",
+                  symbols: Sequence[str] | None = None, open_orders: int | None = None,
+                  rate: float | None = None) -> list[dict[str, Any]]:
+    """Write `n` accounts with distinct random credentials to `path` (JSON, readable by its
+    owner only: it holds secrets) for `tracker sim --accounts`; the accounts as written.
+    Fields left None are left out, so the simulator's own settings apply."""
+    accounts: list[dict[str, Any]] = []
+    for number in range(1, n + 1):
+        account: dict[str, Any] = {"name": f"{prefix}{number}", "api_key": secrets.token_hex(16),
+                                   "secret": secrets.token_hex(32),
+                                   "memo": f"memo{secrets.token_hex(4)}"}
+        optional = {"symbols": None if symbols is None else list(symbols),
+                    "open_orders": open_orders, "rate": rate}
+        account |= {k: v for k, v in optional.items() if v is not None}
+        accounts.append(account)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump(accounts, out, indent=1)
+    return accounts
+
+
+def account_env(account: dict[str, Any]) -> dict[str, str]:
+    """A daemon's environment for one account of an accounts file: its credentials, and
+    its symbols where the account names its own."""
+    env = {"TRACKER_API_KEY": account["api_key"], "TRACKER_API_SECRET": account["secret"],
+           "TRACKER_API_MEMO": account["memo"]}
+    if account.get("symbols"):
+        env["TRACKER_SYMBOLS"] = ",".join(account["symbols"])
+    return env
 
 
 class Sim:
@@ -50,19 +85,22 @@ class Sim:
         if hasattr(self, "http"):
             self.http.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(method, path, json=body)
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              account: str | None = None, **query: str) -> Any:
+        """One control call; `account` names the account it is about (None: the default)."""
+        params = query | ({} if account is None else {"account": account})
+        response = self.http.request(method, path, json=body, params=params)
         assert response.status_code == 200, f"{method} {path}: {response.text}"
         return response.json()
 
-    def truth(self) -> dict[str, dict[str, Any]]:
-        return {o["orderId"]: o for o in self._call("GET", "/truth")["orders"]}
+    def truth(self, account: str | None = None) -> dict[str, dict[str, Any]]:
+        return {o["orderId"]: o for o in self._call("GET", "/truth", account=account)["orders"]}
 
-    def open_truth(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/truth?open=1")["orders"]
+    def open_truth(self, account: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/truth", account=account, open="1")["orders"]
 
-    def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/stats")
+    def stats(self, account: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/stats", account=account)
 
     def counter(self, name: str) -> int:
         return int(self.stats()["counters"].get(name, 0))
@@ -70,18 +108,19 @@ class Sim:
     def faults(self, **changes: Any) -> dict[str, Any]:
         return self._call("PATCH", "/faults", changes)["faults"]
 
-    def flow(self, rate: float) -> None:
-        self._call("PATCH", "/flow", {"rate": rate})
+    def flow(self, rate: float, account: str | None = None) -> None:
+        self._call("PATCH", "/flow", {"rate": rate}, account)
 
-    def place(self, **order: Any) -> dict[str, Any]:
-        return self._call("POST", "/orders", order)
+    def place(self, account: str | None = None, **order: Any) -> dict[str, Any]:
+        return self._call("POST", "/orders", order, account)
 
-    def fill(self, order_id: str, size: str | None = None) -> dict[str, Any]:
+    def fill(self, order_id: str, size: str | None = None,
+             account: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/orders/{order_id}/fill",
-                          {} if size is None else {"size": size})
+                          {} if size is None else {"size": size}, account)
 
-    def cancel(self, order_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/orders/{order_id}/cancel", {})
+    def cancel(self, order_id: str, account: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/orders/{order_id}/cancel", {}, account)
 
     def drop(self, mode: str = "abort") -> int:
         return int(self._call("POST", "/ws/drop", {"mode": mode})["dropped"])
