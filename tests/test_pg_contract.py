@@ -80,7 +80,8 @@ def test_the_documented_setup_gives_a_writer_and_a_reader_that_only_reads(
     with psycopg.connect(reader, autocommit=True) as conn:
         results = [conn.execute(q).fetchall() for q in queries.split(";") if q.strip()
                    and not all(line.startswith("--") for line in q.strip().splitlines())]
-        btc, current, notional = results
+        btc, current, notional, every = results
+        assert {(r[0], r[1]) for r in every} == {("desk1", oid) for oid in converged.open_ids}
         assert {r[0] for r in btc} == {oid for oid in converged.open_ids
                                       if converged.orders[oid]["symbol"] == "BTC_USDT"}
         assert current == [(True, None)]

@@ -506,3 +506,31 @@ def test_watch_waits_for_the_book_then_follows_a_running_daemon(
         assert watcher.stop() == 0
     finally:
         stop_process(watcher.proc)
+
+
+def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> None:
+    """The firm-wide view: every account's open orders, each row led by its account, in
+    account order; what one account's view shows is that account's part of it."""
+    write(book, "acct2", ACCT2)
+    write(book, "acct1", ACCT1)
+    every = ["--db", book.url(), "--all-accounts"]
+    rows = json.loads(tracker("orders", *every, "--format", "json").stdout)
+    assert [r["account"] for r in rows] == sorted(r["account"] for r in rows)
+    for account in ("acct1", "acct2"):
+        alone = json.loads(tracker("orders", *reading(book, account), "--format", "json").stdout)
+        assert alone, account
+        assert [{k: v for k, v in r.items() if k != "account"} for r in rows
+                if r["account"] == account] == alone
+    csv_lines = tracker("orders", *every, "--format", "csv").stdout.splitlines()
+    assert csv_lines[0].startswith("account,order_id,symbol,")
+    assert len(csv_lines) == 1 + len(rows)
+    table = tracker("orders", *every).stdout.splitlines()
+    assert table[0].split()[:2] == ["account", "order_id"]
+    assert table[-1] == f"{len(rows)} open orders"
+    only = json.loads(tracker("orders", *every, "--symbol", "SOL_USDT", "--format",
+                              "json").stdout)
+    assert {r["account"] for r in only} == {"acct2"}
+    lite = tmp_path / "orders.db"
+    refused = tracker("orders", "--db", str(lite), "--all-accounts")
+    assert refused.returncode == 78 and "--all-accounts: an SQLite book holds one account" \
+        in refused.stderr

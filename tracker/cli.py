@@ -103,6 +103,8 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
         "book. A symbol the book has never held an order of is named on stderr.")
     book(orders)
     orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
+    orders.add_argument("--all-accounts", action="store_true",
+                        help="PostgreSQL: every account's open orders, with an account column")
     orders.add_argument("--format", choices=formats.ORDER_FORMATS, default="table",
                         help="table (default), json or csv; amounts as text, exact")
 
@@ -158,7 +160,8 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
         description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
                     "the control API (/control) on one port. Credentials come from "
                     "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET and TRACKER_SIM_API_MEMO "
-                    "(default: the demo account in docs/simulator.md).")
+                    "(default: the demo account in docs/simulator.md), or, for many "
+                    "accounts each with its own orders and flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
     sim.add_argument("--seed", type=int, default=0, help="seed of the order flow and faults")
@@ -187,6 +190,10 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                      help="seconds v4 query/order still finds an unfilled cancel")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
+    sim.add_argument("--accounts", type=Path, default=None, metavar="FILE",
+                     help="serve these accounts instead of one: a JSON list of {name, "
+                          "api_key, secret, memo, symbols?, open_orders?, rate?} (the first "
+                          "is the control API's default; see docs/simulator.md)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +260,8 @@ def _book(args: argparse.Namespace) -> Path | pg_readers.Book:
 
 
 def show_orders(args: argparse.Namespace) -> int:
-    book = _book(args)
+    book = pg_readers.locate(args.config, os.environ, args.db, args.account,
+                             every=args.all_accounts)
     if isinstance(book, Path):
         rows = readers.open_orders(book, args.symbol)
         seen = bool(rows) or not args.symbol or readers.seen_symbol(book, args.symbol)
@@ -262,7 +270,7 @@ def show_orders(args: argparse.Namespace) -> int:
     if not seen:
         print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
               "daemon's symbols?)", file=sys.stderr)
-    formats.write_orders(rows, args.format, sys.stdout)
+    formats.write_orders(rows, args.format, sys.stdout, accounts=args.all_accounts)
     return 0
 
 
@@ -346,7 +354,7 @@ def sim_settings(args: argparse.Namespace):  # -> bitmart_sim.state.Settings
     try:
         from bitmart_sim.faults import FaultConfigError, Faults, load_faults
         from bitmart_sim.flow import DEFAULT_MIX, FlowConfigError, parse_mix
-        from bitmart_sim.state import DEMO_ACCOUNT, Account, Settings
+        from bitmart_sim.state import DEMO_ACCOUNT, Account, AccountsError, Settings, load_accounts
         from bitmart_sim.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
@@ -387,12 +395,19 @@ def sim_settings(args: argparse.Namespace):  # -> bitmart_sim.state.Settings
         secret=env.get("TRACKER_SIM_API_SECRET", DEMO_ACCOUNT.secret),
         memo=env.get("TRACKER_SIM_API_MEMO", DEMO_ACCOUNT.memo),
     )
+    accounts = ()
+    if args.accounts is not None:
+        try:
+            accounts = load_accounts(args.accounts, symbols)
+        except AccountsError as exc:
+            raise config_mod.ConfigError(f"--accounts: {exc}") from None
     return Settings(
         host=args.host, port=args.port, seed=args.seed, symbols=symbols,
         open_orders_per_symbol=args.open_orders, rate=args.rate, mix=mix,
         compress=not args.plain, amounts=args.amounts, ws_idle_timeout_s=args.idle_timeout,
         ws_lifeless_s=args.lifeless_timeout, v2_rate_limit=args.v2_rate_limit,
-        cancel_retention_s=args.cancel_retention, account=account, faults=faults,
+        cancel_retention_s=args.cancel_retention, account=account, accounts=accounts,
+        faults=faults,
     )
 
 

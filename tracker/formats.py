@@ -24,28 +24,32 @@ AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
 
 # -- orders -------------------------------------------------------------------------
 
-def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
-    """`tracker orders --format fmt`: amounts and ids as the text the book holds, exact."""
+def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO, *,
+                 accounts: bool = False) -> None:
+    """`tracker orders --format fmt`: amounts and ids as the text the book holds, exact;
+    `accounts`: rows of many accounts, each led by its account."""
+    lead = ("account",) if accounts else ()
     if fmt == "json":
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=list(readers.ORDER_FIELDS))
+        writer = csv.DictWriter(out, fieldnames=[*lead, *readers.ORDER_FIELDS])
         writer.writeheader()
         writer.writerows(rows)
     else:
-        out.write(orders_table(rows) + "\n")
+        out.write(orders_table(rows, (*lead, *TABLE_COLUMNS)) + "\n")
 
 
-def orders_table(rows: Sequence[dict[str, Any]]) -> str:
+def orders_table(rows: Sequence[dict[str, Any]],
+                 columns: Sequence[str] = TABLE_COLUMNS) -> str:
     """Aligned columns, amounts to the right; no trailing spaces, so `diff` and `grep`
     see only what changed."""
-    cells = [[str(r[c] if r[c] is not None else "") for c in TABLE_COLUMNS] for r in rows]
+    cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)])
-              for i, c in enumerate(TABLE_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True))]
+              for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.rjust(w) if c in AMOUNTS else v.ljust(w)
-                        for c, v, w in zip(TABLE_COLUMNS, row, widths, strict=True))
+                        for c, v, w in zip(columns, row, widths, strict=True))
               for row in cells]
     lines.append(f"{len(rows)} open orders")
     return "\n".join(line.rstrip() for line in lines)

@@ -53,7 +53,7 @@ class Book:
     sources (empty: libpq's, the URL, .pgpass or PGPASSWORD)."""
 
     url: str
-    account: str
+    account: str | None  # None: every account (`tracker orders --all-accounts`)
     password: str = field(default="", repr=False)
 
     @property
@@ -67,11 +67,16 @@ class Book:
 
 
 def locate(path: Path | None, env: Mapping[str, str], db: str | None,
-           account: str | None) -> Path | Book:
+           account: str | None, *, every: bool = False) -> Path | Book:
     """The book a reader reads, from the flags, the environment and the file, as `tracker
     run` finds its own: an SQLite file, or an account of a PostgreSQL database. Only a URL
     looks for an account and a password, so an SQLite reader is configured as before."""
     target = config.db_target(path, env, db)
+    if every:
+        if isinstance(target, Path):
+            raise config.ConfigError("--all-accounts: an SQLite book holds one account; a "
+                                     "PostgreSQL db holds many")
+        return Book(target, None, config._secret(config.DB_PASSWORD, env))
     if isinstance(target, Path):
         if account:
             raise config.ConfigError(f"account: {account!r} is set, but db is an SQLite file, "
@@ -155,17 +160,24 @@ def transaction(conn: psycopg.Connection[dict[str, Any]], book: Book,
 
 def open_orders(book: Book, symbol: str | None = None) -> tuple[list[dict[str, Any]], bool]:
     """The account's open orders (of `symbol`), and whether the account ever held an order
-    of `symbol`, open or not (always True without one), from one read."""
-    sql = f"SELECT {', '.join(readers.ORDER_FIELDS)} FROM open_orders WHERE account = %s"
-    args: tuple[str, ...] = (book.account,)
+    of `symbol`, open or not (always True without one), from one read. A Book of every
+    account gives every account's, each row with its `account`, in account order."""
+    where = ["account = %s"] if book.account is not None else []
+    args: list[str] = [book.account] if book.account is not None else []
     if symbol:
-        sql, args = sql + " AND symbol = %s", (book.account, symbol)
+        where.append("symbol = %s")
+        args.append(symbol)
+    fields = readers.ORDER_FIELDS if book.account is not None else ("account",
+                                                                      *readers.ORDER_FIELDS)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {', '.join(fields)} FROM open_orders{clause}"
+    order = ORDER_BY if book.account is not None else ORDER_BY.replace(
+        " ORDER BY ", ' ORDER BY account COLLATE "C", ', 1)
 
     def query(conn: psycopg.Connection[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-        rows = conn.execute(sql + ORDER_BY, args).fetchall()
+        rows = conn.execute(sql + order, args).fetchall()
         seen = bool(rows) or not symbol or conn.execute(
-            "SELECT 1 FROM orders WHERE account = %s AND symbol = %s LIMIT 1",
-            (book.account, symbol)).fetchone() is not None
+            f"SELECT 1 FROM orders{clause} LIMIT 1", args).fetchone() is not None
         return rows, seen
 
     return read(book, query)
