@@ -1,0 +1,78 @@
+"""A fleet on one PostgreSQL book: twenty accounts on one simulator, a tracker for each
+(v2 and v4 alternating), all writing one database. Every account's open orders equal its
+own truth, one query shows them all, and the change feed carries every account's events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from harness import Daemon, Lab, differences, eventually
+from harness.books import PostgresBook
+from harness.postgres import Database
+from harness.sim import account_env, accounts_file
+from tracker.protocol import OPEN_STATES
+
+FLEET = 20
+
+
+def test_twenty_accounts_one_book(lab: Lab, pg_database: Database, tmp_path: Path) -> None:
+    accounts = accounts_file(tmp_path / "accounts.json", FLEET, open_orders=6, rate=3)
+    names = [a["name"] for a in accounts]
+    sim = lab.sim("--accounts", str(tmp_path / "accounts.json"), "--seed", "21")
+    heard: dict[str, int] = defaultdict(int)
+    listening = threading.Event()
+    done = threading.Event()
+
+    def listen() -> None:
+        with psycopg.connect(pg_database.url(), autocommit=True) as conn:
+            conn.execute("LISTEN tracker_book")
+            listening.set()
+            while not done.is_set():
+                for note in conn.notifies(timeout=0.5):
+                    heard[json.loads(note.payload)["account"]] += 1
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert listening.wait(10)
+    daemons = {}
+    for i, account in enumerate(accounts):
+        daemons[account["name"]] = lab.daemon(
+            sim, api="v4" if i % 2 else "v2",
+            store=PostgresBook(pg_database, account["name"]),
+            env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"}).start()
+    for daemon in daemons.values():
+        daemon.wait_live(timeout=120)
+    for name in names:
+        sim.flow(0, account=name)
+    for name, daemon in daemons.items():
+        eventually(lambda d=daemon, n=name: _exact(d, sim.truth(account=n)), 60,
+                   f"{name}'s book equals its truth", interval=0.5, context=daemon.tail)
+    done.set()
+    listener.join(5)
+
+    # One query, every account: the firm-wide view equals the union of the truths.
+    with psycopg.connect(pg_database.url()) as conn:
+        rows = conn.execute("SELECT account, order_id FROM open_orders").fetchall()
+    seen: dict[str, set[str]] = defaultdict(set)
+    for account, order_id in rows:
+        seen[account].add(order_id)
+    for name in names:
+        truth = {o["orderId"] for o in sim.open_truth(account=name)
+                 if o["state"] in OPEN_STATES}
+        assert seen[name] == truth, name
+        assert truth, f"{name} has no open orders: the test proves little"
+    assert sorted(heard) == sorted(names), "the change feed missed an account"
+    ids = [oid for name in names for oid in seen[name]]
+    assert len(ids) == len(set(ids)), "an order id in two accounts"
+    assert all(d.alive() for d in daemons.values())
+
+
+def _exact(daemon: Daemon, truth: dict[str, dict[str, Any]]) -> None:
+    problems = differences(daemon.book(), truth)
+    assert not problems, problems[:5]
