@@ -15,6 +15,7 @@ from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.relay import relay_thread
 from tests.test_daemon_ops import free_port, scrape
+from tracker import pg_migrate
 
 
 def events(daemon: Daemon, name: str) -> list[dict[str, Any]]:
@@ -31,13 +32,8 @@ def said(daemon: Daemon, name: str, last: bool = False) -> dict[str, Any]:
 def lockers(book: PostgresBook) -> list[tuple[bool, str]]:
     """The account's lock as the server sees it: (granted, who) for the holder and each
     tracker waiting."""
-    rows = book.query(
-        "WITH k AS (SELECT hashtextextended('tracker account ' || %s, 0) AS key) "
-        "SELECT l.granted, a.application_name FROM pg_locks l JOIN pg_stat_activity a "
-        "USING (pid), k WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
-        "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
-        "AND l.objid::bigint = k.key & 4294967295 ORDER BY l.granted DESC", book.account)
-    return [(r["granted"], r["application_name"]) for r in rows]
+    rows = book.query(pg_migrate.LOCKERS, book.account)
+    return [(r["granted"], r["name"]) for r in rows]
 
 
 def contiguous(book: PostgresBook) -> None:
