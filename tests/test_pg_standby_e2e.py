@@ -66,6 +66,13 @@ def test_a_standby_waits_then_takes_over_when_the_active_dies(
     assert roles == [("active", f"tracker acct1 pid {active.pid}"),
                      ("standby", f"tracker acct1 pid {standby.pid}")], status["trackers"]
 
+    # A standby killed while it waits leaves the lock's queue: the server checks its socket.
+    spare = lab.daemon(sim, store=book).start()
+    eventually(lambda: said(spare, "standby"), 20, "a third tracker waits too")
+    assert len(eventually(lambda: _count(book, 3), 10, "three on the lock")) == 3
+    spare.signal(signal.SIGKILL)
+    eventually(lambda: _count(book, 2), 15, "the killed standby leaves the lock's queue")
+
     active.signal(signal.SIGKILL)
     killed = time.monotonic()
     took = standby.wait_live(timeout=30, epoch_above=before.state["epoch"])
@@ -78,6 +85,12 @@ def test_a_standby_waits_then_takes_over_when_the_active_dies(
     sim.flow(0)
     standby.wait_converged(sim)
     contiguous(book)
+
+
+def _count(book: PostgresBook, n: int) -> list[tuple[bool, str]]:
+    found = lockers(book)
+    assert len(found) == n, found
+    return found
 
 
 def _two(book: PostgresBook) -> list[tuple[bool, str]]:

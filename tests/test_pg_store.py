@@ -169,3 +169,32 @@ async def test_a_database_that_lost_commits_is_a_lost_book(pg_database: Database
             await store.commit(nxt)  # never again
     finally:
         await store.close()
+
+
+async def test_another_writer_while_away_is_noticed_even_without_journal_rows(
+        pg_database: Database, relay: Relay) -> None:
+    """Cut off, this writer's lock went; another tracker took the account and wrote only its
+    state (it journaled nothing, so the seqs still agree) before it too went away. Back, this
+    writer must not go on with a book in memory that may no longer be the database's."""
+    store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
+    try:
+        named = batch_of(store, "1")
+        named.state.update(pid=111, started_at=1000)
+        await store.commit(named)
+        relay.mode = "down"
+        relay.cut()
+        other = await PgStore.open(pg_database.url(), "acct")
+        meanwhile = Batch()
+        meanwhile.state.update(pid=222, started_at=2000, status="starting")
+        await other.commit(meanwhile)
+        await other.close()
+        relay.mode = "pass"
+        nxt = batch_of(store, "2")
+        with pytest.raises(psycopg.OperationalError):
+            await store.commit(nxt)
+        with pytest.raises(AccountTaken, match=r"another tracker \(pid 222\) wrote acct"):
+            await store.commit(nxt)
+        assert store.lost is not None
+        assert server_view(pg_database)["seqs"] == [1]
+    finally:
+        await store.close()

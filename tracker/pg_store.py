@@ -111,6 +111,10 @@ class PgStore:
         self.commit_timeout = COMMIT_TIMEOUT
         self.give_up_at: float | None = None
         self.standby: Callable[[str], None] | None = None
+        # (pid, started_at) this tracker wrote into sync_state, and what a connect found
+        # there: a reconnect that finds another's knows another tracker wrote meanwhile.
+        self.writer: tuple[Any, Any] | None = None
+        self.found_writer: tuple[Any, Any] = (None, None)
         self.keep_ms = int(keep_days * DAY_MS)
         self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
         self.prune_due = 0.0
@@ -161,13 +165,17 @@ class PgStore:
                 # A hot standby: wait in the server for the lock; it comes the moment the
                 # active tracker's connection ends (a crash, a cut, a stop).
                 self.standby(holder)
+                # A standby killed while it waits leaves its backend queued for the lock
+                # unless the server checks the socket now and then (PostgreSQL 14 and up).
+                with contextlib.suppress(psycopg.errors.UndefinedObject):
+                    await conn.execute("SET client_connection_check_interval = 2000")
                 await conn.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", (self.account,))
             self.backend_pid = row["pid"]
             await conn.execute(STAGE)
             await conn.execute("INSERT INTO sync_state (account) VALUES (%s) "
                                "ON CONFLICT (account) DO NOTHING", (self.account,))
             cur = await conn.execute(
-                "SELECT s.book_id, (SELECT max(seq) FROM order_events e "
+                "SELECT s.book_id, s.pid, s.started_at, (SELECT max(seq) FROM order_events e "
                 "WHERE e.account = s.account) AS seq FROM sync_state s WHERE account = %s",
                 (self.account,))
             found = await cur.fetchone()
@@ -177,6 +185,7 @@ class PgStore:
         assert found is not None
         self.conn = conn
         self.book_id = found["book_id"]
+        self.found_writer = (found["pid"], found["started_at"])
         return int(found["seq"] or 0)
 
     async def _check_schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -329,6 +338,8 @@ class PgStore:
             self.unreachable = None
         if batch.events:
             self.committed_seq = batch.events[-1][0]
+        if "pid" in batch.state:  # the tracker names itself in its first write
+            self.writer = (batch.state["pid"], batch.state.get("started_at"))
 
     async def _write(self, batch: Batch) -> None:
         assert self.conn is not None
@@ -385,6 +396,12 @@ class PgStore:
         and the tracker stops, to start again from the book as it is now."""
         self.reconnects += 1
         seq = await self._connect()
+        if self.writer is not None and self.found_writer != self.writer:
+            # Another tracker held the account while this one was away and wrote (its first
+            # write names it in sync_state), even if it journaled nothing: this one's book
+            # in memory may no longer be the database's.
+            raise AccountTaken(f"another tracker (pid {self.found_writer[0]}) wrote "
+                               f"{self.account} while this one was away")
         log.warning("db_reconnected", account=self.account, where=self.where, last_seq=seq)
         if seq == self.committed_seq:
             return False
