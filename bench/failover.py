@@ -64,7 +64,7 @@ from bench.chaos import (
 from harness import Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
-from tracker.pg_migrate import LOCK_KEY, LOCKERS
+from tracker.pg_migrate import LOCKERS
 from tracker.storage import COUNTERS as OUTCOMES
 
 ACCOUNT = "acct"
@@ -77,14 +77,6 @@ TAKEOVER_TIMEOUT = 60.0
 # active waits up to a minute for its token, which measures the exchange, not the failover).
 V2_TAKEOVER_SPACING = 13.0
 SAMPLE_EVERY = 0.2
-# The account lock's holder and waiters with their backends' pids, for the cut.
-HOLDER = (
-    f"WITH k AS (SELECT {LOCK_KEY} AS key) "
-    "SELECT l.pid, l.granted, a.application_name AS name FROM pg_locks l "
-    "JOIN pg_stat_activity a ON a.pid = l.pid, k "
-    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
-    "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
-    "AND l.objid::bigint = k.key & 4294967295 ORDER BY l.granted DESC")
 NAMED_PID = re.compile(r"\bpid (\d+)\b")
 # Events in a tracker's log that open and close its writing terms.
 OPENS = frozenset({"took_over", "tracker_started", "db_reconnected"})
@@ -275,7 +267,7 @@ class Scenario:
         """(active, standby) when the server shows one of ours holding the account's lock and
         the other waiting for it, and sync_state names the holder, live; else None."""
         try:
-            rows = self._superuser(HOLDER, ACCOUNT)
+            rows = self._superuser(LOCKERS, ACCOUNT)
             state = self._book().read().state
         except (psycopg.Error, AssertionError):
             return None
@@ -306,7 +298,7 @@ class Scenario:
         if fault == "kill_active":
             active.kill()
         else:
-            holder = [r["pid"] for r in self._superuser(HOLDER, ACCOUNT) if r["granted"]
+            holder = [r["pid"] for r in self._superuser(LOCKERS, ACCOUNT) if r["granted"]
                       and pid_of(r["name"]) == active.daemon.pid]
             if not holder:
                 return

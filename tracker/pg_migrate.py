@@ -32,10 +32,11 @@ CHANNEL = "tracker_book"
 LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
 # The account's lock as the server sees it: the holder (granted) first, then the trackers
 # waiting for it, each named by its connection's application_name ("tracker ACCOUNT pid N
-# on HOST"). pg_locks shows a 64-bit key as classid (high half) and objid (low half).
+# on HOST"), with its server backend's pid (what pg_terminate_backend takes). pg_locks
+# shows a 64-bit key as classid (high half) and objid (low half).
 LOCKERS = (
     f"WITH k AS (SELECT {LOCK_KEY} AS key) "
-    "SELECT l.granted, a.application_name AS name, a.client_addr::text AS addr, "
+    "SELECT l.pid, l.granted, a.application_name AS name, a.client_addr::text AS addr, "
     "(extract(epoch FROM a.backend_start) * 1000)::bigint AS since "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k "
     "WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
