@@ -198,3 +198,29 @@ async def test_another_writer_while_away_is_noticed_even_without_journal_rows(
         assert server_view(pg_database)["seqs"] == [1]
     finally:
         await store.close()
+
+
+async def test_a_batch_written_without_the_lock_rolls_back_whole(pg_database: Database) -> None:
+    """Fencing checked inside each transaction: should this connection ever write without
+    the account's lock (here it lets go of it, and another writer takes it), the batch's
+    journal rows, orders and state all roll back, and the store writes no more."""
+    store = await PgStore.open(pg_database.url(), "acct")
+    try:
+        await store.commit(batch_of(store, "1"))
+        assert store.conn is not None
+        await store.conn.execute(f"SELECT pg_advisory_unlock({pg_migrate.LOCK_KEY})",
+                                 ("acct",))
+        with psycopg.connect(pg_database.url(), autocommit=True) as other:
+            assert other.execute(f"SELECT pg_try_advisory_lock({pg_migrate.LOCK_KEY})",
+                                 ("acct",)).fetchone() == (True,)
+            before = server_view(pg_database)
+            with pytest.raises(AccountTaken, match="no longer holds the lock on acct"):
+                await store.commit(batch_of(store, "2", "3"))
+            assert server_view(pg_database) == before == {
+                "seqs": [1], "applied": before["applied"], "book_id": before["book_id"],
+                "orders": 1}
+            assert store.lost is not None
+            with pytest.raises(AccountTaken):
+                await store.commit(batch_of(store, "4"))
+    finally:
+        await store.close()

@@ -30,19 +30,25 @@ CHANNEL = "tracker_book"
 # account's name, computed by the server so that every tool, psql included, finds it) on the
 # connection it writes with; standbys wait for it.
 LOCK_KEY = "hashtextextended('tracker account ' || %s, 0)"
+# The account's lock in pg_locks, which shows a 64-bit key as classid (high half) and objid
+# (low half); `k.key` is LOCK_KEY.
+_THE_LOCK = ("l.locktype = 'advisory' AND l.objsubid = 1 "
+             "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
+             "AND l.objid::bigint = k.key & 4294967295")
 # The account's lock as the server sees it: the holder (granted) first, then the trackers
 # waiting for it, each named by its connection's application_name ("tracker ACCOUNT pid N
-# on HOST"), with its server backend's pid (what pg_terminate_backend takes). pg_locks
-# shows a 64-bit key as classid (high half) and objid (low half).
+# on HOST"), with its server backend's pid (what pg_terminate_backend takes).
 LOCKERS = (
     f"WITH k AS (SELECT {LOCK_KEY} AS key) "
     "SELECT l.pid, l.granted, a.application_name AS name, a.client_addr::text AS addr, "
     "(extract(epoch FROM a.backend_start) * 1000)::bigint AS since "
-    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k "
-    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 "
-    "AND l.classid::bigint = (k.key >> 32) & 4294967295 "
-    "AND l.objid::bigint = k.key & 4294967295 "
+    f"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k WHERE {_THE_LOCK} "
     "ORDER BY l.granted DESC, a.backend_start")
+# True only on the connection that holds the account's lock. The writer asks it inside every
+# batch's transaction, in the statement that ends it, so a batch from a connection without
+# the lock rolls back whole (fencing that does not rest on any argument about sessions).
+HOLDS_LOCK = (f"EXISTS (SELECT 1 FROM pg_locks l, (SELECT {LOCK_KEY} AS key) k "
+              f"WHERE {_THE_LOCK} AND l.granted AND l.pid = pg_backend_pid())")
 # One row per version applied, with its time: the schema's history, readable with psql.
 VERSIONS = """CREATE TABLE tracker_schema (
     version    INTEGER PRIMARY KEY,

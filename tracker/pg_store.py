@@ -358,13 +358,18 @@ class PgStore:
                     for params in self._order_rows(batch):
                         await copy.write_row(params)
                 await cur.execute(UPSERT_STAGE)
-            # The state and the notification in one statement: one round trip fewer, which
-            # a one-push batch feels.
+            # The state, the lock's check and the notification in one statement: one round
+            # trip, which a one-push batch feels. Without the lock it updates nothing and
+            # the whole batch rolls back.
             await cur.execute(
                 f"WITH s AS (UPDATE sync_state SET {', '.join(sets)} WHERE account = %s "
-                "RETURNING account) SELECT pg_notify(%s, %s) FROM s",
-                [*values, pg_migrate.CHANNEL,
+                f"AND {pg_migrate.HOLDS_LOCK} RETURNING account) "
+                "SELECT pg_notify(%s, %s) FROM s",
+                [*values, self.account, pg_migrate.CHANNEL,
                  json.dumps({"account": self.account, "seq": seq})])
+            if await cur.fetchone() is None:
+                raise AccountTaken(f"this connection no longer holds the lock on "
+                                   f"{self.account}: the batch was rolled back")
 
     def _order_rows(self, batch: Batch) -> Iterator[tuple[Any, ...]]:
         for params in order_params(batch):
