@@ -1,10 +1,12 @@
 """A fleet on one PostgreSQL book: twenty accounts on one simulator, a tracker for each
 (v2 and v4 alternating), all writing one database. Every account's open orders equal its
-own truth, one query shows them all, and the change feed carries every account's events."""
+own truth, one query shows them all, and the change feed carries every account's events.
+And a fleet with a hot standby for each account, whose active trackers all die at once."""
 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +18,7 @@ from harness import Daemon, Lab, differences, eventually
 from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.sim import account_env, accounts_file
+from tracker.pg_migrate import LOCKERS
 from tracker.protocol import OPEN_STATES
 
 FLEET = 20
@@ -71,6 +74,48 @@ def test_twenty_accounts_one_book(lab: Lab, pg_database: Database, tmp_path: Pat
     ids = [oid for name in names for oid in seen[name]]
     assert len(ids) == len(set(ids)), "an order id in two accounts"
     assert all(d.alive() for d in daemons.values())
+
+
+def test_a_fleet_with_a_standby_for_each_account_survives_losing_every_active(
+        lab: Lab, pg_database: Database, tmp_path: Path) -> None:
+    """Six accounts, each with an active tracker and a standby, under order flow; every
+    active is SIGKILLed at once. Each standby takes its own account (not another's), goes
+    live, and its book equals its account's truth, with the journal contiguous."""
+    accounts = accounts_file(tmp_path / "accounts.json", 6, open_orders=6, rate=4)
+    sim = lab.sim("--accounts", str(tmp_path / "accounts.json"), "--seed", "22")
+    books = {a["name"]: PostgresBook(pg_database, a["name"]) for a in accounts}
+
+    def tracker(i: int, account: dict[str, Any]) -> Daemon:
+        return lab.daemon(sim, api="v4" if i % 2 else "v2", store=books[account["name"]],
+                          env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"})
+
+    actives = {a["name"]: tracker(i, a).start() for i, a in enumerate(accounts)}
+    epochs = {name: d.wait_live(timeout=120).state["epoch"] for name, d in actives.items()}
+    standbys = {a["name"]: tracker(i, a).start() for i, a in enumerate(accounts)}
+    for name, standby in standbys.items():
+        eventually(lambda b=books[name]: _waiting(b), 30, f"{name}'s standby waits",
+                   context=standby.tail)
+    for active in actives.values():
+        active.signal(signal.SIGKILL)
+    for name, standby in standbys.items():
+        took = standby.wait_live(timeout=60, epoch_above=epochs[name])
+        assert took.state["pid"] == standby.pid, name
+    for name in books:
+        sim.flow(0, account=name)
+    for name, standby in standbys.items():
+        eventually(lambda d=standby, n=name: _exact(d, sim.truth(account=n)), 60,
+                   f"{name}'s book equals its truth after the takeover", interval=0.5,
+                   context=standby.tail)
+        seqs = [r["seq"] for r in books[name].journal()]
+        assert seqs == list(range(1, len(seqs) + 1)), f"{name}'s journal has a gap"
+        holders = [r["pid"] for r in books[name].query(LOCKERS, name) if r["granted"]]
+        assert len(holders) == 1, (name, holders)
+    assert all(d.alive() for d in standbys.values())
+
+
+def _waiting(book: PostgresBook) -> None:
+    granted = [r["granted"] for r in book.query(LOCKERS, book.account)]
+    assert granted == [True, False], granted
 
 
 def _exact(daemon: Daemon, truth: dict[str, dict[str, Any]]) -> None:
