@@ -16,7 +16,6 @@ import structlog
 
 from tracker import metrics, pg_migrate
 from tracker.config import Config, ConfigError
-from tracker.exchange.errors import ExchangeError
 from tracker.exchange.rest import RestApi, V2Rest, V4Rest
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
@@ -25,7 +24,6 @@ from tracker.store import Store, unusable
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 
 log = structlog.get_logger("tracker.daemon")
-WARM_EVERY_SECONDS = 5.0
 
 
 def make_rest(config: Config) -> RestApi:
@@ -48,7 +46,9 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
     took over) becomes the standby again: each turn as the writer starts afresh from the
     book as the database holds it."""
     notifier = Notifier()
-    rest = make_rest(config)  # one for the process: a standby's warm token outlives a turn
+    # One REST client for the process: a writer that becomes the standby again keeps its v2
+    # token (BitMart grants five a minute) for when it takes over again.
+    rest = make_rest(config)
     try:
         while True:
             code = await _term(config, reread, notifier, rest)
@@ -61,7 +61,7 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
 async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier,
                 rest: RestApi) -> int | None:
     """One turn as the book's writer: its exit code, or None to wait as standby again."""
-    store = await _open_or_stop(config, notifier, rest)
+    store = await _open_or_stop(config, notifier)
     if store is None:
         return 0  # stopped while waiting as the standby
     tracker = Tracker(config, store, rest)
@@ -122,23 +122,18 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
         await store.close()
 
 
-async def _open_or_stop(config: Config, notifier: Notifier,
-                        rest: RestApi) -> BookStore | None:
+async def _open_or_stop(config: Config, notifier: Notifier) -> BookStore | None:
     """The book opened for writing, or None when SIGTERM or SIGINT came first (a standby
-    waits for its account's lock as long as the active tracker lives, and keeps `rest`
-    warm meanwhile)."""
+    waits for its account's lock as long as the active tracker lives)."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
     waiting: list[str] = []
     close_metrics: list[Callable[[], None]] = []
-    warming: list[asyncio.Task[None]] = []
 
     def standby(holder: str) -> None:
         waiting.append(holder)
-        if not warming:
-            warming.append(asyncio.create_task(keep_warm(rest), name="keep-warm"))
         log.warning("standby", account=config.account, active=holder,
                     effect="takes over when the active tracker's connection ends")
         notifier.ready(f"standby, active is {holder}")
@@ -158,8 +153,6 @@ async def _open_or_stop(config: Config, notifier: Notifier,
                 notifier.watchdog()  # a standby is healthy while it waits
     finally:
         stopping.cancel()
-        for task in warming:
-            task.cancel()
         for close in close_metrics:  # the active's own figures take the port over
             close()
     if opening.done():
@@ -173,26 +166,6 @@ async def _open_or_stop(config: Config, notifier: Notifier,
     notifier.stopping()
     log.info("tracker_stopped", role="standby")
     return None
-
-
-async def keep_warm(rest: RestApi) -> None:
-    """While standing by: `rest.warm()` every few seconds (it asks the exchange only for
-    what has run out). A failure is logged once until it succeeds again; the takeover
-    would then obtain what it needs itself, as a fresh start does."""
-    failing = False
-    while True:
-        try:
-            await rest.warm()
-        except ExchangeError as exc:
-            if not failing:
-                log.warning("standby_warm_failed", error=str(exc),
-                            effect="a takeover asks the exchange for a token first")
-            failing = True
-        else:
-            if failing:
-                log.info("standby_warm")
-            failing = False
-        await asyncio.sleep(WARM_EVERY_SECONDS)
 
 
 async def open_store(config: Config, standby: Callable[[str], None] | None = None

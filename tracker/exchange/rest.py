@@ -61,8 +61,6 @@ class RestApi(Protocol):
 
     async def order_detail(self, order_id: str) -> Row: ...
 
-    async def warm(self) -> None: ...
-
     async def aclose(self) -> None: ...
 
 
@@ -97,10 +95,6 @@ class _Base:
         self.retries = retries
         self.skew_ms = 0  # server clock minus ours
         self.stats: Counter[str] = Counter()
-
-    async def warm(self) -> None:
-        """What a standby does ahead of taking over: obtain now whatever the exchange
-        rations, so that the takeover itself asks for none of it. Nothing, here."""
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -246,11 +240,6 @@ class V2Rest(_Base):
 
     async def sync_clock(self) -> None:
         await self._measure_skew("/v2/time", "server_time")
-
-    async def warm(self) -> None:
-        """A token held ready and renewed as it ages: BitMart grants five a minute, and a
-        takeover that had to wait for one would leave the book not live meanwhile."""
-        await self._token_value()
 
     async def _token_value(self, stale: str | None = None) -> str:
         async with self._token_lock:
