@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,10 +44,10 @@ def histories(draw: st.DrawFn) -> list[OrderUpdate]:
                                min_size=1))
         for source in sorted(sources):
             if source == "seed_v2":  # v2 rows carry no update time, client id or notional
-                updates.append(dataclasses.replace(base, source=source, update_time=None,
+                updates.append(msgspec.structs.replace(base, source=source, update_time=None,
                                                    client_order_id=None, filled_notional=None))
             else:
-                updates.append(dataclasses.replace(base, source=source))
+                updates.append(msgspec.structs.replace(base, source=source))
     return updates
 
 
@@ -129,11 +129,11 @@ def test_outcomes() -> None:
 
 
 def test_open_ids_by_symbol() -> None:
-    book = Book([_u("new", "0", 1), dataclasses.replace(_u("filled", "2", 2), order_id="8"),
-                 dataclasses.replace(_u("new", "0", 1), order_id="9", symbol="ETH_USDT")])
+    book = Book([_u("new", "0", 1), msgspec.structs.replace(_u("filled", "2", 2), order_id="8"),
+                 msgspec.structs.replace(_u("new", "0", 1), order_id="9", symbol="ETH_USDT")])
     assert book.open_ids() == {"7", "9"}
     assert book.open_ids(["BTC_USDT"]) == {"7"}
     assert book.open_count() == 2
     book.apply(_u("canceled", "0", 5))
-    book.apply(dataclasses.replace(_u("new", "0", 1), order_id="10"))
+    book.apply(msgspec.structs.replace(_u("new", "0", 1), order_id="10"))
     assert book.open_count() == 2 == len(book.open_ids())

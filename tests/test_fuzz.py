@@ -23,6 +23,7 @@ from tests.test_codec import PUSH, V2_ROW, V4_ROW
 from tracker.book import Outcome
 from tracker.codec import (
     DECIMAL,
+    LEGACY_STATE,
     ORDER_ID,
     STATES,
     Invalid,
@@ -31,12 +32,14 @@ from tracker.codec import (
     from_push,
     from_v2,
     from_v4,
+    push_frame,
 )
 from tracker.credentials import Credentials
 from tracker.exchange.errors import ExchangeError
 from tracker.exchange.frames import Ack, Bad, ErrorEvent, OrderPush, Pong, decode
 from tracker.exchange.rest import V2Rest, V4Rest
 from tracker.protocol import (
+    ALL_ORDERS_TABLE,
     ORDER_TABLE,
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,
@@ -151,6 +154,59 @@ def test_stream_frames_end_as_a_push_a_rejection_or_nothing(frame: str | bytes) 
         if isinstance(element, dict) and isinstance(element.get("symbol"), str):
             assert element["symbol"] in WANTED
         parse_or_reject(from_push, element)
+
+
+# -- the codec's fast path for push frames against `from_push` ------------------------------
+
+words = st.sampled_from([*STATES, *LEGACY_STATE, "buy", "sell", "limit", "market", "ioc",
+                         "limit_maker", "0", "", "canceling", "BTC_USDT", "btc_usdt",
+                         "2147857398", "1" * 32, "1609926044000", "1262303999999",
+                         "4102444800001", "9" * 16, "9" * 17, "order 1", "a" * 65])
+strings = words | odd_amounts | st.text(max_size=20)
+
+
+@st.composite
+def restrung(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """A real row whose values stay strings (the shape the fast path reads) but change:
+    odd amounts, ids, states, times; some fields dropped."""
+    row = dict(base)
+    for key in draw(st.lists(st.sampled_from(sorted(base)), max_size=3, unique=True)):
+        if draw(st.integers(0, 3)) == 0:
+            del row[key]
+        else:
+            row[key] = draw(strings)
+    return row
+
+
+def exactly(updates: list[OrderUpdate]) -> list[tuple[str, ...]]:
+    """Every field as its repr: `Decimal("1.0") == Decimal("1")`, but they are stored
+    differently, so equal is not enough."""
+    return [tuple(repr(getattr(u, name)) for name in OrderUpdate.__struct_fields__)
+            for u in updates]
+
+
+@FUZZ
+@given(st.lists(st.one_of(restrung(PUSH), mutated(PUSH)), max_size=3),
+       st.sampled_from([ORDER_TABLE, ALL_ORDERS_TABLE, "spot/user/balance"]))
+def test_the_fast_path_yields_exactly_what_from_push_yields_or_declines(
+        rows: list[Any], table: str) -> None:
+    fast = push_frame(json.dumps({"table": table, "data": rows}))
+    if fast is None:
+        return  # read by json.loads and from_push, as every frame was before
+    assert fast[0] == table
+    assert exactly(fast[1]) == exactly([from_push(row) for row in rows])
+
+
+def test_the_exchange_s_own_push_shapes_take_the_fast_path() -> None:
+    legacy = {k: v for k, v in PUSH.items() if k != "order_state"} | {"state": "7"}
+    for row in (PUSH, legacy, {**PUSH, "filled_notional": "", "client_order_id": "0"}):
+        text = json.dumps({"table": ORDER_TABLE, "data": [row, row]})
+        fast = push_frame(text)
+        assert fast is not None, row
+        assert exactly(fast[1]) == exactly([from_push(row)] * 2)
+        decoded = decode(deflate(text.encode()), 1 << 16, WANTED)
+        assert isinstance(decoded, OrderPush)
+        assert all(isinstance(u, OrderUpdate) for u in decoded.data)
 
 
 def test_a_decompression_bomb_is_refused_by_size() -> None:

@@ -9,10 +9,11 @@ arrival order, a duplicate changes nothing, and nothing moves an order backwards
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
+
+import msgspec
 
 from tracker.codec import OPEN_STATES, SOURCES, OrderUpdate
 
@@ -28,7 +29,7 @@ class Outcome(StrEnum):
     INVALID = "invalid"  # refused by the codec; never reaches the merge
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(OrderUpdate))
+FIELDS = OrderUpdate.__struct_fields__
 
 
 def progress(u: OrderUpdate) -> tuple[int, Decimal, int]:
@@ -79,7 +80,7 @@ def _fill_gaps(winner: OrderUpdate, loser: OrderUpdate) -> OrderUpdate:
     if (winner.filled_notional is None and loser.filled_notional is not None
             and winner.filled_size == loser.filled_size):
         gaps["filled_notional"] = loser.filled_notional
-    return dataclasses.replace(winner, **gaps) if gaps else winner
+    return msgspec.structs.replace(winner, **gaps) if gaps else winner
 
 
 class Book:

@@ -4,15 +4,24 @@ Four shapes reach the tracker (v2 list/detail rows, v4 order objects, WebSocket 
 and the same row shapes from order-detail answers). Each is checked field by field and turned
 into exact `Decimal` amounts and one state vocabulary, BitMart's current one. Anything that
 does not fit raises `Invalid` with a reason a person can act on; the caller journals it.
+
+Pushes come thousands a second, so a whole push frame is first offered to `push_frame`:
+msgspec parses it straight into typed rows, checking types and patterns in C, for the one
+shape the exchange sends. Whatever that path does not take (any error, any field it does
+not know) goes to `json.loads` and `from_push`, which stay the authority: the fast path
+accepts a subset of what `from_push` accepts and yields exactly what it yields (a property
+test holds the two equal).
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from tracker.protocol import LEGACY_STATE, OPEN_STATES, STATES, V2_STATUS
 
@@ -38,8 +47,11 @@ class Invalid(ValueError):
     """A payload the tracker refuses; the message says which field and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
+class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
+    """One order as one source saw it. A msgspec Struct: built ten times faster than a frozen
+    dataclass (one per push, per merge and per seeded row), and, holding no containers,
+    left out of the cycle collector's scans of a book of 100,000 of them."""
+
     order_id: str
     symbol: str
     side: str
@@ -274,3 +286,113 @@ def _client_id(value: Any, order_id: str) -> str | None:
     if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
         raise Invalid(f"client order id is malformed: {value!r:.40}")
     return value
+
+
+# -- the fast path for push frames ------------------------------------------------------
+
+_Field = str | UnsetType  # absent, or a string: a push has no other kind of value
+
+
+class _PushRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A push element as the exchange sends it: every value a string, every field known.
+    A field missing, of another type, or unknown fails here and leaves it to `from_push`.
+    Patterns are checked after, in Python: msgspec's own pattern constraint costs several
+    times as much per field."""
+
+    order_id: str
+    symbol: str
+    side: str
+    price: str
+    size: str
+    filled_size: str
+    order_state: _Field = UNSET
+    state: _Field = UNSET
+    type: _Field = UNSET
+    filled_notional: _Field = UNSET
+    client_order_id: _Field = UNSET
+    create_time: _Field = UNSET
+    ms_t: _Field = UNSET
+    update_time: _Field = UNSET
+    detail_id: _Field = UNSET
+    # Sent, and not read by the tracker.
+    notional: _Field = UNSET
+    margin_trading: _Field = UNSET
+    order_type: _Field = UNSET
+    order_mode: _Field = UNSET
+    entrust_type: _Field = UNSET
+    last_fill_time: _Field = UNSET
+    last_fill_price: _Field = UNSET
+    last_fill_count: _Field = UNSET
+    exec_type: _Field = UNSET
+    dealFee: _Field = UNSET  # the exchange's own spelling
+    deal_fee_coin_name: _Field = UNSET
+
+
+class _PushFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    table: str
+    data: list[_PushRow]
+
+
+_PUSH_FRAME = msgspec.json.Decoder(_PushFrame)
+_MILLIS = re.compile(r"[0-9]{1,16}")
+
+
+class _NotFast(Exception):
+    """Left to the authoritative path, which says what is wrong, if anything is."""
+
+
+def push_frame(text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
+    """A push frame's table and its elements as updates, when every element has the shape
+    the exchange sends and passes every check `from_push` makes; None otherwise (the frame
+    is then read by `json.loads` and `from_push`, element by element)."""
+    try:
+        frame = _PUSH_FRAME.decode(text)
+        return frame.table, [_fast_update(row) for row in frame.data]
+    except (msgspec.DecodeError, _NotFast, Invalid):
+        return None
+
+
+def _fast_update(row: _PushRow) -> OrderUpdate:
+    """`from_push` for a row msgspec has typed; any doubt is `_NotFast`."""
+    order_id = row.order_id
+    if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)
+            and DECIMAL.fullmatch(row.price) and DECIMAL.fullmatch(row.size)
+            and DECIMAL.fullmatch(row.filled_size)):
+        raise _NotFast
+    if (state := row.order_state) is not UNSET:
+        state = KNOWN_STATE.get(state)
+    elif (legacy := row.state) is not UNSET and legacy in LEGACY_STATE:
+        state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
+    if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
+        raise _NotFast
+    size, filled = Decimal(row.size), Decimal(row.filled_size)
+    if not state:
+        state = "partially_filled" if filled > 0 else "new"
+    _check_fill(size, filled, state)
+    if (kind := row.type) is not UNSET and (kind := KNOWN_TYPE.get(kind)) is None:
+        raise _NotFast
+    notional = row.filled_notional
+    if notional is not UNSET and notional and not DECIMAL.fullmatch(notional):
+        raise _NotFast
+    client = row.client_order_id
+    if client is UNSET or client in ("", "0", order_id):
+        client = None
+    elif not CLIENT_ID.fullmatch(client):
+        raise _NotFast
+    return OrderUpdate(
+        order_id, sys.intern(row.symbol), side, state, Decimal(row.price), size, filled,
+        "push", None if kind is UNSET else kind,
+        Decimal(notional) if notional else None,
+        client, _fast_time(row.create_time) or _fast_time(row.ms_t),
+        _fast_time(row.update_time), row.detail_id or None)
+
+
+def _fast_time(value: str | UnsetType) -> int | None:
+    if value is UNSET:
+        return None
+    if not _MILLIS.fullmatch(value):
+        raise _NotFast
+    millis = int(value)
+    if not MIN_TIME_MS <= millis <= MAX_TIME_MS:
+        raise _NotFast
+    return millis

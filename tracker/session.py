@@ -12,12 +12,13 @@ pair it lacks is ignored on purpose (a push after a stop, a seed answer nobody w
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+import msgspec
 
 from tracker import codec
 from tracker.book import Book, Outcome
@@ -320,14 +321,17 @@ class Session:
 
     def _apply_push(self, push: Push, batch: Batch) -> None:
         for element in push.data:
-            try:
-                update = codec.from_push(element)
-            except Invalid as exc:
-                oid = element.get("order_id") if isinstance(element, dict) else None
-                self._invalid(batch, "push", str(exc), excerpt(element),
-                              oid if isinstance(oid, str) and len(oid) <= 64 else None,
-                              received_ms=push.received_ms)
-                continue
+            if isinstance(element, OrderUpdate):  # read whole by the codec's fast path
+                update = element
+            else:
+                try:
+                    update = codec.from_push(element)
+                except Invalid as exc:
+                    oid = element.get("order_id") if isinstance(element, dict) else None
+                    self._invalid(batch, "push", str(exc), excerpt(element),
+                                  oid if isinstance(oid, str) and len(oid) <= 64 else None,
+                                  received_ms=push.received_ms)
+                    continue
             self._apply(update, batch, push.received_ms)
             batch.state["last_event_at"] = self.last_event_ms = push.received_ms
 
@@ -335,7 +339,7 @@ class Session:
                ) -> Outcome:
         client = update.client_order_id
         if client is not None and any(s in client for s in self.secrets):
-            update = dataclasses.replace(update, client_order_id="***")
+            update = msgspec.structs.replace(update, client_order_id="***")
         seq = self.seqs.take_seq()
         oid = update.order_id
         before = self.book.rows.get(oid)
@@ -575,7 +579,7 @@ class Session:
         self.resolved += 1
         self._note("warning", "order_inferred_canceled", order_id=oid,
                    reason=f"unknown to query/order for {self.config.forgotten_after:g} s")
-        self._apply(dataclasses.replace(row, state="canceled", source="inferred_v4",
+        self._apply(msgspec.structs.replace(row, state="canceled", source="inferred_v4",
                                         update_time=None, fill_id=None), batch)
         batch.state["unresolved"] = len(self.unresolved)
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.codec import push_frame
 from tracker.protocol import ORDER_TABLES, PONG, SUBSCRIBE, UNSUBSCRIBE, inflate
 
 EXCERPT = 200  # characters of a bad frame kept for the journal (hex: bytes, so twice that)
@@ -25,7 +26,9 @@ class Pong:
 
 @dataclass(frozen=True, slots=True)
 class OrderPush:
-    """An order push's elements of the wanted symbols; `ignored` counts the others."""
+    """An order push's elements of the wanted symbols; `ignored` counts the others. Each
+    element is an `OrderUpdate` where the codec's fast path read the whole frame, else the
+    raw JSON value, for `codec.from_push` to judge."""
 
     data: list[Any]
     ignored: int
@@ -89,6 +92,12 @@ def decode(frame: str | bytes, max_frame: int, wanted: frozenset[str] | None) ->
                           else frame[:EXCERPT])
     if text == PONG:
         return Pong()
+    if (fast := push_frame(text)) is not None and fast[0] in ORDER_TABLES:
+        updates = fast[1]
+        if wanted is None:
+            return OrderPush(updates, 0)
+        kept = [u for u in updates if u.symbol in wanted]
+        return OrderPush(kept, len(updates) - len(kept))
     try:
         message = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
