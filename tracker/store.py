@@ -19,10 +19,14 @@ import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import msgspec
 import structlog
 from prometheus_client import Histogram
 
@@ -49,6 +53,37 @@ UPSERT_ORDER = (
 )
 INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+
+
+def _from_json(columns: tuple[str, ...]) -> str:
+    return (", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+            + " FROM json_each(?)")
+
+
+# The same two statements for many rows at once, the rows bound as one JSON array that
+# SQLite unpacks (json_each). The writer runs in its own thread: with executemany, every
+# row's step lets go of the interpreter lock and every next row waits to take it back
+# while the event loop runs Python, a convoy that measured 250 times slower per row beside
+# a busy thread. Bound as JSON, the lock is taken once per statement. (`WHERE true` lets
+# SQLite's parser tell the upsert's ON CONFLICT from a join's ON.)
+INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
+                 f"SELECT {_from_json(EVENT_COLUMNS)}")
+UPSERT_ORDERS = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT {_from_json(ORDER_COLUMNS)} "
+    "WHERE true ON CONFLICT (order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])
+)
+# Rows per statement: a splice of 100,000 orders is written as 50 arrays, not one copy of
+# them all beside the book's own rows.
+ROWS_PER_STATEMENT = 2000
+
+
+def json_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """`rows` as JSON arrays of at most ROWS_PER_STATEMENT rows: strings stay strings (the
+    amounts are exact text), integers integers, None null."""
+    it = iter(rows)
+    while chunk := list(islice(it, ROWS_PER_STATEMENT)):
+        yield msgspec.json.encode(chunk).decode()
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
@@ -407,10 +442,10 @@ class Store:
         values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
         started = time.monotonic()
         try:
-            if batch.events:
-                await self.conn.executemany(INSERT_EVENT, batch.events)
-            if batch.orders:
-                await self.conn.executemany(UPSERT_ORDER, order_params(batch))
+            for rows in json_rows(batch.events):
+                await self.conn.execute(INSERT_EVENTS, (rows,))
+            for rows in json_rows(order_params(batch)):
+                await self.conn.execute(UPSERT_ORDERS, (rows,))
             await self.conn.execute(f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1",
                                     values)
             await self.conn.commit()
