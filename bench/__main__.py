@@ -4,9 +4,10 @@
     python -m bench --scale 0.05    # the same at 5% size (the CI smoke run)
     python -m bench --store both    # and the same daemon on PostgreSQL, beside SQLite
 
-ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the floor (the same
-          frames inflated, parsed, merged and written in one process, no sockets) and a
-          naive peer (parse, then one aiosqlite transaction per update)
+ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the physical floor
+          (the same frames inflated, parsed and written raw, one process, no checks), the
+          pipeline floor (the daemon's own decoding, merge and rows, no sockets), ccxt.pro's
+          watch_orders in memory, and a naive peer (one aiosqlite transaction per update)
 latency   2,000 pushes/s for 30 s: simulator send to a separate reader seeing the row
 seed      100,000 open orders over 20 symbols, page size 100, beside the same page
           requests as bare paced HTTP fetches (the I/O floor)

@@ -1,9 +1,16 @@
-"""Ingest: one burst of pushes taken in by the daemon, beside the floor and a naive peer.
+"""Ingest: one burst of pushes taken in by the daemon, beside two floors and two peers.
 
-All three take the very same frames: the simulator makes them for the daemon from
-(orders, pushes, start_ms), and the floor and the naive peer make them again here with
-the same function and arguments. With a PostgreSQL book the daemon takes the same burst
-(`run_postgres`), and its figure is set beside the SQLite daemon's.
+- the physical floor: what any client keeping this book must do per push (inflate, parse,
+  one journal row and one upsert of the exchange's own fields) and nothing more: no
+  validation, no merge, one process, 1,000 pushes a transaction;
+- the pipeline floor: the daemon's own codec, merge and writes, in one process, no sockets;
+- a real peer: ccxt.pro's `watch_orders`, in memory only (bench/peer.py);
+- a naive peer: parse, then one aiosqlite transaction per update.
+
+All take the very same frames: the simulator makes them for the daemon and for ccxt.pro
+from (orders, pushes, start_ms), and the floors and the naive peer make them again here
+with the same function and arguments. With a PostgreSQL book the daemon takes the same
+burst (`run_postgres`), and its figure is set beside the SQLite daemon's.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 import aiosqlite
 
+from bench import peer
 from bench.common import ACCOUNT, Probe, ratio
 from bitmart_sim import burst
 from harness import Daemon, Sim
@@ -25,7 +33,8 @@ from harness.books import PostgresBook
 from harness.postgres import Database
 from tracker import codec
 from tracker.book import Book
-from tracker.exchange.frames import frame_text
+from tracker.codec import OrderUpdate
+from tracker.exchange.frames import OrderPush, decode, frame_text
 from tracker.storage import Batch
 from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 
@@ -47,20 +56,27 @@ def run(work: Path, scale: float) -> dict[str, Any]:
     figures = through_daemon(work, orders, pushes, start_ms)
     frames = [burst.frame([row], compress=True)
               for row in burst.burst_rows(orders, pushes, SYMBOL, start_ms)]
+    physical_s = physical_floor(work / "physical.db", frames)
     floor_s = floor(work / "floor.db", frames)
     sample = frames[:min(len(frames), max(2_000, len(frames) // 10))]
     naive_s = asyncio.run(naive(work / "naive.db", sample))
+    ccxt = peer.run(work, orders, pushes, start_ms)
     tracker_rate = len(frames) / figures["tracker_s"]
+    physical_rate = len(frames) / physical_s
     floor_rate, naive_rate = len(frames) / floor_s, len(sample) / naive_s
-    return figures | {
+    return figures | ccxt | {
+        "physical_floor_pushes_per_s": round(physical_rate),
         "floor_s": round(floor_s, 3), "floor_pushes_per_s": round(floor_rate),
         "naive_pushes_per_s": round(naive_rate), "naive_sample": len(sample),
         "tracker_pushes_per_s": round(tracker_rate),
+        "tracker_vs_physical_floor": ratio(tracker_rate, physical_rate),
         "tracker_vs_floor": ratio(tracker_rate, floor_rate),
+        "tracker_vs_peer": ratio(tracker_rate, ccxt["peer_pushes_per_s"]),
         "tracker_vs_naive": ratio(tracker_rate, naive_rate),
         "targets_met": {"book_exact": figures["book_exact"],
-                        "tracker_vs_floor >= 0.5": tracker_rate >= 0.5 * floor_rate,
-                        "tracker_vs_naive >= 10": tracker_rate >= 10 * naive_rate}}
+                        "peer_exact": ccxt["peer_exact"],
+                        "tracker_vs_physical_floor >= 0.5": tracker_rate >= 0.5 * physical_rate,
+                        "tracker_vs_peer >= 1.0": tracker_rate >= ccxt["peer_pushes_per_s"]}}
 
 
 def run_postgres(work: Path, scale: float, database: Database) -> dict[str, Any]:
@@ -117,9 +133,40 @@ def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
         sim.close()
 
 
+def physical_floor(db: Path, frames: list[str | bytes]) -> float:
+    """Inflate, `json.loads`, and per push one journal row and one upsert of the exchange's
+    own strings into the same tables (and indexes), in large transactions; nothing checked,
+    nothing merged, nothing converted but the times."""
+    connect_migrated(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    seq = 0
+    started = time.perf_counter()
+    for first in range(0, len(frames), FLOOR_TRANSACTION):
+        events, orders = [], []
+        now = int(time.time() * 1000)
+        for item in frames[first:first + FLOOR_TRANSACTION]:
+            for e in json.loads(frame_text(item, LIMIT))["data"]:
+                seq += 1
+                updated = int(e["update_time"])
+                events.append((seq, now, 1, "push", e["order_id"], e["order_state"],
+                               e["filled_size"], updated, "applied", None, None))
+                orders.append((e["order_id"], e["symbol"], e["side"], e["type"], e["price"],
+                               e["size"], e["filled_size"], e["filled_notional"],
+                               e["order_state"], None, int(e["create_time"]), updated, "push",
+                               0, now, seq))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT_EVENT, events)
+        conn.executemany(UPSERT_ORDER, orders)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
 def floor(db: Path, frames: list[str | bytes]) -> float:
-    """Inflate, parse, merge and write, with nothing in between: the journal row and the
-    order row per push that the daemon writes, in large transactions, synchronously."""
+    """The pipeline floor: the daemon's own frame decoder, codec, merge and rows, with
+    nothing in between, in large transactions, synchronously."""
     connect_migrated(db)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -129,9 +176,10 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
     for first in range(0, len(frames), FLOOR_TRANSACTION):
         batch = Batch()
         for item in frames[first:first + FLOOR_TRANSACTION]:
-            text = frame_text(item, LIMIT)
-            for element in json.loads(text)["data"]:
-                update = codec.from_push(element)
+            pushed = decode(item, LIMIT, None)
+            assert isinstance(pushed, OrderPush)
+            for element in pushed.data:
+                update = element if isinstance(element, OrderUpdate) else codec.from_push(element)
                 seq += 1
                 outcome, row = book.apply(update)
                 batch.journal(seq, 1, "push", outcome, update)

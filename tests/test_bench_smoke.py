@@ -21,6 +21,11 @@ def test_benchmarks_run_and_their_books_are_exact() -> None:
     ingest = figures["ingest"]
     assert ingest["book_exact"] and ingest["pushes"] == 2000 and ingest["orders"] == 200
     assert ingest["floor_pushes_per_s"] > 0 and ingest["naive_pushes_per_s"] > 0
+    assert ingest["physical_floor_pushes_per_s"] > 0
+    # ccxt.pro took the same burst and ended holding every order as filled.
+    assert ingest["peer_exact"] and ingest["peer_updates_parsed"] == 2000
+    assert ingest["tracker_vs_peer"] == round(
+        ingest["tracker_pushes_per_s"] / ingest["peer_pushes_per_s"], 2)
     assert ingest["tracker_vs_floor"] == round(
         ingest["tracker_pushes_per_s"] / ingest["floor_pushes_per_s"], 2)
     assert figures["seed"]["open_orders"] == 1000  # 20 symbols x 50
