@@ -15,7 +15,9 @@ footprint resident memory after that seed; CPU while idle with keep-alives only
 readers   SELECT * FROM open_orders WHERE symbol = ? on that book during the paced load
 symbols   50,000 open orders over 300 symbols (one ALL_SYMBOLS topic): start to live and
           peak RSS, v2 then v4; only with --only symbols, as v4's pace makes it about
-          2.5 minutes at any scale
+          2.5 minutes at any scale; each beside its I/O floor
+steady    30 minutes (x scale, at least 1) of the simulator's order flow: the daemon's RSS
+          and CPU a minute, after the first minute against the end; only with --only steady
 
 With --store postgres (or both), a throwaway PostgreSQL 15 cluster, durable as a real one
 (fsync, synchronous_commit and full_page_writes on), holds the book of the same daemon
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, live, symbols
+from bench import ingest, live, steady, symbols
 from bench.common import durable_server, ratio
 
 
@@ -43,13 +45,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of the named sizes and durations (default 1)")
-    parser.add_argument("--only", choices=("ingest", "live", "symbols"), help="one part only")
+    parser.add_argument("--only", choices=("ingest", "live", "symbols", "steady"),
+                        help="one part only")
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="sqlite",
                         help="the book's backend: SQLite (default), PostgreSQL, or both in "
                              "the same run")
     args = parser.parse_args(argv)
-    if args.only == "symbols" and args.store != "sqlite":
-        parser.error("--only symbols measures the SQLite book only")
+    if args.only in ("symbols", "steady") and args.store != "sqlite":
+        parser.error(f"--only {args.only} measures the SQLite book only")
     on_sqlite, on_postgres = args.store in ("sqlite", "both"), args.store in ("postgres", "both")
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures |= live.run(work / "live", args.scale)
             if args.only == "symbols":
                 figures["symbols"] = symbols.run(work / "symbols", args.scale)
+            if args.only == "steady":
+                figures["steady"] = steady.run(work / "steady", args.scale)
         if on_postgres:
             figures["postgres"] = on_postgresql(work, args.scale, args.only, figures)
     figures["seconds"] = round(time.monotonic() - started, 1)

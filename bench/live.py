@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,13 @@ from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
 from tracker import protocol, signing
+from tracker.config import Config
 from tracker.exchange.ratelimit import Pacer
+from tracker.pagination import V4Window
 
 BOOK, SYMBOLS, PAGE = 100_000, 20, 100
 REST_RATE = 50.0  # the tracker's configured v2 calls/s for this run (the default is 10)
+V4_LIST_PACE = (12, 2.0)  # BitMart's published v4 list calls per 2 s, as V4Rest paces them
 PACE_RATE, PACE_SECONDS = 2000.0, 30.0
 IDLE_SECONDS = 10.0
 
@@ -207,25 +211,61 @@ def seed_seconds(log: Path) -> float:
     return stamps["book_live"] - stamps["splice_start"]
 
 
-async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int) -> float:
-    """The same number of page requests, paced alike, answers read and dropped."""
-    api_key, secret, memo = CREDENTIALS.values()
-    pacer = Pacer(REST_RATE)
+async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                   api: str = "v2") -> float:
+    """The same number of page requests, paced alike, answers read and dropped: v2's
+    bearer-token GETs at REST_RATE, or v4's signed POSTs at the list pace V4Rest keeps. A
+    refused request is no page, so any answer but 200 ends the floor with an error."""
     pages = max(-(-per_symbol // PAGE), 1)
     async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
-        token = (await http.post("/v2/authentication", data={
-            "grant_type": "client_credentials", "client_id": api_key,
-            "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
-        headers = {protocol.AUTHORIZATION_HEADER: f"Bearer {token['access_token']}"}
+        if api == "v2":
+            page, pacer = await v2_page_request(http), Pacer(REST_RATE)
+        else:
+            page, pacer = v4_page_request(http), Pacer(*V4_LIST_PACE)
         started = time.perf_counter()
         for n in range(requests):
             await pacer.wait()
-            symbol = symbols[(n // pages) % len(symbols)]
-            params = {"symbol": symbol, "status": 5, "offset": n % pages + 1, "limit": PAGE}
-            response = await http.get("/v2/orders", params=params, headers=headers | {
-                protocol.TIMESTAMP_HEADER: str(int(time.time() * 1000))})
-            response.read()
+            response = await page(symbols[(n // pages) % len(symbols)], n % pages + 1)
+            response.raise_for_status()
         return time.perf_counter() - started
+
+
+PageRequest = Callable[[str, int], Awaitable[httpx.Response]]
+
+
+async def v2_page_request(http: httpx.AsyncClient) -> PageRequest:
+    """`GET /v2/orders` with a bearer token, obtained before the clock starts (the seed
+    holds one too)."""
+    api_key, secret, memo = CREDENTIALS.values()
+    token = (await http.post("/v2/authentication", data={
+        "grant_type": "client_credentials", "client_id": api_key,
+        "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
+    headers = {protocol.AUTHORIZATION_HEADER: f"Bearer {token['access_token']}"}
+
+    async def page(symbol: str, offset: int) -> httpx.Response:
+        params = {"symbol": symbol, "status": 5, "offset": offset, "limit": PAGE}
+        return await http.get("/v2/orders", params=params, headers=headers | {
+            protocol.TIMESTAMP_HEADER: str(int(time.time() * 1000))})
+
+    return page
+
+
+def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
+    """`POST /spot/v4/query/open-orders`, signed as V4Rest signs it. Every page asks for
+    the symbol's newest PAGE rows: the seed's later windows start where the answer before
+    ended, which a floor that reads nothing cannot know, and their size is not the pace."""
+    api_key, secret, memo = CREDENTIALS.values()
+    since_ms = Config().v4_since_ms
+
+    async def page(symbol: str, _: int) -> httpx.Response:
+        raw = json.dumps(V4Window(since_ms, PAGE, symbol).body(), separators=(",", ":"))
+        stamp = str(int(time.time() * 1000))
+        return await http.post("/spot/v4/query/open-orders", content=raw, headers={
+            "Content-Type": "application/json", protocol.KEY_HEADER: api_key,
+            protocol.TIMESTAMP_HEADER: stamp,
+            protocol.SIGN_HEADER: signing.v4_sign(secret, memo, stamp, raw)})
+
+    return page
 
 
 def rss(pid: int) -> int:

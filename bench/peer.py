@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,8 +154,3 @@ def exact(cache: dict[str, list[str]], orders: int, pushes: int, start_ms: int) 
         and Decimal(cache[row["order_id"]][2]) == Decimal(row["size"])
         for row in finals)
 
-
-if __name__ == "__main__":  # python -m bench.peer [ORDERS PUSHES]: this figure alone
-    sizes = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (2_000, 20_000)
-    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
-        print(json.dumps(run(Path(tmp), *sizes, int(time.time() * 1000)), indent=1))

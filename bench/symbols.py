@@ -9,15 +9,17 @@ with the daemon's peak resident memory (VmHWM) and its memory once live.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.live import rss, seed_seconds
+from bench.common import ratio
+from bench.live import PAGE, REST_RATE, io_floor, rss, seed_seconds
 from harness import Daemon, Sim
 
-BOOK, SYMBOLS, PAGE = 50_000, 300, 100
-REST_RATE = 50.0  # as the 20-symbol seed in bench/live.py, under the simulator's 100/s
+# Page size and v2 pace are the 20-symbol seed's (bench/live.py), which its I/O floor sends.
+BOOK, SYMBOLS = 50_000, 300
 
 
 def run(work: Path, scale: float) -> dict[str, Any]:
@@ -33,12 +35,13 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         open_orders = len(sim.open_truth())
         return {"symbols": SYMBOLS, "open_orders": open_orders, "page_size": PAGE,
                 "v2_rest_rate": REST_RATE} | {
-            api: start_to_live(work, sim, api, symbols) for api in ("v2", "v4")}
+            api: start_to_live(work, sim, api, symbols, book // SYMBOLS) for api in ("v2", "v4")}
     finally:
         sim.close()
 
 
-def start_to_live(work: Path, sim: Sim, api: str, symbols: list[str]) -> dict[str, Any]:
+def start_to_live(work: Path, sim: Sim, api: str, symbols: list[str], per_symbol: int
+                  ) -> dict[str, Any]:
     daemon = Daemon(work, sim, api=api, db=work / f"{api}.db", name=f"daemon-{api}", env={
         "TRACKER_SYMBOLS": ",".join(symbols), "TRACKER_PAGE_SIZE": str(PAGE),
         "TRACKER_REST_RATE": str(REST_RATE), "TRACKER_LOG_LEVEL": "info",
@@ -49,14 +52,19 @@ def start_to_live(work: Path, sim: Sim, api: str, symbols: list[str]) -> dict[st
         daemon.start()
         book = daemon.wait_live(timeout=1800)
         live_s = time.monotonic() - started
-        return {"seeded": book.state["last_seed_orders"],
-                "requests": sim.counter("rest_requests") - requests_before,
-                "start_to_live_s": round(live_s, 2),
-                "seed_s": round(seed_seconds(daemon.log), 2),
-                "rss_mb_peak": round(peak_rss(daemon.pid) / 2**20, 1),
-                "rss_mb_live": round(rss(daemon.pid) / 2**20, 1)}
+        figures = {"seeded": book.state["last_seed_orders"],
+                   "requests": sim.counter("rest_requests") - requests_before,
+                   "start_to_live_s": round(live_s, 2),
+                   "seed_s": round(seed_seconds(daemon.log), 2),
+                   "rss_mb_peak": round(peak_rss(daemon.pid) / 2**20, 1),
+                   "rss_mb_live": round(rss(daemon.pid) / 2**20, 1)}
     finally:
         daemon.close()
+    # With the daemon gone, so that no call of its shares the floor's rate windows.
+    floor_s = asyncio.run(io_floor(sim.rest_url, symbols, per_symbol, figures["requests"], api))
+    return figures | {"io_floor_s": round(floor_s, 2),
+                      "seed_vs_floor": ratio(figures["seed_s"], floor_s),
+                      "targets_met": {"seed <= 1.5 x floor": figures["seed_s"] <= 1.5 * floor_s}}
 
 
 def peak_rss(pid: int) -> int:
