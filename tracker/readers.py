@@ -9,6 +9,8 @@ book too.
 from __future__ import annotations
 
 import re
+import select
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -137,3 +139,52 @@ def judged(state: dict[str, Any]) -> dict[str, Any]:
     for name in TIME_FIELDS:
         state[f"{name}_iso"] = iso(state[name])
     return state
+
+
+class Wakeup:
+    """A reader's wait for the next commit to an SQLite book: woken by the daemon's change
+    feed (`<db>.feed`, one line per commit), or, with no daemon or no feed, by the timeout,
+    as a timer would. It says only when to read: what changed is read from the book.
+
+        wakeup = Wakeup(path)
+        while True:
+            ...read the rows past the last seq seen...
+            wakeup.wait(1.0)
+    """
+
+    def __init__(self, book: Path) -> None:
+        self.path = f"{book}.feed"
+        self.sock: socket.socket | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """True when a commit was announced within `timeout` seconds (all announced since
+        the last wait are taken at once), False when the time ran out."""
+        if self.sock is None and not self._connect():
+            time.sleep(timeout)
+            return False
+        assert self.sock is not None
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:  # the daemon stopped: connect again on the next wait
+            self.close()
+        return bool(data)
+
+    def _connect(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            return False
+        self.sock = sock
+        return True
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None

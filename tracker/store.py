@@ -31,6 +31,7 @@ import structlog
 from prometheus_client import Histogram
 
 from tracker import migrate
+from tracker.feed import Feed
 from tracker.migrate import MigrationError, StartupError
 from tracker.storage import (
     COUNTERS,
@@ -310,6 +311,7 @@ class Store:
         self.committed_at = time.monotonic()  # the writer's pulse, for the watchdog
         self.wal_checked_at = 0.0
         self.wal_restarts = 0
+        self.feed: Feed | None = None  # readers' wake-up on each commit
         self.commit_seconds = Histogram(
             "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
@@ -337,6 +339,7 @@ class Store:
                 await conn.execute(f"PRAGMA {pragma}")
             store = cls(conn, path, seqfile, keep_days)
             await store._claim()
+            store.feed = await Feed.open(path)
             return store
         except BaseException as exc:
             if conn is not None:
@@ -392,6 +395,8 @@ class Store:
         then seen as one), and release the lock, in that order: the next daemon must not
         open the book before this one's last checkpoint."""
         try:
+            if self.feed is not None:
+                await self.feed.close()
             await self.conn.close()
             if self.lost is not None:
                 orphaned = _orphaned_wal(self.path, self.identity[1])
@@ -456,6 +461,8 @@ class Store:
             raise
         if batch.events:
             self.committed_seq = batch.events[-1][0]  # seqs are taken, and journaled, in order
+        if self.feed is not None:
+            self.feed.announce(self.committed_seq)
         if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
             self.wal_checked_at = self.committed_at
             await self._bound_wal()

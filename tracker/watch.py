@@ -2,13 +2,13 @@
 
 For shell pipelines and bots that want changes rather than snapshots. It is only a reader
 (read-only, one short transaction per poll, no transaction held open between polls), so the
-daemon's restarts and the book's absence are waits, not failures. An SQLite book is polled;
-a PostgreSQL book's writer announces every commit (NOTIFY), which wakes the watcher of that
-account, with a timed read behind it in case a notification is lost. It keeps the pair the
-README tells every tailing reader to keep, (book_id, last seq shown): when the book at the
-path turns out to be another one, or retention deleted rows it had not shown, a seq alone
-would silently skip changes, so it says so, prints the open orders as they are now, and
-follows on from there.
+daemon's restarts and the book's absence are waits, not failures. Both writers announce
+every commit, which wakes the watcher: the SQLite daemon on its change feed (`<db>.feed`),
+the PostgreSQL writer by NOTIFY for the account; a timed read stands behind either. It
+keeps the pair the README tells every tailing reader to keep, (book_id, last seq shown):
+when the book at the path turns out to be another one, or retention deleted rows it had not
+shown, a seq alone would silently skip changes, so it says so, prints the open orders as
+they are now, and follows on from there.
 """
 
 from __future__ import annotations
@@ -164,25 +164,31 @@ def waiting_for(exc: readers.Unavailable) -> None:
 def follow_sqlite(path: Path, symbol: str | None, last: int | None,
                   emit: Callable[[Step], None], stopping: list[int],
                   pipe: select.poll) -> None:
+    """Woken by the daemon's change feed at each commit, and by a timed read every
+    POLL_SECONDS where there is no feed (no daemon running, or an older one)."""
     kept: str | None = None
     waiting = False
-    while not stopping:
-        if pipe.poll(0):
-            raise BrokenPipeError
-        try:
-            step = readers.read(path, functools.partial(poll_sqlite, kept=kept, last=last,
-                                                        symbol=symbol))
-        except readers.Unavailable as exc:
-            if not waiting:
-                waiting_for(exc)
-            waiting = True
-            time.sleep(POLL_SECONDS)
-            continue
-        waiting = False
-        kept, last = step.book_id, step.last
-        emit(step)
-        if not step.more:
-            time.sleep(POLL_SECONDS)
+    wakeup = readers.Wakeup(path)
+    try:
+        while not stopping:
+            if pipe.poll(0):
+                raise BrokenPipeError
+            try:
+                step = readers.read(path, functools.partial(poll_sqlite, kept=kept, last=last,
+                                                            symbol=symbol))
+            except readers.Unavailable as exc:
+                if not waiting:
+                    waiting_for(exc)
+                waiting = True
+                time.sleep(POLL_SECONDS)
+                continue
+            waiting = False
+            kept, last = step.book_id, step.last
+            emit(step)
+            if not step.more:
+                wakeup.wait(POLL_SECONDS)
+    finally:
+        wakeup.close()
 
 
 def follow_postgres(book: pg_readers.Book, symbol: str | None, last: int | None,
