@@ -7,7 +7,8 @@ reader process seeing the journal row (the same transaction as the order's row).
 
 On a PostgreSQL book (`run_postgres`) the seed is the same, against the same floor, and the
 reader is the change feed's: it LISTENs on `tracker_book` and, woken for its account, reads
-the journal rows past the last seq it saw, as `tracker watch` does.
+the journal rows past the last seq it saw, as `tracker watch` does; on SQLite the reader is
+woken the same way, by the daemon's feed socket (`<db>.feed`).
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ V4_LIST_PACE = (12, 2.0)  # BitMart's published v4 list calls per 2 s, as V4Rest
 PACE_RATE, PACE_SECONDS = 2000.0, 30.0
 IDLE_SECONDS = 10.0
 
+# The SQLite reader the README recommends: the rows past `last`, read when the daemon's
+# change feed (`<db>.feed`) announces a commit, through tracker.readers.Wakeup; it sleeps
+# otherwise, taking no CPU from the daemon between commits.
 TAIL = r"""
 import json, sqlite3, sys, time
+from pathlib import Path
 from urllib.parse import quote
+from tracker.readers import Wakeup
 db, seconds = sys.argv[1], float(sys.argv[2])
 conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
+wakeup = Wakeup(Path(db))
 last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM order_events").fetchone()[0]
 seen = {}
 print("ready", flush=True)
@@ -58,7 +65,7 @@ while time.monotonic() < end:
     if rows:
         last = rows[-1][0]
     else:
-        time.sleep(0.0002)
+        wakeup.wait(min(1.0, max(end - time.monotonic(), 0)))
 print(json.dumps(seen))
 """
 
@@ -93,20 +100,22 @@ while time.monotonic() < end:
 print(json.dumps(seen))
 """
 
+# Queries in turn, each timed: argv after the symbol is a JSON list of statements.
 QUERY = r"""
 import json, sqlite3, sys, time
 from urllib.parse import quote
-db, seconds, symbol, sql = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+db, seconds, symbol, sqls = sys.argv[1], float(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 conn = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=5, isolation_level=None)
-ms, rows = [], []
+ms, rows = [[] for _ in sqls], [0 for _ in sqls]
 print("ready", flush=True)
 end = time.monotonic() + seconds
 while time.monotonic() < end:
-    t0 = time.perf_counter()
-    rows = conn.execute(sql, (symbol,)).fetchall()
-    ms.append((time.perf_counter() - t0) * 1000)
-    time.sleep(0.001)
-print(json.dumps({"ms": ms, "rows": len(rows)}))
+    for i, sql in enumerate(sqls):
+        t0 = time.perf_counter()
+        rows[i] = len(conn.execute(sql, (symbol,)).fetchall())
+        ms[i].append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.001)
+print(json.dumps({"ms": ms, "rows": rows}))
 """
 
 
@@ -159,6 +168,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         latency, _ = paced(sim, daemon, symbols[-1], scale, query=False)
         busy, readers = paced(sim, daemon, symbols[-1], scale, query=True)
         latency["with_query_reader"] = {k: busy[k] for k in ("p50_ms", "p99_ms", "max_ms")}
+        latency["targets_met"]["with query reader p99 <= 10 ms"] = busy["p99_ms"] <= 10
         return {
             "seed": seed_figures(book, seed_s, requests, floor_s),
             "footprint": {"rss_mb_after_seed": round(rss_mb, 1),
@@ -296,8 +306,8 @@ def reader(script: str, *args: str, env: dict[str, str] | None = None
 
 
 def tail_reader(store: Book, seconds: float) -> subprocess.Popen[str]:
-    """A separate process that notes when each order's journal row first shows: polling
-    SQLite's file, or woken by PostgreSQL's NOTIFY."""
+    """A separate process that notes when each order's journal row first shows, woken by
+    the writer's announcement of each commit: SQLite's change feed, PostgreSQL's NOTIFY."""
     if isinstance(store, PostgresBook):
         database = store.database
         return reader(LISTEN_TAIL, database.url(password=False), store.account, str(seconds),
@@ -312,23 +322,26 @@ def finish(proc: subprocess.Popen[str]) -> Any:
 
 
 SELECT = "SELECT * FROM open_orders WHERE symbol = ?"
+# The typical question: one symbol's open orders, a hundred of them.
+TYPICAL = "SELECT * FROM open_orders WHERE symbol = ? LIMIT 100"
 # The same search without turning 5,000 rows into Python objects: SQLite's own share.
 COUNT = "SELECT count(*) FROM open_orders WHERE symbol = ?"
 
 
 def read_queries(db: Path, seconds: float, symbol: str, sql: str = SELECT) -> dict[str, Any]:
-    result = finish(reader(QUERY, str(db), str(seconds), symbol, sql))
-    return {"rows": result["rows"]} | {f"{k}_ms": v for k, v in
-                                       percentiles(result["ms"]).items() if k != "n"}
+    result = finish(reader(QUERY, str(db), str(seconds), symbol, json.dumps([sql])))
+    return {"rows": result["rows"][0]} | {f"{k}_ms": v for k, v in
+                                          percentiles(result["ms"][0]).items() if k != "n"}
 
 
 def paced(sim: Sim, daemon: Daemon, symbol: str, scale: float, *, query: bool
           ) -> tuple[dict[str, Any], dict[str, Any]]:
     seconds = max(PACE_SECONDS * scale, 3.0)
     tail = tail_reader(daemon.store, seconds + 5)
-    querying = reader(QUERY, str(daemon.db), str(seconds), symbol, SELECT) if query else None
+    querying = reader(QUERY, str(daemon.db), str(seconds), symbol,
+                      json.dumps([SELECT, TYPICAL])) if query else None
     sim.http.post("/load/pace", json={"rate": PACE_RATE, "seconds": seconds})
-    queried = finish(querying) if querying else {"ms": [], "rows": 0}
+    queried = finish(querying) if querying else {"ms": [[], []], "rows": [0, 0]}
     seen = finish(tail)
     load = sim.http.get("/load", params={"times": 1}).json()
     sent: dict[str, int] = load["sent_ns"]
@@ -346,10 +359,13 @@ def paced(sim: Sim, daemon: Daemon, symbol: str, scale: float, *, query: bool
                                   "all seen": len(ms) == len(sent)}
     else:
         latency["targets_met"] = {"p50 <= 2 ms": lat["p50"] <= 2,
-                                  "p99 <= 10 ms": lat["p99"] <= 10,
+                                  "p99 <= 5 ms": lat["p99"] <= 5,
                                   "all seen": len(ms) == len(sent)}
-    q = percentiles(queried["ms"])
-    readers = {"rows": queried["rows"], "queries": q["n"], "p50_ms": q["p50"],
-               "p99_ms": q["p99"], "max_ms": q["max"], "targets_met": {"p99 <= 2 ms":
-                                                                      q["p99"] <= 2}}
+    q, typical = percentiles(queried["ms"][0]), percentiles(queried["ms"][1])
+    readers = {"rows": queried["rows"][0], "queries": q["n"], "p50_ms": q["p50"],
+               "p99_ms": q["p99"], "max_ms": q["max"],
+               "typical": {"rows": queried["rows"][1], "queries": typical["n"],
+                           "p50_ms": typical["p50"], "p99_ms": typical["p99"],
+                           "max_ms": typical["max"]},
+               "targets_met": {"typical (100 rows) p99 <= 1 ms": typical["p99"] <= 1}}
     return latency, readers

@@ -34,6 +34,8 @@ def test_benchmarks_run_and_their_books_are_exact() -> None:
     assert latency["seen"] == latency["sent"] == 6000  # 2000/s for the 3 s minimum
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert figures["readers"]["rows"] == 50 and figures["readers"]["queries"] > 100
+    typical = figures["readers"]["typical"]  # the 100-row question, LIMITed at 50 here
+    assert typical["rows"] == 50 and typical["queries"] == figures["readers"]["queries"]
     assert 0 < figures["footprint"]["rss_mb_after_seed"] < 1000
 
 
