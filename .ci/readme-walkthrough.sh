@@ -42,6 +42,9 @@ git -C "$PROJECT" ls-files -z | (cd "$PROJECT" && xargs -0 cp -d --parents -t "$
 # This network's provisioning: its CA bundle, and pip told to use it.
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$ROOT/etc/pip.conf"
+# A freshly booted Debian starts its daily apt jobs (apt-daily.timer), which hold dpkg's
+# lock for a while: apt waits for them, as a person would, instead of failing at once.
+printf 'DPkg::Lock::Timeout "600";\n' > "$ROOT/etc/apt/apt.conf.d/90wait-for-lock"
 chroot "$ROOT" sh -c 'useradd -m alice && useradd -m bob'
 
 start_sim "$ROOT.sim.log"

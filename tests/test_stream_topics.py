@@ -82,7 +82,7 @@ async def test_100_symbols_get_a_topic_each(sim: Running, control: httpx.AsyncCl
             assert topics_held(sim) == [order_topic(name) for name in symbols]
             placed = await order(control, symbols[-1])
             push = await s.push()
-            assert [row["order_id"] for row in push.data] == [placed["orderId"]]
+            assert [row.order_id for row in push.data] == [placed["orderId"]]
     [up] = [e for e in logs if e["event"] == "stream_up"]
     assert (up["mode"], up["topics"], up["symbols"]) == ("per_symbol", 100, 100)
 
@@ -99,7 +99,7 @@ async def test_more_than_100_symbols_take_all_symbols_and_drop_the_others(
             # Pushes keep their order on one connection: when ours arrives, the three
             # before it have been read and dropped.
             push = await s.push()
-            assert [row["order_id"] for row in push.data] == [ours["orderId"]]
+            assert [row.order_id for row in push.data] == [ours["orderId"]]
             assert s.stream.stats["ignored"] == 3
             assert s.queue.empty()
     [up] = [e for e in logs if e["event"] == "stream_up"]
@@ -130,5 +130,5 @@ async def test_every_symbol_takes_all_symbols_unfiltered(
         assert topics_held(sim) == [ALL_SYMBOLS]
         theirs = await order(control, UNTRACKED[0])
         push = await s.push()
-        assert [row["order_id"] for row in push.data] == [theirs["orderId"]]
+        assert [row.order_id for row in push.data] == [theirs["orderId"]]
         assert s.stream.stats["ignored"] == 0
