@@ -10,6 +10,8 @@ import signal
 import socket
 import stat
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from harness import Lab
@@ -33,13 +35,26 @@ async def connected(feed: Feed, n: int) -> None:
     raise AssertionError(f"{len(feed.readers)} readers connected, not {n}")
 
 
-async def test_each_commit_wakes_every_reader_with_the_seq(tmp_path: Path) -> None:
+@asynccontextmanager
+async def serving(tmp_path: Path) -> AsyncIterator[tuple[Path, Feed]]:
     book = book_file(tmp_path)
     feed = await Feed.open(book)
     assert feed is not None
     try:
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(str(feed_path(book)))
+        yield book, feed
+    finally:
+        await feed.close()
+
+
+def raw_reader(book: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(feed_path(book)))
+    return sock
+
+
+async def test_each_commit_wakes_every_reader_with_the_seq(tmp_path: Path) -> None:
+    async with serving(tmp_path) as (book, feed):
+        raw = raw_reader(book)
         wakeup = Wakeup(book)
         assert await asyncio.to_thread(wakeup.wait, 0.05) is False  # connected, no commit
         await connected(feed, 2)
@@ -55,19 +70,13 @@ async def test_each_commit_wakes_every_reader_with_the_seq(tmp_path: Path) -> No
         assert [json.loads(line) for line in lines.splitlines()] == [{"seq": 41}, {"seq": 42}]
         raw.close()
         wakeup.close()
-    finally:
-        await feed.close()
     assert not feed_path(book).exists()
 
 
 async def test_a_reader_that_does_not_read_is_dropped_and_never_holds_the_writer(
         tmp_path: Path) -> None:
-    book = book_file(tmp_path)
-    feed = await Feed.open(book)
-    assert feed is not None
-    try:
-        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        stuck.connect(str(feed_path(book)))
+    async with serving(tmp_path) as (book, feed):
+        stuck = raw_reader(book)
         await connected(feed, 1)
         started = time.monotonic()
         for seq in range(200_000):  # 2.6 MB of lines, far past the socket's buffers
@@ -78,8 +87,6 @@ async def test_a_reader_that_does_not_read_is_dropped_and_never_holds_the_writer
         assert feed.dropped == 1 and not feed.readers
         assert BACKLOG_LIMIT < 2_600_000
         stuck.close()
-    finally:
-        await feed.close()
 
 
 async def test_a_killed_daemon_s_socket_is_replaced_and_only_our_own_removed(
