@@ -40,6 +40,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 3), "n": len(ordered)}
 
 
+BURST_SYMBOL = "BTC_USDT"  # the ingest burst's one symbol, for the daemon and its peers
 ACCOUNT = "bench"  # the account a PostgreSQL book's daemon writes in the benchmarks
 CHANNEL = "tracker_book"  # where the PostgreSQL writer announces each committed batch
 # A server as one is run for real: every commit waits for its WAL to reach the disk. The

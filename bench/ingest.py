@@ -25,7 +25,7 @@ from typing import Any
 import aiosqlite
 
 from bench import peer
-from bench.common import ACCOUNT, Probe, ratio
+from bench.common import ACCOUNT, BURST_SYMBOL, Probe, ratio
 from bitmart_sim import burst
 from harness import Daemon, Sim
 from harness.books import Book as BookStore
@@ -39,7 +39,6 @@ from tracker.storage import Batch
 from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 
 ORDERS, PUSHES = 20_000, 200_000
-SYMBOL = "BTC_USDT"
 LIMIT = 1 << 20
 FLOOR_TRANSACTION = 1000  # frames per transaction in the floor: its own best batching
 
@@ -55,7 +54,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
     start_ms = int(time.time() * 1000)
     figures = through_daemon(work, orders, pushes, start_ms)
     frames = [burst.frame([row], compress=True)
-              for row in burst.burst_rows(orders, pushes, SYMBOL, start_ms)]
+              for row in burst.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)]
     physical_s = physical_floor(work / "physical.db", frames)
     floor_s = floor(work / "floor.db", frames)
     sample = frames[:min(len(frames), max(2_000, len(frames) // 10))]
@@ -93,12 +92,12 @@ def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
                    store: BookStore | None = None) -> dict[str, Any]:
     """Time from the simulator's first send to the book holding the last order's last
     state (pushes are applied in order, so everything before it is in too)."""
-    sim = Sim(work, "--symbols", SYMBOL)
+    sim = Sim(work, "--symbols", BURST_SYMBOL)
     # The queue holds the whole burst: past `queue_max` the daemon sheds pushes and splices
     # again (right for a stalled writer), and the last order's state would then come from
     # the re-read, not from taking in every push, which is what this figure measures.
     daemon = Daemon(work, sim, store=store,
-                    env={"TRACKER_SYMBOLS": SYMBOL, "TRACKER_LOG_LEVEL": "warning",
+                    env={"TRACKER_SYMBOLS": BURST_SYMBOL, "TRACKER_LOG_LEVEL": "warning",
                          "TRACKER_QUEUE_MAX": str(2 * pushes + 1000)})
     try:
         daemon.start()

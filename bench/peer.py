@@ -21,13 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.common import poll, ratio
+from bench.common import BURST_SYMBOL, poll, ratio
 from bitmart_sim import burst
 from harness import CREDENTIALS, Sim, clean_env
 from tracker import protocol
 
-SYMBOL = "BTC_USDT"  # the ingest burst's symbol
-UNIFIED = "BTC/USDT"  # the same, as ccxt names it
 TIMEOUT_S = 900.0
 
 # argv: ws_url, rest_url, orders_limit, last_order_id; the account in TRACKER_API_* as the
@@ -100,7 +98,7 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
     """The burst of `ingest.through_daemon` with these arguments, taken in by ccxt.pro
     alone: from the simulator's first send to the peer seeing the last order closed."""
     work.mkdir(parents=True, exist_ok=True)
-    sim = Sim(work, "--symbols", SYMBOL, name="peer-sim")
+    sim = Sim(work, "--symbols", BURST_SYMBOL, name="peer-sim")
     last = str(burst.BASE_ID + orders - 1)
     with (work / "peer.err").open("ab") as err:
         proc = subprocess.Popen(
@@ -109,7 +107,7 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", f"the peer failed: see {err.name}"
-        topic = protocol.order_topic(SYMBOL)
+        topic = protocol.order_topic(BURST_SYMBOL)
 
         def subscribed() -> bool:
             assert proc.poll() is None, f"the peer exited: see {err.name}"
@@ -146,7 +144,7 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
 def exact(cache: dict[str, list[str]], orders: int, pushes: int, start_ms: int) -> bool:
     """Every burst order is in the cache in its last pushed state: closed (filled), with
     the filled amount and the size that state carries (the same rows the simulator made)."""
-    finals = burst.burst_rows(orders, pushes, SYMBOL, start_ms)[-orders:]
+    finals = burst.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)[-orders:]
     return len(cache) == orders and all(
         row["order_state"] == "filled" and row["order_id"] in cache
         and cache[row["order_id"]][0] == "closed"

@@ -21,12 +21,10 @@ from pathlib import Path
 
 import structlog
 
+from tracker.readers import feed_path
+
 log = structlog.get_logger("tracker.feed")
 BACKLOG_LIMIT = 64 << 10  # bytes unread by one reader before it is dropped
-
-
-def feed_path(book: Path) -> Path:
-    return Path(f"{book}.feed")
 
 
 class Feed:

@@ -141,6 +141,11 @@ def judged(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def feed_path(book: Path) -> Path:
+    """Where the daemon announces the book's commits (tracker.feed serves it)."""
+    return Path(f"{book}.feed")
+
+
 class Wakeup:
     """A reader's wait for the next commit to an SQLite book: woken by the daemon's change
     feed (`<db>.feed`, one line per commit), or, with no daemon or no feed, by the timeout,
@@ -153,7 +158,7 @@ class Wakeup:
     """
 
     def __init__(self, book: Path) -> None:
-        self.path = f"{book}.feed"
+        self.path = str(feed_path(book))
         self.sock: socket.socket | None = None
 
     def wait(self, timeout: float) -> bool:

@@ -46,12 +46,10 @@ from tracker.storage import (
     row_from_db,
 )
 
-UPSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) "
-    "ON CONFLICT (order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])
-)
+_ON_ORDER_ID = ("ON CONFLICT (order_id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:]))
+UPSERT_ORDER = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) {_ON_ORDER_ID}")
 INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
@@ -69,22 +67,11 @@ def _from_json(columns: tuple[str, ...]) -> str:
 # SQLite's parser tell the upsert's ON CONFLICT from a join's ON.)
 INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                  f"SELECT {_from_json(EVENT_COLUMNS)}")
-UPSERT_ORDERS = (
-    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) SELECT {_from_json(ORDER_COLUMNS)} "
-    "WHERE true ON CONFLICT (order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])
-)
+UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
+                 f"SELECT {_from_json(ORDER_COLUMNS)} WHERE true {_ON_ORDER_ID}")
 # Rows per statement: a splice of 100,000 orders is written as 50 arrays, not one copy of
 # them all beside the book's own rows.
 ROWS_PER_STATEMENT = 2000
-
-
-def json_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    """`rows` as JSON arrays of at most ROWS_PER_STATEMENT rows: strings stay strings (the
-    amounts are exact text), integers integers, None null."""
-    it = iter(rows)
-    while chunk := list(islice(it, ROWS_PER_STATEMENT)):
-        yield msgspec.json.encode(chunk).decode()
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
@@ -150,6 +137,14 @@ def _free_bytes(path: Path) -> int:
     except OSError:
         return LOW_SPACE  # unknown: not called full
     return st.f_bavail * st.f_frsize
+
+
+def json_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """`rows` as JSON arrays of at most ROWS_PER_STATEMENT rows: strings stay strings (the
+    amounts are exact text), integers integers, None null."""
+    it = iter(rows)
+    while chunk := list(islice(it, ROWS_PER_STATEMENT)):
+        yield msgspec.json.encode(chunk).decode()
 
 
 def _make_room(path: Path) -> None:
