@@ -9,11 +9,13 @@ arrival order, a duplicate changes nothing, and nothing moves an order backwards
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
+from rbloom import Bloom
 
 from tracker.codec import OPEN_STATES, SOURCES, OrderUpdate
 
@@ -83,11 +85,45 @@ def _fill_gaps(winner: OrderUpdate, loser: OrderUpdate) -> OrderUpdate:
     return msgspec.structs.replace(winner, **gaps) if gaps else winner
 
 
-class Book:
-    """Every order the tracker has seen, by id: the in-memory side of the SQLite book."""
+class Gone:
+    """The ids of orders the book has let go of: closed, written, and held only in the store.
 
-    def __init__(self, rows: Iterable[OrderUpdate] = ()) -> None:
+    Bloom filters (rbloom), not a set: about 1.2 bytes an id at a 1% false-positive rate,
+    against some 70 for a set's entry, so a book that has seen millions of orders holds a few
+    MB for them. A false positive costs one read of the store for an order that turns out
+    to be new; a false negative cannot happen, and it is what would let a late update
+    bring a closed order back. A filter past its capacity errs more and more often, so a
+    full one is kept as it is and a new one, twice as large, takes the adds that follow."""
+
+    FIRST = 1 << 20
+    ERROR_RATE = 0.01
+
+    def __init__(self, expected: int = 0) -> None:
+        self.capacity = max(self.FIRST, 2 * expected)
+        self.filters = [Bloom(self.capacity, self.ERROR_RATE)]
+        self.held = 0  # ids added to the newest filter
+
+    def add(self, order_id: str) -> None:
+        if self.held >= self.capacity:
+            self.capacity *= 2
+            self.filters.append(Bloom(self.capacity, self.ERROR_RATE))
+            self.held = 0
+        self.filters[-1].add(order_id)
+        self.held += 1
+
+    def __contains__(self, order_id: str) -> bool:
+        return any(order_id in f for f in self.filters)
+
+
+class Book:
+    """The orders the tracker holds in memory, by id: every open one, and closed ones until
+    the session lets them go (`let_go`) once they are written. The store keeps every order
+    ever seen; `elsewhere` says which ids must be read back from it (`recall`) before an
+    update for them can be merged, so the book never treats a closed order as a new one."""
+
+    def __init__(self, rows: Iterable[OrderUpdate] = (), gone: Gone | None = None) -> None:
         self.rows: dict[str, OrderUpdate] = {r.order_id: r for r in rows}
+        self.gone = Gone() if gone is None else gone
         self._open = sum(1 for r in self.rows.values() if r.state in OPEN_STATES)
 
     def apply(self, update: OrderUpdate) -> tuple[Outcome, OrderUpdate]:
@@ -98,6 +134,25 @@ class Book:
                                                      and before.state in OPEN_STATES)
         return outcome, row
 
+    def elsewhere(self, order_id: str) -> bool:
+        """The order may be one the book let go of: read it back before merging."""
+        return order_id not in self.rows and order_id in self.gone
+
+    def let_go(self, order_id: str) -> None:
+        """Only closed orders: the open ones are what the book is for, and the splice's
+        vanished-order rule reads them all."""
+        row = self.rows[order_id]
+        if row.state in OPEN_STATES:
+            raise ValueError(f"order {order_id} is open: the book keeps it")
+        del self.rows[order_id]
+        self.gone.add(order_id)
+
+    def recall(self, row: OrderUpdate) -> None:
+        """A row read back from the store; what the book holds already is newer."""
+        if row.order_id not in self.rows:
+            self.rows[row.order_id] = row
+            self._open += row.state in OPEN_STATES
+
     def open_ids(self, symbols: Iterable[str] | None = None) -> set[str]:
         wanted = None if symbols is None else set(symbols)
         return {oid for oid, r in self.rows.items()
@@ -106,3 +161,33 @@ class Book:
     def open_count(self) -> int:
         """Kept as updates land, so asking is free even with a large book."""
         return self._open
+
+
+class Closing:
+    """The closed orders the book holds, by their last write, oldest first: which may go.
+
+    An order may go once its last write is durable (the store has committed that seq: what
+    `recall` reads back is then what the book held) and is older than the hold, which
+    spares a read-back for the repeats that follow a close (a second push, the next seed)."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, tuple[float, int]] = {}  # id: (time, journal seq) of the last
+        self.queue: deque[tuple[float, str]] = deque()  # (time, id), a row per write
+
+    def wrote(self, order_id: str, at: float, seq: int) -> None:
+        self.written[order_id] = (at, seq)
+        self.queue.append((at, order_id))
+
+    def due(self, before: float, durable_seq: int) -> Iterator[str]:
+        """The ids that may go, each taken off the schedule as it is yielded."""
+        while self.queue:
+            at, oid = self.queue[0]
+            if at > before:
+                return
+            last = self.written.get(oid)
+            if last is not None and last[0] == at and last[1] > durable_seq:
+                return  # not committed yet, nor is anything written after it
+            self.queue.popleft()
+            if last is not None and last[0] == at:
+                del self.written[oid]
+                yield oid

@@ -13,6 +13,8 @@ class Health:
     not_live_reason: str | None  # one of the session's NOT_LIVE keys; None while current
     connected: bool
     open_orders: int
+    orders_held: int  # rows in memory: the open orders and those closed lately
+    orders_recalled: int  # closed orders read back from the book for a late update
     unresolved_orders: int
     queue_depth: int
     events_dropped: int

@@ -59,6 +59,10 @@ def families(h: Health) -> Iterator[Metric]:
                     {reason: float(reason == h.not_live_reason) for reason in NOT_LIVE})
     yield _gauge("ws_connected", "1 while the private stream is up", float(h.connected))
     yield _gauge("open_orders", "open orders in the book", h.open_orders)
+    yield _gauge("orders_held", "orders held in memory: the open ones and those closed "
+                 "within closed_in_memory", h.orders_held)
+    yield _counter("orders_recalled", "closed orders read back from the book because the "
+                   "exchange spoke of them again", h.orders_recalled)
     yield _gauge("unresolved_orders", "vanished orders whose fate is unknown",
                  h.unresolved_orders)
     yield _gauge("event_queue_depth", "events waiting for the writer", h.queue_depth)

@@ -23,7 +23,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
@@ -31,10 +31,14 @@ from prometheus_client import Histogram
 from psycopg.rows import dict_row
 
 from tracker import pg_migrate
+from tracker.book import Gone
+from tracker.codec import OrderUpdate
 from tracker.migrate import MigrationError, StartupError, load, migrations_dir
 from tracker.storage import (
     COUNTERS,
     EVENT_COLUMNS,
+    GONE_CHUNK,
+    HELD,
     ORDER_COLUMNS,
     STATE_COLUMNS,
     Batch,
@@ -46,6 +50,7 @@ from tracker.storage import (
 )
 
 log = structlog.get_logger("tracker.pg_store")
+T = TypeVar("T")
 
 LOCK_KEY = pg_migrate.LOCK_KEY
 COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
@@ -250,8 +255,10 @@ class PgStore:
             self.conn = None
 
     async def load(self) -> Loaded:
+        """The account's held rows whole, its closed orders' ids (as the SQLite store)."""
         assert self.conn is not None
-        cur = await self.conn.execute("SELECT * FROM orders WHERE account = %s", (self.account,))
+        cur = await self.conn.execute(f"SELECT * FROM orders WHERE account = %s AND {HELD}",
+                                      (self.account,))
         rows = await cur.fetchall()
         cur = await self.conn.execute("SELECT * FROM sync_state WHERE account = %s",
                                       (self.account,))
@@ -259,7 +266,51 @@ class PgStore:
         assert state is not None  # made by _connect
         return Loaded([row_from_db(r) for r in rows],
                       {r["order_id"] for r in rows if r["unresolved"]},
-                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state))
+                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state),
+                      await self._gone())
+
+    async def _gone(self) -> Gone:
+        assert self.conn is not None
+        cur = await self.conn.execute(
+            f"SELECT count(*) AS n FROM orders WHERE account = %s AND NOT {HELD}",
+            (self.account,))
+        found = await cur.fetchone()
+        gone, last = Gone(found["n"] if found else 0), ""
+        while True:
+            cur = await self.conn.execute(
+                f"SELECT order_id FROM orders WHERE account = %s AND order_id > %s "
+                f"AND NOT {HELD} ORDER BY order_id LIMIT %s",
+                (self.account, last, GONE_CHUNK))
+            ids = [r["order_id"] for r in await cur.fetchall()]
+            for oid in ids:
+                gone.add(oid)
+            if len(ids) < GONE_CHUNK:
+                return gone
+            last = ids[-1]
+
+    async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
+        """Read as a commit writes: bounded in time, reconnecting (and checking that the
+        account's journal still ends where this tracker left it) when the connection is
+        gone, since the driver asks only once its last commit has landed."""
+        if self.lost is not None:
+            raise AccountTaken(self.lost)
+        try:
+            return await self._bounded(self._recall(order_ids))
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
+            await self._broken(exc)
+            raise
+        except AccountTaken as exc:
+            self._lose(str(exc))
+            raise
+
+    async def _recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
+        if self.conn is None or self.conn.broken or self.conn.closed:
+            await self._reconnect(Batch())
+        assert self.conn is not None
+        cur = await self.conn.execute(
+            "SELECT * FROM orders WHERE account = %s AND order_id = ANY(%s)",
+            (self.account, order_ids))
+        return [(row_from_db(r), r["last_seq"]) for r in await cur.fetchall()]
 
     def take_seq(self) -> int:
         seq = self.next_seq
@@ -302,7 +353,7 @@ class PgStore:
         await self._write(batch)
         return False
 
-    async def _bounded(self, work: Coroutine[Any, Any, bool]) -> bool:
+    async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` within commit_timeout (and by `give_up_at`, once a stop set it), or
         TimeoutError. Interrupted once, psycopg asks the server to cancel and waits up to
         10 s for a server that is not answering anyway; interrupted again, it drops the

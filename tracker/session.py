@@ -13,7 +13,7 @@ pair it lacks is ignored on purpose (a push after a stop, a seed answer nobody w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tracker import codec
-from tracker.book import Book, Outcome
+from tracker.book import Book, Closing, Outcome
 from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
 from tracker.config import Config
 from tracker.exchange import errors
@@ -240,6 +240,8 @@ class Session:
         self.phase = Phase.STARTING
         self.book = Book()
         self.last_seq: dict[str, int] = {}  # journal seq of the update each row shows
+        self.closing = Closing()  # the closed rows held, to let go once durable and old
+        self.durable_seq = 0  # the highest seq the store has committed, as the driver says
         self.unresolved: set[str] = set()
         self.pending: dict[str, Resolution] = {}
         self.epoch = 0
@@ -269,8 +271,13 @@ class Session:
     def restore(self, loaded: Loaded, now: float) -> None:
         """Start from the book as the file holds it: unresolved orders are asked about
         again after the grace period."""
-        self.book = Book(loaded.rows)
+        self.book = Book(loaded.rows, loaded.gone)
         self.last_seq = loaded.last_seq
+        self.durable_seq = self.seqs.next_seq - 1
+        self.closing = Closing()
+        for row in loaded.rows:
+            if row.state not in OPEN_STATES:
+                self.closing.wrote(row.order_id, now, self.last_seq.get(row.order_id, 0))
         self.unresolved = loaded.unresolved
         self.epoch = loaded.state["epoch"]
         self.splices = loaded.state["splices"]
@@ -353,6 +360,8 @@ class Session:
             self.unresolved.discard(oid)
         if row is not before:  # also a duplicate or stale update that filled a gap
             batch.order(row, self.last_seq.get(oid, seq), oid in self.unresolved, self.wall_ms)
+            if row.state not in OPEN_STATES:
+                self.closing.wrote(oid, self.now, seq)
         return outcome
 
     def _invalid(self, batch: Batch, source: str, reason: str, payload: str,
@@ -505,7 +514,48 @@ class Session:
             return self._seed_again(0.0, batch)
         if self.live:
             self._ask_due()
+        if not self.buffer:  # a held push's order was read back for it: it stays
+            self._let_go()
         return self.phase
+
+    # -- what the book holds in memory ------------------------------------------------
+
+    def wanted(self, events: Iterable[Event]) -> set[str]:
+        """The orders these events may update that the book let go of: the driver reads
+        them back (`recall`) before handing the events in, or a late word about a closed
+        order would be merged as if the order were new."""
+        ids: set[str] = set()
+        for event in events:
+            match event:
+                case Push(data=data):
+                    ids.update(e.order_id if isinstance(e, OrderUpdate) else e.get("order_id")
+                               for e in data if isinstance(e, OrderUpdate | dict))
+                case Seeded(seeds=seeds):
+                    ids.update(u.order_id for seed in seeds for u in seed.updates)
+                case Detail(order_id=oid):
+                    ids.add(oid)
+        elsewhere = self.book.elsewhere
+        return {oid for oid in ids if isinstance(oid, str) and elsewhere(oid)}
+
+    def recall(self, found: Iterable[tuple[OrderUpdate, int]], now: float) -> None:
+        """Rows read back from the store, held again until they are due to go."""
+        for row, seq in found:
+            if row.order_id in self.book.rows:
+                continue
+            self.book.recall(row)
+            self.last_seq[row.order_id] = seq
+            if row.state not in OPEN_STATES:
+                self.closing.wrote(row.order_id, now, seq)
+
+    def _let_go(self) -> None:
+        """Closed orders last written `closed_in_memory` ago and committed since leave
+        memory; the store keeps them. An order still asked about stays."""
+        for oid in self.closing.due(self.now - self.config.closed_in_memory, self.durable_seq):
+            if oid in self.pending or oid in self.unresolved:
+                self.closing.wrote(oid, self.now, self.last_seq.get(oid, 0))
+                continue
+            self.book.let_go(oid)
+            self.last_seq.pop(oid, None)
 
     # -- vanished orders ---------------------------------------------------------------
 

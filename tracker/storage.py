@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from prometheus_client.registry import Collector
 
-from tracker.book import Outcome
+from tracker.book import Gone, Outcome
 from tracker.codec import OrderUpdate, amount_text
 
 COUNTERS = tuple(o.value for o in Outcome)
@@ -27,6 +27,10 @@ ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_
                  "source", "unresolved", "changed_at", "last_seq")
 EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "filled_size",
                  "update_time", "outcome", "reason", "payload")
+# The rows a start holds in memory: the open orders, and any whose fate is being asked
+# about. Every other row is a closed order, read back only when the exchange speaks of it.
+HELD = "(state IN ('new', 'partially_filled') OR unresolved = 1)"
+GONE_CHUNK = 50_000  # closed orders' ids read at a time at a start, into the Gone filter
 STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
                            "last_seed_orders", "reconnects", "splices", "unresolved",
@@ -104,10 +108,11 @@ def row_from_db(r: Mapping[str, Any]) -> OrderUpdate:
 
 @dataclass
 class Loaded:
-    rows: list[OrderUpdate]
+    rows: list[OrderUpdate]  # the HELD ones
     unresolved: set[str]
     last_seq: dict[str, int]  # journal seq of the update each row shows
     state: dict[str, Any]
+    gone: Gone = field(default_factory=Gone)  # the ids of every other order it holds
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class BookStore(Protocol):
 
     book_id: str
     next_seq: int
+    committed_seq: int  # the highest seq committed: rows written up to it can be read back
     committed_at: float  # monotonic time of the last commit: the writer's pulse
     lost: str | None  # why nothing more may be written here (replaced, fenced), once it is so
     unreachable: str | None  # why a database server cannot be reached, while it cannot
@@ -141,6 +147,9 @@ class BookStore(Protocol):
 
     async def commit(self, batch: Batch) -> None:
         """One transaction: all of the batch or none of it, raising on failure."""
+
+    async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
+        """The rows (and their `last_seq`) of those of these orders the book holds."""
 
     async def prune(self, before_ms: int) -> bool: ...
 

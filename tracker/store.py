@@ -31,11 +31,15 @@ import structlog
 from prometheus_client import Histogram
 
 from tracker import migrate
+from tracker.book import Gone
+from tracker.codec import OrderUpdate
 from tracker.feed import Feed
 from tracker.migrate import MigrationError, StartupError
 from tracker.storage import (
     COUNTERS,
     EVENT_COLUMNS,
+    GONE_CHUNK,
+    HELD,
     ORDER_COLUMNS,
     STATE_COLUMNS,
     Batch,
@@ -405,15 +409,38 @@ class Store:
             self.seqfile.close()
 
     async def load(self) -> Loaded:
-        """The book as the file holds it."""
-        async with self.conn.execute("SELECT * FROM orders") as cur:
+        """The book as the file holds it: the held rows whole, the closed orders' ids."""
+        async with self.conn.execute(f"SELECT * FROM orders WHERE {HELD}") as cur:
             rows = await cur.fetchall()
         async with self.conn.execute("SELECT * FROM sync_state WHERE id = 1") as cur:
             state = await cur.fetchone()
         assert state is not None  # inserted by the first migration
         return Loaded([row_from_db(r) for r in rows],
                       {r["order_id"] for r in rows if r["unresolved"]},
-                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state))
+                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state),
+                      await self._gone())
+
+    async def _gone(self) -> Gone:
+        """A chunk at a time, by key: ten million closed orders never sit in one list."""
+        async with self.conn.execute(f"SELECT count(*) FROM orders WHERE NOT {HELD}") as cur:
+            (count,) = await cur.fetchone() or (0,)
+        gone, last = Gone(count), ""
+        while True:
+            async with self.conn.execute(
+                    f"SELECT order_id FROM orders WHERE order_id > ? AND NOT {HELD} "
+                    "ORDER BY order_id LIMIT ?", (last, GONE_CHUNK)) as cur:
+                ids = [r[0] for r in await cur.fetchall()]
+            for oid in ids:
+                gone.add(oid)
+            if len(ids) < GONE_CHUNK:
+                return gone
+            last = ids[-1]
+
+    async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
+        async with self.conn.execute(
+                "SELECT * FROM orders WHERE order_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(order_ids),)) as cur:
+            return [(row_from_db(r), r["last_seq"]) for r in await cur.fetchall()]
 
     def take_seq(self) -> int:
         seq = self.next_seq

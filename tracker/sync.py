@@ -157,6 +157,7 @@ class Tracker:
         self.details: asyncio.Queue[str] = asyncio.Queue()
         self.seed_deadlines = 0  # seeds abandoned at seed_timeout
         self.unwritten = 0  # journal rows a stop could not write (the book is behind by them)
+        self.recalled = 0  # orders read back from the store
         self.stop_deadline: float | None = None  # monotonic; set by stop()
 
     # What metrics and the daemon read, from the session.
@@ -240,6 +241,7 @@ class Tracker:
         return Health(
             current=self.current, not_live_reason=self.reason_now,
             connected=self.status.connected, open_orders=self.status.open_orders,
+            orders_held=len(self.book.rows), orders_recalled=self.recalled,
             unresolved_orders=len(self.unresolved), queue_depth=self.queue.qsize(),
             events_dropped=self.queue.dropped,
             last_commit_age_s=time.monotonic() - self.store.committed_at,
@@ -267,6 +269,12 @@ class Tracker:
             items = [await self.queue.next()]
             while len(items) < DRAIN_LIMIT and not self.queue.empty():
                 items.append(self.queue.take())
+            if wanted := self.session.wanted(items):
+                if writing is not None:  # the store's connection, whole, for the read
+                    await writing
+                    writing = None
+                if not await self._recall(wanted):
+                    items = self._unrecalled(items, wanted)
             batch = Batch()
             # A stop is handled after what arrived with it: those are facts to write too.
             stopping = any(isinstance(item, Stop) for item in items)
@@ -288,6 +296,33 @@ class Tracker:
                 self.status.text = "stopped"
                 self._notify()
                 return
+
+    async def _recall(self, order_ids: set[str]) -> bool:
+        """Read back the orders the book let go of, retrying as a commit does; False when
+        a stop's deadline came first."""
+        delay = 0.1
+        while True:
+            try:
+                found = await self.store.recall(sorted(order_ids))
+            except Exception as exc:
+                if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+                    return False
+                log.error("recall_failed", error=str(exc), orders=len(order_ids),
+                          retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.session.recall(found, time.monotonic())
+            self.recalled += len(found)
+            return True
+
+    def _unrecalled(self, items: list[Event], wanted: set[str]) -> list[Event]:
+        """Stopping, with the book unreadable: the events that need a row it could not read
+        are not applied (the next start's splice reads the exchange again), never merged
+        as if their orders were new."""
+        kept = [i for i in items if not self.session.wanted([i]) & wanted]
+        self.unwritten += len(items) - len(kept)
+        return kept
 
     def _handle(self, event: Event, batch: Batch) -> None:
         for effect in self.session.handle(event, batch, time.monotonic(), now_ms()):
@@ -321,6 +356,7 @@ class Tracker:
                 return
             try:
                 await self.store.commit(batch)
+                self.session.durable_seq = self.store.committed_seq
                 break
             except Exception as exc:
                 pause = delay
