@@ -10,6 +10,18 @@ wait_for() { # seconds, command...
   while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
   return 1
 }
+host_tools() { # command:package...: installs what is missing on the host. The integration
+  # scripts run at once on the suite's two workers, so installs take turns (flock), and
+  # apt waits for dpkg's lock rather than failing while another apt holds it.
+  local tool
+  for tool in "$@"; do
+    command -v "${tool%%:*}" >/dev/null && continue
+    flock /run/lock/tracker-it-apt.lock sh -c 'command -v "$1" >/dev/null || {
+      apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$2"; }' \
+      _ "${tool%%:*}" "${tool##*:}"
+  done
+}
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start_sim() { # log file: sets PORT and SIM_PID once the simulator accepts connections
   PORT=$(free_port)

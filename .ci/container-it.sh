@@ -15,9 +15,7 @@ BASE_DIR=$CACHE/python-bookworm
 DEFAULT_BASE=$(sed -n 's/^ARG BASE=//p' "$PROJECT/Dockerfile")
 
 export DEBIAN_FRONTEND=noninteractive
-for tool in podman:podman buildah:buildah runc:runc debootstrap:debootstrap docker:podman-docker; do
-  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq; apt-get install -y -qq "${tool##*:}"; }
-done
+host_tools podman:podman buildah:buildah runc:runc debootstrap:debootstrap docker:podman-docker
 # This kind of machine forbids raising hard rlimits and mounts cgroups in hybrid mode,
 # which crun rejects: runc and modest default limits work.
 if ! grep -q 'runtime = "runc"' /etc/containers/containers.conf 2>/dev/null; then

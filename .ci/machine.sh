@@ -6,9 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 BASE=$CACHE/systemd-bookworm
 
 export DEBIAN_FRONTEND=noninteractive
-for tool in debootstrap:debootstrap systemd-nspawn:systemd-container; do
-  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq; apt-get install -y -qq "${tool##*:}"; }
-done
+host_tools debootstrap:debootstrap systemd-nspawn:systemd-container
 if [ ! -x "$BASE/usr/bin/python3" ]; then
   rm -rf "$BASE.tmp"; mkdir -p "$CACHE"
   debootstrap --variant=minbase \

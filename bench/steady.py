@@ -160,16 +160,19 @@ def figures(samples: list[Sample], target: int, pushes: int, duration: float,
         "rss_mb_first_minute": round(first.rss / mb, 1), "rss_mb_end": round(end.rss / mb, 1),
         "rss_mb_max_after_first_minute": round(peak.rss / mb, 1),
         "rss_max_at_s": round(peak.t, 1), "growth_ratio": growth,
+        # Reconciles step the RSS up (their transient rows leave the allocator's arenas
+        # partly used); the series shows whether the steps stop.
+        "rss_mb_each_minute": [round(at(samples, t).rss / mb, 1)
+                               for t in range(60, int(end.t) + 1, 60)],
         "cpu_s_per_min_first": cpu_per_minute(samples, warm, warm + minute),
         "cpu_s_per_min_last": cpu_per_minute(samples, end.t - minute, end.t),
         "open_orders": {"start": target, "end": end.open_orders,
                         "min": min(s.open_orders for s in samples),
                         "max": max(s.open_orders for s in samples)},
         # What the book holds by design, beside the memory: every order seen (closed ones
-        # too) and a journal row for every update. The daemon keeps every order it has
-        # seen in memory as well (tracker/book.py), so its memory follows book_orders; the
-        # bytes per order added tell that apart from a leak, which would follow the journal
-        # or the time instead.
+        # too) and a journal row for every update. The daemon's memory holds the open
+        # orders and those closed within closed_in_memory (tracker/book.py), so the bytes
+        # per order added should stay near zero; a leak would follow the journal or time.
         "book_orders": {"first_minute": first.book_orders, "end": end.book_orders},
         "journal_rows": {"first_minute": first.journal, "end": end.journal},
         "rss_bytes_per_order_added": round((end.rss - first.rss) / added) if added else None,

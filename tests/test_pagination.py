@@ -104,8 +104,31 @@ def test_v2_orders_closed_mid_read_come_back_uncertain() -> None:
         *[(page, 1, later) for page in (0, 4, 3, 2, 1, 0)]])
     seed = cursor.result()
     assert ids(seed.rows) == ids(later)
-    assert ids(seed.uncertain) == ids([A, B]) and seed.passes == 2
+    assert seed.uncertain == ids([A, B]) and seed.passes == 2
     assert not cursor.unsettled
+
+
+def test_v2_keeps_what_keep_makes_of_each_row_and_only_ids_of_earlier_passes() -> None:
+    """A seed holds what its decoder made of each row, never the raw rows past their page;
+    the passes' agreement and the uncertain ids come out as with raw rows."""
+    start, later = [A, B, C, D, E], [D, E, H, J, K]
+    taken: list[Any] = []
+
+    def keep(row: Any) -> tuple[str, str]:
+        taken.append(row)
+        return ("kept", str(row["entrust_id"]))
+
+    cursor = V2Cursor("BTC_USDT", page_size=2, max_passes=4, began_ms=BEGAN, keep=keep)
+    read_v2(cursor, [
+        (0, 2, start), (2, 2, start), (1, 2, [C, D, E, H, J]), (0, 2, later),
+        *[(page, 1, later) for page in (0, 4, 3, 2, 1, 0)]])
+    seed = cursor.result()
+    assert sorted(seed.rows) == [("kept", i) for i in ids(later)]
+    assert seed.uncertain == ids([A, B])
+    assert len(taken) == 7 + 6  # each row of each page (7 in the first pass), as it came
+    v4 = V4Cursor("ETH_USDT", since_ms=SINCE, page_size=200, keep=lambda r: r["orderId"])
+    read_v4(v4, [v4_row(1, BEGAN), v4_row(2, BEGAN + 1)])
+    assert sorted(v4.result().rows) == ids([v4_row(1, BEGAN), v4_row(2, BEGAN + 1)], "orderId")
 
 
 def test_v2_passes_run_out_unsettled() -> None:
@@ -117,7 +140,7 @@ def test_v2_passes_run_out_unsettled() -> None:
         (0, 1, [B, C, D]), (2, 1, [B, C, D]), (1, 1, [B, C, D]), (0, 1, [B, C, D])])
     seed = cursor.result()
     assert cursor.unsettled and seed.passes == 2
-    assert ids(seed.rows) == ids([B, C, D]) and ids(seed.uncertain) == ids([A])
+    assert ids(seed.rows) == ids([B, C, D]) and seed.uncertain == ids([A])
 
 
 def test_v2_empty_list_is_two_single_page_passes() -> None:

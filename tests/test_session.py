@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tracker.book import Outcome
-from tracker.codec import OrderUpdate
+from tracker.codec import OrderUpdate, from_v2
 from tracker.config import Config
 from tracker.exchange.stream import Bad, Down, Push, Up
 from tracker.session import (
@@ -37,6 +37,7 @@ from tracker.session import (
     StartSeed,
     Stop,
     Tick,
+    decoder,
 )
 from tracker.storage import Batch, Loaded
 
@@ -437,3 +438,15 @@ def test_a_tick_rewrites_the_status_once_a_second() -> None:
     assert not driver.later(0.5).feed(Tick())
     batch = driver.later(0.6).feed(Tick())
     assert batch.state == {"status": "live, 1 open orders"}
+
+
+def test_a_seed_keeps_decoded_rows_and_refusals_and_asks_only_about_real_ids() -> None:
+    decode = decoder(from_v2, "seed_v2")
+    good = {"entrust_id": 7, "symbol": SYMBOL, "timestamp": T0, "side": "buy",
+            "price": "100", "original_amount": "2", "executed_amount": "0", "status": 1}
+    kept = [decode(good), decode({"entrust_id": 8}), decode("not an object")]
+    seed = Decoded.of(kept, ["9", "'not an object'", "None"])
+    assert [u.order_id for u in seed.updates] == ["7"]
+    assert len(seed.invalid) == 2 and all(isinstance(r, str) for pair in seed.invalid
+                                          for r in pair)
+    assert seed.uncertain == {"9"}

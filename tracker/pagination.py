@@ -7,6 +7,7 @@ reads a clock, so every paging decision can be tested from a written sequence of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,18 +15,26 @@ from tracker import codec
 from tracker.protocol import V2_LIST_OPEN, V4_PAGE_MAX
 
 Row = dict[str, Any]
+# What a cursor keeps of each row it takes: the caller's decoder, so that a large seed never
+# holds its raw rows (several times the size of decoded ones) beyond the page they came in.
+Keep = Callable[[Any], Any]
+
+
+def _as_is(row: Any) -> Any:
+    return row
 
 
 @dataclass
 class Seed:
-    """One symbol's open orders as read, and ids whose presence is uncertain.
+    """One symbol's open orders as read (each as `keep` made it), and the ids of orders
+    whose presence is uncertain.
 
     `uncertain` holds orders seen in one pagination pass but not the last: they may have
     closed, or the last pass may have skipped them; the caller resolves them by id.
     """
 
-    rows: list[Row] = field(default_factory=list)
-    uncertain: list[Row] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
     passes: int = 0
 
 
@@ -92,7 +101,8 @@ class V2Cursor:
     total never moved and matches what was read.
     """
 
-    def __init__(self, symbol: str, *, page_size: int, max_passes: int, began_ms: int) -> None:
+    def __init__(self, symbol: str, *, page_size: int, max_passes: int, began_ms: int,
+                 keep: Keep | None = None) -> None:
         """`began_ms`: the server's time as the read starts; older orders that a pass finds
         for the first time show the earlier passes had gaps."""
         if max_passes < 1:
@@ -101,13 +111,14 @@ class V2Cursor:
         self.page_size = page_size
         self.max_passes = max_passes
         self.began_ms = began_ms
+        self.keep = keep or _as_is
         self.unsettled = False  # the passes ran out before the read settled
         self._n = 1  # the pass under way, from 1
         self._step = 0  # pages taken in this pass
         self._pages = 0  # the page count the pass's first answer gave
-        self._rows: dict[str, Any] = {}
+        self._rows: dict[str, tuple[Any, int | None]] = {}  # id: (kept, created)
         self._totals: set[int] = set()
-        self._seen: dict[str, Any] = {}  # every earlier pass's rows
+        self._seen: set[str] = set()  # every earlier pass's ids
         self._previous: set[str] | None = None  # the last consistent pass's ids
         self._result: Seed | None = None
 
@@ -127,7 +138,7 @@ class V2Cursor:
             raise RuntimeError("the read is over")
         self._totals.add(total)
         for row in rows:
-            self._rows[_key(row, "entrust_id")] = row
+            self._rows[_key(row, "entrust_id")] = (self.keep(row), _created(row, "timestamp"))
         if self._step == 0:
             self._pages = pages
         self._step += 1
@@ -146,25 +157,27 @@ class V2Cursor:
         ids = set(rows)
         consistent = len(self._totals) == 1 and len(rows) == next(iter(self._totals))
         if consistent and self._previous == ids:
-            self._result = Seed(list(rows.values()), [], n)
+            self._result = self._seed([])
             return
         # While orders keep changing, passes never agree exactly. A pass that finds no
         # order older than the seed which the earlier passes missed has closed the gaps:
         # newer orders are covered by the stream, and orders seen before but not in this
         # pass are handed back as uncertain, to be asked about one by one.
-        missed = [k for k in ids - seen.keys()
-                  if (_created(rows[k], "timestamp") or 0) < self.began_ms]
+        missed = [k for k in ids - seen if (rows[k][1] or 0) < self.began_ms]
         if n > 1 and not missed:
-            self._result = Seed(list(rows.values()), [seen[k] for k in seen.keys() - ids], n)
+            self._result = self._seed(sorted(seen - ids))
             return
-        seen.update(rows)
+        seen.update(ids)
         self._previous = ids if consistent else None
         if n == self.max_passes:
             self.unsettled = True
-            self._result = Seed(list(rows.values()), [seen[k] for k in seen.keys() - ids], n)
+            self._result = self._seed(sorted(seen - ids))
             return
         self._n, self._step, self._pages = n + 1, 0, 0
         self._rows, self._totals = {}, set()
+
+    def _seed(self, uncertain: list[str]) -> Seed:
+        return Seed([kept for kept, _ in self._rows.values()], uncertain, self._n)
 
 
 class V4Cursor:
@@ -174,10 +187,12 @@ class V4Cursor:
     `startTime` avoids the 7-day default window that would hide older orders.
     """
 
-    def __init__(self, symbol: str | None, *, since_ms: int, page_size: int) -> None:
+    def __init__(self, symbol: str | None, *, since_ms: int, page_size: int,
+                 keep: Keep | None = None) -> None:
         self.symbol = symbol
         self.since_ms = since_ms
         self.limit = min(page_size, V4_PAGE_MAX)
+        self.keep = keep or _as_is
         self._end: int | None = None
         self._seen: dict[str, Any] = {}
         self._done = False
@@ -197,7 +212,7 @@ class V4Cursor:
         for row in rows:
             key = _key(row, "orderId")
             fresh += key not in self._seen
-            self._seen[key] = row
+            self._seen[key] = self.keep(row)
             if (created := _created(row, "createTime")) is not None:
                 times.append(created)
         tally = Tally(len(self._seen), len(self._seen))

@@ -61,24 +61,34 @@ class SeedBegin:
 
 @dataclass
 class Decoded:
-    """One symbol's seed, decoded as soon as it is read: a large seed then never holds its
-    raw rows (several times the size of the decoded ones) all at once."""
+    """One symbol's seed, each row decoded on the page it came in (`decoder`): a large
+    seed, or a reconcile under flow, never holds raw rows (several times the size of the
+    decoded ones) beyond their page."""
 
     updates: list[OrderUpdate] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (reason, excerpt)
     uncertain: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, rows: list[Any], uncertain: list[Any],
-           parse: Callable[[Any, str], OrderUpdate], source: str) -> Decoded:
-        decoded = cls(uncertain={str(r.get("entrust_id")) for r in uncertain
-                                 if isinstance(r, dict)})
-        for raw in rows:
-            try:
-                decoded.updates.append(parse(raw, source))
-            except Invalid as exc:
-                decoded.invalid.append((str(exc), excerpt(raw)))
+    def of(cls, kept: list[OrderUpdate | tuple[str, str]], uncertain: list[str]) -> Decoded:
+        decoded = cls(uncertain={oid for oid in uncertain if codec.ORDER_ID.fullmatch(oid)})
+        for row in kept:
+            if isinstance(row, OrderUpdate):
+                decoded.updates.append(row)
+            else:
+                decoded.invalid.append(row)
         return decoded
+
+
+def decoder(parse: Callable[[Any, str], OrderUpdate], source: str
+            ) -> Callable[[Any], OrderUpdate | tuple[str, str]]:
+    """What a seed keeps of each raw row: the update, or why it was refused and an excerpt."""
+    def decode(raw: Any) -> OrderUpdate | tuple[str, str]:
+        try:
+            return parse(raw, source)
+        except Invalid as exc:
+            return str(exc), excerpt(raw)
+    return decode
 
 
 @dataclass(frozen=True)
@@ -524,18 +534,22 @@ class Session:
         """The orders these events may update that the book let go of: the driver reads
         them back (`recall`) before handing the events in, or a late word about a closed
         order would be merged as if the order were new."""
-        ids: set[str] = set()
+        elsewhere = self.book.elsewhere
+        wanted: set[str] = set()
         for event in events:
             match event:
                 case Push(data=data):
-                    ids.update(e.order_id if isinstance(e, OrderUpdate) else e.get("order_id")
-                               for e in data if isinstance(e, OrderUpdate | dict))
-                case Seeded(seeds=seeds):
-                    ids.update(u.order_id for seed in seeds for u in seed.updates)
-                case Detail(order_id=oid):
-                    ids.add(oid)
-        elsewhere = self.book.elsewhere
-        return {oid for oid in ids if isinstance(oid, str) and elsewhere(oid)}
+                    for e in data:
+                        oid = e.order_id if isinstance(e, OrderUpdate) else (
+                            e.get("order_id") if isinstance(e, dict) else None)
+                        if isinstance(oid, str) and elsewhere(oid):
+                            wanted.add(oid)
+                case Seeded(seeds=seeds):  # a splice of 100,000 rows: no set of all their ids
+                    wanted.update(u.order_id for seed in seeds for u in seed.updates
+                                  if elsewhere(u.order_id))
+                case Detail(order_id=oid) if elsewhere(oid):
+                    wanted.add(oid)
+        return wanted
 
     def recall(self, found: Iterable[tuple[OrderUpdate, int]], now: float) -> None:
         """Rows read back from the store, held again until they are due to go."""

@@ -24,7 +24,7 @@ from tracker.exchange.errors import ExchangeError, NotFound
 from tracker.exchange.rest import RestApi
 from tracker.exchange.stream import Bad, Down, Push, Stream, Up
 from tracker.health import Health
-from tracker.pagination import Seed
+from tracker.pagination import Keep, Seed
 from tracker.session import (
     NOT_LIVE,
     UNREACHABLE,
@@ -45,6 +45,7 @@ from tracker.session import (
     StartSeed,
     Stop,
     Tick,
+    decoder,
 )
 from tracker.storage import Batch, BookStore, now_ms
 
@@ -389,11 +390,12 @@ class Tracker:
             self.stream.skew_ms = self.rest.skew_ms
             symbols: list[str | None] = (
                 [None] if self.config.all_symbols else list(self.config.symbols or ()))
-            source, parse = self.session.seed_source, self.session.parse_rest
+            source = self.session.seed_source
+            decode = decoder(self.session.parse_rest, source)
             seeds = []
             for symbol in symbols:
-                seed = await self._seed_one(symbol, progress)
-                seeds.append(Decoded.of(seed.rows, seed.uncertain, parse, source))
+                seed = await self._seed_one(symbol, progress, decode)
+                seeds.append(Decoded.of(seed.rows, seed.uncertain))
         except ExchangeError as exc:
             self.queue.put_nowait(SeedFailed(token, str(exc), exc.cause))
             return
@@ -403,13 +405,13 @@ class Tracker:
             return
         self.queue.put_nowait(Seeded(token, seeds, source))
 
-    async def _seed_one(self, symbol: str | None, progress: Callable[[str, int, int], None]
-                        ) -> Seed:
+    async def _seed_one(self, symbol: str | None, progress: Callable[[str, int, int], None],
+                        decode: Keep) -> Seed:
         """One symbol's seed within `seed_timeout`: each call has its own deadline, but a
         seed of many pages, each just in time, could still take for ever."""
         try:
             async with asyncio.timeout(self.config.seed_timeout):
-                return await self.rest.seed(symbol, progress)
+                return await self.rest.seed(symbol, progress, decode)
         except TimeoutError:
             self.seed_deadlines += 1
             reason = (f"the seed of {symbol or 'all symbols'} took longer than seed_timeout "

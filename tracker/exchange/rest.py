@@ -34,7 +34,7 @@ from tracker.exchange.errors import (
     credential_hint,
 )
 from tracker.exchange.ratelimit import Pacer, Window
-from tracker.pagination import Row, Seed, V2Cursor, V2Page, V4Cursor
+from tracker.pagination import Keep, Row, Seed, V2Cursor, V2Page, V4Cursor
 from tracker.protocol import (
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,
@@ -57,7 +57,8 @@ class RestApi(Protocol):
 
     async def sync_clock(self) -> None: ...
 
-    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed: ...
+    async def seed(self, symbol: str | None, progress: Progress | None = None,
+                   keep: Keep | None = None) -> Seed: ...
 
     async def order_detail(self, order_id: str) -> Row: ...
 
@@ -321,12 +322,13 @@ class V2Rest(_Base):
             raise BadResponse("order list lacks orders, total_pages or total_orders")
         return rows, pages, total
 
-    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
+    async def seed(self, symbol: str | None, progress: Progress | None = None,
+                   keep: Keep | None = None) -> Seed:
         """Read the pages `V2Cursor` asks for until its passes agree (bounded)."""
         if symbol is None:
             raise ValueError("the v2 list needs a symbol")
         cursor = V2Cursor(symbol, page_size=self.page_size, max_passes=self.max_passes,
-                          began_ms=_now_ms() + self.skew_ms)  # server time
+                          began_ms=_now_ms() + self.skew_ms, keep=keep)  # server time
         while (page := cursor.next_request()) is not None:
             tally = cursor.take(*await self._page(page))
             if progress:
@@ -404,9 +406,11 @@ class V4Rest(_Base):
             raise BadResponse("query/order data is not an object")
         return data
 
-    async def seed(self, symbol: str | None, progress: Progress | None = None) -> Seed:
+    async def seed(self, symbol: str | None, progress: Progress | None = None,
+                   keep: Keep | None = None) -> Seed:
         """Read the windows `V4Cursor` asks for, back in time, until it has them all."""
-        cursor = V4Cursor(symbol, since_ms=self.since_ms, page_size=self.page_size)
+        cursor = V4Cursor(symbol, since_ms=self.since_ms, page_size=self.page_size,
+                          keep=keep)
         while (window := cursor.next_request()) is not None:
             rows = await self._post("/spot/v4/query/open-orders", window.body(),
                                     self.list_pacer)
