@@ -44,6 +44,7 @@ from tracker.storage import (
     Batch,
     Gauges,
     Loaded,
+    gone_ids,
     now_ms,
     order_params,
     row_from_db,
@@ -275,18 +276,16 @@ class PgStore:
             f"SELECT count(*) AS n FROM orders WHERE account = %s AND NOT {HELD}",
             (self.account,))
         found = await cur.fetchone()
-        gone, last = Gone(found["n"] if found else 0), ""
-        while True:
+
+        async def after(last: str) -> list[str]:
+            assert self.conn is not None
             cur = await self.conn.execute(
                 f"SELECT order_id FROM orders WHERE account = %s AND order_id > %s "
                 f"AND NOT {HELD} ORDER BY order_id LIMIT %s",
                 (self.account, last, GONE_CHUNK))
-            ids = [r["order_id"] for r in await cur.fetchall()]
-            for oid in ids:
-                gone.add(oid)
-            if len(ids) < GONE_CHUNK:
-                return gone
-            last = ids[-1]
+            return [r["order_id"] for r in await cur.fetchall()]
+
+        return await gone_ids(found["n"] if found else 0, after)
 
     async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         """Read as a commit writes: bounded in time, reconnecting (and checking that the
@@ -294,14 +293,7 @@ class PgStore:
         gone, since the driver asks only once its last commit has landed."""
         if self.lost is not None:
             raise AccountTaken(self.lost)
-        try:
-            return await self._bounded(self._recall(order_ids))
-        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
-            await self._broken(exc)
-            raise
-        except AccountTaken as exc:
-            self._lose(str(exc))
-            raise
+        return await self._guarded(self._recall(order_ids))
 
     async def _recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         if self.conn is None or self.conn.broken or self.conn.closed:
@@ -326,15 +318,8 @@ class PgStore:
         if self.lost is not None:
             raise AccountTaken(self.lost)
         started = time.monotonic()
-        try:
-            if await self._bounded(self._attempt(batch)):
-                return self._committed(batch, started)
-        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
-            await self._broken(exc)
-            raise
-        except AccountTaken as exc:
-            self._lose(str(exc))
-            raise
+        if await self._guarded(self._attempt(batch)):
+            return self._committed(batch, started)
         self._committed(batch, started)
         if self.keep_ms and self.committed_at >= self.prune_due:
             try:
@@ -352,6 +337,18 @@ class PgStore:
             return True
         await self._write(batch)
         return False
+
+    async def _guarded(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work` bounded in time; a link that failed is dropped and said, a lost lock
+        recorded, and either raised for the caller to retry or give up."""
+        try:
+            return await self._bounded(work)
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
+            await self._broken(exc)
+            raise
+        except AccountTaken as exc:
+            self._lose(str(exc))
+            raise
 
     async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` within commit_timeout (and by `give_up_at`, once a stop set it), or

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -75,6 +75,19 @@ class Batch:
               changed_ms: int | None = None) -> None:
         self.orders[row.order_id] = (row, seq, unresolved,
                                      now_ms() if changed_ms is None else changed_ms)
+
+
+async def gone_ids(count: int, after: Callable[[str], Awaitable[list[str]]]) -> Gone:
+    """The closed orders' ids into a Gone filter sized for `count`, read GONE_CHUNK at a
+    time in key order (`after(last key)`): ten million of them never sit in one list."""
+    gone, last = Gone(count), ""
+    while True:
+        ids = await after(last)
+        for oid in ids:
+            gone.add(oid)
+        if len(ids) < GONE_CHUNK:
+            return gone
+        last = ids[-1]
 
 
 def _text(value: Decimal | None) -> str | None:

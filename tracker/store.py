@@ -45,6 +45,7 @@ from tracker.storage import (
     Batch,
     Gauges,
     Loaded,
+    gone_ids,
     now_ms,
     order_params,
     row_from_db,
@@ -448,20 +449,16 @@ class Store:
                       await self._gone())
 
     async def _gone(self) -> Gone:
-        """A chunk at a time, by key: ten million closed orders never sit in one list."""
         async with self.conn.execute(f"SELECT count(*) FROM orders WHERE NOT {HELD}") as cur:
             (count,) = await cur.fetchone() or (0,)
-        gone, last = Gone(count), ""
-        while True:
+
+        async def after(last: str) -> list[str]:
             async with self.conn.execute(
                     f"SELECT order_id FROM orders WHERE order_id > ? AND NOT {HELD} "
                     "ORDER BY order_id LIMIT ?", (last, GONE_CHUNK)) as cur:
-                ids = [r[0] for r in await cur.fetchall()]
-            for oid in ids:
-                gone.add(oid)
-            if len(ids) < GONE_CHUNK:
-                return gone
-            last = ids[-1]
+                return [r[0] for r in await cur.fetchall()]
+
+        return await gone_ids(count, after)
 
     async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         async with self.conn.execute(
