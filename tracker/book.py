@@ -147,11 +147,14 @@ class Book:
         del self.rows[order_id]
         self.gone.add(order_id)
 
-    def recall(self, row: OrderUpdate) -> None:
-        """A row read back from the store; what the book holds already is newer."""
-        if row.order_id not in self.rows:
-            self.rows[row.order_id] = row
-            self._open += row.state in OPEN_STATES
+    def recall(self, row: OrderUpdate) -> bool:
+        """A row read back from the store, taken unless the book holds the order already
+        (what it holds is then newer)."""
+        if row.order_id in self.rows:
+            return False
+        self.rows[row.order_id] = row
+        self._open += row.state in OPEN_STATES
+        return True
 
     def open_ids(self, symbols: Iterable[str] | None = None) -> set[str]:
         wanted = None if symbols is None else set(symbols)
@@ -185,9 +188,10 @@ class Closing:
             if at > before:
                 return
             last = self.written.get(oid)
-            if last is not None and last[0] == at and last[1] > durable_seq:
+            latest = last is not None and last[0] == at  # else a later write superseded it
+            if latest and last[1] > durable_seq:
                 return  # not committed yet, nor is anything written after it
             self.queue.popleft()
-            if last is not None and last[0] == at:
+            if latest:
                 del self.written[oid]
                 yield oid

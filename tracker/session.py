@@ -554,9 +554,8 @@ class Session:
     def recall(self, found: Iterable[tuple[OrderUpdate, int]], now: float) -> None:
         """Rows read back from the store, held again until they are due to go."""
         for row, seq in found:
-            if row.order_id in self.book.rows:
+            if not self.book.recall(row):
                 continue
-            self.book.recall(row)
             self.last_seq[row.order_id] = seq
             if row.state not in OPEN_STATES:
                 self.closing.wrote(row.order_id, now, seq)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from prometheus_client.registry import Collector
 
 from tracker.book import Gone, Outcome
-from tracker.codec import OrderUpdate, amount_text
+from tracker.codec import OPEN_STATES, OrderUpdate, amount_text
 
 COUNTERS = tuple(o.value for o in Outcome)
 # The contract's columns, in the order the writers bind them, on both backends.
@@ -29,7 +29,8 @@ EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "
                  "update_time", "outcome", "reason", "payload")
 # The rows a start holds in memory: the open orders, and any whose fate is being asked
 # about. Every other row is a closed order, read back only when the exchange speaks of it.
-HELD = "(state IN ('new', 'partially_filled') OR unresolved = 1)"
+HELD = (f"(state IN ({', '.join(repr(s) for s in sorted(OPEN_STATES))}) "
+        "OR unresolved = 1)")
 GONE_CHUNK = 50_000  # closed orders' ids read at a time at a start, into the Gone filter
 STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
