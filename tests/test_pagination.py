@@ -110,7 +110,8 @@ def test_v2_orders_closed_mid_read_come_back_uncertain() -> None:
 
 def test_v2_keeps_what_keep_makes_of_each_row_and_only_ids_of_earlier_passes() -> None:
     """A seed holds what its decoder made of each row, never the raw rows past their page;
-    the passes' agreement and the uncertain ids come out as with raw rows."""
+    the passes' agreement and the uncertain ids come out as with raw rows. The first pass
+    never ends a read of several passes, so its rows are not decoded at all."""
     start, later = [A, B, C, D, E], [D, E, H, J, K]
     taken: list[Any] = []
 
@@ -125,10 +126,19 @@ def test_v2_keeps_what_keep_makes_of_each_row_and_only_ids_of_earlier_passes() -
     seed = cursor.result()
     assert sorted(seed.rows) == [("kept", i) for i in ids(later)]
     assert seed.uncertain == ids([A, B])
-    assert len(taken) == 7 + 6  # each row of each page (7 in the first pass), as it came
+    assert len(taken) == 6  # each row of each page of the second pass, as it came
     v4 = V4Cursor("ETH_USDT", since_ms=SINCE, page_size=200, keep=lambda r: r["orderId"])
     read_v4(v4, [v4_row(1, BEGAN), v4_row(2, BEGAN + 1)])
     assert sorted(v4.result().rows) == ids([v4_row(1, BEGAN), v4_row(2, BEGAN + 1)], "orderId")
+
+
+def test_v2_a_single_pass_read_keeps_its_rows() -> None:
+    """With one pass allowed, the first pass is the last: its rows are decoded and kept."""
+    taken: list[Any] = []
+    cursor = V2Cursor("BTC_USDT", page_size=2, max_passes=1, began_ms=BEGAN,
+                      keep=lambda row: taken.append(row) or str(row["entrust_id"]))
+    read_v2(cursor, [(0, 2, [A, B, C]), (1, 2, [A, B, C]), (0, 2, [A, B, C])])
+    assert sorted(cursor.result().rows) == ids([A, B, C]) and len(taken) == 5
 
 
 def test_v2_passes_run_out_unsettled() -> None:

@@ -24,6 +24,10 @@ def _as_is(row: Any) -> Any:
     return row
 
 
+def _nothing(row: Any) -> None:
+    return None
+
+
 @dataclass
 class Seed:
     """One symbol's open orders as read (each as `keep` made it), and the ids of orders
@@ -137,8 +141,11 @@ class V2Cursor:
         if self._result is not None:
             raise RuntimeError("the read is over")
         self._totals.add(total)
+        # The first of several passes never ends the read (it has no pass to agree with), so
+        # its rows are only counted and dated, not kept.
+        keep = self.keep if self._n > 1 or self.max_passes == 1 else _nothing
         for row in rows:
-            self._rows[_key(row, "entrust_id")] = (self.keep(row), _created(row, "timestamp"))
+            self._rows[_key(row, "entrust_id")] = (keep(row), _created(row, "timestamp"))
         if self._step == 0:
             self._pages = pages
         self._step += 1
