@@ -572,12 +572,16 @@ class Store:
         """Checkpoint everything and wait, briefly, for readers to leave the WAL, so that the
         next write starts it afresh (and truncates the file to WAL_LIMIT). Readers that keep
         their reads short, as the README asks, leave within milliseconds; one that holds a
-        transaction open only delays this until a later try."""
+        transaction open only delays this until a later try.
+
+        Only a file *past* WAL_LIMIT has a log that grew past it: once restarted, the file
+        stays at WAL_LIMIT bytes however few frames it holds, and a restart then would stall
+        the writer (waiting for readers) every WAL_CHECK_SECONDS for nothing."""
         try:
             size = os.stat(f"{self.path}-wal").st_size
         except FileNotFoundError:
             return
-        if size < WAL_LIMIT:
+        if size <= WAL_LIMIT:
             return
         await self.conn.execute("PRAGMA busy_timeout=100")
         try:
