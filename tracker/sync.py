@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from tracker import heap
 from tracker.config import Config
 from tracker.exchange.errors import ExchangeError, NotFound
 from tracker.exchange.rest import RestApi
@@ -58,6 +59,9 @@ DRAIN_LIMIT = 10_000  # events folded into one transaction at most
 # than this is not current, whatever `live` says, because the writer is stuck.
 STALE_AFTER_SECONDS = 5.0
 TICK_SECONDS = 0.25  # the session's timers (status, reconcile, vanished orders) move this often
+# After a splice's commit, its seed and batch are garbage within a tick or two: then the
+# C heap's free pages go back to the system (tracker.heap).
+RELEASE_AFTER_SECONDS = 1.0
 # What a full queue may shed: each is either re-learnt by the next splice (pushes, bad frames,
 # which the stream counts as it reads them) or made again (ticks, progress notes).
 SHEDDABLE = (Push, Bad, Tick, SeedProgress)
@@ -277,6 +281,7 @@ class Tracker:
                 if not await self._recall(wanted):
                     items = self._unrecalled(items, wanted)
             batch = Batch()
+            splices = self.session.splices
             # A stop is handled after what arrived with it: those are facts to write too.
             stopping = any(isinstance(item, Stop) for item in items)
             for item in [i for i in items if not isinstance(i, Stop)] + (
@@ -287,6 +292,8 @@ class Tracker:
             if writing is not None:
                 await writing
             writing = asyncio.create_task(self._commit(batch), name="commit")
+            if self.session.splices != splices:
+                writing.add_done_callback(self._release_later)
             if stopping:
                 await writing
                 if self.unwritten:
@@ -297,6 +304,10 @@ class Tracker:
                 self.status.text = "stopped"
                 self._notify()
                 return
+
+    @staticmethod
+    def _release_later(_: asyncio.Task[None]) -> None:
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_SECONDS, heap.release)
 
     async def _recall(self, order_ids: set[str]) -> bool:
         """Read back the orders the book let go of, retrying as a commit does; False when
