@@ -132,10 +132,12 @@ class Config:
     reconcile_interval: float = setting(900.0, "a full re-seed while live, to catch a push "
                                         "the exchange never delivered; `0` turns it off")
     closed_in_memory: float = setting(
-        60.0, "seconds a closed order stays in memory after its last change; then only the "
+        30.0, "seconds a closed order stays in memory after its last change; then only the "
         "book holds it, and a late word from the exchange about it (rare) reads its row back "
-        "first: what the daemon holds stays the size of the open set, however long it runs",
-        above=0)
+        "first: what the daemon holds stays the size of the open set, however long it runs. "
+        "The default was 60 until December 2026: an account closing 2,000 orders a second "
+        "held 120,000 closed orders for it, some 120 MB at about 1 KB an order; a pushed "
+        "repeat of a close comes within seconds", above=0)
     journal_keep_days: float = setting(
         0.0, "journal rows received longer ago than this are deleted, oldest first, a few "
         "thousand a second at most; every splice journals each open order, so a "
