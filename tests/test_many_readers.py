@@ -173,7 +173,7 @@ def test_eight_readers_while_ingesting_and_splicing(lab: Lab, store: Book) -> No
     assert '"db_unreachable"' not in log  # the readers never cost the writer its database
     if isinstance(store, SqliteBook):
         # The WAL is checkpointed while readers behave: a few MB at most, not growing with
-        # the run (autocheckpoint is 1000 pages).
+        # the run (a checkpoint every CHECKPOINT_PAGES pages).
         assert 0 < held_max < WAL_LIMIT, held_max
         eventually(lambda: _wal_under(store.path, WAL_LIMIT), 10, "the WAL stays small")
     else:

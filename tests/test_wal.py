@@ -1,5 +1,6 @@
-"""The WAL bound: the writer forces the WAL back to its start when the log has grown past
-WAL_LIMIT under readers, and not again while it stays within it.
+"""The WAL: folded into the book every CHECKPOINT_PAGES pages by the commit that passes
+them, and forced back to its start when readers have let it grow past WAL_LIMIT, not again
+while it stays within it.
 
 A real SQLite file and a real reader connection. After a restart SQLite truncates the WAL
 file to `journal_size_limit` (WAL_LIMIT) and reuses it from the start, so a file of exactly
@@ -17,9 +18,10 @@ import pytest
 from tracker import store as sqlite_store
 from tracker.book import Outcome
 from tracker.storage import Batch, now_ms
-from tracker.store import Store
+from tracker.store import CHECKPOINT_PAGES, Store
 
-LIMIT = 256 * 1024  # bytes: 64 frames of 4 KiB, far below the 1,000-page autocheckpoint
+LIMIT = 256 * 1024  # bytes: 64 frames of 4 KiB, below the checkpoint's pages
+FRAME = 4096 + 24  # a page and its frame header
 
 
 def wal_size(store: Store) -> int:
@@ -59,4 +61,20 @@ async def test_a_wal_past_the_limit_is_restarted_and_one_at_it_is_left(
         assert store.wal_restarts == 1
     finally:
         reader.close()
+        await store.close()
+
+
+async def test_commits_fold_the_wal_into_the_book_every_few_hundred_pages(
+        tmp_path: Path) -> None:
+    """With no reader in the way the log restarts after each checkpoint, so the file never
+    holds more than a checkpoint's pages and one commit's: each checkpoint, which the
+    pushes queued behind its commit wait for, copies a few hundred pages, not a thousand."""
+    store = await Store.open(tmp_path / "book.db")
+    try:
+        most = 0
+        for _ in range(400):  # some 1,200 pages
+            await write(store, 20)
+            most = max(most, (wal_size(store) - 32) // FRAME)
+        assert CHECKPOINT_PAGES <= most <= CHECKPOINT_PAGES + 20, most
+    finally:
         await store.close()
