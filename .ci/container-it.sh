@@ -33,11 +33,7 @@ HADOLINT=$(dirname "$(command -v "$PY")")/hadolint
 CHECK="hadolint is clean"
 check "$HADOLINT" "$PROJECT/Dockerfile"
 
-if [ ! -x "$BASE_DIR/usr/bin/python3" ]; then
-  rm -rf "$BASE_DIR.tmp"; mkdir -p "$CACHE"
-  debootstrap --variant=minbase --include=python3,python3-venv bookworm "$BASE_DIR.tmp" >/dev/null
-  mv "$BASE_DIR.tmp" "$BASE_DIR"
-fi
+debian_root "$BASE_DIR" python3,python3-venv
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$BASE_DIR/etc/ssl/certs/ca-certificates.crt"
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$BASE_DIR/etc/pip.conf"
 tar -C "$BASE_DIR" -c . | podman import -q - "$DEFAULT_BASE" >/dev/null

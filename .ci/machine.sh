@@ -7,13 +7,7 @@ BASE=$CACHE/systemd-bookworm
 
 export DEBIAN_FRONTEND=noninteractive
 host_tools debootstrap:debootstrap systemd-nspawn:systemd-container
-if [ ! -x "$BASE/usr/bin/python3" ]; then
-  rm -rf "$BASE.tmp"; mkdir -p "$CACHE"
-  debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,procps,python3,python3-venv,util-linux \
-    bookworm "$BASE.tmp" >/dev/null
-  mv "$BASE.tmp" "$BASE"
-fi
+debian_root "$BASE" systemd,systemd-sysv,dbus,procps,python3,python3-venv,util-linux
 
 # A fresh machine: a copy of the cached root filesystem, removed on exit.
 ROOT=$(mktemp -d /var/tmp/tracker-it.XXXXXX)
