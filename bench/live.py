@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench.common import ACCOUNT, percentiles, ratio
-from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env
+from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env, logged
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
 from tracker import protocol, signing
@@ -210,15 +210,11 @@ def run_postgres(work: Path, scale: float, database: Database,
 
 def seed_seconds(log: Path) -> float:
     """From the first splice_start to the first book_live, by the daemon's own clock."""
-    stamps: dict[str, float] = {}
-    for line in log.read_text().splitlines():
-        if not line.startswith("{"):
-            continue
-        entry = json.loads(line)
-        if entry.get("event") in ("splice_start", "book_live"):
-            when = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
-            stamps.setdefault(entry["event"], when.timestamp())
-    return stamps["book_live"] - stamps["splice_start"]
+    def first(event: str) -> float:
+        stamp = logged(log, event)[0]["timestamp"]
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    return first("book_live") - first("splice_start")
 
 
 async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int,

@@ -8,7 +8,7 @@ Nothing here imports the daemon: it is driven through its command line and envir
 from harness.daemon import CREDENTIALS, FAST, Daemon
 from harness.disk import fill_disk
 from harness.lab import Lab
-from harness.processes import TRACKER, clean_env, run_once, stop_process, tail
+from harness.processes import TRACKER, clean_env, logged, run_once, stop_process, tail
 from harness.sim import SYMBOLS, Sim
 from harness.truth import BookView, differences, divergences, journal, read_book, ro_connect
 from harness.waiting import eventually
@@ -16,5 +16,5 @@ from harness.waiting import eventually
 __all__ = [
     "CREDENTIALS", "FAST", "SYMBOLS", "TRACKER", "BookView", "Daemon", "Lab", "Sim",
     "clean_env", "differences", "divergences", "eventually", "fill_disk", "journal",
-    "read_book", "ro_connect", "run_once", "stop_process", "tail",
+    "logged", "read_book", "ro_connect", "run_once", "stop_process", "tail",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,22 @@ def tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return f"(no {path.name})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def logged(path: Path, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines of `event` in a process's log, in order; other lines (start
+    markers, tracebacks, a line cut short by a kill) are passed over."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        if not (line.startswith("{") and f'"{event}"' in line):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("event") == event:
+            found.append(record)
+    return found
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int:

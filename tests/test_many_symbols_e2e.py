@@ -4,12 +4,11 @@ symbols go live and stay exact while the account trades symbols it does not trac
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from harness import Daemon, Lab, Sim, divergences, eventually
+from harness import Daemon, Lab, Sim, divergences, eventually, logged
 from tests.test_daemon_ops import free_port, scrape
 from tracker.protocol import ALL_SYMBOLS, order_topic
 
@@ -29,9 +28,7 @@ def tracking(lab: Lab, sim: Sim, symbols: tuple[str, ...], **env: str) -> Daemon
 
 
 def stream_up(daemon: Daemon) -> dict[str, Any]:
-    lines = [json.loads(line) for line in daemon.log.read_text().splitlines()
-             if line.startswith("{")]
-    ups = [e for e in lines if e.get("event") == "stream_up"]
+    ups = logged(daemon.log, "stream_up")
     assert ups, "no stream_up line"
     return ups[-1]
 

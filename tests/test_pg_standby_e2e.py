@@ -5,12 +5,11 @@ never writes again, and waits as the standby from then on."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from typing import Any
 
-from harness import Daemon, Lab, eventually
+from harness import Daemon, Lab, eventually, logged
 from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.relay import relay_thread
@@ -18,13 +17,8 @@ from tests.test_daemon_ops import free_port, scrape
 from tracker import pg_migrate
 
 
-def events(daemon: Daemon, name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in daemon.log.read_text().splitlines()
-            if line.startswith("{") and f'"event": "{name}"' in line]
-
-
 def said(daemon: Daemon, name: str, last: bool = False) -> dict[str, Any]:
-    found = events(daemon, name)
+    found = logged(daemon.log, name)
     assert found, f"no {name} yet"
     return found[-1 if last else 0]
 
@@ -78,7 +72,7 @@ def test_a_standby_waits_then_takes_over_when_the_active_dies(
     took = standby.wait_live(timeout=30, epoch_above=before.state["epoch"])
     print(f"standby live {time.monotonic() - killed:.2f} s after the active's SIGKILL")
     assert took.state["pid"] == standby.pid
-    assert events(standby, "took_over")
+    assert logged(standby.log, "took_over")
     roles = scrape(port)
     assert (roles['tracker_role{role="standby"}'], roles['tracker_role{role="active"}']) \
         == (0, 1)
@@ -124,7 +118,7 @@ def test_an_active_cut_off_never_writes_again_and_becomes_the_standby(
                              "the old active waits as the standby", context=old.tail)
         assert waiting["active"].startswith(f"tracker acct1 pid {new.pid} on "), waiting
         assert old.alive()
-        assert not events(old, "db_reconnected"), "the old active wrote on a new connection"
+        assert not logged(old.log, "db_reconnected"), "the old active wrote on a new connection"
         sim.flow(0)
         new.wait_converged(sim)
         after = book.journal()

@@ -4,7 +4,6 @@ environment would find no symbols (they are in the file, or a flag) and refuse."
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -12,12 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness import CREDENTIALS, FAST, SYMBOLS, TRACKER, Lab, clean_env, eventually, tail
-
-
-def log_events(log: Path, name: str) -> list[dict[str, Any]]:
-    return [r for r in (json.loads(line) for line in log.read_text().splitlines()
-                        if line.startswith("{")) if r.get("event") == name]
+from harness import CREDENTIALS, FAST, SYMBOLS, TRACKER, Lab, clean_env, eventually, logged, tail
 
 
 @pytest.mark.parametrize("symbols_from", ["file", "flag"])
@@ -39,15 +33,15 @@ def test_reload_keeps_the_config_file_and_flags(lab: Lab, tmp_path: Path,
     try:
         def started() -> None:
             assert proc.poll() is None, tail(log)
-            assert log_events(log, "book_live"), "not live yet"
+            assert logged(log, "book_live"), "not live yet"
 
         eventually(started, 30, "the daemon goes live", context=lambda: tail(log))
         config.write_text(f'{in_file}log_level = "debug"\n')
         proc.send_signal(signal.SIGHUP)
 
         def reloaded() -> dict[str, Any]:
-            assert not log_events(log, "reload_refused"), tail(log)
-            found = log_events(log, "reloaded")
+            assert not logged(log, "reload_refused"), tail(log)
+            found = logged(log, "reloaded")
             assert found, "no reload yet"
             return found[-1]
 

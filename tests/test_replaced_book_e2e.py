@@ -10,7 +10,6 @@ the other. The old file's true last seq is read through a descriptor kept open o
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import Daemon, Lab, eventually, journal, read_book, ro_connect
+from harness import Daemon, Lab, eventually, journal, logged, read_book, ro_connect
 from tracker import readers
 
 EX_IOERR = 74
@@ -53,20 +52,10 @@ def held_max_seq(fd: int, db: Path, scratch: Path) -> int:
         conn.close()
 
 
-def events(daemon: Daemon, name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in daemon.log.read_text(errors="replace").splitlines():
-        if line.startswith("{") and f'"{name}"' in line:
-            record = json.loads(line)
-            if record.get("event") == name:
-                found.append(record)
-    return found
-
-
 def exits_replaced(daemon: Daemon) -> dict[str, Any]:
     """The daemon exits 74 within a few seconds, having said why."""
     assert daemon.wait(timeout=20) == EX_IOERR, daemon.tail()
-    (record,) = events(daemon, "book_replaced")
+    (record,) = logged(daemon.log, "book_replaced")
     assert record["level"] == "error"
     return record
 
@@ -108,7 +97,7 @@ def test_restart_continues_and_a_deleted_book_gets_new_seqs(lab: Lab, tmp_path: 
     assert book.state["book_id"] not in (None, book_id)
     fresh = [e["seq"] for e in journal(daemon.db)]
     assert fresh and min(fresh) > old_max, (min(fresh), old_max)
-    assert events(daemon, "book_changed")
+    assert logged(daemon.log, "book_changed")
     sim.flow(0)
     daemon.wait_converged(sim, timeout=40)
 
@@ -165,7 +154,7 @@ def test_an_older_copy_after_a_crash_and_in_place(lab: Lab, tmp_path: Path) -> N
     daemon.start()
     # Until the daemon has set the dead one's WAL aside, a reader of the copy would read
     # that WAL's pages over it (the README's restore steps say so): no reading before.
-    eventually(lambda: _seen(events(daemon, "orphan_wal_moved")), 30, "the WAL set aside")
+    eventually(lambda: _seen(logged(daemon.log, "orphan_wal_moved")), 30, "the WAL set aside")
     second = daemon.wait_live(epoch_above=copy_epoch)
     assert integrity(daemon.db) == [("ok",)]
     assert second.state["book_id"] != first_id
@@ -192,7 +181,7 @@ def test_an_older_copy_after_a_crash_and_in_place(lab: Lab, tmp_path: Path) -> N
     copy_epoch = epoch(daemon.db)
     daemon.start()
     third = daemon.wait_live(epoch_above=copy_epoch)
-    (changed,) = events(daemon, "book_changed")[-1:]
+    (changed,) = logged(daemon.log, "book_changed")[-1:]
     assert "below" in changed["reason"]
     assert third.state["book_id"] not in (first_id, second.state["book_id"])
     seqs = [e["seq"] for e in journal(daemon.db)]

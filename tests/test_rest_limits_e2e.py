@@ -4,25 +4,11 @@ and counted, the book is not called live meanwhile, and it converges once they s
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from harness import Daemon, Lab, eventually
+from harness import Lab, eventually, logged
 from tests.test_daemon_ops import free_port, scrape
-
-
-def logged(daemon: Daemon, event: str) -> list[dict[str, object]]:
-    lines = daemon.log.read_text(errors="replace").splitlines()
-    return [entry for entry in map(_json_line, lines) if entry.get("event") == event]
-
-
-def _json_line(line: str) -> dict[str, object]:
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError:
-        return {}
-    return entry if isinstance(entry, dict) else {}
 
 
 def rest_errors(port: int, kind: str) -> float:
@@ -48,11 +34,11 @@ def test_trickling_answers_meet_the_deadline_then_the_book_converges(lab: Lab) -
                                   "TRACKER_METRICS_PORT": str(port)}).start()
 
     def deadlines_counted() -> None:
-        assert logged(daemon, "rest_deadline"), "no rest_deadline line yet"
+        assert logged(daemon.log, "rest_deadline"), "no rest_deadline line yet"
         assert rest_errors(port, "deadline") >= 2
 
     eventually(deadlines_counted, 30, "deadlines logged and counted", context=daemon.tail)
-    late = logged(daemon, "rest_deadline")[0]
+    late = logged(daemon.log, "rest_deadline")[0]
     assert late["deadline_s"] == 2 and late["level"] == "warning", late
     assert daemon.book().state["live"] == 0
     assert sim.stats()["injected"]["rest_trickle"] >= 2
@@ -80,7 +66,7 @@ def test_endless_answers_are_cut_at_the_cap_then_the_book_converges(lab: Lab) ->
         peak = max(peak, rss_mb(daemon.pid))
         time.sleep(0.05)
     assert peak < 250, f"RSS reached {peak:.0f} MB"
-    refused = logged(daemon, "rest_too_large")
+    refused = logged(daemon.log, "rest_too_large")
     assert refused and refused[0]["max_bytes"] == 16 << 20 and refused[0]["level"] == "warning"
     assert daemon.book().state["live"] == 0
     sim.faults(rest_endless=False)
