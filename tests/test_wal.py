@@ -21,7 +21,7 @@ from tracker.storage import Batch, now_ms
 from tracker.store import CHECKPOINT_PAGES, Store
 
 LIMIT = 256 * 1024  # bytes: 64 frames of 4 KiB, below the checkpoint's pages
-FRAME = 4096 + 24  # a page and its frame header
+WAL_HEADER, FRAME = 32, 4096 + 24  # bytes: the file's header; a page and its frame header
 
 
 def wal_size(store: Store) -> int:
@@ -74,7 +74,7 @@ async def test_commits_fold_the_wal_into_the_book_every_few_hundred_pages(
         most = 0
         for _ in range(400):  # some 1,200 pages
             await write(store, 20)
-            most = max(most, (wal_size(store) - 32) // FRAME)
+            most = max(most, (wal_size(store) - WAL_HEADER) // FRAME)
         assert CHECKPOINT_PAGES <= most <= CHECKPOINT_PAGES + 20, most
     finally:
         await store.close()
