@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
+from tracker import codec
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate, from_v2
 from tracker.config import Config
@@ -441,7 +443,7 @@ def test_a_tick_rewrites_the_status_once_a_second() -> None:
 
 
 def test_a_seed_keeps_decoded_rows_and_refusals_and_asks_only_about_real_ids() -> None:
-    decode = decoder(from_v2, "seed_v2")
+    decode = decoder(from_v2, "seed_v2", {}.get)
     good = {"entrust_id": 7, "symbol": SYMBOL, "timestamp": T0, "side": "buy",
             "price": "100", "original_amount": "2", "executed_amount": "0", "status": 1}
     kept = [decode(good), decode({"entrust_id": 8}), decode("not an object")]
@@ -450,3 +452,25 @@ def test_a_seed_keeps_decoded_rows_and_refusals_and_asks_only_about_real_ids() -
     assert len(seed.invalid) == 2 and all(isinstance(r, str) for pair in seed.invalid
                                           for r in pair)
     assert seed.uncertain == {"9"}
+
+
+def test_a_seed_row_the_book_holds_already_is_made_of_the_held_rows_objects() -> None:
+    raw = {"entrust_id": 7, "symbol": SYMBOL, "timestamp": T0, "side": "buy",
+           "price": "100.50", "original_amount": "2", "executed_amount": "0", "status": 1}
+    # As a push said it: with the type, client id and update time a v2 row lacks.
+    held = msgspec.structs.replace(from_v2(dict(raw), "seed_v2"), source="push", type="limit",
+                                   client_order_id="c1", update_time=T0 + 5)
+    reused = decoder(from_v2, "seed_v2", {"7": held}.get)(dict(raw))
+    assert isinstance(reused, OrderUpdate)
+    assert reused == from_v2(dict(raw), "seed_v2")  # the seed's source, and no type
+    assert reused.order_id is held.order_id and reused.price is held.price
+    assert reused.symbol is held.symbol and reused.create_time is held.create_time
+    # An amount spelled otherwise, or another fill, is the seed's own; the rest is shared.
+    respelled = decoder(from_v2, "seed_v2", {"7": held}.get)(raw | {"price": "100.5"})
+    assert isinstance(respelled, OrderUpdate) and respelled.price is not held.price
+    assert codec.amount_text(respelled.price) == "100.5" and respelled.size is held.size
+    filled = decoder(from_v2, "seed_v2", {"7": held}.get)(
+        raw | {"executed_amount": "1", "status": 2})
+    assert filled == from_v2(raw | {"executed_amount": "1", "status": 2}, "seed_v2")
+    assert isinstance(filled, OrderUpdate) and filled.price is held.price
+    assert filled.filled_size is not held.filled_size

@@ -402,7 +402,7 @@ class Tracker:
             symbols: list[str | None] = (
                 [None] if self.config.all_symbols else list(self.config.symbols or ()))
             source = self.session.seed_source
-            decode = decoder(self.session.parse_rest, source)
+            decode = decoder(self.session.parse_rest, source, self.book.rows.get)
             seeds = []
             for symbol in symbols:
                 seed = await self._seed_one(symbol, progress, decode)
