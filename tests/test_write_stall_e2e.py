@@ -71,6 +71,9 @@ def test_a_write_stall_is_not_live_bounds_its_queue_and_splices_again(lab: Lab) 
             time.sleep(0.25)
         assert max(depths) <= 300 + 10, f"the queue outgrew queue_max: {depths}"
     daemon.wait_live(epoch_above=before.state["epoch"])
+    # Equal to the truth once the flow stops: at 100 events/s the truth, which by now takes
+    # some 30 ms to fetch, is a few events behind the book read after it, every time.
+    sim.flow(0)
     daemon.wait_converged(sim)
     contiguous(daemon.db)
     log = daemon.log.read_text()
@@ -84,9 +87,8 @@ def stop_within_bound(daemon: Daemon, stop_timeout: float) -> float:
     code = daemon.wait(timeout=stop_timeout + 20)
     elapsed = time.monotonic() - started
     assert code == 74, f"exit {code}, expected 74 (EX_IOERR): {daemon.tail(10)}"
-    # the deadline, one commit attempt still waiting on the lock (busy_timeout, 5 s), and
-    # the interpreter's own exit
-    assert elapsed < stop_timeout + 5 + 3, f"the stop took {elapsed:.1f} s"
+    # the deadline and the interpreter's own exit: no commit waits for the lock
+    assert elapsed < stop_timeout + 3, f"the stop took {elapsed:.1f} s"
     assert '"stop_unwritten"' in daemon.log.read_text()
     return elapsed
 

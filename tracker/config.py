@@ -153,8 +153,8 @@ class Config:
         10.0, "SIGTERM and SIGINT write what is queued for at most this long; when the book "
         "cannot be written the daemon still exits (code 74, `stop_unwritten` says how many "
         "journal rows it lacks, which the next start's splice reads again from the "
-        "exchange) within this plus one 5 s lock wait: keep it under systemd's "
-        "`TimeoutStopSec` (20 s)", above=0)
+        "exchange) within this (a commit never waits for another process's write lock; "
+        "it fails and is retried): keep it under systemd's `TimeoutStopSec` (20 s)", above=0)
     allow_insecure: bool = setting(False, "plain `http://`/`ws://` is refused except to "
                                    "loopback unless this is true")
     metrics_port: int = setting(0, "Prometheus `/metrics` on 127.0.0.1", shown="`0` (off)",

@@ -88,6 +88,18 @@ WAL_CHECK_SECONDS = 1.0
 # the p99 went from 5.1 to 3.0 ms, and with 4,000 (fewer, longer stalls) to 14.6 ms
 # (docs/measured.md, "Fourth round").
 CHECKPOINT_PAGES = 250
+# A batch of at most this many journal rows and order rows is written on the event loop's
+# own thread. Handing a batch to the connection's thread and back wakes two sleeping
+# threads, which on 2 cores cost 135 us of CPU and 190 us of wall time a batch, more than
+# the ~200 us its write takes; at 2,000 pushes a second, nearly every batch is this small
+# (docs/measured.md, "Fifth round"). A larger batch (a splice, a backlog) goes to the
+# thread, so the loop keeps reading the stream while it is written.
+INLINE_ROWS = 32
+# The writer never waits for SQLite's write lock once the book is open: only a process
+# that should not write the book can hold it, and a wait would stall the event loop with
+# an inline write in it. A commit that finds the lock taken fails at once and is retried,
+# as any failed commit is.
+OPEN_BUSY_MS, WRITE_BUSY_MS = 5000, 0
 log = structlog.get_logger("tracker.store")
 T = TypeVar("T")
 # Journal retention deletes in short transactions (a few ms each), so the writer never
@@ -166,9 +178,19 @@ async def on_thread(conn: aiosqlite.Connection, work: Callable[..., T], *args: A
     batch's four statements as four hops took a reader's median latency at 2,000 pushes a
     second from 1.0 to 2.9 ms (docs/measured.md). aiosqlite has no public call that runs
     several statements per hop (omnilib/aiosqlite#19); its own methods are built on
-    `Connection._execute(fn, *args)`, used here alone, on the version range pyproject.toml
-    allows."""
+    `Connection._execute(fn, *args)` and `_conn` (the sqlite3 connection), used here and in
+    `written` alone, on the version range pyproject.toml allows."""
     return await conn._execute(work, conn._conn, *args)
+
+
+async def written(conn: aiosqlite.Connection, batch: Batch, update: str,
+                  values: list[Any]) -> None:
+    """A batch's transaction: a small one (INLINE_ROWS) here on the loop's thread, any other
+    in one hop to the connection's."""
+    if len(batch.events) <= INLINE_ROWS and len(batch.orders) <= INLINE_ROWS:
+        _write(conn._conn, batch, update, values)
+    else:
+        await on_thread(conn, _write, batch, update, values)
 
 
 def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any]) -> None:
@@ -332,7 +354,7 @@ class Store:
         # holds: from then on nothing is written.
         self.lost: str | None = None
         self.unreachable: str | None = None  # a file is never out of reach: see `lost`
-        self.give_up_at: float | None = None  # unused: busy_timeout bounds each commit
+        self.give_up_at: float | None = None  # unused: a commit never waits for the lock
         self.replaced = asyncio.Event()
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
         # Idle checks come at a tenth of the retention (a minute at most): no row outlives
@@ -365,14 +387,18 @@ class Store:
             connect_migrated(path)
             # sqlite3 opens a BEGIN IMMEDIATE itself before a batch's first write: one
             # thread round trip fewer per batch than sending the BEGIN, which latency feels.
-            conn = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
+            # Used from the loop's thread (small batches) and from aiosqlite's (all else),
+            # never from both at once: the one consumer awaits each use before the next.
+            conn = await aiosqlite.connect(path, isolation_level="IMMEDIATE",
+                                           check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
-                           f"journal_size_limit={WAL_LIMIT}",
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
+                           f"busy_timeout={OPEN_BUSY_MS}", f"journal_size_limit={WAL_LIMIT}",
                            f"wal_autocheckpoint={CHECKPOINT_PAGES}"):
                 await conn.execute(f"PRAGMA {pragma}")
             store = cls(conn, path, seqfile, keep_days)
             await store._claim()
+            await conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_MS}")
             store.feed = await Feed.open(path)
             return store
         except BaseException as exc:
@@ -500,7 +526,7 @@ class Store:
         values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
         update = f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1"
         started = time.monotonic()
-        await on_thread(self.conn, _write, batch, update, values)
+        await written(self.conn, batch, update, values)
         self.committed_at = time.monotonic()
         self.commit_seconds.observe(self.committed_at - started)
         if batch.events:
@@ -595,6 +621,6 @@ class Store:
             async with self.conn.execute("PRAGMA wal_checkpoint(RESTART)") as cur:
                 row = await cur.fetchone()
         finally:
-            await self.conn.execute("PRAGMA busy_timeout=5000")
+            await self.conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_MS}")
         if row is not None and row[0] == 0:
             self.wal_restarts += 1
