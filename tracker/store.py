@@ -65,11 +65,12 @@ def _from_json(columns: tuple[str, ...]) -> str:
 
 
 # The same two statements for many rows at once, the rows bound as one JSON array that
-# SQLite unpacks (json_each). The writer runs in its own thread: with executemany, every
-# row's step lets go of the interpreter lock and every next row waits to take it back
-# while the event loop runs Python, a convoy that measured 250 times slower per row beside
-# a busy thread. Bound as JSON, the lock is taken once per statement. (`WHERE true` lets
-# SQLite's parser tell the upsert's ON CONFLICT from a join's ON.)
+# SQLite unpacks (json_each). A large batch is written in the connection's thread: with
+# executemany there, every row's step lets go of the interpreter lock and every next row
+# waits to take it back while the event loop runs Python, a convoy that measured 250 times
+# slower per row beside a busy thread. Bound as JSON, the lock is taken once per
+# statement. (`WHERE true` lets SQLite's parser tell the upsert's ON CONFLICT from a
+# join's ON.)
 INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                  f"SELECT {_from_json(EVENT_COLUMNS)}")
 UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
@@ -194,7 +195,7 @@ async def written(conn: aiosqlite.Connection, batch: Batch, update: str,
 
 
 def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any]) -> None:
-    """One batch's transaction, whole or rolled back, on the connection's own thread."""
+    """One batch's transaction, whole or rolled back, on whichever thread `written` chose."""
     try:
         for rows in json_rows(batch.events):
             conn.execute(INSERT_EVENTS, (rows,))
