@@ -1,5 +1,5 @@
 """Freed C-heap memory goes back to the system when `tracker.heap.release` is called, as
-the daemon does after a splice. In a fresh interpreter (a subprocess): its heap holds only
+the daemon does every few seconds. In a fresh interpreter (a subprocess): its heap holds only
 what the test puts there."""
 
 from __future__ import annotations

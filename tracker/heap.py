@@ -1,11 +1,12 @@
-"""Handing the C heap's free pages back to the system after a splice.
+"""Handing the C heap's free pages back to the system, every few seconds (tracker.sync).
 
 A splice makes many short-lived buffers at once (REST page bodies, the JSON that binds its
-journal rows), 100,000 orders' worth at a start. glibc keeps the pages they leave free
-inside its heap, so the daemon's resident memory would stay at the splice's peak for good;
-`malloc_trim(0)` gives every whole free page back. Where the C library has no such call
-(musl, macOS), nothing is done: the memory is reused by later allocations, only not
-returned.
+journal rows), 100,000 orders' worth at a start, and under flow SQLite's writes and the
+interpreter's buffers leave holes in the same heap. glibc keeps the pages left free inside
+its heap, so the daemon's resident memory would stay at its peak for good and creep up
+with the run; `malloc_trim(0)` gives every whole free page back. Where the C library has
+no such call (musl, macOS), nothing is done: the memory is reused by later allocations,
+only not returned.
 """
 
 from __future__ import annotations

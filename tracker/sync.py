@@ -59,9 +59,13 @@ DRAIN_LIMIT = 10_000  # events folded into one transaction at most
 # than this is not current, whatever `live` says, because the writer is stuck.
 STALE_AFTER_SECONDS = 5.0
 TICK_SECONDS = 0.25  # the session's timers (status, reconcile, vanished orders) move this often
-# After a splice's commit, its seed and batch are garbage within a tick or two: then the
-# C heap's free pages go back to the system (tracker.heap).
-RELEASE_AFTER_SECONDS = 1.0
+# The C heap's free pages go back to the system this often (tracker.heap): after a splice
+# (its page bodies and batch), and under flow, where the SQLite writes made on the loop's
+# thread share glibc's main heap with the interpreter's large buffers and leave holes in
+# it. Released only after a splice, the RSS of the 30-minute steady run rose 0.2 MB a
+# minute, and fell 1.7 MB at the release after its reconcile; a release takes 0.15 ms
+# (median, 0.44 at most) in the daemon (docs/measured.md, "Fifth round").
+RELEASE_EVERY_SECONDS = 5.0
 # What a full queue may shed: each is either re-learnt by the next splice (pushes, bad frames,
 # which the stream counts as it reads them) or made again (ticks, progress notes).
 SHEDDABLE = (Push, Bad, Tick, SeedProgress)
@@ -204,7 +208,8 @@ class Tracker:
         """Until `stop()`: the stream, the consumer, the resolver and the timers."""
         tasks = [asyncio.create_task(self.stream.run(), name="stream"),
                  asyncio.create_task(self._resolver(), name="resolver"),
-                 asyncio.create_task(self._ticker(), name="ticker")]
+                 asyncio.create_task(self._ticker(), name="ticker"),
+                 asyncio.create_task(self._releaser(), name="releaser")]
         consumer = asyncio.create_task(self._consume(), name="consumer")
         try:
             done, _ = await asyncio.wait([consumer, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -281,7 +286,6 @@ class Tracker:
                 if not await self._recall(wanted):
                     items = self._unrecalled(items, wanted)
             batch = Batch()
-            splices = self.session.splices
             # A stop is handled after what arrived with it: those are facts to write too.
             stopping = any(isinstance(item, Stop) for item in items)
             for item in [i for i in items if not isinstance(i, Stop)] + (
@@ -292,8 +296,6 @@ class Tracker:
             if writing is not None:
                 await writing
             writing = asyncio.create_task(self._commit(batch), name="commit")
-            if self.session.splices != splices:
-                writing.add_done_callback(self._release_later)
             if stopping:
                 await writing
                 if self.unwritten:
@@ -304,10 +306,6 @@ class Tracker:
                 self.status.text = "stopped"
                 self._notify()
                 return
-
-    @staticmethod
-    def _release_later(_: asyncio.Task[None]) -> None:
-        asyncio.get_running_loop().call_later(RELEASE_AFTER_SECONDS, heap.release)
 
     async def _recall(self, order_ids: set[str]) -> bool:
         """Read back the orders the book let go of, retrying as a commit does; False when
@@ -447,6 +445,12 @@ class Tracker:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             self.queue.put_nowait(Tick())
+
+    @staticmethod
+    async def _releaser() -> None:
+        while True:
+            await asyncio.sleep(RELEASE_EVERY_SECONDS)
+            heap.release()
 
     # -- what others read ------------------------------------------------------------
 
