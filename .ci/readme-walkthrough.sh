@@ -69,7 +69,7 @@ CHECK="the credential and start steps run as written"
 check step 1b
 CHECK="systemctl status shows the book live"
 check wait_for 90 sh -c "nsenter -t $(machine_pid) -a -- systemctl status tracker | grep -q 'Status: \"live, [0-9]* open orders\"'"
-inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p'
+inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p' || true
 CHECK="the readers' block runs as written and lists the open orders"
 readers_block() { step 2 && grep -q '_USDT' "$STEPS/2.out"; }
 check readers_block
@@ -83,7 +83,7 @@ CHECK="the PostgreSQL block runs as written"
 check step 4
 CHECK="systemctl status shows the PostgreSQL book live"
 check wait_for 90 sh -c "nsenter -t $(machine_pid) -a -- systemctl status tracker | grep -q 'Status: \"live, [0-9]* open orders\"'"
-inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p'
+inside systemctl status tracker --no-pager 2>&1 | sed -n '1,12p' || true
 CHECK="the unit is ordered after postgresql.service"
 check sh -c "nsenter -t $(machine_pid) -a -- systemctl show -p After --value tracker | grep -qw postgresql.service"
 CHECK="the PostgreSQL reader's block runs as written and lists the open orders"
@@ -97,6 +97,8 @@ check test "$(inside systemctl show -p ExecMainStatus --value tracker.service)" 
 if [ "$failed" -ne 0 ]; then
   for out in "$STEPS"/*.out; do echo "--- $out"; tail -n 20 "$out"; done
   inside journalctl -u tracker.service --no-pager -n 40 || true
+  inside stat -c '%A %U:%G %n' /opt/tracker /opt/tracker/bin /opt/tracker/bin/tracker \
+    /opt/tracker/bin/python3 || true
 fi
 echo "readme-walkthrough: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
