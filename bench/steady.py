@@ -143,9 +143,12 @@ def cpu_per_minute(samples: list[Sample], start: float, end: float) -> float:
     return round(60 * (b.cpu - a.cpu) / (b.t - a.t), 2) if b.t > a.t else float("nan")
 
 
-def cpu_each_minute(samples: list[Sample], warm: float, end: float) -> list[float]:
-    """The daemon's CPU seconds in each whole minute after the warm-up."""
-    return [cpu_per_minute(samples, t, t + 60) for t in range(int(warm), int(end) - 59, 60)]
+def cpu_each_minute(samples: list[Sample], warm: float, end: float,
+                    minute: float) -> list[float]:
+    """The daemon's CPU seconds a minute in each whole window of `minute` seconds (a
+    minute, or less in a run too short for two) after the warm-up."""
+    starts = range(int(warm), int(end - minute) + 1, int(minute))
+    return [cpu_per_minute(samples, t, t + minute) for t in starts]
 
 
 def cpu_growth(minutes: list[float]) -> float | None:
@@ -168,7 +171,7 @@ def figures(samples: list[Sample], target: int, pushes: int, duration: float,
     added = end.book_orders - first.book_orders
     mb = 2**20
     growth = {"end": ratio(end.rss, first.rss), "max": ratio(peak.rss, first.rss)}
-    cpu_minutes = cpu_each_minute(samples, warm, end.t)
+    cpu_minutes = cpu_each_minute(samples, warm, end.t, minute)
     cpu = cpu_growth(cpu_minutes)
     return {
         "duration_s": round(end.t, 1), "flow_events_per_s": RATE,
@@ -181,8 +184,6 @@ def figures(samples: list[Sample], target: int, pushes: int, duration: float,
         # partly used); the series shows whether the steps stop.
         "rss_mb_each_minute": [round(at(samples, t).rss / mb, 1)
                                for t in range(60, int(end.t) + 1, 60)],
-        "cpu_s_per_min_first": cpu_per_minute(samples, warm, warm + minute),
-        "cpu_s_per_min_last": cpu_per_minute(samples, end.t - minute, end.t),
         "cpu_s_each_minute": cpu_minutes,
         "cpu_growth_ratio": cpu,
         "open_orders": {"start": target, "end": end.open_orders,
