@@ -30,10 +30,10 @@ from bench.common import ACCOUNT, percentiles, ratio
 from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env, logged
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
-from tracker import protocol, signing
 from tracker.config import Config
 from tracker.exchange.ratelimit import Pacer
 from tracker.pagination import V4Window
+from tracker.venues.bitmart import protocol, signing
 
 BOOK, SYMBOLS, PAGE = 100_000, 20, 100
 REST_RATE = 50.0  # the tracker's configured v2 calls/s for this run (the default is 10)

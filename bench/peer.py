@@ -24,7 +24,7 @@ from typing import Any
 from bench.common import BURST_SYMBOL, poll, ratio
 from bitmart_sim import burst
 from harness import CREDENTIALS, Sim, clean_env
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 TIMEOUT_S = 900.0
 

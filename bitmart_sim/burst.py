@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 BASE_ID = 998_000_000_000_000_000  # 18 digits, as the exchange's, above the store's ids
 

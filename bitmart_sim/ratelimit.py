@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 
 @dataclass(frozen=True)

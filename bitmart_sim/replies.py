@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bitmart_sim.state import Simulator
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 
 def v2_error(status: int, message: str) -> web.Response:

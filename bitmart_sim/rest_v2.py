@@ -17,7 +17,7 @@ from bitmart_sim.replies import v2_error
 from bitmart_sim.state import SIM_KEY, AccountState
 from bitmart_sim.store import OrderError
 from bitmart_sim.wire import v2_row
-from tracker import protocol, signing
+from tracker.venues.bitmart import protocol, signing
 
 TOKEN_LIFETIME_S = 900
 TOKENS_PER_MINUTE = 5

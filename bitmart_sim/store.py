@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from tracker.protocol import OPEN_STATES
+from tracker.venues.bitmart.protocol import OPEN_STATES
 
 FEE_RATE = Decimal("0.001")
 # Far past any real market, and small enough that every product stays exact in 28 digits.

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bitmart_sim.store import Fill, OrderChange, SimOrder, SymbolSpec
-from tracker.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
+from tracker.venues.bitmart.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
 
 
 def dec(value: Decimal, scale: int, amounts: str) -> str:

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 from bitmart_sim.state import SIM_KEY, AccountState, Simulator
 from bitmart_sim.store import OrderChange
 from bitmart_sim.wire import push_row
-from tracker import protocol, signing
+from tracker.venues.bitmart import protocol, signing
 
 MAX_CONNECTIONS_PER_IP = 10
 MAX_CONNECTS_PER_MINUTE = 30

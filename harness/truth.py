@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.sim import SYMBOLS
-from tracker.protocol import OPEN_STATES
+from tracker.venues.bitmart.protocol import OPEN_STATES
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Small protocol clients for tests: just enough to speak to the simulator by the book.
 
-They deliberately use the signing recipes in `tracker.signing`, which are themselves
+They deliberately use the signing recipes in `tracker.venues.bitmart.signing`, which are themselves
 pinned to the published test vectors in test_signing.py.
 """
 
@@ -15,7 +15,7 @@ import websockets
 
 from bitmart_sim.app import Running
 from bitmart_sim.state import Account
-from tracker import protocol, signing
+from tracker.venues.bitmart import protocol, signing
 
 MAX_FRAME = 1 << 20  # the daemon's default cap: a test frame past it is a simulator bug
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness import CREDENTIALS, Lab, eventually, journal, read_book
 from tracker.codec import from_push
-from tracker.protocol import ORDER_TABLE, deflate
+from tracker.venues.bitmart.protocol import ORDER_TABLE, deflate
 
 
 def push_row(order: dict[str, Any], **change: Any) -> dict[str, Any]:

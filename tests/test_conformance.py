@@ -82,7 +82,7 @@ from bitmart.websocket.spot_socket_client import SpotSocketClient
 from bitmart_sim.app import Running
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from tests.simclient import now_ms
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 KEY, SECRET, MEMO = DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo
 BTC_TOPIC = protocol.order_topic("BTC_USDT")

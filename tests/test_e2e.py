@@ -41,7 +41,7 @@ from harness import (
 )
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import client_env
-from tracker.protocol import OPEN_STATES
+from tracker.venues.bitmart.protocol import OPEN_STATES
 
 BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
 # How the simulator writes amounts: as captured from the live exchange, or as in BitMart's

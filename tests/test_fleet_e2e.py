@@ -19,7 +19,7 @@ from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.sim import account_env, accounts_file
 from tracker.pg_migrate import LOCKERS
-from tracker.protocol import OPEN_STATES
+from tracker.venues.bitmart.protocol import OPEN_STATES
 
 FLEET = 20
 

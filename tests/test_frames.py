@@ -33,7 +33,7 @@ from tracker.exchange.frames import (
 )
 from tracker.exchange.stream import Bad as BadEvent
 from tracker.exchange.stream import Down, Event, Push, Stream, Up
-from tracker.protocol import (
+from tracker.venues.bitmart.protocol import (
     ALL_ORDERS_TABLE,
     LOGIN,
     ORDER_TABLE,

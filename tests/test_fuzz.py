@@ -38,7 +38,9 @@ from tracker.credentials import Credentials
 from tracker.exchange.errors import ExchangeError
 from tracker.exchange.frames import Ack, Bad, ErrorEvent, OrderPush, Pong, decode
 from tracker.exchange.rest import V2Rest, V4Rest
-from tracker.protocol import (
+from tracker.storage import Batch
+from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
+from tracker.venues.bitmart.protocol import (
     ALL_ORDERS_TABLE,
     ORDER_TABLE,
     RATE_LIMIT_LIMIT,
@@ -47,8 +49,6 @@ from tracker.protocol import (
     V4_SUCCESS,
     deflate,
 )
-from tracker.storage import Batch
-from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

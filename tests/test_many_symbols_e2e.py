@@ -10,7 +10,7 @@ import pytest
 
 from harness import Daemon, Lab, Sim, divergences, eventually, logged
 from tests.test_daemon_ops import free_port, scrape
-from tracker.protocol import ALL_SYMBOLS, order_topic
+from tracker.venues.bitmart.protocol import ALL_SYMBOLS, order_topic
 
 TRACKED = tuple(f"T{i:03d}_USDT" for i in range(300))
 UNTRACKED = tuple(f"U{i}_BTC" for i in range(5))

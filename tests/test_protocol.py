@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import bitmart_sim
-from tracker import protocol
 from tracker.exchange.errors import credential_hint
+from tracker.venues.bitmart import protocol
 
 # -- frames ------------------------------------------------------------------------------
 
@@ -149,8 +149,14 @@ def imported_tracker_modules(*modules: str) -> set[str]:
     return set(done.stdout.split())
 
 
+# The packages on the way to BitMart's modules, whose __init__ files import nothing.
+PACKAGES = {"tracker", "tracker.venues", "tracker.venues.bitmart"}
+PROTOCOL = "tracker.venues.bitmart.protocol"
+
+
 def test_protocol_imports_only_the_standard_library() -> None:
-    assert imported_tracker_modules("tracker.protocol") == {"tracker", "tracker.protocol"}
+    assert imported_tracker_modules("tracker.venues.bitmart.protocol") == {*PACKAGES,
+                                                                           PROTOCOL}
 
 
 SIMULATOR = Path(bitmart_sim.__file__).parent
@@ -159,7 +165,7 @@ SIMULATOR_MODULES = {path.stem for path in SIMULATOR.glob("*.py")} - {"__init__"
 
 def test_the_simulator_takes_only_protocol_and_signing_from_the_daemon() -> None:
     loaded = imported_tracker_modules(*(f"bitmart_sim.{name}" for name in SIMULATOR_MODULES))
-    assert loaded == {"tracker", "tracker.protocol", "tracker.signing"}
+    assert loaded == {*PACKAGES, PROTOCOL, "tracker.venues.bitmart.signing"}
 
 
 def test_no_module_imports_in_a_circle() -> None:

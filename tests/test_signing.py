@@ -1,6 +1,6 @@
 """The published BitMart signing examples (protocol notes §1.2, §1.4, §2.2, §3.2)."""
 
-from tracker import signing
+from tracker.venues.bitmart import signing
 
 
 def test_v2_client_secret_vector() -> None:

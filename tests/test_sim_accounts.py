@@ -23,7 +23,7 @@ from harness import TRACKER, Lab, Sim, clean_env, differences, eventually
 from harness.sim import SYMBOLS, account_env, accounts_file
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
-from tracker import protocol
+from tracker.venues.bitmart import protocol
 
 ALICE = Account("alice-key-0001", "alice-secret-0001", "alice-memo")
 BOB = Account("bob-key-0002", "bob-secret-0002", "bob-memo")

@@ -17,7 +17,7 @@ import pytest
 from bitmart_sim.state import Settings
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
-from tracker.protocol import order_topic
+from tracker.venues.bitmart.protocol import order_topic
 
 # The same orders, as each style writes them: a limit buy of 0.25 at 50000 with 0.1 filled,
 # and a market sell of 0.01.

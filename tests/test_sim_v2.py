@@ -12,7 +12,7 @@ from bitmart_sim.app import Running
 from bitmart_sim.state import Settings
 from tests.conftest import place
 from tests.simclient import V2, now_ms
-from tracker.protocol import SIGNATURE_HEADER
+from tracker.venues.bitmart.protocol import SIGNATURE_HEADER
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def test_token_then_list(v2: V2, control: httpx.AsyncClient, padded: bool)
     ({"client_secret": "00" * 32}, 401, "client_secret"),
 ])
 async def test_token_refusals(v2: V2, form: dict[str, str], status: int, message: str) -> None:
-    from tracker import signing
+    from tracker.venues.bitmart import signing
 
     a = v2.account
     good = {"grant_type": "client_credentials", "client_id": a.api_key,

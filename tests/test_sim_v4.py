@@ -21,8 +21,8 @@ from bitmart_sim.app import Running
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from tests.conftest import injected, place, set_faults
 from tests.simclient import V4, now_ms
-from tracker import signing
-from tracker.protocol import (
+from tracker.venues.bitmart import signing
+from tracker.venues.bitmart.protocol import (
     KEY_HEADER,
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,

@@ -24,7 +24,7 @@ from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from bitmart_sim.store import SymbolSpec
 from tests.conftest import injected, place, set_faults
 from tests.simclient import WS, now_ms
-from tracker import protocol, signing
+from tracker.venues.bitmart import protocol, signing
 
 BTC = protocol.order_topic("BTC_USDT")
 ETH = protocol.order_topic("ETH_USDT")

@@ -24,7 +24,7 @@ from bitmart_sim.store import SymbolSpec
 from tests.conftest import place
 from tracker.credentials import Credentials
 from tracker.exchange.stream import Event, Push, Stream, Up
-from tracker.protocol import ALL_ORDERS_TABLE, ALL_SYMBOLS, order_topic
+from tracker.venues.bitmart.protocol import ALL_ORDERS_TABLE, ALL_SYMBOLS, order_topic
 
 TRACKED = tuple(f"T{i:03d}_USDT" for i in range(300))
 UNTRACKED = ("U000_USDT", "U001_USDT", "U002_USDT")

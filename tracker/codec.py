@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from tracker.protocol import LEGACY_STATE, OPEN_STATES, STATES, V2_STATUS
+from tracker.venues.bitmart.protocol import LEGACY_STATE, OPEN_STATES, STATES, V2_STATUS
 
 # Known words map to one shared string each: a book of 100,000 orders then holds one "buy",
 # not 100,000 copies decoded from 100,000 rows.

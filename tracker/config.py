@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from tracker.codec import SYMBOL
 from tracker.credentials import Credentials
-from tracker.protocol import V2_PAGE_MAX, V4_PAGE_MAX
+from tracker.venues.bitmart.protocol import V2_PAGE_MAX, V4_PAGE_MAX
 
 
 class ConfigError(Exception):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker import codec
-from tracker.protocol import V2_LIST_OPEN, V4_PAGE_MAX
+from tracker.venues.bitmart.protocol import V2_LIST_OPEN, V4_PAGE_MAX
 
 Row = dict[str, Any]
 # What a cursor keeps of each row it takes: the caller's decoder, so that a large seed never

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker import protocol as p
+from tracker.venues.bitmart import protocol as p
 
 # Why the book is not live, as an operator would sort it (sync_state.not_live_reason, the
 # status line, systemd's STATUS=, the tracker_not_live_reason metric).

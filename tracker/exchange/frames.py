@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.codec import push_frame
-from tracker.protocol import ORDER_TABLES, PONG, SUBSCRIBE, UNSUBSCRIBE, inflate
+from tracker.venues.bitmart.protocol import ORDER_TABLES, PONG, SUBSCRIBE, UNSUBSCRIBE, inflate
 
 EXCERPT = 200  # characters of a bad frame kept for the journal (hex: bytes, so twice that)
 NOT_JSON = "frame is not JSON"

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from tracker import signing
 from tracker.credentials import Credentials
 from tracker.exchange.errors import (
     AuthError,
@@ -35,7 +34,8 @@ from tracker.exchange.errors import (
 )
 from tracker.exchange.ratelimit import Pacer, Window
 from tracker.pagination import Keep, Row, Seed, V2Cursor, V2Page, V4Cursor
-from tracker.protocol import (
+from tracker.venues.bitmart import signing
+from tracker.venues.bitmart.protocol import (
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,
     RATE_LIMIT_USED,

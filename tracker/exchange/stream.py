@@ -19,7 +19,6 @@ import structlog
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from tracker import signing
 from tracker.credentials import Credentials
 from tracker.exchange.errors import (
     CLOCK,
@@ -38,7 +37,8 @@ from tracker.exchange.frames import (
     Unreadable,
     decode,
 )
-from tracker.protocol import (
+from tracker.venues.bitmart import signing
+from tracker.venues.bitmart.protocol import (
     ALL_SYMBOLS,
     PING,
     TOPICS_PER_CONNECTION,
