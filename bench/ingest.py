@@ -31,12 +31,13 @@ from harness import Daemon, Sim
 from harness.books import Book as BookStore
 from harness.books import PostgresBook
 from harness.postgres import Database
-from tracker import codec
 from tracker.book import Book
 from tracker.codec import OrderUpdate
-from tracker.exchange.frames import OrderPush, decode, frame_text
+from tracker.frames import OrderPush
 from tracker.storage import Batch
 from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
+from tracker.venues.bitmart import codec
+from tracker.venues.bitmart.frames import decode, frame_text
 
 ORDERS, PUSHES = 20_000, 200_000
 LIMIT = 1 << 20

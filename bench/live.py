@@ -32,8 +32,8 @@ from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
 from tracker.config import Config
 from tracker.exchange.ratelimit import Pacer
-from tracker.pagination import V4Window
 from tracker.venues.bitmart import protocol, signing
+from tracker.venues.bitmart.cursors import V4Window
 
 BOOK, SYMBOLS, PAGE = 100_000, 20, 100
 REST_RATE = 50.0  # the tracker's configured v2 calls/s for this run (the default is 10)
@@ -261,7 +261,7 @@ def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
     the symbol's newest PAGE rows: the seed's later windows start where the answer before
     ended, which a floor that reads nothing cannot know, and their size is not the pace."""
     api_key, secret, memo = CREDENTIALS.values()
-    since_ms = Config().v4_since_ms
+    since_ms = Config().options.v4_since_ms
 
     async def page(symbol: str, _: int) -> httpx.Response:
         raw = json.dumps(V4Window(since_ms, PAGE, symbol).body(), separators=(",", ":"))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness import CREDENTIALS, Lab, eventually, journal, read_book
-from tracker.codec import from_push
+from tracker.venues.bitmart.codec import from_push
 from tracker.venues.bitmart.protocol import ORDER_TABLE, deflate
 
 

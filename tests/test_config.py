@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tracker.config import ConfigError, db_target, load
+from tracker.venues.bitmart.keys import Keys
 
 CREDS = {"TRACKER_API_KEY": "k", "TRACKER_API_SECRET": "s", "TRACKER_API_MEMO": "m"}
 
@@ -95,9 +96,10 @@ def test_credentials_sources(tmp_path: Path) -> None:
     env |= {"TRACKER_API_KEY": "env-key", "TRACKER_API_KEY_FILE": str(tmp_path / "key"),
             "TRACKER_API_SECRET": "env-secret", "TRACKER_API_MEMO": "memo",
             "CREDENTIALS_DIRECTORY": str(creds_dir)}
-    c = load(None, env, {}).credentials
+    credentials = load(None, env, {}).credentials
+    c = Keys.of(credentials)
     assert (c.api_key, c.secret, c.memo) == ("file-key", "dir-secret", "memo")
-    assert "file-key" not in repr(c) and "dir-secret" not in repr(load(None, env, {}))
+    assert "file-key" not in repr(credentials) and "dir-secret" not in repr(load(None, env, {}))
     env["TRACKER_API_MEMO_FILE"] = str(tmp_path / "nope")
     with pytest.raises(ConfigError, match="api_memo: cannot read"):
         load(None, env, {})
@@ -152,7 +154,7 @@ def test_documented_variables_that_are_no_settings_are_accepted(tmp_path: Path) 
            "TRACKER_API_MEMO_FILE": str(tmp_path / "memo"), "TRACKER_SIM_API_KEY": "x",
            "TRACKER_SIM_API_SECRET": "x", "TRACKER_SIM_API_MEMO": "x",
            "TRACKER_IT_CACHE": "/var/cache", "TRACKERS": "not ours", "tracker_pagesize": "1"}
-    assert load(None, env, {}).credentials.memo == "m"
+    assert load(None, env, {}).credentials["api_memo"] == "m"
     assert db_target(None, env, None) == Path("tracker.db")
 
 

@@ -17,22 +17,23 @@ import pytest
 import websockets
 from structlog.testing import capture_logs
 
-from tracker.credentials import Credentials
-from tracker.exchange.errors import EXCHANGE
-from tracker.exchange.frames import (
+from tracker.events import Bad as BadEvent
+from tracker.events import Down, Event, Push, Up
+from tracker.exchange.stream import Stream
+from tracker.frames import (
     NOT_JSON,
     Ack,
-    Bad,
     ErrorEvent,
     OrderPush,
     Pong,
     Unexpected,
     Unreadable,
-    decode,
-    frame_text,
 )
-from tracker.exchange.stream import Bad as BadEvent
-from tracker.exchange.stream import Down, Event, Push, Stream, Up
+from tracker.frames import BadFrame as Bad
+from tracker.reasons import NotLive
+from tracker.venues.bitmart.channel import BitMartChannel
+from tracker.venues.bitmart.frames import decode, frame_text
+from tracker.venues.bitmart.keys import Keys
 from tracker.venues.bitmart.protocol import (
     ALL_ORDERS_TABLE,
     LOGIN,
@@ -239,7 +240,7 @@ async def exchange(script: Script,
 @asynccontextmanager
 async def running(url: str) -> AsyncIterator[tuple[Stream, asyncio.Queue[Event]]]:
     queue: asyncio.Queue[Event] = asyncio.Queue()
-    stream = Stream(url, Credentials("key", "secret", "memo"), ["BTC_USDT"], queue,
+    stream = Stream(BitMartChannel(url, Keys("key", "secret", "memo"), ["BTC_USDT"]), queue,
                     backoff_initial=0.01, backoff_max=0.01)
     task = asyncio.create_task(stream.run())
     try:
@@ -300,6 +301,6 @@ async def test_an_unreadable_answer_while_connecting_ends_only_the_connection() 
         for conn in (1, 2):  # the stream tries again after the first
             down = await next_event(queue)
             assert isinstance(down, Down) and down.conn == conn
-            assert down.cause == EXCHANGE
+            assert down.cause == NotLive.EXCHANGE
             assert down.reason == f"unreadable answer: {NOT_DEFLATE.hex()!r}"
         assert stream.reconnects >= 2

@@ -21,27 +21,18 @@ from hypothesis import strategies as st
 
 from tests.test_codec import PUSH, V2_ROW, V4_ROW
 from tracker.book import Outcome
-from tracker.codec import (
-    DECIMAL,
-    LEGACY_STATE,
-    ORDER_ID,
-    STATES,
-    Invalid,
-    OrderUpdate,
-    amount_text,
-    from_push,
-    from_v2,
-    from_v4,
-    push_frame,
-)
-from tracker.credentials import Credentials
+from tracker.codec import DECIMAL, STATES, Invalid, OrderUpdate, amount_text
 from tracker.exchange.errors import ExchangeError
-from tracker.exchange.frames import Ack, Bad, ErrorEvent, OrderPush, Pong, decode
-from tracker.exchange.rest import V2Rest, V4Rest
+from tracker.frames import Ack, ErrorEvent, OrderPush, Pong
+from tracker.frames import BadFrame as Bad
 from tracker.storage import Batch
 from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
+from tracker.venues.bitmart.codec import ORDER_ID, from_push, from_v2, from_v4, push_frame
+from tracker.venues.bitmart.frames import decode
+from tracker.venues.bitmart.keys import Keys as Credentials
 from tracker.venues.bitmart.protocol import (
     ALL_ORDERS_TABLE,
+    LEGACY_STATE,
     ORDER_TABLE,
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,
@@ -49,6 +40,7 @@ from tracker.venues.bitmart.protocol import (
     V4_SUCCESS,
     deflate,
 )
+from tracker.venues.bitmart.rest import V2Rest, V4Rest
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -16,8 +16,8 @@ import pytest
 
 from tests.test_session import Driver, live, order, push, session
 from tracker.book import Book, Gone, Outcome
-from tracker.exchange.stream import Down, Up
-from tracker.session import Decoded, Detail, Event, Phase, SeedBegin, Seeded, Tick
+from tracker.events import Decoded, Detail, Down, Event, SeedBegin, Seeded, Tick, Up
+from tracker.session import Phase
 
 HOLD = 60.0
 

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tracker.credentials import Credentials
-from tracker.exchange.rest import V2Rest, V4Rest
-from tracker.pagination import Seed, Tally, V2Cursor, V2Page, V4Cursor, V4Window
+from tracker.venue import Seed, Tally
+from tracker.venues.bitmart.cursors import V2Cursor, V2Page, V4Cursor, V4Window
+from tracker.venues.bitmart.keys import Keys as Credentials
+from tracker.venues.bitmart.rest import V2Rest, V4Rest
 
 BEGAN = 1_700_000_000_000  # the server's time as the read starts
 SINCE = 1_514_764_800_000

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import bitmart_sim
-from tracker.exchange.errors import credential_hint
 from tracker.venues.bitmart import protocol
+from tracker.venues.bitmart.errors import credential_hint
 
 # -- frames ------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from structlog.testing import capture_logs
 
 from bitmart_sim.app import Running
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
-from tracker.credentials import Credentials
 from tracker.exchange.errors import AuthError, ExchangeError, NotFound
-from tracker.exchange.rest import V2Rest, V4Rest
+from tracker.venues.bitmart.keys import Keys as Credentials
+from tracker.venues.bitmart.rest import V2Rest, V4Rest
 from tracker.venues.bitmart.signing import v2_client_secret
 
 CREDS = Credentials(DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo)

@@ -17,31 +17,39 @@ import pytest
 
 from tracker import codec
 from tracker.book import Outcome
-from tracker.codec import OrderUpdate, from_v2
+from tracker.codec import OrderUpdate
 from tracker.config import Config
-from tracker.exchange.stream import Bad, Down, Push, Up
-from tracker.session import (
-    TRANSITIONS,
-    AskDetail,
-    CancelSeed,
+from tracker.events import (
+    Bad,
     Decoded,
     Detail,
-    Effect,
+    Down,
     Event,
-    Note,
     Overflow,
-    Phase,
+    Push,
     SeedBegin,
     Seeded,
     SeedFailed,
     SeedProgress,
-    Session,
-    StartSeed,
     Stop,
     Tick,
+    Up,
+)
+from tracker.session import (
+    TRANSITIONS,
+    AskDetail,
+    CancelSeed,
+    Effect,
+    Note,
+    Phase,
+    Session,
+    StartSeed,
+    decoded,
     decoder,
 )
 from tracker.storage import Batch, Loaded
+from tracker.venues.bitmart.codec import from_v2
+from tracker.venues.bitmart.venue import Dialect, Settings
 
 SYMBOL = "BTC_USDT"
 T0 = 1_764_000_000_000  # wall-clock ms at the start of every scenario
@@ -116,8 +124,9 @@ def push(oid: str, state: str = "new", filled: str = "0", update_time: int = 2,
 
 
 def session(api: str = "v4", **settings: Any) -> Driver:
-    config = Config(api=api, symbols=(SYMBOL,), grace_period=3.0, forgotten_after=300.0,
-                    reconcile_interval=900.0, backoff_initial=0.5, backoff_max=30.0,
+    config = Config(options=Settings(api=api), symbols=(SYMBOL,), grace_period=3.0,
+                    forgotten_after=300.0, reconcile_interval=900.0, backoff_initial=0.5,
+                    backoff_max=30.0,
                     **settings)
     return Driver(Session(config, Seqs()))
 
@@ -397,7 +406,7 @@ def test_a_bad_push_element_is_journaled_invalid_with_the_push_receive_time() ->
 
 
 def test_credentials_in_exchange_text_are_scrubbed_before_the_journal() -> None:
-    config = Config(api="v4", symbols=(SYMBOL,))
+    config = Config(options=Settings(api="v4"), symbols=(SYMBOL,))
     driver = Driver(Session(config, Seqs(), secrets=("s3cretkey",)))
     live(driver)
     batch = driver.feed(Bad(1, "echo s3cretkey", '{"k": "s3cretkey"}'))
@@ -443,11 +452,11 @@ def test_a_tick_rewrites_the_status_once_a_second() -> None:
 
 
 def test_a_seed_keeps_decoded_rows_and_refusals_and_asks_only_about_real_ids() -> None:
-    decode = decoder(from_v2, "seed_v2", {}.get)
+    decode = decoder(Dialect("v2").seed_row, {}.get)
     good = {"entrust_id": 7, "symbol": SYMBOL, "timestamp": T0, "side": "buy",
             "price": "100", "original_amount": "2", "executed_amount": "0", "status": 1}
     kept = [decode(good), decode({"entrust_id": 8}), decode("not an object")]
-    seed = Decoded.of(kept, ["9", "'not an object'", "None"])
+    seed = decoded(kept, ["9", "'not an object'", "None"], Dialect("v4"))
     assert [u.order_id for u in seed.updates] == ["7"]
     assert len(seed.invalid) == 2 and all(isinstance(r, str) for pair in seed.invalid
                                           for r in pair)
@@ -460,16 +469,16 @@ def test_a_seed_row_the_book_holds_already_is_made_of_the_held_rows_objects() ->
     # As a push said it: with the type, client id and update time a v2 row lacks.
     held = msgspec.structs.replace(from_v2(dict(raw), "seed_v2"), source="push", type="limit",
                                    client_order_id="c1", update_time=T0 + 5)
-    reused = decoder(from_v2, "seed_v2", {"7": held}.get)(dict(raw))
+    reused = decoder(Dialect("v2").seed_row, {"7": held}.get)(dict(raw))
     assert isinstance(reused, OrderUpdate)
     assert reused == from_v2(dict(raw), "seed_v2")  # the seed's source, and no type
     assert reused.order_id is held.order_id and reused.price is held.price
     assert reused.symbol is held.symbol and reused.create_time is held.create_time
     # An amount spelled otherwise, or another fill, is the seed's own; the rest is shared.
-    respelled = decoder(from_v2, "seed_v2", {"7": held}.get)(raw | {"price": "100.5"})
+    respelled = decoder(Dialect("v2").seed_row, {"7": held}.get)(raw | {"price": "100.5"})
     assert isinstance(respelled, OrderUpdate) and respelled.price is not held.price
     assert codec.amount_text(respelled.price) == "100.5" and respelled.size is held.size
-    filled = decoder(from_v2, "seed_v2", {"7": held}.get)(
+    filled = decoder(Dialect("v2").seed_row, {"7": held}.get)(
         raw | {"executed_amount": "1", "status": 2})
     assert filled == from_v2(raw | {"executed_amount": "1", "status": 2}, "seed_v2")
     assert isinstance(filled, OrderUpdate) and filled.price is held.price

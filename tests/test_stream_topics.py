@@ -22,8 +22,10 @@ from bitmart_sim.app import Running
 from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from bitmart_sim.store import SymbolSpec
 from tests.conftest import place
-from tracker.credentials import Credentials
-from tracker.exchange.stream import Event, Push, Stream, Up
+from tracker.events import Event, Push, Up
+from tracker.exchange.stream import Stream
+from tracker.venues.bitmart.channel import BitMartChannel
+from tracker.venues.bitmart.keys import Keys
 from tracker.venues.bitmart.protocol import ALL_ORDERS_TABLE, ALL_SYMBOLS, order_topic
 
 TRACKED = tuple(f"T{i:03d}_USDT" for i in range(300))
@@ -55,8 +57,8 @@ class Opened:
 @asynccontextmanager
 async def open_stream(sim: Running, symbols: list[str] | None) -> AsyncIterator[Opened]:
     queue: asyncio.Queue[Event] = asyncio.Queue()
-    stream = Stream(sim.ws_url, Credentials(DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret,
-                                            DEMO_ACCOUNT.memo), symbols, queue)
+    keys = Keys(DEMO_ACCOUNT.api_key, DEMO_ACCOUNT.secret, DEMO_ACCOUNT.memo)
+    stream = Stream(BitMartChannel(sim.ws_url, keys, symbols), queue)
     task = asyncio.create_task(stream.run())
     try:
         yield Opened(stream, queue)

@@ -2,7 +2,9 @@
 
 Pure, no I/O. Every update gets a *version*, a total order built only from what the exchange
 gives: state rank (new < partially_filled < terminal), cumulative filled size (never shrinks),
-`update_time` where the source has one, then the source and the content as tie-breaks. The
+`update_time` where the source has one, then the source and the content as tie-breaks.
+Every venue's updates are ordered by this one rule: a venue supplies these fields, nothing
+else. The
 book keeps, per order, the update with the highest version, so the result is the same for any
 arrival order, a duplicate changes nothing, and nothing moves an order backwards.
 """
@@ -17,10 +19,29 @@ from enum import StrEnum
 import msgspec
 from rbloom import Bloom
 
-from tracker.codec import OPEN_STATES, SOURCES, OrderUpdate
+from tracker.codec import OPEN_STATES, OrderUpdate
 
 RANK = {"new": 0, "partially_filled": 1}  # every other state is terminal: 2
-SOURCE_RANK = {source: i for i, source in enumerate(SOURCES)}
+# The kinds of source, lowest first: an update the tracker inferred loses to any answer
+# from the exchange about the same progress, a seed row to a detail answer, and that to a
+# push. A source is named `<kind>` or `<kind>_<detail>` ("seed_v4"); sources of one kind
+# rank by their names.
+SOURCE_KINDS = ("inferred", "seed", "detail", "push")
+_KIND_RANK = {kind: i for i, kind in enumerate(SOURCE_KINDS)}
+
+
+class _SourceRanks(dict[str, tuple[int, str]]):
+    """Each source's rank, worked out once: the merge asks for it at every update."""
+
+    def __missing__(self, source: str) -> tuple[int, str]:
+        kind = source.partition("_")[0]
+        if kind not in _KIND_RANK:
+            raise ValueError(f"source {source!r} is not of a kind in {SOURCE_KINDS}")
+        rank = self[source] = (_KIND_RANK[kind], source)
+        return rank
+
+
+SOURCE_RANK = _SourceRanks()
 OPTIONAL_STATIC = ("type", "client_order_id", "create_time")
 
 

@@ -78,7 +78,9 @@ def _add_run(commands: argparse._SubParsersAction[Parser]) -> None:
                     "Credentials: TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO (or "
                     "..._FILE, or systemd credentials api_key, api_secret, api_memo).")
     run.add_argument("--config", type=Path, help="TOML file (default: $TRACKER_CONFIG)")
-    run.add_argument("--api", choices=config_mod.choices("api"), help="seed endpoint family")
+    run.add_argument("--venue", choices=config_mod.choices("venue"), help="the exchange")
+    run.add_argument("--api", choices=config_mod.choices("api"),
+                     help="BitMart: seed endpoint family")
     run.add_argument("--symbols", help="comma-separated symbols; * for all (v4 only)")
     run.add_argument("--db", help="the book: an SQLite path, or a PostgreSQL URL (its "
                      "password belongs in .pgpass or TRACKER_DB_PASSWORD_FILE, not here)")
@@ -237,18 +239,17 @@ def failed(args: argparse.Namespace, message: str, code: int) -> int:
 def run_daemon(args: argparse.Namespace) -> int:
     from tracker import daemon, logs
 
-    flags = {"api": args.api, "symbols": args.symbols, "db": args.db, "account": args.account,
-             "rest_url": args.rest_url, "ws_url": args.ws_url, "log_level": args.log_level,
-             "log_format": args.log_format}
+    flags = {"venue": args.venue, "api": args.api, "symbols": args.symbols, "db": args.db,
+             "account": args.account, "rest_url": args.rest_url, "ws_url": args.ws_url,
+             "log_level": args.log_level, "log_format": args.log_format}
     # SIGHUP reads the same sources again: this file, these flags, the environment.
     load = functools.partial(config_mod.load, args.config, os.environ, flags)
     config = load()
-    c = config.credentials
     from tracker import pg_migrate
 
     url_secrets = pg_migrate.passwords(config.db) if isinstance(config.db, str) else []
     logs.configure(config.log_level, config.log_format,
-                   (c.api_key, c.secret, c.memo, config.db_password, *url_secrets))
+                   (*config.credentials, config.db_password, *url_secrets))
     try:
         return asyncio.run(daemon.run(config, load))
     except KeyboardInterrupt:

@@ -1,44 +1,34 @@
-"""Exchange payloads to one validated `OrderUpdate`: pure, no I/O.
+"""The order as the book holds it, `OrderUpdate`, and the checks every venue's decoder
+makes of a payload's fields: pure, no I/O.
 
-Four shapes reach the tracker (v2 list/detail rows, v4 order objects, WebSocket push rows,
-and the same row shapes from order-detail answers). Each is checked field by field and turned
-into exact `Decimal` amounts and one state vocabulary, BitMart's current one. Anything that
-does not fit raises `Invalid` with a reason a person can act on; the caller journals it.
-
-Pushes come thousands a second, so a whole push frame is first offered to `push_frame`:
-msgspec parses it straight into typed rows, checking types and patterns in C, for the one
-shape the exchange sends. Whatever that path does not take (any error, any field it does
-not know) goes to `json.loads` and `from_push`, which stay the authority: the fast path
-accepts a subset of what `from_push` accepts and yields exactly what it yields (a property
-test holds the two equal).
+Each venue turns its own payloads into `OrderUpdate`s with exact `Decimal` amounts and the
+book's one state vocabulary (`tracker.venues.<name>.codec`); what does not fit raises
+`Invalid` with a reason a person can act on, and the caller journals it. The checks that do
+not depend on a venue live here once, so a payload refused on one venue for a float amount
+is refused on every venue for it, in the same words.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
-from msgspec import UNSET, UnsetType
 
-from tracker.venues.bitmart.protocol import LEGACY_STATE, OPEN_STATES, STATES, V2_STATUS
+# The book's state vocabulary, whatever a venue calls them: BitMart's current words, the
+# venue it was specified for. Readers rely on these (the SQLite contract).
+STATES = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
+OPEN_STATES = frozenset({"new", "partially_filled"})
+TERMINAL_STATES = frozenset(STATES) - OPEN_STATES
 
 # Known words map to one shared string each: a book of 100,000 orders then holds one "buy",
 # not 100,000 copies decoded from 100,000 rows.
 KNOWN_STATE = {s: s for s in STATES}
 KNOWN_SIDE = {"buy": "buy", "sell": "sell"}
-KNOWN_TYPE = {t: t for t in ("limit", "market", "limit_maker", "ioc")}
 
-# Where an update came from; also the tie-break between equal versions (see book.py).
-# inferred_v4 ranks lowest: any answer from the exchange about the same progress wins.
-SOURCES = ("inferred_v4", "seed_v2", "seed_v4", "detail_v2", "detail_v4", "push")
-
-ORDER_ID = re.compile(r"[0-9]{1,32}")
-SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z0-9]{1,20}")
-CLIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 DECIMAL = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")
+MILLIS = re.compile(r"[0-9]{1,16}")
 MIN_TIME_MS = 1_262_304_000_000  # 2010-01-01
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 
@@ -50,7 +40,10 @@ class Invalid(ValueError):
 class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
     """One order as one source saw it. A msgspec Struct: built ten times faster than a frozen
     dataclass (one per push, per merge and per seeded row), and, holding no containers,
-    left out of the cycle collector's scans of a book of 100,000 of them."""
+    left out of the cycle collector's scans of a book of 100,000 of them.
+
+    `source` names where it came from as `<kind>` or `<kind>_<detail>`, the kind one of
+    `tracker.book.SOURCE_KINDS`: the merge rule ranks sources by it."""
 
     order_id: str
     symbol: str
@@ -72,26 +65,26 @@ class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
         return self.state in OPEN_STATES
 
 
-def _field(row: dict[str, Any], name: str) -> Any:
+def field_of(row: dict[str, Any], name: str) -> Any:
     if name not in row:
         raise Invalid(f"missing field {name!r}")
     return row[name]
 
 
-def _text(row: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
-    value = _field(row, name)
+def text(row: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = field_of(row, name)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Invalid(f"{name} must be a string, not {type(value).__name__}")
-    text = str(value)
-    if not pattern.fullmatch(text):
-        raise Invalid(f"{name} is malformed: {text[:40]!r}")
-    return text
+    spelled = str(value)
+    if not pattern.fullmatch(spelled):
+        raise Invalid(f"{name} is malformed: {spelled[:40]!r}")
+    return spelled
 
 
-def _decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> Decimal | None:
+def decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> Decimal | None:
     """Amounts arrive as decimal strings; anything else (floats, exponents, NaN, negative,
     absurdly long) is refused rather than guessed at."""
-    value = _field(row, name)
+    value = field_of(row, name)
     if allow_empty and value == "":
         return None
     if not isinstance(value, str):
@@ -104,6 +97,12 @@ def _decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> De
         raise Invalid(f"{name} is not a decimal: {value[:40]!r}") from None
 
 
+def amount(row: dict[str, Any], name: str) -> Decimal:
+    value = decimal(row, name)
+    assert value is not None
+    return value
+
+
 def amount_text(value: Decimal) -> str:
     """The one spelling of an amount in everything the tracker writes (book, journal,
     outputs): positional, never an exponent, so that readers in any language parse it.
@@ -112,27 +111,21 @@ def amount_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _amount(row: dict[str, Any], name: str) -> Decimal:
-    value = _decimal(row, name)
-    assert value is not None
-    return value
-
-
 def time_ms(value: Any) -> int | None:
-    """Milliseconds as the exchange writes them, a JSON number or a digit string; None for
+    """Milliseconds as an exchange writes them, a JSON number or a digit string; None for
     anything else. REST paging reads creation times with this too: it must page on every
     time the codec accepts, or a page of string times would end the seed early."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,16}", value):
+    if isinstance(value, str) and MILLIS.fullmatch(value):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value
 
 
-def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+def time_field(row: dict[str, Any], name: str, *, required: bool = True) -> int | None:
     if name not in row and not required:
         return None
-    raw = _field(row, name)
+    raw = field_of(row, name)
     if (value := time_ms(raw)) is None:
         raise Invalid(f"{name} must be integer milliseconds, not {raw!r:.40}")
     if not MIN_TIME_MS <= value <= MAX_TIME_MS:
@@ -140,22 +133,18 @@ def _time(row: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     return value
 
 
-def _known(value: Any, known: dict[str, str]) -> str | None:
-    return known.get(value) if isinstance(value, str) else None
+def known(value: Any, words: dict[str, str]) -> str | None:
+    return words.get(value) if isinstance(value, str) else None
 
 
-def _side(row: dict[str, Any]) -> str:
-    side = _field(row, "side")
-    if (known := _known(side, KNOWN_SIDE)) is None:
-        raise Invalid(f"side must be buy or sell, not {side!r:.40}")
-    return known
+def side(row: dict[str, Any], name: str = "side") -> str:
+    raw = field_of(row, name)
+    if (word := known(raw, KNOWN_SIDE)) is None:
+        raise Invalid(f"side must be buy or sell, not {raw!r:.40}")
+    return word
 
 
-def _symbol(row: dict[str, Any], name: str) -> str:
-    return sys.intern(_text(row, name, SYMBOL))
-
-
-def _check_fill(size: Decimal, filled: Decimal, state: str) -> None:
+def check_fill(size: Decimal, filled: Decimal, state: str) -> None:
     # A market buy is sized by notional: its size is 0 while it fills.
     if size > 0 and filled > size:
         raise Invalid(f"filled size {filled} exceeds order size {size}")
@@ -165,234 +154,7 @@ def _check_fill(size: Decimal, filled: Decimal, state: str) -> None:
         raise Invalid(f"state filled but filled size {filled} is not the size {size}")
 
 
-def _require_object(row: Any) -> dict[str, Any]:
+def require_object(row: Any) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise Invalid(f"an order must be a JSON object, not {type(row).__name__}")
     return row
-
-
-def from_v2(row: Any, source: str = "seed_v2") -> OrderUpdate:
-    """A `GET /v2/orders` row or a `GET /v2/orders/{id}` answer."""
-    row = _require_object(row)
-    status = _field(row, "status")
-    if isinstance(status, str) and re.fullmatch(r"[0-9]{1,3}", status):
-        status = int(status)
-    if isinstance(status, bool) or not isinstance(status, int) or status not in V2_STATUS:
-        raise Invalid(f"status is not an order status: {status!r:.40}")
-    size, filled = _amount(row, "original_amount"), _amount(row, "executed_amount")
-    state = V2_STATUS[status]
-    if state == "canceled" and filled > 0:
-        state = "partially_canceled"
-    _check_fill(size, filled, state)
-    return OrderUpdate(
-        order_id=_text(row, "entrust_id", ORDER_ID),
-        symbol=_symbol(row, "symbol"),
-        side=_side(row),
-        state=state,
-        price=_amount(row, "price"),
-        size=size,
-        filled_size=filled,
-        source=source,
-        type=None,  # v2 rows do not say; a detail answer must not overwrite a known type
-        create_time=_time(row, "timestamp"),
-    )
-
-
-def from_v4(row: Any, source: str = "seed_v4") -> OrderUpdate:
-    """A v4 order object (`query/open-orders` element or `query/order` data)."""
-    row = _require_object(row)
-    raw_state = _field(row, "state")
-    if (state := _known(raw_state, KNOWN_STATE)) is None:
-        raise Invalid(f"unknown state {raw_state!r:.40}")
-    size, filled = _amount(row, "size"), _amount(row, "filledSize")
-    _check_fill(size, filled, state)
-    order_id = _text(row, "orderId", ORDER_ID)
-    client = row.get("clientOrderId")
-    return OrderUpdate(
-        order_id=order_id,
-        symbol=_symbol(row, "symbol"),
-        side=_side(row),
-        state=state,
-        price=_amount(row, "price"),
-        size=size,
-        filled_size=filled,
-        source=source,
-        type=_type(row.get("type")),
-        filled_notional=_decimal(row, "filledNotional") if "filledNotional" in row else None,
-        # REST echoes the order id when no client id was set: that is not a client id.
-        client_order_id=_client_id(client, order_id),
-        create_time=_time(row, "createTime"),
-        update_time=_time(row, "updateTime"),
-    )
-
-
-def from_push(row: Any) -> OrderUpdate:
-    """One element of a private-channel push's `data` array (every value a string)."""
-    row = _require_object(row)
-    for name, value in row.items():
-        if not isinstance(value, str):
-            raise Invalid(f"push field {name} must be a string, not {type(value).__name__}")
-    state = _push_state(row)
-    size, filled = _amount(row, "size"), _amount(row, "filled_size")
-    if state is None:  # legacy "canceling": still open, as far as its fills say
-        state = "partially_filled" if filled > 0 else "new"
-    _check_fill(size, filled, state)
-    order_id = _text(row, "order_id", ORDER_ID)
-    detail = row.get("detail_id") or None
-    return OrderUpdate(
-        order_id=order_id,
-        symbol=_symbol(row, "symbol"),
-        side=_side(row),
-        state=state,
-        price=_amount(row, "price"),
-        size=size,
-        filled_size=filled,
-        source="push",
-        type=_type(row.get("type")),
-        filled_notional=(_decimal(row, "filled_notional", allow_empty=True)
-                         if "filled_notional" in row else None),
-        client_order_id=_client_id(row.get("client_order_id"), order_id),
-        create_time=_time(row, "create_time", required=False)
-        or _time(row, "ms_t", required=False),
-        update_time=_time(row, "update_time", required=False),
-        fill_id=detail,
-    )
-
-
-def _push_state(row: dict[str, Any]) -> str | None:
-    """`order_state` is the current field; the legacy numeric `state` is the fallback."""
-    if "order_state" in row:
-        state = row["order_state"]
-        if (known := _known(state, KNOWN_STATE)) is None:
-            raise Invalid(f"unknown order_state {state!r:.40}")
-        return known
-    legacy = _field(row, "state")
-    if legacy not in LEGACY_STATE:
-        raise Invalid(f"unknown legacy state {legacy!r:.40}")
-    return LEGACY_STATE[legacy]
-
-
-def _type(value: Any) -> str | None:
-    if value is None:
-        return None
-    if (known := _known(value, KNOWN_TYPE)) is None:
-        raise Invalid(f"unknown order type {value!r:.40}")
-    return known
-
-
-def _client_id(value: Any, order_id: str) -> str | None:
-    if value in (None, "", "0", order_id):
-        return None
-    if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
-        raise Invalid(f"client order id is malformed: {value!r:.40}")
-    return value
-
-
-# -- the fast path for push frames ------------------------------------------------------
-
-_Field = str | UnsetType  # absent, or a string: a push has no other kind of value
-
-
-class _PushRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A push element as the exchange sends it: every value a string, every field known.
-    A field missing, of another type, or unknown fails here and leaves it to `from_push`.
-    Patterns are checked after, in Python: msgspec's own pattern constraint costs several
-    times as much per field."""
-
-    order_id: str
-    symbol: str
-    side: str
-    price: str
-    size: str
-    filled_size: str
-    order_state: _Field = UNSET
-    state: _Field = UNSET
-    type: _Field = UNSET
-    filled_notional: _Field = UNSET
-    client_order_id: _Field = UNSET
-    create_time: _Field = UNSET
-    ms_t: _Field = UNSET
-    update_time: _Field = UNSET
-    detail_id: _Field = UNSET
-    # Sent, and not read by the tracker.
-    notional: _Field = UNSET
-    margin_trading: _Field = UNSET
-    order_type: _Field = UNSET
-    order_mode: _Field = UNSET
-    entrust_type: _Field = UNSET
-    last_fill_time: _Field = UNSET
-    last_fill_price: _Field = UNSET
-    last_fill_count: _Field = UNSET
-    exec_type: _Field = UNSET
-    dealFee: _Field = UNSET  # the exchange's own spelling
-    deal_fee_coin_name: _Field = UNSET
-
-
-class _PushFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    table: str
-    data: list[_PushRow]
-
-
-_PUSH_FRAME = msgspec.json.Decoder(_PushFrame)
-_MILLIS = re.compile(r"[0-9]{1,16}")
-
-
-class _NotFast(Exception):
-    """Left to the authoritative path, which says what is wrong, if anything is."""
-
-
-def push_frame(text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
-    """A push frame's table and its elements as updates, when every element has the shape
-    the exchange sends and passes every check `from_push` makes; None otherwise (the frame
-    is then read by `json.loads` and `from_push`, element by element)."""
-    try:
-        frame = _PUSH_FRAME.decode(text)
-        return frame.table, [_fast_update(row) for row in frame.data]
-    except (msgspec.DecodeError, _NotFast, Invalid):
-        return None
-
-
-def _fast_update(row: _PushRow) -> OrderUpdate:
-    """`from_push` for a row msgspec has typed; any doubt is `_NotFast`."""
-    order_id = row.order_id
-    if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)
-            and DECIMAL.fullmatch(row.price) and DECIMAL.fullmatch(row.size)
-            and DECIMAL.fullmatch(row.filled_size)):
-        raise _NotFast
-    if (state := row.order_state) is not UNSET:
-        state = KNOWN_STATE.get(state)
-    elif (legacy := row.state) is not UNSET and legacy in LEGACY_STATE:
-        state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
-    if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
-        raise _NotFast
-    size, filled = Decimal(row.size), Decimal(row.filled_size)
-    if not state:
-        state = "partially_filled" if filled > 0 else "new"
-    _check_fill(size, filled, state)
-    if (kind := row.type) is not UNSET and (kind := KNOWN_TYPE.get(kind)) is None:
-        raise _NotFast
-    notional = row.filled_notional
-    if notional is not UNSET and notional and not DECIMAL.fullmatch(notional):
-        raise _NotFast
-    client = row.client_order_id
-    if client is UNSET or client in ("", "0", order_id):
-        client = None
-    elif not CLIENT_ID.fullmatch(client):
-        raise _NotFast
-    return OrderUpdate(
-        order_id, sys.intern(row.symbol), side, state, Decimal(row.price), size, filled,
-        "push", None if kind is UNSET else kind,
-        Decimal(notional) if notional else None,
-        client, _fast_time(row.create_time) or _fast_time(row.ms_t),
-        _fast_time(row.update_time), row.detail_id or None)
-
-
-def _fast_time(value: str | UnsetType) -> int | None:
-    if value is UNSET:
-        return None
-    if not _MILLIS.fullmatch(value):
-        raise _NotFast
-    millis = int(value)
-    if not MIN_TIME_MS <= millis <= MAX_TIME_MS:
-        raise _NotFast
-    return millis

@@ -4,6 +4,9 @@ Every setting is checked at start; a bad one stops the daemon with one line nami
 (exit code 78), and so does a `TRACKER_*` variable that is no setting: a typo would otherwise
 leave the default in force without a word. Credentials never come from the command line,
 where `ps` would show them.
+
+The table has the core's rows (`Config`) and the chosen venue's own (its `settings`, held
+as `Config.options`); both are written flat, in one file or environment, as before.
 """
 
 from __future__ import annotations
@@ -20,42 +23,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracker.codec import SYMBOL
+from tracker import venues
 from tracker.credentials import Credentials
-from tracker.venues.bitmart.protocol import V2_PAGE_MAX, V4_PAGE_MAX
+from tracker.settings import ConfigError, setting
+from tracker.venue import Venue
 
-
-class ConfigError(Exception):
-    """One bad setting, named in the message."""
-
-
-DEFAULT_URLS = {
-    "v2": ("https://openapi.bitmart.com",
-           "wss://ws-manager-compress.bitmart.com/user?protocol=1.1"),
-    "v4": ("https://api-cloud.bitmart.com",
-           "wss://ws-manager-compress.bitmart.com/user?protocol=1.1"),
-}
-CREDENTIAL_NAMES = ("api_key", "api_secret", "api_memo")
+VENUES = {name: venues.get(name) for name in venues.NAMES}
+# Every venue's credential names, in the order its settings name them (TRACKER_API_KEY...).
+CREDENTIAL_NAMES = tuple(dict.fromkeys(n for v in VENUES.values() for n in v.credential_names))
 # libpq's URL prefixes: a `db` that starts with one is a PostgreSQL database, not a path.
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DB_PASSWORD = "db_password"  # a secret like the API's: a file, a credential, or the variable
 ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-Number = int | float
-
-
-def setting(default: Any, help: str, *, shown: str | None = None, low: Number | None = None,
-            high: Number | None = None, above: Number | None = None,
-            below: Number | None = None, why: str = "",
-            choices: tuple[str, ...] | None = None) -> Any:
-    """One row of the settings table: its default, its help (the README's "meaning"), how
-    the default is shown there when its value says too little, and what range it takes.
-    `low`/`high` are inclusive, `above`/`below` exclusive; `why` is said beside a refusal
-    of `low`, `high` or `below`."""
-    meta = {"help": help, "shown": shown, "low": low, "high": high, "above": above,
-            "below": below, "why": why, "choices": choices}
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -64,14 +43,13 @@ class Config:
     gives the `TRACKER_*` names, the checks and the README's configuration table, so none
     of them can drift from the others."""
 
-    api: str = setting("v2", "`v2`: seed from `GET /v2/orders?status=5`, as documented; "
-                       "`v4`: seed from `POST /spot/v4/query/open-orders`",
-                       choices=tuple(DEFAULT_URLS))
-    rest_url: str = setting("", "REST base URL", shown="BitMart's "
-                            "(`https://openapi.bitmart.com` for v2, "
+    venue: str = setting(venues.NAMES[0], "the exchange: `bitmart` (its own settings are "
+                         "the rows below marked BitMart)", choices=venues.NAMES)
+    rest_url: str = setting("", "REST base URL", shown="the venue's (BitMart: "
+                            "`https://openapi.bitmart.com` for v2, "
                             "`https://api-cloud.bitmart.com` for v4)")
-    ws_url: str = setting("", "private WebSocket",
-                          shown="`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`")
+    ws_url: str = setting("", "private WebSocket", shown="the venue's (BitMart: "
+                          "`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`)")
     symbols: tuple[str, ...] | None = setting(
         (), "e.g. `[\"BTC_USDT\", \"ETH_USDT\"]`, any number (past 100, one `ALL_SYMBOLS` "
         "subscription, filtered: see [how it stays exact](docs/how-it-stays-exact.md)); with "
@@ -88,8 +66,6 @@ class Config:
         "shared book (1-64 of `A-Za-z0-9._-`); one tracker writes each account",
         shown="none")
     page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200)")
-    rest_rate: float = setting(10.0, "v2 calls per second (v4 is paced to BitMart's "
-                               "published per-key limits)", above=0)
     rest_timeout: float = setting(
         10.0, "seconds for one whole exchange call, from connect to the answer's last byte, "
         "however slowly the bytes come (past it: log `rest_deadline`, "
@@ -105,15 +81,8 @@ class Config:
         300.0, "seconds for one symbol's whole seed, every page of every pass; past it the "
         "seed is abandoned (log `seed_deadline`, `tracker_seed_deadlines_total`) and the "
         "splice is tried again", above=0)
-    seed_passes: int = setting(4, "v2: at most this many pagination passes (see [how it "
-                               "stays exact](docs/how-it-stays-exact.md))",
-                               low=2, why="so that two passes can agree")
-    v4_since_ms: int = setting(1_514_764_800_000, "v4: the explicit `startTime` of the seed "
-                               "(the 7-day default window would hide older orders)",
-                               shown="2018-01-01")  # before any v4 order existed
     ping_interval: float = setting(10.0, "seconds between text `ping`s (must stay under the "
-                                   "exchange's 20 s)", above=0, below=20,
-                                   why="or the exchange drops the link")
+                                   "venue's idle cut: BitMart's 20 s)", above=0)
     silence_timeout: float = setting(20.0, "reconnect when nothing arrives for this long",
                                      above=0)
     backoff_initial: float = setting(0.5, "first reconnect back-off, exponential with full "
@@ -126,18 +95,17 @@ class Config:
     resolve_retry_max: float = setting(60.0, "longest wait between two questions about an "
                                        "unresolved order")
     forgotten_after: float = setting(
-        300.0, "v4 only: an unfilled order gone from the open set that `query/order` has not "
-        "known for this long is recorded `canceled` (source `inferred_v4`): BitMart keeps "
-        "unfilled cancels for about 20 minutes only, and keeps every order with a fill")
+        300.0, "on a venue that forgets unfilled cancels (BitMart v4): an unfilled order gone "
+        "from the open set that the order lookup has not known for this long is recorded "
+        "`canceled` (source `inferred_v4` on BitMart, which keeps unfilled cancels for about "
+        "20 minutes only, and keeps every order with a fill)")
     reconcile_interval: float = setting(900.0, "a full re-seed while live, to catch a push "
                                         "the exchange never delivered; `0` turns it off")
     closed_in_memory: float = setting(
         30.0, "seconds a closed order stays in memory after its last change; then only the "
         "book holds it, and a late word from the exchange about it (rare) reads its row back "
-        "first: what the daemon holds stays the size of the open set, however long it runs. "
-        "The default was 60 until December 2026: an account closing 2,000 orders a second "
-        "held 120,000 closed orders for it, some 120 MB at about 1 KB an order; a pushed "
-        "repeat of a close comes within seconds", above=0)
+        "first: what the daemon holds stays the size of the open set, however long it runs "
+        "(a pushed repeat of a close comes within seconds)", above=0)
     journal_keep_days: float = setting(
         0.0, "journal rows received longer ago than this are deleted, oldest first, a few "
         "thousand a second at most; every splice journals each open order, so a "
@@ -164,17 +132,40 @@ class Config:
     log_format: str = setting("auto", "`auto`, `json` or `console`; `auto`: JSON lines unless "
                               "stderr is a terminal",
                               choices=("auto", "json", "console"))
-    credentials: Credentials = field(default=Credentials("", "", ""), repr=False)
+    # The venue's own settings (its `settings` dataclass), filled by `load`.
+    options: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
+    credentials: Credentials = field(default_factory=Credentials, repr=False)
     db_password: str = field(default="", repr=False)  # PostgreSQL's, when not in .pgpass
 
     @property
     def all_symbols(self) -> bool:
         return self.symbols is None
 
+    @property
+    def venue_of(self) -> Venue:
+        return VENUES[self.venue]
 
-FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.metadata}
-FLOATS = {n for n, f in FIELDS.items() if f.type == "float"}
-INTS = {n for n, f in FIELDS.items() if f.type == "int"}
+
+def check_symbol(flag: str, symbol: str) -> None:
+    """A symbol a reader asks for, as some venue writes it: a reader does not know which
+    venue wrote the book."""
+    if not any(v.symbol.fullmatch(symbol) for v in VENUES.values()):
+        first = VENUES[venues.NAMES[0]]
+        raise ConfigError(f"{flag}: {symbol!r} is not a {first.symbol_form} symbol "
+                          f"(e.g. {first.symbol_example})")
+
+
+def _rows(table: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(table) if f.metadata}
+
+
+FIELDS = _rows(Config)
+# Each venue's own rows, and which venue a name belongs to.
+VENUE_FIELDS = {name: _rows(v.settings) for name, v in VENUES.items()}
+OWNER = {n: venue for venue, rows in VENUE_FIELDS.items() for n in rows}
+ALL_FIELDS = FIELDS | {n: f for rows in VENUE_FIELDS.values() for n, f in rows.items()}
+FLOATS = {n for n, f in ALL_FIELDS.items() if f.type == "float"}
+INTS = {n for n, f in ALL_FIELDS.items() if f.type == "int"}
 # `TRACKER_*` variables that are read but are no setting, so never refused as unknown.
 OTHER_VARIABLES = frozenset({
     "TRACKER_CONFIG",
@@ -184,7 +175,7 @@ OTHER_VARIABLES = frozenset({
     "TRACKER_SIM_API_KEY", "TRACKER_SIM_API_SECRET", "TRACKER_SIM_API_MEMO",
     "TRACKER_IT_CACHE",  # .ci/: where the integration checks keep their machine images
 })
-KNOWN_VARIABLES = OTHER_VARIABLES | {f"TRACKER_{n.upper()}" for n in FIELDS}
+KNOWN_VARIABLES = OTHER_VARIABLES | {f"TRACKER_{n.upper()}" for n in ALL_FIELDS}
 
 
 def _suggest(name: str, known: Iterable[str], prefix: str = "") -> str:
@@ -204,7 +195,7 @@ def check_environment(env: Mapping[str, str]) -> None:
                           "README's configuration table")
 
 
-def _coerce(name: str, value: Any, origin: str) -> Any:
+def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> Any:
     def bad(why: str) -> ConfigError:
         return ConfigError(f"{name} ({origin}): {why}, got {value!r:.60}")
 
@@ -236,10 +227,11 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         names = [s.strip().upper() for s in items if s.strip()]
         if names in (["*"], ["ALL"]):
             return None
-        wrong = [s for s in names if not SYMBOL.fullmatch(s)]
+        venue = venue or VENUES[venues.NAMES[0]]
+        wrong = [s for s in names if not venue.symbol.fullmatch(s)]
         if wrong:
-            raise ConfigError(f"{name} ({origin}): {wrong[0]!r} is not a BASE_QUOTE symbol "
-                              "(e.g. BTC_USDT)")
+            raise ConfigError(f"{name} ({origin}): {wrong[0]!r} is not a {venue.symbol_form} "
+                              f"symbol (e.g. {venue.symbol_example})")
         return tuple(dict.fromkeys(names))
     if name == "db":
         if not isinstance(value, str | Path) or not str(value):
@@ -262,10 +254,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
-    unknown = data.keys() - FIELDS.keys()
+    unknown = data.keys() - ALL_FIELDS.keys()
     if unknown:
         name = sorted(unknown)[0]
-        hint = _suggest(repr(name), map(repr, FIELDS))
+        hint = _suggest(repr(name), map(repr, ALL_FIELDS))
         raise ConfigError(f"config file {path}: unknown setting {name!r}{hint}")
     return data
 
@@ -314,28 +306,44 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
             values[name], origins[name] = value, f"in {path}"
     if "STATE_DIRECTORY" in env:
         values.setdefault("db", Path(env["STATE_DIRECTORY"].split(":")[0]) / "orders.db")
-    for name in FIELDS:
+    for name in ALL_FIELDS:
         key = f"TRACKER_{name.upper()}"
         if key in env:
             values[name], origins[name] = env[key], f"from {key}"
     for name, value in flags.items():
         if value is not None:
             values[name], origins[name] = value, f"from --{name.replace('_', '-')}"
-    coerced = {n: _coerce(n, v, origins.get(n, "default")) for n, v in values.items()}
-    config = dataclasses.replace(Config(), **coerced)
+    venue_name = _coerce("venue", values.get("venue", Config.venue), origins.get(
+        "venue", "default"))
+    if venue_name not in VENUES:
+        _check_ranges(Config(venue=venue_name))  # says which venues there are
+    venue = VENUES[venue_name]
+    coerced = {n: _coerce(n, v, origins.get(n, "default"), venue) for n, v in values.items()}
+    foreign = sorted(n for n in coerced if OWNER.get(n, venue.name) != venue.name)
+    if foreign:
+        owner = VENUES[OWNER[foreign[0]]].title
+        raise ConfigError(f"{foreign[0]} ({origins[foreign[0]]}): a setting of {owner}, not "
+                          f"of {venue.title} (venue = {venue.name!r})")
+    own = VENUE_FIELDS[venue.name]
+    options = venue.settings(**{n: v for n, v in coerced.items() if n in own})
+    config = dataclasses.replace(Config(), options=options,
+                                 **{n: v for n, v in coerced.items() if n in FIELDS})
     return validate(config, env)
 
 
 def validate(config: Config, env: Mapping[str, str]) -> Config:
     _check_ranges(config)
-    rest_default, ws_default = DEFAULT_URLS[config.api]
+    venue = config.venue_of
+    _check_ranges(config.options)
+    rest_default, ws_default = venue.defaults(config.options)
     config = dataclasses.replace(config, rest_url=(config.rest_url or rest_default).rstrip("/"),
                                  ws_url=config.ws_url or ws_default)
     _check_url("rest_url", config.rest_url, ("http", "https"), config.allow_insecure)
     _check_url("ws_url", config.ws_url, ("ws", "wss"), config.allow_insecure)
-    if config.symbols is None and config.api == "v2":
-        raise ConfigError("symbols: the v2 order list needs explicit symbols (\"*\" is v4 only)")
-    secrets = {n: _secret(n, env) for n in CREDENTIAL_NAMES}
+    if config.ping_interval >= venue.idle_cut_s:
+        raise ConfigError(f"ping_interval: must be below {venue.idle_cut_s:g}, or "
+                          f"{venue.title} drops the link, got {config.ping_interval:g}")
+    secrets = {n: _secret(n, env) for n in venue.credential_names}
     # All at once: a first start lacks several, and one per attempt is a slow way to learn.
     credentials = [n for n, v in secrets.items() if not v]
     how = [f"{', '.join(f'TRACKER_{n.upper()}' for n in credentials)} (or ..._FILE, "
@@ -345,10 +353,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         how.insert(0, "symbols (in the file, TRACKER_SYMBOLS or --symbols)")
     if credentials:
         raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
-    page_max = V2_PAGE_MAX if config.api == "v2" else V4_PAGE_MAX
-    if not 1 <= config.page_size <= page_max:
-        raise ConfigError(f"page_size: must be between 1 and {page_max} for {config.api}, "
-                          f"got {config.page_size}")
+    venue.check(config)
     postgres = isinstance(config.db, str)
     if postgres and not config.account:
         raise ConfigError("account: missing; a PostgreSQL book is shared by accounts: set "
@@ -361,14 +366,14 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    return dataclasses.replace(config, credentials=Credentials(
-        secrets["api_key"], secrets["api_secret"], secrets["api_memo"]),
-        db_password=_secret(DB_PASSWORD, env) if postgres else "")
+    return dataclasses.replace(config, credentials=Credentials(secrets),
+                               db_password=_secret(DB_PASSWORD, env) if postgres else "")
 
 
-def _check_ranges(config: Config) -> None:
-    """Each setting against its row of the table: choices, then bounds."""
-    for f in dataclasses.fields(Config):
+def _check_ranges(config: Any) -> None:
+    """Each setting against its row of the table (the core's, or a venue's): choices, then
+    bounds."""
+    for f in dataclasses.fields(config):
         meta, value = f.metadata, getattr(config, f.name)
         if not meta:
             continue
@@ -389,17 +394,20 @@ def _check_ranges(config: Config) -> None:
 
 def choices(name: str) -> tuple[str, ...]:
     """A setting's allowed values, as the table gives them (for the command line's flags)."""
-    return FIELDS[name].metadata["choices"]
+    return ALL_FIELDS[name].metadata["choices"]
 
 
 def settings_table() -> str:
-    """The README's configuration table, made from the settings table itself."""
+    """The README's configuration table, made from the settings tables themselves: the
+    core's rows, then each venue's, marked with its name."""
     lines = ["| setting | default | meaning |", "|---|---|---|"]
-    for f in dataclasses.fields(Config):
-        if not f.metadata:
-            continue
-        shown = f.metadata["shown"] or f"`{_toml(f.default)}`"
-        lines.append(f"| `{f.name}` | {shown} | {f.metadata['help']} |")
+    tables = [("", Config), *((f"{v.title}: ", v.settings) for v in VENUES.values())]
+    for mark, table in tables:
+        for f in dataclasses.fields(table):
+            if not f.metadata:
+                continue
+            shown = f.metadata["shown"] or f"`{_toml(f.default)}`"
+            lines.append(f"| `{f.name}` | {shown} | {mark}{f.metadata['help']} |")
     return "\n".join(lines)
 
 

@@ -17,25 +17,15 @@ import structlog
 
 from tracker import metrics, pg_migrate
 from tracker.config import Config, ConfigError
-from tracker.exchange.rest import RestApi, V2Rest, V4Rest
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
 from tracker.storage import BookStore
 from tracker.store import Store, unusable
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
+from tracker.venue import Rest
 
 log = structlog.get_logger("tracker.daemon")
 SWITCH_INTERVAL_S = 0.0005
-
-
-def make_rest(config: Config) -> RestApi:
-    common = {"timeout": config.rest_timeout, "retries": config.rest_retries,
-              "max_bytes": config.rest_max_bytes}
-    if config.api == "v2":
-        return V2Rest(config.rest_url, config.credentials, page_size=config.page_size,
-                      rate=config.rest_rate, max_passes=config.seed_passes, **common)
-    return V4Rest(config.rest_url, config.credentials, since_ms=config.v4_since_ms,
-                  page_size=config.page_size, **common)
 
 
 async def run(config: Config, reread: Callable[[], Config]) -> int:
@@ -52,9 +42,9 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
     # which was the latency's tail. A shorter interval hands the lock over sooner.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     notifier = Notifier()
-    # One REST client for the process: a writer that becomes the standby again keeps its v2
-    # token (BitMart grants five a minute) for when it takes over again.
-    rest = make_rest(config)
+    # One REST client for the process: a writer that becomes the standby again keeps what
+    # its venue grants sparingly (BitMart's v2 tokens, five a minute) for its next turn.
+    rest = config.venue_of.rest(config)
     try:
         while True:
             code = await _term(config, reread, notifier, rest)
@@ -65,7 +55,7 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
 
 
 async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier,
-                rest: RestApi) -> int | None:
+                rest: Rest) -> int | None:
     """One turn as the book's writer: its exit code, or None to wait as standby again."""
     store = await _open_or_stop(config, notifier)
     if store is None:
@@ -93,7 +83,8 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
         # an exchange outage at boot must not become a start timeout and a restart loop.
         notifier.ready("connecting")
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
-        log.info("tracker_started", api=config.api, db=shown(config.db),
+        log.info("tracker_started", venue=config.venue,
+                 api=config.venue_of.state_label(config.options), db=shown(config.db),
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port,
                  role="active")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Health:
     current: bool  # live, and the writer committed within STALE_AFTER_SECONDS
-    not_live_reason: str | None  # one of the session's NOT_LIVE keys; None while current
+    not_live_reason: str | None  # a `NotLive` reason; None while current
     connected: bool
     open_orders: int
     orders_held: int  # rows in memory: the open orders and those closed lately

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tracker.health import Health
-from tracker.session import NOT_LIVE
+from tracker.reasons import NotLive
 
 
 def _seconds(ms: int | None) -> float:
@@ -56,7 +56,7 @@ def families(h: Health) -> Iterator[Metric]:
                  "within 5 s)", float(h.current))
     yield _labelled(GaugeMetricFamily, "not_live_reason", "1 for why the book is not live "
                     "now (all 0 while it is live)", "reason",
-                    {reason: float(reason == h.not_live_reason) for reason in NOT_LIVE})
+                    {reason.value: float(reason == h.not_live_reason) for reason in NotLive})
     yield _gauge("ws_connected", "1 while the private stream is up", float(h.connected))
     yield _gauge("open_orders", "open orders in the book", h.open_orders)
     yield _gauge("orders_held", "orders held in memory: the open ones and those closed "

@@ -8,87 +8,69 @@ nautilus_trader its order state machine.
 
 The phases and what moves between them are one table, `TRANSITIONS`: a (phase, event)
 pair it lacks is ignored on purpose (a push after a stop, a seed answer nobody waits for).
+Nothing here knows a venue: its payloads are read by the venue's `Codec`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
 import msgspec
 
-from tracker import codec
 from tracker.book import FIELDS, Book, Closing, Outcome
 from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
 from tracker.config import Config
-from tracker.exchange import errors
-from tracker.exchange.stream import DISCONNECTED, Bad, Down, Push, Up
+from tracker.events import (
+    Bad,
+    Decoded,
+    Detail,
+    Down,
+    Event,
+    Overflow,
+    Push,
+    SeedBegin,
+    Seeded,
+    SeedFailed,
+    SeedProgress,
+    Stop,
+    Tick,
+    Up,
+)
 from tracker.logs import scrub_text
+from tracker.reasons import NotLive
 from tracker.storage import Batch, Loaded
+from tracker.venue import Codec
 
 PAYLOAD_LIMIT = 4096
-UNWRITABLE = "database_unwritable"
-UNREACHABLE = "database_unreachable"  # a database server the writer lost its connection to
-# sync_state.not_live_reason, and how the status line says it.
-NOT_LIVE = {
-    "starting": "starting",
-    "splicing": "splicing",
-    errors.CREDENTIALS: "credentials refused",
-    errors.UNREACHABLE: "exchange unreachable",
-    errors.RATE_LIMITED: "rate limited",
-    errors.CLOCK: "clock skew",
-    errors.EXCHANGE: "exchange error",
-    DISCONNECTED: "disconnected",
-    UNWRITABLE: "database unwritable",
-    UNREACHABLE: "database unreachable",
-    "queue_overflow": "events dropped",
-    "stopped": "stopped",
-}
 STATUS_EVERY_S = 1.0  # a tick rewrites the status line (and so the heartbeat) this often
 
 
-# -- events (the stream's Up, Down, Push and Bad are events too) ------------------------
-
-@dataclass(frozen=True)
-class SeedBegin:
-    """The seed `token` starts reading now: pushes from here on are held for its splice."""
-
-    token: int
-
-
-@dataclass
-class Decoded:
-    """One symbol's seed, each row decoded on the page it came in (`decoder`): a large
-    seed, or a reconcile under flow, never holds raw rows (several times the size of the
-    decoded ones) beyond their page."""
-
-    updates: list[OrderUpdate] = field(default_factory=list)
-    invalid: list[tuple[str, str]] = field(default_factory=list)  # (reason, excerpt)
-    uncertain: set[str] = field(default_factory=set)
-
-    @classmethod
-    def of(cls, kept: list[OrderUpdate | tuple[str, str]], uncertain: list[str]) -> Decoded:
-        decoded = cls(uncertain={oid for oid in uncertain if codec.ORDER_ID.fullmatch(oid)})
-        for row in kept:
-            if isinstance(row, OrderUpdate):
-                decoded.updates.append(row)
-            else:
-                decoded.invalid.append(row)
-        return decoded
+def decoded(kept: list[OrderUpdate | tuple[str, str]], uncertain: list[str],
+            codec: Codec) -> Decoded:
+    """A seed's kept rows sorted into updates and refusals; the uncertain ids that are
+    order ids (a page's junk is journaled as invalid, not asked about)."""
+    seed = Decoded(uncertain={oid for oid in uncertain if codec.order_id.fullmatch(oid)})
+    for row in kept:
+        if isinstance(row, OrderUpdate):
+            seed.updates.append(row)
+        else:
+            seed.invalid.append(row)
+    return seed
 
 
-def decoder(parse: Callable[[Any, str], OrderUpdate], source: str,
+def decoder(parse: Callable[[Any], OrderUpdate],
             held: Callable[[str], OrderUpdate | None]
             ) -> Callable[[Any], OrderUpdate | tuple[str, str]]:
     """What a seed keeps of each raw row: the update (`reuse`d where the book holds the
     same), or why it was refused and an excerpt."""
     def decode(raw: Any) -> OrderUpdate | tuple[str, str]:
         try:
-            update = parse(raw, source)
+            update = parse(raw)
         except Invalid as exc:
             return str(exc), excerpt(raw)
         return reuse(update, held(update.order_id))
@@ -115,55 +97,6 @@ def reuse(update: OrderUpdate, held: OrderUpdate | None) -> OrderUpdate:
             continue
         same[name] = theirs
     return msgspec.structs.replace(update, **same) if same else update
-
-
-@dataclass(frozen=True)
-class Seeded:
-    token: int
-    seeds: list[Decoded]
-    source: str
-
-
-@dataclass(frozen=True)
-class SeedFailed:
-    token: int
-    reason: str
-    cause: str = errors.EXCHANGE  # one of NOT_LIVE's keys
-
-
-@dataclass(frozen=True)
-class SeedProgress:
-    token: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Detail:
-    order_id: str
-    row: dict[str, Any] | None
-    error: str | None  # None with no row: the exchange does not know the order
-
-
-@dataclass(frozen=True)
-class Tick:
-    pass
-
-
-@dataclass(frozen=True)
-class Stop:
-    pass
-
-
-@dataclass(frozen=True)
-class Overflow:
-    """Events were dropped because the writer fell `queue_max` behind: the book missed
-    them, so it is not live until a new splice."""
-
-    dropped: int = 0
-
-
-Event = Up | Down | Push | Bad | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail | Tick \
-    | Stop | Overflow
 
 
 # -- effects ----------------------------------------------------------------------------
@@ -232,29 +165,6 @@ ACTIVE = (S.STARTING, S.WAITING, S.SEEDING, S.LIVE, S.RECONCILING, S.DOWN)
 SEEDS = (S.WAITING, S.SEEDING, S.RECONCILING)
 
 
-def _rows(phases: tuple[Phase, ...], event: type, handler: str) -> dict[tuple[Phase, type], str]:
-    return {(phase, event): handler for phase in phases}
-
-
-# (phase, event) -> the handler, which returns the next phase. Absent pairs are ignored.
-TRANSITIONS: dict[tuple[Phase, type], str] = {
-    **_rows(ACTIVE, Up, "_connected"),
-    **_rows(ACTIVE, Down, "_disconnected"),
-    **_rows((S.STARTING, S.WAITING, S.LIVE, S.RECONCILING, S.DOWN), Push, "_push"),
-    (S.SEEDING, Push): "_hold",
-    **_rows(ACTIVE, Bad, "_bad_frame"),
-    **_rows((S.WAITING, S.RECONCILING), SeedBegin, "_seed_began"),
-    **_rows(SEEDS, SeedProgress, "_seed_progress"),
-    **_rows((S.SEEDING, S.RECONCILING), Seeded, "_splice"),
-    **_rows(SEEDS, SeedFailed, "_seed_failed"),
-    **_rows(ACTIVE, Detail, "_detail"),
-    **_rows((S.WAITING, S.SEEDING, S.LIVE, S.RECONCILING), Overflow, "_overflowed"),
-    **_rows((S.STARTING, S.DOWN), Overflow, "_overflowed_unconnected"),
-    **_rows(ACTIVE, Tick, "_tick"),
-    **_rows(ACTIVE, Stop, "_stop"),
-}
-
-
 class Session:
     """The book, the splice and the vanished-order rules of one tracker.
 
@@ -269,10 +179,7 @@ class Session:
         # Exchange-originated text is journaled: anything hostile that echoes our credentials
         # must not carry them into the book (raw, or hex as a binary frame is excerpted).
         self.secrets = secrets
-        self.api = config.api
-        self.seed_source = "seed_v2" if config.api == "v2" else "seed_v4"
-        self.detail_source = "detail_v2" if config.api == "v2" else "detail_v4"
-        self.parse_rest = codec.from_v2 if config.api == "v2" else codec.from_v4
+        self.codec = config.venue_of.codec(config.options)
         self.phase = Phase.STARTING
         self.book = Book()
         self.last_seq: dict[str, int] = {}  # journal seq of the update each row shows
@@ -288,8 +195,8 @@ class Session:
         self.seed_began_seq = 0
         self.seed_failures = 0
         self.last_seed_failure = ""
-        self.seed_failure_cause = errors.EXCHANGE
-        self.reason: str | None = "starting"  # why not live; None while live
+        self.seed_failure_cause = NotLive.EXCHANGE
+        self.reason: NotLive | None = NotLive.STARTING  # why not live; None while live
         self.words = "starting"  # the status line last written
         self.status_at = float("-inf")
         self.spliced_at = 0.0
@@ -325,7 +232,7 @@ class Session:
         self.now, self.wall_ms, self.effects = now, wall_ms, []
         handler = TRANSITIONS.get((self.phase, type(event)))
         if handler is not None:
-            self.phase = getattr(self, handler)(event, batch)
+            self.phase = handler(self, event, batch)
         return self.effects
 
     # -- connection --------------------------------------------------------------------
@@ -345,7 +252,7 @@ class Session:
 
     def _stop(self, event: Stop, batch: Batch) -> Phase:
         self._abort_seed(batch)
-        self._not_live(batch, "stopped")
+        self._not_live(batch, NotLive.STOPPED)
         return Phase.STOPPED
 
     # -- pushes ------------------------------------------------------------------------
@@ -368,12 +275,10 @@ class Session:
                 update = element
             else:
                 try:
-                    update = codec.from_push(element)
+                    update = self.codec.push_element(element)
                 except Invalid as exc:
-                    oid = element.get("order_id") if isinstance(element, dict) else None
                     self._invalid(batch, "push", str(exc), excerpt(element),
-                                  oid if isinstance(oid, str) and len(oid) <= 64 else None,
-                                  received_ms=push.received_ms)
+                                  self.codec.element_id(element), received_ms=push.received_ms)
                     continue
             self._apply(update, batch, push.received_ms)
             batch.state["last_event_at"] = self.last_event_ms = push.received_ms
@@ -424,7 +329,7 @@ class Session:
         self.effects.append(StartSeed(self.seed_token, delay))
         if self.live:
             return Phase.RECONCILING
-        failing = self.seed_failure_cause if self.seed_failures else "splicing"
+        failing = self.seed_failure_cause if self.seed_failures else NotLive.SPLICING
         self._not_live(batch, failing, self._splicing("reading the open orders"))
         return Phase.WAITING
 
@@ -506,7 +411,7 @@ class Session:
                    queue_max=self.config.queue_max)
         self.phase = Phase.WAITING  # not live: the seed below must not keep the book live
         phase = self._seed_again(0.0, batch)
-        self._not_live(batch, "queue_overflow", f"{event.dropped} events dropped while the "
+        self._not_live(batch, NotLive.QUEUE_OVERFLOW, f"{event.dropped} events dropped while the "
                                                 f"writer was {self.config.queue_max} behind; "
                                                 "splicing again")
         return phase
@@ -519,11 +424,11 @@ class Session:
 
     # -- status ------------------------------------------------------------------------
 
-    def _not_live(self, batch: Batch, reason: str, detail: str = "") -> None:
+    def _not_live(self, batch: Batch, reason: NotLive, detail: str = "") -> None:
         """Not live, and why: the reason for programs, the words and detail for people."""
-        self.reason = reason
-        words = NOT_LIVE[reason]
-        batch.state.update(live=0, not_live_reason=reason)
+        self.reason = reason = NotLive(reason)
+        words = reason.words
+        batch.state.update(live=0, not_live_reason=reason.value)
         self._write_status(batch, f"{words}: {detail}" if detail else words)
 
     def _write_status(self, batch: Batch, words: str) -> None:
@@ -566,9 +471,9 @@ class Session:
             match event:
                 case Push(data=data):
                     for e in data:
-                        oid = e.order_id if isinstance(e, OrderUpdate) else (
-                            e.get("order_id") if isinstance(e, dict) else None)
-                        if isinstance(oid, str) and elsewhere(oid):
+                        oid = (e.order_id if isinstance(e, OrderUpdate)
+                               else self.codec.element_id(e))
+                        if oid is not None and elsewhere(oid):
                             wanted.add(oid)
                 case Seeded(seeds=seeds):  # a splice of 100,000 rows: no set of all their ids
                     wanted.update(u.order_id for seed in seeds for u in seed.updates
@@ -633,12 +538,12 @@ class Session:
     def _answered(self, detail: Detail, oid: str, batch: Batch) -> bool:
         """The exchange told us about the order: apply it. False for an answer not usable."""
         try:
-            update = self.parse_rest(detail.row, self.detail_source)
+            update = self.codec.detail(detail.row)
         except Invalid as exc:
-            self._invalid(batch, self.detail_source, str(exc), excerpt(detail.row), oid)
+            self._invalid(batch, self.codec.detail_source, str(exc), excerpt(detail.row), oid)
             return False
         if update.order_id != oid:
-            self._invalid(batch, self.detail_source, "detail answer for another order",
+            self._invalid(batch, self.codec.detail_source, "detail answer for another order",
                           excerpt(detail.row), oid)
             return False
         self.resolved += 1
@@ -651,11 +556,13 @@ class Session:
         return True
 
     def _forgotten(self, oid: str, res: Resolution) -> bool:
-        """v4 answers "not found" for good about an order canceled with no fill some 20
-        minutes ago, and only about such an order (anything with a fill is kept). After
-        `forgotten_after` of such answers (far past any REST lag), that is what it is."""
+        """A venue that forgets (`Codec.inferred_source`) answers "not found" for good about
+        an order canceled with no fill a while ago, and only about such an order (anything
+        with a fill is kept). After `forgotten_after` of such answers (far past any REST
+        lag), that is what it is."""
         row = self.book.rows.get(oid)
-        if self.api != "v4" or row is None or row.state != "new" or row.filled_size:
+        if (self.codec.inferred_source is None or row is None or row.state != "new"
+                or row.filled_size):
             return False
         if res.unknown_since is None:
             res.unknown_since = self.now
@@ -667,13 +574,42 @@ class Session:
         self.unresolved.discard(oid)
         self.resolved += 1
         self._note("warning", "order_inferred_canceled", order_id=oid,
-                   reason=f"unknown to query/order for {self.config.forgotten_after:g} s")
-        self._apply(msgspec.structs.replace(row, state="canceled", source="inferred_v4",
+                   reason=f"unknown to the order lookup for {self.config.forgotten_after:g} s")
+        source = self.codec.inferred_source
+        assert source is not None  # only a venue that forgets infers
+        self._apply(msgspec.structs.replace(row, state="canceled", source=source,
                                         update_time=None, fill_id=None), batch)
         batch.state["unresolved"] = len(self.unresolved)
 
     def _note(self, level: str, event: str, **fields: Any) -> None:
         self.effects.append(Note(level, event, fields))
+
+
+Handler = Callable[["Session", Any, Batch], Phase]
+
+
+def _rows(phases: tuple[Phase, ...], event: type, handler: Handler
+          ) -> dict[tuple[Phase, type], Handler]:
+    return {(phase, event): handler for phase in phases}
+
+
+# (phase, event) -> the handler, which returns the next phase. Absent pairs are ignored.
+TRANSITIONS: dict[tuple[Phase, type], Handler] = {
+    **_rows(ACTIVE, Up, Session._connected),
+    **_rows(ACTIVE, Down, Session._disconnected),
+    **_rows((S.STARTING, S.WAITING, S.LIVE, S.RECONCILING, S.DOWN), Push, Session._push),
+    (S.SEEDING, Push): Session._hold,
+    **_rows(ACTIVE, Bad, Session._bad_frame),
+    **_rows((S.WAITING, S.RECONCILING), SeedBegin, Session._seed_began),
+    **_rows(SEEDS, SeedProgress, Session._seed_progress),
+    **_rows((S.SEEDING, S.RECONCILING), Seeded, Session._splice),
+    **_rows(SEEDS, SeedFailed, Session._seed_failed),
+    **_rows(ACTIVE, Detail, Session._detail),
+    **_rows((S.WAITING, S.SEEDING, S.LIVE, S.RECONCILING), Overflow, Session._overflowed),
+    **_rows((S.STARTING, S.DOWN), Overflow, Session._overflowed_unconnected),
+    **_rows(ACTIVE, Tick, Session._tick),
+    **_rows(ACTIVE, Stop, Session._stop),
+}
 
 
 def excerpt(value: Any) -> str:

@@ -21,50 +21,50 @@ import structlog
 
 from tracker import heap
 from tracker.config import Config
-from tracker.exchange.errors import ExchangeError, NotFound
-from tracker.exchange.rest import RestApi
-from tracker.exchange.stream import Bad, Down, Push, Stream, Up
-from tracker.health import Health
-from tracker.pagination import Keep, Seed
-from tracker.session import (
-    NOT_LIVE,
-    UNREACHABLE,
-    UNWRITABLE,
-    AskDetail,
-    CancelSeed,
-    Decoded,
+from tracker.events import (
+    Bad,
     Detail,
-    Effect,
+    Down,
     Event,
-    Note,
     Overflow,
+    Push,
     SeedBegin,
     Seeded,
     SeedFailed,
     SeedProgress,
-    Session,
-    StartSeed,
     Stop,
     Tick,
+    Up,
+)
+from tracker.exchange.errors import ExchangeError, NotFound
+from tracker.exchange.stream import Stream
+from tracker.health import Health
+from tracker.reasons import NotLive
+from tracker.session import (
+    AskDetail,
+    CancelSeed,
+    Effect,
+    Note,
+    Session,
+    StartSeed,
+    decoded,
     decoder,
 )
 from tracker.storage import Batch, BookStore, now_ms
+from tracker.venue import Keep, Rest, Seed
 
 log = structlog.get_logger("tracker.sync")
-
-__all__ = ["NOT_LIVE", "STALE_AFTER_SECONDS", "EventQueue", "Status", "Tracker"]
 
 DRAIN_LIMIT = 10_000  # events folded into one transaction at most
 # The writer commits at least once a second (the ticker): a book whose last commit is older
 # than this is not current, whatever `live` says, because the writer is stuck.
 STALE_AFTER_SECONDS = 5.0
 TICK_SECONDS = 0.25  # the session's timers (status, reconcile, vanished orders) move this often
-# The C heap's free pages go back to the system this often (tracker.heap): after a splice
-# (its page bodies and batch), and under flow, where the SQLite writes made on the loop's
-# thread share glibc's main heap with the interpreter's large buffers and leave holes in
-# it. Released only after a splice, the RSS of the 30-minute steady run rose 0.2 MB a
-# minute, and fell 1.7 MB at the release after its reconcile; a release takes 0.15 ms
-# (median, 0.44 at most) in the daemon (docs/measured.md, "Fifth round").
+# The C heap's free pages go back to the system this often (tracker.heap): a splice's page
+# bodies and batch, and the SQLite writes made on the loop's thread, which share glibc's
+# main heap with the interpreter's large buffers, leave holes in it that glibc keeps.
+# Releasing on a timer, not only after a splice, keeps the RSS flat under steady flow at
+# a fraction of a millisecond a release (docs/measured.md, "Fifth round").
 RELEASE_EVERY_SECONDS = 5.0
 # What a full queue may shed: each is either re-learnt by the next splice (pushes, bad frames,
 # which the stream counts as it reads them) or made again (ticks, progress notes).
@@ -142,13 +142,13 @@ class Tracker:
     hold references to all three, and the lifecycle (start all, stop all in order) would be
     spread over them."""
 
-    def __init__(self, config: Config, store: BookStore, rest: RestApi) -> None:
+    def __init__(self, config: Config, store: BookStore, rest: Rest) -> None:
         self.config = config
         self.store = store
         self.rest = rest
         self.queue = EventQueue(config.queue_max)
         symbols = None if config.all_symbols else list(config.symbols or ())
-        self.stream = Stream(config.ws_url, config.credentials, symbols,
+        self.stream = Stream(config.venue_of.channel(config, symbols),
                              self.queue,  # type: ignore[arg-type]
                              ping_interval=config.ping_interval,
                              silence_timeout=config.silence_timeout,
@@ -156,10 +156,7 @@ class Tracker:
                              backoff_max=config.backoff_max,
                              auth_backoff=config.auth_backoff, max_frame=config.max_frame)
         self.stream.measure_skew = self._measure_skew
-        c = config.credentials
-        secrets = tuple(v for s in (c.api_key, c.secret, c.memo) if len(s) >= 4
-                        for v in (s, s.encode().hex()))
-        self.session = Session(config, store, secrets)
+        self.session = Session(config, store, config.credentials.scrubbed())
         self.status = Status()
         self.listeners: list[Callable[[Status], None]] = []
         self.seed_task: asyncio.Task[None] | None = None
@@ -201,7 +198,8 @@ class Tracker:
         self.status.open_orders = self.book.open_count()
         batch = Batch()
         batch.state.update(live=0, status="starting", pid=os.getpid(), started_at=now_ms(),
-                           api=self.config.api, not_live_reason="starting")
+                           api=self.config.venue_of.state_label(self.config.options),
+                           not_live_reason=NotLive.STARTING.value)
         await self.store.commit(batch)
 
     async def run(self) -> None:
@@ -236,12 +234,13 @@ class Tracker:
         return self.live and time.monotonic() - self.store.committed_at < STALE_AFTER_SECONDS
 
     @property
-    def reason_now(self) -> str | None:
+    def reason_now(self) -> NotLive | None:
         """Why the book is not live at this moment: a writer that cannot commit outranks
         whatever was last written, which it could not write."""
         if self.session.reason != "stopped" and (
                 time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
-            return UNREACHABLE if self.store.unreachable is not None else UNWRITABLE
+            return (NotLive.DATABASE_UNREACHABLE if self.store.unreachable is not None
+                    else NotLive.DATABASE_UNWRITABLE)
         return None if self.live else self.session.reason
 
     def health(self) -> Health:
@@ -399,12 +398,12 @@ class Tracker:
             self.stream.skew_ms = self.rest.skew_ms
             symbols: list[str | None] = (
                 [None] if self.config.all_symbols else list(self.config.symbols or ()))
-            source = self.session.seed_source
-            decode = decoder(self.session.parse_rest, source, self.book.rows.get)
+            codec = self.session.codec
+            decode = decoder(codec.seed_row, self.book.rows.get)
             seeds = []
             for symbol in symbols:
                 seed = await self._seed_one(symbol, progress, decode)
-                seeds.append(Decoded.of(seed.rows, seed.uncertain))
+                seeds.append(decoded(seed.rows, seed.uncertain, codec))
         except ExchangeError as exc:
             self.queue.put_nowait(SeedFailed(token, str(exc), exc.cause))
             return
@@ -412,7 +411,7 @@ class Tracker:
             log.exception("seed_crashed")
             self.queue.put_nowait(SeedFailed(token, f"{type(exc).__name__}: {exc}"))
             return
-        self.queue.put_nowait(Seeded(token, seeds, source))
+        self.queue.put_nowait(Seeded(token, seeds, codec.seed_source))
 
     async def _seed_one(self, symbol: str | None, progress: Callable[[str, int, int], None],
                         decode: Keep) -> Seed:

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 from tracker import config as config_mod
 from tracker import formats, pg_readers, readers
-from tracker.codec import SYMBOL
 
 POLL_SECONDS = 0.2
 BATCH = 1000  # journal rows per read: each read stays short, however far behind it starts
@@ -125,9 +124,8 @@ def poll_sqlite(conn: sqlite3.Connection, kept: str | None, last: int | None,
 def run(args: argparse.Namespace) -> int:
     book = pg_readers.locate(args.config, os.environ, args.db, args.account)
     symbol = args.symbol or None
-    if symbol is not None and not SYMBOL.fullmatch(symbol):
-        raise config_mod.ConfigError(f"--symbol: {args.symbol!r} is not a BASE_QUOTE symbol "
-                                     "(e.g. BTC_USDT)")
+    if symbol is not None:
+        config_mod.check_symbol("--symbol", symbol)
     if args.since is not None and args.since < 0:
         raise config_mod.ConfigError(f"--since: a seq >= 0, got {args.since}")
     if isinstance(book, pg_readers.Book):

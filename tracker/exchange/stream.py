@@ -1,113 +1,44 @@
-"""The private order stream: connect, log in, subscribe, keep alive, reconnect.
+"""The private order stream: connect, open the venue's channel (log in, subscribe), keep
+alive, reconnect.
 
-It reports what happens as events on a queue and never touches the book: the frame
-decoder says what a frame is, and the codec turns a row into an order update.
+It reports what happens as events on a queue and never touches the book: the venue's
+channel says what a frame is, and its codec turns a row into an order update.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from tracker.credentials import Credentials
-from tracker.exchange.errors import (
-    CLOCK,
-    CREDENTIALS,
-    EXCHANGE,
-    RATE_LIMITED,
-    UNREACHABLE,
-    credential_hint,
-)
-from tracker.exchange.frames import (
+from tracker.events import Bad, Down, Event, Push, Up
+from tracker.exchange.errors import StreamError
+from tracker.frames import (
     ErrorEvent,
     Frame,
     OrderPush,
     Pong,
     Unexpected,
     Unreadable,
-    decode,
 )
-from tracker.venues.bitmart import signing
-from tracker.venues.bitmart.protocol import (
-    ALL_SYMBOLS,
-    PING,
-    TOPICS_PER_CONNECTION,
-    TOPICS_PER_SUBSCRIBE,
-    WS_CLOCK_CODES,
-    WS_CREDENTIAL_CODES,
-    WS_LIMIT_CODES,
-    login_request,
-    order_topic,
-    subscribe_request,
-)
+from tracker.reasons import NotLive
+from tracker.venue import Channel
 
 log = structlog.get_logger("tracker.stream")
 
-DISCONNECTED = "disconnected"  # the exchange closed a working connection: reconnect
-
-
-@dataclass(frozen=True)
-class Up:
-    conn: int  # increases with every connection
-
-
-@dataclass(frozen=True)
-class Push:
-    conn: int
-    data: list[Any]
-    received_ms: int
-
-
-@dataclass(frozen=True)
-class Bad:
-    """A frame the stream could not use: journaled as invalid by the consumer."""
-
-    conn: int
-    reason: str
-    excerpt: str
-
-
-@dataclass(frozen=True)
-class Down:
-    conn: int
-    reason: str
-    cause: str = DISCONNECTED  # errors.CREDENTIALS, UNREACHABLE, ... or DISCONNECTED
-
-
-Event = Up | Push | Bad | Down
-
-
-class StreamError(Exception):
-    def __init__(self, reason: str, *, cause: str = EXCHANGE) -> None:
-        super().__init__(reason)
-        self.cause = cause
-
-
 class Stream:
-    def __init__(self, url: str, credentials: Credentials, symbols: list[str] | None,
-                 queue: asyncio.Queue[Event], *, ping_interval: float = 10.0,
-                 silence_timeout: float = 20.0, backoff_initial: float = 0.5,
-                 backoff_max: float = 30.0, auth_backoff: float = 60.0,
-                 max_frame: int = 1 << 20, clock_skew_ms: int = 0) -> None:
-        self.url = url
-        self.credentials = credentials
-        # None: every symbol is wanted, and nothing is filtered.
-        self.wanted = None if symbols is None else frozenset(symbols)
-        # Past the per-connection topic limit one `ALL_SYMBOLS` topic, filtered here,
-        # replaces the per-symbol topics (never both: whether that doubles every push is
-        # unknown).
-        self.topics = [ALL_SYMBOLS] if symbols is None or len(
-            symbols) > TOPICS_PER_CONNECTION else [order_topic(s) for s in symbols]
+    def __init__(self, channel: Channel, queue: asyncio.Queue[Event], *,
+                 ping_interval: float = 10.0, silence_timeout: float = 20.0,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 auth_backoff: float = 60.0, max_frame: int = 1 << 20) -> None:
+        self.channel = channel
         self.queue = queue
         self.ping_interval = ping_interval
         self.silence_timeout = silence_timeout
@@ -116,7 +47,7 @@ class Stream:
         self.backoff_max = backoff_max
         self.auth_backoff = auth_backoff
         self.max_frame = max_frame
-        self.skew_ms = clock_skew_ms
+        self.skew_ms = 0  # the venue's clock minus ours, as the REST side measured it
         self.conn_id = 0
         self.reconnects = 0
         self.stats: Counter[str] = Counter()
@@ -134,18 +65,19 @@ class Stream:
             started = time.monotonic()
             try:
                 await self._session(conn)
-                reason, cause = "closed", DISCONNECTED
+                reason, cause = "closed", NotLive.DISCONNECTED
             except StreamError as exc:
                 reason, cause = str(exc), exc.cause
             except ConnectionClosed as exc:
-                reason, cause = f"{type(exc).__name__}: {exc}"[:300], DISCONNECTED
+                reason, cause = f"{type(exc).__name__}: {exc}"[:300], NotLive.DISCONNECTED
             except InvalidStatus as exc:
                 limited = exc.response.status_code == 429
                 reason = f"{type(exc).__name__}: {exc}"[:300]
-                cause = RATE_LIMITED if limited else UNREACHABLE
+                cause = NotLive.RATE_LIMITED if limited else NotLive.EXCHANGE_UNREACHABLE
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-                reason, cause = f"{type(exc).__name__}: {exc}"[:300], UNREACHABLE
-            auth, clock = cause == CREDENTIALS, cause == CLOCK
+                reason = f"{type(exc).__name__}: {exc}"[:300]
+                cause = NotLive.EXCHANGE_UNREACHABLE
+            auth, clock = cause is NotLive.CREDENTIALS, cause is NotLive.CLOCK
             self.queue.put_nowait(Down(conn, reason, cause))
             self.reconnects += 1
             if time.monotonic() - started > 60:
@@ -168,15 +100,14 @@ class Stream:
             log.info("clock_synced", skew_ms=self.skew_ms)
 
     async def _session(self, conn: int) -> None:
-        async with websockets.connect(self.url, ping_interval=None, max_size=self.max_frame,
-                                      open_timeout=10, close_timeout=2) as ws:
+        async with websockets.connect(self.channel.url, ping_interval=None,
+                                      max_size=self.max_frame, open_timeout=10,
+                                      close_timeout=2) as ws:
             early: list[Frame] = []
-            await self._login(ws, early)
-            await self._subscribe(ws, early)
+            subscribed = await self.channel.open(ws.send, lambda: self._reply(ws, early),
+                                                 self.skew_ms)
             self.queue.put_nowait(Up(conn))
-            log.info("stream_up", conn=conn, topics=len(self.topics),
-                     mode="all_symbols" if self.topics == [ALL_SYMBOLS] else "per_symbol",
-                     symbols=len(self.wanted) if self.wanted is not None else "all")
+            log.info("stream_up", conn=conn, **subscribed)
             for decoded in early:
                 self._report(conn, decoded)
             await self._read(ws, conn)
@@ -189,9 +120,10 @@ class Stream:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise StreamError("no answer from the exchange within 10 s", cause=UNREACHABLE)
+                raise StreamError("no answer from the exchange within 10 s",
+                                  cause=NotLive.EXCHANGE_UNREACHABLE)
             frame = await asyncio.wait_for(ws.recv(), remaining)
-            decoded = decode(frame, self.max_frame, self.wanted)
+            decoded = self.channel.decode(frame)
             if isinstance(decoded, Pong):
                 continue
             if isinstance(decoded, Unreadable):
@@ -201,41 +133,6 @@ class Stream:
                 early.append(decoded)
                 continue
             return decoded.body
-
-    async def _login(self, ws: websockets.ClientConnection, early: list[Frame]) -> None:
-        c = self.credentials
-        stamp = str(int(time.time() * 1000) + self.skew_ms)
-        sign = signing.ws_login_sign(c.secret, c.memo, stamp)
-        await ws.send(json.dumps(login_request(c.api_key, stamp, sign)))
-        reply = await self._reply(ws, early)
-        if not isinstance(reply, dict) or reply.get("event") != "login":
-            raise StreamError(f"unexpected login answer: {str(reply)[:120]}")
-        if "errorCode" in reply:
-            code = str(reply["errorCode"])
-            message = f"login refused: {code} {str(reply.get('errorMessage', ''))[:120]}"
-            if code in WS_CREDENTIAL_CODES:
-                message += f": {credential_hint(code)}"
-            raise StreamError(message, cause=(
-                CREDENTIALS if code in WS_CREDENTIAL_CODES else CLOCK if code in WS_CLOCK_CODES
-                else RATE_LIMITED if code in WS_LIMIT_CODES else EXCHANGE))
-
-    async def _subscribe(self, ws: websockets.ClientConnection,
-                         early: list[Frame]) -> None:
-        for i in range(0, len(self.topics), TOPICS_PER_SUBSCRIBE):
-            chunk = self.topics[i:i + TOPICS_PER_SUBSCRIBE]
-            await ws.send(json.dumps(subscribe_request(chunk)))
-            pending = set(chunk)
-            while pending:
-                reply = await self._reply(ws, early)
-                if not isinstance(reply, dict):
-                    raise StreamError(f"unexpected subscribe answer: {str(reply)[:120]}")
-                if "errorCode" in reply:
-                    code = str(reply.get("errorCode"))
-                    raise StreamError(f"subscribe refused: {code} "
-                                      f"{str(reply.get('errorMessage', ''))[:120]}",
-                                      cause=RATE_LIMITED if code in WS_LIMIT_CODES
-                                      else EXCHANGE)
-                pending.discard(reply.get("topic"))
 
     async def _read(self, ws: websockets.ClientConnection, conn: int) -> None:
         """Frames as they come. The keeper beside this loop sends the pings and watches for
@@ -251,11 +148,11 @@ class Stream:
                 frame = await ws.recv()
                 self._heard = loop.time()
                 self.stats["frames"] += 1
-                self._report(conn, decode(frame, self.max_frame, self.wanted))
+                self._report(conn, self.channel.decode(frame))
         except websockets.ConnectionClosed:
             if silent.is_set():
                 raise StreamError(f"silent for {self.silence_timeout:g} s",
-                                  cause=UNREACHABLE) from None
+                                  cause=NotLive.EXCHANGE_UNREACHABLE) from None
             raise
         finally:
             keeper.cancel()
@@ -271,7 +168,7 @@ class Stream:
                 ws.transport.abort()  # the reader's recv ends at once, and reports silence
                 return
             if now - last_sent >= self.ping_interval:
-                await ws.send(PING)
+                await ws.send(self.channel.ping)
                 last_sent = now
             await asyncio.sleep(min(last_sent + self.ping_interval,
                                     self._heard + self.silence_timeout) - now)

@@ -1,75 +1,29 @@
-"""The private stream's frame decoder: one WebSocket frame in, what the exchange meant out.
+"""BitMart's private-stream frame decoder: one WebSocket frame in, what the exchange meant
+out.
 
 It is pure (no socket, no clock, no log), so every kind of frame is tested without a
-connection, and the stream is left to count, log and report what this module decides.
-Frames are text or raw-DEFLATE binary; a frame that inflates past `max_frame` bytes is
-refused, so a decompression bomb costs nothing.
+connection. Frames are text or raw-DEFLATE binary; a frame that inflates past `max_frame`
+bytes is refused, so a decompression bomb costs nothing.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from tracker.codec import push_frame
+from tracker.frames import (
+    EXCERPT,
+    NOT_JSON,
+    Ack,
+    ErrorEvent,
+    Frame,
+    OrderPush,
+    Pong,
+    Unexpected,
+    Unreadable,
+)
+from tracker.venues.bitmart.codec import push_frame
 from tracker.venues.bitmart.protocol import ORDER_TABLES, PONG, SUBSCRIBE, UNSUBSCRIBE, inflate
-
-EXCERPT = 200  # characters of a bad frame kept for the journal (hex: bytes, so twice that)
-NOT_JSON = "frame is not JSON"
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    """The answer to our keep-alive ping."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderPush:
-    """An order push's elements of the wanted symbols; `ignored` counts the others. Each
-    element is an `OrderUpdate` where the codec's fast path read the whole frame, else the
-    raw JSON value, for `codec.from_push` to judge."""
-
-    data: list[Any]
-    ignored: int
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """A subscribe or unsubscribe answer: awaited while connecting, harmless later."""
-
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorEvent:
-    """The exchange reporting an error on the connection rather than in a push."""
-
-    code: str
-    message: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """A frame with no JSON in it: bad DEFLATE, past the size cap, not UTF-8, not JSON."""
-
-    reason: str
-    excerpt: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unexpected:
-    """JSON the stream has no use for. `body` stays, because while connecting any answer
-    but a push is the reply to judge (a login answer is one of these)."""
-
-    reason: str
-    excerpt: str
-    body: Any
-
-
-Bad = Unreadable | Unexpected
-Frame = Pong | OrderPush | Ack | ErrorEvent | Bad
 
 
 def frame_text(frame: str | bytes, limit: int) -> str:

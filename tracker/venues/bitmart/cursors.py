@@ -1,4 +1,5 @@
-"""Pure cursors for reading a live open-order list page by page: v2 passes and v4 windows.
+"""BitMart's pure cursors for reading a live open-order list page by page: v2 passes and v4
+windows.
 
 A cursor says which page to fetch next (`next_request`) and takes what came back (`take`);
 the REST client sends, checks the envelope, paces and retries. Nothing here does I/O or
@@ -7,17 +8,14 @@ reads a clock, so every paging decision can be tested from a written sequence of
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from tracker import codec
+from tracker.codec import time_ms
+from tracker.venue import Keep, Seed, Tally
 from tracker.venues.bitmart.protocol import V2_LIST_OPEN, V4_PAGE_MAX
 
 Row = dict[str, Any]
-# What a cursor keeps of each row it takes: the caller's decoder, so that a large seed never
-# holds its raw rows (several times the size of decoded ones) beyond the page they came in.
-Keep = Callable[[Any], Any]
 
 
 def _as_is(row: Any) -> Any:
@@ -26,28 +24,6 @@ def _as_is(row: Any) -> Any:
 
 def _nothing(row: Any) -> None:
     return None
-
-
-@dataclass
-class Seed:
-    """One symbol's open orders as read (each as `keep` made it), and the ids of orders
-    whose presence is uncertain.
-
-    `uncertain` holds orders seen in one pagination pass but not the last: they may have
-    closed, or the last pass may have skipped them; the caller resolves them by id.
-    """
-
-    rows: list[Any] = field(default_factory=list)
-    uncertain: list[str] = field(default_factory=list)
-    passes: int = 0
-
-
-@dataclass(frozen=True)
-class Tally:
-    """How far a read has come, for a progress display."""
-
-    read: int
-    expected: int
 
 
 @dataclass(frozen=True)
@@ -88,7 +64,7 @@ def _key(row: Any, name: str) -> str:
 
 
 def _created(row: Any, name: str) -> int | None:
-    return codec.time_ms(row.get(name)) if isinstance(row, dict) else None
+    return time_ms(row.get(name)) if isinstance(row, dict) else None
 
 
 class V2Cursor:
