@@ -19,7 +19,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_codec import PUSH, V2_ROW, V4_ROW
+from tests.venues.bitmart.test_codec import PUSH, V2_ROW, V4_ROW
 from tracker.book import Outcome
 from tracker.codec import DECIMAL, STATES, Invalid, OrderUpdate, amount_text
 from tracker.exchange.errors import ExchangeError
