@@ -151,7 +151,7 @@ class HttpClient:
 
 
 def parse_json(response: Answer) -> Any:
-    # BitMart has sent JSON labelled text/plain; parse whatever the content type says.
+    # Exchanges send JSON labelled text/plain (BitMart has): whatever the type says, parse.
     try:
         return json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -172,8 +172,8 @@ def retry_after(response: Answer, default: float) -> float:
 
 
 def error_text(response: Answer) -> str:
-    """The status and the exchange's own words: v2 errors say them in `message`, and its
-    rate limiter in `msg` ({"code": -30, "msg": "Visit too often..."})."""
+    """The status and the exchange's own words, in `message` or `msg`, where exchanges put
+    them (BitMart's v2 errors in the first, its rate limiter and Binance in the second)."""
     try:
         body = json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
