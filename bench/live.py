@@ -261,7 +261,7 @@ def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
     the symbol's newest PAGE rows: the seed's later windows start where the answer before
     ended, which a floor that reads nothing cannot know, and their size is not the pace."""
     api_key, secret, memo = CREDENTIALS.values()
-    since_ms = Config().options.v4_since_ms
+    since_ms = Config().venue_settings.v4_since_ms
 
     async def page(symbol: str, _: int) -> httpx.Response:
         raw = json.dumps(V4Window(since_ms, PAGE, symbol).body(), separators=(",", ":"))

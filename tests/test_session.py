@@ -124,7 +124,7 @@ def push(oid: str, state: str = "new", filled: str = "0", update_time: int = 2,
 
 
 def session(api: str = "v4", **settings: Any) -> Driver:
-    config = Config(options=Settings(api=api), symbols=(SYMBOL,), grace_period=3.0,
+    config = Config(venue_settings=Settings(api=api), symbols=(SYMBOL,), grace_period=3.0,
                     forgotten_after=300.0, reconcile_interval=900.0, backoff_initial=0.5,
                     backoff_max=30.0,
                     **settings)
@@ -406,7 +406,7 @@ def test_a_bad_push_element_is_journaled_invalid_with_the_push_receive_time() ->
 
 
 def test_credentials_in_exchange_text_are_scrubbed_before_the_journal() -> None:
-    config = Config(options=Settings(api="v4"), symbols=(SYMBOL,))
+    config = Config(venue_settings=Settings(api="v4"), symbols=(SYMBOL,))
     driver = Driver(Session(config, Seqs(), secrets=("s3cretkey",)))
     live(driver)
     batch = driver.feed(Bad(1, "echo s3cretkey", '{"k": "s3cretkey"}'))

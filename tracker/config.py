@@ -6,7 +6,7 @@ leave the default in force without a word. Credentials never come from the comma
 where `ps` would show them.
 
 The table has the core's rows (`Config`) and the chosen venue's own (its `settings`, held
-as `Config.options`); both are written flat, in one file or environment, as before.
+as `Config.venue_settings`); both are written flat, in one file or environment, as before.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class Config:
                               "stderr is a terminal",
                               choices=("auto", "json", "console"))
     # The venue's own settings (its `settings` dataclass), filled by `load`.
-    options: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
+    venue_settings: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
     credentials: Credentials = field(default_factory=Credentials, repr=False)
     db_password: str = field(default="", repr=False)  # PostgreSQL's, when not in .pgpass
 
@@ -325,8 +325,8 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
         raise ConfigError(f"{foreign[0]} ({origins[foreign[0]]}): a setting of {owner}, not "
                           f"of {venue.title} (venue = {venue.name!r})")
     own = VENUE_FIELDS[venue.name]
-    options = venue.settings(**{n: v for n, v in coerced.items() if n in own})
-    config = dataclasses.replace(Config(), options=options,
+    own_settings = venue.settings(**{n: v for n, v in coerced.items() if n in own})
+    config = dataclasses.replace(Config(), venue_settings=own_settings,
                                  **{n: v for n, v in coerced.items() if n in FIELDS})
     return validate(config, env)
 
@@ -334,8 +334,8 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
 def validate(config: Config, env: Mapping[str, str]) -> Config:
     _check_ranges(config)
     venue = config.venue_of
-    _check_ranges(config.options)
-    rest_default, ws_default = venue.defaults(config.options)
+    _check_ranges(config.venue_settings)
+    rest_default, ws_default = venue.defaults(config.venue_settings)
     config = dataclasses.replace(config, rest_url=(config.rest_url or rest_default).rstrip("/"),
                                  ws_url=config.ws_url or ws_default)
     _check_url("rest_url", config.rest_url, ("http", "https"), config.allow_insecure)

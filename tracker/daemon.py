@@ -84,7 +84,7 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
         notifier.ready("connecting")
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
         log.info("tracker_started", venue=config.venue,
-                 api=config.venue_of.state_label(config.options), db=shown(config.db),
+                 api=config.venue_of.state_label(config.venue_settings), db=shown(config.db),
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port,
                  role="active")

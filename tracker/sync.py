@@ -198,7 +198,7 @@ class Tracker:
         self.status.open_orders = self.book.open_count()
         batch = Batch()
         batch.state.update(live=0, status="starting", pid=os.getpid(), started_at=now_ms(),
-                           api=self.config.venue_of.state_label(self.config.options),
+                           api=self.config.venue_of.state_label(self.config.venue_settings),
                            not_live_reason=NotLive.STARTING.value)
         await self.store.commit(batch)
 

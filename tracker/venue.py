@@ -125,9 +125,9 @@ class Channel(Protocol):
 
 class Configured(Protocol):
     """What a venue reads of the configuration (`tracker.config.Config`): the core's settings
-    it needs, its own (`options`) and the credentials."""
+    it needs, its own (`venue_settings`) and the credentials."""
 
-    options: Any
+    venue_settings: Any
     credentials: Credentials
     symbols: tuple[str, ...] | None
     rest_url: str
@@ -149,17 +149,17 @@ class Venue(Protocol):
     symbol_example: str
     idle_cut_s: float  # the venue drops a private connection quiet for this long
 
-    def defaults(self, options: Any) -> tuple[str, str]:
+    def defaults(self, settings: Any) -> tuple[str, str]:
         """The REST and WebSocket URLs when none are set."""
 
     def check(self, config: Configured) -> None:
         """What only the venue knows about a whole configuration (a page size within its
         cap, every symbol only where it can read them all); `ConfigError` when wrong."""
 
-    def state_label(self, options: Any) -> str:
+    def state_label(self, settings: Any) -> str:
         """What `sync_state.api` says of this configuration."""
 
-    def codec(self, options: Any) -> Codec: ...
+    def codec(self, settings: Any) -> Codec: ...
 
     def rest(self, config: Configured) -> Rest: ...
 

@@ -91,11 +91,11 @@ class BitMart:
     # The exchange drops a private connection that sent nothing for 20 s.
     idle_cut_s = 20.0
 
-    def defaults(self, options: Settings) -> tuple[str, str]:
-        return URLS[options.api]
+    def defaults(self, settings: Settings) -> tuple[str, str]:
+        return URLS[settings.api]
 
     def check(self, config: Configured) -> None:
-        api = config.options.api
+        api = config.venue_settings.api
         if config.symbols is None and api == "v2":
             raise ConfigError("symbols: the v2 order list needs explicit symbols (\"*\" is "
                               "v4 only)")
@@ -103,24 +103,24 @@ class BitMart:
             raise ConfigError(f"page_size: must be between 1 and {PAGE_MAX[api]} for {api}, "
                               f"got {config.page_size}")
 
-    def state_label(self, options: Settings) -> str:
-        return options.api
+    def state_label(self, settings: Settings) -> str:
+        return settings.api
 
-    def codec(self, options: Settings) -> Dialect:
-        return Dialect(options.api)
+    def codec(self, settings: Settings) -> Dialect:
+        return Dialect(settings.api)
 
     def rest(self, config: Configured) -> Rest:
         from tracker.venues.bitmart.rest import V2Rest, V4Rest
 
-        options: Settings = config.options
+        own: Settings = config.venue_settings
         keys = Keys.of(config.credentials)
         common: dict[str, Any] = {"timeout": config.rest_timeout,
                                   "retries": config.rest_retries,
                                   "max_bytes": config.rest_max_bytes}
-        if options.api == "v2":
+        if own.api == "v2":
             return V2Rest(config.rest_url, keys, page_size=config.page_size,
-                          rate=options.rest_rate, max_passes=options.seed_passes, **common)
-        return V4Rest(config.rest_url, keys, since_ms=options.v4_since_ms,
+                          rate=own.rest_rate, max_passes=own.seed_passes, **common)
+        return V4Rest(config.rest_url, keys, since_ms=own.v4_since_ms,
                       page_size=config.page_size, **common)
 
     def channel(self, config: Configured, symbols: list[str] | None) -> Channel:
