@@ -89,7 +89,7 @@ class _Base:
         # switch to turn that off. httpx's own timeouts bound each read, which a trickling
         # answer defeats; `timeout` is instead the deadline of a whole call, in `_exchange`.
         self.http = httpx.AsyncClient(base_url=base_url, timeout=None,
-                                      headers={"User-Agent": "bitmart-order-tracker"})
+                                      headers={"User-Agent": "open-order-tracker"})
         self.credentials = credentials
         self.timeout = timeout
         self.max_bytes = max_bytes
