@@ -14,7 +14,7 @@ cleanup() { [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true; cleanup_ma
 trap cleanup EXIT
 
 STEPS=$ROOT/root/walkthrough
-CLONE=/root/bitmart-order-tracker
+CLONE=/root/open-order-tracker
 mkdir -p "$STEPS" "$ROOT$CLONE"
 # The README's blocks: 1a (systemd, up to the config edit), 1b (the rest), 2 (readers),
 # 3 (backup), 4 (PostgreSQL), 5 (its reader). A README without them fails here, loudly.

@@ -10,7 +10,7 @@ trap cleanup_machine EXIT
 "$PY" -m pip wheel -q -w "$ROOT/wheels" "$PROJECT[sim]" 2>&1 | grep -v -i warning || true
 chroot "$ROOT" python3 -m venv /opt/tracker
 chroot "$ROOT" /opt/tracker/bin/pip install -q --no-index --find-links /wheels \
-  'bitmart-order-tracker[sim]'
+  'open-order-tracker[sim]'
 
 PORT=$(free_port)
 install -D -m 0644 "$PROJECT/systemd/tracker.sysusers" "$ROOT/usr/lib/sysusers.d/tracker.conf"

@@ -20,9 +20,6 @@ class BookView:
     open_ids: set[str] = field(default_factory=set)
     state: dict[str, Any] = field(default_factory=dict)
 
-    def open_rows(self) -> list[dict[str, Any]]:
-        return [self.orders[oid] for oid in self.open_ids]
-
 
 def ro_connect(db: Path, timeout: float = 5.0) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True, timeout=timeout,

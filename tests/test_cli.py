@@ -160,7 +160,7 @@ def test_healthcheck_argument_errors_still_exit_1() -> None:
 def test_version_is_the_installed_packages() -> None:
     done = tracker("--version")
     assert done.returncode == 0
-    assert done.stdout == f"tracker {importlib.metadata.version('bitmart-order-tracker')}\n"
+    assert done.stdout == f"tracker {importlib.metadata.version('open-order-tracker')}\n"
 
 
 # -- 7: times, as systemctl shows them -----------------------------------------------

@@ -52,13 +52,13 @@ class Parser(argparse.ArgumentParser):
 
 def version() -> str:
     try:
-        return importlib.metadata.version("bitmart-order-tracker")
+        return importlib.metadata.version("open-order-tracker")
     except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
         return "unknown (not installed)"
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="tracker", description="Keeps an exact SQLite book of one BitMart "
+    parser = Parser(prog="tracker", description="Keeps an exact book of an exchange "
                     "account's open orders. 'tracker COMMAND --help' describes a command.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
