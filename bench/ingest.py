@@ -26,11 +26,11 @@ import aiosqlite
 
 from bench import peer
 from bench.common import ACCOUNT, BURST_SYMBOL, Probe, ratio
-from bitmart_sim import burst
 from harness import Daemon, Sim
 from harness.books import Book as BookStore
 from harness.books import PostgresBook
 from harness.postgres import Database
+from simulator import burst
 from tracker import codec
 from tracker.book import Book
 from tracker.codec import OrderUpdate

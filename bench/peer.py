@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BURST_SYMBOL, poll, ratio
-from bitmart_sim import burst
 from harness import CREDENTIALS, Sim, clean_env
+from simulator import burst
 from tracker.venues.bitmart import protocol
 
 TIMEOUT_S = 900.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import bitmart_sim
+import simulator
 from tracker.exchange.errors import credential_hint
 from tracker.venues.bitmart import protocol
 
@@ -159,12 +159,12 @@ def test_protocol_imports_only_the_standard_library() -> None:
                                                                            PROTOCOL}
 
 
-SIMULATOR = Path(bitmart_sim.__file__).parent
+SIMULATOR = Path(simulator.__file__).parent
 SIMULATOR_MODULES = {path.stem for path in SIMULATOR.glob("*.py")} - {"__init__"}
 
 
 def test_the_simulator_takes_only_protocol_and_signing_from_the_daemon() -> None:
-    loaded = imported_tracker_modules(*(f"bitmart_sim.{name}" for name in SIMULATOR_MODULES))
+    loaded = imported_tracker_modules(*(f"simulator.{name}" for name in SIMULATOR_MODULES))
     assert loaded == {*PACKAGES, PROTOCOL, "tracker.venues.bitmart.signing"}
 
 
@@ -174,6 +174,6 @@ def test_no_module_imports_in_a_circle() -> None:
     import-linter's contracts in pyproject.toml; this finds any circle, layered or not."""
     import grimp
 
-    graph = grimp.build_graph("tracker", "bitmart_sim", "harness", "bench", cache_dir=None)
+    graph = grimp.build_graph("tracker", "simulator", "harness", "bench", cache_dir=None)
     edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
     list(graphlib.TopologicalSorter(edges).static_order())  # CycleError names the circle

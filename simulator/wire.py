@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bitmart_sim.store import Fill, OrderChange, SimOrder, SymbolSpec
+from simulator.store import Fill, OrderChange, SimOrder, SymbolSpec
 from tracker.venues.bitmart.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
 
 

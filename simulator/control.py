@@ -22,12 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim import burst
-from bitmart_sim.faults import FaultConfigError
-from bitmart_sim.flow import FlowConfigError, parse_mix
-from bitmart_sim.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
-from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
-from bitmart_sim.wire import dec, v4_order
+from simulator import burst
+from simulator.faults import FaultConfigError
+from simulator.flow import FlowConfigError, parse_mix
+from simulator.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
+from simulator.store import CLIENT_ID, OrderError, SimOrder
+from simulator.wire import dec, v4_order
 
 # RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent on the wire.
 SENDABLE_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim.state import Simulator
+from simulator.state import Simulator
 from tracker.venues.bitmart import protocol
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim import control, rest_public, rest_v2, rest_v4, ws
-from bitmart_sim.replies import v2_error, v4_error
-from bitmart_sim.state import SIM_KEY, Settings, Simulator
+from simulator import control, rest_public, rest_v2, rest_v4, ws
+from simulator.replies import v2_error, v4_error
+from simulator.state import SIM_KEY, Settings, Simulator
 from tracker.venues.bitmart import protocol
 
 EXCHANGE_PREFIXES = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")

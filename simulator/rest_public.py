@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bitmart_sim.replies import v4_response
-from bitmart_sim.state import SIM_KEY
+from simulator.replies import v4_response
+from simulator.state import SIM_KEY
 
 
 def routes() -> list[web.RouteDef]:

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bitmart_sim.burst import Load
-from bitmart_sim.faults import Faults
-from bitmart_sim.flow import DEFAULT_MIX, OrderFlow
-from bitmart_sim.ratelimit import FixedWindow
-from bitmart_sim.store import (
+from simulator.burst import Load
+from simulator.faults import Faults
+from simulator.flow import DEFAULT_MIX, OrderFlow
+from simulator.ratelimit import FixedWindow
+from simulator.store import (
     DEFAULT_SYMBOLS,
     Ids,
     OrderChange,
@@ -80,7 +80,7 @@ class Settings:
     rate: float = 0.0  # order-flow events per second
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     compress: bool = True  # pushes as raw-DEFLATE binary frames; False: plain text frames
-    amounts: str = "minimal"  # or "padded": see bitmart_sim.wire
+    amounts: str = "minimal"  # or "padded": see simulator.wire
     ws_idle_timeout_s: float = 20.0
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client
