@@ -27,7 +27,7 @@ from simulator.faults import FaultConfigError
 from simulator.flow import FlowConfigError, parse_mix
 from simulator.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
 from simulator.store import CLIENT_ID, OrderError, SimOrder
-from simulator.wire import dec, v4_order
+from simulator.truth import truth_row
 
 # RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent on the wire.
 SENDABLE_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
@@ -107,12 +107,8 @@ def only_account(sim: Simulator, body: dict[str, Any],
     return None if name is None else sim.account(name)
 
 
-def truth_row(sim: Simulator, account: AccountState, order: SimOrder) -> dict[str, Any]:
-    spec = account.store.symbols[order.symbol]
-    row = v4_order(order, spec, sim.settings.amounts)
-    row["fees"] = dec(order.fees, 8, sim.settings.amounts)
-    row["fills"] = len(order.fills)
-    return row
+def row_of(sim: Simulator, account: AccountState, order: SimOrder) -> dict[str, Any]:
+    return truth_row(order, account.store.symbols[order.symbol], sim.settings.amounts)
 
 
 async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -124,7 +120,7 @@ async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> A
     else:
         orders = [o for o in account.store.orders.values() if symbol in (None, o.symbol)]
     return {"server_time": sim.now_ms(), "account": account.name,
-            "orders": [truth_row(sim, account, o) for o in orders]}
+            "orders": [row_of(sim, account, o) for o in orders]}
 
 
 async def get_faults(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -165,21 +161,21 @@ async def place(sim: Simulator, body: dict[str, Any], request: web.Request) -> A
             order = account.flow.random_limit(symbol or None)
         else:
             order = account.store.place_limit(symbol, side, price, size, client_id)
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def fill(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """Fill an order of the account named (another account's order is not found)."""
     account = account_of(sim, body, request)
     order = account.store.fill(request.match_info["order_id"], _amount(body, "size"))
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def cancel(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     account = account_of(sim, body, request)
     order = account.store.cancel(request.match_info["order_id"],
                                  str(body.get("source", "user")))
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def populate(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
