@@ -11,8 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import control, rest_public, rest_v2, rest_v4, ws
-from simulator.replies import v2_error, v4_error
+from simulator import control
+from simulator.faces.bitmart import rest_public, rest_v2, rest_v4, ws
+from simulator.faces.bitmart.replies import v2_error, v4_error
 from simulator.state import SIM_KEY, Settings, Simulator
 from tracker.venues.bitmart import protocol
 

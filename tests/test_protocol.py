@@ -160,11 +160,14 @@ def test_protocol_imports_only_the_standard_library() -> None:
 
 
 SIMULATOR = Path(simulator.__file__).parent
-SIMULATOR_MODULES = {path.stem for path in SIMULATOR.glob("*.py")} - {"__init__"}
+# Every module of the simulator, its faces' included, by dotted name.
+SIMULATOR_MODULES = {".".join(("simulator", *path.relative_to(SIMULATOR).with_suffix("").parts))
+                     for path in SIMULATOR.rglob("*.py") if path.stem != "__init__"}
 
 
 def test_the_simulator_takes_only_protocol_and_signing_from_the_daemon() -> None:
-    loaded = imported_tracker_modules(*(f"simulator.{name}" for name in SIMULATOR_MODULES))
+    assert "simulator.faces.bitmart.ws" in SIMULATOR_MODULES  # the faces are searched too
+    loaded = imported_tracker_modules(*SIMULATOR_MODULES)
     assert loaded == {*PACKAGES, PROTOCOL, "tracker.venues.bitmart.signing"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from simulator.replies import v4_response
+from simulator.faces.bitmart.replies import v4_response
 from simulator.state import SIM_KEY
 
 

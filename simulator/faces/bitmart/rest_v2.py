@@ -13,10 +13,10 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from simulator.replies import v2_error
+from simulator.faces.bitmart.replies import v2_error
+from simulator.faces.bitmart.wire import v2_row
 from simulator.state import SIM_KEY, AccountState
 from simulator.store import OrderError
-from simulator.wire import v2_row
 from tracker.venues.bitmart import protocol, signing
 
 TOKEN_LIFETIME_S = 900

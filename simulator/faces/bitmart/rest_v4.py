@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.replies import v4_error, v4_response
+from simulator.faces.bitmart.replies import v4_error, v4_response
+from simulator.faces.bitmart.wire import v4_order, v4_trade
 from simulator.state import SIM_KEY, AccountState, Simulator
 from simulator.store import CLIENT_ID, OrderError, SimOrder
-from simulator.wire import v4_order, v4_trade
 from tracker.venues.bitmart import protocol, signing
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000

@@ -10,9 +10,9 @@ from collections import deque
 
 from aiohttp import WSMsgType, web
 
+from simulator.faces.bitmart.wire import push_row
 from simulator.state import SIM_KEY, AccountState, Simulator
 from simulator.store import OrderChange
-from simulator.wire import push_row
 from tracker.venues.bitmart import protocol, signing
 
 MAX_CONNECTIONS_PER_IP = 10
