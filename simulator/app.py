@@ -14,6 +14,7 @@ from aiohttp import web
 from simulator import control
 from simulator.faces.bitmart import rest_public, rest_v2, rest_v4, ws
 from simulator.faces.bitmart.replies import v2_error, v4_error
+from simulator.faces.bitmart.venue import VENUE_KEY, Venue
 from simulator.state import SIM_KEY, Settings, Simulator
 from tracker.venues.bitmart import protocol
 
@@ -42,10 +43,12 @@ async def rest_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     if sim.chance(faults.rest_5xx, "rest_5xx"):
         response: web.StreamResponse = (
             v2_error(500, "Internal server error") if v2
-            else v4_error(sim, 500, 59002, "Internal error, please try again later"))
+            else v4_error(request.app[VENUE_KEY], 500, 59002,
+                          "Internal error, please try again later"))
     elif sim.chance(faults.rest_429, "rest_429"):
         response = (v2_error(429, "Too many requests") if v2
-                    else v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests"))
+                    else v4_error(request.app[VENUE_KEY], 429, protocol.V4_RATE_LIMITED,
+                                  "Request too many requests"))
     else:
         response = await handler(request)
     if faults.rest_trickle_ms and isinstance(response, web.Response) \
@@ -101,6 +104,7 @@ async def endless(sim: Simulator, request: web.Request) -> web.StreamResponse:
 def build_app(sim: Simulator) -> web.Application:
     app = web.Application(middlewares=[rest_faults], client_max_size=1024 * 1024)
     app[SIM_KEY] = sim
+    app[VENUE_KEY] = Venue(sim)
     for module in (rest_v2, rest_v4, rest_public, ws, control):
         app.add_routes(module.routes())
 

@@ -14,8 +14,7 @@ import math
 import random
 import re
 import time
-import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,7 +26,6 @@ from aiohttp import web
 from simulator.burst import Load
 from simulator.faults import Faults
 from simulator.flow import DEFAULT_MIX, OrderFlow
-from simulator.ratelimit import FixedWindow
 from simulator.store import (
     DEFAULT_SYMBOLS,
     Ids,
@@ -80,7 +78,7 @@ class Settings:
     rate: float = 0.0  # order-flow events per second
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     compress: bool = True  # pushes as raw-DEFLATE binary frames; False: plain text frames
-    amounts: str = "minimal"  # or "padded": see simulator.wire
+    amounts: str = "minimal"  # or "padded": see simulator.truth
     ws_idle_timeout_s: float = 20.0
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client
@@ -187,15 +185,6 @@ def _check_distinct(accounts: Iterable[AccountSettings]) -> None:
         keys.add(account.credentials.api_key)
 
 
-# Rate limits per API key (protocol §2.4, §2.5, §2.8): (calls, window seconds).
-V4_LIMITS = {
-    "open-orders": (12, 2),
-    "order": (50, 2),
-    "order-trades": (12, 2),
-    "submit": (40, 2),
-    "cancel": (40, 2),
-}
-
 PushSink = Callable[[OrderChange], None]
 
 
@@ -204,21 +193,21 @@ class UnknownAccount(LookupError):
 
 
 class AccountState:
-    """One served account: its credentials, its orders and their flow, its v2 tokens, its
-    rate limits, and the connections logged in with its key that its pushes go to."""
+    """One served account: its credentials, its orders and their flow, the session tokens
+    issued to it, and the connections logged in with its key that its pushes go to.
+
+    Tokens are kept here, not by the face that issues them, because expiring them early is
+    a fault the control API applies to every account (`POST /control/tokens/expire`)."""
 
     def __init__(self, config: AccountSettings, store: OrderStore, flow: OrderFlow,
-                 rate: float, v2_rate_limit: int) -> None:
+                 rate: float) -> None:
         self.name = config.name
         self.credentials = config.credentials
         self.store = store
         self.flow = flow
         self.flow_rate = rate
         self.flow_debt = 0.0  # flow events owed but not yet run (fractions of one)
-        self.tokens: dict[str, int] = {}  # v2 bearer token -> expiry (server ms)
-        self.token_requests: deque[int] = deque()
-        self.v2_limit = FixedWindow(v2_rate_limit, 1)
-        self.v4_limits = {name: FixedWindow(n, w) for name, (n, w) in V4_LIMITS.items()}
+        self.tokens: dict[str, int] = {}  # session token (BitMart's v2 bearer) -> expiry, server ms
         self.push_sinks: set[PushSink] = set()
         self.store.listeners.append(self._fan_out)
 
@@ -262,8 +251,7 @@ class Simulator:
             seed = f"flow:{settings.seed}" if number == 0 else f"flow:{settings.seed}:{config.name}"
             flow = OrderFlow(store, random.Random(seed), dict(settings.mix))
             rate = settings.rate if config.rate is None else config.rate
-            self.accounts[config.name] = AccountState(config, store, flow, rate,
-                                                      settings.v2_rate_limit)
+            self.accounts[config.name] = AccountState(config, store, flow, rate)
         self.default = next(iter(self.accounts.values()))
         self.by_key = {a.credentials.api_key: a for a in self.accounts.values()}
         # Every market any account trades: what the public market lists show.
@@ -274,9 +262,7 @@ class Simulator:
         self.injected: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
         self.ws_sessions: set[Connection] = set()
-        self.ws_connects: deque[float] = deque()
         self.load = Load()  # the benchmarks' burst or pace, if any
-        self._traces = 0
         for config, account in zip(served, self.accounts.values(), strict=True):
             per_symbol = config.open_orders_per_symbol
             account.flow.populate(settings.open_orders_per_symbol if per_symbol is None
@@ -324,10 +310,6 @@ class Simulator:
             self.injected[kind] += 1
             return True
         return False
-
-    def trace(self) -> str:
-        self._traces += 1
-        return f"{uuid.uuid4().hex}.60.{self._traces}"
 
     def shift_between_pages(self, account: AccountState, symbol: str | None) -> None:
         """The `page_shift` fault: close the oldest open orders of the account that read

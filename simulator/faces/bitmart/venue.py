@@ -1,0 +1,43 @@
+"""What BitMart's rules keep in one simulator beside the core's state: per account, its
+token requests and its v2 and v4 rate-limit windows; venue-wide, the recent connects the
+WebSocket admits and the number in each v4 envelope's trace.
+
+The core holds orders, accounts and faults for every venue alike; these are BitMart's
+rules, so they live with its face, and its handlers reach them as `request.app[VENUE_KEY]`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+
+from aiohttp import web
+
+from simulator.faces.bitmart.ratelimit import V4_LIMITS, FixedWindow
+from simulator.state import Simulator
+
+
+class AccountLimits:
+    """One account's limits: token requests a minute, v2 calls a second per token, and each
+    v4 endpoint's calls per key."""
+
+    def __init__(self, v2_rate_limit: int) -> None:
+        self.token_requests: deque[int] = deque()  # when each recent v2 token was asked for
+        self.v2 = FixedWindow(v2_rate_limit, 1)
+        self.v4 = {name: FixedWindow(n, w) for name, (n, w) in V4_LIMITS.items()}
+
+
+class Venue:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.limits = {name: AccountLimits(sim.settings.v2_rate_limit)
+                       for name in sim.accounts}
+        self.connects: deque[float] = deque()  # when each recent WebSocket connected (loop time)
+        self._traces = 0
+
+    def trace(self) -> str:
+        self._traces += 1
+        return f"{uuid.uuid4().hex}.60.{self._traces}"
+
+
+VENUE_KEY: web.AppKey[Venue] = web.AppKey("bitmart", Venue)
