@@ -232,6 +232,21 @@ class Connection(Protocol):
     def send_raw(self, frame: str | bytes) -> None: ...
 
 
+class Face(Protocol):
+    """A venue's face as the core sees it, once `simulator.app` has installed it.
+
+    A face sets up its own routes and state when installed, and reads and changes orders
+    only through the accounts' stores; the core asks of it only what it cannot know itself:
+    which paths are the venue's REST API, and how the venue refuses a call there."""
+
+    name: str
+    rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
+
+    def refusal(self, path: str, status: int) -> web.Response:
+        """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""
+        ...
+
+
 class Simulator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -261,6 +276,7 @@ class Simulator:
                 self.symbols.setdefault(name, spec)
         self.injected: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        self.faces: dict[str, Face] = {}  # by name, as simulator.app installs them
         self.ws_sessions: set[Connection] = set()
         self.load = Load()  # the benchmarks' burst or pace, if any
         for config, account in zip(served, self.accounts.values(), strict=True):

@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.faces.bitmart.venue import VENUE_KEY, Venue
 from simulator.faces.bitmart.wire import push_row
-from simulator.state import SIM_KEY, AccountState, Simulator
+from simulator.state import AccountState, Simulator
 from simulator.store import OrderChange
 from tracker.venues.bitmart import protocol, signing
 
@@ -352,7 +352,3 @@ async def _read_loop(sim: Simulator, session: Session) -> None:
             await ws.close(code=code, message=reason.encode())
             return
 
-
-async def close_all(app: web.Application) -> None:
-    for session in list(app[SIM_KEY].ws_sessions):
-        await session.ws.close(code=1001, message=b"server shutdown")
