@@ -257,7 +257,8 @@ def _load_symbol(sim: Simulator) -> str:
 async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """`{"orders": N, "pushes": M, "start_ms"?: T}`: M pushes over N orders, made first,
     then written to every subscribed connection as fast as it takes them. The same
-    arguments make the same frames (burst.burst_rows), for comparisons."""
+    arguments make the same pushes (burst.burst_pushes), which each face spells the same
+    way every time, for comparisons."""
     symbol = _load_symbol(sim)
     orders = int(_positive(body, "orders", 20_000, 1_000_000))
     pushes = int(_positive(body, "pushes", 200_000, 10_000_000))
@@ -265,14 +266,18 @@ async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request
     if isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms <= 0:
         raise BadControl("start_ms must be a positive integer (ms)")
 
-    def make() -> list[str | bytes]:
-        rows = burst.burst_rows(orders, pushes, symbol, start_ms)
-        return [burst.frame([row], sim.settings.compress) for row in rows]
+    planned = burst.burst_pushes(orders, pushes, symbol, start_ms)
+    faces = {c.face: sim.faces[c.face] for c in sim.subscribed()}
+
+    def make() -> dict[str, list[str | bytes]]:
+        """Each face's frames, spelled once for all its connections."""
+        return {name: [face.load_frame(push) for push in planned]
+                for name, face in faces.items()}
 
     frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
-    sim.load = burst.Load(kind="burst", frames=len(frames))
-    sockets = [c.ws for c in sim.subscribed()]
-    sim.load.task = asyncio.create_task(burst.send_burst(sockets, sim.load, frames))
+    sim.load = burst.Load(kind="burst", frames=len(planned))
+    targets = [(c.ws, frames[c.face]) for c in sim.subscribed() if c.face in frames]
+    sim.load.task = asyncio.create_task(burst.send_burst(targets, sim.load))
     last = burst.BASE_ID + orders - 1
     return sim.load.describe(False) | {"last_order_id": str(last), "symbol": symbol,
                                        "orders": orders}
@@ -285,9 +290,12 @@ async def start_pace(sim: Simulator, body: dict[str, Any], request: web.Request)
     seconds = _positive(body, "seconds", 30, 3600)
     first = burst.BASE_ID + 5_000_000 + sim.load.sent + sim.load.frames
     sim.load = burst.Load(kind="pace", frames=int(rate * seconds))
-    sockets = [c.ws for c in sim.subscribed()]
+    sockets: dict[str, list[web.WebSocketResponse]] = {}
+    for connection in sim.subscribed():
+        sockets.setdefault(connection.face, []).append(connection.ws)
+    targets = [(sim.faces[name].load_frame, ws) for name, ws in sockets.items()]
     sim.load.task = asyncio.create_task(burst.send_pace(
-        sockets, sim.load, rate, seconds, symbol, first, sim.settings.compress))
+        targets, sim.load, rate, seconds, symbol, first))
     return sim.load.describe(False) | {"symbol": symbol}
 
 

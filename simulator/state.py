@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from simulator.burst import Load
+from simulator.burst import Load, LoadPush
 from simulator.faults import Faults
 from simulator.flow import DEFAULT_MIX, OrderFlow
 from simulator.store import (
@@ -224,6 +224,7 @@ class Connection(Protocol):
     ws: web.WebSocketResponse
     peer: str
     logged_in: bool
+    face: str  # the name of the face it connected through
     account: AccountState | None  # the account it logged in with
     topics: dict[str, str]  # topic -> the `table` its pushes carry
 
@@ -237,13 +238,18 @@ class Face(Protocol):
 
     A face sets up its own routes and state when installed, and reads and changes orders
     only through the accounts' stores; the core asks of it only what it cannot know itself:
-    which paths are the venue's REST API, and how the venue refuses a call there."""
+    which paths are the venue's REST API, how the venue refuses a call there, and how it
+    spells a benchmark load's push."""
 
     name: str
     rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
 
     def refusal(self, path: str, status: int) -> web.Response:
         """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""
+        ...
+
+    def load_frame(self, push: LoadPush) -> str | bytes:
+        """The frame its WebSocket would send for that push (called from a worker thread)."""
         ...
 
 

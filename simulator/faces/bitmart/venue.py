@@ -14,6 +14,8 @@ from collections import deque
 
 from aiohttp import web
 
+from simulator.burst import LoadPush
+from simulator.faces.bitmart import load
 from simulator.faces.bitmart.ratelimit import V4_LIMITS, FixedWindow
 from simulator.faces.bitmart.replies import v2_error, v4_error
 from simulator.state import Simulator
@@ -53,6 +55,9 @@ class Venue:
                     v4_error(self, 429, protocol.V4_RATE_LIMITED, "Request too many requests"))
         return (v2_error(500, "Internal server error") if v2 else
                 v4_error(self, 500, 59002, "Internal error, please try again later"))
+
+    def load_frame(self, push: LoadPush) -> str | bytes:
+        return load.frame([load.row(push)], self.sim.settings.compress)
 
 
 VENUE_KEY: web.AppKey[Venue] = web.AppKey("bitmart", Venue)

@@ -50,6 +50,7 @@ class Session:
         self.ws = ws
         self.request = request
         self.peer = request.remote or "?"
+        self.face = Venue.name
         self.logged_in = False
         self.account: AccountState | None = None  # set by a successful login
         self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
