@@ -305,8 +305,8 @@ async def get_load(sim: Simulator, body: dict[str, Any], request: web.Request) -
 
 
 async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    """Early token expiry: every v2 bearer token issued so far (to one account, if named)
-    stops working now."""
+    """Early token expiry: every session token (BitMart's v2 bearer tokens) issued so far
+    (to one account, if named) stops working now."""
     only = only_account(sim, body, request)
     count = 0
     for account in [only] if only else sim.accounts.values():

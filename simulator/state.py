@@ -1,9 +1,10 @@
 """The simulator's state: its settings, its accounts (each with its own order store, flow,
-tokens, limits and push subscribers), its faults and its open connections, held by one
-object that every face is handed.
+session tokens and push subscribers), its faults and its open connections, held by one
+object that every face and the control API are handed; and what the core asks of a face
+and of a connection (`Face`, `Connection`).
 
-It lives below the faces (v2, v4, the WebSocket, control) and imports none of them, so
-the faces can share it and `app` can wire them together without an import circle.
+It lives below the faces and the control API and imports none of them, so the faces can
+share it and `app` can install them without an import circle.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class AccountSettings:
 
 @dataclass
 class Settings:
+    """Everything `tracker sim` is told. Some fields only BitMart's face reads (`compress`,
+    the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`); they are here so that a
+    simulator is described by one value, as its command line and the tests build it."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     seed: int = 0
@@ -317,7 +322,7 @@ class Simulator:
         return account
 
     def token_account(self, token: str) -> AccountState | None:
-        """The account a v2 bearer token was issued to, if any."""
+        """The account a session token (BitMart's v2 bearer token) was issued to, if any."""
         for account in self.accounts.values():
             if token in account.tokens:
                 return account
