@@ -266,16 +266,17 @@ async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request
     if isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms <= 0:
         raise BadControl("start_ms must be a positive integer (ms)")
 
-    planned = burst.burst_pushes(orders, pushes, symbol, start_ms)
     faces = {c.face: sim.faces[c.face] for c in sim.subscribed()}
 
-    def make() -> dict[str, list[str | bytes]]:
-        """Each face's frames, spelled once for all its connections."""
-        return {name: [face.load_frame(push) for push in planned]
-                for name, face in faces.items()}
+    def make() -> tuple[int, dict[str, list[str | bytes]]]:
+        """How many pushes, and each face's frames of them, spelled once for all its
+        connections."""
+        planned = burst.burst_pushes(orders, pushes, symbol, start_ms)
+        return len(planned), {name: [face.load_frame(push) for push in planned]
+                              for name, face in faces.items()}
 
-    frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
-    sim.load = burst.Load(kind="burst", frames=len(planned))
+    count, frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
+    sim.load = burst.Load(kind="burst", frames=count)
     targets = [(c.ws, frames[c.face]) for c in sim.subscribed() if c.face in frames]
     sim.load.task = asyncio.create_task(burst.send_burst(targets, sim.load))
     last = burst.BASE_ID + orders - 1

@@ -222,16 +222,15 @@ class AccountState:
 
 
 class Connection(Protocol):
-    """A client's WebSocket connection, as the simulator outside the WebSocket face sees
-    it: enough for control's connection faults and the benchmarks' load, so that neither
-    needs the face itself."""
+    """A client's WebSocket connection, as the core sees it: enough for control's connection
+    faults and the benchmarks' load, so that neither needs the face it came through."""
 
     ws: web.WebSocketResponse
     peer: str
     logged_in: bool
     face: str  # the name of the face it connected through
     account: AccountState | None  # the account it logged in with
-    topics: dict[str, str]  # topic -> the `table` its pushes carry
+    topics: dict[str, str]  # its subscriptions, each with what its face keeps for it
 
     def abort(self) -> None: ...
 

@@ -33,6 +33,8 @@ class AccountLimits:
 
 
 class Venue:
+    """The face the core calls, and the state BitMart's handlers share."""
+
     name = "bitmart"
     rest_prefixes = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")
 
