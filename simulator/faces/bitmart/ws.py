@@ -280,7 +280,7 @@ def _admission_error(venue: Venue, peer: str) -> tuple[str, str] | None:
     if len(connects) > per_minute:
         return (protocol.WS_RECONNECTS_TOO_OFTEN,
                 f"Reconnecting too frequently (max {per_minute} per minute)")
-    if sum(1 for s in sim.ws_sessions if s.peer == peer) >= per_ip:
+    if sum(1 for s in sim.ws_sessions if s.peer == peer and s.face == venue.name) >= per_ip:
         return protocol.WS_TOO_MANY_CONNECTIONS, f"Too many connections from this IP (max {per_ip})"
     return None
 
