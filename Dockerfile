@@ -13,7 +13,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY migrations/ migrations/
 COPY tracker/ tracker/
-COPY bitmart_sim/ bitmart_sim/
+COPY simulator/ simulator/
 # pip leaves the venv once it has installed: nothing in the final image can install code.
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet ".${EXTRAS:+[$EXTRAS]}" \

@@ -20,7 +20,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/tracker demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check tracker tests bench bitmart_sim harness
+	$(BIN)/ruff check tracker tests bench simulator harness
 	$(BIN)/lint-imports
 
 test: lint

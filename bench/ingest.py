@@ -26,11 +26,12 @@ import aiosqlite
 
 from bench import peer
 from bench.common import ACCOUNT, BURST_SYMBOL, Probe, ratio
-from bitmart_sim import burst
 from harness import Daemon, Sim
 from harness.books import Book as BookStore
 from harness.books import PostgresBook
 from harness.postgres import Database
+from simulator import burst
+from simulator.faces.bitmart import load as bitmart
 from tracker.book import Book
 from tracker.codec import OrderUpdate
 from tracker.frames import OrderPush
@@ -54,8 +55,8 @@ def run(work: Path, scale: float) -> dict[str, Any]:
     orders, pushes = sizes(scale)
     start_ms = int(time.time() * 1000)
     figures = through_daemon(work, orders, pushes, start_ms)
-    frames = [burst.frame([row], compress=True)
-              for row in burst.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)]
+    frames = [bitmart.frame([row], compress=True)
+              for row in bitmart.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)]
     physical_s = physical_floor(work / "physical.db", frames)
     floor_s = floor(work / "floor.db", frames)
     sample = frames[:min(len(frames), max(2_000, len(frames) // 10))]

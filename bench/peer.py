@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BURST_SYMBOL, poll, ratio
-from bitmart_sim import burst
 from harness import CREDENTIALS, Sim, clean_env
+from simulator import burst
+from simulator.faces.bitmart import load as bitmart
 from tracker.venues.bitmart import protocol
 
 TIMEOUT_S = 900.0
@@ -144,7 +145,7 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
 def exact(cache: dict[str, list[str]], orders: int, pushes: int, start_ms: int) -> bool:
     """Every burst order is in the cache in its last pushed state: closed (filled), with
     the filled amount and the size that state carries (the same rows the simulator made)."""
-    finals = burst.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)[-orders:]
+    finals = bitmart.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)[-orders:]
     return len(cache) == orders and all(
         row["order_state"] == "filled" and row["order_id"] in cache
         and cache[row["order_id"]][0] == "closed"

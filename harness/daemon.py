@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bitmart_sim.state import DEMO_ACCOUNT
 from harness.books import Book, SqliteBook
 from harness.processes import TRACKER, clean_env, stop_process, tail
 from harness.sim import SYMBOLS, Sim
 from harness.truth import BookView, differences
 from harness.waiting import eventually
+from simulator.state import DEMO_ACCOUNT
 
 CREDENTIALS = {"TRACKER_API_KEY": DEMO_ACCOUNT.api_key,
                "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,

@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bitmart_sim.app import Running, start
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
 from harness import Lab
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import Database, Postgres
+from simulator.app import Running, start
+from simulator.state import DEMO_ACCOUNT, Settings
 from tests.simclient import V2, V4, WS
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import websockets
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import Account
+from simulator.app import Running
+from simulator.state import Account
 from tracker.venues.bitmart import protocol, signing
 
 MAX_FRAME = 1 << 20  # the daemon's default cap: a test frame past it is a simulator bug

@@ -134,7 +134,7 @@ def test_make_test_runs_ruff_and_the_whole_suite(tmp_path: Path) -> None:
     assert done.returncode == 0, done
     bin_ = here(tmp_path) / ".venv" / "bin"
     assert done.stdout.splitlines() == [
-        f"{bin_}/ruff check tracker tests bench bitmart_sim harness",
+        f"{bin_}/ruff check tracker tests bench simulator harness",
         f"{bin_}/lint-imports", f"{bin_}/pytest -q"]
 
 

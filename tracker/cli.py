@@ -351,12 +351,12 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
-def sim_settings(args: argparse.Namespace):  # -> bitmart_sim.state.Settings
+def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     try:
-        from bitmart_sim.faults import FaultConfigError, Faults, load_faults
-        from bitmart_sim.flow import DEFAULT_MIX, FlowConfigError, parse_mix
-        from bitmart_sim.state import DEMO_ACCOUNT, Account, AccountsError, Settings, load_accounts
-        from bitmart_sim.store import DEFAULT_SYMBOLS, SymbolSpec
+        from simulator.faults import FaultConfigError, Faults, load_faults
+        from simulator.flow import DEFAULT_MIX, FlowConfigError, parse_mix
+        from simulator.state import DEMO_ACCOUNT, Account, AccountsError, Settings, load_accounts
+        from simulator.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
             f"the simulator needs the 'sim' extra ({exc.name} is missing): "
@@ -414,7 +414,7 @@ def sim_settings(args: argparse.Namespace):  # -> bitmart_sim.state.Settings
 
 def run_sim(args: argparse.Namespace) -> int:
     settings = sim_settings(args)
-    from bitmart_sim.app import start
+    from simulator.app import start
 
     async def serve() -> int:
         try:

@@ -60,7 +60,7 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bitmart_sim.state import DEMO_ACCOUNT
+    from simulator.state import DEMO_ACCOUNT
 
     terminal = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     if terminal and importlib.util.find_spec("rich") is None:

@@ -79,8 +79,8 @@ from bitmart.api_spot import APISpot
 from bitmart.lib.cloud_exceptions import APIException
 from bitmart.websocket.spot_socket_client import SpotSocketClient
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from simulator.app import Running
+from simulator.state import DEMO_ACCOUNT, Settings
 from tests.simclient import now_ms
 from tracker.venues.bitmart import protocol
 

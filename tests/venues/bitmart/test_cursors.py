@@ -1,6 +1,6 @@
 """The paging cursors, driven by written sequences of exchange answers: no sockets, no clock.
 
-Each answer is cut the way the simulator cuts it (`bitmart_sim/rest_v2.py`,
+Each answer is cut the way the simulator cuts it (`simulator/faces/bitmart/rest_v2.py`,
 `rest_v4.py`) from the list the exchange holds at that moment; a test writes down which
 list that is at each request, and which requests the cursor must make, in order.
 """

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from simulator.app import Running
+from simulator.state import DEMO_ACCOUNT, Settings
 from tracker.exchange.errors import AuthError, ExchangeError, NotFound
 from tracker.venues.bitmart.keys import Keys as Credentials
 from tracker.venues.bitmart.rest import V2Rest, V4Rest

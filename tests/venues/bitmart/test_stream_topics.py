@@ -18,9 +18,9 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
-from bitmart_sim.store import SymbolSpec
+from simulator.app import Running
+from simulator.state import DEMO_ACCOUNT, Settings
+from simulator.store import SymbolSpec
 from tests.conftest import place
 from tracker.events import Event, Push, Up
 from tracker.exchange.stream import Stream

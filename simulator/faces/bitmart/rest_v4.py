@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim.replies import v4_error, v4_response
-from bitmart_sim.state import SIM_KEY, AccountState, Simulator
-from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
-from bitmart_sim.wire import v4_order, v4_trade
+from simulator.faces.bitmart.replies import v4_error, v4_response
+from simulator.faces.bitmart.venue import VENUE_KEY, Venue
+from simulator.faces.bitmart.wire import v4_order, v4_trade
+from simulator.state import AccountState, Simulator
+from simulator.store import CLIENT_ID, OrderError, SimOrder
 from tracker.venues.bitmart import protocol, signing
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -29,7 +30,7 @@ MAX_AMOUNT = Decimal(10) ** 9
 
 Body = dict[str, Any]
 # An endpoint answers for the account whose key signed the request, from its orders only.
-Endpoint = Callable[[Simulator, AccountState, Body], Awaitable[web.Response]]
+Endpoint = Callable[[Venue, AccountState, Body], Awaitable[web.Response]]
 
 
 class Rejected(Exception):
@@ -52,8 +53,8 @@ def routes() -> list[web.RouteDef]:
 
 
 async def system_time(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
-    return v4_response(sim, {"server_time": sim.now_ms()})
+    venue = request.app[VENUE_KEY]
+    return v4_response(venue, {"server_time": venue.sim.now_ms()})
 
 
 def _as_long(value: Any) -> int | None:
@@ -109,21 +110,23 @@ def signed(bucket: str, endpoint: Endpoint) -> Callable[[web.Request], Awaitable
     """Authenticate, rate-limit per key, then run the endpoint; errors keep the envelope."""
 
     async def handler(request: web.Request) -> web.Response:
-        sim = request.app[SIM_KEY]
+        venue = request.app[VENUE_KEY]
+        sim = venue.sim
         data = await request.read()
         try:
             account, body = _authenticate(sim, request, data)
         except Rejected as exc:
-            return v4_error(sim, exc.status, exc.code, exc.message)
-        verdict = account.v4_limits[bucket].hit(account.credentials.api_key, sim.now_ms())
+            return v4_error(venue, exc.status, exc.code, exc.message)
+        limit = venue.limits[account.name].v4[bucket]
+        verdict = limit.hit(account.credentials.api_key, sim.now_ms())
         if not verdict.allowed:
             sim.stats["v4_rate_limited"] += 1
-            return v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests",
+            return v4_error(venue, 429, protocol.V4_RATE_LIMITED, "Request too many requests",
                             verdict.headers())
         try:
-            response = await endpoint(sim, account, body)
+            response = await endpoint(venue, account, body)
         except Rejected as exc:
-            response = v4_error(sim, exc.status, exc.code, exc.message)
+            response = v4_error(venue, exc.status, exc.code, exc.message)
         response.headers.update(verdict.headers())
         return response
 
@@ -162,8 +165,8 @@ def _symbol(account: AccountState, body: Body, required: bool) -> str | None:
     return symbol
 
 
-async def open_orders(sim: Simulator, account: AccountState, body: Body) -> web.Response:
-    store = account.store
+async def open_orders(venue: Venue, account: AccountState, body: Body) -> web.Response:
+    sim, store = venue.sim, account.store
     symbol = _symbol(account, body, required=False)
     mode = body.get("orderMode")
     if mode not in (None, "spot", "iso_margin"):
@@ -186,7 +189,7 @@ async def open_orders(sim: Simulator, account: AccountState, body: Body) -> web.
     rows.sort(key=lambda o: (o.create_time, int(o.order_id)), reverse=True)
     data = [v4_order(o, store.symbols[o.symbol], sim.settings.amounts)
             for o in rows[:limit]]
-    response = v4_response(sim, data)
+    response = v4_response(venue, data)
     sim.shift_between_pages(account, symbol)
     return response
 
@@ -202,7 +205,8 @@ def _find(sim: Simulator, account: AccountState, body: Body) -> SimOrder:
     return order
 
 
-async def query_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+async def query_order(venue: Venue, account: AccountState, body: Body) -> web.Response:
+    sim = venue.sim
     query_state = body.get("queryState")
     if query_state not in (None, "open", "history"):
         raise Rejected(400, 52003, "Unsupported query state")
@@ -213,11 +217,12 @@ async def query_order(sim: Simulator, account: AccountState, body: Body) -> web.
     if order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms:
         # Unfilled cancels are only queryable for about 20 minutes (protocol §2.5).
         raise Rejected(400, protocol.V4_ORDER_NOT_FOUND, "Order Id not found")
-    return v4_response(sim, v4_order(order, account.store.symbols[order.symbol],
-                                     sim.settings.amounts))
+    return v4_response(venue, v4_order(order, account.store.symbols[order.symbol],
+                                       sim.settings.amounts))
 
 
-async def order_trades(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+async def order_trades(venue: Venue, account: AccountState, body: Body) -> web.Response:
+    sim = venue.sim
     order_id = body.get("orderId")
     if not isinstance(order_id, str) or not order_id:
         raise Rejected(400, 50000, "orderId is required")
@@ -236,11 +241,11 @@ async def order_trades(sim: Simulator, account: AccountState, body: Body) -> web
     fills = [f for f in order.fills if not lag or f.time <= horizon]
     if len(fills) < len(order.fills):
         sim.injected["rest_lag"] += 1
-    return v4_response(sim, [v4_trade(order, f, spec, sim.settings.amounts)
-                             for f in reversed(fills)])
+    return v4_response(venue, [v4_trade(order, f, spec, sim.settings.amounts)
+                               for f in reversed(fills)])
 
 
-async def submit_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+async def submit_order(venue: Venue, account: AccountState, body: Body) -> web.Response:
     store = account.store
     symbol = _symbol(account, body, required=True)
     assert symbol is not None
@@ -269,10 +274,10 @@ async def submit_order(sim: Simulator, account: AccountState, body: Body) -> web
             raise Rejected(400, 50021, f"Invalid type {type_!r}")
     except OrderError as exc:
         raise Rejected(400, 50021, str(exc)) from None
-    return v4_response(sim, {"order_id": order.order_id})
+    return v4_response(venue, {"order_id": order.order_id})
 
 
-async def cancel_order(sim: Simulator, account: AccountState, body: Body) -> web.Response:
+async def cancel_order(venue: Venue, account: AccountState, body: Body) -> web.Response:
     store = account.store
     symbol = _symbol(account, body, required=True)
     order_id, client_id = body.get("order_id"), body.get("client_order_id")
@@ -285,5 +290,5 @@ async def cancel_order(sim: Simulator, account: AccountState, body: Body) -> web
     try:
         store.cancel(order.order_id)
     except OrderError:
-        return v4_response(sim, {"result": False})
-    return v4_response(sim, {"result": True})
+        return v4_response(venue, {"result": False})
+    return v4_response(venue, {"result": True})

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import websockets
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
-from bitmart_sim.store import SymbolSpec
+from simulator.app import Running
+from simulator.state import DEMO_ACCOUNT, Settings
+from simulator.store import SymbolSpec
 from tests.conftest import injected, place, set_faults
 from tests.simclient import WS, now_ms
 from tracker.venues.bitmart import protocol, signing

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import Account, AccountSettings, Settings
-from bitmart_sim.store import SymbolSpec
 from harness import TRACKER, Lab, Sim, clean_env, differences, eventually
 from harness.sim import SYMBOLS, account_env, accounts_file
+from simulator.app import Running
+from simulator.state import Account, AccountSettings, Settings
+from simulator.store import SymbolSpec
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
 from tracker.venues.bitmart import protocol

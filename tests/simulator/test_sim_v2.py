@@ -8,8 +8,8 @@ import math
 import httpx
 import pytest
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import Settings
+from simulator.app import Running
+from simulator.state import Settings
 from tests.conftest import place
 from tests.simclient import V2, now_ms
 from tracker.venues.bitmart.protocol import SIGNATURE_HEADER

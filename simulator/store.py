@@ -1,7 +1,7 @@
 """The simulator's order store and matching rules: pure, no I/O, no asyncio.
 
-Every mutation returns (and announces to listeners) an `OrderChange`, so the three
-faces (v2, v4, WebSocket) and the ground truth all see one consistent history.
+Every mutation returns (and announces to listeners) an `OrderChange`, so every face
+(BitMart's v2, v4 and WebSocket) and the ground truth see one consistent history.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from tracker.venues.bitmart.protocol import OPEN_STATES
+# An order is new or partially_filled while open, then filled, canceled or
+# partially_canceled: BitMart's v4 names, which the truth shows; a face maps them to its own.
+OPEN_STATES = frozenset({"new", "partially_filled"})
 
 FEE_RATE = Decimal("0.001")
 # Far past any real market, and small enough that every product stays exact in 28 digits.

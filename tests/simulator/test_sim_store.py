@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bitmart_sim.flow import FlowConfigError, OrderFlow, parse_mix
-from bitmart_sim.store import OrderChange, OrderError, OrderStore
+from simulator.flow import FlowConfigError, OrderFlow, parse_mix
+from simulator.store import OrderChange, OrderError, OrderStore
 
 
 def make_store(clock_ms: int = 1_700_000_000_000) -> tuple[OrderStore, list[OrderChange]]:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bitmart_sim.state import Settings
+from simulator.state import Settings
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
 from tracker.venues.bitmart.protocol import order_topic

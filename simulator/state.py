@@ -1,9 +1,10 @@
 """The simulator's state: its settings, its accounts (each with its own order store, flow,
-tokens, limits and push subscribers), its faults and its open connections, held by one
-object that every face is handed.
+session tokens and push subscribers), its faults and its open connections, held by one
+object that every face and the control API are handed; and what the core asks of a face
+and of a connection (`Face`, `Connection`).
 
-It lives below the faces (v2, v4, the WebSocket, control) and imports none of them, so
-the faces can share it and `app` can wire them together without an import circle.
+It lives below the faces and the control API and imports none of them, so the faces can
+share it and `app` can install them without an import circle.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import math
 import random
 import re
 import time
-import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,11 +24,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bitmart_sim.burst import Load
-from bitmart_sim.faults import Faults
-from bitmart_sim.flow import DEFAULT_MIX, OrderFlow
-from bitmart_sim.ratelimit import FixedWindow
-from bitmart_sim.store import (
+from simulator.burst import Load, LoadPush
+from simulator.faults import Faults
+from simulator.flow import DEFAULT_MIX, OrderFlow
+from simulator.store import (
     DEFAULT_SYMBOLS,
     Ids,
     OrderChange,
@@ -72,6 +71,10 @@ class AccountSettings:
 
 @dataclass
 class Settings:
+    """Everything `tracker sim` is told. Some fields only BitMart's face reads (`compress`,
+    the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`); they are here so that a
+    simulator is described by one value, as its command line and the tests build it."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     seed: int = 0
@@ -80,7 +83,7 @@ class Settings:
     rate: float = 0.0  # order-flow events per second
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     compress: bool = True  # pushes as raw-DEFLATE binary frames; False: plain text frames
-    amounts: str = "minimal"  # or "padded": see bitmart_sim.wire
+    amounts: str = "minimal"  # or "padded": see simulator.truth
     ws_idle_timeout_s: float = 20.0
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client
@@ -187,15 +190,6 @@ def _check_distinct(accounts: Iterable[AccountSettings]) -> None:
         keys.add(account.credentials.api_key)
 
 
-# Rate limits per API key (protocol §2.4, §2.5, §2.8): (calls, window seconds).
-V4_LIMITS = {
-    "open-orders": (12, 2),
-    "order": (50, 2),
-    "order-trades": (12, 2),
-    "submit": (40, 2),
-    "cancel": (40, 2),
-}
-
 PushSink = Callable[[OrderChange], None]
 
 
@@ -204,21 +198,21 @@ class UnknownAccount(LookupError):
 
 
 class AccountState:
-    """One served account: its credentials, its orders and their flow, its v2 tokens, its
-    rate limits, and the connections logged in with its key that its pushes go to."""
+    """One served account: its credentials, its orders and their flow, the session tokens
+    issued to it, and the connections logged in with its key that its pushes go to.
+
+    Tokens are kept here, not by the face that issues them, because expiring them early is
+    a fault the control API applies to every account (`POST /control/tokens/expire`)."""
 
     def __init__(self, config: AccountSettings, store: OrderStore, flow: OrderFlow,
-                 rate: float, v2_rate_limit: int) -> None:
+                 rate: float) -> None:
         self.name = config.name
         self.credentials = config.credentials
         self.store = store
         self.flow = flow
         self.flow_rate = rate
         self.flow_debt = 0.0  # flow events owed but not yet run (fractions of one)
-        self.tokens: dict[str, int] = {}  # v2 bearer token -> expiry (server ms)
-        self.token_requests: deque[int] = deque()
-        self.v2_limit = FixedWindow(v2_rate_limit, 1)
-        self.v4_limits = {name: FixedWindow(n, w) for name, (n, w) in V4_LIMITS.items()}
+        self.tokens: dict[str, int] = {}  # session token (BitMart's v2 bearer) -> expiry, server ms
         self.push_sinks: set[PushSink] = set()
         self.store.listeners.append(self._fan_out)
 
@@ -228,19 +222,39 @@ class AccountState:
 
 
 class Connection(Protocol):
-    """A client's WebSocket connection, as the simulator outside the WebSocket face sees
-    it: enough for control's connection faults and the benchmarks' load, so that neither
-    needs the face itself."""
+    """A client's WebSocket connection, as the core sees it: enough for control's connection
+    faults and the benchmarks' load, so that neither needs the face it came through."""
 
     ws: web.WebSocketResponse
     peer: str
     logged_in: bool
+    face: str  # the name of the face it connected through
     account: AccountState | None  # the account it logged in with
-    topics: dict[str, str]  # topic -> the `table` its pushes carry
+    topics: dict[str, str]  # its subscriptions, each with what its face keeps for it
 
     def abort(self) -> None: ...
 
     def send_raw(self, frame: str | bytes) -> None: ...
+
+
+class Face(Protocol):
+    """A venue's face as the core sees it, once `simulator.app` has installed it.
+
+    A face sets up its own routes and state when installed, and reads and changes orders
+    only through the accounts' stores; the core asks of it only what it cannot know itself:
+    which paths are the venue's REST API, how the venue refuses a call there, and how it
+    spells a benchmark load's push."""
+
+    name: str
+    rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
+
+    def refusal(self, path: str, status: int) -> web.Response:
+        """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""
+        ...
+
+    def load_frame(self, push: LoadPush) -> str | bytes:
+        """The frame its WebSocket would send for that push (called from a worker thread)."""
+        ...
 
 
 class Simulator:
@@ -262,8 +276,7 @@ class Simulator:
             seed = f"flow:{settings.seed}" if number == 0 else f"flow:{settings.seed}:{config.name}"
             flow = OrderFlow(store, random.Random(seed), dict(settings.mix))
             rate = settings.rate if config.rate is None else config.rate
-            self.accounts[config.name] = AccountState(config, store, flow, rate,
-                                                      settings.v2_rate_limit)
+            self.accounts[config.name] = AccountState(config, store, flow, rate)
         self.default = next(iter(self.accounts.values()))
         self.by_key = {a.credentials.api_key: a for a in self.accounts.values()}
         # Every market any account trades: what the public market lists show.
@@ -273,10 +286,9 @@ class Simulator:
                 self.symbols.setdefault(name, spec)
         self.injected: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        self.faces: dict[str, Face] = {}  # by name, as simulator.app installs them
         self.ws_sessions: set[Connection] = set()
-        self.ws_connects: deque[float] = deque()
         self.load = Load()  # the benchmarks' burst or pace, if any
-        self._traces = 0
         for config, account in zip(served, self.accounts.values(), strict=True):
             per_symbol = config.open_orders_per_symbol
             account.flow.populate(settings.open_orders_per_symbol if per_symbol is None
@@ -309,7 +321,7 @@ class Simulator:
         return account
 
     def token_account(self, token: str) -> AccountState | None:
-        """The account a v2 bearer token was issued to, if any."""
+        """The account a session token (BitMart's v2 bearer token) was issued to, if any."""
         for account in self.accounts.values():
             if token in account.tokens:
                 return account
@@ -324,10 +336,6 @@ class Simulator:
             self.injected[kind] += 1
             return True
         return False
-
-    def trace(self) -> str:
-        self._traces += 1
-        return f"{uuid.uuid4().hex}.60.{self._traces}"
 
     def shift_between_pages(self, account: AccountState, symbol: str | None) -> None:
         """The `page_shift` fault: close the oldest open orders of the account that read

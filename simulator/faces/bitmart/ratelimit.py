@@ -1,10 +1,20 @@
-"""Fixed-window request counters with BitMart's header semantics."""
+"""BitMart's published rate limits: fixed-window request counters, the limits of each v4
+endpoint, and the headers that report them (where "Remaining" means calls used so far)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from tracker.venues.bitmart import protocol
+
+# Per API key (protocol §2.4, §2.5, §2.8): (calls, window seconds).
+V4_LIMITS = {
+    "open-orders": (12, 2),
+    "order": (50, 2),
+    "order-trades": (12, 2),
+    "submit": (40, 2),
+    "cancel": (40, 2),
+}
 
 
 @dataclass(frozen=True)

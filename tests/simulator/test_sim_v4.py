@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bitmart_sim.app import Running
-from bitmart_sim.state import DEMO_ACCOUNT, Settings
+from simulator.app import Running
+from simulator.state import DEMO_ACCOUNT, Settings
 from tests.conftest import injected, place, set_faults
 from tests.simclient import V4, now_ms
 from tracker.venues.bitmart import signing

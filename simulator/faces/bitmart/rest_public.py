@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bitmart_sim.replies import v4_response
-from bitmart_sim.state import SIM_KEY
+from simulator.faces.bitmart.replies import v4_response
+from simulator.faces.bitmart.venue import VENUE_KEY
 
 
 def routes() -> list[web.RouteDef]:
@@ -22,17 +22,17 @@ def routes() -> list[web.RouteDef]:
 
 
 async def currencies(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
-    names = sorted({part for name in sim.symbols for part in name.split("_", 1)})
+    venue = request.app[VENUE_KEY]
+    names = sorted({part for name in venue.sim.symbols for part in name.split("_", 1)})
     rows = [{"currency": c, "name": c, "network": c, "withdraw_enabled": False,
              "deposit_enabled": False} for c in names]
-    return v4_response(sim, {"currencies": rows})
+    return v4_response(venue, {"currencies": rows})
 
 
 async def symbol_details(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
+    venue = request.app[VENUE_KEY]
     rows = []
-    for number, spec in enumerate(sim.symbols.values(), start=1):
+    for number, spec in enumerate(venue.sim.symbols.values(), start=1):
         base, quote = spec.name.split("_", 1)
         rows.append({
             "symbol": spec.name, "symbol_id": number, "base_currency": base,
@@ -42,8 +42,8 @@ async def symbol_details(request: web.Request) -> web.Response:
             "price_max_precision": spec.price_scale, "expiration": "NA",
             "min_buy_amount": "5", "min_sell_amount": "5", "trade_status": "trading",
         })
-    return v4_response(sim, {"symbols": rows})
+    return v4_response(venue, {"symbols": rows})
 
 
 async def contract_details(request: web.Request) -> web.Response:
-    return v4_response(request.app[SIM_KEY], {"symbols": []})
+    return v4_response(request.app[VENUE_KEY], {"symbols": []})

@@ -13,10 +13,11 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from bitmart_sim.replies import v2_error
-from bitmart_sim.state import SIM_KEY, AccountState
-from bitmart_sim.store import OrderError
-from bitmart_sim.wire import v2_row
+from simulator.faces.bitmart.replies import v2_error
+from simulator.faces.bitmart.venue import VENUE_KEY
+from simulator.faces.bitmart.wire import v2_row
+from simulator.state import SIM_KEY, AccountState
+from simulator.store import OrderError
 from tracker.venues.bitmart import protocol, signing
 
 TOKEN_LIFETIME_S = 900
@@ -66,7 +67,7 @@ async def authenticate(request: web.Request) -> web.Response:
     if not signing.constant_time_equal(str(form.get("client_secret", "")), expected):
         return v2_error(401, "Invalid client_secret")
     now = sim.now_ms()
-    requests = account.token_requests  # the limit is per account
+    requests = request.app[VENUE_KEY].limits[account.name].token_requests  # per account
     while requests and requests[0] <= now - 60_000:
         requests.popleft()
     if len(requests) >= TOKENS_PER_MINUTE:
@@ -101,7 +102,7 @@ def _authorize(request: web.Request) -> AccountState | web.Response:
     if abs(now - int(stamp)) > TIMESTAMP_WINDOW_MS:
         return v2_error(400, f"Request expired: {protocol.TIMESTAMP_HEADER} must be within "
                              "60 s of server time")
-    verdict = account.v2_limit.hit(token, now)
+    verdict = request.app[VENUE_KEY].limits[account.name].v2.hit(token, now)
     if not verdict.allowed:
         return v2_error(429, "Too many requests")
     return account

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bitmart_sim.store import OrderError, OrderStore, SimOrder, SymbolSpec
+from simulator.store import OrderError, OrderStore, SimOrder, SymbolSpec
 
 DEFAULT_MIX = {"new": 4.0, "partial": 2.0, "fill": 1.5, "cancel": 2.0, "market": 0.5}
 

@@ -22,12 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim import burst
-from bitmart_sim.faults import FaultConfigError
-from bitmart_sim.flow import FlowConfigError, parse_mix
-from bitmart_sim.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
-from bitmart_sim.store import CLIENT_ID, OrderError, SimOrder
-from bitmart_sim.wire import dec, v4_order
+from simulator import burst
+from simulator.faults import FaultConfigError
+from simulator.flow import FlowConfigError, parse_mix
+from simulator.state import SIM_KEY, AccountState, Connection, Simulator, UnknownAccount
+from simulator.store import CLIENT_ID, OrderError, SimOrder
+from simulator.truth import truth_row
 
 # RFC 6455 §7.4: 1004-1006 and 1015 are reserved and never sent on the wire.
 SENDABLE_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
@@ -107,12 +107,8 @@ def only_account(sim: Simulator, body: dict[str, Any],
     return None if name is None else sim.account(name)
 
 
-def truth_row(sim: Simulator, account: AccountState, order: SimOrder) -> dict[str, Any]:
-    spec = account.store.symbols[order.symbol]
-    row = v4_order(order, spec, sim.settings.amounts)
-    row["fees"] = dec(order.fees, 8, sim.settings.amounts)
-    row["fills"] = len(order.fills)
-    return row
+def row_of(sim: Simulator, account: AccountState, order: SimOrder) -> dict[str, Any]:
+    return truth_row(order, account.store.symbols[order.symbol], sim.settings.amounts)
 
 
 async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -124,7 +120,7 @@ async def truth(sim: Simulator, body: dict[str, Any], request: web.Request) -> A
     else:
         orders = [o for o in account.store.orders.values() if symbol in (None, o.symbol)]
     return {"server_time": sim.now_ms(), "account": account.name,
-            "orders": [truth_row(sim, account, o) for o in orders]}
+            "orders": [row_of(sim, account, o) for o in orders]}
 
 
 async def get_faults(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -165,21 +161,21 @@ async def place(sim: Simulator, body: dict[str, Any], request: web.Request) -> A
             order = account.flow.random_limit(symbol or None)
         else:
             order = account.store.place_limit(symbol, side, price, size, client_id)
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def fill(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """Fill an order of the account named (another account's order is not found)."""
     account = account_of(sim, body, request)
     order = account.store.fill(request.match_info["order_id"], _amount(body, "size"))
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def cancel(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     account = account_of(sim, body, request)
     order = account.store.cancel(request.match_info["order_id"],
                                  str(body.get("source", "user")))
-    return truth_row(sim, account, order)
+    return row_of(sim, account, order)
 
 
 async def populate(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
@@ -261,7 +257,8 @@ def _load_symbol(sim: Simulator) -> str:
 async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """`{"orders": N, "pushes": M, "start_ms"?: T}`: M pushes over N orders, made first,
     then written to every subscribed connection as fast as it takes them. The same
-    arguments make the same frames (burst.burst_rows), for comparisons."""
+    arguments make the same pushes (burst.burst_pushes), which each face spells the same
+    way every time, for comparisons."""
     symbol = _load_symbol(sim)
     orders = int(_positive(body, "orders", 20_000, 1_000_000))
     pushes = int(_positive(body, "pushes", 200_000, 10_000_000))
@@ -269,14 +266,19 @@ async def start_burst(sim: Simulator, body: dict[str, Any], request: web.Request
     if isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms <= 0:
         raise BadControl("start_ms must be a positive integer (ms)")
 
-    def make() -> list[str | bytes]:
-        rows = burst.burst_rows(orders, pushes, symbol, start_ms)
-        return [burst.frame([row], sim.settings.compress) for row in rows]
+    faces = {c.face: sim.faces[c.face] for c in sim.subscribed()}
 
-    frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
-    sim.load = burst.Load(kind="burst", frames=len(frames))
-    sockets = [c.ws for c in sim.subscribed()]
-    sim.load.task = asyncio.create_task(burst.send_burst(sockets, sim.load, frames))
+    def make() -> tuple[int, dict[str, list[str | bytes]]]:
+        """How many pushes, and each face's frames of them, spelled once for all its
+        connections."""
+        planned = burst.burst_pushes(orders, pushes, symbol, start_ms)
+        return len(planned), {name: [face.load_frame(push) for push in planned]
+                              for name, face in faces.items()}
+
+    count, frames = await asyncio.to_thread(make)  # the event loop keeps answering pings
+    sim.load = burst.Load(kind="burst", frames=count)
+    targets = [(c.ws, frames[c.face]) for c in sim.subscribed() if c.face in frames]
+    sim.load.task = asyncio.create_task(burst.send_burst(targets, sim.load))
     last = burst.BASE_ID + orders - 1
     return sim.load.describe(False) | {"last_order_id": str(last), "symbol": symbol,
                                        "orders": orders}
@@ -289,9 +291,12 @@ async def start_pace(sim: Simulator, body: dict[str, Any], request: web.Request)
     seconds = _positive(body, "seconds", 30, 3600)
     first = burst.BASE_ID + 5_000_000 + sim.load.sent + sim.load.frames
     sim.load = burst.Load(kind="pace", frames=int(rate * seconds))
-    sockets = [c.ws for c in sim.subscribed()]
+    sockets: dict[str, list[web.WebSocketResponse]] = {}
+    for connection in sim.subscribed():
+        sockets.setdefault(connection.face, []).append(connection.ws)
+    targets = [(sim.faces[name].load_frame, ws) for name, ws in sockets.items()]
     sim.load.task = asyncio.create_task(burst.send_pace(
-        sockets, sim.load, rate, seconds, symbol, first, sim.settings.compress))
+        targets, sim.load, rate, seconds, symbol, first))
     return sim.load.describe(False) | {"symbol": symbol}
 
 
@@ -301,8 +306,8 @@ async def get_load(sim: Simulator, body: dict[str, Any], request: web.Request) -
 
 
 async def expire_tokens(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
-    """Early token expiry: every v2 bearer token issued so far (to one account, if named)
-    stops working now."""
+    """Early token expiry: every session token (BitMart's v2 bearer tokens) issued so far
+    (to one account, if named) stops working now."""
     only = only_account(sim, body, request)
     count = 0
     for account in [only] if only else sim.accounts.values():

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from bitmart_sim.state import Settings
+from simulator.state import Settings
 from tests.conftest import place
 
 

@@ -1,12 +1,13 @@
-"""How the simulator spells an order on each face, byte for byte as the protocol notes say.
+"""How BitMart's faces spell an order, byte for byte as the protocol notes say.
 
 v2 rows mix JSON numbers (id, time, status) with decimal strings (amounts); v4 objects use
 camelCase strings with Long times; WebSocket pushes make every value a string and carry
 fill-only fields only on fills.
 
-Amounts come in two styles. "minimal", as captured from the live exchange: the fewest
-decimals ("3.52", "0", "9.976384"), and a fill's `dealFee` with 9. "padded", as in BitMart's
-documentation examples: every amount at its scale ("3.52000", "0.00000000").
+Amounts come in the two styles of `simulator.truth.dec`. "minimal", as captured from the
+live exchange: the fewest decimals ("3.52", "0", "9.976384"), and a fill's `dealFee` with 9.
+"padded", as in BitMart's documentation examples: every amount at its scale ("3.52000",
+"0.00000000").
 """
 
 from __future__ import annotations
@@ -14,15 +15,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bitmart_sim.store import Fill, OrderChange, SimOrder, SymbolSpec
+from simulator.store import Fill, OrderChange, SimOrder, SymbolSpec
+from simulator.truth import dec
 from tracker.venues.bitmart.protocol import LEGACY_STATE_CODE, V2_STATUS_CODE
-
-
-def dec(value: Decimal, scale: int, amounts: str) -> str:
-    text = f"{value.quantize(Decimal(1).scaleb(-scale)):f}"
-    if amounts == "minimal" and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def _amounts(o: SimOrder, spec: SymbolSpec, amounts: str) -> tuple[str, str, str]:

@@ -1,33 +1,29 @@
-"""The simulator process: the aiohttp application that wires every face to one state,
-the REST faults that wrap the exchange's paths, and the process's lifecycle."""
+"""The REST faults: slow, failing, throttled, trickling and endless answers on the REST
+paths of every face, never on /control or a WebSocket.
+
+Which paths are a venue's and how it refuses a call are its face's to say
+(`Face.rest_prefixes`, `Face.refusal`); when a fault fires and how an answer is sent is the
+same for every venue, and is here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
-from bitmart_sim import control, rest_public, rest_v2, rest_v4, ws
-from bitmart_sim.replies import v2_error, v4_error
-from bitmart_sim.state import SIM_KEY, Settings, Simulator
-from tracker.venues.bitmart import protocol
-
-EXCHANGE_PREFIXES = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")
+from simulator.state import SIM_KEY, Simulator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def rest_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Slow, failing, throttled, trickling and endless answers on the exchange's REST
-    paths, never on /control."""
     sim = request.app[SIM_KEY]
     path = request.path
-    if not path.startswith(EXCHANGE_PREFIXES):
+    face = next((f for f in sim.faces.values() if path.startswith(f.rest_prefixes)), None)
+    if face is None:
         return await handler(request)
     sim.stats["rest_requests"] += 1
     faults = sim.faults
@@ -37,14 +33,10 @@ async def rest_faults(request: web.Request, handler: Handler) -> web.StreamRespo
     if faults.rest_endless:
         sim.injected["rest_endless"] += 1
         return await endless(sim, request)
-    v2 = path.startswith("/v2/")
     if sim.chance(faults.rest_5xx, "rest_5xx"):
-        response: web.StreamResponse = (
-            v2_error(500, "Internal server error") if v2
-            else v4_error(sim, 500, 59002, "Internal error, please try again later"))
+        response: web.StreamResponse = face.refusal(path, 500)
     elif sim.chance(faults.rest_429, "rest_429"):
-        response = (v2_error(429, "Too many requests") if v2
-                    else v4_error(sim, 429, protocol.V4_RATE_LIMITED, "Request too many requests"))
+        response = face.refusal(path, 429)
     else:
         response = await handler(request)
     if faults.rest_trickle_ms and isinstance(response, web.Response) \
@@ -95,53 +87,3 @@ async def endless(sim: Simulator, request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         pass
     return answer
-
-
-def build_app(sim: Simulator) -> web.Application:
-    app = web.Application(middlewares=[rest_faults], client_max_size=1024 * 1024)
-    app[SIM_KEY] = sim
-    for module in (rest_v2, rest_v4, rest_public, ws, control):
-        app.add_routes(module.routes())
-
-    async def background(app: web.Application) -> Any:
-        task = asyncio.create_task(sim.run_flow())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(background)
-    app.on_shutdown.append(ws.close_all)
-    return app
-
-
-@dataclass
-class Running:
-    """A started simulator: where it listens, and how to stop it."""
-
-    sim: Simulator
-    runner: web.AppRunner
-    host: str
-    port: int
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/user?protocol=1.1"
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-
-
-async def start(settings: Settings) -> Running:
-    sim = Simulator(settings)
-    runner = web.AppRunner(build_app(sim), access_log=None, handle_signals=False,
-                           shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return Running(sim, runner, host, port)

@@ -10,9 +10,10 @@ from collections import deque
 
 from aiohttp import WSMsgType, web
 
-from bitmart_sim.state import SIM_KEY, AccountState, Simulator
-from bitmart_sim.store import OrderChange
-from bitmart_sim.wire import push_row
+from simulator.faces.bitmart.venue import VENUE_KEY, Venue
+from simulator.faces.bitmart.wire import push_row
+from simulator.state import AccountState, Simulator
+from simulator.store import OrderChange
 from tracker.venues.bitmart import protocol, signing
 
 MAX_CONNECTIONS_PER_IP = 10
@@ -49,6 +50,7 @@ class Session:
         self.ws = ws
         self.request = request
         self.peer = request.remote or "?"
+        self.face = Venue.name
         self.logged_in = False
         self.account: AccountState | None = None  # set by a successful login
         self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
@@ -263,33 +265,35 @@ class Session:
             transport.abort()
 
 
-def _admission_error(sim: Simulator, peer: str) -> tuple[str, str] | None:
+def _admission_error(venue: Venue, peer: str) -> tuple[str, str] | None:
     """The limits on connecting, checked before any login. A connection's account is not
     known yet, so the limits scale with the number of accounts served: a fleet of clients
     on one machine is admitted as if each of its accounts connected from a host of its own,
     and a simulator of one account keeps the exchange's figures."""
+    sim, connects = venue.sim, venue.connects
     accounts = len(sim.accounts)
     now = asyncio.get_running_loop().time()
-    sim.ws_connects.append(now)
-    while sim.ws_connects and sim.ws_connects[0] <= now - 60:
-        sim.ws_connects.popleft()
+    connects.append(now)
+    while connects and connects[0] <= now - 60:
+        connects.popleft()
     per_minute, per_ip = MAX_CONNECTS_PER_MINUTE * accounts, MAX_CONNECTIONS_PER_IP * accounts
-    if len(sim.ws_connects) > per_minute:
+    if len(connects) > per_minute:
         return (protocol.WS_RECONNECTS_TOO_OFTEN,
                 f"Reconnecting too frequently (max {per_minute} per minute)")
-    if sum(1 for s in sim.ws_sessions if s.peer == peer) >= per_ip:
+    if sum(1 for s in sim.ws_sessions if s.peer == peer and s.face == venue.name) >= per_ip:
         return protocol.WS_TOO_MANY_CONNECTIONS, f"Too many connections from this IP (max {per_ip})"
     return None
 
 
 async def handle(request: web.Request) -> web.WebSocketResponse:
-    sim = request.app[SIM_KEY]
+    venue = request.app[VENUE_KEY]
+    sim = venue.sim
     # autoping off: ping and pong frames are client messages like any other (they count
     # towards the message limit and keep the link alive), answered in `_read_loop`.
     ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=64 * 1024)
     await ws.prepare(request)
     session = Session(sim, ws, request)
-    refused = _admission_error(sim, session.peer)
+    refused = _admission_error(venue, session.peer)
     if refused is not None:
         sim.stats["ws_refused"] += 1
         await ws.send_str(error_event("connect", *refused))
@@ -349,7 +353,3 @@ async def _read_loop(sim: Simulator, session: Session) -> None:
             await ws.close(code=code, message=reason.encode())
             return
 
-
-async def close_all(app: web.Application) -> None:
-    for session in list(app[SIM_KEY].ws_sessions):
-        await session.ws.close(code=1001, message=b"server shutdown")
