@@ -51,6 +51,7 @@ from typing import Any
 
 from harness import (
     CREDENTIALS,
+    PROFILES,
     BookView,
     Daemon,
     Sim,
@@ -90,7 +91,7 @@ JournalRow = tuple[int, str, str, str]
 class Result:
     index: int
     seed: int
-    api: str = ""
+    profile: str = ""
     events: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     restarts: int = 0
@@ -114,7 +115,7 @@ class Result:
         faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "-"
         divergent = ",".join(f"{k}:{v}" for k, v in sorted(self.divergent.items())) or "0"
         converge = "-" if self.converge_s is None else f"{self.converge_s:.1f}s"
-        text = (f"#{self.index:<3} seed={self.seed} {self.api} events={self.events} "
+        text = (f"#{self.index:<3} seed={self.seed} {self.profile} events={self.events} "
                 f"restarts={self.restarts} divergent={divergent} journal_lost="
                 f"{self.journal_lost} doubled={self.journal_doubled} converge={converge} "
                 f"exits={len(self.unexpected_exits)} "
@@ -137,7 +138,8 @@ class Scenario:
     def __init__(self, index: int, seed: int, workdir: Path, length: float,
                  store: str = "sqlite", keep: bool = False) -> None:
         self.rng = random.Random(seed)
-        self.result = Result(index, seed, api=self.rng.choice(("v2", "v4")))
+        self.profile = self.rng.choice(PROFILES)
+        self.result = Result(index, seed, profile=self.profile.name)
         self.workdir = workdir
         self.length = length
         self.store = store
@@ -210,9 +212,9 @@ class Scenario:
         if self.store == "postgres":
             self.server = start_server()
             store = PostgresBook(self.server.create_database(), ACCOUNT)
-            return Daemon(self.workdir, sim, api=self.result.api, env=SOAK_ENV, store=store)
+            return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV, store=store)
         self.disk = small_disk(self.workdir / "disk")
-        return Daemon(self.workdir, sim, api=self.result.api, env=SOAK_ENV,
+        return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV,
                       db=(self.disk or self.workdir) / "book.db")
 
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
@@ -576,7 +578,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
     return {
         "scenarios": len(results),
         "failed_scenarios": sum(r.failed for r in results),
-        "by_api": dict(Counter(r.api for r in results)),
+        "by_profile": dict(Counter(r.profile for r in results)),
         "events_sent": sum(r.events for r in results),
         "faults_injected": dict(sorted(faults.items())),
         "restarts": sum(r.restarts for r in results),

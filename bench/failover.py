@@ -61,7 +61,7 @@ from bench.chaos import (
     counted_journal,
     start_server,
 )
-from harness import Daemon, Sim, divergences
+from harness import PROFILES, Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
 from tracker.pg_migrate import LOCKERS
@@ -72,10 +72,9 @@ FAULTS = ("kill_active", "kill_standby", "db_restart", "cut_active", "pause")
 # Relative weights of the draws: the faults that make a standby take over most often.
 WEIGHTS = (3, 2, 1, 3, 2)
 TAKEOVER_TIMEOUT = 60.0
-# v2 sessions need a token, and the exchange grants 5 a minute per key: each turn as the
-# writer asks for one, so takeovers on v2 are drawn at most this often (faster, the new
-# active waits up to a minute for its token, which measures the exchange, not the failover).
-V2_TAKEOVER_SPACING = 13.0
+# Takeovers are drawn at most as often as the profile's venue lets a new writer start
+# (`Profile.start_spacing_s`; faster, BitMart v2's new active would wait up to a minute for
+# its session token, which measures the exchange, not the failover).
 SAMPLE_EVERY = 0.2
 NAMED_PID = re.compile(r"\bpid (\d+)\b")
 # Events in a tracker's log that open and close its writing terms.
@@ -87,7 +86,7 @@ CLOSES = frozenset({"db_unreachable", "book_lost", "standby_again", "tracker_sto
 class Result:
     index: int
     seed: int
-    api: str = ""
+    profile: str = ""
     faults: Counter[str] = field(default_factory=Counter)
     takeovers: list[float] = field(default_factory=list)
     divergent: Counter[str] = field(default_factory=Counter)
@@ -109,7 +108,7 @@ class Result:
     def line(self) -> str:
         faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "-"
         took = ",".join(f"{t:.2f}" for t in self.takeovers) or "-"
-        text = (f"#{self.index:<3} seed={self.seed} {self.api} "
+        text = (f"#{self.index:<3} seed={self.seed} {self.profile} "
                 f"{'FAILED' if self.failed else 'ok'} divergent={sum(self.divergent.values())} "
                 f"lost={self.lost} doubled={self.doubled} two_writers={self.two_writers} "
                 f"lock_samples={self.samples} exits={len(self.unexpected_exits)} "
@@ -158,7 +157,8 @@ class Scenario:
     def __init__(self, index: int, seed: int, workdir: Path, length: float | None = None
                  ) -> None:
         self.rng = random.Random(seed)
-        self.result = Result(index, seed, api=self.rng.choice(("v2", "v4")))
+        self.profile = self.rng.choice(PROFILES)
+        self.result = Result(index, seed, profile=self.profile.name)
         self.workdir = workdir
         self.length = length if length is not None else self.rng.uniform(20.0, 30.0)
         self.server: Postgres | None = None
@@ -184,7 +184,7 @@ class Scenario:
             sim = Sim(self.workdir, "--open-orders", "50", "--rate", "40",
                       "--seed", str(result.seed))
             for name in ("a", "b"):
-                self.trackers.append(Tracker(Daemon(self.workdir, sim, api=result.api,
+                self.trackers.append(Tracker(Daemon(self.workdir, sim, profile=self.profile,
                                                     env=SOAK_ENV, store=self.book, name=name)))
             first, second = self.trackers
             first.start()
@@ -219,8 +219,8 @@ class Scenario:
         end = time.monotonic() + self.length
         while time.monotonic() < end:
             fault = self.rng.choices(FAULTS, WEIGHTS)[0]
-            spaced = (self.result.api != "v2"
-                      or time.monotonic() - self.last_takeover >= V2_TAKEOVER_SPACING)
+            spaced = (time.monotonic() - self.last_takeover
+                      >= self.profile.start_spacing_s)
             if fault in ("kill_active", "cut_active") and spaced:
                 self._takeover_fault(fault)
                 self.last_takeover = time.monotonic()

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import ratio
 from bench.live import PAGE, REST_RATE, io_floor, rss, seed_seconds
-from harness import Daemon, Sim
+from harness import BITMART_V2, BITMART_V4, Daemon, Profile, Sim
 
 # Page size and v2 pace are the 20-symbol seed's (bench/live.py), which its I/O floor sends.
 BOOK, SYMBOLS = 50_000, 300
@@ -35,17 +35,21 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         open_orders = len(sim.open_truth())
         return {"symbols": SYMBOLS, "open_orders": open_orders, "page_size": PAGE,
                 "v2_rest_rate": REST_RATE} | {
-            api: start_to_live(work, sim, api, symbols, book // SYMBOLS) for api in ("v2", "v4")}
+            p.label: start_to_live(work, sim, p, symbols, book // SYMBOLS)
+            for p in (BITMART_V2, BITMART_V4)}
     finally:
         sim.close()
 
 
-def start_to_live(work: Path, sim: Sim, api: str, symbols: list[str], per_symbol: int
-                  ) -> dict[str, Any]:
-    daemon = Daemon(work, sim, api=api, db=work / f"{api}.db", name=f"daemon-{api}", env={
-        "TRACKER_SYMBOLS": ",".join(symbols), "TRACKER_PAGE_SIZE": str(PAGE),
-        "TRACKER_REST_RATE": str(REST_RATE), "TRACKER_LOG_LEVEL": "info",
-        "TRACKER_PING_INTERVAL": "10", "TRACKER_SILENCE_TIMEOUT": "30"})
+def start_to_live(work: Path, sim: Sim, profile: Profile, symbols: list[str],
+                  per_symbol: int) -> dict[str, Any]:
+    """BitMart's: its I/O floor (bench.live.io_floor) sends BitMart's requests."""
+    api = profile.label
+    daemon = Daemon(work, sim, profile=profile, db=work / f"{api}.db", name=f"daemon-{api}",
+                    env={
+                        "TRACKER_SYMBOLS": ",".join(symbols), "TRACKER_PAGE_SIZE": str(PAGE),
+                        "TRACKER_REST_RATE": str(REST_RATE), "TRACKER_LOG_LEVEL": "info",
+                        "TRACKER_PING_INTERVAL": "10", "TRACKER_SILENCE_TIMEOUT": "30"})
     try:
         requests_before = sim.counter("rest_requests")
         started = time.monotonic()

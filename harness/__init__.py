@@ -9,12 +9,14 @@ from harness.daemon import CREDENTIALS, FAST, Daemon
 from harness.disk import fill_disk
 from harness.lab import Lab
 from harness.processes import TRACKER, clean_env, logged, run_once, stop_process, tail
+from harness.profiles import BITMART_V2, BITMART_V4, PROFILES, Profile
 from harness.sim import SYMBOLS, Sim
 from harness.truth import BookView, differences, divergences, journal, read_book, ro_connect
 from harness.waiting import eventually
 
 __all__ = [
-    "CREDENTIALS", "FAST", "SYMBOLS", "TRACKER", "BookView", "Daemon", "Lab", "Sim",
+    "BITMART_V2", "BITMART_V4", "CREDENTIALS", "FAST", "PROFILES", "SYMBOLS", "TRACKER",
+    "BookView", "Daemon", "Lab", "Profile", "Sim",
     "clean_env", "differences", "divergences", "eventually", "fill_disk", "journal",
     "logged", "read_book", "ro_connect", "run_once", "stop_process", "tail",
 ]

@@ -10,14 +10,13 @@ from typing import Any
 
 from harness.books import Book, SqliteBook
 from harness.processes import TRACKER, clean_env, stop_process, tail
+from harness.profiles import BITMART_V2, Profile
 from harness.sim import SYMBOLS, Sim
 from harness.truth import BookView, differences
 from harness.waiting import eventually
 from simulator.state import DEMO_ACCOUNT
 
-CREDENTIALS = {"TRACKER_API_KEY": DEMO_ACCOUNT.api_key,
-               "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,
-               "TRACKER_API_MEMO": DEMO_ACCOUNT.memo}
+CREDENTIALS = BITMART_V2.keys(DEMO_ACCOUNT)  # the demo account's, as the README sets them
 # Short timings, so that reconnects and resolutions happen within a test's patience.
 FAST = {"TRACKER_GRACE_PERIOD": "0.3", "TRACKER_BACKOFF_MAX": "1",
         "TRACKER_PING_INTERVAL": "2", "TRACKER_SILENCE_TIMEOUT": "5",
@@ -28,15 +27,17 @@ FAST = {"TRACKER_GRACE_PERIOD": "0.3", "TRACKER_BACKOFF_MAX": "1",
 class Daemon:
     """`tracker run` against a simulator; restartable on the same book."""
 
-    def __init__(self, workdir: Path, sim: Sim, *, api: str = "v2", db: Path | None = None,
-                 store: Book | None = None, env: dict[str, str] | None = None,
-                 name: str = "daemon") -> None:
-        """The book is `store` where given (either backend), else the SQLite file `db`."""
+    def __init__(self, workdir: Path, sim: Sim, *, profile: Profile = BITMART_V2,
+                 db: Path | None = None, store: Book | None = None,
+                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+        """The book is `store` where given (either backend), else the SQLite file `db`;
+        `env` may name another simulator account's credentials."""
         self.db = db or workdir / "book.db"
         self.store: Book = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
-        self.env = clean_env() | CREDENTIALS | FAST | {
-            "TRACKER_API": api, "TRACKER_SYMBOLS": ",".join(SYMBOLS),
+        self.profile = profile
+        self.env = clean_env() | profile.env(DEMO_ACCOUNT) | FAST | {
+            "TRACKER_SYMBOLS": ",".join(SYMBOLS),
             "TRACKER_REST_URL": sim.rest_url,
             "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
         self.proc: subprocess.Popen[bytes] | None = None
