@@ -35,8 +35,8 @@ from tracker import codec
 from tracker.book import Book
 from tracker.codec import OrderUpdate
 from tracker.exchange.frames import OrderPush, decode, frame_text
+from tracker.sqlite.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 from tracker.storage import Batch
-from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 
 ORDERS, PUSHES = 20_000, 200_000
 LIMIT = 1 << 20

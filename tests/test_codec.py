@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tracker import readers
 from tracker.book import Outcome
 from tracker.codec import Invalid, from_push, from_v2, from_v4
+from tracker.sqlite import readers
+from tracker.sqlite.store import Store
 from tracker.storage import Batch
-from tracker.store import Store
 
 # protocol notes §1.5, the documented example row
 V2_ROW = {"entrust_id": 1223181, "symbol": "BMX_ETH", "timestamp": 1528060666000,

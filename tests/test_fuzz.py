@@ -38,8 +38,7 @@ from tracker.credentials import Credentials
 from tracker.exchange.errors import ExchangeError
 from tracker.exchange.frames import Ack, Bad, ErrorEvent, OrderPush, Pong, decode
 from tracker.exchange.rest import V2Rest, V4Rest
-from tracker.storage import Batch
-from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
+from tracker.storage import EVENT_COLUMNS, ORDER_COLUMNS, Batch, order_params
 from tracker.venues.bitmart.protocol import (
     ALL_ORDERS_TABLE,
     ORDER_TABLE,

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tracker import config as config_mod
-from tracker import formats, pg_readers, readers, watch
+from tracker import formats, readers, watch
 from tracker.migrate import StartupError
+from tracker.postgres import readers as pg_readers
+from tracker.sqlite import readers as sqlite_readers
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
@@ -244,7 +246,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     load = functools.partial(config_mod.load, args.config, os.environ, flags)
     config = load()
     c = config.credentials
-    from tracker import pg_migrate
+    from tracker.postgres import migrate as pg_migrate
 
     url_secrets = pg_migrate.passwords(config.db) if isinstance(config.db, str) else []
     logs.configure(config.log_level, config.log_format,
@@ -263,8 +265,8 @@ def show_orders(args: argparse.Namespace) -> int:
     book = pg_readers.locate(args.config, os.environ, args.db, args.account,
                              every=args.all_accounts)
     if isinstance(book, Path):
-        rows = readers.open_orders(book, args.symbol)
-        seen = bool(rows) or not args.symbol or readers.seen_symbol(book, args.symbol)
+        rows = sqlite_readers.open_orders(book, args.symbol)
+        seen = bool(rows) or not args.symbol or sqlite_readers.seen_symbol(book, args.symbol)
     else:
         rows, seen = pg_readers.open_orders(book, args.symbol)
     if not seen:
@@ -275,7 +277,7 @@ def show_orders(args: argparse.Namespace) -> int:
 
 
 def book_status(book: Path | pg_readers.Book) -> dict[str, Any]:
-    return readers.status(book) if isinstance(book, Path) else pg_readers.status(book)
+    return sqlite_readers.status(book) if isinstance(book, Path) else pg_readers.status(book)
 
 
 STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
@@ -309,12 +311,12 @@ def healthcheck(args: argparse.Namespace) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     target = config_mod.db_target(args.config, os.environ, args.db)
     if isinstance(target, str):  # a PostgreSQL URL
-        from tracker import pg_migrate
+        from tracker.postgres import migrate as pg_migrate
 
         before, after = pg_migrate.migrate(target)
         where = pg_migrate.shown(target)
     else:
-        from tracker import store
+        from tracker.sqlite import store
 
         before = schema_version(target)
         store.connect_migrated(target)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import structlog
 
-from tracker import metrics, pg_migrate
+from tracker import metrics
 from tracker.config import Config, ConfigError
 from tracker.exchange.rest import RestApi, V2Rest, V4Rest
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
+from tracker.postgres import migrate as pg_migrate
+from tracker.sqlite.store import Store, unusable
 from tracker.storage import BookStore
-from tracker.store import Store, unusable
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 
 log = structlog.get_logger("tracker.daemon")
@@ -180,7 +181,7 @@ async def open_store(config: Config, standby: Callable[[str], None] | None = Non
     if isinstance(config.db, Path):
         return await Store.open(config.db, config.journal_keep_days)
     try:
-        from tracker.pg_store import PgStore  # an optional extra: SQLite needs none of it
+        from tracker.postgres.store import PgStore  # an optional extra: SQLite needs none of it
     except ImportError:
         raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
                                          "'bitmart-order-tracker[postgres]'") from None

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tracker import config as config_mod
-from tracker import formats, pg_readers, readers
+from tracker import formats, readers
 from tracker.codec import SYMBOL
+from tracker.postgres import readers as pg_readers
+from tracker.sqlite import readers as sqlite_readers
 
 POLL_SECONDS = 0.2
 BATCH = 1000  # journal rows per read: each read stays short, however far behind it starts
@@ -51,7 +53,7 @@ class Step:
 
 class Journal(Protocol):
     """What a poll asks of a book's journal, inside one read transaction, on either
-    backend (tracker.pg_readers.Journal is PostgreSQL's)."""
+    backend (tracker.postgres.readers.Journal is PostgreSQL's)."""
 
     def book_id(self) -> str | None: ...
 
@@ -174,8 +176,8 @@ def follow_sqlite(path: Path, symbol: str | None, last: int | None,
             if pipe.poll(0):
                 raise BrokenPipeError
             try:
-                step = readers.read(path, functools.partial(poll_sqlite, kept=kept, last=last,
-                                                            symbol=symbol))
+                step = sqlite_readers.read(path, functools.partial(
+                    poll_sqlite, kept=kept, last=last, symbol=symbol))
             except readers.Unavailable as exc:
                 if not waiting:
                     waiting_for(exc)

@@ -30,10 +30,10 @@ import structlog
 from prometheus_client import Histogram
 from psycopg.rows import dict_row
 
-from tracker import pg_migrate
 from tracker.book import Gone
 from tracker.codec import OrderUpdate
 from tracker.migrate import MigrationError, StartupError, load, migrations_dir
+from tracker.postgres import migrate
 from tracker.storage import (
     COUNTERS,
     EVENT_COLUMNS,
@@ -50,10 +50,10 @@ from tracker.storage import (
     row_from_db,
 )
 
-log = structlog.get_logger("tracker.pg_store")
+log = structlog.get_logger("tracker.pg_store")  # the `logger` of its log lines
 T = TypeVar("T")
 
-LOCK_KEY = pg_migrate.LOCK_KEY
+LOCK_KEY = migrate.LOCK_KEY
 COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
 STAGE = ("CREATE TEMPORARY TABLE order_stage (LIKE orders INCLUDING DEFAULTS) "
          "ON COMMIT DELETE ROWS")
@@ -100,7 +100,7 @@ class PgStore:
 
     def __init__(self, url: str, account: str, password: str, keep_days: float) -> None:
         self.url = url
-        self.where = pg_migrate.shown(url)
+        self.where = migrate.shown(url)
         self.account = account
         self.password = password
         self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
@@ -135,7 +135,7 @@ class PgStore:
         """The account's book, migrated and locked for this process; a StartupError of one
         line (without the password) when it cannot be. With `standby`, a lock held by
         another tracker is waited for (`standby` hears who holds it) instead of refused."""
-        await asyncio.to_thread(pg_migrate.migrate, url, password)
+        await asyncio.to_thread(migrate.migrate, url, password)
         store = cls(url, account, password, keep_days)
         store.standby = standby
         try:
@@ -151,7 +151,7 @@ class PgStore:
         except psycopg.Error as exc:
             await store.close()
             raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {store.where}: "
-                                                  f"{pg_migrate.said(exc, url)}") from None
+                                                  f"{migrate.said(exc, url)}") from None
         return store
 
     async def _connect(self) -> int:
@@ -236,7 +236,7 @@ class PgStore:
 
     async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         """Who holds the account's lock, as the server says."""
-        cur = await conn.execute(pg_migrate.LOCKERS, (self.account,))
+        cur = await conn.execute(migrate.LOCKERS, (self.account,))
         row = await cur.fetchone()
         if row is None or not row["granted"]:
             return "another tracker"  # it has just let go: the next try may take it
@@ -325,7 +325,7 @@ class PgStore:
             try:
                 full = await self.prune(now_ms() - self.keep_ms)
             except psycopg.Error as exc:  # committed already: the batch is not retried
-                log.warning("journal_prune_failed", error=pg_migrate.said(exc, self.url))
+                log.warning("journal_prune_failed", error=migrate.said(exc, self.url))
                 full = False
             self.prune_due = self.committed_at + (1.0 if full else self.prune_idle)
 
@@ -411,9 +411,9 @@ class PgStore:
             # the whole batch rolls back.
             await cur.execute(
                 f"WITH s AS (UPDATE sync_state SET {', '.join(sets)} WHERE account = %s "
-                f"AND {pg_migrate.HOLDS_LOCK} RETURNING account) "
+                f"AND {migrate.HOLDS_LOCK} RETURNING account) "
                 "SELECT pg_notify(%s, %s) FROM s",
-                [*values, self.account, pg_migrate.CHANNEL,
+                [*values, self.account, migrate.CHANNEL,
                  json.dumps({"account": self.account, "seq": seq})])
             if await cur.fetchone() is None:
                 raise AccountTaken(f"this connection no longer holds the lock on "
@@ -426,7 +426,7 @@ class PgStore:
     async def _broken(self, exc: BaseException) -> None:
         """Drop the connection (the lock goes with it on the server's side) and say why."""
         why = ("no answer in time" if isinstance(exc, TimeoutError)
-               else pg_migrate.said(
+               else migrate.said(
                    exc, self.url))
         if self.unreachable is None:
             log.error("db_unreachable", account=self.account, where=self.where, error=why,

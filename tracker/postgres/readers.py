@@ -21,8 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracker import config, pg_migrate, readers
+from tracker import config, readers
 from tracker.migrate import StartupError
+from tracker.postgres import migrate
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,11 +59,11 @@ class Book:
 
     @property
     def where(self) -> str:
-        return pg_migrate.shown(self.url)
+        return migrate.shown(self.url)
 
     def said(self, exc: BaseException) -> str:
         """The driver's words without any password, the URL's or the secret's."""
-        text = pg_migrate.said(exc, self.url)
+        text = migrate.said(exc, self.url)
         return text.replace(self.password, "***") if self.password else text
 
 
@@ -202,7 +203,7 @@ def status(book: Book) -> dict[str, Any]:
         # truth about every tracker of the account, from whichever host asks.
         trackers = [{"role": "active" if r["granted"] else "standby", "name": r["name"],
                      "addr": r["addr"], "since": r["since"], "since_iso": readers.iso(r["since"])}
-                    for r in conn.execute(pg_migrate.LOCKERS, (book.account,)).fetchall()]
+                    for r in conn.execute(migrate.LOCKERS, (book.account,)).fetchall()]
         return state | {"open_orders": count["n"], "schema": schema["v"], "trackers": trackers}
 
     return readers.judged(read(book, query))
@@ -262,7 +263,7 @@ class Listener:
         pg = driver()
         conn = connect(book, lasting=True)
         try:
-            conn.execute(f"LISTEN {pg_migrate.CHANNEL}")
+            conn.execute(f"LISTEN {migrate.CHANNEL}")
         except pg.Error as exc:
             conn.close()
             raise readers.Unavailable(f"cannot listen on {book.where}: {book.said(exc)}"
@@ -295,7 +296,7 @@ class Listener:
     def _ours(self, channel: str, payload: str) -> bool:
         """A payload that is not the writer's form wakes the reader too: a needless read
         costs less than a missed one."""
-        if channel != pg_migrate.CHANNEL:
+        if channel != migrate.CHANNEL:
             return False
         try:
             said = json.loads(payload)

@@ -30,11 +30,11 @@ import msgspec
 import structlog
 from prometheus_client import Histogram
 
-from tracker import migrate
 from tracker.book import Gone
 from tracker.codec import OrderUpdate
-from tracker.feed import Feed
 from tracker.migrate import MigrationError, StartupError
+from tracker.sqlite import migrate
+from tracker.sqlite.feed import Feed
 from tracker.storage import (
     COUNTERS,
     EVENT_COLUMNS,
@@ -101,7 +101,7 @@ INLINE_ROWS = 32
 # an inline write in it. A commit that finds the lock taken fails at once and is retried,
 # as any failed commit is.
 OPEN_BUSY_MS, WRITE_BUSY_MS = 5000, 0
-log = structlog.get_logger("tracker.store")
+log = structlog.get_logger("tracker.store")  # the `logger` of its log lines
 T = TypeVar("T")
 # Journal retention deletes in short transactions (a few ms each), so the writer never
 # holds its lock long enough for pushes to queue; a backlog drains a chunk a second.
