@@ -22,7 +22,7 @@ from tracker.migrate import StartupError
 from tracker.notify import Notifier
 from tracker.postgres import migrate as pg_migrate
 from tracker.sqlite.store import Store, unusable
-from tracker.storage import BookStore
+from tracker.storage import UNREACHABLE, BookStore
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 
 log = structlog.get_logger("tracker.daemon")
@@ -227,15 +227,17 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
             if stalled_since is None:
                 stalled_since = tracker.store.committed_at
                 log.error("writer_stalled", seconds=round(idle, 1))
-            unreachable = tracker.store.unreachable
-            what = f"unreachable ({unreachable})" if unreachable else "unwritable"
+            unreachable = tracker.store.not_writable_reason == UNREACHABLE
+            detail = tracker.store.not_writable_detail
+            what = f"unreachable ({detail})" if unreachable else "unwritable"
             notifier.status(f"NOT LIVE: database {what}: nothing written for {idle:.0f} s")
         elif stalled_since is not None:
             log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
             stalled_since = None
         # A database server out of reach is not the daemon's fault, and a restart would not
         # bring it back: the writer reconnects by itself meanwhile.
-        if interval and (idle < max(3 * interval, 5.0) or tracker.store.unreachable):
+        if interval and (idle < max(3 * interval, 5.0)
+                         or tracker.store.not_writable_reason == UNREACHABLE):
             notifier.watchdog()
         await asyncio.sleep(min(interval or 1.0, 1.0))
 

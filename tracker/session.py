@@ -28,11 +28,9 @@ from tracker.config import Config
 from tracker.exchange import errors
 from tracker.exchange.stream import DISCONNECTED, Bad, Down, Push, Up
 from tracker.logs import scrub_text
-from tracker.storage import Batch, Loaded
+from tracker.storage import UNREACHABLE, UNWRITABLE, Batch, Loaded
 
 PAYLOAD_LIMIT = 4096
-UNWRITABLE = "database_unwritable"
-UNREACHABLE = "database_unreachable"  # a database server the writer lost its connection to
 # sync_state.not_live_reason, and how the status line says it.
 NOT_LIVE = {
     "starting": "starting",

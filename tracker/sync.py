@@ -28,8 +28,6 @@ from tracker.health import Health
 from tracker.pagination import Keep, Seed
 from tracker.session import (
     NOT_LIVE,
-    UNREACHABLE,
-    UNWRITABLE,
     AskDetail,
     CancelSeed,
     Decoded,
@@ -227,7 +225,7 @@ class Tracker:
         written (disk full, locked) must not keep the process from exiting."""
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + self.config.stop_timeout
-            self.store.give_up_at = self.stop_deadline
+            self.store.stop_by(self.stop_deadline)
         self.queue.put_nowait(Stop())
 
     @property
@@ -241,7 +239,7 @@ class Tracker:
         whatever was last written, which it could not write."""
         if self.session.reason != "stopped" and (
                 time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
-            return UNREACHABLE if self.store.unreachable is not None else UNWRITABLE
+            return self.store.not_writable_reason
         return None if self.live else self.session.reason
 
     def health(self) -> Health:
