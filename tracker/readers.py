@@ -15,7 +15,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
@@ -36,6 +36,21 @@ LIVE_STALE_MS = 5_000
 class Unavailable(Exception):
     """The book cannot be read (missing file, no permission, not a tracker database, a
     PostgreSQL server that cannot be reached)."""
+
+
+class Journal(Protocol):
+    """What `tracker watch` asks of a book's journal, inside one read transaction, on either
+    backend: each answers in its own SQL, in the same shapes."""
+
+    def book_id(self) -> str | None: ...
+
+    def bounds(self) -> tuple[int | None, int]:
+        """The lowest seq the journal keeps (None: no row) and the highest ever used."""
+
+    def changes(self, last: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` journal rows after `last`, each with its order's symbol."""
+
+    def open_orders(self, symbol: str | None) -> list[dict[str, Any]]: ...
 
 
 def iso(ms: int | None) -> str | None:

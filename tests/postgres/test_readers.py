@@ -41,8 +41,8 @@ NO_ACCOUNT = ("account: missing; a PostgreSQL book is shared by accounts: set ac
               "the file, TRACKER_ACCOUNT or --account)")
 # `tracker watch` with its timed read turned off: whatever it prints after its first read,
 # a notification woke it to read.
-NOTIFIED_ONLY = ("import sys; from tracker import cli, watch; "
-                 "watch.PG_FALLBACK_SECONDS = 3600.0; sys.exit(cli.main(sys.argv[1:]))")
+NOTIFIED_ONLY = ("import sys; from tracker import cli; from tracker.postgres import readers; "
+                 "readers.FALLBACK_SECONDS = 3600.0; sys.exit(cli.main(sys.argv[1:]))")
 # The tracker as `python -c` runs it where psycopg is not installed.
 NO_DRIVER = ("import sys; sys.modules['psycopg'] = None; from tracker import cli; "
              "sys.exit(cli.main(sys.argv[1:]))")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 from tracker.codec import amount_text
 from tracker.migrate import MigrationError, load
@@ -50,3 +51,17 @@ def foreign(conn: sqlite3.Connection, version: int) -> None:
                              f"{', '.join(names[:5]) or 'none'}): point db at another file, "
                              "or move this one away")
 
+
+def schema_version(path: Path) -> int:
+    """0 for no book yet; a file that cannot be one is refused by the migration, which
+    says why."""
+    if not path.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
