@@ -1,8 +1,9 @@
 """The SQLite book: one writer connection, one transaction per batch, WAL for readers.
 
-Readers (other processes) open `file:PATH?mode=ro` and never block this writer. The
-writer's work runs on aiosqlite's own thread, so a large batch never stalls the event loop
-that keeps the WebSocket alive.
+Readers (other processes) open `file:PATH?mode=ro` and never block this writer. A large
+batch (a splice, a backlog) is written on aiosqlite's own thread, so it never stalls the
+event loop that keeps the WebSocket alive; a small one, nearly every batch of a steady
+stream, is written on the loop's own thread (INLINE_ROWS), which costs less than a hop.
 
 Beside the book, `<db>.seq` is the writer's lock and the journal's high-water mark: a book
 deleted or replaced by an older copy is noticed (at start, and within a second while
@@ -61,10 +62,10 @@ def _from_json(columns: tuple[str, ...]) -> str:
 # The same two statements for many rows at once, the rows bound as one JSON array that
 # SQLite unpacks (json_each). A large batch is written in the connection's thread: with
 # executemany there, every row's step lets go of the interpreter lock and every next row
-# waits to take it back while the event loop runs Python, a convoy that measured 250 times
-# slower per row beside a busy thread. Bound as JSON, the lock is taken once per
-# statement. (`WHERE true` lets SQLite's parser tell the upsert's ON CONFLICT from a
-# join's ON.)
+# waits to take it back while the event loop runs Python, a convoy that makes each row
+# many times slower beside a busy loop (docs/measured.md). Bound as JSON, the lock is
+# taken once per statement. (`WHERE true` lets SQLite's parser tell the upsert's ON
+# CONFLICT from a join's ON.)
 INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                  f"SELECT {_from_json(EVENT_COLUMNS)}")
 UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
@@ -78,17 +79,16 @@ ROWS_PER_STATEMENT = 2000
 WAL_LIMIT = 8 * 2**20
 WAL_CHECK_SECONDS = 1.0
 # SQLite checkpoints the WAL inside the commit that takes it past this many pages, and the
-# pushes queued behind that commit wait for it. At 2,000 pushes a second the default 1,000
-# pages came some 8 times a second at ~6 ms each, which set the reader's p99; with 250
-# the p99 went from 5.1 to 3.0 ms, and with 4,000 (fewer, longer stalls) to 14.6 ms
-# (docs/measured.md, "Fourth round").
+# pushes queued behind that commit wait for it: smaller checkpoints, more often, keep each
+# wait short, which is what a reader's p99 latency feels; fewer and larger ones make it
+# longer (docs/measured.md, "Fourth round", has the figures behind this number).
 CHECKPOINT_PAGES = 250
 # A batch of at most this many journal rows and order rows is written on the event loop's
 # own thread. Handing a batch to the connection's thread and back wakes two sleeping
-# threads, which on 2 cores cost 135 us of CPU and 190 us of wall time a batch, more than
-# the ~200 us its write takes; at 2,000 pushes a second, nearly every batch is this small
-# (docs/measured.md, "Fifth round"). A larger batch (a splice, a backlog) goes to the
-# thread, so the loop keeps reading the stream while it is written.
+# threads, which costs about as much as a small batch's write itself, and a steady stream
+# makes nearly every batch this small (docs/measured.md, "Fifth round"). A larger batch (a
+# splice, a backlog) goes to the thread, so the loop keeps reading the stream while it is
+# written.
 INLINE_ROWS = 32
 # The writer never waits for SQLite's write lock once the book is open: only a process
 # that should not write the book can hold it, and a wait would stall the event loop with
@@ -165,8 +165,8 @@ async def on_thread(conn: aiosqlite.Connection, work: Callable[..., T], *args: A
     """`work(connection, *args)` on aiosqlite's thread, in one hop from the event loop.
 
     Each of aiosqlite's calls is a hop (a queue to its thread, a wake-up back), and a
-    batch's four statements as four hops took a reader's median latency at 2,000 pushes a
-    second from 1.0 to 2.9 ms (docs/measured.md). aiosqlite has no public call that runs
+    batch's statements as one hop each would add a hop's wait per statement to every
+    push a reader waits for (docs/measured.md). aiosqlite has no public call that runs
     several statements per hop (omnilib/aiosqlite#19); its own methods are built on
     `Connection._execute(fn, *args)` and `_conn` (the sqlite3 connection), used here and in
     `written` alone, on the version range pyproject.toml allows."""
