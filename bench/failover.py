@@ -64,7 +64,7 @@ from bench.chaos import (
 from harness import PROFILES, Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
-from tracker.pg_migrate import LOCKERS
+from tracker.postgres.migrate import LOCKERS
 from tracker.storage import COUNTERS as OUTCOMES
 
 ACCOUNT = "acct"

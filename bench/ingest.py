@@ -35,8 +35,8 @@ from simulator.faces.bitmart import load as bitmart
 from tracker.book import Book
 from tracker.codec import OrderUpdate
 from tracker.frames import OrderPush
+from tracker.sqlite.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 from tracker.storage import Batch
-from tracker.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
 from tracker.venues.bitmart import codec
 from tracker.venues.bitmart.frames import decode, frame_text
 

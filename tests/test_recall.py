@@ -15,9 +15,9 @@ from harness.postgres import Database
 from harness.relay import Relay
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
-from tracker.pg_store import PgStore
+from tracker.postgres.store import PgStore
+from tracker.sqlite.store import Store
 from tracker.storage import Batch, BookStore
-from tracker.store import Store
 
 STATES = {"1": "new", "2": "filled", "3": "canceled", "4": "partially_filled"}
 

@@ -10,15 +10,14 @@ import importlib.metadata
 import json
 import os
 import signal
-import sqlite3
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tracker import backends, formats, readers, watch
 from tracker import config as config_mod
-from tracker import formats, pg_readers, readers, watch
 from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
@@ -245,29 +244,23 @@ def run_daemon(args: argparse.Namespace) -> int:
     # SIGHUP reads the same sources again: this file, these flags, the environment.
     load = functools.partial(config_mod.load, args.config, os.environ, flags)
     config = load()
-    from tracker import pg_migrate
-
-    url_secrets = pg_migrate.passwords(config.db) if isinstance(config.db, str) else []
+    backend = backends.choose(config.db)
     logs.configure(config.log_level, config.log_format,
-                   (*config.credentials, config.db_password, *url_secrets))
+                   (*config.credentials, config.db_password, *backend.secrets))
     try:
-        return asyncio.run(daemon.run(config, load))
+        return asyncio.run(daemon.run(config, backend, load))
     except KeyboardInterrupt:
         return 0
 
 
-def _book(args: argparse.Namespace) -> Path | pg_readers.Book:
-    return pg_readers.locate(args.config, os.environ, args.db, args.account)
+def _book(args: argparse.Namespace) -> backends.Reader:
+    return backends.locate(args.config, os.environ, args.db, args.account)
 
 
 def show_orders(args: argparse.Namespace) -> int:
-    book = pg_readers.locate(args.config, os.environ, args.db, args.account,
-                             every=args.all_accounts)
-    if isinstance(book, Path):
-        rows = readers.open_orders(book, args.symbol)
-        seen = bool(rows) or not args.symbol or readers.seen_symbol(book, args.symbol)
-    else:
-        rows, seen = pg_readers.open_orders(book, args.symbol)
+    book = backends.locate(args.config, os.environ, args.db, args.account,
+                           every=args.all_accounts)
+    rows, seen = book.open_orders(args.symbol)
     if not seen:
         print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
               "daemon's symbols?)", file=sys.stderr)
@@ -275,15 +268,11 @@ def show_orders(args: argparse.Namespace) -> int:
     return 0
 
 
-def book_status(book: Path | pg_readers.Book) -> dict[str, Any]:
-    return readers.status(book) if isinstance(book, Path) else pg_readers.status(book)
-
-
 STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
 
 
 def show_status(args: argparse.Namespace) -> int:
-    state = book_status(_book(args))
+    state = _book(args).status()
     code = (STATUS_LIVE if state["running"] and state["live"] else
             STATUS_NOT_RUNNING if not state["running"] else STATUS_NOT_LIVE)
     if args.json:
@@ -298,7 +287,7 @@ def show_status(args: argparse.Namespace) -> int:
 def healthcheck(args: argparse.Namespace) -> int:
     """Docker reserves exit code 2 and up: every failure here is 1."""
     try:
-        state = book_status(_book(args))
+        state = _book(args).status()
     except (readers.Unavailable, config_mod.ConfigError, StartupError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
@@ -308,19 +297,9 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    target = config_mod.db_target(args.config, os.environ, args.db)
-    if isinstance(target, str):  # a PostgreSQL URL
-        from tracker import pg_migrate
-
-        before, after = pg_migrate.migrate(target)
-        where = pg_migrate.shown(target)
-    else:
-        from tracker import store
-
-        before = schema_version(target)
-        store.connect_migrated(target)
-        after = schema_version(target)
-        where = str(target)
+    backend = backends.choose(config_mod.db_target(args.config, os.environ, args.db))
+    before, after = backend.migrate()
+    where = backend.shown
     if before == after:
         print(f"{where}: nothing to do, already at schema version {after} (the latest)")
     elif before == 0:
@@ -328,21 +307,6 @@ def run_migrate(args: argparse.Namespace) -> int:
     else:
         print(f"{where}: upgraded from schema version {before} to {after} (the latest)")
     return 0
-
-
-def schema_version(path: Path) -> int:
-    """0 for no book yet; a file that cannot be one is refused by the migration, which
-    says why."""
-    if not path.is_file():
-        return 0
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            return int(conn.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -237,7 +237,7 @@ def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> A
         if not isinstance(value, str | Path) or not str(value):
             raise bad("expected a file path or a PostgreSQL URL")
         # A URL stays a string: Path() would fold its `//`, and libpq reads the rest.
-        return value if str(value).startswith(POSTGRES_SCHEMES) else Path(value)
+        return value if is_url(value) else Path(value)
     if name == "account":
         if not isinstance(value, str) or not ACCOUNT.fullmatch(value):
             raise bad("expected 1-64 of A-Za-z0-9._-")
@@ -354,7 +354,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if credentials:
         raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
     venue.check(config)
-    postgres = isinstance(config.db, str)
+    postgres = is_url(config.db)
     if postgres and not config.account:
         raise ConfigError("account: missing; a PostgreSQL book is shared by accounts: set "
                           "account (in the file, TRACKER_ACCOUNT or --account)")
@@ -417,6 +417,12 @@ def _toml(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def is_url(db: Path | str) -> bool:
+    """Whether `db` names a PostgreSQL database rather than an SQLite file: the one rule
+    `tracker.backends.choose` and these settings' checks both follow."""
+    return str(db).startswith(POSTGRES_SCHEMES)
 
 
 def db_target(path: Path | None, env: Mapping[str, str], flag: str | None) -> Path | str:

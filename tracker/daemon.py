@@ -7,20 +7,19 @@ import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import structlog
 
-from tracker import metrics, pg_migrate
+from tracker import metrics
+from tracker.backends import Backend
 from tracker.config import Config, ConfigError
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
+from tracker.reasons import NotLive
 from tracker.storage import BookStore
-from tracker.store import Store, unusable
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 from tracker.venue import Rest
 
@@ -28,10 +27,11 @@ log = structlog.get_logger("tracker.daemon")
 SWITCH_INTERVAL_S = 0.0005
 
 
-async def run(config: Config, reread: Callable[[], Config]) -> int:
+async def run(config: Config, backend: Backend, reread: Callable[[], Config]) -> int:
     """Until SIGTERM: 0 after a clean stop, 74 when the stop could not write everything or
     the book was deleted or replaced. A start that cannot happen raises StartupError.
-    `reread` loads the configuration again from the sources this start read (SIGHUP).
+    `backend` keeps the book `config.db` names; `reread` loads the configuration again from
+    the sources this start read (SIGHUP).
 
     On PostgreSQL a tracker whose account is written by another waits as its hot standby,
     and one that loses the account to another (cut off from the database while a standby
@@ -47,17 +47,17 @@ async def run(config: Config, reread: Callable[[], Config]) -> int:
     rest = config.venue_of.rest(config)
     try:
         while True:
-            code = await _term(config, reread, notifier, rest)
+            code = await _term(config, backend, reread, notifier, rest)
             if code is not None:
                 return code
     finally:
         await rest.aclose()
 
 
-async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier,
-                rest: Rest) -> int | None:
+async def _term(config: Config, backend: Backend, reread: Callable[[], Config],
+                notifier: Notifier, rest: Rest) -> int | None:
     """One turn as the book's writer: its exit code, or None to wait as standby again."""
-    store = await _open_or_stop(config, notifier)
+    store = await _open_or_stop(config, backend, notifier)
     if store is None:
         return 0  # stopped while waiting as the standby
     tracker = Tracker(config, store, rest)
@@ -68,7 +68,7 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
             # Before the first commit: a start that fails here must leave the book saying
             # what the last run left, not "starting" with a fresh heartbeat.
             close_metrics = serve_metrics(tracker, config.metrics_port)
-        await first_write(tracker, config)
+        await first_write(tracker, backend)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
@@ -84,7 +84,7 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
         notifier.ready("connecting")
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
         log.info("tracker_started", venue=config.venue,
-                 api=config.venue_of.state_label(config.venue_settings), db=shown(config.db),
+                 api=config.venue_of.state_label(config.venue_settings), db=backend.shown,
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port,
                  role="active")
@@ -97,7 +97,7 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
-            if isinstance(config.db, str) and tracker.stop_deadline is None:
+            if backend.standbys and tracker.stop_deadline is None:
                 log.warning("standby_again", account=config.account, reason=store.lost)
                 return None
             # Exit non-zero so the supervisor starts again on the file now at the path.
@@ -119,7 +119,8 @@ async def _term(config: Config, reread: Callable[[], Config], notifier: Notifier
         await store.close()
 
 
-async def _open_or_stop(config: Config, notifier: Notifier) -> BookStore | None:
+async def _open_or_stop(config: Config, backend: Backend,
+                        notifier: Notifier) -> BookStore | None:
     """The book opened for writing, or None when SIGTERM or SIGINT came first (a standby
     waits for its account's lock as long as the active tracker lives)."""
     loop = asyncio.get_running_loop()
@@ -140,7 +141,7 @@ async def _open_or_stop(config: Config, notifier: Notifier) -> BookStore | None:
             except OSError as exc:
                 log.error("metrics_unavailable", port=config.metrics_port, error=exc.strerror)
 
-    opening = asyncio.create_task(open_store(config, standby), name="open-book")
+    opening = asyncio.create_task(backend.open_store(config, standby), name="open-book")
     stopping = asyncio.create_task(stopped.wait(), name="stop-while-opening")
     try:
         while not opening.done() and not stopping.done():
@@ -165,41 +166,15 @@ async def _open_or_stop(config: Config, notifier: Notifier) -> BookStore | None:
     return None
 
 
-async def open_store(config: Config, standby: Callable[[str], None] | None = None
-                     ) -> BookStore:
-    """The book; on PostgreSQL `standby` hears who holds the account while this waits."""
-    if isinstance(config.db, Path):
-        return await Store.open(config.db, config.journal_keep_days)
-    try:
-        from tracker.pg_store import PgStore  # an optional extra: SQLite needs none of it
-    except ImportError:
-        raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
-                                         "'bitmart-order-tracker[postgres]'") from None
-    return await PgStore.open(config.db, config.account, config.db_password,
-                              config.journal_keep_days, standby)
-
-
-async def first_write(tracker: Tracker, config: Config) -> None:
+async def first_write(tracker: Tracker, backend: Backend) -> None:
     """The first full read and the first write: a book that fails them cannot be used."""
     try:
         await tracker.load()
-    except (sqlite3.Error, OSError) as exc:
-        assert isinstance(config.db, Path)
-        raise unusable(config.db, exc) from None
     except Exception as exc:
-        if isinstance(config.db, Path):
+        refused = backend.unusable(exc)
+        if refused is None:
             raise
-        import psycopg  # present: the store opened with it
-
-        if not isinstance(exc, psycopg.Error):
-            raise
-        raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {shown(config.db)}: "
-                                              f"{pg_migrate.said(exc, config.db)}") from None
-
-
-def shown(db: Path | str) -> str:
-    """The book as logs name it: a URL without its password."""
-    return str(db) if isinstance(db, Path) else pg_migrate.shown(db)
+        raise refused from None
 
 
 async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
@@ -217,15 +192,17 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
             if stalled_since is None:
                 stalled_since = tracker.store.committed_at
                 log.error("writer_stalled", seconds=round(idle, 1))
-            unreachable = tracker.store.unreachable
-            what = f"unreachable ({unreachable})" if unreachable else "unwritable"
+            unreachable = tracker.store.not_writable_reason is NotLive.DATABASE_UNREACHABLE
+            detail = tracker.store.not_writable_detail
+            what = f"unreachable ({detail})" if unreachable else "unwritable"
             notifier.status(f"NOT LIVE: database {what}: nothing written for {idle:.0f} s")
         elif stalled_since is not None:
             log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
             stalled_since = None
         # A database server out of reach is not the daemon's fault, and a restart would not
         # bring it back: the writer reconnects by itself meanwhile.
-        if interval and (idle < max(3 * interval, 5.0) or tracker.store.unreachable):
+        if interval and (idle < max(3 * interval, 5.0)
+                         or tracker.store.not_writable_reason is NotLive.DATABASE_UNREACHABLE):
             notifier.watchdog()
         await asyncio.sleep(min(interval or 1.0, 1.0))
 

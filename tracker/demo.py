@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tracker import formats, readers
+from tracker import formats
+from tracker.readers import Unavailable
+from tracker.sqlite import readers
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -232,7 +234,7 @@ def _plain_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
         try:
             snap = Snapshot.read(book.path)
             line, age = snap.line(), snap.last_event()
-        except readers.Unavailable:
+        except Unavailable:
             line, age = f"waiting for the book at {book.path}", ""
         if line != shown:
             stamp = datetime.now(UTC).strftime("%H:%M:%S")
@@ -255,7 +257,7 @@ def _live_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
             now = time.monotonic()
             try:
                 snap = Snapshot.read(book.path)
-            except readers.Unavailable:
+            except Unavailable:
                 snap = None
             else:
                 symbols.see(dict(snap.by_symbol()), now)
@@ -331,7 +333,7 @@ def _compare(db: Path, control: str) -> str:
         time.sleep(1.0)
         truth = httpx.get(f"{control}/truth", params={"open": 1}, timeout=5).json()["orders"]
         book = {r["order_id"]: r for r in readers.open_orders(db)}
-    except (httpx.HTTPError, readers.Unavailable) as exc:
+    except (httpx.HTTPError, Unavailable) as exc:
         return f"could not compare with the exchange: {exc}"
     want = {o["orderId"]: o for o in truth}
     wrong = [oid for oid in want.keys() & book.keys()

@@ -1,16 +1,15 @@
-"""Forward-only schema migrations from `migrations/NNNN_name.sql`, recorded in
-`PRAGMA user_version`: no extra tables in a database other people read."""
+"""The schema's migrations as both backends number them (`migrations/NNNN_name.sql`, and
+PostgreSQL's dialect of each in `migrations/postgres/`), and the errors a start ends with.
+
+`tracker.sqlite.migrate` and `tracker.postgres.migrate` apply them, each recording the
+versions its own way."""
 
 from __future__ import annotations
 
 import os
 import re
-import sqlite3
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-
-from tracker.codec import amount_text
 
 NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
@@ -48,44 +47,3 @@ def load(directory: Path | None = None) -> list[tuple[int, str]]:
     if numbers != list(range(1, len(numbers) + 1)):
         raise MigrationError(f"migrations in {directory} are not numbered 1..N: {numbers}")
     return [(n, p.read_text()) for n, p in found]
-
-
-def apply(conn: sqlite3.Connection, migrations: list[tuple[int, str]] | None = None) -> int:
-    """Bring the schema up to date; each file and its version bump commit together."""
-    migrations = load() if migrations is None else migrations
-    conn.isolation_level = None
-    # Rewriting exact decimals needs Decimal: SQLite's own arithmetic is binary floating point.
-    conn.create_function("positional", 1, _positional, deterministic=True)
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    latest = migrations[-1][0] if migrations else 0
-    if current > latest:
-        raise MigrationError(f"the database is at schema {current}, newer than this "
-                             f"tracker's {latest}: upgrade the tracker")
-    foreign(conn, current)
-    for version, sql in migrations:
-        if version <= current:
-            continue
-        try:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version={version};\n"
-                               "COMMIT;")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        current = version
-    return current
-
-
-def _positional(text: str | None) -> str | None:
-    return None if text is None else amount_text(Decimal(text))
-
-
-def foreign(conn: sqlite3.Connection, version: int) -> None:
-    """Refuse another program's database: migrating it would fail halfway through (a
-    table of the same name) or, worse, succeed and mix two schemas in one file."""
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")]
-    if (version == 0 and names) or (version > 0 and "sync_state" not in names):
-        raise MigrationError(f"not a tracker book (schema version {version}, tables: "
-                             f"{', '.join(names[:5]) or 'none'}): point db at another file, "
-                             "or move this one away")

@@ -1,9 +1,10 @@
-"""Read-only views of the SQLite book for `tracker orders` and `tracker status` (a
-PostgreSQL book's are in `tracker.pg_readers`, which judges its state here too).
+"""What every reader of the book shares, whichever database keeps it: the columns they
+show, how a `sync_state` row is judged (`judged`), and the one failure they report
+(`Unavailable`). Each backend's own reads are `tracker.sqlite.readers` and
+`tracker.postgres.readers`.
 
-They open the file as the README tells other readers to: read-only, short statements,
-nothing held open, so they never disturb the daemon, and they read a stopped daemon's
-book too.
+`Wakeup`, the client of an SQLite book's change feed, is here for other programs: it needs
+nothing but the standard library and the book's path.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 import re
 import select
 import socket
-import sqlite3
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any, Protocol
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
@@ -33,7 +31,6 @@ HEARTBEAT_STALE_MS = 15_000
 # The daemon commits at least once a second; `live = 1` with an older last commit means the
 # writer is stuck (a full disk, a lock held by another process) and the book may be behind.
 LIVE_STALE_MS = 5_000
-T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -41,66 +38,19 @@ class Unavailable(Exception):
     PostgreSQL server that cannot be reached)."""
 
 
-def read(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `query` on a read-only connection that is closed straight after.
+class Journal(Protocol):
+    """What `tracker watch` asks of a book's journal, inside one read transaction, on either
+    backend: each answers in its own SQL, in the same shapes."""
 
-    While the daemon runs, the book is read through its WAL. After a clean stop the daemon
-    has removed the WAL and its shared-memory file, which a reader could only recreate with
-    write access beside the book; but with no WAL the book file holds every commit, and
-    SQLite reads it as immutable, creating nothing. The WAL's absence after that read shows
-    no writer started meanwhile; if one did, the read is done again through the WAL.
-    """
-    if not path.exists():
-        raise Unavailable(f"no book at {path} (is the daemon configured with this db?)")
-    if path.is_dir():
-        raise Unavailable(f"{path} is a directory, not a book file")
-    wal = Path(f"{path}-wal")
-    try:
-        if not wal.exists():
-            result = _query(path, "mode=ro&immutable=1", query)
-            if not wal.exists():
-                return result
-        return _query(path, "mode=ro", query)
-    except sqlite3.Error as exc:
-        raise Unavailable(f"cannot read {path}: {exc}") from None
+    def book_id(self) -> str | None: ...
 
+    def bounds(self) -> tuple[int | None, int]:
+        """The lowest seq the journal keeps (None: no row) and the highest ever used."""
 
-def _query(path: Path, mode: str, query: Callable[[sqlite3.Connection], T]) -> T:
-    # Percent-encoded: in a URI a '?', '#' or '%' in the path would change its meaning.
-    conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=2.0,
-                           isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        # One read transaction: every statement of `query` sees the same commit, so a count
-        # cannot disagree with the rows or the state shown beside it.
-        conn.execute("BEGIN")
-        conn.execute("SELECT 1 FROM sync_state").fetchone()
-        return query(conn)
-    finally:
-        conn.close()
+    def changes(self, last: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` journal rows after `last`, each with its order's symbol."""
 
-
-def open_orders(path: Path, symbol: str | None = None) -> list[dict[str, Any]]:
-    sql = f"SELECT {', '.join(ORDER_FIELDS)} FROM open_orders"
-    args: tuple[str, ...] = ()
-    if symbol:
-        sql += " WHERE symbol = ?"
-        args = (symbol,)
-    sql += " ORDER BY symbol, created_at, order_id"
-    return read(path, lambda conn: [dict(r) for r in conn.execute(sql, args).fetchall()])
-
-
-def seen_symbol(path: Path, symbol: str) -> bool:
-    """Whether the book ever held an order of `symbol`, open or not."""
-    return read(path, lambda conn: conn.execute(
-        "SELECT 1 FROM orders WHERE symbol = ? LIMIT 1", (symbol,)).fetchone() is not None)
-
-
-def _state(conn: sqlite3.Connection) -> dict[str, Any]:
-    state = dict(conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone())
-    state["open_orders"] = conn.execute("SELECT COUNT(*) FROM open_orders").fetchone()[0]
-    state["schema"] = conn.execute("PRAGMA user_version").fetchone()[0]
-    return state
+    def open_orders(self, symbol: str | None) -> list[dict[str, Any]]: ...
 
 
 def iso(ms: int | None) -> str | None:
@@ -108,11 +58,6 @@ def iso(ms: int | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(ms / 1000, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def status(path: Path) -> dict[str, Any]:
-    """The `sync_state` row and the open-order count from one read, as `judged` gives them."""
-    return judged(read(path, _state))
 
 
 def judged(state: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +87,7 @@ def judged(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def feed_path(book: Path) -> Path:
-    """Where the daemon announces the book's commits (tracker.feed serves it)."""
+    """Where the daemon announces the book's commits (tracker.sqlite.feed serves it)."""
     return Path(f"{book}.feed")
 
 

@@ -1,24 +1,28 @@
 """The book's storage interface: what one transaction writes (`Batch`), what a start reads
-back (`Loaded`), and the operations every backend provides (`BookStore`).
+back (`Loaded`), and one writer's book (`BookStore`), with everything about writing it that
+does not depend on the database.
 
 The session fills batches and the driver hands them to whichever store is open, so the
-decisions never depend on SQL; `tracker.store` is the SQLite backend, and a second one
-(PostgreSQL) implements the same protocol.
+decisions never depend on SQL. `tracker.sqlite.store` and `tracker.postgres.store` are the
+two backends: each adds its own connection, transaction, recall and retention, and says its
+own errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
-from prometheus_client.registry import Collector
+from prometheus_client import Histogram
 
 from tracker.book import Gone, Outcome
 from tracker.codec import OPEN_STATES, OrderUpdate, amount_text
+from tracker.reasons import NotLive
 
 COUNTERS = tuple(o.value for o in Outcome)
 # The contract's columns, in the order the writers bind them, on both backends.
@@ -36,6 +40,12 @@ STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at"
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
                            "last_seed_orders", "reconnects", "splices", "unresolved",
                            "not_live_reason"})
+DAY_MS = 86_400_000
+# Journal retention deletes in short transactions (a few ms each), so the writer never
+# holds its lock long enough for pushes to queue; a backlog drains a chunk a second.
+PRUNE_CHUNK = 5000
+PRUNE_AGAIN_SECONDS = 1.0
+PRUNE_IDLE_SECONDS = 60.0
 
 
 def now_ms() -> int:
@@ -138,35 +148,148 @@ class Gauges:
     journal_pruned: int
 
 
-class BookStore(Protocol):
-    """One writer's book. Seqs are handed out here (`take_seq`), in order and never twice,
-    because only the store knows where numbering may resume after a restart or a
-    replaced book."""
+class BookStore(ABC):
+    """One writer's book, and what writing it is on any database. Seqs are handed out here
+    (`take_seq`), in order and never twice, because only the store knows where numbering
+    may resume after a restart or a replaced book.
 
-    book_id: str
-    next_seq: int
-    committed_seq: int  # the highest seq committed: rows written up to it can be read back
-    committed_at: float  # monotonic time of the last commit: the writer's pulse
-    lost: str | None  # why nothing more may be written here (replaced, fenced), once it is so
-    unreachable: str | None  # why a database server cannot be reached, while it cannot
-    # Monotonic time by which a commit in flight gives up, set by a stop. SQLite needs none:
-    # its one lock wait (5 s) bounds every commit already.
-    give_up_at: float | None
-    replaced: asyncio.Event  # set when `lost` is
-    commit_seconds: Collector  # the time of one batch transaction, a histogram
+    Each backend adds its connection, its transaction (`commit`), `recall`, retention's
+    deletes (`prune`) and the words of its errors (`said`). It names its parameter mark
+    (`MARK`) and its rows (`scope` and `scope_args` start a condition, `state_row` is its
+    row of `sync_state`: all of an SQLite file, one account of a PostgreSQL database), so
+    that the reads written here run on it unchanged."""
 
-    async def load(self) -> Loaded: ...
+    MARK: ClassVar[str]
+    DB_ERRORS: ClassVar[tuple[type[Exception], ...]]  # what its driver raises
+    logger: ClassVar[Any]  # the backend's own, which its log lines carry
+    scope: str = ""
+    scope_args: tuple[Any, ...] = ()
+    state_row: str
 
-    def take_seq(self) -> int: ...
+    def __init__(self, keep_days: float) -> None:
+        self.book_id = ""
+        self.next_seq = 1
+        self.committed_seq = 0  # the highest seq committed: rows written up to it can be read
+        self.committed_at = time.monotonic()  # the last commit: the writer's pulse
+        # Why nothing more may be written here (replaced, fenced), once it is so; `replaced`
+        # is set then too, for whoever waits for it.
+        self.lost: str | None = None
+        self.replaced = asyncio.Event()
+        self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
+        # Idle checks come at a tenth of the retention (a minute at most): no row outlives
+        # it by more than a tenth.
+        self.prune_idle = min(PRUNE_IDLE_SECONDS, max(PRUNE_AGAIN_SECONDS,
+                                                      self.keep_ms / 10_000))
+        self.prune_due = 0.0
+        self.pruned = 0
+        self.commit_seconds = Histogram(
+            "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
+    @property
+    def not_writable_reason(self) -> NotLive:
+        """Why the book is not current while no commit lands (the writer cannot say it in
+        the book, so the daemon says it, and readers infer it): unwritable, unless the
+        backend knows its server is out of reach."""
+        return NotLive.DATABASE_UNWRITABLE
+
+    @property
+    def not_writable_detail(self) -> str | None:
+        """The database's own words on why it cannot be reached, where it has a server."""
+        return None
+
+    @abstractmethod
+    def stop_by(self, deadline: float) -> None:
+        """A stop was asked for: a commit still running at `deadline` (monotonic) fails
+        then, so that a database that does not answer cannot keep the process alive."""
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    async def load(self) -> Loaded:
+        """The book as the database holds it: the held rows whole, the closed orders' ids."""
+        rows = await self._rows(f"SELECT * FROM orders WHERE {self.scope}{HELD}",
+                                self.scope_args)
+        states = await self._rows(f"SELECT * FROM sync_state WHERE {self.state_row}",
+                                  self.scope_args)
+        assert states  # made by the first migration, or by the backend's start
+        return Loaded([row_from_db(r) for r in rows],
+                      {r["order_id"] for r in rows if r["unresolved"]},
+                      {r["order_id"]: r["last_seq"] for r in rows}, dict(states[0]),
+                      await self._gone())
+
+    async def _gone(self) -> Gone:
+        (found,) = await self._rows(
+            f"SELECT count(*) AS n FROM orders WHERE {self.scope}NOT {HELD}", self.scope_args)
+
+        async def after(last: str) -> list[str]:
+            rows = await self._rows(
+                f"SELECT order_id FROM orders WHERE {self.scope}order_id > {self.MARK} "
+                f"AND NOT {HELD} ORDER BY order_id LIMIT {self.MARK}",
+                (*self.scope_args, last, GONE_CHUNK))
+            return [r["order_id"] for r in rows]
+
+        return await gone_ids(found["n"], after)
+
+    @abstractmethod
+    async def _rows(self, sql: str, args: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+        """The rows of one query on the writer's connection, by column name."""
+
+    @staticmethod
+    def _refuse_unknown(batch: Batch) -> None:
+        unknown = batch.state.keys() - STATE_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+
+    def _state_set(self, batch: Batch) -> tuple[str, list[Any]]:
+        """The SET clause of the batch's `sync_state` update, and its values: the batch's
+        columns, the heartbeat (now), and each outcome counter raised by the batch's count."""
+        state = dict(batch.state, heartbeat_at=now_ms())
+        sets = ([f"{k} = {self.MARK}" for k in state]
+                + [f"{c} = {c} + {self.MARK}" for c in COUNTERS])
+        return ", ".join(sets), [*state.values(), *(batch.counts[c] for c in COUNTERS)]
+
+    def _committed(self, batch: Batch, started: float) -> None:
+        """The batch is in the book: the pulse, the commit's time, the highest seq."""
+        self.committed_at = time.monotonic()
+        self.commit_seconds.observe(self.committed_at - started)
+        if batch.events:
+            self.committed_seq = batch.events[-1][0]  # seqs are taken, and journaled, in order
+
+    async def _retain(self) -> None:
+        """Journal retention after a commit, when due: a chunk, and the next one soon while
+        chunks come whole. The batch is committed already: a failure here is logged, and
+        must not make the caller retry it."""
+        if not self.keep_ms or self.committed_at < self.prune_due:
+            return
+        try:
+            full = await self.prune(now_ms() - self.keep_ms)
+        except self.DB_ERRORS as exc:
+            self.logger.warning("journal_prune_failed", error=self.said(exc))
+            full = False
+        self.prune_due = self.committed_at + (PRUNE_AGAIN_SECONDS if full else self.prune_idle)
+
+    def said(self, exc: Exception) -> str:
+        """The driver's message as a log line may show it."""
+        return str(exc)
+
+    @abstractmethod
     async def commit(self, batch: Batch) -> None:
         """One transaction: all of the batch or none of it, raising on failure."""
 
+    @abstractmethod
     async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         """The rows (and their `last_seq`) of those of these orders the book holds."""
 
-    async def prune(self, before_ms: int) -> bool: ...
+    @abstractmethod
+    async def prune(self, before_ms: int) -> bool:
+        """Delete the oldest journal rows received before `before_ms`, at most PRUNE_CHUNK,
+        from the low end only; True when a whole chunk went, so there may be more."""
 
+    @abstractmethod
     def gauges(self) -> Gauges: ...
 
+    @abstractmethod
     async def close(self) -> None: ...

@@ -225,7 +225,7 @@ class Tracker:
         written (disk full, locked) must not keep the process from exiting."""
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + self.config.stop_timeout
-            self.store.give_up_at = self.stop_deadline
+            self.store.stop_by(self.stop_deadline)
         self.queue.put_nowait(Stop())
 
     @property
@@ -237,10 +237,9 @@ class Tracker:
     def reason_now(self) -> NotLive | None:
         """Why the book is not live at this moment: a writer that cannot commit outranks
         whatever was last written, which it could not write."""
-        if self.session.reason != "stopped" and (
+        if self.session.reason is not NotLive.STOPPED and (
                 time.monotonic() - self.store.committed_at >= STALE_AFTER_SECONDS):
-            return (NotLive.DATABASE_UNREACHABLE if self.store.unreachable is not None
-                    else NotLive.DATABASE_UNWRITABLE)
+            return self.store.not_writable_reason
         return None if self.live else self.session.reason
 
     def health(self) -> Health:

@@ -25,8 +25,7 @@ from tracker.codec import DECIMAL, STATES, Invalid, OrderUpdate, amount_text
 from tracker.exchange.errors import ExchangeError
 from tracker.frames import Ack, ErrorEvent, OrderPush, Pong
 from tracker.frames import BadFrame as Bad
-from tracker.storage import Batch
-from tracker.store import EVENT_COLUMNS, ORDER_COLUMNS, order_params
+from tracker.storage import EVENT_COLUMNS, ORDER_COLUMNS, Batch, order_params
 from tracker.venues.bitmart.codec import ORDER_ID, from_push, from_v2, from_v4, push_frame
 from tracker.venues.bitmart.frames import decode
 from tracker.venues.bitmart.keys import Keys as Credentials

@@ -22,38 +22,32 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 import structlog
-from prometheus_client import Histogram
 from psycopg.rows import dict_row
 
-from tracker import pg_migrate
-from tracker.book import Gone
 from tracker.codec import OrderUpdate
 from tracker.migrate import MigrationError, StartupError, load, migrations_dir
+from tracker.postgres import migrate
+from tracker.reasons import NotLive
 from tracker.storage import (
-    COUNTERS,
     EVENT_COLUMNS,
-    GONE_CHUNK,
-    HELD,
     ORDER_COLUMNS,
-    STATE_COLUMNS,
+    PRUNE_CHUNK,
     Batch,
+    BookStore,
     Gauges,
-    Loaded,
-    gone_ids,
-    now_ms,
     order_params,
     row_from_db,
 )
 
-log = structlog.get_logger("tracker.pg_store")
+log = structlog.get_logger("tracker.pg_store")  # the `logger` of its log lines
 T = TypeVar("T")
 
-LOCK_KEY = pg_migrate.LOCK_KEY
+LOCK_KEY = migrate.LOCK_KEY
 COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
 STAGE = ("CREATE TEMPORARY TABLE order_stage (LIKE orders INCLUDING DEFAULTS) "
          "ON COMMIT DELETE ROWS")
@@ -63,9 +57,6 @@ UPSERT_STAGE = (
     f"SELECT account, {', '.join(ORDER_COLUMNS)} FROM order_stage "
     "ON CONFLICT (account, order_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:]))
-PRUNE_CHUNK = 5000
-PRUNE_IDLE_SECONDS = 60.0
-DAY_MS = 86_400_000
 # A commit that has not come back in this long is taken for a lost connection (a frozen
 # server, a cut without a reset): the connection is dropped and the batch retried.
 COMMIT_TIMEOUT = 30.0  # the default of PgStore.commit_timeout
@@ -91,43 +82,53 @@ def _connect_args(account: str, password: str) -> dict[str, Any]:
     return args
 
 
-class PgStore:
+class PgStore(BookStore):
     """The PostgreSQL backend of `BookStore`, for one account.
 
     Longer than 200 lines because the connection's life is the book's here: the lock, the
     reconnect that reads back what a lost commit did, and retention all need the writer's
     connection and what it last committed."""
 
+    MARK = "%s"
+    DB_ERRORS = (psycopg.Error,)
+    logger = log
+    scope = "account = %s AND "
+    state_row = "account = %s"
+
     def __init__(self, url: str, account: str, password: str, keep_days: float) -> None:
+        super().__init__(keep_days)
+        self.scope_args = (account,)
         self.url = url
-        self.where = pg_migrate.shown(url)
+        self.where = migrate.shown(url)
         self.account = account
         self.password = password
         self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
         self.backend_pid: int | None = None  # the server process our lock lives in
-        self.book_id = ""
-        self.next_seq = 1
-        self.committed_seq = 0
-        self.committed_at = time.monotonic()
-        self.lost: str | None = None
-        self.replaced = asyncio.Event()
         # Why the database cannot be reached, while it cannot; None once a commit succeeds.
         self.unreachable: str | None = None
         self.reconnects = 0
         self.commit_timeout = COMMIT_TIMEOUT
-        self.give_up_at: float | None = None
+        self.give_up_at: float | None = None  # set by a stop: no commit waits past it
         self.standby: Callable[[str], None] | None = None
         # (pid, started_at) this tracker wrote into sync_state, and what a connect found
         # there: a reconnect that finds another's knows another tracker wrote meanwhile.
         self.writer: tuple[Any, Any] | None = None
         self.found_writer: tuple[Any, Any] = (None, None)
-        self.keep_ms = int(keep_days * DAY_MS)
-        self.prune_idle = min(PRUNE_IDLE_SECONDS, max(1.0, self.keep_ms / 10_000))
-        self.prune_due = 0.0
-        self.pruned = 0
-        self.commit_seconds = Histogram(
-            "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+
+    @property
+    def not_writable_reason(self) -> NotLive:
+        return (NotLive.DATABASE_UNREACHABLE if self.unreachable is not None
+                else NotLive.DATABASE_UNWRITABLE)
+
+    @property
+    def not_writable_detail(self) -> str | None:
+        return self.unreachable
+
+    def stop_by(self, deadline: float) -> None:
+        self.give_up_at = deadline
+
+    def said(self, exc: Exception) -> str:
+        return migrate.said(exc, self.url)
 
     @classmethod
     async def open(cls, url: str, account: str, password: str = "", keep_days: float = 0,
@@ -135,7 +136,7 @@ class PgStore:
         """The account's book, migrated and locked for this process; a StartupError of one
         line (without the password) when it cannot be. With `standby`, a lock held by
         another tracker is waited for (`standby` hears who holds it) instead of refused."""
-        await asyncio.to_thread(pg_migrate.migrate, url, password)
+        await asyncio.to_thread(migrate.migrate, url, password)
         store = cls(url, account, password, keep_days)
         store.standby = standby
         try:
@@ -151,7 +152,7 @@ class PgStore:
         except psycopg.Error as exc:
             await store.close()
             raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {store.where}: "
-                                                  f"{pg_migrate.said(exc, url)}") from None
+                                                  f"{migrate.said(exc, url)}") from None
         return store
 
     async def _connect(self) -> int:
@@ -236,7 +237,7 @@ class PgStore:
 
     async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         """Who holds the account's lock, as the server says."""
-        cur = await conn.execute(pg_migrate.LOCKERS, (self.account,))
+        cur = await conn.execute(migrate.LOCKERS, (self.account,))
         row = await cur.fetchone()
         if row is None or not row["granted"]:
             return "another tracker"  # it has just let go: the next try may take it
@@ -255,37 +256,10 @@ class PgStore:
             await self.conn.close()
             self.conn = None
 
-    async def load(self) -> Loaded:
-        """The account's held rows whole, its closed orders' ids (as the SQLite store)."""
+    async def _rows(self, sql: str, args: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
         assert self.conn is not None
-        cur = await self.conn.execute(f"SELECT * FROM orders WHERE account = %s AND {HELD}",
-                                      (self.account,))
-        rows = await cur.fetchall()
-        cur = await self.conn.execute("SELECT * FROM sync_state WHERE account = %s",
-                                      (self.account,))
-        state = await cur.fetchone()
-        assert state is not None  # made by _connect
-        return Loaded([row_from_db(r) for r in rows],
-                      {r["order_id"] for r in rows if r["unresolved"]},
-                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state),
-                      await self._gone())
-
-    async def _gone(self) -> Gone:
-        assert self.conn is not None
-        cur = await self.conn.execute(
-            f"SELECT count(*) AS n FROM orders WHERE account = %s AND NOT {HELD}",
-            (self.account,))
-        found = await cur.fetchone()
-
-        async def after(last: str) -> list[str]:
-            assert self.conn is not None
-            cur = await self.conn.execute(
-                f"SELECT order_id FROM orders WHERE account = %s AND order_id > %s "
-                f"AND NOT {HELD} ORDER BY order_id LIMIT %s",
-                (self.account, last, GONE_CHUNK))
-            return [r["order_id"] for r in await cur.fetchall()]
-
-        return await gone_ids(found["n"] if found else 0, after)
+        cur = await self.conn.execute(sql, args)
+        return await cur.fetchall()
 
     async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         """Read as a commit writes: bounded in time, reconnecting (and checking that the
@@ -304,30 +278,17 @@ class PgStore:
             (self.account, order_ids))
         return [(row_from_db(r), r["last_seq"]) for r in await cur.fetchall()]
 
-    def take_seq(self) -> int:
-        seq = self.next_seq
-        self.next_seq += 1
-        return seq
-
     async def commit(self, batch: Batch) -> None:
         """One transaction. On failure it raises; a retry of the same batch reconnects first
         and writes nothing the failed attempt committed."""
-        unknown = batch.state.keys() - STATE_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+        self._refuse_unknown(batch)
         if self.lost is not None:
             raise AccountTaken(self.lost)
         started = time.monotonic()
         if await self._guarded(self._attempt(batch)):
             return self._committed(batch, started)
         self._committed(batch, started)
-        if self.keep_ms and self.committed_at >= self.prune_due:
-            try:
-                full = await self.prune(now_ms() - self.keep_ms)
-            except psycopg.Error as exc:  # committed already: the batch is not retried
-                log.warning("journal_prune_failed", error=pg_migrate.said(exc, self.url))
-                full = False
-            self.prune_due = self.committed_at + (1.0 if full else self.prune_idle)
+        await self._retain()
 
     async def _attempt(self, batch: Batch) -> bool:
         """Reconnect where needed, then write; True when a reconnect found the batch
@@ -379,21 +340,16 @@ class PgStore:
             task.cancel()
 
     def _committed(self, batch: Batch, started: float) -> None:
-        self.committed_at = time.monotonic()
-        self.commit_seconds.observe(self.committed_at - started)
+        super()._committed(batch, started)
         if self.unreachable is not None:
             log.warning("db_reachable", account=self.account, where=self.where)
             self.unreachable = None
-        if batch.events:
-            self.committed_seq = batch.events[-1][0]
         if "pid" in batch.state:  # the tracker names itself in its first write
             self.writer = (batch.state["pid"], batch.state.get("started_at"))
 
     async def _write(self, batch: Batch) -> None:
         assert self.conn is not None
-        state = dict(batch.state, heartbeat_at=now_ms())
-        sets = [f"{k} = %s" for k in state] + [f"{c} = {c} + %s" for c in COUNTERS]
-        values = [*state.values(), *(batch.counts[c] for c in COUNTERS), self.account]
+        sets, values = self._state_set(batch)
         seq = batch.events[-1][0] if batch.events else self.committed_seq
         async with self.conn.transaction():
             cur = self.conn.cursor()
@@ -410,10 +366,10 @@ class PgStore:
             # trip, which a one-push batch feels. Without the lock it updates nothing and
             # the whole batch rolls back.
             await cur.execute(
-                f"WITH s AS (UPDATE sync_state SET {', '.join(sets)} WHERE account = %s "
-                f"AND {pg_migrate.HOLDS_LOCK} RETURNING account) "
+                f"WITH s AS (UPDATE sync_state SET {sets} WHERE {self.state_row} "
+                f"AND {migrate.HOLDS_LOCK} RETURNING account) "
                 "SELECT pg_notify(%s, %s) FROM s",
-                [*values, self.account, pg_migrate.CHANNEL,
+                [*values, *self.scope_args, self.account, migrate.CHANNEL,
                  json.dumps({"account": self.account, "seq": seq})])
             if await cur.fetchone() is None:
                 raise AccountTaken(f"this connection no longer holds the lock on "
@@ -426,7 +382,7 @@ class PgStore:
     async def _broken(self, exc: BaseException) -> None:
         """Drop the connection (the lock goes with it on the server's side) and say why."""
         why = ("no answer in time" if isinstance(exc, TimeoutError)
-               else pg_migrate.said(
+               else migrate.said(
                    exc, self.url))
         if self.unreachable is None:
             log.error("db_unreachable", account=self.account, where=self.where, error=why,

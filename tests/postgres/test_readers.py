@@ -1,7 +1,7 @@
 """The read-only commands on a PostgreSQL book: `tracker orders|status|healthcheck|watch
 --db postgresql://... --account NAME`, the installed script as a subprocess, against the
 session's throwaway PostgreSQL 15 cluster (harness/postgres.py). The book is written by the
-tracker's own writer (tracker.pg_store), or by a real daemon fed by the simulator.
+tracker's own writer (tracker.postgres.store), or by a real daemon fed by the simulator.
 
 One database holds two accounts throughout, so a reader that forgot the account column
 shows the other account's rows and fails here.
@@ -25,12 +25,14 @@ import pytest
 from harness import Lab, clean_env, eventually, stop_process
 from harness.books import PostgresBook
 from harness.postgres import Database, Postgres, client_env, free_port
-from tracker import migrate, pg_migrate, pg_readers, readers
+from tracker import migrate, readers
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
-from tracker.pg_store import PgStore
+from tracker.postgres import migrate as pg_migrate
+from tracker.postgres import readers as pg_readers
+from tracker.postgres.store import PgStore
+from tracker.sqlite.store import Store
 from tracker.storage import Batch
-from tracker.store import Store
 
 TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
 EX_CONFIG, EX_UNAVAILABLE = 78, 69
@@ -39,8 +41,8 @@ NO_ACCOUNT = ("account: missing; a PostgreSQL book is shared by accounts: set ac
               "the file, TRACKER_ACCOUNT or --account)")
 # `tracker watch` with its timed read turned off: whatever it prints after its first read,
 # a notification woke it to read.
-NOTIFIED_ONLY = ("import sys; from tracker import cli, watch; "
-                 "watch.PG_FALLBACK_SECONDS = 3600.0; sys.exit(cli.main(sys.argv[1:]))")
+NOTIFIED_ONLY = ("import sys; from tracker import cli; from tracker.postgres import readers; "
+                 "readers.FALLBACK_SECONDS = 3600.0; sys.exit(cli.main(sys.argv[1:]))")
 # The tracker as `python -c` runs it where psycopg is not installed.
 NO_DRIVER = ("import sys; sys.modules['psycopg'] = None; from tracker import cli; "
              "sys.exit(cli.main(sys.argv[1:]))")

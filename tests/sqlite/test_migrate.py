@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker import migrate
+from tracker.sqlite import migrate
 
 
 def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from harness import Lab
-from tracker.feed import BACKLOG_LIMIT, Feed
 from tracker.readers import Wakeup, feed_path
+from tracker.sqlite.feed import BACKLOG_LIMIT, Feed
 
 
 def book_file(tmp_path: Path, mode: int = 0o640) -> Path:

@@ -23,7 +23,7 @@ import structlog
 
 from tracker.readers import feed_path
 
-log = structlog.get_logger("tracker.feed")
+log = structlog.get_logger("tracker.feed")  # the `logger` of its log lines
 BACKLOG_LIMIT = 64 << 10  # bytes unread by one reader before it is dropped
 
 

@@ -1,8 +1,9 @@
 """The SQLite book: one writer connection, one transaction per batch, WAL for readers.
 
-Readers (other processes) open `file:PATH?mode=ro` and never block this writer. The
-writer's work runs on aiosqlite's own thread, so a large batch never stalls the event loop
-that keeps the WebSocket alive.
+Readers (other processes) open `file:PATH?mode=ro` and never block this writer. A large
+batch (a splice, a backlog) is written on aiosqlite's own thread, so it never stalls the
+event loop that keeps the WebSocket alive; a small one, nearly every batch of a steady
+stream, is written on the loop's own thread (INLINE_ROWS), which costs less than a hop.
 
 Beside the book, `<db>.seq` is the writer's lock and the journal's high-water mark: a book
 deleted or replaced by an older copy is noticed (at start, and within a second while
@@ -19,7 +20,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -28,24 +29,18 @@ from typing import Any, TypeVar
 import aiosqlite
 import msgspec
 import structlog
-from prometheus_client import Histogram
 
-from tracker import migrate
-from tracker.book import Gone
 from tracker.codec import OrderUpdate
-from tracker.feed import Feed
 from tracker.migrate import MigrationError, StartupError
+from tracker.sqlite import migrate
+from tracker.sqlite.feed import Feed
 from tracker.storage import (
-    COUNTERS,
     EVENT_COLUMNS,
-    GONE_CHUNK,
-    HELD,
     ORDER_COLUMNS,
-    STATE_COLUMNS,
+    PRUNE_CHUNK,
     Batch,
+    BookStore,
     Gauges,
-    Loaded,
-    gone_ids,
     now_ms,
     order_params,
     row_from_db,
@@ -67,10 +62,10 @@ def _from_json(columns: tuple[str, ...]) -> str:
 # The same two statements for many rows at once, the rows bound as one JSON array that
 # SQLite unpacks (json_each). A large batch is written in the connection's thread: with
 # executemany there, every row's step lets go of the interpreter lock and every next row
-# waits to take it back while the event loop runs Python, a convoy that measured 250 times
-# slower per row beside a busy thread. Bound as JSON, the lock is taken once per
-# statement. (`WHERE true` lets SQLite's parser tell the upsert's ON CONFLICT from a
-# join's ON.)
+# waits to take it back while the event loop runs Python, a convoy that makes each row
+# many times slower beside a busy loop (docs/measured.md). Bound as JSON, the lock is
+# taken once per statement. (`WHERE true` lets SQLite's parser tell the upsert's ON
+# CONFLICT from a join's ON.)
 INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                  f"SELECT {_from_json(EVENT_COLUMNS)}")
 UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
@@ -84,30 +79,24 @@ ROWS_PER_STATEMENT = 2000
 WAL_LIMIT = 8 * 2**20
 WAL_CHECK_SECONDS = 1.0
 # SQLite checkpoints the WAL inside the commit that takes it past this many pages, and the
-# pushes queued behind that commit wait for it. At 2,000 pushes a second the default 1,000
-# pages came some 8 times a second at ~6 ms each, which set the reader's p99; with 250
-# the p99 went from 5.1 to 3.0 ms, and with 4,000 (fewer, longer stalls) to 14.6 ms
-# (docs/measured.md, "Fourth round").
+# pushes queued behind that commit wait for it: smaller checkpoints, more often, keep each
+# wait short, which is what a reader's p99 latency feels; fewer and larger ones make it
+# longer (docs/measured.md, "Fourth round", has the figures behind this number).
 CHECKPOINT_PAGES = 250
 # A batch of at most this many journal rows and order rows is written on the event loop's
 # own thread. Handing a batch to the connection's thread and back wakes two sleeping
-# threads, which on 2 cores cost 135 us of CPU and 190 us of wall time a batch, more than
-# the ~200 us its write takes; at 2,000 pushes a second, nearly every batch is this small
-# (docs/measured.md, "Fifth round"). A larger batch (a splice, a backlog) goes to the
-# thread, so the loop keeps reading the stream while it is written.
+# threads, which costs about as much as a small batch's write itself, and a steady stream
+# makes nearly every batch this small (docs/measured.md, "Fifth round"). A larger batch (a
+# splice, a backlog) goes to the thread, so the loop keeps reading the stream while it is
+# written.
 INLINE_ROWS = 32
 # The writer never waits for SQLite's write lock once the book is open: only a process
 # that should not write the book can hold it, and a wait would stall the event loop with
 # an inline write in it. A commit that finds the lock taken fails at once and is retried,
 # as any failed commit is.
 OPEN_BUSY_MS, WRITE_BUSY_MS = 5000, 0
-log = structlog.get_logger("tracker.store")
+log = structlog.get_logger("tracker.store")  # the `logger` of its log lines
 T = TypeVar("T")
-# Journal retention deletes in short transactions (a few ms each), so the writer never
-# holds its lock long enough for pushes to queue; a backlog drains a chunk a second.
-PRUNE_CHUNK = 5000
-PRUNE_IDLE_SECONDS = 60.0
-DAY_MS = 86_400_000
 # Seqs are reserved in `<db>.seq` this many at a time: one small write per block, none per
 # commit. A replaced book's seqs jump by up to this much.
 SEQ_BLOCK = 100_000
@@ -176,8 +165,8 @@ async def on_thread(conn: aiosqlite.Connection, work: Callable[..., T], *args: A
     """`work(connection, *args)` on aiosqlite's thread, in one hop from the event loop.
 
     Each of aiosqlite's calls is a hop (a queue to its thread, a wake-up back), and a
-    batch's four statements as four hops took a reader's median latency at 2,000 pushes a
-    second from 1.0 to 2.9 ms (docs/measured.md). aiosqlite has no public call that runs
+    batch's statements as one hop each would add a hop's wait per statement to every
+    push a reader waits for (docs/measured.md). aiosqlite has no public call that runs
     several statements per hop (omnilib/aiosqlite#19); its own methods are built on
     `Connection._execute(fn, *args)` and `_conn` (the sqlite3 connection), used here and in
     `written` alone, on the version range pyproject.toml allows."""
@@ -334,7 +323,7 @@ def _set_wal_aside(path: Path, reason: str) -> None:
     log.warning("orphan_wal_moved", path=str(aside), reason=reason)
 
 
-class Store:
+class Store(BookStore):
     """The SQLite backend of `BookStore`.
 
     Longer than 200 lines because SQLite's own hazards live here with the writes they
@@ -342,35 +331,24 @@ class Store:
     names the file being written, the WAL kept bounded under readers, and retention in short
     transactions. Each needs the writer's connection and its timing."""
 
+    MARK = "?"
+    DB_ERRORS = (sqlite3.Error,)
+    logger = log
+    state_row = "id = 1"
+
     def __init__(self, conn: aiosqlite.Connection, path: Path, seqfile: SeqFile,
                  keep_days: float = 0) -> None:
+        super().__init__(keep_days)
         self.conn = conn
         self.path = path
         self.seqfile = seqfile
         self.identity = _identity(os.stat(path))  # the file SQLite opened
-        self.book_id = ""
-        self.committed_seq = 0  # the highest seq committed
+        # A commit checks once a second that the path still names the files this store
+        # holds; when it does not, `lost` says what was found, and nothing more is written.
         self.checked_at = time.monotonic()
-        # Set, with what was found, when the path no longer names the files this store
-        # holds: from then on nothing is written.
-        self.lost: str | None = None
-        self.unreachable: str | None = None  # a file is never out of reach: see `lost`
-        self.give_up_at: float | None = None  # unused: a commit never waits for the lock
-        self.replaced = asyncio.Event()
-        self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
-        # Idle checks come at a tenth of the retention (a minute at most): no row outlives
-        # it by more than a tenth.
-        self.prune_idle = min(PRUNE_IDLE_SECONDS, max(WAL_CHECK_SECONDS, self.keep_ms / 10_000))
-        self.prune_due = 0.0
-        self.pruned = 0
-        self.next_seq = 1
-        self.committed_at = time.monotonic()  # the writer's pulse, for the watchdog
         self.wal_checked_at = 0.0
         self.wal_restarts = 0
         self.feed: Feed | None = None  # readers' wake-up on each commit
-        self.commit_seconds = Histogram(
-            "tracker_db_commit_seconds", "time of one batch transaction", registry=None,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
     @classmethod
     async def open(cls, path: Path, keep_days: float = 0) -> Store:
@@ -470,29 +448,9 @@ class Store:
         finally:
             self.seqfile.close()
 
-    async def load(self) -> Loaded:
-        """The book as the file holds it: the held rows whole, the closed orders' ids."""
-        async with self.conn.execute(f"SELECT * FROM orders WHERE {HELD}") as cur:
-            rows = await cur.fetchall()
-        async with self.conn.execute("SELECT * FROM sync_state WHERE id = 1") as cur:
-            state = await cur.fetchone()
-        assert state is not None  # inserted by the first migration
-        return Loaded([row_from_db(r) for r in rows],
-                      {r["order_id"] for r in rows if r["unresolved"]},
-                      {r["order_id"]: r["last_seq"] for r in rows}, dict(state),
-                      await self._gone())
-
-    async def _gone(self) -> Gone:
-        async with self.conn.execute(f"SELECT count(*) FROM orders WHERE NOT {HELD}") as cur:
-            (count,) = await cur.fetchone() or (0,)
-
-        async def after(last: str) -> list[str]:
-            async with self.conn.execute(
-                    f"SELECT order_id FROM orders WHERE order_id > ? AND NOT {HELD} "
-                    "ORDER BY order_id LIMIT ?", (last, GONE_CHUNK)) as cur:
-                return [r[0] for r in await cur.fetchall()]
-
-        return await gone_ids(count, after)
+    async def _rows(self, sql: str, args: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+        async with self.conn.execute(sql, args) as cur:
+            return await cur.fetchall()  # type: ignore[return-value]  # sqlite3.Row by name
 
     async def recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
         async with self.conn.execute(
@@ -500,16 +458,13 @@ class Store:
                 (json.dumps(order_ids),)) as cur:
             return [(row_from_db(r), r["last_seq"]) for r in await cur.fetchall()]
 
-    def take_seq(self) -> int:
-        seq = self.next_seq
-        self.next_seq += 1
-        return seq
+    def stop_by(self, deadline: float) -> None:
+        """Nothing to cut short: a commit never waits for SQLite's lock once the book is
+        open (WRITE_BUSY_MS), so it ends by itself, written or failed."""
 
     async def commit(self, batch: Batch) -> None:
         """One transaction. On failure it rolls back and raises; the caller decides."""
-        unknown = batch.state.keys() - STATE_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown sync_state columns: {sorted(unknown)}")
+        self._refuse_unknown(batch)
         if self.lost is None and time.monotonic() - self.checked_at >= WAL_CHECK_SECONDS:
             self.checked_at = time.monotonic()
             self._check_paths()
@@ -522,30 +477,17 @@ class Store:
             reserved = Mark(mark.book_id, mark.ino, self.committed_seq,
                             self.next_seq - 1 + SEQ_BLOCK, mark.pid)
             await asyncio.to_thread(self.seqfile.write, reserved)
-        state = dict(batch.state, heartbeat_at=now_ms())
-        sets = [f"{k} = ?" for k in state] + [f"{c} = {c} + ?" for c in COUNTERS]
-        values = [*state.values(), *(batch.counts[c] for c in COUNTERS)]
-        update = f"UPDATE sync_state SET {', '.join(sets)} WHERE id = 1"
+        sets, values = self._state_set(batch)
+        update = f"UPDATE sync_state SET {sets} WHERE {self.state_row}"
         started = time.monotonic()
         await written(self.conn, batch, update, values)
-        self.committed_at = time.monotonic()
-        self.commit_seconds.observe(self.committed_at - started)
-        if batch.events:
-            self.committed_seq = batch.events[-1][0]  # seqs are taken, and journaled, in order
+        self._committed(batch, started)
         if self.feed is not None:
             self.feed.announce(self.committed_seq)
         if self.committed_at - self.wal_checked_at >= WAL_CHECK_SECONDS:
             self.wal_checked_at = self.committed_at
             await self._bound_wal()
-        if self.keep_ms and self.committed_at >= self.prune_due:
-            # The batch is committed: a failure here must not make the caller retry it.
-            try:
-                full = await self.prune(now_ms() - self.keep_ms)
-            except sqlite3.Error as exc:
-                log.warning("journal_prune_failed", error=str(exc))
-                full = False
-            self.prune_due = self.committed_at + (WAL_CHECK_SECONDS if full
-                                                  else self.prune_idle)
+        await self._retain()
 
     def _check_paths(self) -> None:
         """Does the path still name the book this store writes, and `<db>.seq` the lock it
@@ -569,11 +511,9 @@ class Store:
             return
 
     async def prune(self, before_ms: int) -> bool:
-        """Delete the oldest journal rows received before `before_ms`, at most one chunk,
-        in seq order: the journal stays a contiguous run of seqs, so a consumer that finds
+        """In seq order: the journal stays a contiguous run of seqs, so a consumer that finds
         its last seq below MIN(seq) knows it missed rows. A row stamped after the cutoff
-        (a clock set back) stops the run until it too is old. True when a whole chunk went,
-        so there may be more."""
+        (a clock set back) stops the run until it too is old."""
         try:
             async with self.conn.execute("SELECT MIN(seq) FROM order_events") as cur:
                 row = await cur.fetchone()

@@ -18,7 +18,7 @@ from harness import Lab
 from harness.books import PostgresBook
 from harness.postgres import BIN, SERVER_USER, Database, Postgres, client_env
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "postgres.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "postgres.md"
 
 
 def sql_blocks(heading: str) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Daemon, Lab, eventually, journal, logged, read_book, ro_connect
-from tracker import readers
+from tracker.sqlite import readers
 
 EX_IOERR = 74
 

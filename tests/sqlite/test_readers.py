@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from tracker import readers
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
+from tracker.sqlite import readers
+from tracker.sqlite.store import Store
 from tracker.storage import Batch
-from tracker.store import Store
 
 NOBODY = 65534
 

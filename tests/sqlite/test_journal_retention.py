@@ -15,8 +15,8 @@ import pytest
 from harness import Lab, eventually, ro_connect
 from tracker.book import Outcome
 from tracker.config import ConfigError, load
-from tracker.storage import Batch, now_ms
-from tracker.store import DAY_MS, PRUNE_CHUNK, Store
+from tracker.sqlite.store import Store
+from tracker.storage import DAY_MS, PRUNE_CHUNK, Batch, now_ms
 
 
 def event(seq: int, received_at: int) -> tuple[object, ...]:

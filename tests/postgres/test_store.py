@@ -14,10 +14,10 @@ import pytest
 
 from harness.postgres import Database
 from harness.relay import Relay
-from tracker import pg_migrate
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
-from tracker.pg_store import AccountTaken, PgStore
+from tracker.postgres import migrate as pg_migrate
+from tracker.postgres.store import AccountTaken, PgStore
 from tracker.storage import Batch
 
 

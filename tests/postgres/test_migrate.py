@@ -15,7 +15,8 @@ import pytest
 
 from harness import clean_env, eventually
 from harness.postgres import Database, Postgres, client_env
-from tracker import migrate, pg_migrate
+from tracker.postgres import migrate as pg_migrate
+from tracker.sqlite import migrate
 
 TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
 EX_CONFIG, EX_UNAVAILABLE = 78, 69

@@ -18,7 +18,7 @@ from harness import Daemon, Lab, differences, eventually
 from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.sim import account_env, accounts_file
-from tracker.pg_migrate import LOCKERS
+from tracker.postgres.migrate import LOCKERS
 from tracker.venues.bitmart.protocol import OPEN_STATES
 
 FLEET = 20

@@ -14,7 +14,7 @@ from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.relay import relay_thread
 from tests.test_daemon_ops import free_port, scrape
-from tracker import pg_migrate
+from tracker.postgres import migrate as pg_migrate
 
 
 def said(daemon: Daemon, name: str, last: bool = False) -> dict[str, Any]:

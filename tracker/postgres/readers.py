@@ -1,12 +1,13 @@
-"""Read-only views of one account of a PostgreSQL book, for the commands `tracker.readers`
-serves from an SQLite file: the same rows in the same shapes, so a script reading `tracker
-orders --format json` or `tracker status --json` need not know which backend is behind it.
+"""Read-only views of one account of a PostgreSQL book, for the commands
+`tracker.sqlite.readers` serves from an SQLite file: the same rows in the same shapes, so a
+script reading `tracker orders --format json` or `tracker status --json` need not know which
+backend is behind it.
 
 Every read is one short READ ONLY, REPEATABLE READ transaction: all its statements see the
 same commit, so a count agrees with the rows and the state beside it. The one-shot commands
 close their connection straight after; `tracker watch` keeps one, to LISTEN on it, and holds
-no transaction open between its reads. psycopg is imported only here, and only when a
-PostgreSQL book is read: an SQLite install has no use for it.
+no transaction open between its reads. psycopg is imported only when a PostgreSQL book is
+read (`driver`): an SQLite install has no use for it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracker import config, pg_migrate, readers
+from tracker import config, readers
 from tracker.migrate import StartupError
+from tracker.postgres import migrate
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,6 +38,10 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
 # How often a wait for a notification looks whether it should stop (a signal, a reader that
 # went away): as often as the SQLite watcher polls.
 WAKE_CHECK_SECONDS = 0.2
+# The writer's NOTIFY wakes the watcher; a timed read this often only bounds how late a
+# lost notification makes a change.
+FALLBACK_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 5.0  # the longest back-off between two connection attempts
 # Open orders as the SQLite readers sort them: NULLs first and text by its bytes (SQLite's
 # BINARY collation), whatever the database's own collation.
 ORDER_BY = ' ORDER BY symbol COLLATE "C", created_at NULLS FIRST, order_id COLLATE "C"'
@@ -58,36 +63,29 @@ class Book:
 
     @property
     def where(self) -> str:
-        return pg_migrate.shown(self.url)
+        return migrate.shown(self.url)
 
     def said(self, exc: BaseException) -> str:
         """The driver's words without any password, the URL's or the secret's."""
-        text = pg_migrate.said(exc, self.url)
+        text = migrate.said(exc, self.url)
         return text.replace(self.password, "***") if self.password else text
 
 
-def locate(path: Path | None, env: Mapping[str, str], db: str | None,
-           account: str | None, *, every: bool = False) -> Path | Book:
-    """The book a reader reads, from the flags, the environment and the file, as `tracker
-    run` finds its own: an SQLite file, or an account of a PostgreSQL database. Only a URL
-    looks for an account and a password, so an SQLite reader is configured as before."""
-    target = config.db_target(path, env, db)
-    if every:
-        if isinstance(target, Path):
-            raise config.ConfigError("--all-accounts: an SQLite book holds one account; a "
-                                     "PostgreSQL db holds many")
-        return Book(target, None, config._secret(config.DB_PASSWORD, env))
-    if isinstance(target, Path):
-        if account:
-            raise config.ConfigError(f"account: {account!r} is set, but db is an SQLite file, "
-                                     "which holds one account: set db to a PostgreSQL URL, or "
-                                     "unset account")
-        return target
-    name = config.account_of(path, env, account)
-    if not name:
-        raise config.ConfigError("account: missing; a PostgreSQL book is shared by accounts: "
-                                 "set account (in the file, TRACKER_ACCOUNT or --account)")
-    return Book(target, name, config._secret(config.DB_PASSWORD, env))
+@dataclass(frozen=True)
+class Reader:
+    """One account (or every account) of a PostgreSQL book, as the read-only commands ask
+    it."""
+
+    book: Book
+
+    def open_orders(self, symbol: str | None) -> tuple[list[dict[str, Any]], bool]:
+        return open_orders(self.book, symbol)
+
+    def status(self) -> dict[str, Any]:
+        return status(self.book)
+
+    def follower(self) -> Listener:
+        return Listener(self.book)
 
 
 def driver() -> ModuleType:
@@ -202,7 +200,7 @@ def status(book: Book) -> dict[str, Any]:
         # truth about every tracker of the account, from whichever host asks.
         trackers = [{"role": "active" if r["granted"] else "standby", "name": r["name"],
                      "addr": r["addr"], "since": r["since"], "since_iso": readers.iso(r["since"])}
-                    for r in conn.execute(pg_migrate.LOCKERS, (book.account,)).fetchall()]
+                    for r in conn.execute(migrate.LOCKERS, (book.account,)).fetchall()]
         return state | {"open_orders": count["n"], "schema": schema["v"], "trackers": trackers}
 
     return readers.judged(read(book, query))
@@ -249,35 +247,41 @@ class Journal:
 class Listener:
     """`tracker watch`'s connection: it LISTENs on the writer's channel, so that a commit of
     its account wakes it at once, and reads the journal in short transactions between waits.
-    A notification can be lost (a reconnect in between): the caller's timed wait only
-    delays the rows, which the next read finds by seq."""
+    A notification can be lost (a reconnect in between): the timed wait only delays the
+    rows, which the next read finds by seq. A connection that failed is opened again at the
+    next read, after the caller's back-off (up to retry_max)."""
 
-    def __init__(self, book: Book, conn: psycopg.Connection[dict[str, Any]]) -> None:
+    retry_max = RECONNECT_MAX_SECONDS
+
+    def __init__(self, book: Book) -> None:
+        driver()  # a missing driver is a mistake to name, not a book to wait for
         self.book = book
-        self.conn = conn
+        self.conn: psycopg.Connection[dict[str, Any]] | None = None
 
-    @classmethod
-    def open(cls, book: Book) -> Listener:
+    def _open(self) -> psycopg.Connection[dict[str, Any]]:
         """Listening before the first read: a commit after that read cannot go unheard."""
         pg = driver()
-        conn = connect(book, lasting=True)
+        conn = connect(self.book, lasting=True)
         try:
-            conn.execute(f"LISTEN {pg_migrate.CHANNEL}")
+            conn.execute(f"LISTEN {migrate.CHANNEL}")
         except pg.Error as exc:
             conn.close()
-            raise readers.Unavailable(f"cannot listen on {book.where}: {book.said(exc)}"
-                                      ) from None
-        return cls(book, conn)
+            raise readers.Unavailable(f"cannot listen on {self.book.where}: "
+                                      f"{self.book.said(exc)}") from None
+        return conn
 
     def read(self, query: Callable[[Journal], T]) -> T:
+        if self.conn is None:
+            self.conn = self._open()
         return transaction(self.conn, self.book,
                            lambda conn: query(Journal(conn, self.book.account)))
 
-    def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
-        """Until a commit of this account is announced (True), `seconds` pass or
+    def wait(self, interrupted: Callable[[], bool]) -> bool:
+        """Until a commit of this account is announced (True), FALLBACK_SECONDS pass or
         `interrupted()` says to stop (False). Other accounts' notifications are ignored."""
+        assert self.conn is not None  # a wait follows a read
         pg = driver()
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + FALLBACK_SECONDS
         try:
             while not interrupted():
                 left = deadline - time.monotonic()
@@ -295,7 +299,7 @@ class Listener:
     def _ours(self, channel: str, payload: str) -> bool:
         """A payload that is not the writer's form wakes the reader too: a needless read
         costs less than a missed one."""
-        if channel != pg_migrate.CHANNEL:
+        if channel != migrate.CHANNEL:
             return False
         try:
             said = json.loads(payload)
@@ -304,4 +308,6 @@ class Listener:
         return not isinstance(said, dict) or said.get("account") == self.book.account
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

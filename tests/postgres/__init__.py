@@ -1,0 +1,1 @@
+"""The PostgreSQL backend's tests, against throwaway clusters (harness/postgres.py)."""

@@ -1,0 +1,1 @@
+"""The SQLite backend's tests: its writer, migrations, change feed and readers."""
