@@ -61,7 +61,7 @@ from harness import (
 )
 from harness.books import Book, PostgresBook
 from harness.postgres import BIN, Postgres, client_env
-from tracker.storage import COUNTERS as OUTCOMES
+from tracker.batch import COUNTERS as OUTCOMES
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,

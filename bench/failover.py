@@ -64,8 +64,8 @@ from bench.chaos import (
 from harness import PROFILES, Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
+from tracker.batch import COUNTERS as OUTCOMES
 from tracker.postgres.migrate import LOCKERS
-from tracker.storage import COUNTERS as OUTCOMES
 
 ACCOUNT = "acct"
 FAULTS = ("kill_active", "kill_standby", "db_restart", "cut_active", "pause")

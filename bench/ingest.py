@@ -32,11 +32,11 @@ from harness.books import PostgresBook
 from harness.postgres import Database
 from simulator import burst
 from simulator.faces.bitmart import load as bitmart
+from tracker.batch import Batch
 from tracker.book import Book
 from tracker.codec import OrderUpdate
 from tracker.frames import OrderPush
 from tracker.sqlite.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
-from tracker.storage import Batch
 from tracker.venues.bitmart import codec
 from tracker.venues.bitmart.frames import decode, frame_text
 

@@ -24,6 +24,8 @@ class Profile:
     venue: str
     settings: Mapping[str, str]  # its own TRACKER_* settings
     label: str  # what `sync_state.api` records while it runs
+    seed_source: str  # the journal's `source` of its seed rows
+    detail_source: str  # and of its order-detail answers
     keys: Callable[[Any], dict[str, str]]  # a simulator account's credentials, as TRACKER_*
     # The least time between two trackers' starts on one key that the venue lets through
     # without making the second wait: BitMart's v2 grants five sessions a minute.
@@ -36,8 +38,9 @@ class Profile:
         return self.name
 
 
-BITMART_V2 = Profile("bitmart-v2", "bitmart", {"TRACKER_API": "v2"}, "v2", _bitmart_keys,
-                     start_spacing_s=13.0)
-BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", _bitmart_keys)
+BITMART_V2 = Profile("bitmart-v2", "bitmart", {"TRACKER_API": "v2"}, "v2", "seed_v2",
+                     "detail_v2", _bitmart_keys, start_spacing_s=13.0)
+BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", "seed_v4",
+                     "detail_v4", _bitmart_keys)
 PROFILES = (BITMART_V2, BITMART_V4)
 BY_NAME = {p.name: p for p in PROFILES}

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from harness import clean_env
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.sqlite import migrate
 from tracker.sqlite.store import Store
-from tracker.storage import Batch
 
 TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
 EX_CONFIG, EX_UNAVAILABLE, EX_PIPE = 78, 69, 141

@@ -18,6 +18,7 @@ import pytest
 
 from harness import Lab, ro_connect
 from harness.books import Book, SqliteBook
+from harness.profiles import BITMART_V2, BITMART_V4, Profile
 
 
 def assert_journal_whole(seqs: list[int]) -> None:
@@ -27,14 +28,16 @@ def assert_journal_whole(seqs: list[int]) -> None:
 # v2 fetches a token at every start and the exchange grants five a minute: fewer kills.
 # PostgreSQL runs with v4 only, the api with the more kills: the writer under test is the
 # store, which the api does not reach, and the pair of runs takes 70 s.
-@pytest.mark.parametrize(("api", "kills", "backend"),
-                         [("v4", 8, "sqlite"), ("v2", 4, "sqlite"), ("v4", 8, "postgres")],
-                         ids=["v4-sqlite", "v2-sqlite", "v4-postgres"], indirect=["backend"])
-def test_sigkill_during_ingest_and_splices(lab: Lab, api: str, kills: int,
+@pytest.mark.parametrize(("profile", "kills", "backend"),
+                         [(BITMART_V4, 8, "sqlite"), (BITMART_V2, 4, "sqlite"),
+                          (BITMART_V4, 8, "postgres")],
+                         ids=["bitmart-v4-sqlite", "bitmart-v2-sqlite", "bitmart-v4-postgres"],
+                         indirect=["backend"])
+def test_sigkill_during_ingest_and_splices(lab: Lab, profile: Profile, kills: int,
                                            store: Book) -> None:
     rng = random.Random(5)
     sim = lab.sim("--open-orders", "300", "--rate", "150", "--seed", "5")
-    daemon = lab.daemon(sim, api=api, store=store).start()
+    daemon = lab.daemon(sim, profile=profile, store=store).start()
     daemon.wait_live()
     landed: list[str] = []
     committed: list[tuple[int, str | None, str]] = []

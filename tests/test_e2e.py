@@ -41,9 +41,10 @@ from harness import (
 )
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import client_env
+from harness.profiles import BITMART_V2, BITMART_V4, PROFILES, Profile
 from tracker.venues.bitmart.protocol import OPEN_STATES
 
-BOTH_APIS = pytest.mark.parametrize("api", ["v2", "v4"])
+EVERY_PROFILE = pytest.mark.parametrize("profile", PROFILES, ids=str)
 # How the simulator writes amounts: as captured from the live exchange, or as in BitMart's
 # documentation examples. The book must keep either exactly.
 BOTH_STYLES = pytest.mark.parametrize("amounts", ["minimal", "padded"])
@@ -120,12 +121,12 @@ def assert_as_the_exchange_wrote(daemon: Daemon, sim: Sim) -> None:
 # 1 -------------------------------------------------------------------------------------
 
 
-@BOTH_APIS
-def test_clean_start_with_a_large_book_under_flow(lab: Lab, api: str, store: Book) -> None:
+@EVERY_PROFILE
+def test_clean_start_with_a_large_book_under_flow(lab: Lab, profile: Profile, store: Book) -> None:
     sim = lab.sim("--open-orders", "400", "--rate", "100", "--seed", "1")
-    daemon = lab.daemon(sim, api=api, store=store).start()
+    daemon = lab.daemon(sim, profile=profile, store=store).start()
     book = daemon.wait_live(timeout=60)
-    assert book.state["api"] == api and book.state["epoch"] == 1
+    assert book.state["api"] == profile.label and book.state["epoch"] == 1
     # 1200 open orders in pages of 100: the seed read many pages, while orders changed.
     assert sim.counter("rest_requests") >= 12
     assert book.state["last_seed_orders"] >= 1000
@@ -145,7 +146,7 @@ def test_clean_start_with_a_large_book_under_flow(lab: Lab, api: str, store: Boo
 @BOTH_STYLES
 def test_live_changes_appear_exactly(lab: Lab, amounts: str, store: Book) -> None:
     sim = lab.sim("--open-orders", "5", "--seed", "2", "--amounts", amounts)
-    daemon = lab.daemon(sim, api="v4", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()
     a = sim.place(symbol="BTC_USDT", side="buy", price="59000", size="0.5",
                   client_order_id="e2eA1")["orderId"]
@@ -207,7 +208,7 @@ def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str, store: Book
     sim = lab.sim("--open-orders", "8", "--seed", "14", "--amounts", amounts)
     for order in sim.open_truth()[:4]:
         sim.fill(order["orderId"], str(half(order)) if half(order) > 0 else None)
-    daemon = lab.daemon(sim, api="v2", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     daemon.wait_live()
     daemon.wait_converged(sim)
     assert_as_the_exchange_wrote(daemon, sim)
@@ -216,10 +217,11 @@ def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str, store: Book
 # 3 -------------------------------------------------------------------------------------
 
 
-@BOTH_APIS
-def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, api: str, store: Book) -> None:
+@EVERY_PROFILE
+def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, profile: Profile,
+                                                    store: Book) -> None:
     sim = lab.sim("--open-orders", "30", "--seed", "3")
-    daemon = lab.daemon(sim, api=api, store=store).start()
+    daemon = lab.daemon(sim, profile=profile, store=store).start()
     daemon.wait_live()
     before = daemon.wait_converged(sim)
     sim.faults(push_drop=1.0)
@@ -232,9 +234,9 @@ def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, api: str, store: B
     assert book.state["reconnects"] >= 1 and book.state["epoch"] > before.state["epoch"]
     for oid in changed["canceled"] + changed["filled"]:
         # Gone from the snapshot, nothing pushed: the order detail told its fate.
-        assert applied_sources(daemon, oid)[-1] == f"detail_{api}", oid
+        assert applied_sources(daemon, oid)[-1] == profile.detail_source, oid
     for oid in changed["partial"] + changed["created"]:
-        assert applied_sources(daemon, oid)[-1] == f"seed_{api}", oid
+        assert applied_sources(daemon, oid)[-1] == profile.seed_source, oid
 
 
 # 4 -------------------------------------------------------------------------------------
@@ -288,7 +290,7 @@ def _at_least(value: int, floor: int) -> None:
 
 def test_token_expiry_is_routine(lab: Lab, store: Book) -> None:
     sim = lab.sim("--open-orders", "20", "--seed", "5", "--faults", '{"token_ttl_s": 5}')
-    daemon = lab.daemon(sim, api="v2", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     epoch = daemon.wait_live().state["epoch"]
     rounds = 3
     for _ in range(rounds):
@@ -311,14 +313,18 @@ def test_token_expiry_is_routine(lab: Lab, store: Book) -> None:
 # 6 -------------------------------------------------------------------------------------
 
 
-# The slowest test here (15 s a run): PostgreSQL with v4 only, since which api fails its
+# The slowest test here (15 s a run): PostgreSQL with v4 only, since which profile fails its
 # REST calls does not reach the store.
-@pytest.mark.parametrize(("api", "backend"),
-                         [("v2", "sqlite"), ("v4", "sqlite"), ("v4", "postgres")],
-                         ids=["v2-sqlite", "v4-sqlite", "v4-postgres"], indirect=["backend"])
-def test_rest_errors_and_429s_during_a_resplice(lab: Lab, api: str, store: Book) -> None:
+@pytest.mark.parametrize(("profile", "backend"),
+                         [(BITMART_V2, "sqlite"), (BITMART_V4, "sqlite"),
+                          (BITMART_V4, "postgres")],
+                         ids=["bitmart-v2-sqlite", "bitmart-v4-sqlite", "bitmart-v4-postgres"],
+                         indirect=["backend"])
+def test_rest_errors_and_429s_during_a_resplice(lab: Lab, profile: Profile,
+                                                store: Book) -> None:
     sim = lab.sim("--open-orders", "60", "--seed", "6")
-    daemon = lab.daemon(sim, api=api, store=store, env={"TRACKER_REST_TIMEOUT": "0.5"}).start()
+    daemon = lab.daemon(sim, profile=profile, store=store,
+                        env={"TRACKER_REST_TIMEOUT": "0.5"}).start()
     epoch = daemon.wait_live().state["epoch"]
     sim.faults(push_drop=1.0)
     change_during_outage(sim, 3)
@@ -339,11 +345,11 @@ def test_rest_errors_and_429s_during_a_resplice(lab: Lab, api: str, store: Book)
     assert book.state["live"] == 1
 
 
-@BOTH_APIS
-def test_server_clock_minutes_off(lab: Lab, api: str, store: Book) -> None:
+@EVERY_PROFILE
+def test_server_clock_minutes_off(lab: Lab, profile: Profile, store: Book) -> None:
     # Logins and signed calls must be stamped within a minute of the server's clock.
     sim = lab.sim("--open-orders", "10", "--seed", "12", "--faults", '{"clock_skew_ms": 90000}')
-    daemon = lab.daemon(sim, api=api, store=store).start()
+    daemon = lab.daemon(sim, profile=profile, store=store).start()
     epoch = daemon.wait_live(timeout=20).state["epoch"]
     daemon.wait_converged(sim)
     # The server's clock jumps three minutes back while the daemon is connected.
@@ -362,7 +368,7 @@ def test_server_clock_minutes_off(lab: Lab, api: str, store: Book) -> None:
 def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab, store: Book) -> None:
     lag_ms = 4000
     sim = lab.sim("--open-orders", "10", "--seed", "7")
-    daemon = lab.daemon(sim, api="v2", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     daemon.wait_live()
     victim = sorted(o["orderId"] for o in sim.open_truth())[0]
     eventually(lambda: _in(victim, daemon.book().open_ids), 10, "the victim is in the book")
@@ -405,7 +411,7 @@ def test_v4_forgotten_unfilled_cancel_is_inferred_only_after_forgotten_after(
         lab: Lab, store: Book) -> None:
     # The exchange forgets unfilled cancels after 1 s here (20 min on BitMart).
     sim = lab.sim("--open-orders", "10", "--seed", "71", "--cancel-retention", "1")
-    daemon = lab.daemon(sim, api="v4", store=store,
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=store,
                         env={"TRACKER_FORGOTTEN_AFTER": "3"}).start()
     daemon.wait_live()
     opened = sorted(sim.open_truth(), key=lambda o: o["orderId"])
@@ -471,7 +477,7 @@ def assert_sound_file(path: Path) -> None:
 
 def test_sigkill_then_restart_with_changes_while_down(lab: Lab, store: Book) -> None:
     sim = lab.sim("--open-orders", "40", "--rate", "30", "--seed", "8")
-    daemon = lab.daemon(sim, api="v2", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     book = daemon.wait_live()
     eventually(lambda: _at_least(daemon.book().state["applied"], book.state["applied"] + 20),
                20, "the daemon applies pushes")
@@ -506,7 +512,7 @@ def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: Book) -> None:
         # A path that a careless `file:` URI would cut short at '#' or '?' (a PostgreSQL
         # book has no path: its URL is built by the harness).
         store = SqliteBook(tmp_path / "state #1 ?x" / "book.db")
-    daemon = lab.daemon(sim, api="v4", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()
     code, status = daemon.status()
     assert code == 0 and status["live"] == 1, status
@@ -632,7 +638,7 @@ def start_reader(store: Book, seconds: float, script: str) -> subprocess.Popen[s
 
 def test_readers_read_while_the_daemon_writes(lab: Lab, store: Book) -> None:
     sim = lab.sim("--open-orders", "100", "--rate", "200", "--seed", "10")
-    daemon = lab.daemon(sim, api="v4", store=store).start()
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()
     reader = start_reader(store, 3.0, READER_LOOP)
     try:
@@ -708,7 +714,7 @@ def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path, store: Book) 
 
 def test_wrong_credentials_do_not_spin(lab: Lab, store: Book) -> None:
     sim = lab.sim("--open-orders", "5", "--seed", "11")
-    daemon = lab.daemon(sim, api="v2", store=store,
+    daemon = lab.daemon(sim, profile=BITMART_V2, store=store,
                         env={"TRACKER_API_SECRET": "0" * 32}).start()
     eventually(lambda: _at_least(sim.counter("ws_login_failed"), 1), 20,
                "the daemon tries to log in", context=daemon.tail)

@@ -23,6 +23,7 @@ from pathlib import Path
 from harness import Lab, clean_env, eventually
 from harness.books import Book, PostgresBook, SqliteBook
 from harness.postgres import client_env
+from harness.profiles import BITMART_V4
 
 READER_HEAD = r"""
 import json, sys, time
@@ -142,7 +143,7 @@ def test_eight_readers_while_ingesting_and_splicing(lab: Lab, store: Book) -> No
     # v4: its seed pages have a rate of their own, while v2's wait behind the order-detail
     # questions of every vanished order, so that a v2 splice takes longer and longer as the
     # book grows, past the 2 s between drops, and too few of them complete in the run.
-    daemon = lab.daemon(sim, api="v4", store=store,
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=store,
                         env={"TRACKER_RECONCILE_INTERVAL": "1"}).start()
     first = daemon.wait_live()
     readers = [start_reader(store) for _ in range(READERS)]

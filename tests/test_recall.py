@@ -13,11 +13,12 @@ import pytest
 
 from harness.postgres import Database
 from harness.relay import Relay
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.postgres.store import PgStore
 from tracker.sqlite.store import Store
-from tracker.storage import Batch, BookStore
+from tracker.storage import BookStore
 
 STATES = {"1": "new", "2": "filled", "3": "canceled", "4": "partially_filled"}
 

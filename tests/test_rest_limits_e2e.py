@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from harness import Lab, eventually, logged
+from harness.profiles import BITMART_V4
 from tests.test_daemon_ops import free_port, scrape
 
 
@@ -50,7 +51,7 @@ def test_trickling_answers_meet_the_deadline_then_the_book_converges(lab: Lab) -
 def test_endless_answers_are_cut_at_the_cap_then_the_book_converges(lab: Lab) -> None:
     sim = lab.sim("--open-orders", "8", "--seed", "22", "--faults", '{"rest_endless": true}')
     port = free_port()
-    daemon = lab.daemon(sim, api="v4", env={"TRACKER_METRICS_PORT": str(port)}).start()
+    daemon = lab.daemon(sim, profile=BITMART_V4, env={"TRACKER_METRICS_PORT": str(port)}).start()
     peak = 0.0
 
     def refusals_counted() -> None:

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from tracker import codec
+from tracker.batch import Batch, Loaded
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.config import Config
@@ -47,7 +48,6 @@ from tracker.session import (
     decoded,
     decoder,
 )
-from tracker.storage import Batch, Loaded
 from tracker.venues.bitmart.codec import from_v2
 from tracker.venues.bitmart.venue import Dialect, Settings
 

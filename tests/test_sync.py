@@ -45,7 +45,7 @@ from tracker.exchange.errors import (
     Unreachable,
 )
 from tracker.reasons import NotLive
-from tracker.store import Store
+from tracker.sqlite.store import Store
 from tracker.sync import EventQueue, Tracker
 from tracker.venue import Keep, Progress, Rest, Seed
 from tracker.venues.bitmart.cursors import Row

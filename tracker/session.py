@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from tracker.batch import Batch, Loaded
 from tracker.book import FIELDS, Book, Closing, Outcome
 from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
 from tracker.config import Config
@@ -43,7 +44,6 @@ from tracker.events import (
 )
 from tracker.logs import scrub_text
 from tracker.reasons import NotLive
-from tracker.storage import Batch, Loaded
 from tracker.venue import Codec
 
 PAYLOAD_LIMIT = 4096

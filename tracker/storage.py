@@ -1,6 +1,5 @@
-"""The book's storage interface: what one transaction writes (`Batch`), what a start reads
-back (`Loaded`), and one writer's book (`BookStore`), with everything about writing it that
-does not depend on the database.
+"""One writer's book (`BookStore`), with everything about writing it that does not depend on
+the database; what it writes and reads back at a start is `tracker.batch`'s.
 
 The session fills batches and the driver hands them to whichever store is open, so the
 decisions never depend on SQL. `tracker.sqlite.store` and `tracker.postgres.store` are the
@@ -14,17 +13,17 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from prometheus_client import Histogram
 
-from tracker.book import Gone, Outcome
+from tracker.batch import COUNTERS, Batch, Loaded, now_ms
+from tracker.book import Gone
 from tracker.codec import OPEN_STATES, OrderUpdate, amount_text
 from tracker.reasons import NotLive
 
-COUNTERS = tuple(o.value for o in Outcome)
 # The contract's columns, in the order the writers bind them, on both backends.
 ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                  "filled_notional", "state", "client_order_id", "created_at", "updated_at",
@@ -46,46 +45,6 @@ DAY_MS = 86_400_000
 PRUNE_CHUNK = 5000
 PRUNE_AGAIN_SECONDS = 1.0
 PRUNE_IDLE_SECONDS = 60.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class Batch:
-    """Everything one transaction writes: journal rows, order rows, sync_state changes."""
-
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    # (row, journal seq, unresolved, changed_at): turned into a backend's parameters one at
-    # a time as its writer binds them, so a splice of 100,000 orders never holds 100,000
-    # formatted copies beside the book's own rows.
-    orders: dict[str, tuple[OrderUpdate, int, bool, int]] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.state)
-
-    def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
-                update: OrderUpdate | None = None, *, order_id: str | None = None,
-                reason: str | None = None, payload: str | None = None,
-                received_ms: int | None = None) -> None:
-        """One journal row; `received_ms` is when its bytes arrived (now if not given)."""
-        received = now_ms() if received_ms is None else received_ms
-        if update is not None:
-            self.events.append((seq, received, epoch, source, update.order_id, update.state,
-                                amount_text(update.filled_size), update.update_time,
-                                outcome.value, None, None))
-        else:
-            self.events.append((seq, received, epoch, source, order_id, None, None, None,
-                                outcome.value, reason, payload))
-        self.counts[outcome.value] += 1
-
-    def order(self, row: OrderUpdate, seq: int, unresolved: bool,
-              changed_ms: int | None = None) -> None:
-        self.orders[row.order_id] = (row, seq, unresolved,
-                                     now_ms() if changed_ms is None else changed_ms)
 
 
 async def gone_ids(count: int, after: Callable[[str], Awaitable[list[str]]]) -> Gone:
@@ -128,15 +87,6 @@ def row_from_db(r: Mapping[str, Any]) -> OrderUpdate:
             r["filled_notional"]),
         client_order_id=r["client_order_id"], create_time=r["created_at"],
         update_time=r["updated_at"])
-
-
-@dataclass
-class Loaded:
-    rows: list[OrderUpdate]  # the HELD ones
-    unresolved: set[str]
-    last_seq: dict[str, int]  # journal seq of the update each row shows
-    state: dict[str, Any]
-    gone: Gone = field(default_factory=Gone)  # the ids of every other order it holds
 
 
 @dataclass(frozen=True)

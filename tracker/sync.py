@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tracker import heap
+from tracker.batch import Batch, now_ms
 from tracker.config import Config
 from tracker.events import (
     Bad,
@@ -50,7 +51,7 @@ from tracker.session import (
     decoded,
     decoder,
 )
-from tracker.storage import Batch, BookStore, now_ms
+from tracker.storage import BookStore
 from tracker.venue import Keep, Rest, Seed
 
 log = structlog.get_logger("tracker.sync")

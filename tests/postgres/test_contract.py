@@ -17,6 +17,7 @@ import pytest
 from harness import Lab
 from harness.books import PostgresBook
 from harness.postgres import BIN, SERVER_USER, Database, Postgres, client_env
+from harness.profiles import BITMART_V4
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "postgres.md"
 
@@ -66,7 +67,7 @@ def test_the_documented_setup_gives_a_writer_and_a_reader_that_only_reads(
             return reader
 
     book = DocumentedBook(Database("book", "", server.port), "desk1")
-    daemon = lab.daemon(sim, api="v4", store=book).start()
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=book).start()
     daemon.wait_live()
     with psycopg.connect(reader, autocommit=True) as listener:
         listener.execute("LISTEN tracker_book")

@@ -19,6 +19,7 @@ import pytest
 from harness import TRACKER, Daemon, Lab, clean_env, eventually
 from harness.books import PostgresBook
 from harness.postgres import Postgres
+from harness.profiles import BITMART_V4
 from tests.test_daemon_ops import free_port, scrape
 
 
@@ -51,7 +52,7 @@ def test_a_server_crash_loses_and_doubles_nothing(lab: Lab, own_server: Postgres
                                                   book: PostgresBook, moment: str) -> None:
     port = free_port()
     sim = lab.sim("--open-orders", "200", "--seed", "7", "--rate", "80")
-    daemon = lab.daemon(sim, api="v4", store=book,
+    daemon = lab.daemon(sim, profile=BITMART_V4, store=book,
                         env={"TRACKER_METRICS_PORT": str(port)}).start()
     live = daemon.wait_live()
     if moment == "splice":

@@ -17,6 +17,7 @@ import psycopg
 from harness import Daemon, Lab, differences, eventually
 from harness.books import PostgresBook
 from harness.postgres import Database
+from harness.profiles import PROFILES
 from harness.sim import account_env, accounts_file
 from tracker.postgres.migrate import LOCKERS
 from tracker.venues.bitmart.protocol import OPEN_STATES
@@ -46,7 +47,7 @@ def test_twenty_accounts_one_book(lab: Lab, pg_database: Database, tmp_path: Pat
     daemons = {}
     for i, account in enumerate(accounts):
         daemons[account["name"]] = lab.daemon(
-            sim, api="v4" if i % 2 else "v2",
+            sim, profile=PROFILES[i % len(PROFILES)],
             store=PostgresBook(pg_database, account["name"]),
             env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"}).start()
     for daemon in daemons.values():
@@ -86,7 +87,7 @@ def test_a_fleet_with_a_standby_for_each_account_survives_losing_every_active(
     books = {a["name"]: PostgresBook(pg_database, a["name"]) for a in accounts}
 
     def tracker(i: int, account: dict[str, Any]) -> Daemon:
-        return lab.daemon(sim, api="v4" if i % 2 else "v2", store=books[account["name"]],
+        return lab.daemon(sim, profile=PROFILES[i % len(PROFILES)], store=books[account["name"]],
                           env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"})
 
     actives = {a["name"]: tracker(i, a).start() for i, a in enumerate(accounts)}

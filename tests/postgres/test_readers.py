@@ -26,13 +26,13 @@ from harness import Lab, clean_env, eventually, stop_process
 from harness.books import PostgresBook
 from harness.postgres import Database, Postgres, client_env, free_port
 from tracker import migrate, readers
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.postgres import migrate as pg_migrate
 from tracker.postgres import readers as pg_readers
 from tracker.postgres.store import PgStore
 from tracker.sqlite.store import Store
-from tracker.storage import Batch
 
 TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
 EX_CONFIG, EX_UNAVAILABLE = 78, 69

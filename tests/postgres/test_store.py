@@ -14,11 +14,11 @@ import pytest
 
 from harness.postgres import Database
 from harness.relay import Relay
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.postgres import migrate as pg_migrate
 from tracker.postgres.store import AccountTaken, PgStore
-from tracker.storage import Batch
 
 
 @pytest.fixture

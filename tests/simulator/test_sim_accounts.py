@@ -17,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from harness import TRACKER, Lab, Sim, clean_env, differences, eventually
+from harness.profiles import BITMART_V2, BITMART_V4
 from harness.sim import SYMBOLS, account_env, accounts_file
 from simulator.app import Running
 from simulator.state import Account, AccountSettings, Settings
@@ -303,8 +304,8 @@ def test_a_daemon_per_account_converges_to_its_accounts_truth(tmp_path: Path,
     assert path.stat().st_mode & 0o077 == 0, "the file holds secrets: its owner's only"
     sim = lab.sim("--accounts", str(path), "--seed", "7")
     daemons = []
-    for account, api in zip(accounts, ("v2", "v4", "v2"), strict=True):
-        daemon = lab.daemon(sim, api=api, db=tmp_path / f"{account['name']}.db",
+    for account, profile in zip(accounts, (BITMART_V2, BITMART_V4, BITMART_V2), strict=True):
+        daemon = lab.daemon(sim, profile=profile, db=tmp_path / f"{account['name']}.db",
                             env=account_env(account), name=f"daemon-{account['name']}")
         daemons.append(daemon.start())
     for daemon in daemons:

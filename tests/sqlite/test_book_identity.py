@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.migrate import StartupError
 from tracker.sqlite import store as store_mod
 from tracker.sqlite.store import Store
-from tracker.storage import Batch
 
 
 def mark(db: Path) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from harness import Lab, eventually, ro_connect
+from tracker.batch import Batch, now_ms
 from tracker.book import Outcome
 from tracker.config import ConfigError, load
 from tracker.sqlite.store import Store
-from tracker.storage import DAY_MS, PRUNE_CHUNK, Batch, now_ms
+from tracker.storage import DAY_MS, PRUNE_CHUNK
 
 
 def event(seq: int, received_at: int) -> tuple[object, ...]:

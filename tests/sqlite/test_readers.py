@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.sqlite import readers
 from tracker.sqlite.store import Store
-from tracker.storage import Batch
 
 NOBODY = 65534
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tracker.batch import Batch, now_ms
 from tracker.book import Outcome
 from tracker.sqlite import store as sqlite_store
 from tracker.sqlite.store import CHECKPOINT_PAGES, Store
-from tracker.storage import Batch, now_ms
 
 LIMIT = 256 * 1024  # bytes: 64 frames of 4 KiB, below the checkpoint's pages
 WAL_HEADER, FRAME = 32, 4096 + 24  # bytes: the file's header; a page and its frame header

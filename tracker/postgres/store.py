@@ -29,6 +29,7 @@ import psycopg
 import structlog
 from psycopg.rows import dict_row
 
+from tracker.batch import Batch
 from tracker.codec import OrderUpdate
 from tracker.migrate import MigrationError, StartupError, load, migrations_dir
 from tracker.postgres import migrate
@@ -37,7 +38,6 @@ from tracker.storage import (
     EVENT_COLUMNS,
     ORDER_COLUMNS,
     PRUNE_CHUNK,
-    Batch,
     BookStore,
     Gauges,
     order_params,

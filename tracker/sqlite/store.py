@@ -30,6 +30,7 @@ import aiosqlite
 import msgspec
 import structlog
 
+from tracker.batch import Batch, now_ms
 from tracker.codec import OrderUpdate
 from tracker.migrate import MigrationError, StartupError
 from tracker.sqlite import migrate
@@ -38,10 +39,8 @@ from tracker.storage import (
     EVENT_COLUMNS,
     ORDER_COLUMNS,
     PRUNE_CHUNK,
-    Batch,
     BookStore,
     Gauges,
-    now_ms,
     order_params,
     row_from_db,
 )

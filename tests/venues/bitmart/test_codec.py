@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import Invalid
 from tracker.sqlite import readers
 from tracker.sqlite.store import Store
-from tracker.storage import Batch
 from tracker.venues.bitmart.codec import from_push, from_v2, from_v4
 
 # protocol notes §1.5, the documented example row

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.venues.bitmart.test_codec import PUSH, V2_ROW, V4_ROW
+from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import DECIMAL, STATES, Invalid, OrderUpdate, amount_text
 from tracker.exchange.errors import ExchangeError
 from tracker.frames import Ack, ErrorEvent, OrderPush, Pong
 from tracker.frames import BadFrame as Bad
-from tracker.storage import EVENT_COLUMNS, ORDER_COLUMNS, Batch, order_params
+from tracker.storage import EVENT_COLUMNS, ORDER_COLUMNS, order_params
 from tracker.venues.bitmart.codec import ORDER_ID, from_push, from_v2, from_v4, push_frame
 from tracker.venues.bitmart.frames import decode
 from tracker.venues.bitmart.keys import Keys as Credentials
