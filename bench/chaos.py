@@ -59,7 +59,7 @@ from harness import (
     fill_disk,
     ro_connect,
 )
-from harness.books import Book, PostgresBook
+from harness.books import BookUnderTest, PostgresBook
 from harness.postgres import BIN, Postgres, client_env
 from tracker.batch import COUNTERS as OUTCOMES
 
@@ -501,12 +501,13 @@ def last_start(log: Path) -> str:
     return text[text.rfind("=== start "):]
 
 
-def book_journal(store: Book) -> list[JournalRow]:
+def book_journal(store: BookUnderTest) -> list[JournalRow]:
     """The journal as the book's readers see it, whichever backend holds it."""
     return [(r["seq"], r["order_id"], r["source"], r["outcome"]) for r in store.journal()]
 
 
-def counted_journal(store: Book, tries: int = 20) -> tuple[list[JournalRow], dict[str, int]]:
+def counted_journal(store: BookUnderTest, tries: int = 20
+                    ) -> tuple[list[JournalRow], dict[str, int]]:
     """The journal and sync_state's outcome counters as of one moment: the counters read
     before and after the journal, until they agree (a batch adds its rows and its counts in
     one transaction, so equal counters mean no batch of rows committed in between)."""

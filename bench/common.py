@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from harness import ro_connect
-from harness.books import Book, PostgresBook, SqliteBook
+from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import Postgres
 
 
@@ -86,7 +86,7 @@ class Probe:
     account is announced: a reader polling every 2 ms would be one more client taking the
     server's CPU from the writer it measures (SQLite's reads cost no other process)."""
 
-    def __init__(self, store: Book) -> None:
+    def __init__(self, store: BookUnderTest) -> None:
         self.account: tuple[str, ...] = ()
         if isinstance(store, PostgresBook):
             self.conn: Any = psycopg.connect(store.database.url(), autocommit=True)

@@ -27,7 +27,7 @@ import aiosqlite
 from bench import peer
 from bench.common import ACCOUNT, BURST_SYMBOL, Probe, ratio
 from harness import Daemon, Sim
-from harness.books import Book as BookStore
+from harness.books import BookUnderTest as BookStore
 from harness.books import PostgresBook
 from harness.postgres import Database
 from simulator import burst

@@ -28,7 +28,7 @@ import httpx
 
 from bench.common import ACCOUNT, percentiles, ratio
 from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env, logged
-from harness.books import Book, PostgresBook, SqliteBook
+from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
 from tracker.config import Config
 from tracker.exchange.ratelimit import Pacer
@@ -119,7 +119,7 @@ print(json.dumps({"ms": ms, "rows": rows}))
 """
 
 
-def start(work: Path, scale: float, store: Book | None = None
+def start(work: Path, scale: float, store: BookUnderTest | None = None
           ) -> tuple[Sim, Daemon, list[str], int]:
     """The seeded exchange and a daemon for it (not started yet); its symbols and how many
     open orders each holds."""
@@ -301,7 +301,7 @@ def reader(script: str, *args: str, env: dict[str, str] | None = None
     return proc
 
 
-def tail_reader(store: Book, seconds: float) -> subprocess.Popen[str]:
+def tail_reader(store: BookUnderTest, seconds: float) -> subprocess.Popen[str]:
     """A separate process that notes when each order's journal row first shows, woken by
     the writer's announcement of each commit: SQLite's change feed, PostgreSQL's NOTIFY."""
     if isinstance(store, PostgresBook):

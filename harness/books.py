@@ -12,7 +12,7 @@ from harness.postgres import Database
 from harness.truth import BookView, journal, read_book
 
 
-class Book(Protocol):
+class BookUnderTest(Protocol):
     """A daemon's book as a test sees it."""
 
     def env(self) -> dict[str, str]:

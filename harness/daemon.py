@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness.books import Book, SqliteBook
+from harness.books import BookUnderTest, SqliteBook
 from harness.processes import TRACKER, clean_env, stop_process, tail
 from harness.profiles import BITMART_V2, Profile
 from harness.sim import SYMBOLS, Sim
@@ -28,12 +28,12 @@ class Daemon:
     """`tracker run` against a simulator; restartable on the same book."""
 
     def __init__(self, workdir: Path, sim: Sim, *, profile: Profile = BITMART_V2,
-                 db: Path | None = None, store: Book | None = None,
+                 db: Path | None = None, store: BookUnderTest | None = None,
                  env: dict[str, str] | None = None, name: str = "daemon") -> None:
         """The book is `store` where given (either backend), else the SQLite file `db`;
         `env` may name another simulator account's credentials."""
         self.db = db or workdir / "book.db"
-        self.store: Book = store or SqliteBook(self.db)
+        self.store: BookUnderTest = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
         self.profile = profile
         self.env = clean_env() | profile.env(DEMO_ACCOUNT) | FAST | {

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from harness import Lab
-from harness.books import Book, PostgresBook, SqliteBook
+from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import Database, Postgres
 from simulator.app import Running, start
 from simulator.state import DEMO_ACCOUNT, Settings
@@ -126,7 +126,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Book:
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> BookUnderTest:
     """The book of the test's daemon (pass it to `lab.daemon(sim, store=store)`): an SQLite
     file where the daemon would put it by default, or the account of a fresh PostgreSQL
     database. The cluster starts only when a test asks for it, so an SQLite-only run never

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from harness import Lab, ro_connect
-from harness.books import Book, SqliteBook
+from harness.books import BookUnderTest, SqliteBook
 from harness.profiles import BITMART_V2, BITMART_V4, Profile
 
 
@@ -34,7 +34,7 @@ def assert_journal_whole(seqs: list[int]) -> None:
                          ids=["bitmart-v4-sqlite", "bitmart-v2-sqlite", "bitmart-v4-postgres"],
                          indirect=["backend"])
 def test_sigkill_during_ingest_and_splices(lab: Lab, profile: Profile, kills: int,
-                                           store: Book) -> None:
+                                           store: BookUnderTest) -> None:
     rng = random.Random(5)
     sim = lab.sim("--open-orders", "300", "--rate", "150", "--seed", "5")
     daemon = lab.daemon(sim, profile=profile, store=store).start()

@@ -39,7 +39,7 @@ from harness import (
     ro_connect,
     run_once,
 )
-from harness.books import Book, PostgresBook, SqliteBook
+from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import client_env
 from harness.profiles import BITMART_V2, BITMART_V4, PROFILES, Profile
 from tracker.venues.bitmart.protocol import OPEN_STATES
@@ -122,7 +122,8 @@ def assert_as_the_exchange_wrote(daemon: Daemon, sim: Sim) -> None:
 
 
 @EVERY_PROFILE
-def test_clean_start_with_a_large_book_under_flow(lab: Lab, profile: Profile, store: Book) -> None:
+def test_clean_start_with_a_large_book_under_flow(lab: Lab, profile: Profile,
+                                                  store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "400", "--rate", "100", "--seed", "1")
     daemon = lab.daemon(sim, profile=profile, store=store).start()
     book = daemon.wait_live(timeout=60)
@@ -144,7 +145,7 @@ def test_clean_start_with_a_large_book_under_flow(lab: Lab, profile: Profile, st
 
 
 @BOTH_STYLES
-def test_live_changes_appear_exactly(lab: Lab, amounts: str, store: Book) -> None:
+def test_live_changes_appear_exactly(lab: Lab, amounts: str, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "5", "--seed", "2", "--amounts", amounts)
     daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()
@@ -203,7 +204,7 @@ def test_live_changes_appear_exactly(lab: Lab, amounts: str, store: Book) -> Non
 
 
 @BOTH_STYLES
-def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str, store: Book) -> None:
+def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str, store: BookUnderTest) -> None:
     """v2 writes 18-digit ids as JSON numbers; the book holds them as the same digits."""
     sim = lab.sim("--open-orders", "8", "--seed", "14", "--amounts", amounts)
     for order in sim.open_truth()[:4]:
@@ -219,7 +220,7 @@ def test_v2_seed_keeps_ids_and_amounts_exact(lab: Lab, amounts: str, store: Book
 
 @EVERY_PROFILE
 def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, profile: Profile,
-                                                    store: Book) -> None:
+                                                    store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "30", "--seed", "3")
     daemon = lab.daemon(sim, profile=profile, store=store).start()
     daemon.wait_live()
@@ -242,7 +243,7 @@ def test_changes_during_a_disconnect_are_spliced_in(lab: Lab, profile: Profile,
 # 4 -------------------------------------------------------------------------------------
 
 
-def test_duplicated_delayed_reordered_then_dropped_pushes(lab: Lab, store: Book) -> None:
+def test_duplicated_delayed_reordered_then_dropped_pushes(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "50", "--rate", "80", "--seed", "4")
     daemon = lab.daemon(sim, store=store).start()
     daemon.wait_live()
@@ -288,7 +289,7 @@ def _at_least(value: int, floor: int) -> None:
 # 5 -------------------------------------------------------------------------------------
 
 
-def test_token_expiry_is_routine(lab: Lab, store: Book) -> None:
+def test_token_expiry_is_routine(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "20", "--seed", "5", "--faults", '{"token_ttl_s": 5}')
     daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     epoch = daemon.wait_live().state["epoch"]
@@ -321,7 +322,7 @@ def test_token_expiry_is_routine(lab: Lab, store: Book) -> None:
                          ids=["bitmart-v2-sqlite", "bitmart-v4-sqlite", "bitmart-v4-postgres"],
                          indirect=["backend"])
 def test_rest_errors_and_429s_during_a_resplice(lab: Lab, profile: Profile,
-                                                store: Book) -> None:
+                                                store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "60", "--seed", "6")
     daemon = lab.daemon(sim, profile=profile, store=store,
                         env={"TRACKER_REST_TIMEOUT": "0.5"}).start()
@@ -346,7 +347,7 @@ def test_rest_errors_and_429s_during_a_resplice(lab: Lab, profile: Profile,
 
 
 @EVERY_PROFILE
-def test_server_clock_minutes_off(lab: Lab, profile: Profile, store: Book) -> None:
+def test_server_clock_minutes_off(lab: Lab, profile: Profile, store: BookUnderTest) -> None:
     # Logins and signed calls must be stamped within a minute of the server's clock.
     sim = lab.sim("--open-orders", "10", "--seed", "12", "--faults", '{"clock_skew_ms": 90000}')
     daemon = lab.daemon(sim, profile=profile, store=store).start()
@@ -365,7 +366,8 @@ def test_server_clock_minutes_off(lab: Lab, profile: Profile, store: Book) -> No
 # 7 -------------------------------------------------------------------------------------
 
 
-def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab, store: Book) -> None:
+def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab,
+                                                               store: BookUnderTest) -> None:
     lag_ms = 4000
     sim = lab.sim("--open-orders", "10", "--seed", "7")
     daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
@@ -408,7 +410,7 @@ def test_vanished_order_stays_visible_until_the_exchange_knows(lab: Lab, store: 
 
 
 def test_v4_forgotten_unfilled_cancel_is_inferred_only_after_forgotten_after(
-        lab: Lab, store: Book) -> None:
+        lab: Lab, store: BookUnderTest) -> None:
     # The exchange forgets unfilled cancels after 1 s here (20 min on BitMart).
     sim = lab.sim("--open-orders", "10", "--seed", "71", "--cancel-retention", "1")
     daemon = lab.daemon(sim, profile=BITMART_V4, store=store,
@@ -475,7 +477,7 @@ def assert_sound_file(path: Path) -> None:
         conn.close()
 
 
-def test_sigkill_then_restart_with_changes_while_down(lab: Lab, store: Book) -> None:
+def test_sigkill_then_restart_with_changes_while_down(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "40", "--rate", "30", "--seed", "8")
     daemon = lab.daemon(sim, profile=BITMART_V2, store=store).start()
     book = daemon.wait_live()
@@ -506,7 +508,7 @@ def test_sigkill_then_restart_with_changes_while_down(lab: Lab, store: Book) -> 
 # 9 -------------------------------------------------------------------------------------
 
 
-def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: Book) -> None:
+def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "20", "--rate", "20", "--seed", "9")
     if isinstance(store, SqliteBook):
         # A path that a careless `file:` URI would cut short at '#' or '?' (a PostgreSQL
@@ -621,7 +623,7 @@ print(json.dumps(report))
 """
 
 
-def start_reader(store: Book, seconds: float, script: str) -> subprocess.Popen[str]:
+def start_reader(store: BookUnderTest, seconds: float, script: str) -> subprocess.Popen[str]:
     """A reader process for either backend: `READER_HEAD`, the backend's part, then
     `script`. A PostgreSQL reader gets its password as libpq's PGPASSWORD, not in argv."""
     env = reader_env()
@@ -636,7 +638,7 @@ def start_reader(store: Book, seconds: float, script: str) -> subprocess.Popen[s
                             text=True, env=env)
 
 
-def test_readers_read_while_the_daemon_writes(lab: Lab, store: Book) -> None:
+def test_readers_read_while_the_daemon_writes(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "100", "--rate", "200", "--seed", "10")
     daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()
@@ -661,7 +663,7 @@ def test_readers_read_while_the_daemon_writes(lab: Lab, store: Book) -> None:
 # 11 ------------------------------------------------------------------------------------
 
 
-def book_untouched(store: Book) -> None:
+def book_untouched(store: BookUnderTest) -> None:
     """Nothing was made where the book would be: no file, or no table in the database."""
     if isinstance(store, SqliteBook):
         assert not store.path.exists() and not store.path.parent.joinpath(
@@ -673,7 +675,7 @@ def book_untouched(store: Book) -> None:
         assert made == [], made
 
 
-def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path, store: Book) -> None:
+def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path, store: BookUnderTest) -> None:
     base = clean_env() | CREDENTIALS | store.env() | {
         "TRACKER_SYMBOLS": "BTC_USDT",
         "TRACKER_REST_URL": "http://127.0.0.1:9", "TRACKER_WS_URL": "ws://127.0.0.1:9/user"}
@@ -712,7 +714,7 @@ def test_bad_configuration_is_one_line_and_exit_78(tmp_path: Path, store: Book) 
     book_untouched(store)
 
 
-def test_wrong_credentials_do_not_spin(lab: Lab, store: Book) -> None:
+def test_wrong_credentials_do_not_spin(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "5", "--seed", "11")
     daemon = lab.daemon(sim, profile=BITMART_V2, store=store,
                         env={"TRACKER_API_SECRET": "0" * 32}).start()

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from harness import Lab, clean_env, eventually
-from harness.books import Book, PostgresBook, SqliteBook
+from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import client_env
 from harness.profiles import BITMART_V4
 
@@ -110,7 +110,7 @@ WAL_LIMIT = 16 * 2**20
 TRANSACTION_LIMIT_MS = 5000
 
 
-def start_reader(store: Book) -> subprocess.Popen[str]:
+def start_reader(store: BookUnderTest) -> subprocess.Popen[str]:
     env = client_env(clean_env())
     if isinstance(store, SqliteBook):
         part, args = READER_SQLITE, [str(store.path)]
@@ -123,7 +123,7 @@ def start_reader(store: Book) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def held_back(store: Book) -> int:
+def held_back(store: BookUnderTest) -> int:
     """What long reads would make grow: the WAL's bytes on SQLite; on PostgreSQL, the age in
     ms of the oldest transaction open in the database (but this one), which keeps every
     version of the rows written since from being vacuumed."""
@@ -138,7 +138,7 @@ def held_back(store: Book) -> int:
     return int(row["age"])
 
 
-def test_eight_readers_while_ingesting_and_splicing(lab: Lab, store: Book) -> None:
+def test_eight_readers_while_ingesting_and_splicing(lab: Lab, store: BookUnderTest) -> None:
     sim = lab.sim("--open-orders", "60", "--rate", "250", "--seed", "31")
     # v4: its seed pages have a rate of their own, while v2's wait behind the order-detail
     # questions of every vanished order, so that a v2 splice takes longer and longer as the

@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from harness import Lab, eventually
-from harness.books import Book
+from harness.books import BookUnderTest
 from harness.postgres import free_port
 from tests.test_daemon_ops import scrape
 
@@ -34,7 +34,7 @@ def reopened(journal: list[dict[str, Any]]) -> list[str]:
 
 
 def test_late_pushes_for_orders_let_go_are_read_back_and_restart_holds_the_open_set(
-        lab: Lab, store: Book) -> None:
+        lab: Lab, store: BookUnderTest) -> None:
     port = free_port()
     sim = lab.sim("--open-orders", "30", "--rate", "60", "--seed", "21")
     daemon = lab.daemon(sim, store=store, env={

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, _stop_like_ctrl_c)
     work = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
     db = Path(args.db).absolute() if args.db else work / "orders.db"
-    book = Book(db, _tracker_command())
+    book = DemoBook(db, _tracker_command())
     ready = work / "sim.json"
     sim_cmd = [sys.executable, "-m", "tracker.cli", "sim", "--port", "0", "--ready-file",
                str(ready), "--open-orders", str(args.open_orders), "--rate", str(args.rate)]
@@ -145,7 +145,7 @@ def _wait_ready(ready: Path, sim: subprocess.Popen[bytes]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Book:
+class DemoBook:
     path: Path
     tracker: str
 
@@ -225,7 +225,7 @@ class Changes:
         return now - self.since.get(key, -HIGHLIGHT_S) < HIGHLIGHT_S
 
 
-def _plain_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
+def _plain_view(book: DemoBook, daemon: subprocess.Popen[bytes]) -> None:
     """One line whenever the book changed, checked once a second."""
     print("counters:\n" + "\n".join(f"  {name}: {meaning}" for name, meaning in OUTCOMES),
           flush=True)
@@ -244,7 +244,7 @@ def _plain_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"the tracker exited with {daemon.returncode}")
 
 
-def _live_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
+def _live_view(book: DemoBook, daemon: subprocess.Popen[bytes]) -> None:
     from rich.console import Console
     from rich.live import Live
 
@@ -269,7 +269,7 @@ def _live_view(book: Book, daemon: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"the tracker exited with {daemon.returncode}")
 
 
-def _screen(book: Book, snap: Snapshot | None, symbols: Changes, orders: Changes, now: float,
+def _screen(book: DemoBook, snap: Snapshot | None, symbols: Changes, orders: Changes, now: float,
             height: int) -> RenderableType:
     from rich.console import Group
     from rich.panel import Panel

@@ -341,7 +341,7 @@ def test_without_the_driver_every_reader_says_what_migrate_says(book: Database) 
 def test_a_read_is_one_read_only_repeatable_read_transaction_then_closed(
         book: Database) -> None:
     write(book, "acct1", ACCT1)
-    target = pg_readers.Book(book.url(password=False), "acct1", book.password)
+    target = pg_readers.AccountBook(book.url(password=False), "acct1", book.password)
     connections: list[psycopg.Connection[Any]] = []
 
     def twice(conn: psycopg.Connection[dict[str, Any]]) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ from tracker import config
 from tracker.config import Config
 from tracker.migrate import StartupError
 from tracker.postgres import migrate as schema
-from tracker.postgres.readers import Book, Reader, driver
+from tracker.postgres.readers import AccountBook, Reader, driver
 
 if TYPE_CHECKING:
     from tracker.storage import BookStore
@@ -60,10 +60,10 @@ class Postgres:
         """One account, or every account; the password from the tracker's own secret
         sources, as `tracker run` finds them."""
         if every:
-            return Reader(Book(self.url, None, config._secret(config.DB_PASSWORD, env)))
+            return Reader(AccountBook(self.url, None, config._secret(config.DB_PASSWORD, env)))
         name = config.account_of(config_file, env, account)
         if not name:
             raise config.ConfigError("account: missing; a PostgreSQL book is shared by "
                                      "accounts: set account (in the file, TRACKER_ACCOUNT "
                                      "or --account)")
-        return Reader(Book(self.url, name, config._secret(config.DB_PASSWORD, env)))
+        return Reader(AccountBook(self.url, name, config._secret(config.DB_PASSWORD, env)))

@@ -53,7 +53,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Book:
+class AccountBook:
     """One account of a PostgreSQL database, and the password from the tracker's own secret
     sources (empty: libpq's, the URL, .pgpass or PGPASSWORD)."""
 
@@ -76,7 +76,7 @@ class Reader:
     """One account (or every account) of a PostgreSQL book, as the read-only commands ask
     it."""
 
-    book: Book
+    book: AccountBook
 
     def open_orders(self, symbol: str | None) -> tuple[list[dict[str, Any]], bool]:
         return open_orders(self.book, symbol)
@@ -98,7 +98,7 @@ def driver() -> ModuleType:
     return psycopg
 
 
-def connect(book: Book, *, lasting: bool = False) -> psycopg.Connection[dict[str, Any]]:
+def connect(book: AccountBook, *, lasting: bool = False) -> psycopg.Connection[dict[str, Any]]:
     """A connection whose every transaction is READ ONLY and REPEATABLE READ; `lasting`
     for one that stays open (keepalives). An unreachable server, a refused password, an
     unknown database: Unavailable, as an unreadable SQLite file is."""
@@ -129,12 +129,12 @@ def connect(book: Book, *, lasting: bool = False) -> psycopg.Connection[dict[str
     return conn
 
 
-def _not_a_url(book: Book, exc: BaseException) -> config.ConfigError:
+def _not_a_url(book: AccountBook, exc: BaseException) -> config.ConfigError:
     return config.ConfigError(f"db: {book.where}: not a PostgreSQL URL libpq can read: "
                               f"{book.said(exc)}")
 
 
-def read(book: Book, query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
+def read(book: AccountBook, query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
     """Run `query` in one read transaction on a connection closed straight after."""
     conn = connect(book)
     try:
@@ -143,7 +143,7 @@ def read(book: Book, query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -
         conn.close()
 
 
-def transaction(conn: psycopg.Connection[dict[str, Any]], book: Book,
+def transaction(conn: psycopg.Connection[dict[str, Any]], book: AccountBook,
                 query: Callable[[psycopg.Connection[dict[str, Any]]], T]) -> T:
     pg = driver()
     try:
@@ -156,9 +156,9 @@ def transaction(conn: psycopg.Connection[dict[str, Any]], book: Book,
         raise readers.Unavailable(f"cannot read {book.where}: {book.said(exc)}") from None
 
 
-def open_orders(book: Book, symbol: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+def open_orders(book: AccountBook, symbol: str | None = None) -> tuple[list[dict[str, Any]], bool]:
     """The account's open orders (of `symbol`), and whether the account ever held an order
-    of `symbol`, open or not (always True without one), from one read. A Book of every
+    of `symbol`, open or not (always True without one), from one read. A AccountBook of every
     account gives every account's, each row with its `account`, in account order."""
     where = ["account = %s"] if book.account is not None else []
     args: list[str] = [book.account] if book.account is not None else []
@@ -181,7 +181,7 @@ def open_orders(book: Book, symbol: str | None = None) -> tuple[list[dict[str, A
     return read(book, query)
 
 
-def status(book: Book) -> dict[str, Any]:
+def status(book: AccountBook) -> dict[str, Any]:
     """The account's `sync_state` row, its open-order count and the schema version from one
     read, judged as `tracker.readers.status` judges an SQLite book's."""
 
@@ -253,7 +253,7 @@ class Listener:
 
     retry_max = RECONNECT_MAX_SECONDS
 
-    def __init__(self, book: Book) -> None:
+    def __init__(self, book: AccountBook) -> None:
         driver()  # a missing driver is a mistake to name, not a book to wait for
         self.book = book
         self.conn: psycopg.Connection[dict[str, Any]] | None = None
