@@ -324,7 +324,7 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
             f"the simulator needs the 'sim' extra ({exc.name} is missing): "
-            "pip install 'bitmart-order-tracker[sim]'") from None
+            "pip install 'open-order-tracker[sim]'") from None
     known = {s.name: s for s in DEFAULT_SYMBOLS}
     symbols = DEFAULT_SYMBOLS
     if args.symbols:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     terminal = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     if terminal and importlib.util.find_spec("rich") is None:
         raise SystemExit("tracker demo: the live view needs rich: "
-                         "pip install 'bitmart-order-tracker[demo]'")
+                         "pip install 'open-order-tracker[demo]'")
     # The simulator and the daemon run in their own sessions, so a stop that reached only
     # the demo would leave them running: SIGTERM (a supervisor, `kill`) and SIGHUP (the
     # terminal closed) take the Ctrl-C path, which stops both.

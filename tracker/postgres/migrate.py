@@ -101,7 +101,7 @@ def migrate(url: str, password: str = "") -> tuple[int, int]:
         import psycopg  # an optional extra: an SQLite install has no use for it
     except ImportError:
         raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
-                                         "'bitmart-order-tracker[postgres]'") from None
+                                         "'open-order-tracker[postgres]'") from None
     where = shown(url)
     try:
         conn = psycopg.connect(url, autocommit=True, fallback_application_name="tracker",

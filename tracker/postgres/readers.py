@@ -94,7 +94,7 @@ def driver() -> ModuleType:
         import psycopg
     except ImportError:
         raise StartupError(os.EX_CONFIG, "db: a PostgreSQL book needs the driver: pip install "
-                                         "'bitmart-order-tracker[postgres]'") from None
+                                         "'open-order-tracker[postgres]'") from None
     return psycopg
 
 
