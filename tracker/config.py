@@ -262,7 +262,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _secret(name: str, env: Mapping[str, str]) -> str:
+def secret(name: str, env: Mapping[str, str]) -> str:
     """`$CREDENTIALS_DIRECTORY/name` > `TRACKER_NAME_FILE` > `TRACKER_NAME`."""
     upper = f"TRACKER_{name.upper()}"
     directory = env.get("CREDENTIALS_DIRECTORY")
@@ -343,7 +343,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
     if config.ping_interval >= venue.idle_cut_s:
         raise ConfigError(f"ping_interval: must be below {venue.idle_cut_s:g}, or "
                           f"{venue.title} drops the link, got {config.ping_interval:g}")
-    secrets = {n: _secret(n, env) for n in venue.credential_names}
+    secrets = {n: secret(n, env) for n in venue.credential_names}
     # All at once: a first start lacks several, and one per attempt is a slow way to learn.
     credentials = [n for n, v in secrets.items() if not v]
     how = [f"{', '.join(f'TRACKER_{n.upper()}' for n in credentials)} (or ..._FILE, "
@@ -367,7 +367,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
     return dataclasses.replace(config, credentials=Credentials(secrets),
-                               db_password=_secret(DB_PASSWORD, env) if postgres else "")
+                               db_password=secret(DB_PASSWORD, env) if postgres else "")
 
 
 def _check_ranges(config: Any) -> None:

@@ -137,7 +137,7 @@ class Stream:
     async def _read(self, ws: websockets.ClientConnection, conn: int) -> None:
         """Frames as they come. The keeper beside this loop sends the pings and watches for
         silence, so the hot path pays for no timer per frame (a timeout around each `recv`
-        was 6% of the daemon's time in a burst)."""
+        costs a measurable share of a burst: docs/measured.md)."""
         loop = asyncio.get_running_loop()
         self._heard = loop.time()
         silent = asyncio.Event()

@@ -16,7 +16,7 @@ from tracker import config
 from tracker.config import Config
 from tracker.migrate import StartupError
 from tracker.postgres import migrate as schema
-from tracker.postgres.readers import AccountBook, Reader, driver
+from tracker.postgres.readers import AccountBook, PostgresReader, driver
 
 if TYPE_CHECKING:
     from tracker.storage import BookStore
@@ -56,14 +56,16 @@ class Postgres:
                                                f"{schema.said(exc, self.url)}")
 
     def reader(self, config_file: Path | None, env: Mapping[str, str], account: str | None,
-               *, every: bool = False) -> Reader:
+               *, every: bool = False) -> PostgresReader:
         """One account, or every account; the password from the tracker's own secret
         sources, as `tracker run` finds them."""
         if every:
-            return Reader(AccountBook(self.url, None, config._secret(config.DB_PASSWORD, env)))
+            password = config.secret(config.DB_PASSWORD, env)
+            return PostgresReader(AccountBook(self.url, None, password))
         name = config.account_of(config_file, env, account)
         if not name:
             raise config.ConfigError("account: missing; a PostgreSQL book is shared by "
                                      "accounts: set account (in the file, TRACKER_ACCOUNT "
                                      "or --account)")
-        return Reader(AccountBook(self.url, name, config._secret(config.DB_PASSWORD, env)))
+        password = config.secret(config.DB_PASSWORD, env)
+        return PostgresReader(AccountBook(self.url, name, password))

@@ -72,7 +72,7 @@ class AccountBook:
 
 
 @dataclass(frozen=True)
-class Reader:
+class PostgresReader:
     """One account (or every account) of a PostgreSQL book, as the read-only commands ask
     it."""
 
@@ -207,7 +207,7 @@ def status(book: AccountBook) -> dict[str, Any]:
 
 
 @dataclass
-class Journal:
+class PostgresJournal:
     """`tracker watch`'s questions about one account's journal, inside one read."""
 
     conn: psycopg.Connection[dict[str, Any]]
@@ -270,11 +270,11 @@ class Listener:
                                       f"{self.book.said(exc)}") from None
         return conn
 
-    def read(self, query: Callable[[Journal], T]) -> T:
+    def read(self, query: Callable[[PostgresJournal], T]) -> T:
         if self.conn is None:
             self.conn = self._open()
         return transaction(self.conn, self.book,
-                           lambda conn: query(Journal(conn, self.book.account)))
+                           lambda conn: query(PostgresJournal(conn, self.book.account)))
 
     def wait(self, interrupted: Callable[[], bool]) -> bool:
         """Until a commit of this account is announced (True), FALLBACK_SECONDS pass or

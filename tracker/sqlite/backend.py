@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from tracker.config import Config, ConfigError
 from tracker.migrate import StartupError
-from tracker.sqlite.readers import Reader
+from tracker.sqlite.readers import SqliteReader
 
 if TYPE_CHECKING:
     from tracker.storage import BookStore
@@ -54,7 +54,7 @@ class Sqlite:
         return unusable(self.path, exc)
 
     def reader(self, config_file: Path | None, env: Mapping[str, str], account: str | None,
-               *, every: bool = False) -> Reader:
+               *, every: bool = False) -> SqliteReader:
         if every:
             raise ConfigError("--all-accounts: an SQLite book holds one account; a "
                               "PostgreSQL db holds many")
@@ -62,4 +62,4 @@ class Sqlite:
             raise ConfigError(f"account: {account!r} is set, but db is an SQLite file, "
                               "which holds one account: set db to a PostgreSQL URL, or "
                               "unset account")
-        return Reader(self.path)
+        return SqliteReader(self.path)

@@ -91,7 +91,7 @@ def status(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Reader:
+class SqliteReader:
     """An SQLite book as the read-only commands ask it."""
 
     path: Path
@@ -104,12 +104,12 @@ class Reader:
     def status(self) -> dict[str, Any]:
         return status(self.path)
 
-    def follower(self) -> Follower:
-        return Follower(self.path)
+    def follower(self) -> SqliteFollower:
+        return SqliteFollower(self.path)
 
 
 @dataclass
-class Journal:
+class SqliteJournal:
     """`tracker watch`'s questions about the journal, inside one read."""
 
     conn: sqlite3.Connection
@@ -138,7 +138,7 @@ class Journal:
             sql + " ORDER BY symbol, created_at, order_id", args).fetchall()]
 
 
-class Follower:
+class SqliteFollower:
     """`tracker watch` on an SQLite book: a new read-only connection for each read, woken
     by the daemon's change feed at each commit, and by POLL_SECONDS where there is no feed
     (no daemon running, or an older one)."""
@@ -149,8 +149,8 @@ class Follower:
         self.path = path
         self.wakeup = Wakeup(path)
 
-    def read(self, query: Callable[[Journal], T]) -> T:
-        return read(self.path, lambda conn: query(Journal(conn)))
+    def read(self, query: Callable[[SqliteJournal], T]) -> T:
+        return read(self.path, lambda conn: query(SqliteJournal(conn)))
 
     def wait(self, interrupted: Callable[[], bool]) -> None:
         """A wait on the feed's socket is short enough not to need `interrupted`."""

@@ -1,20 +1,15 @@
 """The shared BitMart facts: frame compression with its size cap, the state maps read in
-both directions, the wire spellings pinned to the protocol notes, and the module's place
-at the bottom of the import graph."""
+both directions, the wire spellings pinned to the protocol notes. Its place at the bottom
+of the import graph is tests/test_imports.py's."""
 
 from __future__ import annotations
 
-import graphlib
 import os
-import subprocess
-import sys
 import tracemalloc
 import zlib
-from pathlib import Path
 
 import pytest
 
-import simulator
 from tracker.venues.bitmart import protocol
 from tracker.venues.bitmart.errors import credential_hint
 
@@ -135,48 +130,3 @@ def test_every_credential_refusal_has_its_own_hint() -> None:
     codes = [*protocol.WS_CREDENTIAL_CODES, *protocol.V4_CREDENTIAL_CODES]
     assert all(credential_hint(code) != fallback for code in codes)
     assert credential_hint(protocol.V4_SIGN_WRONG) == credential_hint(protocol.WS_SIGN_WRONG)
-
-
-# -- the import graph --------------------------------------------------------------------
-
-
-def imported_tracker_modules(*modules: str) -> set[str]:
-    """The tracker modules a fresh interpreter holds after importing `modules`."""
-    code = (f"import sys\nimport {', '.join(modules)}\n"
-            "print('\\n'.join(m for m in sys.modules if m.startswith('tracker')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=60)
-    return set(done.stdout.split())
-
-
-# The packages on the way to BitMart's modules, whose __init__ files import nothing.
-PACKAGES = {"tracker", "tracker.venues", "tracker.venues.bitmart"}
-PROTOCOL = "tracker.venues.bitmart.protocol"
-
-
-def test_protocol_imports_only_the_standard_library() -> None:
-    assert imported_tracker_modules("tracker.venues.bitmart.protocol") == {*PACKAGES,
-                                                                           PROTOCOL}
-
-
-SIMULATOR = Path(simulator.__file__).parent
-# Every module of the simulator, its faces' included, by dotted name.
-SIMULATOR_MODULES = {".".join(("simulator", *path.relative_to(SIMULATOR).with_suffix("").parts))
-                     for path in SIMULATOR.rglob("*.py") if path.stem != "__init__"}
-
-
-def test_the_simulator_takes_only_protocol_and_signing_from_the_daemon() -> None:
-    assert "simulator.faces.bitmart.ws" in SIMULATOR_MODULES  # the faces are searched too
-    loaded = imported_tracker_modules(*SIMULATOR_MODULES)
-    assert loaded == {*PACKAGES, PROTOCOL, "tracker.venues.bitmart.signing"}
-
-
-def test_no_module_imports_in_a_circle() -> None:
-    """In the daemon, the simulator, the harness and the benchmarks, type-hint imports
-    included (a circle through a hint is a circle still). The layers themselves are
-    import-linter's contracts in pyproject.toml; this finds any circle, layered or not."""
-    import grimp
-
-    graph = grimp.build_graph("tracker", "simulator", "harness", "bench", cache_dir=None)
-    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
-    list(graphlib.TopologicalSorter(edges).static_order())  # CycleError names the circle
