@@ -114,7 +114,9 @@ class Channel(Protocol):
     with `decode` and sends `ping` when the link has been quiet."""
 
     url: str
-    ping: str  # the text keep-alive the venue answers
+    # The text keep-alive the venue answers, sent every `ping_interval`; None for a venue
+    # that pings the client itself (the WebSocket library answers those pings).
+    ping: str | None
 
     async def open(self, send: Send, reply: Reply, skew_ms: int) -> dict[str, Any]:
         """Log in and subscribe; a `StreamError` with its `NotLive` cause when refused.

@@ -168,7 +168,8 @@ class Stream:
                 ws.transport.abort()  # the reader's recv ends at once, and reports silence
                 return
             if now - last_sent >= self.ping_interval:
-                await ws.send(self.channel.ping)
+                if self.channel.ping is not None:
+                    await ws.send(self.channel.ping)
                 last_sent = now
             await asyncio.sleep(min(last_sent + self.ping_interval,
                                     self._heard + self.silence_timeout) - now)
