@@ -27,6 +27,26 @@ def test_defaults_toml_env_flags_precedence(tmp_path: Path) -> None:
     assert config.symbols == ("BTC_USDT",) and config.db == Path("flag.db")
 
 
+def test_a_venues_own_settings_are_read_from_the_same_sources_in_the_same_order(
+        tmp_path: Path) -> None:
+    """BitMart's rows live in its package and in `venue_settings`, and a user writes them
+    flat, as before the venue was a setting: file < environment < flags, typos named."""
+    toml = tmp_path / "t.toml"
+    toml.write_text('venue = "bitmart"\nsymbols = ["BTC_USDT"]\napi = "v4"\n'
+                    'seed_passes = 5\n')
+    config = load(toml, CREDS, {})
+    assert (config.venue, config.venue_settings.api, config.venue_settings.seed_passes) == (
+        "bitmart", "v4", 5)
+    config = load(toml, CREDS | {"TRACKER_SEED_PASSES": "3", "TRACKER_REST_RATE": "2.5"},
+                  {"api": "v2"})
+    assert (config.venue_settings.api, config.venue_settings.seed_passes,
+            config.venue_settings.rest_rate) == ("v2", 3, 2.5)
+    assert config.rest_url == "https://openapi.bitmart.com"  # the venue's default for v2
+    toml.write_text('symbols = ["BTC_USDT"]\napii = "v4"\n')
+    with pytest.raises(ConfigError, match=r"unknown setting 'apii' \(did you mean 'api'\?\)"):
+        load(toml, CREDS, {})
+
+
 def test_v4_all_symbols_and_urls() -> None:
     config = load(None, CREDS | {"TRACKER_API": "v4", "TRACKER_SYMBOLS": "*"}, {})
     assert config.all_symbols and config.rest_url == "https://api-cloud.bitmart.com"
@@ -35,6 +55,8 @@ def test_v4_all_symbols_and_urls() -> None:
 
 @pytest.mark.parametrize(("env", "needle"), [
     ({"TRACKER_API": "v3"}, "api: expected v2 or v4"),
+    ({"TRACKER_VENUE": "bitmartt"}, "venue (from TRACKER_VENUE): expected one of bitmart, "
+                                    "got 'bitmartt'"),
     ({"TRACKER_SYMBOLS": ""}, "symbols: missing; set symbols (in the file, TRACKER_SYMBOLS"),
     ({"TRACKER_SYMBOLS": "*"}, "v2 order list needs explicit symbols"),
     ({"TRACKER_SYMBOLS": "BTC-USDT"}, "'BTC-USDT' is not a BASE_QUOTE symbol (e.g. BTC_USDT)"),

@@ -316,7 +316,8 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
     venue_name = _coerce("venue", values.get("venue", Config.venue), origins.get(
         "venue", "default"))
     if venue_name not in VENUES:
-        _check_ranges(Config(venue=venue_name))  # says which venues there are
+        raise ConfigError(f"venue ({origins.get('venue', 'default')}): expected one of "
+                          f"{', '.join(VENUES)}, got {venue_name!r}")
     venue = VENUES[venue_name]
     coerced = {n: _coerce(n, v, origins.get(n, "default"), venue) for n, v in values.items()}
     foreign = sorted(n for n in coerced if OWNER.get(n, venue.name) != venue.name)
@@ -380,7 +381,8 @@ def _check_ranges(config: Any) -> None:
         why = f", {meta['why']}" if meta["why"] else ""
         if meta["choices"] and value not in meta["choices"]:
             *rest, last = meta["choices"]
-            raise ConfigError(f"{f.name}: expected {', '.join(rest)} or {last}, got {value!r}")
+            expected = f"{', '.join(rest)} or {last}" if rest else last
+            raise ConfigError(f"{f.name}: expected {expected}, got {value!r}")
         low, high = meta["low"], meta["high"]
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = (f"between {low if low is not None else 0} and {high}"
