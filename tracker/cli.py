@@ -70,12 +70,15 @@ def build_parser() -> Parser:
 
 
 def _add_run(commands: argparse._SubParsersAction[Parser]) -> None:
+    credentials = "; ".join(
+        f"{v.title}: {', '.join(f'TRACKER_{n.upper()}' for n in v.credential_names)}"
+        for v in config_mod.VENUES.values())
     run = commands.add_parser(
         "run", help="the daemon: seed the book, then keep it current from the stream",
         description="The daemon: seed the book, then keep it current from the stream. "
                     "Settings: defaults < TOML file < TRACKER_* environment < these flags. "
-                    "Credentials: TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO (or "
-                    "..._FILE, or systemd credentials api_key, api_secret, api_memo).")
+                    f"Credentials, by venue ({credentials}), each also as ..._FILE or a "
+                    "systemd credential of its name in lower case.")
     run.add_argument("--config", type=Path, help="TOML file (default: $TRACKER_CONFIG)")
     run.add_argument("--venue", choices=config_mod.choices("venue"), help="the exchange")
     run.add_argument("--api", choices=config_mod.choices("api"),
