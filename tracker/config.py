@@ -142,7 +142,9 @@ class Config:
         return self.symbols is None
 
     @property
-    def venue_of(self) -> Venue:
+    def adapter(self) -> Venue:
+        """The venue's package as the core sees it (`tracker.venue.Venue`): `venue` names
+        it, this is it."""
         return VENUES[self.venue]
 
 
@@ -334,7 +336,7 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
 
 def validate(config: Config, env: Mapping[str, str]) -> Config:
     _check_ranges(config)
-    venue = config.venue_of
+    venue = config.adapter
     _check_ranges(config.venue_settings)
     rest_default, ws_default = venue.defaults(config.venue_settings)
     config = dataclasses.replace(config, rest_url=(config.rest_url or rest_default).rstrip("/"),

@@ -44,7 +44,7 @@ async def run(config: Config, backend: Backend, reread: Callable[[], Config]) ->
     notifier = Notifier()
     # One REST client for the process: a writer that becomes the standby again keeps what
     # its venue grants sparingly (BitMart's v2 tokens, five a minute) for its next turn.
-    rest = config.venue_of.rest(config)
+    rest = config.adapter.rest(config)
     try:
         while True:
             code = await _term(config, backend, reread, notifier, rest)
@@ -84,7 +84,7 @@ async def _term(config: Config, backend: Backend, reread: Callable[[], Config],
         notifier.ready("connecting")
         watchdog = asyncio.create_task(watch_writer(notifier, tracker), name="watch-writer")
         log.info("tracker_started", venue=config.venue,
-                 api=config.venue_of.state_label(config.venue_settings), db=backend.shown,
+                 api=config.adapter.state_label(config.venue_settings), db=backend.shown,
                  symbols="*" if config.all_symbols else ",".join(config.symbols or ()),
                  open_orders=tracker.book.open_count(), metrics_port=config.metrics_port,
                  role="active")

@@ -179,7 +179,7 @@ class Session:
         # Exchange-originated text is journaled: anything hostile that echoes our credentials
         # must not carry them into the book (raw, or hex as a binary frame is excerpted).
         self.secrets = secrets
-        self.codec = config.venue_of.codec(config.venue_settings)
+        self.codec = config.adapter.codec(config.venue_settings)
         self.phase = Phase.STARTING
         self.book = Book()
         self.last_seq: dict[str, int] = {}  # journal seq of the update each row shows

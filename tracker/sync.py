@@ -149,7 +149,7 @@ class Tracker:
         self.rest = rest
         self.queue = EventQueue(config.queue_max)
         symbols = None if config.all_symbols else list(config.symbols or ())
-        self.stream = Stream(config.venue_of.channel(config, symbols),
+        self.stream = Stream(config.adapter.channel(config, symbols),
                              self.queue,  # type: ignore[arg-type]
                              ping_interval=config.ping_interval,
                              silence_timeout=config.silence_timeout,
@@ -199,7 +199,7 @@ class Tracker:
         self.status.open_orders = self.book.open_count()
         batch = Batch()
         batch.state.update(live=0, status="starting", pid=os.getpid(), started_at=now_ms(),
-                           api=self.config.venue_of.state_label(self.config.venue_settings),
+                           api=self.config.adapter.state_label(self.config.venue_settings),
                            not_live_reason=NotLive.STARTING.value)
         await self.store.commit(batch)
 
