@@ -15,6 +15,7 @@ from tracker.codec import Invalid
 from tracker.sqlite import readers
 from tracker.sqlite.store import Store
 from tracker.venues.bitmart.codec import from_push, from_v2, from_v4
+from tracker.venues.bitmart.venue import Dialect
 
 # protocol notes §1.5, the documented example row
 V2_ROW = {"entrust_id": 1223181, "symbol": "BMX_ETH", "timestamp": 1528060666000,
@@ -67,6 +68,18 @@ def test_v4_example_row_drops_the_echoed_client_id() -> None:
     assert from_v4(V4_ROW | {"clientOrderId": "mine1"}).client_order_id == "mine1"
     # ccxt once printed the times as strings: accepted.
     assert from_v4(V4_ROW | {"updateTime": "1681892198946"}).update_time == 1681892198946
+
+
+@pytest.mark.parametrize(("api", "row", "key"), [("v2", V2_ROW, "entrust_id"),
+                                                  ("v4", V4_ROW, "orderId")])
+def test_a_dialects_rows_share_one_source_string(api: str, row: dict[str, Any],
+                                                 key: str) -> None:
+    """A seed of 100,000 rows holds one "seed_v2", not 100,000 copies (some 5 MB)."""
+    dialect = Dialect(api)
+    first, second = (dialect.seed_row(row | {key: oid}) for oid in ("11", "12"))
+    assert first.source == f"seed_{api}" and first.source is second.source
+    detail = dialect.detail(row)
+    assert detail.source == f"detail_{api}" and detail.source is dialect.detail(row).source
 
 
 def test_market_buy_partially_canceled_is_terminal() -> None:
