@@ -41,7 +41,10 @@ PY
 git -C "$PROJECT" ls-files -z | (cd "$PROJECT" && xargs -0 cp -d --parents -t "$ROOT$CLONE")
 # This network's provisioning: its CA bundle, and pip told to use it.
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
-printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$ROOT/etc/pip.conf"
+# A registry that answers slowly while the host is busy is waited for and asked again, as
+# any provisioned machine would be told to (pip's own defaults: 15 s, 5 retries).
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\ntimeout = 60\nretries = 10\n' \
+  > "$ROOT/etc/pip.conf"
 # A freshly booted Debian starts its daily apt jobs (apt-daily.timer), which hold dpkg's
 # lock for a while: apt waits for them, as a person would, instead of failing at once.
 printf 'DPkg::Lock::Timeout "600";\n' > "$ROOT/etc/apt/apt.conf.d/90wait-for-lock"
@@ -95,10 +98,12 @@ CHECK="stop exits 0"
 inside systemctl stop tracker
 check test "$(inside systemctl show -p ExecMainStatus --value tracker.service)" = 0
 if [ "$failed" -ne 0 ]; then
-  for out in "$STEPS"/*.out; do echo "--- $out"; tail -n 20 "$out"; done
-  inside journalctl -u tracker.service --no-pager -n 40 || true
+  # The steps' own output last: it says why, and a reader that keeps only the end (the
+  # test shows the last few thousand characters) must not lose it to the journal's lines.
+  inside journalctl -u tracker.service --no-pager -n 15 || true
   inside stat -c '%A %U:%G %n' /opt/tracker /opt/tracker/bin /opt/tracker/bin/tracker \
     /opt/tracker/bin/python3 || true
+  for out in "$STEPS"/*.out; do echo "--- $out"; tail -n 25 "$out"; done
 fi
 echo "readme-walkthrough: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -38,8 +38,8 @@ def run_script(name: str) -> None:
         pytest.skip(reason)
     done = subprocess.run(["bash", str(CI / name)], capture_output=True, text=True,
                           timeout=900, env=os.environ | {"PYTHON": sys.executable})
-    print(done.stdout[-4000:], done.stderr[-2000:])
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    print(done.stdout[-12000:], done.stderr[-4000:])
+    assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-4000:]
     assert " 0 failed" in done.stdout
 
 
