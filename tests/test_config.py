@@ -209,6 +209,35 @@ def test_every_bounded_setting_accepts_its_bounds() -> None:
                 assert getattr(config, f.name) == value
 
 
+def test_a_url_scheme_in_capitals_is_postgresql_all_the_same(tmp_path: Path) -> None:
+    """libpq reads the scheme in lower case only; the rest stays as written."""
+    base = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_ACCOUNT": "a"}
+    for written, taken in (("POSTGRESQL://u:s3cret@h/Book", "postgresql://u:s3cret@h/Book"),
+                           ("Postgres://u@h/d", "postgres://u@h/d")):
+        assert load(None, base | {"TRACKER_DB": written}, {}).db == taken
+        assert db_target(None, {}, written) == taken
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("db", "needle"), [
+    ("host=db.example dbname=book user=t password=s3cret", "a libpq keyword string"),
+    (" password=s3cret host=h", "a libpq keyword string"),
+    ("mysql://t:s3cret@h/book", "'mysql://' is not a PostgreSQL URL"),
+    ("postgresq://t:s3cret@h/book", "'postgresq://' is not a PostgreSQL URL"),
+])
+def test_a_db_that_is_neither_a_path_nor_a_url_is_refused_without_its_secret(
+        db: str, needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Taken as a path, these created a file named with the password."""
+    monkeypatch.chdir(tmp_path)
+    base = CREDS | {"TRACKER_SYMBOLS": "BTC_USDT"}
+    for read in (lambda: load(None, base | {"TRACKER_DB": db}, {}),
+                 lambda: db_target(None, {}, db)):
+        with pytest.raises(ConfigError) as err:
+            read()
+        assert needle in str(err.value) and "s3cret" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("db", ["postgresql://tracker@db.example/book?sslmode=verify-full",
                                 "postgres://x@y/z"])
 def test_a_postgresql_url_is_kept_as_written_and_needs_an_account(db: str,

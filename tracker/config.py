@@ -33,6 +33,12 @@ VENUES = {name: venues.get(name) for name in venues.NAMES}
 CREDENTIAL_NAMES = tuple(dict.fromkeys(n for v in VENUES.values() for n in v.credential_names))
 # libpq's URL prefixes: a `db` that starts with one is a PostgreSQL database, not a path.
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# Anything written `scheme://...`: a `db` of that shape is a URL, never a file path.
+SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# libpq's keyword/value connection strings begin `keyword=`; what they may hold (a
+# password=...) must not become a file name.
+LIBPQ_KEYWORD = re.compile(r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|"
+                           r"sslmode|options|application_name|connect_timeout)\s*=")
 DB_PASSWORD = "db_password"  # a secret like the API's: a file, a credential, or the variable
 ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -57,7 +63,7 @@ class Config:
         shown="none (required)")  # None: every symbol (v4 only)
     db: Path | str = setting(
         Path("tracker.db"), "the book: an SQLite file's path, or a PostgreSQL URL "
-        "(`postgresql://user@host/dbname?sslmode=verify-full`, any libpq connection string; "
+        "(`postgresql://user@host/dbname?sslmode=verify-full`, any libpq connection URL; "
         "the password from `.pgpass`, `TRACKER_DB_PASSWORD_FILE` or the systemd credential "
         "`db_password`: see [PostgreSQL](docs/postgres.md))",
         shown="`$STATE_DIRECTORY/orders.db`, else `tracker.db`")
@@ -238,8 +244,7 @@ def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> A
     if name == "db":
         if not isinstance(value, str | Path) or not str(value):
             raise bad("expected a file path or a PostgreSQL URL")
-        # A URL stays a string: Path() would fold its `//`, and libpq reads the rest.
-        return value if is_url(value) else Path(value)
+        return _db(str(value), origin) if isinstance(value, str) else value
     if name == "account":
         if not isinstance(value, str) or not ACCOUNT.fullmatch(value):
             raise bad("expected 1-64 of A-Za-z0-9._-")
@@ -247,6 +252,23 @@ def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> A
     if not isinstance(value, str):
         raise bad("expected a string")
     return value
+
+
+def _db(value: str, origin: str) -> Path | str:
+    """A file path, or a PostgreSQL URL kept as written but for its scheme, which libpq
+    reads in lower case only (a URL stays a string: Path() would fold its `//`). What is
+    neither is refused without being echoed, since it may hold a password."""
+    scheme = SCHEME.match(value)
+    if scheme is not None:
+        if scheme[0].lower() not in POSTGRES_SCHEMES:
+            raise ConfigError(f"db ({origin}): {scheme[0]!r} is not a PostgreSQL URL "
+                              "(postgresql:// or postgres://) and a file path has no scheme")
+        return scheme[0].lower() + value[scheme.end():]
+    if LIBPQ_KEYWORD.match(value):
+        raise ConfigError(f"db ({origin}): a libpq keyword string (host=... dbname=...) is "
+                          "not taken: write it as a URL, postgresql://USER@HOST:PORT/DBNAME, "
+                          "with the password in ~/.pgpass or TRACKER_DB_PASSWORD_FILE")
+    return Path(value)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
