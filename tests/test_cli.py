@@ -282,3 +282,31 @@ def test_status_json_without_a_book_answers_in_json(tmp_path: Path) -> None:
         "error": f"no book at {missing} (is the daemon configured with this db?)",
         "exit_code": EX_UNAVAILABLE}
     assert done.stderr.startswith(f"tracker: no book at {missing}")
+
+
+def test_a_secret_file_that_is_not_text_is_one_line_and_exit_78(tmp_path: Path) -> None:
+    """It was a traceback and exit 1 in every command that reads it."""
+    key = tmp_path / "key"
+    key.write_bytes(b"\xff\xfes3cret")
+    env = clean_env() | {"TRACKER_API_KEY_FILE": str(key), "TRACKER_API_SECRET": "s",
+                         "TRACKER_API_MEMO": "m", "TRACKER_SYMBOLS": "BTC_USDT",
+                         "TRACKER_DB": str(tmp_path / "book.db")}
+    done = subprocess.run([TRACKER, "run"], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert done.returncode == 78 and done.stderr.count("\n") == 1, done.stderr
+    assert f"api_key: {key} is not UTF-8 text" in done.stderr and "s3cret" not in done.stderr
+    password = tmp_path / "pw"
+    password.write_bytes(b"\xff")
+    done = subprocess.run([TRACKER, "status", "--db", "postgresql://u@127.0.0.1:1/d",
+                           "--account", "a"], capture_output=True, text=True, timeout=60,
+                          env=clean_env() | {"TRACKER_DB_PASSWORD_FILE": str(password)})
+    assert done.returncode == 78 and "db_password: " in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("since", ["9223372036854775808", "99999999999999999999"])
+def test_watch_since_past_the_largest_seq_is_one_line_and_exit_78(book: Path,
+                                                                  since: str) -> None:
+    """An OverflowError's traceback on SQLite, a wait for ever on PostgreSQL."""
+    done = tracker("watch", "--db", str(book), "--since", since)
+    assert done.returncode == 78 and done.stderr.count("\n") == 1, done.stderr
+    assert "--since: a seq from 0 to 9223372036854775807" in done.stderr

@@ -299,6 +299,9 @@ def secret(name: str, env: Mapping[str, str]) -> str:
         return path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # its bytes are the secret's: none of them in the message
+        raise ConfigError(f"{name}: {path} is not UTF-8 text; write the secret as text, "
+                          "without a byte-order mark of another encoding") from None
 
 
 def _check_url(name: str, url: str, schemes: tuple[str, str], allow_insecure: bool) -> None:

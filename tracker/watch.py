@@ -31,6 +31,9 @@ from tracker.readers import Journal
 
 POLL_SECONDS = 0.2  # the first pause after a failed read, and how often a pause looks up
 BATCH = 1000  # journal rows per read: each read stays short, however far behind it starts
+# The largest seq either book can hold (SQLite INTEGER, PostgreSQL bigint): a --since
+# past it could never be reached, and SQLite refuses to bind it.
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass
@@ -73,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     symbol = args.symbol or None
     if symbol is not None:
         config_mod.check_symbol("--symbol", symbol)
-    if args.since is not None and args.since < 0:
-        raise config_mod.ConfigError(f"--since: a seq >= 0, got {args.since}")
+    if args.since is not None and not 0 <= args.since <= MAX_SEQ:
+        raise config_mod.ConfigError(f"--since: a seq from 0 to {MAX_SEQ}, got {args.since}")
     follower = book.follower()
     render = formats.journal_json if args.format == "json" else formats.journal_text
     # A flag, not an exception: a signal never cuts a line in half, and the poll after it
