@@ -18,7 +18,6 @@ from tracker.backends import Backend
 from tracker.config import Config, ConfigError
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
-from tracker.reasons import NotLive
 from tracker.storage import BookStore
 from tracker.sync import STALE_AFTER_SECONDS, Tracker
 from tracker.venue import Rest
@@ -188,21 +187,20 @@ async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:
     stalled_since: float | None = None
     while True:
         idle = time.monotonic() - tracker.store.committed_at
+        # Why the server is out of reach, while it is (None for a file, which never is).
+        unreachable = tracker.store.not_writable_detail
         if idle >= STALE_AFTER_SECONDS:
             if stalled_since is None:
                 stalled_since = tracker.store.committed_at
                 log.error("writer_stalled", seconds=round(idle, 1))
-            unreachable = tracker.store.not_writable_reason is NotLive.DATABASE_UNREACHABLE
-            detail = tracker.store.not_writable_detail
-            what = f"unreachable ({detail})" if unreachable else "unwritable"
+            what = f"unreachable ({unreachable})" if unreachable else "unwritable"
             notifier.status(f"NOT LIVE: database {what}: nothing written for {idle:.0f} s")
         elif stalled_since is not None:
             log.warning("writer_recovered", stalled_s=round(time.monotonic() - stalled_since, 1))
             stalled_since = None
         # A database server out of reach is not the daemon's fault, and a restart would not
         # bring it back: the writer reconnects by itself meanwhile.
-        if interval and (idle < max(3 * interval, 5.0)
-                         or tracker.store.not_writable_reason is NotLive.DATABASE_UNREACHABLE):
+        if interval and (idle < max(3 * interval, 5.0) or unreachable):
             notifier.watchdog()
         await asyncio.sleep(min(interval or 1.0, 1.0))
 

@@ -56,9 +56,7 @@ class Dialect:
         # v4 answers "not found" for good about an order canceled with no fill some 20
         # minutes ago (and keeps every order with a fill); v2 never forgets one.
         self.inferred_source = "inferred_v4" if api == "v4" else None
-
-    def _rest_row(self, raw: Any, source: str) -> OrderUpdate:
-        return (codec.from_v2 if self.api == "v2" else codec.from_v4)(raw, source)
+        self._rest_row = codec.from_v2 if api == "v2" else codec.from_v4
 
     def seed_row(self, raw: Any) -> OrderUpdate:
         return self._rest_row(raw, self.seed_source)
