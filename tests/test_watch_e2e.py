@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from harness import TRACKER, Lab, clean_env, eventually, journal, ro_connect, stop_process
+from harness.books import BookUnderTest
 
 
 class Watcher:
-    def __init__(self, workdir: Path, db: Path, *args: str, name: str) -> None:
+    def __init__(self, workdir: Path, db: Path | BookUnderTest, *args: str, name: str) -> None:
         self.out = workdir / f"{name}.out"
         self.err = workdir / f"{name}.err"
+        book = ["--db", str(db)] if isinstance(db, Path) else db.reader_args()
         with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen([*TRACKER, "watch", "--db", str(db), *args],
+            self.proc = subprocess.Popen([*TRACKER, "watch", *book, *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                          env=clean_env())
 
@@ -132,6 +134,46 @@ def test_watch_reports_pruned_rows_and_prints_the_book_before_going_on(lab: Lab)
 
         eventually(followed, 20, "changes after the snapshot")
         assert watcher.stop() == 0 and table.stop() == 0
+    finally:
+        stop_process(watcher.proc)
+        stop_process(table.proc)
+
+
+def test_watch_since_a_seq_past_the_books_end_says_so_and_prints_the_book(
+        lab: Lab, store: BookUnderTest) -> None:
+    """A bot's saved seq from another book (or from history the database lost) is past this
+    book's end: waiting for the book to reach it would skip every change until then."""
+    sim = lab.sim("--open-orders", "6", "--seed", "9")
+    daemon = lab.daemon(sim, store=store).start()
+    daemon.wait_live()
+    book = daemon.wait_converged(sim)
+    high = store.journal()[-1]["seq"]
+    watcher = Watcher(lab.workdir, store, "--since", str(high + 1000), name="ahead")
+    table = Watcher(lab.workdir, store, "--since", str(high + 1000), "--format", "table",
+                    name="ahead-table")
+    try:
+        def snapshot() -> list[dict[str, Any]]:
+            events = watcher.events()
+            assert events and len(events) == 1 + events[0]["open_orders"], events[:1]
+            return events
+
+        events = eventually(snapshot, 15, "the notice and the snapshot",
+                            context=lambda: watcher.err.read_text())
+        notice, orders = events[0], events[1:]
+        assert notice == {"event": "ahead", "book_id": book.state["book_id"],
+                          "last_seq": high + 1000, "seq": high, "open_orders": len(orders)}
+        assert {o["order_id"] for o in orders} == book.open_ids
+        eventually(lambda: table.lines() and table.lines()[0] == (
+            f"-- seq {high + 1000} is past the end of this book (a seq of another book?); "
+            f"the book at seq {high}: {len(orders)} open orders"), 15, "the table says so")
+        sim.flow(10)  # and follows on from the book's own end
+
+        def followed() -> None:
+            seqs = [e["seq"] for e in watcher.events()[len(events):]]
+            assert len(seqs) >= 3 and seqs == list(range(high + 1, high + 1 + len(seqs))), seqs
+
+        eventually(followed, 20, "changes after the book's end")
+        assert [watcher.stop(), table.stop()] == [0, 0]
     finally:
         stop_process(watcher.proc)
         stop_process(table.proc)

@@ -145,5 +145,8 @@ def journal_text(line: dict[str, Any]) -> str:
         end = line["first_seq"] - 1 if line["first_seq"] is not None else line["seq"]
         return (f"-- journal rows {line['last_seq'] + 1} to {end} were deleted by retention "
                 f"before they were shown; {now}")
+    if event == "ahead":
+        return (f"-- seq {line['last_seq']} is past the end of this book (a seq of another "
+                f"book?); {now}")
     return (f"-- another book at this path (book_id {line['book_id']}, was "
             f"{line['previous_book_id']}); {now}")

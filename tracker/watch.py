@@ -59,6 +59,11 @@ def poll(journal: Journal, kept: str | None, last: int | None, symbol: str | Non
     if kept is not None and book_id != kept:
         notice = {"event": "book_changed", "book_id": book_id, "previous_book_id": kept,
                   "last_seq": last}
+    elif last > high:
+        # A seq this book never reached: one from another book, or from history the
+        # database lost. Waiting for the book to reach it would skip every change until
+        # then, in silence.
+        notice = {"event": "ahead", "book_id": book_id, "last_seq": last}
     elif (low if low is not None else high + 1) > last + 1:
         notice = {"event": "gap", "book_id": book_id, "last_seq": last, "first_seq": low}
     else:
