@@ -113,6 +113,7 @@ class Wakeup:
             time.sleep(timeout)
             return False
         assert self.sock is not None
+        deadline = time.monotonic() + timeout
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return False
@@ -120,8 +121,12 @@ class Wakeup:
             data = self.sock.recv(1 << 16)
         except OSError:
             data = b""
-        if not data:  # the daemon stopped: connect again on the next wait
+        if not data:
+            # The daemon stopped, or refused this reader (it has as many as it takes): the
+            # rest of the wait is a timer's, and the next wait connects again. Returning at
+            # once would have the caller read and connect again in a loop.
             self.close()
+            time.sleep(max(0.0, deadline - time.monotonic()))
         return bool(data)
 
     def _connect(self) -> bool:
