@@ -109,12 +109,12 @@ class Wakeup:
     def wait(self, timeout: float) -> bool:
         """True when a commit was announced within `timeout` seconds (all announced since
         the last wait are taken at once), False when the time ran out."""
-        if self.sock is None and not self._connect():
-            time.sleep(timeout)
+        deadline = time.monotonic() + timeout
+        if self.sock is None and not self._connect(timeout):
+            time.sleep(max(0.0, deadline - time.monotonic()))
             return False
         assert self.sock is not None
-        deadline = time.monotonic() + timeout
-        ready, _, _ = select.select([self.sock], [], [], timeout)
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             return False
         try:
@@ -129,8 +129,10 @@ class Wakeup:
             time.sleep(max(0.0, deadline - time.monotonic()))
         return bool(data)
 
-    def _connect(self) -> bool:
+    def _connect(self, timeout: float = 1.0) -> bool:
+        """Within `timeout`: a daemon flooded with connections may leave none waiting room."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
         try:
             sock.connect(self.path)
         except OSError:

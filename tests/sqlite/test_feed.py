@@ -229,6 +229,26 @@ async def test_accept_failing_for_want_of_descriptors_backs_off_and_is_logged_on
     assert ended["failures"] == starved.accepts
 
 
+async def test_a_client_connecting_in_a_loop_is_taken_at_a_bounded_rate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feed_module, "ACCEPTS_PER_SECOND", 100)
+
+    def hammer(book: Path, times: int) -> float:
+        started = time.monotonic()
+        for _ in range(times):
+            sock = raw_reader(book)  # waits while the backlog is full
+            sock.send(b"x")
+            sock.close()
+        return time.monotonic() - started
+
+    async with serving(tmp_path) as (book, feed):
+        seconds = await asyncio.to_thread(hammer, book, 400)
+        # The first 64 at once, one backlog's worth waiting, the rest at 100 a second.
+        assert 2.0 <= seconds < 10, seconds
+        await asyncio.sleep(0.5)
+        assert feed.closed["sent"] + feed.closed["readers_max"] >= 300
+
+
 def test_readers_max_is_a_quarter_of_a_low_descriptor_limit() -> None:
     assert readers_max(resource.RLIM_INFINITY) == READERS_MAX == 256
     assert readers_max(1 << 20) == readers_max(1024) == 256

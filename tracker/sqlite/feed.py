@@ -14,7 +14,8 @@ Nor can anyone who may connect take from the daemon what the book's writing need
 exchange's connections, the book's files and /metrics share the process's descriptors with
 the feed. So the feed holds at most `readers_max` readers, a share of the descriptors the
 process may open, and closes a connection beyond it at once; a reader that sends anything
-(the feed is one-way) is closed after one small read; and when accepting fails for want of
+(the feed is one-way) is closed after one small read; connections are taken at a bounded
+rate, the rest waiting in the socket's backlog; and when accepting fails for want of
 descriptors, it stops accepting for a while instead of trying again at once. Each of these
 is logged once as it starts and once as it ends, however many connections a flood makes.
 """
@@ -42,6 +43,10 @@ READERS_MAX = 256  # readers at once; fewer where the descriptor limit is low
 NOFILE_SHARE = 4  # the feed holds at most 1/4 of the process's descriptors
 SPOKEN_READ = 64  # bytes read from a reader that sends, before it is closed
 ACCEPTS_PER_TURN = 64  # connections taken before the loop serves its other work again
+# Connections taken a second, at most: each costs the daemon some 250 us, so a client that
+# connects (and sends, or is refused) in a tight loop costs the daemon some 5% of a core,
+# and the 256 readers of a restart still connect within 1.5 s.
+ACCEPTS_PER_SECOND = 200
 QUIET_SECONDS = 10.0  # an episode (of refusals, say) ends this long after its last instance
 PAUSE_FIRST, PAUSE_MAX = 0.1, 2.0  # seconds not accepting when accept() itself fails
 
@@ -132,8 +137,10 @@ class Feed:
         self.readers: set[asyncio.Transport] = set()
         self.joining: set[asyncio.Task[Any]] = set()  # accepted, not yet readers
         self.scratch = memoryview(bytearray(SPOKEN_READ))  # what senders' bytes are read into
-        self.pause = PAUSE_FIRST
-        self.resume: asyncio.TimerHandle | None = None
+        self.pause = PAUSE_FIRST  # the next pause after a failed accept
+        self.resume: asyncio.TimerHandle | None = None  # while not accepting
+        self.tokens = float(ACCEPTS_PER_TURN)  # accepts allowed now (ACCEPTS_PER_SECOND)
+        self.tokens_at = time.monotonic()
         # Why the daemon ends a reader's connection (/metrics counts each), and how.
         self.episodes = {
             "readers_max": Episode(
@@ -202,17 +209,25 @@ class Feed:
         self.episodes[reason].note(**now)
 
     def _accept(self) -> None:
-        """Take what connected, a few dozen at most before the loop's other work: a reader
-        within readers_max, or closed at once."""
+        """Take what connected, a few dozen at most before the loop's other work and no
+        more than ACCEPTS_PER_SECOND: a reader within readers_max, or closed at once."""
         loop = asyncio.get_running_loop()
-        for _ in range(ACCEPTS_PER_TURN):
+        now = time.monotonic()
+        self.tokens = min(float(ACCEPTS_PER_TURN),
+                          self.tokens + (now - self.tokens_at) * ACCEPTS_PER_SECOND)
+        self.tokens_at = now
+        if self.tokens < 1:
+            self._stop_accepting((1 - self.tokens) / ACCEPTS_PER_SECOND)
+            return
+        for _ in range(int(self.tokens)):
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:  # out of descriptors (EMFILE, ENFILE) or memory
-                self._pause(exc)
+                self._starved(exc)
                 return
+            self.tokens -= 1
             self.pause = PAUSE_FIRST
             if len(self.readers) + len(self.joining) >= self.readers_max:
                 conn.close()
@@ -230,13 +245,19 @@ class Feed:
         except OSError:
             conn.close()
 
-    def _pause(self, exc: OSError) -> None:
-        """Linux reports the socket readable as long as a connection waits: stop watching it
-        for a while, longer each time it fails again, instead of a spin of failed accepts."""
+    def _starved(self, exc: OSError) -> None:
+        """Linux reports the socket readable as long as a connection waits: a while without
+        accepting, longer each time it fails again, instead of a spin of failed accepts."""
         self.starved.note(error=exc.strerror)
-        asyncio.get_running_loop().remove_reader(self.sock.fileno())
-        self.resume = asyncio.get_running_loop().call_later(self.pause, self.listen)
+        self._stop_accepting(self.pause)
         self.pause = min(self.pause * 2, PAUSE_MAX)
+
+    def _stop_accepting(self, seconds: float) -> None:
+        """Connections wait in the socket's backlog meanwhile (and a connect beyond it waits
+        for room, or fails at once if the client asked not to wait)."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.sock.fileno())
+        self.resume = loop.call_later(seconds, self.listen)
 
     async def close(self) -> None:
         if self.resume is not None:
