@@ -68,6 +68,8 @@ check machine_exec runuser -u reader -- /opt/tracker/bin/tracker status --db /va
 CHECK="a user outside the group cannot"
 check sh -c "! nsenter -t $(machine_pid) -a -- runuser -u outsider -- /opt/tracker/bin/tracker orders --db /var/lib/tracker/orders.db >/dev/null 2>&1"
 main=$(prop MainPID)
+CHECK="the daemon runs with the unit's limit on open files (LimitNOFILE)"
+check machine_exec grep -Eq '^Max open files +4096 +4096 ' "/proc/${main:-0}/limits"
 CHECK="a frozen daemon is restarted by the watchdog"
 # Never "kill -STOP 0": that would freeze this script's own process group.
 if [ "${main:-0}" -gt 1 ] 2>/dev/null; then

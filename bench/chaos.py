@@ -10,9 +10,12 @@ delayed and reordered pushes; abrupt and clean disconnects; silence; REST 5xx, 4
 slowness and lag; REST answers that trickle in or never end; token expiry, early and on
 demand; orders moving between pages; a server clock minutes off) plus SIGKILL and restart
 of the daemon, and a book that cannot be written for a while: another process holding its
-write lock, or (as root, on a small tmpfs) a full disk. Then the faults and the flow stop,
-and the daemon must bring its book to the truth on its own (its periodic reconcile is set
-short, as an operator would for a lossy link). A scenario replays from its seed, up to the
+write lock, or (as root, on a small tmpfs) a full disk; and all along, a reader flooding
+the book's change feed (connecting many times a second, holding more connections than the
+feed takes, sending garbage), whose whole account in the daemon's log must stay a few
+lines a start (`log_flood`). Then the faults and the flow stop, and the daemon must bring
+its book to the truth on its own (its periodic reconcile is set short, as an operator
+would for a lossy link). A scenario replays from its seed, up to the
 timing of the machine.
 
 With `--store postgres` the book is an account of a PostgreSQL database, on a throwaway
@@ -60,6 +63,7 @@ from harness import (
     ro_connect,
 )
 from harness.books import BookUnderTest, PostgresBook
+from harness.flood import FeedFlood
 from harness.postgres import BIN, Postgres, client_env
 from tracker.batch import COUNTERS as OUTCOMES
 
@@ -84,6 +88,12 @@ ACCOUNT = "chaos"
 # tried the server while it was away is noticed on the storm's next turn (up to ~2 s on a
 # busy machine), and its predecessor's backend may hold the account's lock a moment longer.
 SERVER_FAULT_MARGIN = 5.0
+# The feed-flood reader's connections held open at once: past the feed's 256 readers.
+FLOOD_HELD = 300
+# The feed's log lines a daemon start may write however long the flood: each of its four
+# episodes (readers capped, a reader that sent, one dropped, accept failing) begun and
+# ended, and its readers limited by the descriptor limit.
+FEED_LOG_PER_START = 9
 JournalRow = tuple[int, str, str, str]
 
 
@@ -103,13 +113,15 @@ class Result:
     unexpected_exits: list[int] = field(default_factory=list)
     unwritable_exits: int = 0  # refused starts while the book could not be written
     secret_leaks: int = 0
+    log_flood: int = 0  # the feed's log lines past FEED_LOG_PER_START a daemon start
     error: str | None = None
     seconds: float = 0.0
 
     @property
     def failed(self) -> bool:
         return bool(self.divergent or self.journal_lost or self.journal_doubled
-                    or self.unexpected_exits or self.secret_leaks or self.error)
+                    or self.unexpected_exits or self.secret_leaks or self.log_flood
+                    or self.error)
 
     def line(self) -> str:
         faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "-"
@@ -120,7 +132,7 @@ class Result:
                 f"{self.journal_lost} doubled={self.journal_doubled} converge={converge} "
                 f"exits={len(self.unexpected_exits)} "
                 f"unwritable_exits={self.unwritable_exits} "
-                f"leaks={self.secret_leaks} faults={faults}")
+                f"leaks={self.secret_leaks} log_flood={self.log_flood} faults={faults}")
         if self.error:
             text += f"\n     error: {self.error}"
         for example in self.examples[:5]:
@@ -172,9 +184,11 @@ class Scenario:
             result.error = f"{type(exc).__name__}: {exc}"[:2000]
             result.seconds = time.monotonic() - started
             return result
+        flood: FeedFlood | None = None
         try:
             daemon.start()
             daemon.wait_live(60)
+            flood = flood_feed(daemon, self.store)
             self._storm(sim, daemon)
             sim.faults(**CALM)
             self._writable()
@@ -193,7 +207,11 @@ class Scenario:
                 self._writable()
             except Exception as exc:  # a server that will not start again: said, not fatal
                 result.error = result.error or f"{type(exc).__name__}: {exc}"[:2000]
+            if flood is not None:
+                flood.stop()
+                result.faults["feed_flood_connects"] += flood.connects
             daemon.close()
+            result.log_flood = feed_log_excess(daemon)
             sim.close()
             if self.server is not None:
                 self._end_server(daemon)
@@ -463,6 +481,23 @@ class Scenario:
                 result.error = result.error or f"{type(exc).__name__}: {exc}"[:2000]
 
 
+def flood_feed(daemon: Daemon, store: str) -> FeedFlood | None:
+    """Beside the faults, from the start of the storm to the end of the scenario, a reader
+    of the SQLite book's change feed as hostile as it gets: it connects many times a second,
+    holds more connections than the feed takes readers, and every fifth one sends garbage.
+    The book must still end exact, and the daemon's log say so in a few lines."""
+    if store != "sqlite":
+        return None  # a PostgreSQL book has no socket: its feed is NOTIFY
+    return FeedFlood(daemon.db, held=FLOOD_HELD, burst=10, pace=0.05).start()
+
+
+def feed_log_excess(daemon: Daemon) -> int:
+    """The feed's log lines beyond what its episodes account for, each start's own."""
+    text = daemon.log.read_text(errors="replace") if daemon.log.exists() else ""
+    lines = text.count('"logger": "tracker.feed"')
+    return max(0, lines - FEED_LOG_PER_START * daemon.starts)
+
+
 def small_disk(path: Path) -> Path | None:
     """A tmpfs for the book, so a full disk can be played without filling the machine's;
     None where mounting is not allowed (not root)."""
@@ -590,6 +625,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
         "unexpected_exits": sum(len(r.unexpected_exits) for r in results),
         "unwritable_exits": sum(r.unwritable_exits for r in results),
         "secret_leaks": sum(r.secret_leaks for r in results),
+        "log_flood_lines": sum(r.log_flood for r in results),
         "errors": sum(r.error is not None for r in results),
         "converge_s_median": converge[len(converge) // 2] if converge else None,
         "converge_s_max": converge[-1] if converge else None,

@@ -4,6 +4,7 @@ book, with short timings so that reconnects and resolutions happen within a run'
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,11 @@ class Daemon:
 
     def __init__(self, workdir: Path, sim: Sim, *, profile: Profile = BITMART_V2,
                  db: Path | None = None, store: BookUnderTest | None = None,
-                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+                 env: dict[str, str] | None = None, name: str = "daemon",
+                 nofile: int | None = None) -> None:
         """The book is `store` where given (either backend), else the SQLite file `db`;
-        `env` may name another simulator account's credentials."""
+        `env` may name another simulator account's credentials; `nofile` is the daemon's
+        soft limit on open descriptors (RLIMIT_NOFILE), where given."""
         self.db = db or workdir / "book.db"
         self.store: BookUnderTest = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
@@ -40,6 +43,7 @@ class Daemon:
             "TRACKER_SYMBOLS": ",".join(SYMBOLS),
             "TRACKER_REST_URL": sim.rest_url,
             "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
+        self.nofile = nofile
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -50,8 +54,16 @@ class Daemon:
             err.write(f"=== start {self.starts} ===\n".encode())
             err.flush()
             self.proc = subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err, env=self.env)
+                                         stdout=subprocess.DEVNULL, stderr=err, env=self.env,
+                                         preexec_fn=None if self.nofile is None
+                                         else self._limit)
         return self
+
+    def _limit(self) -> None:
+        """In the child, before it runs the daemon."""
+        assert self.nofile is not None
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     @property
     def pid(self) -> int:

@@ -23,9 +23,12 @@ def test_short_chaos_soak_converges_with_no_divergence() -> None:
     assert summary["scenarios"] == 10 and summary["failed_scenarios"] == 0
     assert summary["divergent_orders"] == summary["journal_rows_lost"] == 0
     assert summary["unexpected_exits"] == summary["secret_leaks"] == summary["errors"] == 0
-    # The storm really happened: kills, disconnects and push faults were injected.
+    assert summary["log_flood_lines"] == 0
+    # The storm really happened: kills, disconnects and push faults were injected, and the
+    # change feed was flooded all along.
     faults = summary["faults_injected"]
     assert summary["restarts"] > 0 and faults.get("sigkill", 0) > 0
+    assert faults.get("feed_flood_connects", 0) > 1000
     assert faults.get("ws_abort", 0) + faults.get("ws_close", 0) > 0
     assert faults.get("push_drop", 0) + faults.get("push_duplicate", 0) > 0
     assert summary["events_sent"] > 500

@@ -25,6 +25,8 @@ class Health:
     wal_bytes: int
     wal_restarts: int
     journal_pruned: int
+    feed_readers: int
+    feed_closed: Mapping[str, int]  # by reason: readers_max, sent, backlog
     outcomes: Mapping[str, int]  # applied, duplicate, stale, invalid, resolved
     reconnects: int
     pushes_ignored: int

@@ -80,6 +80,12 @@ def families(h: Health) -> Iterator[Metric]:
                    h.wal_restarts)
     yield _counter("journal_pruned", "journal rows deleted by journal_keep_days",
                    h.journal_pruned)
+    yield _gauge("feed_readers", "readers connected to the SQLite book's change feed",
+                 h.feed_readers)
+    yield _labelled(CounterMetricFamily, "feed_closed", "change feed connections the daemon "
+                    "ended: readers_max (refused: the feed had as many readers as it takes), "
+                    "sent (the reader sent bytes), backlog (it left 64 KiB unread)", "reason",
+                    dict(h.feed_closed))
     yield _labelled(CounterMetricFamily, "events", "updates by outcome", "outcome",
                     {k: h.outcomes[k] for k in ("applied", "duplicate", "stale", "invalid")})
     yield _counter("ws_reconnects", "stream reconnects", h.reconnects)

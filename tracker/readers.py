@@ -109,23 +109,30 @@ class Wakeup:
     def wait(self, timeout: float) -> bool:
         """True when a commit was announced within `timeout` seconds (all announced since
         the last wait are taken at once), False when the time ran out."""
-        if self.sock is None and not self._connect():
-            time.sleep(timeout)
+        deadline = time.monotonic() + timeout
+        if self.sock is None and not self._connect(timeout):
+            time.sleep(max(0.0, deadline - time.monotonic()))
             return False
         assert self.sock is not None
-        ready, _, _ = select.select([self.sock], [], [], timeout)
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             return False
         try:
             data = self.sock.recv(1 << 16)
         except OSError:
             data = b""
-        if not data:  # the daemon stopped: connect again on the next wait
+        if not data:
+            # The daemon stopped, or refused this reader (it has as many as it takes): the
+            # rest of the wait is a timer's, and the next wait connects again. Returning at
+            # once would have the caller read and connect again in a loop.
             self.close()
+            time.sleep(max(0.0, deadline - time.monotonic()))
         return bool(data)
 
-    def _connect(self) -> bool:
+    def _connect(self, timeout: float = 1.0) -> bool:
+        """Within `timeout`: a daemon flooded with connections may leave none waiting room."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
         try:
             sock.connect(self.path)
         except OSError:

@@ -13,7 +13,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -96,6 +96,9 @@ class Gauges:
     wal_bytes: int  # the write-ahead log's size, where the backend has one (else 0)
     wal_restarts: int
     journal_pruned: int
+    # The SQLite change feed's readers now, and their connections it ended, by why.
+    feed_readers: int = 0
+    feed_closed: Mapping[str, int] = field(default_factory=dict)
 
 
 class BookStore(ABC):

@@ -257,6 +257,7 @@ class Tracker:
             seed_deadlines=self.seed_deadlines, last_event_ms=self.last_event_ms,
             last_seed_ms=self.last_seed_ms, wal_bytes=gauges.wal_bytes,
             wal_restarts=gauges.wal_restarts, journal_pruned=gauges.journal_pruned,
+            feed_readers=gauges.feed_readers, feed_closed=gauges.feed_closed,
             outcomes={k: counts[k] for k in ("applied", "duplicate", "stale", "invalid",
                                              "resolved")},
             reconnects=self.stream.reconnects, pushes_ignored=self.stream.stats["ignored"],

@@ -539,7 +539,10 @@ class Store(BookStore):
             wal = os.stat(f"{self.path}-wal").st_size
         except OSError:
             wal = 0
-        return Gauges(wal_bytes=wal, wal_restarts=self.wal_restarts, journal_pruned=self.pruned)
+        feed = self.feed
+        return Gauges(wal_bytes=wal, wal_restarts=self.wal_restarts, journal_pruned=self.pruned,
+                      feed_readers=0 if feed is None else len(feed.readers),
+                      feed_closed={} if feed is None else dict(feed.closed))
 
     async def _bound_wal(self) -> None:
         """Checkpoint everything and wait, briefly, for readers to leave the WAL, so that the
