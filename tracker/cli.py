@@ -132,8 +132,8 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
                                   description=f"{summary.capitalize()}.")
     migrate.add_argument("--config", type=Path, help=CONFIG_HELP)
     migrate.add_argument("--db", help="path of the SQLite book, or a PostgreSQL URL "
-                         "(postgresql://USER@HOST/DBNAME; the password from .pgpass or "
-                         "PGPASSWORD)")
+                         "(postgresql://USER@HOST/DBNAME; the password from .pgpass, "
+                         "PGPASSWORD or TRACKER_DB_PASSWORD_FILE, not here)")
 
     summary = "follow the journal, one JSON line per change, as journalctl -f does (read-only)"
     follow = commands.add_parser(
@@ -247,9 +247,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     # SIGHUP reads the same sources again: this file, these flags, the environment.
     load = functools.partial(config_mod.load, args.config, os.environ, flags)
     config = load()
-    backend = backends.choose(config.db)
-    logs.configure(config.log_level, config.log_format,
-                   (*config.credentials, config.db_password, *backend.secrets))
+    backend = backends.choose(config.db, os.environ)
+    logs.configure(config.log_level, config.log_format, (*config.credentials, *backend.secrets))
     try:
         return asyncio.run(daemon.run(config, backend, load))
     except KeyboardInterrupt:
@@ -300,7 +299,7 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    backend = backends.choose(config_mod.db_target(args.config, os.environ, args.db))
+    backend = backends.choose(config_mod.db_target(args.config, os.environ, args.db), os.environ)
     before, after = backend.migrate()
     where = backend.shown
     if before == after:

@@ -141,7 +141,6 @@ class Config:
     # The venue's own settings (its `settings` dataclass), filled by `load`.
     venue_settings: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
     credentials: Credentials = field(default_factory=Credentials, repr=False)
-    db_password: str = field(default="", repr=False)  # PostgreSQL's, when not in .pgpass
 
     @property
     def all_symbols(self) -> bool:
@@ -394,8 +393,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    return dataclasses.replace(config, credentials=Credentials(secrets),
-                               db_password=secret(DB_PASSWORD, env) if postgres else "")
+    return dataclasses.replace(config, credentials=Credentials(secrets))
 
 
 def _check_ranges(config: Any) -> None:
