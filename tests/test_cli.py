@@ -310,3 +310,14 @@ def test_watch_since_past_the_largest_seq_is_one_line_and_exit_78(book: Path,
     done = tracker("watch", "--db", str(book), "--since", since)
     assert done.returncode == 78 and done.stderr.count("\n") == 1, done.stderr
     assert "--since: a seq from 0 to 9223372036854775807" in done.stderr
+
+
+def test_the_help_names_both_books_and_describes_the_demo() -> None:
+    top = tracker("--help")
+    assert top.returncode == 0
+    text = " ".join(top.stdout.split())
+    assert "SQLite" in text and "PostgreSQL" in text, text
+    demo = tracker("demo", "--help")
+    # A description under the usage, not only the option list.
+    described = " ".join(demo.stdout.split("options:")[0].split("\n\n", 1)[1].split())
+    assert "Ctrl-C" in described and "exits 0" in described, demo.stdout

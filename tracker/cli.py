@@ -58,7 +58,9 @@ def version() -> str:
 
 def build_parser() -> Parser:
     parser = Parser(prog="tracker", description="Keeps an exact book of an exchange "
-                    "account's open orders. 'tracker COMMAND --help' describes a command.")
+                    "account's open orders, in an SQLite file or a PostgreSQL database that "
+                    "many accounts and readers share (db: a path or a postgresql:// URL). "
+                    "'tracker COMMAND --help' describes a command.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -150,8 +152,14 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
+    summary = "the simulator with order flow, the tracker against it, and a live view"
     demo = commands.add_parser(
-        "demo", help="the simulator with order flow, the tracker against it, and a live view")
+        "demo", help=summary,
+        description=f"{summary.capitalize()}: all three as real processes, the book an SQLite "
+                    "file. On a terminal one screen redrawn in place; piped, one plain line "
+                    "each time the book changed. Ctrl-C (or SIGTERM) stops the flow, checks "
+                    "the book against the simulator's ground truth and exits 0; the demo's "
+                    "temporary directory is removed, its book with it unless --db names one.")
     demo.add_argument("--rate", type=float, default=5.0, help="order-flow events per second")
     demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
     demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
