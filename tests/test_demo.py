@@ -180,11 +180,13 @@ def test_a_changed_row_is_marked_for_a_moment_and_the_first_read_marks_nothing()
     assert changes.fresh("a", 102.5)
 
 
-def test_piped_it_prints_on_each_change_and_leaves_no_directory_behind(tmp_path: Path) -> None:
+def test_piped_it_prints_on_each_change_and_leaves_no_directory_behind(short_dir: Path) -> None:
     """Without --db the demo works in a directory of its own under $TMPDIR, removed at the
     end (they piled up before); piped, a line comes each time the book changes, woken by the
     change feed (once a second before, whatever the flow), and never `0 open orders ()`
-    before the first seed could count any."""
+    before the first seed could count any. (A short $TMPDIR: the feed is a Unix socket
+    beside the book, whose path has room for 107 bytes.)"""
+    tmp_path = short_dir
     proc = subprocess.Popen(DEMO, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, env=os.environ | {
                                 "TMPDIR": str(tmp_path)}, preexec_fn=ctrl_c_reaches_it)
