@@ -9,6 +9,7 @@ import functools
 import importlib.metadata
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -386,6 +387,39 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     )
 
 
+def run_against(settings: Any, rest_url: str, ws_url: str, args: argparse.Namespace) -> str:
+    """What `tracker run` needs to track the simulator's first account, as lines a shell
+    takes as they are: the URLs (the WebSocket's with its `?protocol=1.1`), the keys and
+    the symbols. Keys a user gave the simulator are named, not printed: its output may be a
+    log. Only the documented demo keys are written out."""
+    from simulator.state import DEMO_ACCOUNT
+
+    first = settings.served()[0]
+    symbols = ",".join(s.name for s in first.symbols or settings.symbols)
+    q = shlex.quote
+    lines = ["# tracker run against this simulator: in another shell, paste these lines",
+             f"export TRACKER_REST_URL={q(rest_url)}", f"export TRACKER_WS_URL={q(ws_url)}"]
+    if args.accounts is not None:
+        lines.append(f"# and the keys of account {first.name!r} in {args.accounts}: "
+                     "TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO")
+    elif first.credentials == DEMO_ACCOUNT:
+        lines.append(f"export TRACKER_API_KEY={q(DEMO_ACCOUNT.api_key)} "
+                     f"TRACKER_API_SECRET={q(DEMO_ACCOUNT.secret)} "
+                     f"TRACKER_API_MEMO={q(DEMO_ACCOUNT.memo)}")
+    else:
+        lines.append('export TRACKER_API_KEY="$TRACKER_SIM_API_KEY" '
+                     'TRACKER_API_SECRET="$TRACKER_SIM_API_SECRET" '
+                     'TRACKER_API_MEMO="$TRACKER_SIM_API_MEMO"')
+    lines.append(f"export TRACKER_SYMBOLS={q(symbols)}")
+    lines.append("# then: tracker run --db orders.db")
+    orders = first.open_orders_per_symbol
+    rate = first.rate if first.rate is not None else settings.rate
+    if not (orders if orders is not None else settings.open_orders_per_symbol) and not rate:
+        lines.append("# no open orders and no flow: for a book that moves, start the "
+                     "simulator with --open-orders 20 --rate 5")
+    return "\n".join(lines)
+
+
 def run_sim(args: argparse.Namespace) -> int:
     settings = sim_settings(args)
     from simulator.app import start
@@ -401,6 +435,7 @@ def run_sim(args: argparse.Namespace) -> int:
                 "control_url": f"{running.rest_url}/control", "port": running.port}
         print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
               f"control {running.rest_url}/control", flush=True)
+        print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(urls))
