@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Follows the README's container section as written, with the docker CLI, against podman's
-# Docker-compatible API (no Docker engine runs on these machines), then checks the image:
-# health check, a reader on the host, read-only root, no pip or compiler, a clean stop.
+# Follows the deployment guide's container section (docs/deployment.md) as written, with
+# the docker CLI, against podman's Docker-compatible API (no Docker engine runs on these
+# machines), then checks the image: health check, a reader on the host, read-only root, no
+# pip or compiler, a clean stop.
 # No registry is reachable here, so a Debian root filesystem made with debootstrap stands
 # in for the default base image under its name, provisioned as every machine on this
 # network is (it trusts the network's TLS certificate authority, so pip reaches PyPI).
-# The one edit to the README's commands is the one a test must make: the container is
+# The one edit to the guide's commands is the one a test must make: the container is
 # pointed at a simulator on the host. Needs root, the Debian mirror and PyPI; the root
 # filesystem is cached outside the clone ($TRACKER_IT_CACHE).
 # Prints "container-it: N passed, M failed" and exits non-zero on any failure.
@@ -42,7 +43,7 @@ CTX=$(mktemp -d /var/tmp/tracker-clone.XXXXXX)
 STEPS=$(mktemp -d /var/tmp/tracker-steps.XXXXXX)
 SOCK=$STEPS/podman.sock
 SIM_PID= API_PID= PG_ROOT= PG_PORT=
-remove_tracker() { # the README's names: what an earlier run left would collide
+remove_tracker() { # the guide's names: what an earlier run left would collide
   podman rm -f tracker tracker-pg >/dev/null 2>&1 || true
   podman volume rm -f tracker-book >/dev/null 2>&1 || true
   podman rmi -f docker.io/library/tracker:latest >/dev/null 2>&1 || true
@@ -57,11 +58,11 @@ cleanup() {
 remove_tracker
 trap cleanup EXIT
 git -C "$PROJECT" ls-files -z | (cd "$PROJECT" && xargs -0 cp -d --parents -t "$CTX")
-"$PY" - "$PROJECT/README.md" "$STEPS" <<'PY'
+"$PY" - "$PROJECT/docs/deployment.md" "$STEPS" <<'PY'
 import re, sys
 from pathlib import Path
 text = Path(sys.argv[1]).read_text()
-start = text.index("\n### Container\n")
+start = text.index("\n## Container\n")
 body = text[start:text.index("\n#", start + 5)]
 run, orders = re.findall(r"```sh\n(.*?)```", body, re.S)[:2]
 Path(sys.argv[2], "run.sh").write_text(run)
@@ -84,8 +85,8 @@ docker() { # the one edit: the container reaches the simulator on the host
     command docker "$@"
   fi
 }
-step() { # name: a README block, run as written in the clone with the demo credentials
-  echo "--- README block $1:"; sed 's/^/    /' "$STEPS/$1.sh"
+step() { # name: a guide's block, run as written in the clone with the demo credentials
+  echo "--- deployment block $1:"; sed 's/^/    /' "$STEPS/$1.sh"
   (cd "$CTX" && KEY=6591f7c2491db0a23a1d8ad6911c825e SECRET=8c08d9d5c3d15b105dbddaf96e427ac6 \
     MEMO=mymemo bash -euo pipefail -c ". '$STEPS/$1.sh'") >"$STEPS/$1.out" 2>&1
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Follows the README's deployment section as written, on a fresh Debian machine booted with
-# systemd-nspawn: the systemd block, the readers' block, the backup block and then the
-# PostgreSQL block (a local server, the book moved there) are read out of README.md and run
+# Follows the deployment guide (docs/deployment.md) as written, on a fresh Debian machine
+# booted with systemd-nspawn: the systemd block, the readers' block, the backup block and then
+# the PostgreSQL block (a local server, the book moved there) and its readers' block are read
+# out of docs/deployment.md and run
 # verbatim, as root, in a copy of the clone. The one edit made between
-# them is the one the README asks for: tracker.toml is pointed at a simulator on the host.
+# them is the one the guide asks for: tracker.toml is pointed at a simulator on the host.
 # The machine is provisioned as every machine on this network is (it trusts the network's
 # TLS certificate authority, so pip and apt reach their registries); nothing else is added.
 # Needs root, the Debian mirror and PyPI. Prints "readme-walkthrough: N passed, M failed".
@@ -16,15 +17,15 @@ trap cleanup EXIT
 STEPS=$ROOT/root/walkthrough
 CLONE=/root/open-order-tracker
 mkdir -p "$STEPS" "$ROOT$CLONE"
-# The README's blocks: 1a (systemd, up to the config edit), 1b (the rest), 2 (readers),
-# 3 (backup), 4 (PostgreSQL), 5 (its reader). A README without them fails here, loudly.
-"$PY" - "$PROJECT/README.md" "$STEPS" <<'PY'
+# The guide's blocks: 1a (systemd, up to the config edit), 1b (the rest), 2 (readers),
+# 3 (backup), 4 (PostgreSQL), 5 (its reader). A guide without them fails here, loudly.
+"$PY" - "$PROJECT/docs/deployment.md" "$STEPS" <<'PY'
 import re, sys
 from pathlib import Path
 text = Path(sys.argv[1]).read_text()
 out = Path(sys.argv[2])
 def section(title: str) -> str:
-    start = text.index(f"\n### {title}\n")
+    start = text.index(f"\n## {title}\n")
     end = text.find("\n#", start + 5)
     return text[start:end if end != -1 else None]
 def blocks(body: str) -> list[str]:
@@ -54,7 +55,7 @@ start_sim "$ROOT.sim.log"
 boot_machine
 # A root shell on the machine: a clean environment, the clone as the working directory.
 step() { # name
-  echo "--- README block $1:"; sed 's/^/    /' "$STEPS/$1.sh"
+  echo "--- deployment block $1:"; sed 's/^/    /' "$STEPS/$1.sh"
   machine_exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 KEY=6591f7c2491db0a23a1d8ad6911c825e \
     SECRET=8c08d9d5c3d15b105dbddaf96e427ac6 MEMO=mymemo \

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from harness import clean_env
@@ -255,7 +256,7 @@ def test_orders_include_filled_notional_in_every_format(book: Path) -> None:
     assert [r["filled_notional"] for r in parsed[:3]] == ["6000.05", "0", "0"]
     table = tracker("orders", "--db", str(book)).stdout.splitlines()
     assert "filled_notional" in table[0].split()
-    assert table[1].split()[6] == "6000.05"
+    assert table[1].split()[7] == "6000.05"
 
 
 def test_table_lines_end_without_spaces(book: Path) -> None:
@@ -310,3 +311,43 @@ def test_watch_since_past_the_largest_seq_is_one_line_and_exit_78(book: Path,
     done = tracker("watch", "--db", str(book), "--since", since)
     assert done.returncode == 78 and done.stderr.count("\n") == 1, done.stderr
     assert "--since: a seq from 0 to 9223372036854775807" in done.stderr
+
+
+def test_the_help_names_both_books_and_describes_the_demo() -> None:
+    top = tracker("--help")
+    assert top.returncode == 0
+    text = " ".join(top.stdout.split())
+    assert "SQLite" in text and "PostgreSQL" in text, text
+    demo = tracker("demo", "--help")
+    # A description under the usage, not only the option list.
+    described = " ".join(demo.stdout.split("options:")[0].split("\n\n", 1)[1].split())
+    assert "Ctrl-C" in described and "exits 0" in described, demo.stdout
+
+
+def test_what_the_exchange_did_not_say_is_shown_as_such_with_a_footnote(tmp_path: Path) -> None:
+    """A v2 seed row carries no type and no filled_notional: the book holds NULL, never a
+    guess, and the table shows `-` and says why (a blank before, beside others' `0`); JSON
+    and CSV keep null and an empty field for programs."""
+    seeded = OrderUpdate(order_id="900001", symbol="BTC_USDT", side="buy", state="new",
+                         price=Decimal("60000.5"), size=Decimal("0.25"),
+                         filled_size=Decimal("0"), source="seed_v2", type=None)
+    db = tmp_path / "orders.db"
+    write_book(db, [seeded, order(2, "BTC_USDT")])
+    table = tracker("orders", "--db", str(db))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    header = lines[0].split()
+    rows = {line.split()[0]: dict(zip(header, line.split(), strict=True))
+            for line in lines[1:3]}
+    assert (rows["900001"]["type"], rows["900001"]["filled_notional"]) == ("-", "-")
+    assert (rows["900002"]["type"], rows["900002"]["filled_notional"]) == ("limit", "0")
+    assert lines[3:] == ["2 open orders", "-: the exchange did not say (the seed that read the "
+                         "order does not carry it; the order's next push fills it in)"]
+    as_json = json.loads(tracker("orders", "--db", str(db), "--format", "json").stdout)
+    assert [(r["type"], r["filled_notional"]) for r in as_json] == [(None, None),
+                                                                     ("limit", "0")]
+    # Once a push gave them, nothing is left to explain.
+    write_book(db, [msgspec.structs.replace(seeded, source="push", type="limit",
+                                            filled_notional=Decimal("0"))])
+    again = tracker("orders", "--db", str(db)).stdout.splitlines()
+    assert again[-1] == "2 open orders", again

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tracker.backends import choose
 from tracker.config import ConfigError, db_target, load
 from tracker.venues.bitmart.keys import Keys
 
@@ -247,19 +248,27 @@ def test_a_postgresql_url_is_kept_as_written_and_needs_an_account(db: str,
         load(None, base, {})
     config = load(None, base | {"TRACKER_ACCOUNT": "desk-1.main"}, {})
     assert config.db == db and config.account == "desk-1.main"  # a string: not a Path
-    assert config.db_password == ""  # libpq finds it (.pgpass, PGPASSWORD)
+
+
+def test_the_database_password_comes_with_the_backend_from_every_source(
+        tmp_path: Path) -> None:
+    """Every command (run, migrate and the readers) gets its backend from `choose`, and the
+    password with it."""
+    db = "postgresql://tracker@db.example/book"
+    assert choose(db, {}).secrets == ()  # libpq finds it (.pgpass, PGPASSWORD)
     secret = tmp_path / "pw"
     secret.write_text("s3cret-pw\n")
-    config = load(None, base | {"TRACKER_ACCOUNT": "a", "TRACKER_DB_PASSWORD_FILE": str(secret)},
-                  {})
-    assert config.db_password == "s3cret-pw"
-    assert "s3cret" not in repr(config)
     credentials = tmp_path / "creds"
     credentials.mkdir()
     (credentials / "db_password").write_text("from-systemd")
-    config = load(None, base | {"TRACKER_ACCOUNT": "a",
-                                "CREDENTIALS_DIRECTORY": str(credentials)}, {})
-    assert config.db_password == "from-systemd"
+    for env, expected in (({"TRACKER_DB_PASSWORD": "from-env"}, "from-env"),
+                          ({"TRACKER_DB_PASSWORD_FILE": str(secret)}, "s3cret-pw"),
+                          ({"CREDENTIALS_DIRECTORY": str(credentials),
+                            "TRACKER_DB_PASSWORD": "from-env"}, "from-systemd")):
+        backend = choose(db, env)
+        assert backend.secrets == (expected,)
+        assert expected not in repr(backend)
+    assert choose("orders.db", {"TRACKER_DB_PASSWORD": "x"}).secrets == ()
 
 
 def test_an_account_is_checked_and_only_for_postgresql() -> None:

@@ -178,3 +178,56 @@ def test_a_changed_row_is_marked_for_a_moment_and_the_first_read_marks_nothing()
     changes.see({"b": 1}, now=102.0)  # a row that left and comes back is new again
     changes.see({"a": 2, "b": 1}, now=102.5)
     assert changes.fresh("a", 102.5)
+
+
+def test_piped_it_prints_on_each_change_and_leaves_no_directory_behind(short_dir: Path) -> None:
+    """Without --db the demo works in a directory of its own under $TMPDIR, removed at the
+    end (they piled up before); piped, a line comes each time the book changes, woken by the
+    change feed (once a second before, whatever the flow), and never `0 open orders ()`
+    before the first seed could count any. (A short $TMPDIR: the feed is a Unix socket
+    beside the book, whose path has room for 107 bytes.)"""
+    tmp_path = short_dir
+    proc = subprocess.Popen(DEMO, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=os.environ | {
+                                "TMPDIR": str(tmp_path)}, preexec_fn=ctrl_c_reaches_it)
+    lines: queue.Queue[tuple[float, str]] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout or ():
+            lines.put((time.monotonic(), line.rstrip("\n")))
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[tuple[float, str]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                assert proc.poll() is None, seen
+                continue
+            live = [t for t, line in seen if LIVE_LINE.match(line)]
+            if live and seen[-1][0] - live[0] > 4:
+                break
+        live = [t for t, line in seen if LIVE_LINE.match(line)]
+        # 20 flow events a second: far more than one line a second over 4 s.
+        assert len(live) >= 8, [line for _, line in seen]
+        book = next(line for _, line in seen if line.startswith("book: "))
+        work = Path(book.removeprefix("book: ")).parent
+        assert work.parent == tmp_path and work.name.startswith("tracker-demo-"), book
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to its group
+        try:
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+    time.sleep(0.2)
+    while not lines.empty():
+        seen.append(lines.get())
+    out = [line for _, line in seen]
+    assert proc.returncode == 0, out
+    assert not any("open orders ()" in line for line in out), out
+    assert VERDICT.search("\n".join(out)), out
+    assert (f"tracker exited with 0; the book went with the demo's directory ({work}): "
+            "tracker demo --db PATH keeps one") in out, out
+    assert list(tmp_path.iterdir()) == []  # the directory, the book and the logs: gone

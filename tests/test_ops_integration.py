@@ -1,8 +1,8 @@
 """The shipped systemd unit and container image, proven on the real things.
 
 Each runs a script in .ci/ that boots Debian's systemd in systemd-nspawn (the unit, and the
-README's deployment steps followed as written), or follows the README's container section
-with the docker CLI against podman.
+deployment guide's steps, docs/deployment.md, followed as written), or follows its container
+section with the docker CLI against podman.
 They need root and the Debian mirror, and are skipped, with the reason printed, only on a
 machine that cannot run them.
 """

@@ -1,18 +1,20 @@
-"""The README's commands, run as written, so that none can rot.
+"""The README's commands and the deployment guide's, run as written, so that none can rot.
 
-Every ```sh and ```python block of README.md runs somewhere: the quick start, the everyday
-commands and the Python reader here, against the demo as `make demo` starts it; the
-deployment blocks, which need root and a machine of their own, in the .ci scripts that
-`tests/test_ops_integration.py` runs, and here their own extraction is run to show that it
-finds exactly those blocks. A new block that nothing runs fails `test_every_block_runs`;
-sample output is fenced as ```text and runs nowhere.
+Every ```sh and ```python block of README.md and docs/deployment.md runs somewhere: the
+quick start, the everyday commands and the Python reader here, against the demo as `make
+demo` starts it; the deployment blocks, which need root and a machine of their own, in the
+.ci scripts that `tests/test_ops_integration.py` runs, and here their own extraction is run
+to show that it finds exactly those blocks. A new block that nothing runs fails
+`test_every_block_runs`; sample output is fenced as ```text and runs nowhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import pty
 import queue
 import re
 import shlex
@@ -20,6 +22,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -28,12 +31,14 @@ from harness import CREDENTIALS, Lab, clean_env, differences, eventually, read_b
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+DEPLOYMENT = REPO / "docs" / "deployment.md"
+CONFIGURATION = REPO / "docs" / "configuration.md"
 VENV = Path(sys.executable).parent.parent
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.M | re.S)
 RUNNABLE = frozenset({"sh", "shell", "bash", "python"})
 # The blocks run here, named by how they begin.
 TWO_COMMANDS = "make demo"
-EVERYDAY = '.venv/bin/tracker status --db "$BOOK"'
+EVERYDAY = "export BOOK="
 READER = "import os\n"
 FOREGROUND = ".venv/bin/tracker run "
 LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since ")
@@ -46,13 +51,13 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def fenced() -> list[tuple[str, str]]:
+def fenced(doc: Path = README) -> list[tuple[str, str]]:
     """(language, body) of every fenced block, in order."""
-    return FENCE.findall(README.read_text())
+    return FENCE.findall(doc.read_text())
 
 
-def runnable() -> list[str]:
-    return [body for lang, body in fenced() if lang in RUNNABLE]
+def runnable(doc: Path = README) -> list[str]:
+    return [body for lang, body in fenced(doc) if lang in RUNNABLE]
 
 
 def block(start: str) -> str:
@@ -62,11 +67,12 @@ def block(start: str) -> str:
 
 
 def extract(script: str, out: Path) -> dict[str, str]:
-    """What a .ci script's own extraction (its `<<'PY'` part) takes out of the README."""
+    """What a .ci script's own extraction (its `<<'PY'` part) takes out of the deployment
+    guide."""
     code = re.search(r"<<'PY'\n(.*?)\nPY\n", (REPO / script).read_text(), re.S)
     assert code, f"{script}: no extraction found"
     out.mkdir()
-    subprocess.run([sys.executable, "-", str(README), str(out)], input=code[1], text=True,
+    subprocess.run([sys.executable, "-", str(DEPLOYMENT), str(out)], input=code[1], text=True,
                    check=True, timeout=30)
     return {path.name: path.read_text() for path in out.iterdir()}
 
@@ -100,20 +106,20 @@ def make_env(tmp_path: Path, makeflags: str = "") -> dict[str, str]:
 
 
 def test_every_block_runs(tmp_path: Path) -> None:
-    languages = {lang for lang, _ in fenced()}
-    # An unlabelled fence is neither run nor declared sample output.
-    assert languages <= RUNNABLE | {"text"}, languages
+    for doc in (README, DEPLOYMENT):
+        languages = {lang for lang, _ in fenced(doc)}
+        # An unlabelled fence is neither run nor declared sample output.
+        assert languages <= RUNNABLE | {"text"}, (doc, languages)
     run_here = [block(start) for start in (TWO_COMMANDS, EVERYDAY, READER, FOREGROUND)]
+    assert sorted(runnable()) == sorted(run_here)  # the README's: none left unrun
     ci = run_by_ci(tmp_path)
-    for body in runnable():
-        assert body in run_here or body in ci, f"a README block nothing runs:\n{body}"
-    assert len(runnable()) == len(run_here) + len(ci)
+    for body in runnable(DEPLOYMENT):
+        assert body in ci, f"a block of docs/deployment.md nothing runs:\n{body}"
+    assert len(runnable(DEPLOYMENT)) == len(ci)
 
 
 def test_the_ci_scripts_run_the_deployment_blocks_whole(tmp_path: Path) -> None:
-    text = README.read_text()
-    deployment = text[text.index("\n## Deployment\n"):text.index("\n## More\n")]
-    blocks = [body for lang, body in FENCE.findall(deployment) if lang in RUNNABLE]
+    blocks = runnable(DEPLOYMENT)
     # systemd, its readers, the container's two, PostgreSQL and its reader, the backup
     assert len(blocks) == 7
     assert run_by_ci(tmp_path) == [blocks[0], blocks[1], blocks[6], blocks[4], blocks[5],
@@ -138,16 +144,27 @@ def test_make_test_runs_ruff_and_the_whole_suite(tmp_path: Path) -> None:
         f"{bin_}/lint-imports", f"{bin_}/pytest -q"]
 
 
+def on_a_terminal() -> None:
+    """The child's own session, with the terminal on its stdin as its controlling terminal,
+    whose foreground group gets the SIGINT that Ctrl-C (0x03 typed there) sends."""
+    default_sigint()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Demo:
-    """`make demo`, as written, piped: plain lines, read as they come."""
+    """`make demo`, as written, started from a terminal with its output piped: plain lines,
+    read as they come. Ctrl-C is typed on that terminal, which sends SIGINT to its
+    foreground process group, as a shell's job control leaves it."""
 
     def __init__(self, tmp_path: Path) -> None:
         line = commands(block(TWO_COMMANDS))[0]
         assert line.startswith("make demo ")
+        self.terminal, slave = pty.openpty()
         self.proc = subprocess.Popen(
-            ["bash", "-c", line], cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            ["bash", "-c", line], cwd=REPO, stdin=slave, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
-            env=make_env(tmp_path), preexec_fn=default_sigint)
+            env=make_env(tmp_path), preexec_fn=on_a_terminal)
+        os.close(slave)
         self.seen: list[str] = []
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -170,14 +187,15 @@ class Demo:
                              "\n".join(self.seen))
 
     def ctrl_c(self) -> str:
-        """Ctrl-C as a terminal sends it, to make and the demo; all they printed."""
+        """Ctrl-C typed on the terminal; all they printed."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            os.write(self.terminal, b"\x03")
         try:
             self.proc.wait(timeout=40)
         finally:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            os.close(self.terminal)
         time.sleep(0.2)  # the reader thread drains the last lines
         while not self.lines.empty():
             self.seen.append(self.lines.get())
@@ -207,10 +225,17 @@ def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) ->
         book = Path(demo.until(re.compile(r"^book: (.+)$"), 60)[1])
         assert book.is_relative_to(tmp_path)  # a temporary file, as the README says
         demo.until(LIVE_LINE, 60)
-        env = clean_env() | {"BOOK": str(book)}
+        # The one edit: the path this demo printed, in the line that names the book.
+        name_it, rest = block(EVERYDAY).split("\n", 1)
+        example = re.fullmatch(r"export BOOK=(\S+) +# .*", name_it)
+        assert example, name_it
+        name_it = name_it.replace(example[1], shlex.quote(str(book)), 1)
+        env = clean_env()
+        assert "BOOK" not in env
 
-        everyday = subprocess.run(["bash", "-e", "-c", block(EVERYDAY)], cwd=here(tmp_path),
-                                  capture_output=True, text=True, timeout=60, env=env)
+        everyday = subprocess.run(["bash", "-e", "-c", f"{name_it}\n{rest}"],
+                                  cwd=here(tmp_path), capture_output=True, text=True,
+                                  timeout=60, env=env)
         assert everyday.returncode == 0, everyday
         out = everyday.stdout.splitlines()
         assert re.match(r"live since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; ", out[0]), out
@@ -230,8 +255,13 @@ def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) ->
         assert all(re.fullmatch(r"\d{18}", c["order_id"]) for c in changes), changes
 
         before = last_seq(book)
-        reader = subprocess.run([sys.executable, "-c", block(READER)], capture_output=True,
-                                text=True, timeout=30, env=env)
+        # Saved as the README says, and run as it says, in the shell that named the book.
+        (here(tmp_path) / "reader.py").write_text(block(READER))
+        run_it = re.search(r"`(\.venv/bin/python reader\.py)` in that shell", README.read_text())
+        assert run_it, "README: how to run the Python reader"
+        reader = subprocess.run(["bash", "-e", "-c", f"{name_it}\n{run_it[1]}"],
+                                cwd=here(tmp_path), capture_output=True, text=True,
+                                timeout=30, env=env)
         assert reader.returncode == 0, reader
         lines = reader.stdout.splitlines()
         assert re.fullmatch(r"current \d+ open BTC_USDT orders", lines[0]), lines
@@ -240,7 +270,11 @@ def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) ->
     finally:
         out = demo.ctrl_c()
     assert VERDICT.search(out), out
-    assert f"tracker exited with 0; book kept at {book}" in out, out
+    # Ctrl-C is a clean stop through make too, as the README says: exit 0, not 130.
+    assert demo.proc.returncode == 0, out
+    assert f"tracker exited with 0; the book went with the demo's directory ({book.parent})" \
+        in out, out
+    assert not book.parent.exists()
 
 
 def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> None:
@@ -284,11 +318,11 @@ def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> No
 
 
 def test_the_configuration_table_is_the_settings_table() -> None:
-    """The README's table is made from `Config`'s fields (name, default, help), so a setting
-    added, renamed or re-defaulted there and not here fails."""
+    """docs/configuration.md's table is made from `Config`'s fields (name, default, help), so
+    a setting added, renamed or re-defaulted there and not here fails."""
     from tracker.config import Config, settings_table
 
-    text = README.read_text()
+    text = CONFIGURATION.read_text()
     assert settings_table() in text
     documented = re.findall(r"^\| `(\w+)` \|", text, re.M)
     settings = [f.name for f in dataclasses.fields(Config) if f.metadata]  # not the secrets

@@ -54,10 +54,23 @@ def test_db_that_is_a_directory(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book"]  # nothing left beside it
 
 
-def test_db_whose_directory_cannot_be_made(tmp_path: Path) -> None:
+def test_db_whose_directory_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("in the way")
     refused(start(tmp_path / "a-file" / "book.db"), EX_CANTCREAT,
-            f"cannot create the directory {tmp_path / 'a-file'}")
+            f"cannot create the book in {tmp_path / 'a-file'}: not a directory")
+
+
+def test_db_in_a_missing_directory_is_refused_not_made(tmp_path: Path) -> None:
+    """A mistyped directory is not made (it was, parents and all): `run` and `migrate` say
+    so in one line, exit 73, and leave nothing behind."""
+    mistyped = tmp_path / "mistyped" / "dir" / "book.db"
+    line = f"tracker: db: cannot create the book in {mistyped.parent}: no such directory"
+    refused(start(mistyped), EX_CANTCREAT, line)
+    done = subprocess.run([*TRACKER, "migrate", "--db", str(mistyped)], capture_output=True,
+                          text=True, timeout=30, env=clean_env())
+    assert (done.returncode, done.stdout) == (EX_CANTCREAT, "")
+    assert done.stderr == f"{line} (create the directory first)\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture

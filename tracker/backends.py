@@ -86,8 +86,15 @@ class Backend(Protocol):
         accounts; a ConfigError where the setting does not fit the book."""
 
 
-def choose(db: Path | str) -> Backend:
-    return Postgres(str(db)) if config.is_url(db) else Sqlite(Path(db))
+def choose(db: Path | str, env: Mapping[str, str]) -> Backend:
+    """The backend of `db`, with what it needs to connect: a PostgreSQL database its
+    password from the tracker's own secret sources (the systemd credential `db_password`,
+    `TRACKER_DB_PASSWORD_FILE`, `TRACKER_DB_PASSWORD`; none: libpq's, .pgpass or
+    PGPASSWORD), read here once for every command, the writer's, `migrate` and the
+    readers alike."""
+    if config.is_url(db):
+        return Postgres(str(db), config.secret(config.DB_PASSWORD, env))
+    return Sqlite(Path(db))
 
 
 def locate(config_file: Path | None, env: Mapping[str, str], db: str | None,
@@ -95,5 +102,5 @@ def locate(config_file: Path | None, env: Mapping[str, str], db: str | None,
     """The book a reader reads, from the flags, the environment and the file, as `tracker
     run` finds its own. Only a URL looks for an account and a password: an SQLite reader
     needs neither."""
-    return choose(config.db_target(config_file, env, db)).reader(config_file, env, account,
-                                                                 every=every)
+    backend = choose(config.db_target(config_file, env, db), env)
+    return backend.reader(config_file, env, account, every=every)

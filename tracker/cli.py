@@ -9,6 +9,7 @@ import functools
 import importlib.metadata
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -58,7 +59,9 @@ def version() -> str:
 
 def build_parser() -> Parser:
     parser = Parser(prog="tracker", description="Keeps an exact book of an exchange "
-                    "account's open orders. 'tracker COMMAND --help' describes a command.")
+                    "account's open orders, in an SQLite file or a PostgreSQL database that "
+                    "many accounts and readers share (db: a path or a postgresql:// URL). "
+                    "'tracker COMMAND --help' describes a command.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -132,8 +135,8 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
                                   description=f"{summary.capitalize()}.")
     migrate.add_argument("--config", type=Path, help=CONFIG_HELP)
     migrate.add_argument("--db", help="path of the SQLite book, or a PostgreSQL URL "
-                         "(postgresql://USER@HOST/DBNAME; the password from .pgpass or "
-                         "PGPASSWORD)")
+                         "(postgresql://USER@HOST/DBNAME; the password from .pgpass, "
+                         "PGPASSWORD or TRACKER_DB_PASSWORD_FILE, not here)")
 
     summary = "follow the journal, one JSON line per change, as journalctl -f does (read-only)"
     follow = commands.add_parser(
@@ -150,8 +153,14 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
+    summary = "the simulator with order flow, the tracker against it, and a live view"
     demo = commands.add_parser(
-        "demo", help="the simulator with order flow, the tracker against it, and a live view")
+        "demo", help=summary,
+        description=f"{summary.capitalize()}: all three as real processes, the book an SQLite "
+                    "file. On a terminal one screen redrawn in place; piped, one plain line "
+                    "each time the book changed. Ctrl-C (or SIGTERM) stops the flow, checks "
+                    "the book against the simulator's ground truth and exits 0; the demo's "
+                    "temporary directory is removed, its book with it unless --db names one.")
     demo.add_argument("--rate", type=float, default=5.0, help="order-flow events per second")
     demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
     demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
@@ -247,9 +256,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     # SIGHUP reads the same sources again: this file, these flags, the environment.
     load = functools.partial(config_mod.load, args.config, os.environ, flags)
     config = load()
-    backend = backends.choose(config.db)
-    logs.configure(config.log_level, config.log_format,
-                   (*config.credentials, config.db_password, *backend.secrets))
+    backend = backends.choose(config.db, os.environ)
+    logs.configure(config.log_level, config.log_format, (*config.credentials, *backend.secrets))
     try:
         return asyncio.run(daemon.run(config, backend, load))
     except KeyboardInterrupt:
@@ -300,7 +308,7 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    backend = backends.choose(config_mod.db_target(args.config, os.environ, args.db))
+    backend = backends.choose(config_mod.db_target(args.config, os.environ, args.db), os.environ)
     before, after = backend.migrate()
     where = backend.shown
     if before == after:
@@ -379,6 +387,39 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     )
 
 
+def run_against(settings: Any, rest_url: str, ws_url: str, args: argparse.Namespace) -> str:
+    """What `tracker run` needs to track the simulator's first account, as lines a shell
+    takes as they are: the URLs (the WebSocket's with its `?protocol=1.1`), the keys and
+    the symbols. Keys a user gave the simulator are named, not printed: its output may be a
+    log. Only the documented demo keys are written out."""
+    from simulator.state import DEMO_ACCOUNT
+
+    first = settings.served()[0]
+    symbols = ",".join(s.name for s in first.symbols or settings.symbols)
+    q = shlex.quote
+    lines = ["# tracker run against this simulator: in another shell, paste these lines",
+             f"export TRACKER_REST_URL={q(rest_url)}", f"export TRACKER_WS_URL={q(ws_url)}"]
+    if args.accounts is not None:
+        lines.append(f"# and the keys of account {first.name!r} in {args.accounts}: "
+                     "TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO")
+    elif first.credentials == DEMO_ACCOUNT:
+        lines.append(f"export TRACKER_API_KEY={q(DEMO_ACCOUNT.api_key)} "
+                     f"TRACKER_API_SECRET={q(DEMO_ACCOUNT.secret)} "
+                     f"TRACKER_API_MEMO={q(DEMO_ACCOUNT.memo)}")
+    else:
+        lines.append('export TRACKER_API_KEY="$TRACKER_SIM_API_KEY" '
+                     'TRACKER_API_SECRET="$TRACKER_SIM_API_SECRET" '
+                     'TRACKER_API_MEMO="$TRACKER_SIM_API_MEMO"')
+    lines.append(f"export TRACKER_SYMBOLS={q(symbols)}")
+    lines.append("# then: tracker run --db orders.db")
+    orders = first.open_orders_per_symbol
+    rate = first.rate if first.rate is not None else settings.rate
+    if not (orders if orders is not None else settings.open_orders_per_symbol) and not rate:
+        lines.append("# no open orders and no flow: for a book that moves, start the "
+                     "simulator with --open-orders 20 --rate 5")
+    return "\n".join(lines)
+
+
 def run_sim(args: argparse.Namespace) -> int:
     settings = sim_settings(args)
     from simulator.app import start
@@ -394,6 +435,7 @@ def run_sim(args: argparse.Namespace) -> int:
                 "control_url": f"{running.rest_url}/control", "port": running.port}
         print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
               f"control {running.rest_url}/control", flush=True)
+        print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(urls))

@@ -46,7 +46,7 @@ ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 @dataclass(frozen=True)
 class Config:
     """The settings table: each field is a setting (name, type, default, range, help). It
-    gives the `TRACKER_*` names, the checks and the README's configuration table, so none
+    gives the `TRACKER_*` names, the checks and docs/configuration.md's table, so none
     of them can drift from the others."""
 
     venue: str = setting(venues.NAMES[0], "the exchange: `bitmart` (its own settings are "
@@ -58,14 +58,14 @@ class Config:
                           "`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`)")
     symbols: tuple[str, ...] | None = setting(
         (), "e.g. `[\"BTC_USDT\", \"ETH_USDT\"]`, any number (past 100, one `ALL_SYMBOLS` "
-        "subscription, filtered: see [how it stays exact](docs/how-it-stays-exact.md)); with "
+        "subscription, filtered: see [how it stays exact](how-it-stays-exact.md)); with "
         "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered)",
         shown="none (required)")  # None: every symbol (v4 only)
     db: Path | str = setting(
         Path("tracker.db"), "the book: an SQLite file's path, or a PostgreSQL URL "
         "(`postgresql://user@host/dbname?sslmode=verify-full`, any libpq connection URL; "
         "the password from `.pgpass`, `TRACKER_DB_PASSWORD_FILE` or the systemd credential "
-        "`db_password`: see [PostgreSQL](docs/postgres.md))",
+        "`db_password`: see [PostgreSQL](postgres.md))",
         shown="`$STATE_DIRECTORY/orders.db`, else `tracker.db`")
     account: str = setting(
         "", "PostgreSQL only, and required there: the name this account's rows carry in the "
@@ -141,7 +141,6 @@ class Config:
     # The venue's own settings (its `settings` dataclass), filled by `load`.
     venue_settings: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
     credentials: Credentials = field(default_factory=Credentials, repr=False)
-    db_password: str = field(default="", repr=False)  # PostgreSQL's, when not in .pgpass
 
     @property
     def all_symbols(self) -> bool:
@@ -200,7 +199,7 @@ def check_environment(env: Mapping[str, str]) -> None:
         names = ", ".join(k + _suggest(k, KNOWN_VARIABLES, "TRACKER_") for k in unknown)
         raise ConfigError(f"{names}: unknown environment variable"
                           f"{'s' if len(unknown) > 1 else ''}; the settings are in the "
-                          "README's configuration table")
+                          "table of docs/configuration.md")
 
 
 def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> Any:
@@ -394,8 +393,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    return dataclasses.replace(config, credentials=Credentials(secrets),
-                               db_password=secret(DB_PASSWORD, env) if postgres else "")
+    return dataclasses.replace(config, credentials=Credentials(secrets))
 
 
 def _check_ranges(config: Any) -> None:
@@ -427,7 +425,7 @@ def choices(name: str) -> tuple[str, ...]:
 
 
 def settings_table() -> str:
-    """The README's configuration table, made from the settings tables themselves: the
+    """docs/configuration.md's table of settings, made from the settings tables themselves: the
     core's rows, then each venue's, marked with its name."""
     lines = ["| setting | default | meaning |", "|---|---|---|"]
     tables = [("", Config), *((f"{v.title}: ", v.settings) for v in VENUES.values())]

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tracker import formats
-from tracker.readers import Unavailable
+from tracker.readers import Unavailable, Wakeup
 from tracker.sqlite import readers
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")
 HIGHLIGHT_S = 1.5
 CHANGED_STYLE = "black on yellow"
 REDRAW_S = 0.5
-PLAIN_POLL_S = 1.0
+PLAIN_POLL_S = 1.0  # the plain view's read without a change feed
 # What each outcome counter of `sync_state` means, in the words a newcomer needs.
 OUTCOMES = (
     ("applied", "updates (seed rows, pushes, order-detail answers) that changed the book"),
@@ -62,8 +63,6 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.state import DEMO_ACCOUNT
-
     terminal = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     if terminal and importlib.util.find_spec("rich") is None:
         raise SystemExit("tracker demo: the live view needs rich: "
@@ -73,7 +72,57 @@ def run(args: argparse.Namespace) -> int:
     # terminal closed) take the Ctrl-C path, which stops both.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_like_ctrl_c)
+    # One directory a run, removed at its end: nine of them were left in /tmp after one
+    # evening. It stays only when something failed, for its logs.
     work = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
+    keep = True
+    try:
+        with _foreground():
+            code, keep = _demo(args, terminal, work)
+        return code
+    finally:
+        if keep:
+            print(f"the demo's logs are kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _foreground() -> Iterator[None]:
+    """Ctrl-C goes to the terminal's foreground process group: here the demo's own, which it
+    takes for the run and gives back at the end. In the group of `make demo`, make received
+    it too and, as GNU make does whatever its recipe does, ended itself by SIGINT, and the
+    shell saw 130, a failure, after a clean stop."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:  # no controlling terminal: no Ctrl-C to steer
+        yield
+        return
+    try:
+        before = os.tcgetpgrp(tty)
+        if before != os.getpgrp():  # started in the background: the terminal is not ours
+            yield
+            return
+        if os.getpgrp() != os.getpid():
+            os.setpgid(0, 0)
+        # A background group that sets the foreground is sent SIGTTOU: the demo is one, for
+        # the moment between its setpgid and tcsetpgrp, and again when it gives it back.
+        ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(tty, os.getpgrp())
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(tty, before)
+            signal.signal(signal.SIGTTOU, ttou)
+    finally:
+        os.close(tty)
+
+
+def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bool]:
+    """The run: its exit code, and whether its directory must be kept (something failed)."""
+    from simulator.state import DEMO_ACCOUNT
+
     db = Path(args.db).absolute() if args.db else work / "orders.db"
     book = DemoBook(db, _tracker_command())
     ready = work / "sim.json"
@@ -104,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
                 _live_view(book, daemon)
             else:
                 _plain_view(book, daemon)
-        print(f"\n{_compare(db, urls['control_url'])}")
-        return 0
+        print(f"\n{_compare(db, urls['control_url'])}", flush=True)
+    except KeyboardInterrupt:  # before the view began, or again during the check
+        print("\nstopped", flush=True)
     finally:
         for proc in (daemon, sim):
             if proc is not None and proc.poll() is None:
@@ -116,8 +166,15 @@ def run(args: argparse.Namespace) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if daemon is not None:
-            print(f"tracker exited with {daemon.returncode}; book kept at {db}\n{book.query}")
+    if daemon is None:
+        return 0, False
+    failed = daemon.returncode != 0
+    if failed or not db.is_relative_to(work):
+        print(f"tracker exited with {daemon.returncode}; book kept at {db}\n{book.query}")
+    else:
+        print(f"tracker exited with 0; the book went with the demo's directory ({work}): "
+              "tracker demo --db PATH keeps one")
+    return 0, failed
 
 
 def _tracker_command() -> str:
@@ -201,9 +258,12 @@ class Snapshot:
     def line(self) -> str:
         """The plain view's line, without the clock and the event age, so that equal lines
         mean nothing changed."""
+        if not self.state["last_seed_at"]:  # no count yet: "0 open orders" would be a guess
+            return f"{self.state_text()} | the first seed is under way"
         symbols = ", ".join(f"{s} {v[0]}" for s, v in self.by_symbol().items())
+        orders = f"{len(self.orders)} open orders" + (f" ({symbols})" if symbols else "")
         counts = ", ".join(f"{name} {self.state[name]}" for name, _ in OUTCOMES)
-        return f"{self.state_text()} | {len(self.orders)} open orders ({symbols}) | {counts}"
+        return f"{self.state_text()} | {orders} | {counts}"
 
 
 class Changes:
@@ -226,21 +286,26 @@ class Changes:
 
 
 def _plain_view(book: DemoBook, daemon: subprocess.Popen[bytes]) -> None:
-    """One line whenever the book changed, checked once a second."""
+    """One line each time the book changed, as the daemon's change feed announces each
+    commit (read once a second without it)."""
     print("counters:\n" + "\n".join(f"  {name}: {meaning}" for name, meaning in OUTCOMES),
           flush=True)
     shown = None
-    while daemon.poll() is None:
-        try:
-            snap = Snapshot.read(book.path)
-            line, age = snap.line(), snap.last_event()
-        except Unavailable:
-            line, age = f"waiting for the book at {book.path}", ""
-        if line != shown:
-            stamp = datetime.now(UTC).strftime("%H:%M:%S")
-            print(f"{stamp} {line}" + (f" | {age}" if age else ""), flush=True)
-            shown = line
-        time.sleep(PLAIN_POLL_S)
+    wakeup = Wakeup(book.path)
+    try:
+        while daemon.poll() is None:
+            try:
+                snap = Snapshot.read(book.path)
+                line, age = snap.line(), snap.last_event()
+            except Unavailable:
+                line, age = f"waiting for the book at {book.path}", ""
+            if line != shown:
+                stamp = datetime.now(UTC).strftime("%H:%M:%S")
+                print(f"{stamp} {line}" + (f" | {age}" if age else ""), flush=True)
+                shown = line
+            wakeup.wait(PLAIN_POLL_S)
+    finally:
+        wakeup.close()
     raise SystemExit(f"the tracker exited with {daemon.returncode}")
 
 

@@ -17,9 +17,14 @@ from typing import Any, TextIO
 from tracker import readers
 
 ORDER_FORMATS = ("table", "json", "csv")
-TABLE_COLUMNS = ("order_id", "symbol", "side", "price", "size", "filled_size",
+TABLE_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                  "filled_notional", "state")
 AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
+# A NULL in the table: a fact the exchange has not given for this order (a seed that does
+# not carry it), never a guess such as 0 or "limit".
+UNSAID = "-"
+UNSAID_NOTE = (f"{UNSAID}: the exchange did not say (the seed that read the order does not "
+               "carry it; the order's next push fills it in)")
 
 
 # -- orders -------------------------------------------------------------------------
@@ -43,8 +48,9 @@ def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO, *,
 def orders_table(rows: Sequence[dict[str, Any]],
                  columns: Sequence[str] = TABLE_COLUMNS) -> str:
     """Aligned columns, amounts to the right; no trailing spaces, so `diff` and `grep`
-    see only what changed."""
-    cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
+    see only what changed. A fact the book does not hold is shown as such, with a footnote,
+    not as a blank that reads as an empty value."""
+    cells = [[UNSAID if r[c] is None else str(r[c]) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)])
               for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
@@ -52,6 +58,8 @@ def orders_table(rows: Sequence[dict[str, Any]],
                         for c, v, w in zip(columns, row, widths, strict=True))
               for row in cells]
     lines.append(f"{len(rows)} open orders")
+    if any(r[c] is None for r in rows for c in columns):
+        lines.append(UNSAID_NOTE)
     return "\n".join(line.rstrip() for line in lines)
 
 

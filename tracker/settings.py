@@ -1,6 +1,6 @@
 """One row of a settings table, shared by the core's table (`tracker.config`) and each
 venue's own (its API family, its paging passes): every row gives the `TRACKER_*` name, the
-checks and the README's configuration table, so none of them can drift from the others."""
+checks and docs/configuration.md's table, so none of them can drift from the others."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def setting(default: Any, help: str, *, shown: str | None = None, low: Number | 
             high: Number | None = None, above: Number | None = None,
             below: Number | None = None, why: str = "",
             choices: tuple[str, ...] | None = None) -> Any:
-    """One row: its default, its help (the README's "meaning"), how the default is shown
+    """One row: its default, its help (docs/configuration.md's "meaning"), how the default is shown
     there when its value says too little, and what range it takes. `low`/`high` are
     inclusive, `above`/`below` exclusive; `why` is said beside a refusal of `low`, `high`
     or `below`."""

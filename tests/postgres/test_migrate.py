@@ -4,6 +4,7 @@ output as a user reads it, and the schema as psql would show it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -269,3 +270,27 @@ def test_the_readers_need_an_account_with_a_postgresql_url() -> None:
         assert done.stderr == ("tracker: configuration error: account: missing; a PostgreSQL "
                                "book is shared by accounts: set account (in the file, "
                                "TRACKER_ACCOUNT or --account)\n"), command
+
+
+@pytest.mark.parametrize("source", ["TRACKER_DB_PASSWORD", "TRACKER_DB_PASSWORD_FILE",
+                                    "credential db_password"])
+def test_migrate_and_the_readers_take_the_password_as_run_does(
+        postgres: Postgres, pg_database: Database, tmp_path: Path, source: str) -> None:
+    """docs/postgres.md keeps the password out of the URL, in one of the tracker's own secret
+    sources: `migrate` once ignored them all (fe_sendauth: no password supplied)."""
+    secret = tmp_path / "db_password"
+    secret.write_text(pg_database.password + "\n")
+    extra = {"TRACKER_DB_PASSWORD": {"TRACKER_DB_PASSWORD": pg_database.password},
+             "TRACKER_DB_PASSWORD_FILE": {"TRACKER_DB_PASSWORD_FILE": str(secret)},
+             "credential db_password": {"CREDENTIALS_DIRECTORY": str(tmp_path)}}[source]
+    url = pg_database.url(password=False)
+    done = tracker("migrate", "--db", url, **extra)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == f"{url}: created the book, schema version {LATEST}\n"
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+    status = tracker("status", "--json", "--db", url, "--account", "acct1", **extra)
+    assert "error" not in json.loads(status.stdout), status.stdout
+    assert status.returncode in (1, 3), status  # read: no tracker has written it yet
+    orders = tracker("orders", "--db", url, "--account", "acct1", "--format", "csv", **extra)
+    assert orders.returncode == 0 and orders.stdout.startswith("order_id,symbol,"), orders
+    assert pg_database.password not in done.stdout + status.stdout + status.stderr

@@ -161,7 +161,7 @@ def test_orders_of_one_account_are_printed_as_the_same_book_in_sqlite_prints_the
 
     # SOL_USDT is acct2's: for acct1 it is a symbol its book never held.
     unseen = tracker("orders", *reading(book, "acct1"), "--symbol", "sol_usdt")
-    assert (unseen.returncode, unseen.stdout) == (0, "order_id  symbol  side  price  size  "
+    assert (unseen.returncode, unseen.stdout) == (0, "order_id  symbol  side  type  price  size  "
                                                      "filled_size  filled_notional  state\n"
                                                      "0 open orders\n")
     assert unseen.stderr == ("tracker: the book has never held an order of SOL_USDT (is it "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,3 +100,56 @@ def test_amounts_option_picks_the_style(tmp_path: Path, args: list[str], price: 
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_the_block_it_prints_runs_the_tracker_against_it_as_is(tmp_path: Path) -> None:
+    """`tracker sim` prints, at start, the lines `tracker run` needs (the URLs, with the
+    WebSocket's `?protocol=1.1`, the demo keys, the symbols); pasted into a shell of their
+    own, with nothing else set, they make a tracker whose book goes live with the
+    simulator's orders and follows its flow."""
+    from harness import clean_env, eventually, read_book
+
+    sim = subprocess.Popen([*TRACKER, "sim", "--port", "0", "--open-orders", "4", "--rate", "5"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=clean_env())
+    daemon: subprocess.Popen[str] | None = None
+    log = tmp_path / "tracker.log"
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in sim.stdout or ()],
+                         daemon=True).start()
+        printed = [lines.get(timeout=15) for _ in range(7)]
+        block = "".join(printed[1:])
+        assert printed[-1] == "# then: tracker run --db orders.db\n", printed
+        control = printed[0].split("control ")[1].strip()
+        db = tmp_path / "orders.db"
+        tracker = f"{sys.executable} -m tracker.cli"
+        with log.open("w") as out:
+            daemon = subprocess.Popen(["bash", "-c", f"{block}exec {tracker} run --db {db}"],
+                                      stdout=out, stderr=out, text=True, env=clean_env())
+
+        def live() -> None:
+            done = subprocess.run([*TRACKER, "status", "--db", str(db)], capture_output=True,
+                                  text=True, timeout=30, env=clean_env())
+            assert done.returncode == 0 and done.stdout.startswith("live since "), done
+
+        eventually(live, 60, "the book goes live", interval=0.3, context=log.read_text)
+        applied = read_book(db).state["applied"]
+
+        def moved() -> None:  # the flow goes on, and the book follows it
+            assert read_book(db).state["applied"] > applied
+
+        eventually(moved, 30, "the flow moves the book", interval=0.3)
+        httpx.patch(f"{control}/flow", json={"rate": 0}, timeout=5)
+
+        def exact() -> None:
+            truth = httpx.get(f"{control}/truth", params={"open": 1}, timeout=5).json()
+            assert read_book(db).open_ids == {o["orderId"] for o in truth["orders"]}
+
+        eventually(exact, 30, "the book equals the simulator's open orders", interval=0.3)
+    finally:
+        for proc in (daemon, sim):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+    assert daemon.returncode == 0, log.read_text()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Postgres:
     url: str
+    password: str = field(default="", repr=False)  # empty: libpq's own (.pgpass, PGPASSWORD)
     # Trackers of one account on other hosts wait for its lock: a writer that lost the book
     # (cut off while one of them took over) waits as their standby in its turn.
     standbys = True
@@ -35,17 +36,17 @@ class Postgres:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(schema.passwords(self.url))
+        return (*schema.passwords(self.url), *([self.password] if self.password else []))
 
     def migrate(self) -> tuple[int, int]:
-        return schema.migrate(self.url)
+        return schema.migrate(self.url, self.password)
 
     async def open_store(self, config: Config,
                          standby: Callable[[str], None] | None = None) -> BookStore:
         driver()
         from tracker.postgres.store import PgStore
 
-        return await PgStore.open(self.url, config.account, config.db_password,
+        return await PgStore.open(self.url, config.account, self.password,
                                   config.journal_keep_days, standby)
 
     def unusable(self, exc: Exception) -> StartupError | None:
@@ -57,15 +58,12 @@ class Postgres:
 
     def reader(self, config_file: Path | None, env: Mapping[str, str], account: str | None,
                *, every: bool = False) -> PostgresReader:
-        """One account, or every account; the password from the tracker's own secret
-        sources, as `tracker run` finds them."""
+        """One account, or every account, with the password `tracker run` uses too."""
         if every:
-            password = config.secret(config.DB_PASSWORD, env)
-            return PostgresReader(AccountBook(self.url, None, password))
+            return PostgresReader(AccountBook(self.url, None, self.password))
         name = config.account_of(config_file, env, account)
         if not name:
             raise config.ConfigError("account: missing; a PostgreSQL book is shared by "
                                      "accounts: set account (in the file, TRACKER_ACCOUNT "
                                      "or --account)")
-        password = config.secret(config.DB_PASSWORD, env)
-        return PostgresReader(AccountBook(self.url, name, password))
+        return PostgresReader(AccountBook(self.url, name, self.password))

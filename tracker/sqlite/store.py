@@ -197,11 +197,12 @@ def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any
 
 
 def _make_room(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StartupError(os.EX_CANTCREAT, f"db: cannot create the directory {path.parent} "
-                                            f"for the book: {exc.strerror}") from None
+    """The book's directory must exist: made on demand, a mistyped path (`/var/lib/trakcer/
+    orders.db`) became a new, empty book that every reader of the right path never saw."""
+    if not path.parent.is_dir():
+        why = "not a directory" if path.parent.exists() else "no such directory"
+        raise StartupError(os.EX_CANTCREAT, f"db: cannot create the book in {path.parent}: "
+                                            f"{why} (create the directory first)")
     if path.is_dir():
         raise StartupError(os.EX_CANTCREAT, f"db: {path} is a directory, not a book file")
 

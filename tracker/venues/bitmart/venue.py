@@ -35,7 +35,7 @@ class Settings:
     rest_rate: float = setting(10.0, "v2 calls per second (v4 is paced to BitMart's "
                                "published per-key limits)", above=0)
     seed_passes: int = setting(4, "v2: at most this many pagination passes (see [how it "
-                               "stays exact](docs/how-it-stays-exact.md))",
+                               "stays exact](how-it-stays-exact.md))",
                                low=2, why="so that two passes can agree")
     v4_since_ms: int = setting(1_514_764_800_000, "v4: the explicit `startTime` of the seed "
                                "(the 7-day default window would hide older orders)",
