@@ -9,6 +9,7 @@ book too.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,11 @@ def _state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def status(path: Path) -> dict[str, Any]:
-    """The `sync_state` row and the open-order count from one read, as `judged` gives them."""
-    return judged(read(path, _state))
+    """The `sync_state` row and the open-order count from one read, as `judged` gives them,
+    by this host's clock: the daemon's too, since an SQLite book has its writer on the host
+    that reads it (a clock that jumps back makes its last heartbeat one from the future
+    until the next commit, a second later)."""
+    return judged(read(path, _state), int(time.time() * 1000))
 
 
 @dataclass(frozen=True)
