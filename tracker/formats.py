@@ -120,8 +120,9 @@ def why_not_live(state: dict[str, Any]) -> str:
     if state["heartbeat_future_ms"]:
         return (f"heartbeat {ago(state['heartbeat_future_ms'])} in the future: the writer's "
                 "clock is ahead, or this host's is behind")
-    if state["stalled"] and any(t["role"] == "active" for t in state.get("trackers", ())):
-        return (f"a tracker holds the account but has not written for "
+    if state["stalled"] and state["held"]:
+        what = "the account" if "trackers" in state else "the book"
+        return (f"a tracker holds {what} but has not written for "
                 f"{ago(state['heartbeat_age_ms'])}: stalled (stopped, frozen or unable to "
                 "write)")
     if state["stalled"]:

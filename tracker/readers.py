@@ -64,20 +64,20 @@ def iso(ms: int | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def judged(state: dict[str, Any], now: int) -> dict[str, Any]:
+def judged(state: dict[str, Any], now: int, *, held: bool) -> dict[str, Any]:
     """`state` (a `sync_state` row, `open_orders` and `schema`, of either backend) with `live`
     as a reader should take it: the column, and a commit within LIVE_STALE_MS (the column
     cannot be cleared while writes fail). `status` is the daemon's words without its count.
 
     `now` is the clock the heartbeat was written with: the database server's on PostgreSQL
-    (its writer stamps `heartbeat_at` with it), this host's on SQLite. A PostgreSQL state
-    may carry `trackers` (who holds the account, `tracker.postgres.readers`): a holder whose
+    (its writer stamps `heartbeat_at` with it), this host's on SQLite. `held`: a writer
+    holds the book now (the account's lock; an SQLite book's `<db>.seq` lock): one whose
     heartbeat is old is a stalled writer, not a daemon that is gone."""
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
     age = now - heartbeat if heartbeat else None
     future = age is not None and age < -FUTURE_TOLERANCE_MS
-    held = any(t["role"] == "active" for t in state.get("trackers", ()))
+    state["held"] = held
     state["checked_at"] = now
     state["heartbeat_age_ms"] = age
     state["heartbeat_future_ms"] = -age if future and age is not None else None

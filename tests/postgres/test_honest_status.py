@@ -1,9 +1,9 @@
 """What the readers say about an account's trackers and its accounts (issue 30, items 7 and
-10): a verdict that agrees with the listing beside it, what the server hides from a reader's
-role said as unknown, a mistyped account refused rather than read as an empty book, every
-account's rows marked with whether its book is current, a tracker given a role that cannot
-write refused as a configuration mistake, and a long account that leaves the tracker's pid
-and host in its connection's name. Real PostgreSQL, real `tracker` subprocesses."""
+10): what the server hides from a reader's role said as unknown, a mistyped account refused
+rather than read as an empty book, every account's rows marked with whether its book is
+current, a tracker given a role that cannot write refused as a configuration mistake, and a
+long account that leaves the tracker's pid and host in its connection's name. Real
+PostgreSQL, real `tracker` subprocesses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -21,8 +20,7 @@ from typing import TypeVar
 
 import psycopg
 
-from harness import CREDENTIALS, FAST, TRACKER, Lab, clean_env, eventually, stop_process
-from harness.books import PostgresBook
+from harness import CREDENTIALS, FAST, TRACKER, clean_env, eventually, stop_process
 from harness.postgres import Database, Postgres, client_env
 from tests.postgres.test_readers import ACCT1, ACCT2, Watcher, migrated, reading, write
 from tracker.batch import Batch
@@ -97,40 +95,6 @@ def test_a_reader_role_sees_the_trackers_connection_times_as_unknown_not_never(
     (line,) = [x for x in owner.stdout.splitlines() if x.startswith("  active")]
     assert line.startswith(f"  active       {name} from 127.0.0.1/32, connected since 20"), line
     assert ", writing since 20" in line and "unknown" not in line
-
-
-def test_a_stopped_daemon_holding_the_account_is_stalled_in_the_verdict_and_the_listing(
-        lab: Lab, pg_database: Database) -> None:
-    """SIGSTOP past the heartbeat's 15 s: the daemon still holds the account (the listing
-    says active), so the verdict says stalled, not "the daemon is not running"."""
-    store = PostgresBook(migrated(pg_database), "acct1")
-    sim = lab.sim("--open-orders", "5", "--seed", "5")
-    daemon = lab.daemon(sim, store=store).start()
-    daemon.wait_live()
-    code, state = daemon.status()
-    (active,) = state["trackers"]
-    assert active["writing_since"] == state["started_at"], state  # its term began at start
-    daemon.signal(signal.SIGSTOP)
-    try:
-        time.sleep(16.5)
-        done = tracker("status", *store.reader_args())
-        head, *rows = done.stdout.splitlines()
-        assert done.returncode == 1, done.stdout
-        assert head.startswith("NOT LIVE: a tracker holds the account but has not written "
-                               "for 1"), head
-        assert head.endswith(": stalled (stopped, frozen or unable to write)"), head
-        assert any(r.startswith(f"  daemon       stalled, pid {daemon.pid}, last commit ")
-                   for r in rows), rows
-        assert any(r.startswith(f"  active       tracker acct1 pid {daemon.pid} on ")
-                   for r in rows), rows
-        assert "not running" not in done.stdout
-        code, state = daemon.status()
-        assert code == 1 and state["running"] is True and state["stalled"] is True
-        assert state["live"] is False and state["heartbeat_age_ms"] > 15_000
-        health = tracker("healthcheck", *store.reader_args())
-        assert health.returncode == 1 and "stalled" in health.stdout
-    finally:
-        daemon.signal(signal.SIGCONT)
 
 
 # -- item 10: accounts ----------------------------------------------------------------

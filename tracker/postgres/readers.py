@@ -204,11 +204,13 @@ def every_account(book: AccountBook, symbol: str | None) -> tuple[
         schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
                               ).fetchone()
         assert schema is not None
-        states = {row["account"]: readers.judged(dict(row) | {
-            "open_orders": counts.get(row["account"], 0), "schema": schema["v"],
-            "trackers": lockers(conn, row["account"])}, now)
-            for row in conn.execute('SELECT * FROM sync_state ORDER BY account COLLATE "C"'
-                                    ).fetchall()}
+        states = {}
+        for row in conn.execute('SELECT * FROM sync_state ORDER BY account COLLATE "C"'
+                                ).fetchall():
+            trackers = lockers(conn, row["account"])
+            states[row["account"]] = readers.judged(dict(row) | {
+                "open_orders": counts.get(row["account"], 0), "schema": schema["v"],
+                "trackers": trackers}, now, held=holds(trackers))
         return rows, seen, states
 
     return read(book, query)
@@ -250,6 +252,10 @@ def lockers(conn: psycopg.Connection[dict[str, Any]], account: str) -> list[dict
             for r in conn.execute(migrate.LOCKERS, (account,)).fetchall()]
 
 
+def holds(trackers: list[dict[str, Any]]) -> bool:
+    return any(t["role"] == "active" for t in trackers)
+
+
 def status(book: AccountBook) -> dict[str, Any]:
     """The account's `sync_state` row, its open-order count and the schema version from one
     read, judged as an SQLite book's is, by the server's clock."""
@@ -275,7 +281,7 @@ def status(book: AccountBook) -> dict[str, Any]:
                 tracker["writing_since"] = row["started_at"]
                 tracker["writing_since_iso"] = readers.iso(row["started_at"])
         return readers.judged(dict(row) | {"open_orders": count["n"], "schema": schema["v"],
-                                           "trackers": trackers}, now)
+                                           "trackers": trackers}, now, held=holds(trackers))
 
     return read(book, query)
 
