@@ -26,11 +26,8 @@ def test_a_stopped_daemon_that_holds_the_book_is_stalled_in_every_word(
     sim = lab.sim("--open-orders", "5", "--seed", "5")
     daemon = lab.daemon(sim, store=store).start()
     daemon.wait_live()
-    code, state = daemon.status()
-    assert code == 0 and state["held"] is True, state
-    if postgres:
-        (active,) = state["trackers"]
-        assert active["writing_since"] == state["started_at"], state  # its term began at start
+    code, before = daemon.status()
+    assert code == 0, before
     daemon.signal(signal.SIGSTOP)
     try:
         time.sleep(16.5)
@@ -47,6 +44,10 @@ def test_a_stopped_daemon_that_holds_the_book_is_stalled_in_every_word(
             assert any(r.startswith(f"  active       tracker acct1 pid {daemon.pid} on ")
                        for r in rows), rows
         assert "not running" not in done.stdout
+        assert before["held"] is True, before
+        if postgres:
+            (active,) = before["trackers"]
+            assert active["writing_since"] == before["started_at"], before  # began at start
         code, state = daemon.status()
         assert code == 1 and state["running"] is True and state["stalled"] is True
         assert state["held"] is True and state["live"] is False

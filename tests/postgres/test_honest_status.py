@@ -200,12 +200,12 @@ def test_a_long_account_keeps_the_pid_and_host_in_the_connection_name(
         return names, done.stdout + done.stderr
 
     (name,), status = holding(pg_database, account, named)
+    assert f" pid {pid} on {host[:10]}" in name, name
+    assert name.startswith(f"tracker {account[:20]}~") and len(name.encode()) <= 63, name
     # The status listing names the tracker so, and still finds its term as the writer.
     (line,) = [x for x in status.splitlines() if x.startswith("  active")] or [status]
     assert line.startswith(f"  active       {name} from 127.0.0.1/32, connected since ")
     assert "writing since" in line, line
-    assert name.startswith(f"tracker {account[:20]}~") and len(name.encode()) <= 63, name
-    assert f" pid {pid} on {host[:10]}" in name, name
     # The whole account is the book's.
     with psycopg.connect(pg_database.url(), autocommit=True) as conn:
         assert conn.execute("SELECT account FROM sync_state").fetchall() == [(account,)]
