@@ -182,8 +182,9 @@ def _open_orders(book: AccountBook, symbol: str | None,
     sql = f"SELECT {', '.join(fields)} FROM open_orders{clause}"
     order = ORDER_BY if book.account is not None else ORDER_BY.replace(
         " ORDER BY ", ' ORDER BY account COLLATE "C", ', 1)
-    if book.account is not None:
-        written(conn, book)
+    if book.account is not None and conn.execute(
+            "SELECT 1 FROM sync_state WHERE account = %s", (book.account,)).fetchone() is None:
+        raise unwritten(conn, book)
     rows = conn.execute(sql + order, args).fetchall()
     seen = bool(rows) or not symbol or conn.execute(
         f"SELECT 1 FROM orders{clause} LIMIT 1", args).fetchone() is not None
@@ -225,20 +226,18 @@ def server_now(conn: psycopg.Connection[dict[str, Any]]) -> int:
     return int(row["now"])
 
 
-def written(conn: psycopg.Connection[dict[str, Any]], book: AccountBook) -> None:
-    """Unavailable, as a missing SQLite file is, for an account no tracker has written (its
-    tracker makes its `sync_state` row when it first starts): a mistyped account would
-    otherwise read as an empty book. The accounts there are named, to spot the typo."""
-    if conn.execute("SELECT 1 FROM sync_state WHERE account = %s",
-                    (book.account,)).fetchone() is not None:
-        return
+def unwritten(conn: psycopg.Connection[dict[str, Any]], book: AccountBook) -> readers.Unavailable:
+    """What an account no tracker has written is (its tracker makes its `sync_state` row
+    when it first starts): Unavailable, as a missing SQLite file is, since a mistyped
+    account would otherwise read as an empty book. The accounts there are named, to spot
+    the typo."""
     names = [r["account"] for r in conn.execute(
-        f"SELECT account FROM sync_state ORDER BY account COLLATE \"C\" LIMIT {NAMED + 1}")]
+        f'SELECT account FROM sync_state ORDER BY account COLLATE "C" LIMIT {NAMED + 1}')]
     there = (f"accounts there: {', '.join(names[:NAMED])}{', ...' if len(names) > NAMED else ''}"
              if names else "no tracker has written any account there yet")
-    raise readers.Unavailable(f"no tracker has written account {book.account!r} in "
-                              f"{book.where} ({there}; is the account mistyped, or has its "
-                              "tracker not started yet?)")
+    return readers.Unavailable(f"no tracker has written account {book.account!r} in "
+                               f"{book.where} ({there}; is the account mistyped, or has its "
+                               "tracker not started yet?)")
 
 
 def lockers(conn: psycopg.Connection[dict[str, Any]], account: str) -> list[dict[str, Any]]:
@@ -261,15 +260,16 @@ def status(book: AccountBook) -> dict[str, Any]:
     read, judged as an SQLite book's is, by the server's clock."""
 
     def query(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
-        written(conn, book)
         now = server_now(conn)
         row = conn.execute("SELECT * FROM sync_state WHERE account = %s",
                            (book.account,)).fetchone()
+        if row is None:
+            raise unwritten(conn, book)
         count = conn.execute("SELECT count(*) AS n FROM open_orders WHERE account = %s",
                              (book.account,)).fetchone()
         schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
                               ).fetchone()
-        assert row is not None and count is not None and schema is not None
+        assert count is not None and schema is not None  # aggregates always give a row
         trackers = lockers(conn, book.account)
         for tracker in trackers:
             # The active's term as the writer began when it first wrote the book, where the
@@ -301,10 +301,10 @@ class PostgresJournal:
     def book_id(self) -> str:
         """Unavailable for an account no tracker has written: the watcher says so once
         and waits for it, as for a missing SQLite book."""
-        written(self.conn, self.book)
         row = self.conn.execute("SELECT book_id FROM sync_state WHERE account = %s",
                                 (self.account,)).fetchone()
-        assert row is not None
+        if row is None:
+            raise unwritten(self.conn, self.book)
         return str(row["book_id"])
 
     def bounds(self) -> tuple[int | None, int]:
