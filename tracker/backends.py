@@ -48,6 +48,12 @@ class Reader(Protocol):
         """The `sync_state` row, the open-order count and the schema version from one read,
         judged as `tracker.readers.judged` judges them."""
 
+    def every_account(self, symbol: str | None) -> tuple[
+            list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
+        """`open_orders` of every account, each row with its `account`, and each account's
+        state as `status` gives it, from one read. Only a book of accounts has it: `locate`
+        refuses `every` for the others."""
+
     def follower(self) -> Follower: ...
 
 

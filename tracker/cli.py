@@ -12,7 +12,6 @@ import os
 import shlex
 import signal
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
@@ -111,12 +110,13 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
     book(orders)
     orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
     orders.add_argument("--all-accounts", action="store_true",
-                        help="PostgreSQL: every account's open orders, with an account column")
+                        help="PostgreSQL: every account's open orders, each with its account "
+                             "and whether its book is live (not with --account)")
     orders.add_argument("--format", choices=formats.ORDER_FORMATS, default="table",
                         help="table (default), json or csv; amounts as text, exact")
 
     summary = ("is the book live? exit 0 live, 1 not live, 3 daemon not running, "
-               "69 book unreadable")
+               "69 book unreadable (or an account no tracker has written)")
     status = commands.add_parser(
         "status", help=summary, description=f"{summary[0].upper()}{summary[1:]}. Shows "
         "since when, the last event and seed, and the daemon; times in UTC.")
@@ -269,9 +269,23 @@ def _book(args: argparse.Namespace) -> backends.Reader:
 
 
 def show_orders(args: argparse.Namespace) -> int:
+    if args.all_accounts and args.account:
+        # Both cannot be meant: which account's orders, or every account's?
+        args.command_parser.error("--all-accounts and --account: give one or the other")
     book = backends.locate(args.config, os.environ, args.db, args.account,
                            every=args.all_accounts)
-    rows, seen = book.open_orders(args.symbol)
+    if args.all_accounts:
+        rows, seen, books = book.every_account(args.symbol)
+        # Each account's rows say whether its book is current; each account that is not
+        # says why on stderr, where a pipe's reader still sees it.
+        rows = [{"account": r["account"], "book_live": books[r["account"]]["live"], **r}
+                for r in rows]
+        for account, state in books.items():
+            if not state["live"]:
+                print(f"tracker: account {account}: NOT LIVE: {formats.why_not_live(state)}; "
+                      "its rows may be behind the exchange", file=sys.stderr)
+    else:
+        rows, seen = book.open_orders(args.symbol)
     if not seen:
         print(f"tracker: the book has never held an order of {args.symbol} (is it one of the "
               "daemon's symbols?)", file=sys.stderr)
@@ -284,14 +298,15 @@ STATUS_LIVE, STATUS_NOT_LIVE, STATUS_NOT_RUNNING = 0, 1, 3
 
 def show_status(args: argparse.Namespace) -> int:
     state = _book(args).status()
+    # A heartbeat from the future tells nothing of the daemon: the book is not live, but
+    # whether its daemon runs is not known.
     code = (STATUS_LIVE if state["running"] and state["live"] else
-            STATUS_NOT_RUNNING if not state["running"] else STATUS_NOT_LIVE)
+            STATUS_NOT_RUNNING if not state["running"] and not state["heartbeat_future_ms"]
+            else STATUS_NOT_LIVE)
     if args.json:
         print(json.dumps(state | {"exit_code": code}))
     else:
-        # A PostgreSQL account no tracker has written yet has no book_id yet.
-        shown = state | {"book_id": state["book_id"] or "none yet"}
-        print(formats.status_text(shown, int(time.time() * 1000)))
+        print(formats.status_text(state))
     return code
 
 

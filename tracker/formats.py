@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -32,17 +32,22 @@ UNSAID_NOTE = (f"{UNSAID}: the exchange did not say (the seed that read the orde
 def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO, *,
                  accounts: bool = False) -> None:
     """`tracker orders --format fmt`: amounts and ids as the text the book holds, exact;
-    `accounts`: rows of many accounts, each led by its account."""
-    lead = ("account",) if accounts else ()
+    `accounts`: rows of many accounts, each led by its account and whether that account's
+    book is live (`book_live`; the table's `book` says live or NOT LIVE)."""
+    lead = ("account", "book_live") if accounts else ()
     if fmt == "json":
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=[*lead, *readers.ORDER_FIELDS])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**r, "book_live": str(r["book_live"]).lower()} if accounts else r
+                         for r in rows)
+    elif accounts:
+        shown = [{**r, "book": "live" if r["book_live"] else "NOT LIVE"} for r in rows]
+        out.write(orders_table(shown, ("account", "book", *TABLE_COLUMNS)) + "\n")
     else:
-        out.write(orders_table(rows, (*lead, *TABLE_COLUMNS)) + "\n")
+        out.write(orders_table(rows, TABLE_COLUMNS) + "\n")
 
 
 def orders_table(rows: Sequence[dict[str, Any]],
@@ -65,16 +70,22 @@ def orders_table(rows: Sequence[dict[str, Any]],
 
 # -- status -------------------------------------------------------------------------
 
-def status_text(state: dict[str, Any], now: int) -> str:
-    """Times as `systemctl status` shows them: the moment in UTC, then how long ago."""
+def status_text(state: dict[str, Any]) -> str:
+    """Times as `systemctl status` shows them: the moment in UTC, then how long ago, by the
+    clock the heartbeat is written with (`checked_at`: the server's on PostgreSQL)."""
+    now = state["checked_at"]
 
     def when(ms: int | None) -> str:
         return f"{clock(ms)}; {ago(now - ms)} ago" if ms else "never"
 
     head = (f"live since {when(state['live_since'])}" if state["live"] else
             f"NOT LIVE: {why_not_live(state)}")
-    if state["running"]:
+    if state["stalled"]:
+        daemon = f"stalled, pid {state['pid']}, last commit {when(state['heartbeat_at'])}"
+    elif state["running"]:
         daemon = f"running, pid {state['pid']}, started {when(state['started_at'])}"
+    elif state["heartbeat_future_ms"]:
+        daemon = f"unknown; last commit stamped {clock(state['heartbeat_at'])}"
     elif state["heartbeat_at"]:
         daemon = f"not running; last commit {when(state['heartbeat_at'])}"
     else:
@@ -94,12 +105,34 @@ def status_text(state: dict[str, Any], now: int) -> str:
             ("book", f"{state['book_id']}, schema {state['schema']}"))
     # A PostgreSQL book's account: the active tracker and its standbys, as the server sees
     # them (an SQLite book has one writer, the daemon above).
-    rows += tuple((t["role"], f"{t['name']}" + (f" from {t['addr']}" if t["addr"] else "")
-                   + f", since {when(t['since'])}") for t in state.get("trackers", ()))
+    rows += tuple((t["role"], tracker_text(t, when)) for t in state.get("trackers", ()))
     return "\n".join([head, *(f"  {name:<13}{value}" for name, value in rows)])
 
 
+def tracker_text(tracker: dict[str, Any], when: Callable[[int | None], str]) -> str:
+    """One tracker of the account: its name, and since when it is connected, which for a
+    standby that took over is when it began waiting; the active's `writing_since` is when
+    its term as the writer began (`sync_state.started_at`), where the book names it. The
+    server hides another role's address and connection time from a role without
+    pg_read_all_stats: `hidden`, said as such, never as "never"."""
+    if tracker["hidden"]:
+        return f"{tracker['name']}, connected since unknown (hidden from this role)"
+    text = (f"{tracker['name']}" + (f" from {tracker['addr']}" if tracker["addr"] else "")
+            + f", connected since {when(tracker['since'])}")
+    if tracker.get("writing_since"):
+        text += f", writing since {when(tracker['writing_since'])}"
+    return text
+
+
 def why_not_live(state: dict[str, Any]) -> str:
+    if state["heartbeat_future_ms"]:
+        return (f"heartbeat {ago(state['heartbeat_future_ms'])} in the future: the writer's "
+                "clock is ahead, or this host's is behind")
+    if state["stalled"] and state["held"]:
+        what = "the account" if "trackers" in state else "the book"
+        return (f"a tracker holds {what} but has not written for "
+                f"{ago(state['heartbeat_age_ms'])}: stalled (stopped, frozen or unable to "
+                "write)")
     if state["stalled"]:
         return f"no commit for {ago(state['heartbeat_age_ms'])}: writes stalled"
     if state["running"] or state["status"] in ("stopped", readers.NEVER_RAN):

@@ -31,6 +31,10 @@ HEARTBEAT_STALE_MS = 15_000
 # The daemon commits at least once a second; `live = 1` with an older last commit means the
 # writer is stuck (a full disk, a lock held by another process) and the book may be behind.
 LIVE_STALE_MS = 5_000
+# A heartbeat later than the reader's clock by more than this was written by a clock that
+# is not the reader's (a writer's clock ahead, or the reader's behind, or a clock that
+# jumped back): its age says nothing, so the book is not taken as current.
+FUTURE_TOLERANCE_MS = 1_000
 
 
 class Unavailable(Exception):
@@ -60,17 +64,26 @@ def iso(ms: int | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def judged(state: dict[str, Any]) -> dict[str, Any]:
+def judged(state: dict[str, Any], now: int, *, held: bool) -> dict[str, Any]:
     """`state` (a `sync_state` row, `open_orders` and `schema`, of either backend) with `live`
     as a reader should take it: the column, and a commit within LIVE_STALE_MS (the column
-    cannot be cleared while writes fail). `status` is the daemon's words without its count."""
+    cannot be cleared while writes fail). `status` is the daemon's words without its count.
+
+    `now` is the clock the heartbeat was written with: the database server's on PostgreSQL
+    (its writer stamps `heartbeat_at` with it), this host's on SQLite. `held`: a writer
+    holds the book now (the account's lock; an SQLite book's `<db>.seq` lock): one whose
+    heartbeat is old is a stalled writer, not a daemon that is gone."""
     state.pop("id", None)
     heartbeat = state.get("heartbeat_at") or 0
-    age = int(time.time() * 1000 - heartbeat) if heartbeat else None
+    age = now - heartbeat if heartbeat else None
+    future = age is not None and age < -FUTURE_TOLERANCE_MS
+    state["held"] = held
+    state["checked_at"] = now
     state["heartbeat_age_ms"] = age
-    state["running"] = age is not None and age < HEARTBEAT_STALE_MS and (
-        state["status"] != "stopped")
-    state["stalled"] = bool(state["running"] and state["live"] and age is not None
+    state["heartbeat_future_ms"] = -age if future and age is not None else None
+    state["running"] = age is not None and not future and state["status"] != "stopped" and (
+        age < HEARTBEAT_STALE_MS or held)
+    state["stalled"] = bool(state["running"] and (state["live"] or held) and age is not None
                             and age >= LIVE_STALE_MS)
     state["live"] = bool(state["live"]) and state["running"] and not state["stalled"]
     # A new book's columns say "starting" before any daemon has started; a stalled writer
@@ -79,9 +92,11 @@ def judged(state: dict[str, Any]) -> dict[str, Any]:
     state["status"] = NEVER_RAN if never_ran else STATUS_COUNT.sub("", state["status"])
     if never_ran:
         state["not_live_reason"] = "never_started"
+    elif future:
+        state["not_live_reason"] = "heartbeat_in_future"
     elif state["stalled"]:
         state["not_live_reason"] = "database_unwritable"
-    for name in TIME_FIELDS:
+    for name in (*TIME_FIELDS, "checked_at"):
         state[f"{name}_iso"] = iso(state[name])
     return state
 

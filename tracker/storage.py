@@ -113,6 +113,9 @@ class BookStore(ABC):
     that the reads written here run on it unchanged."""
 
     MARK: ClassVar[str]
+    # The database's own clock in ms, as SQL, where readers on other hosts compare the
+    # heartbeat with it; None: the writer's clock, which an SQLite book's readers share.
+    NOW: ClassVar[str | None] = None
     DB_ERRORS: ClassVar[tuple[type[Exception], ...]]  # what its driver raises
     logger: ClassVar[Any]  # the backend's own, which its log lines carry
     scope: str = ""
@@ -198,9 +201,15 @@ class BookStore(ABC):
 
     def _state_set(self, batch: Batch) -> tuple[str, list[Any]]:
         """The SET clause of the batch's `sync_state` update, and its values: the batch's
-        columns, the heartbeat (now), and each outcome counter raised by the batch's count."""
-        state = dict(batch.state, heartbeat_at=now_ms())
+        columns, the heartbeat (`NOW`, or this process's clock where the backend has
+        none), and each outcome counter raised by the batch's count."""
+        state = dict(batch.state)
+        if self.NOW is None:
+            state["heartbeat_at"] = now_ms()
+        else:
+            state.pop("heartbeat_at", None)
         sets = ([f"{k} = {self.MARK}" for k in state]
+                + ([] if self.NOW is None else [f"heartbeat_at = {self.NOW}"])
                 + [f"{c} = {c} + {self.MARK}" for c in COUNTERS])
         return ", ".join(sets), [*state.values(), *(batch.counts[c] for c in COUNTERS)]
 

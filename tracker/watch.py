@@ -40,7 +40,7 @@ MAX_SEQ = 2**63 - 1
 class Step:
     """One poll: the book it read, the lines to print, and the seq they bring it to."""
 
-    book_id: str | None  # None: a PostgreSQL account no tracker has written yet
+    book_id: str | None
     last: int
     lines: list[dict[str, Any]] = field(default_factory=list)
     more: bool = False  # a whole batch came: read again at once

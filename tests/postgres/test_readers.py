@@ -25,7 +25,7 @@ import pytest
 from harness import Lab, clean_env, eventually, stop_process
 from harness.books import PostgresBook
 from harness.postgres import Database, Postgres, client_env, free_port
-from tracker import migrate, readers
+from tracker import migrate
 from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
@@ -176,30 +176,35 @@ def test_orders_of_one_account_are_printed_as_the_same_book_in_sqlite_prints_the
 # -- status and healthcheck -------------------------------------------------------------
 
 
-def test_status_of_an_account_no_tracker_has_written_is_sqlites_new_book_plus_account(
+def test_an_account_no_tracker_has_written_is_an_unavailable_book_that_names_the_others(
         book: Database, tmp_path: Path) -> None:
+    """A mistyped account read as an empty book ("0 open orders", exit 0): it is refused as
+    a missing SQLite file is (69, one line), naming the accounts there."""
     write(book, "acct2", ACCT2, live=1, status="live")  # another account's row and orders
+    write(book, "acct3", [], live=0, status="stopped")
+    said = (f"tracker: no tracker has written account 'acct1' in {book.url(password=False)} "
+            "(accounts there: acct2, acct3; is the account mistyped, or has its tracker not "
+            "started yet?)\n")
+    for command in (["orders"], ["orders", "--format", "json"], ["status"]):
+        done = tracker(*command, *reading(book, "acct1"))
+        assert (done.returncode, done.stdout, done.stderr) == (EX_UNAVAILABLE, "", said)
+    done = tracker("status", "--json", *reading(book, "acct1"))
+    assert done.returncode == EX_UNAVAILABLE and done.stderr == said
+    assert json.loads(done.stdout) == {"error": said[len("tracker: "):-1],
+                                       "exit_code": EX_UNAVAILABLE}
+    health = tracker("healthcheck", *reading(book, "acct1"))
+    assert (health.returncode, health.stdout) == (1, "")
+    assert health.stderr == f"unhealthy: {said[len('tracker: '):]}"
+
+    # A written account's status has SQLite's fields, with the account and its trackers.
     lite = tmp_path / "orders.db"
     assert tracker("migrate", "--db", str(lite)).returncode == 0
     sqlite = json.loads(tracker("status", "--json", "--db", str(lite)).stdout)
-
-    done = tracker("status", "--json", *reading(book, "acct1"))
-    state = json.loads(done.stdout)
-    assert done.returncode == 3 and done.stderr == ""
-    # The same fields, with the account and the trackers the server knows of for it.
+    state = json.loads(tracker("status", "--json", *reading(book, "acct3")).stdout)
     assert [k for k in state if k not in ("account", "trackers")] == list(sqlite)
-    assert state["account"] == "acct1" and state["book_id"] is None
-    assert state["trackers"] == []  # none is running for acct1
-    assert {k: v for k, v in state.items() if k not in ("account", "book_id", "trackers")} \
-        == {k: v for k, v in sqlite.items() if k != "book_id"}
-    assert state["status"] == readers.NEVER_RAN and state["not_live_reason"] == "never_started"
-    assert state["open_orders"] == 0 and state["schema"] == LATEST
-    text = tracker("status", *reading(book, "acct1"))
-    assert text.returncode == 3
-    assert text.stdout.splitlines()[0] == f"NOT LIVE: {readers.NEVER_RAN}"
-    assert text.stdout.splitlines()[-1] == f"  book         none yet, schema {LATEST}"
-    health = tracker("healthcheck", *reading(book, "acct1"))
-    assert (health.returncode, health.stdout) == (1, f"unhealthy: {readers.NEVER_RAN}\n")
+    assert state["account"] == "acct3" and state["trackers"] == []
+    assert state["status"] == "stopped" and state["open_orders"] == 0
+    assert state["schema"] == LATEST
 
 
 def test_status_and_healthcheck_of_a_running_then_stopped_daemon(
@@ -521,13 +526,13 @@ def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> 
     for account in ("acct1", "acct2"):
         alone = json.loads(tracker("orders", *reading(book, account), "--format", "json").stdout)
         assert alone, account
-        assert [{k: v for k, v in r.items() if k != "account"} for r in rows
+        assert [{k: v for k, v in r.items() if k not in ("account", "book_live")} for r in rows
                 if r["account"] == account] == alone
     csv_lines = tracker("orders", *every, "--format", "csv").stdout.splitlines()
-    assert csv_lines[0].startswith("account,order_id,symbol,")
+    assert csv_lines[0].startswith("account,book_live,order_id,symbol,")
     assert len(csv_lines) == 1 + len(rows)
     table = tracker("orders", *every).stdout.splitlines()
-    assert table[0].split()[:2] == ["account", "order_id"]
+    assert table[0].split()[:3] == ["account", "book", "order_id"]
     assert table[-1] == f"{len(rows)} open orders"
     only = json.loads(tracker("orders", *every, "--symbol", "SOL_USDT", "--format",
                               "json").stdout)

@@ -73,6 +73,10 @@ def test_a_standby_waits_then_takes_over_when_the_active_dies(
     print(f"standby live {time.monotonic() - killed:.2f} s after the active's SIGKILL")
     assert took.state["pid"] == standby.pid
     assert logged(standby.log, "took_over")
+    # It connected when it began to wait; its term as the writer began at the takeover.
+    code, status = standby.status()
+    (listed,) = [t for t in status["trackers"] if t["role"] == "active"]
+    assert listed["writing_since"] == took.state["started_at"] > listed["since"] + 1000
     roles = scrape(port)
     assert (roles['tracker_role{role="standby"}'], roles['tracker_role{role="active"}']) \
         == (0, 1)

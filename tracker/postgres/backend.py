@@ -53,6 +53,10 @@ class Postgres:
         psycopg = driver()  # present: the store opened with it
         if not isinstance(exc, psycopg.Error):
             return None
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return StartupError(os.EX_CANTCREAT, f"db: {self.shown}: this role lacks write "
+                                                 f"rights on the book: "
+                                                 f"{schema.said(exc, self.url)}")
         return StartupError(os.EX_UNAVAILABLE, f"db: cannot use {self.shown}: "
                                                f"{schema.said(exc, self.url)}")
 

@@ -13,8 +13,10 @@ read (`driver`): an SQLite install has no use for it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,10 +47,10 @@ RECONNECT_MAX_SECONDS = 5.0  # the longest back-off between two connection attem
 # Open orders as the SQLite readers sort them: NULLs first and text by its bytes (SQLite's
 # BINARY collation), whatever the database's own collation.
 ORDER_BY = ' ORDER BY symbol COLLATE "C", created_at NULLS FIRST, order_id COLLATE "C"'
-# `sync_state` as the migration's defaults make it, for an account no tracker has written
-# yet; its book_id is none until the tracker makes the row.
-NEVER_WRITTEN = {"live": 0, "epoch": 0, "status": "starting", "reconnects": 0, "splices": 0,
-                 "applied": 0, "duplicate": 0, "stale": 0, "invalid": 0, "unresolved": 0}
+# The tracker's pid in its connection's name, "tracker ACCOUNT pid N on HOST" (its
+# store's application_name).
+NAMED_PID = re.compile(r" pid (\d+) on ")
+NAMED = 20  # accounts named at most when a reader's account is not among them
 T = TypeVar("T")
 
 
@@ -80,6 +82,10 @@ class PostgresReader:
 
     def open_orders(self, symbol: str | None) -> tuple[list[dict[str, Any]], bool]:
         return open_orders(self.book, symbol)
+
+    def every_account(self, symbol: str | None) -> tuple[
+            list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
+        return every_account(self.book, symbol)
 
     def status(self) -> dict[str, Any]:
         return status(self.book)
@@ -160,6 +166,11 @@ def open_orders(book: AccountBook, symbol: str | None = None) -> tuple[list[dict
     """The account's open orders (of `symbol`), and whether the account ever held an order
     of `symbol`, open or not (always True without one), from one read. A AccountBook of every
     account gives every account's, each row with its `account`, in account order."""
+    return read(book, functools.partial(_open_orders, book, symbol))
+
+
+def _open_orders(book: AccountBook, symbol: str | None,
+                 conn: psycopg.Connection[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     where = ["account = %s"] if book.account is not None else []
     args: list[str] = [book.account] if book.account is not None else []
     if symbol:
@@ -171,39 +182,108 @@ def open_orders(book: AccountBook, symbol: str | None = None) -> tuple[list[dict
     sql = f"SELECT {', '.join(fields)} FROM open_orders{clause}"
     order = ORDER_BY if book.account is not None else ORDER_BY.replace(
         " ORDER BY ", ' ORDER BY account COLLATE "C", ', 1)
+    if book.account is not None and conn.execute(
+            "SELECT 1 FROM sync_state WHERE account = %s", (book.account,)).fetchone() is None:
+        raise unwritten(conn, book)
+    rows = conn.execute(sql + order, args).fetchall()
+    seen = bool(rows) or not symbol or conn.execute(
+        f"SELECT 1 FROM orders{clause} LIMIT 1", args).fetchone() is not None
+    return rows, seen
 
-    def query(conn: psycopg.Connection[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-        rows = conn.execute(sql + order, args).fetchall()
-        seen = bool(rows) or not symbol or conn.execute(
-            f"SELECT 1 FROM orders{clause} LIMIT 1", args).fetchone() is not None
-        return rows, seen
+
+def every_account(book: AccountBook, symbol: str | None) -> tuple[
+        list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
+    """`open_orders` of every account, and every account's state judged as `status` judges
+    one account's, from one read: which accounts' rows are current."""
+
+    def query(conn: psycopg.Connection[dict[str, Any]]) -> tuple[
+            list[dict[str, Any]], bool, dict[str, dict[str, Any]]]:
+        rows, seen = _open_orders(book, symbol, conn)
+        now = server_now(conn)
+        counts = {r["account"]: r["n"] for r in conn.execute(
+            "SELECT account, count(*) AS n FROM open_orders GROUP BY account")}
+        schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
+                              ).fetchone()
+        assert schema is not None
+        states = {}
+        for row in conn.execute('SELECT * FROM sync_state ORDER BY account COLLATE "C"'
+                                ).fetchall():
+            trackers = lockers(conn, row["account"])
+            states[row["account"]] = readers.judged(dict(row) | {
+                "open_orders": counts.get(row["account"], 0), "schema": schema["v"],
+                "trackers": trackers}, now, held=holds(trackers))
+        return rows, seen, states
 
     return read(book, query)
 
 
+def server_now(conn: psycopg.Connection[dict[str, Any]]) -> int:
+    """The server's clock, which the writer stamps `heartbeat_at` with, in ms: a heartbeat's
+    age does not depend on any tracker's or reader's clock."""
+    row = conn.execute("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now"
+                       ).fetchone()
+    assert row is not None
+    return int(row["now"])
+
+
+def unwritten(conn: psycopg.Connection[dict[str, Any]], book: AccountBook) -> readers.Unavailable:
+    """What an account no tracker has written is (its tracker makes its `sync_state` row
+    when it first starts): Unavailable, as a missing SQLite file is, since a mistyped
+    account would otherwise read as an empty book. The accounts there are named, to spot
+    the typo."""
+    names = [r["account"] for r in conn.execute(
+        f'SELECT account FROM sync_state ORDER BY account COLLATE "C" LIMIT {NAMED + 1}')]
+    there = (f"accounts there: {', '.join(names[:NAMED])}{', ...' if len(names) > NAMED else ''}"
+             if names else "no tracker has written any account there yet")
+    return readers.Unavailable(f"no tracker has written account {book.account!r} in "
+                               f"{book.where} ({there}; is the account mistyped, or has its "
+                               "tracker not started yet?)")
+
+
+def lockers(conn: psycopg.Connection[dict[str, Any]], account: str) -> list[dict[str, Any]]:
+    """Who holds the account and who waits for it, as the server knows them now: the truth
+    about every tracker of the account, from whichever host asks. `hidden`: the server
+    keeps another role's connection time and address from this role (a client backend
+    always has a start time where it may be seen)."""
+    return [{"role": "active" if r["granted"] else "standby", "name": r["name"],
+             "addr": r["addr"], "since": r["since"], "since_iso": readers.iso(r["since"]),
+             "hidden": r["since"] is None}
+            for r in conn.execute(migrate.LOCKERS, (account,)).fetchall()]
+
+
+def holds(trackers: list[dict[str, Any]]) -> bool:
+    return any(t["role"] == "active" for t in trackers)
+
+
 def status(book: AccountBook) -> dict[str, Any]:
     """The account's `sync_state` row, its open-order count and the schema version from one
-    read, judged as `tracker.readers.status` judges an SQLite book's."""
+    read, judged as an SQLite book's is, by the server's clock."""
 
     def query(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, Any]:
-        cur = conn.execute("SELECT * FROM sync_state WHERE account = %s", (book.account,))
-        row = cur.fetchone()
-        state = dict(row) if row is not None else {
-            column.name: NEVER_WRITTEN.get(column.name) for column in cur.description or ()
-        } | {"account": book.account}
+        now = server_now(conn)
+        row = conn.execute("SELECT * FROM sync_state WHERE account = %s",
+                           (book.account,)).fetchone()
+        if row is None:
+            raise unwritten(conn, book)
         count = conn.execute("SELECT count(*) AS n FROM open_orders WHERE account = %s",
                              (book.account,)).fetchone()
         schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
                               ).fetchone()
         assert count is not None and schema is not None  # aggregates always give a row
-        # Who holds the account and who waits for it, as the server knows them now: the
-        # truth about every tracker of the account, from whichever host asks.
-        trackers = [{"role": "active" if r["granted"] else "standby", "name": r["name"],
-                     "addr": r["addr"], "since": r["since"], "since_iso": readers.iso(r["since"])}
-                    for r in conn.execute(migrate.LOCKERS, (book.account,)).fetchall()]
-        return state | {"open_orders": count["n"], "schema": schema["v"], "trackers": trackers}
+        trackers = lockers(conn, book.account)
+        for tracker in trackers:
+            # The active's term as the writer began when it first wrote the book, where the
+            # pid in its name is the book's writer's (a standby that took over connected
+            # long before).
+            found = NAMED_PID.search(tracker["name"] or "")
+            if (tracker["role"] == "active" and found and row["pid"] is not None
+                    and int(found.group(1)) == row["pid"]):
+                tracker["writing_since"] = row["started_at"]
+                tracker["writing_since_iso"] = readers.iso(row["started_at"])
+        return readers.judged(dict(row) | {"open_orders": count["n"], "schema": schema["v"],
+                                           "trackers": trackers}, now, held=holds(trackers))
 
-    return readers.judged(read(book, query))
+    return read(book, query)
 
 
 @dataclass
@@ -211,12 +291,21 @@ class PostgresJournal:
     """`tracker watch`'s questions about one account's journal, inside one read."""
 
     conn: psycopg.Connection[dict[str, Any]]
-    account: str
+    book: AccountBook
 
-    def book_id(self) -> str | None:
+    @property
+    def account(self) -> str:
+        assert self.book.account is not None  # a watcher reads one account
+        return self.book.account
+
+    def book_id(self) -> str:
+        """Unavailable for an account no tracker has written: the watcher says so once
+        and waits for it, as for a missing SQLite book."""
         row = self.conn.execute("SELECT book_id FROM sync_state WHERE account = %s",
                                 (self.account,)).fetchone()
-        return row["book_id"] if row is not None else None
+        if row is None:
+            raise unwritten(self.conn, self.book)
+        return str(row["book_id"])
 
     def bounds(self) -> tuple[int | None, int]:
         """The lowest seq kept and the highest used: retention always keeps the newest row,
@@ -274,7 +363,7 @@ class Listener:
         if self.conn is None:
             self.conn = self._open()
         return transaction(self.conn, self.book,
-                           lambda conn: query(PostgresJournal(conn, self.book.account)))
+                           lambda conn: query(PostgresJournal(conn, self.book)))
 
     def wait(self, interrupted: Callable[[], bool]) -> bool:
         """Until a commit of this account is announced (True), FALLBACK_SECONDS pass or

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -63,18 +64,34 @@ COMMIT_TIMEOUT = 30.0  # the default of PgStore.commit_timeout
 # How long a reconnect waits for the server to finish ending our old connection.
 RECLAIM_SECONDS = 2.0
 CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
+# The longest application_name the server keeps (NAMEDATALEN - 1), in bytes: an account's
+# characters (A-Za-z0-9._-) and a host name's are one byte each.
+NAME_BYTES = 63
 
 
 class AccountTaken(Exception):
     """Another connection holds the account's lock: this store writes no more."""
 
 
+def application_name(account: str, pid: int, host: str) -> str:
+    """"tracker ACCOUNT pid N on HOST", who we are in pg_stat_activity (the lock's holder is
+    named from there), within the 63 bytes the server keeps. An account too long for them
+    (accounts may have 64 characters) is shortened to its first 20 and a hash of the whole
+    (the whole is in sync_state), so that the pid and host, which tell the trackers of one
+    account apart, stay; a host too long for what is left loses its end."""
+    name = f"tracker {account} pid {pid} on {host}"
+    if len(name) > NAME_BYTES:
+        digest = hashlib.sha256(account.encode()).hexdigest()[:8]
+        name = f"tracker {account[:20]}~{digest} pid {pid} on {host}"
+    return name[:NAME_BYTES]
+
+
 def _connect_args(account: str, password: str) -> dict[str, Any]:
-    """libpq's settings beside the URL's: who we are in pg_stat_activity (the lock's holder
-    is named from there), and keepalives, so that a network cut is noticed in seconds."""
+    """libpq's settings beside the URL's: our name in pg_stat_activity, and keepalives, so
+    that a network cut is noticed in seconds."""
     args: dict[str, Any] = {
         "autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
-        "application_name": f"tracker {account} pid {os.getpid()} on {socket.gethostname()}"[:63],
+        "application_name": application_name(account, os.getpid(), socket.gethostname()),
         "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
         "tcp_user_timeout": 15_000}
     if password:
@@ -90,6 +107,9 @@ class PgStore(BookStore):
     connection and what it last committed."""
 
     MARK = "%s"
+    # The server's clock stamps the heartbeat, at the moment the state is written: a tracker
+    # whose clock is ahead cannot make its book look current after it died.
+    NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
     DB_ERRORS = (psycopg.Error,)
     logger = log
     scope = "account = %s AND "
@@ -149,6 +169,12 @@ class PgStore(BookStore):
             await store.close()
             raise StartupError(os.EX_TEMPFAIL if isinstance(exc, AccountTaken)
                                else exc.code, f"db: {store.where}: {exc}") from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # A reader's role given to the tracker: starting again cannot fix it.
+            await store.close()
+            raise StartupError(os.EX_CANTCREAT, f"db: {store.where}: this role lacks write "
+                                                f"rights on the book: {migrate.said(exc, url)}"
+                               ) from None
         except psycopg.Error as exc:
             await store.close()
             raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {store.where}: "

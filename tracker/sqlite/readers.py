@@ -8,7 +8,9 @@ book too.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +88,29 @@ def _state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def status(path: Path) -> dict[str, Any]:
-    """The `sync_state` row and the open-order count from one read, as `judged` gives them."""
-    return judged(read(path, _state))
+    """The `sync_state` row and the open-order count from one read, as `judged` gives them,
+    by this host's clock: the daemon's too, since an SQLite book has its writer on the host
+    that reads it (a clock that jumps back makes its last heartbeat one from the future
+    until the next commit, a second later)."""
+    return judged(read(path, _state), int(time.time() * 1000), held=locked(path))
+
+
+def locked(path: Path) -> bool:
+    """Whether a daemon holds the book's writer lock (the flock on `<db>.seq`) now, as
+    Linux's /proc/locks shows it, without touching the lock (a reader that took it, even
+    for an instant, could make a daemon starting then refuse the book as in use). A daemon
+    stopped with SIGSTOP, or frozen, holds it while it writes nothing: it is stalled, not
+    gone. False where the lock cannot be seen (no such file, another system)."""
+    try:
+        seq = os.stat(f"{path}.seq")
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    held = f"{os.major(seq.st_dev):02x}:{os.minor(seq.st_dev):02x}:{seq.st_ino}"
+    # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2147846 0 EOF"; a waiter's line has "->" after
+    # the number, and is no holder.
+    return any(f[1:2] == ["FLOCK"] and f[5:6] == [held]
+               for f in (line.split() for line in table.splitlines()))
 
 
 @dataclass(frozen=True)
