@@ -29,9 +29,11 @@ class Daemon:
 
     def __init__(self, workdir: Path, sim: Sim, *, profile: Profile = BITMART_V2,
                  db: Path | None = None, store: BookUnderTest | None = None,
-                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+                 env: dict[str, str] | None = None, name: str = "daemon",
+                 args: tuple[str, ...] = ()) -> None:
         """The book is `store` where given (either backend), else the SQLite file `db`;
-        `env` may name another simulator account's credentials."""
+        `env` may name another simulator account's credentials; `args` are `tracker run`'s
+        flags beyond the settings (`--drop-symbols`)."""
         self.db = db or workdir / "book.db"
         self.store: BookUnderTest = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
@@ -40,6 +42,7 @@ class Daemon:
             "TRACKER_SYMBOLS": ",".join(SYMBOLS),
             "TRACKER_REST_URL": sim.rest_url,
             "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -49,7 +52,7 @@ class Daemon:
         with self.log.open("ab") as err:
             err.write(f"=== start {self.starts} ===\n".encode())
             err.flush()
-            self.proc = subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([*TRACKER, "run", *self.args], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err, env=self.env)
         return self
 

@@ -16,6 +16,7 @@ import structlog
 from tracker import metrics
 from tracker.backends import Backend
 from tracker.config import Config, ConfigError
+from tracker.identity import Mismatch
 from tracker.migrate import StartupError
 from tracker.notify import Notifier
 from tracker.storage import BookStore
@@ -166,9 +167,15 @@ async def _open_or_stop(config: Config, backend: Backend,
 
 
 async def first_write(tracker: Tracker, backend: Backend) -> None:
-    """The first full read and the first write: a book that fails them cannot be used."""
+    """The first full read and the first write: a book that fails them cannot be used, and
+    neither can one of another exchange account or of symbols this tracker would leave
+    uncovered (refused before anything is written, exit 78: starting again cannot help)."""
     try:
         await tracker.load()
+    except Mismatch as exc:
+        account = tracker.config.account
+        book = f"account {account} in {backend.shown}" if account else backend.shown
+        raise StartupError(os.EX_CONFIG, f"db: {book}: {exc}") from None
     except Exception as exc:
         refused = backend.unusable(exc)
         if refused is None:
