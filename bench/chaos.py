@@ -10,10 +10,12 @@ delayed and reordered pushes; abrupt and clean disconnects; silence; REST 5xx, 4
 slowness and lag; REST answers that trickle in or never end; token expiry, early and on
 demand; orders moving between pages; a server clock minutes off) plus SIGKILL and restart
 of the daemon, and a book that cannot be written for a while: another process holding its
-write lock, or (as root, on a small tmpfs) a full disk. Then the faults and the flow stop,
-and the daemon must bring its book to the truth on its own (its periodic reconcile is set
-short, as an operator would for a lossy link). A scenario replays from its seed, up to the
-timing of the machine.
+write lock, or (as root, on a small tmpfs) a full disk. In about half the scenarios a
+mismatched tracker (another account's keys, or fewer symbols) tries to take the book over
+when the daemon is killed, and must be refused (exit 78) without writing. Then the faults
+and the flow stop, and the daemon must bring its book to the truth on its own (its periodic
+reconcile is set short, as an operator would for a lossy link). A scenario replays from its
+seed, up to the timing of the machine.
 
 With `--store postgres` the book is an account of a PostgreSQL database, on a throwaway
 cluster of the scenario's own (initdb takes about 2 s): there a book that cannot be written
@@ -22,10 +24,11 @@ then SIGCONT), and a server fault must stay the fault of the one scenario that d
 scenarios running side by side (--jobs) share no server.
 
 Exit status 1 on any divergent order, lost or doubled journal row (the outcome counters of
-sync_state must count the journal's rows exactly), unexpected daemon exit or secret found
-in the daemon's output or database. A start refused with a sysexits code (74, 75, 69) while
-the book cannot be written is expected, and counted apart: a supervisor restarts it; a
-PostgreSQL book the daemon declared lost (`book_lost`) never is.
+sync_state must count the journal's rows exactly), unexpected daemon exit, mismatched
+tracker not refused, or secret found in the daemon's output or database. A start refused
+with a sysexits code (74, 75, 69) while the book cannot be written is expected, and counted
+apart: a supervisor restarts it; a PostgreSQL book the daemon declared lost (`book_lost`)
+never is.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -56,11 +60,14 @@ from harness import (
     Daemon,
     Sim,
     divergences,
+    eventually,
     fill_disk,
+    logged,
     ro_connect,
 )
 from harness.books import BookUnderTest, PostgresBook
 from harness.postgres import BIN, Postgres, client_env
+from harness.sim import SYMBOLS
 from tracker.batch import COUNTERS as OUTCOMES
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
@@ -85,6 +92,10 @@ ACCOUNT = "chaos"
 # busy machine), and its predecessor's backend may hold the account's lock a moment longer.
 SERVER_FAULT_MARGIN = 5.0
 JournalRow = tuple[int, str, str, str]
+# The share of scenarios in which a mismatched tracker tries to take the book over, drawn
+# from a second random stream so that the storm of every seed stays what it was.
+MISMATCHED_SHARE = 0.5
+EX_CONFIG = 78
 
 
 @dataclass
@@ -102,6 +113,7 @@ class Result:
     converge_s: float | None = None
     unexpected_exits: list[int] = field(default_factory=list)
     unwritable_exits: int = 0  # refused starts while the book could not be written
+    mismatched_admitted: int = 0  # mismatched trackers that were not refused with 78
     secret_leaks: int = 0
     error: str | None = None
     seconds: float = 0.0
@@ -109,7 +121,8 @@ class Result:
     @property
     def failed(self) -> bool:
         return bool(self.divergent or self.journal_lost or self.journal_doubled
-                    or self.unexpected_exits or self.secret_leaks or self.error)
+                    or self.unexpected_exits or self.mismatched_admitted or self.secret_leaks
+                    or self.error)
 
     def line(self) -> str:
         faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "-"
@@ -120,6 +133,7 @@ class Result:
                 f"{self.journal_lost} doubled={self.journal_doubled} converge={converge} "
                 f"exits={len(self.unexpected_exits)} "
                 f"unwritable_exits={self.unwritable_exits} "
+                f"mismatched_admitted={self.mismatched_admitted} "
                 f"leaks={self.secret_leaks} faults={faults}")
         if self.error:
             text += f"\n     error: {self.error}"
@@ -157,6 +171,12 @@ class Scenario:
         self.frozen: list[int] | None = None  # the server's processes, SIGSTOPped
         self.server_down = False  # crashed, not started again yet
         self.server_back = float("-inf")  # when the last server fault ended
+        side = random.Random(seed * 1_000_003 + 30)  # not `rng`: the storm's draws stay
+        self.mismatched_due: float | None = (
+            side.uniform(0.2, 0.8) * length if side.random() < MISMATCHED_SHARE else None)
+        self.mismatched_keys = side.random() < 0.5  # else fewer symbols
+        self.rogues: list[Daemon] = []
+        self.rogue_secrets: list[str] = []
 
     def run(self) -> Result:
         started = time.monotonic()
@@ -178,6 +198,9 @@ class Scenario:
             self._storm(sim, daemon)
             sim.faults(**CALM)
             self._writable()
+            if self.mismatched_due is not None:  # the storm never let it in: now, then
+                time.sleep(max(0.0, self.server_back + SERVER_FAULT_MARGIN - time.monotonic()))
+                self._mismatched(sim, daemon)
             sim.flow(0)
             calm_since = time.monotonic()
             self._keep_alive(daemon)
@@ -198,7 +221,8 @@ class Scenario:
             if self.server is not None:
                 self._end_server(daemon)
             else:
-                result.secret_leaks = leaks(daemon)
+                result.secret_leaks = leaks(daemon, (*SECRETS, *self.rogue_secrets),
+                                            rogues=self.rogues)
             if self.disk is not None:
                 for path in self.disk.iterdir():  # kept beside the logs, off the tmpfs
                     shutil.move(path, self.workdir / path.name)
@@ -224,8 +248,12 @@ class Scenario:
             (1, self._clock_skew), (2, self._sigkill), (2, self._calm),
             (1, self._unwritable)]
         weights = [w for w, _ in actions]
-        end = time.monotonic() + self.length
+        start = time.monotonic()
+        end = start + self.length
         while time.monotonic() < end:
+            if self.mismatched_due is not None and time.monotonic() >= start + \
+                    self.mismatched_due and self._mismatched(sim, daemon):
+                self.mismatched_due = None
             action = self.rng.choices([a for _, a in actions], weights)[0]
             action(sim, daemon)
             time.sleep(self.rng.uniform(0.1, 0.7))
@@ -375,6 +403,50 @@ class Scenario:
         daemon.start()
         self.result.restarts += 1
 
+    def _mismatched(self, sim: Sim, daemon: Daemon) -> bool:
+        """A tracker with another account's keys, or fewer symbols, tries to take the book
+        over when the daemon dies: on PostgreSQL it waits as the standby and gets the claim
+        at the SIGKILL; on SQLite it is started on the file first (a second unit, wrongly
+        configured). It must leave with 78, naming what differs, and write nothing: the
+        journal check and the convergence at the end hold the book to that. False while the
+        book cannot be written (a refusal then would say nothing of the identity)."""
+        if (self.locker or self.filler or self.server_down or self.frozen is not None
+                or time.monotonic() < self.server_back + SERVER_FAULT_MARGIN):
+            return False
+        self._keep_alive(daemon)
+        if self.mismatched_keys:
+            keys = {"TRACKER_API_KEY": secrets.token_hex(16),
+                    "TRACKER_API_SECRET": secrets.token_hex(32), "TRACKER_API_MEMO": "rogue"}
+            self.rogue_secrets += [keys["TRACKER_API_KEY"], keys["TRACKER_API_SECRET"]]
+            env, differs = SOAK_ENV | keys, "other API keys"
+        else:
+            env, differs = SOAK_ENV | {"TRACKER_SYMBOLS": SYMBOLS[0]}, "covers symbols"
+        rogue = Daemon(self.workdir, sim, profile=self.profile, env=env, store=daemon.store,
+                       db=daemon.db, name=f"mismatched{len(self.rogues) + 1}")
+        self.rogues.append(rogue)
+        if self.server is not None:
+            rogue.start()
+            with contextlib.suppress(AssertionError):
+                eventually(lambda: _waits(rogue), 20, "the mismatched tracker waits")
+        self._remember_journal(daemon)
+        daemon.signal(signal.SIGKILL)
+        daemon.wait()
+        if self.server is None:
+            rogue.start()
+        try:
+            code = rogue.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
+        refusal = last_start(rogue.log).splitlines()[-1:]
+        if code != EX_CONFIG or not refusal or differs not in refusal[0]:
+            self.result.mismatched_admitted += 1
+            self.result.examples.append(f"mismatched tracker exit {code}: {refusal}")
+            rogue.close()
+        self.result.faults["mismatched_" + ("keys" if self.mismatched_keys else "symbols")] += 1
+        daemon.start()
+        self.result.restarts += 1
+        return True
+
     def _calm(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(**CALM)
         self.silent_until = 0.0
@@ -445,7 +517,8 @@ class Scenario:
             # Whatever stopped process a fault left (SIGCONT wakes only what was stopped).
             if (self.server.data / "postmaster.pid").exists():
                 Postgres.thaw(self.server.pids())
-            result.secret_leaks = leaks(daemon, self._secrets(daemon), self.server)
+            result.secret_leaks = leaks(daemon, (*self._secrets(daemon), *self.rogue_secrets),
+                                        self.server, self.rogues)
             if result.failed or self.keep:
                 shutil.copy(self.server.log, self.workdir / "postgres.log")
                 database = daemon.store.database
@@ -531,11 +604,16 @@ def journal_rows(db: Path) -> list[JournalRow]:
         conn.close()
 
 
+def _waits(daemon: Daemon) -> None:
+    assert not daemon.alive() or logged(daemon.log, "standby"), "not waiting yet"
+
+
 def leaks(daemon: Daemon, secrets: tuple[str, ...] = SECRETS,
-          server: Postgres | None = None) -> int:
-    """How many times a secret appears in the daemon's output or its database files (for
-    PostgreSQL every file of the scenario's cluster: tables, WAL, the server's log)."""
-    blobs = [daemon.log]
+          server: Postgres | None = None, rogues: list[Daemon] | None = None) -> int:
+    """How many times a secret appears in the output of the daemon and of the mismatched
+    trackers, or in its database files (for PostgreSQL every file of the scenario's
+    cluster: tables, WAL, the server's log)."""
+    blobs = [daemon.log, *(r.log for r in rogues or ())]
     if server is not None:
         blobs += sorted(p for p in server.root.rglob("*") if p.is_file())
     else:
@@ -589,6 +667,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
         "journal_rows_doubled": sum(r.journal_doubled for r in results),
         "unexpected_exits": sum(len(r.unexpected_exits) for r in results),
         "unwritable_exits": sum(r.unwritable_exits for r in results),
+        "mismatched_admitted": sum(r.mismatched_admitted for r in results),
         "secret_leaks": sum(r.secret_leaks for r in results),
         "errors": sum(r.error is not None for r in results),
         "converge_s_median": converge[len(converge) // 2] if converge else None,
