@@ -23,8 +23,9 @@ from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
-# 78 (not a tracker book, a newer schema); `tracker run` also ends with 74 when its book was
-# deleted or replaced, or a stop could not write everything.
+# 78 (not a tracker book, a newer schema, a book of another exchange account or of symbols
+# the tracker would not cover); `tracker run` also ends with 74 when its book was deleted
+# or replaced, or a stop could not write everything.
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 # What a shell reports for a program that SIGPIPE ended (128 + 13): the reader of its
