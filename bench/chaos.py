@@ -405,8 +405,9 @@ class Scenario:
 
     def _mismatched(self, sim: Sim, daemon: Daemon) -> bool:
         """A tracker with another account's keys, or fewer symbols, tries to take the book
-        over when the daemon dies: on PostgreSQL it waits as the standby and gets the claim
-        at the SIGKILL; on SQLite it is started on the file first (a second unit, wrongly
+        over when the daemon dies: on PostgreSQL it starts beside the daemon as its standby
+        (and is refused as it would start to wait), then the daemon is killed; on SQLite it
+        is started on the file the moment the daemon is killed (a second unit, wrongly
         configured). It must leave with 78, naming what differs, and write nothing: the
         journal check and the convergence at the end hold the book to that. False while the
         book cannot be written (a refusal then would say nothing of the identity)."""

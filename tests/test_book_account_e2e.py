@@ -5,7 +5,8 @@ A tracker started on a book with another account's keys, or covering fewer symbo
 book holds open orders for, is refused with one line and exit 78 before it writes anything;
 more symbols are taken; a book from before schema 7 adopts the identity of its next tracker;
 `--drop-symbols` narrows a book explicitly, and its dropped symbols' orders leave it. On
-PostgreSQL a standby with another account's keys does not take over when the active dies.
+PostgreSQL a standby with another account's keys is refused as it starts to wait, and one
+with fewer symbols does not take over when the active dies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from harness import Daemon, Lab, eventually, logged
 from harness.books import BookUnderTest, PostgresBook, SqliteBook
@@ -145,8 +148,6 @@ def _forget_identity(store: BookUnderTest) -> None:
             conn.execute(sql)
         return
     assert isinstance(store, PostgresBook)
-    import psycopg
-
     with psycopg.connect(store.database.url()) as conn:
         conn.execute(sql + " WHERE account = %s", (store.account,))
 
@@ -179,31 +180,54 @@ def _waiting(daemon: Daemon) -> None:
     assert logged(daemon.log, "standby"), "not waiting yet"
 
 
-def test_a_standby_with_other_keys_does_not_take_over(
+def test_a_standby_with_other_keys_is_refused_at_once_and_never_takes_over(
         lab: Lab, pg_database: Database, tmp_path: Path) -> None:
-    """The issue's `alice` run with bob's keys: it waits as the standby, gets the account's
-    claim when alice's tracker dies, reads the identity the book records and leaves (78)
-    without a write; alice's next tracker finds its book as its last writer left it."""
+    """The issue's `alice` run with bob's keys: told as it would start waiting, not at the
+    failover it was there for; alice's tracker goes on writing."""
     book = PostgresBook(pg_database, "alice")
     sim, (alice, bob) = two_accounts(lab, tmp_path)
     active = tracker(lab, sim, book, alice).start()
     first = active.wait_live()
     standby = tracker(lab, sim, book, bob).start()
-    eventually(lambda: _waiting(standby), 20, "bob's tracker waits as the standby",
+    code = standby.wait(30)
+    text = standby.log.read_text()
+    lines = text[text.rindex("=== start "):].splitlines()[1:]
+    assert code == EX_CONFIG, (code, lines)
+    assert len(lines) == 1 and lines[0].startswith("tracker: db: account alice in "), lines
+    assert "other API keys" in lines[0], lines
+    assert book.read().state["pid"] == active.pid
+    active.wait_live(epoch_above=0)
+    active.wait_converged(sim)
+    assert active.book().state["epoch"] == first.state["epoch"]  # no takeover, no new splice
+    for secret in secrets_of(alice, bob):
+        assert secret.encode() not in stored_text(book) + text.encode()
+
+
+def test_a_standby_that_would_leave_symbols_uncovered_does_not_take_over(
+        lab: Lab, pg_database: Database, tmp_path: Path) -> None:
+    """The issue's standby with fewer symbols. What the book records says nothing against
+    it here (its symbols were never recorded, as in a book from before schema 7), so it
+    waits; it gets the claim when the active dies, sees the open orders of symbols it would
+    not cover, and leaves with 78 before it writes."""
+    book = PostgresBook(pg_database, "alice")
+    sim, (alice, _) = two_accounts(lab, tmp_path)
+    active = tracker(lab, sim, book, alice).start()
+    first = active.wait_live()
+    with psycopg.connect(pg_database.url()) as conn:
+        conn.execute("UPDATE sync_state SET symbols = NULL WHERE account = 'alice'")
+    standby = tracker(lab, sim, book, alice, TRACKER_SYMBOLS=SYMBOLS[0]).start()
+    eventually(lambda: _waiting(standby), 20, "the narrower tracker waits as the standby",
                context=standby.tail)
     active.signal(signal.SIGKILL)
     active.wait()
     before = snapshot(book)
     code = standby.wait(30)
-    text = standby.log.read_text()
-    last = text.splitlines()[-1]
+    last = standby.log.read_text().splitlines()[-1]
     assert code == EX_CONFIG, (code, standby.tail())
-    assert last.startswith("tracker: db: account alice in ") and "other API keys" in last, last
+    assert last.startswith("tracker: db: account alice in "), last
+    assert "the book covers symbols this tracker does not: BMX_ETH, ETH_USDT" in last, last
     assert not logged(standby.log, "tracker_started")  # it got the claim, and let it go
-    assert snapshot(book) == before, "the mismatched standby wrote to alice's book"
-    assert book.read().state["pid"] == active.pid
-    for secret in secrets_of(alice, bob):
-        assert secret.encode() not in stored_text(book) + text.encode()
+    assert snapshot(book) == before, "the narrower standby wrote to alice's book"
 
     back = tracker(lab, sim, book, alice).start()
     back.wait_live(epoch_above=first.state["epoch"])

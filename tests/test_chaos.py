@@ -39,7 +39,7 @@ def test_short_chaos_soak_converges_with_no_divergence() -> None:
 def test_short_chaos_soak_on_postgresql_survives_its_server_crashing_and_freezing() -> None:
     """Two scenarios on PostgreSQL books, each on a server of its own; their seeds draw a
     frozen server first thing (3242), and a SIGKILL then a crashed server (3243), and a
-    standby with another account's keys that gets the claim when the daemon dies (3243)."""
+    standby with another account's keys, which must be refused (3243)."""
     done = subprocess.run([sys.executable, "-m", "bench.chaos", "--store", "postgres",
                            "--scenarios", "2", "--seed", "3241", "--jobs", "2"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, env=clean_env())
