@@ -63,7 +63,7 @@ def stored_text(store: BookUnderTest) -> bytes:
     """Every byte the book keeps (the SQLite files; PostgreSQL's tables as text)."""
     if isinstance(store, SqliteBook):
         return b"".join(p.read_bytes() for p in store.path.parent.iterdir()
-                        if p.name.startswith(store.path.name))
+                        if p.name.startswith(store.path.name) and p.is_file())
     assert isinstance(store, PostgresBook)
     rows = store.query("SELECT (SELECT string_agg(s::text, '') FROM sync_state s) AS s, "
                        "(SELECT string_agg(o::text, '') FROM orders o) AS o, "
