@@ -183,6 +183,7 @@ async def first_write(tracker: Tracker, backend: Backend) -> None:
 
 
 def mismatched(config: Config, backend: Backend, exc: identity.Mismatch) -> StartupError:
+    """The refusal's one line, naming the book (and the account, in a shared database)."""
     account = f"account {config.account} in " if config.account else ""
     return StartupError(os.EX_CONFIG, f"db: {account}{backend.shown}: {exc}")
 
@@ -192,7 +193,8 @@ def refuse_a_stranger(config: Config, backend: Backend) -> None:
     that one with another account's keys or fewer symbols is told at once, not at the
     failover it was there for. The check at the claim (`first_write`) is the one that
     counts: it also sees the open orders' symbols, and whatever was recorded meanwhile.
-    A book that cannot be read here is left to it."""
+    A book that cannot be read here is left to it. One short read on the reader's own
+    connection, blocking: nothing else runs yet while a standby starts to wait."""
     try:
         state = backend.reader(None, os.environ, config.account or None).status()
     except readers.Unavailable:

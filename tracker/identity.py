@@ -30,14 +30,14 @@ def fingerprint(account_key: str) -> str:
     fixed label under the key, truncated to 64 bits.
 
     Why not the key: the book is read by every reader of the database. Why not a slow hash:
-    the key is a long random string (BitMart's API key: 32 or more random characters), so
-    no hash of it, fast or slow, can be inverted or guessed by trying keys; stretching buys
-    nothing and would cost every start. Why keyed, with a label of our own, rather than a
-    plain SHA-256 of the key: the fingerprint then matches no other program's hash of the
-    same key (a log, another tool's table), so the book links to nothing outside itself.
-    Why truncated: 64 bits tell two keys apart with certainty in practice and confirm
-    nothing further. The key itself is the API key, which the venue sends in clear headers;
-    the secret is never an input."""
+    an exchange's API key is a long random string the exchange made, so no hash of it, fast
+    or slow, can be inverted or guessed by trying keys; stretching buys nothing and would
+    cost every start. Why keyed, with a label of our own, rather than a plain SHA-256 of
+    the key: the fingerprint then matches no other program's hash of the same key (a log,
+    another tool's table), so the book links to nothing outside itself. Why truncated: 64
+    bits tell two keys apart with certainty in practice and confirm nothing further. What
+    is hashed is what the venue names (`Venue.account_key`: the API key, which requests
+    carry in clear headers); the secret is never an input."""
     digest = hmac.new(account_key.encode(), LABEL, hashlib.sha256).hexdigest()
     return digest[:FINGERPRINT_HEX]
 
