@@ -13,10 +13,12 @@ of the daemon, and a book that cannot be written for a while: another process ho
 write lock, or (as root, on a small tmpfs) a full disk; and all along, a reader flooding
 the book's change feed (connecting many times a second, holding more connections than the
 feed takes, sending garbage), whose whole account in the daemon's log must stay a few
-lines a start (`log_flood`). Then the faults and the flow stop, and the daemon must bring
-its book to the truth on its own (its periodic reconcile is set short, as an operator
-would for a lossy link). A scenario replays from its seed, up to the
-timing of the machine.
+lines a start (`log_flood`). In about half the scenarios a mismatched tracker (another
+account's keys, or fewer symbols) tries to take the book over when the daemon is killed,
+and must be refused (exit 78) without writing. Then the faults and the flow stop, and the
+daemon must bring its book to the truth on its own (its periodic reconcile is set short, as
+an operator would for a lossy link). A scenario replays from its seed, up to the timing of
+the machine.
 
 With `--store postgres` the book is an account of a PostgreSQL database, on a throwaway
 cluster of the scenario's own (initdb takes about 2 s): there a book that cannot be written
@@ -25,10 +27,11 @@ then SIGCONT), and a server fault must stay the fault of the one scenario that d
 scenarios running side by side (--jobs) share no server.
 
 Exit status 1 on any divergent order, lost or doubled journal row (the outcome counters of
-sync_state must count the journal's rows exactly), unexpected daemon exit or secret found
-in the daemon's output or database. A start refused with a sysexits code (74, 75, 69) while
-the book cannot be written is expected, and counted apart: a supervisor restarts it; a
-PostgreSQL book the daemon declared lost (`book_lost`) never is.
+sync_state must count the journal's rows exactly), unexpected daemon exit, mismatched
+tracker not refused, or secret found in the daemon's output or database. A start refused
+with a sysexits code (74, 75, 69) while the book cannot be written is expected, and counted
+apart: a supervisor restarts it; a PostgreSQL book the daemon declared lost (`book_lost`)
+never is.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -59,12 +63,15 @@ from harness import (
     Daemon,
     Sim,
     divergences,
+    eventually,
     fill_disk,
+    logged,
     ro_connect,
 )
 from harness.books import BookUnderTest, PostgresBook
 from harness.flood import FeedFlood
 from harness.postgres import BIN, Postgres, client_env
+from harness.sim import SYMBOLS
 from tracker.batch import COUNTERS as OUTCOMES
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
@@ -95,6 +102,10 @@ FLOOD_HELD = 300
 # ended, and its readers limited by the descriptor limit.
 FEED_LOG_PER_START = 9
 JournalRow = tuple[int, str, str, str]
+# The share of scenarios in which a mismatched tracker tries to take the book over, drawn
+# from a second random stream so that the storm of every seed stays what it was.
+MISMATCHED_SHARE = 0.5
+EX_CONFIG = 78
 
 
 @dataclass
@@ -112,6 +123,7 @@ class Result:
     converge_s: float | None = None
     unexpected_exits: list[int] = field(default_factory=list)
     unwritable_exits: int = 0  # refused starts while the book could not be written
+    mismatched_admitted: int = 0  # mismatched trackers that were not refused with 78
     secret_leaks: int = 0
     log_flood: int = 0  # the feed's log lines past FEED_LOG_PER_START a daemon start
     error: str | None = None
@@ -120,7 +132,8 @@ class Result:
     @property
     def failed(self) -> bool:
         return bool(self.divergent or self.journal_lost or self.journal_doubled
-                    or self.unexpected_exits or self.secret_leaks or self.log_flood
+                    or self.unexpected_exits or self.mismatched_admitted or self.secret_leaks
+                    or self.log_flood
                     or self.error)
 
     def line(self) -> str:
@@ -132,6 +145,7 @@ class Result:
                 f"{self.journal_lost} doubled={self.journal_doubled} converge={converge} "
                 f"exits={len(self.unexpected_exits)} "
                 f"unwritable_exits={self.unwritable_exits} "
+                f"mismatched_admitted={self.mismatched_admitted} "
                 f"leaks={self.secret_leaks} log_flood={self.log_flood} faults={faults}")
         if self.error:
             text += f"\n     error: {self.error}"
@@ -169,6 +183,12 @@ class Scenario:
         self.frozen: list[int] | None = None  # the server's processes, SIGSTOPped
         self.server_down = False  # crashed, not started again yet
         self.server_back = float("-inf")  # when the last server fault ended
+        side = random.Random(seed * 1_000_003 + 30)  # not `rng`: the storm's draws stay
+        self.mismatched_due: float | None = (
+            side.uniform(0.2, 0.8) * length if side.random() < MISMATCHED_SHARE else None)
+        self.mismatched_keys = side.random() < 0.5  # else fewer symbols
+        self.rogues: list[Daemon] = []
+        self.rogue_secrets: list[str] = []
 
     def run(self) -> Result:
         started = time.monotonic()
@@ -192,6 +212,13 @@ class Scenario:
             self._storm(sim, daemon)
             sim.faults(**CALM)
             self._writable()
+            if self.mismatched_due is not None:  # the storm never let it in: now, then
+                # Once a server fault is well past; a start it refused meanwhile is put
+                # down to it as it happens, as in the storm.
+                while time.monotonic() < self.server_back + SERVER_FAULT_MARGIN:
+                    self._keep_alive(daemon)
+                    time.sleep(0.25)
+                self._mismatched(sim, daemon)
             sim.flow(0)
             calm_since = time.monotonic()
             self._keep_alive(daemon)
@@ -216,7 +243,8 @@ class Scenario:
             if self.server is not None:
                 self._end_server(daemon)
             else:
-                result.secret_leaks = leaks(daemon)
+                result.secret_leaks = leaks(daemon, (*SECRETS, *self.rogue_secrets),
+                                            rogues=self.rogues)
             if self.disk is not None:
                 for path in self.disk.iterdir():  # kept beside the logs, off the tmpfs
                     shutil.move(path, self.workdir / path.name)
@@ -242,8 +270,12 @@ class Scenario:
             (1, self._clock_skew), (2, self._sigkill), (2, self._calm),
             (1, self._unwritable)]
         weights = [w for w, _ in actions]
-        end = time.monotonic() + self.length
+        start = time.monotonic()
+        end = start + self.length
         while time.monotonic() < end:
+            if self.mismatched_due is not None and time.monotonic() >= start + \
+                    self.mismatched_due and self._mismatched(sim, daemon):
+                self.mismatched_due = None
             action = self.rng.choices([a for _, a in actions], weights)[0]
             action(sim, daemon)
             time.sleep(self.rng.uniform(0.1, 0.7))
@@ -393,6 +425,51 @@ class Scenario:
         daemon.start()
         self.result.restarts += 1
 
+    def _mismatched(self, sim: Sim, daemon: Daemon) -> bool:
+        """A tracker with another account's keys, or fewer symbols, tries to take the book
+        over when the daemon dies: on PostgreSQL it starts beside the daemon as its standby
+        (and is refused as it would start to wait), then the daemon is killed; on SQLite it
+        is started on the file the moment the daemon is killed (a second unit, wrongly
+        configured). It must leave with 78, naming what differs, and write nothing: the
+        journal check and the convergence at the end hold the book to that. False while the
+        book cannot be written (a refusal then would say nothing of the identity)."""
+        if (self.locker or self.filler or self.server_down or self.frozen is not None
+                or time.monotonic() < self.server_back + SERVER_FAULT_MARGIN):
+            return False
+        self._keep_alive(daemon)
+        if self.mismatched_keys:
+            keys = {"TRACKER_API_KEY": secrets.token_hex(16),
+                    "TRACKER_API_SECRET": secrets.token_hex(32), "TRACKER_API_MEMO": "rogue"}
+            self.rogue_secrets += [keys["TRACKER_API_KEY"], keys["TRACKER_API_SECRET"]]
+            env, differs = SOAK_ENV | keys, "other API keys"
+        else:
+            env, differs = SOAK_ENV | {"TRACKER_SYMBOLS": SYMBOLS[0]}, "covers symbols"
+        rogue = Daemon(self.workdir, sim, profile=self.profile, env=env, store=daemon.store,
+                       db=daemon.db, name=f"mismatched{len(self.rogues) + 1}")
+        self.rogues.append(rogue)
+        if self.server is not None:
+            rogue.start()
+            with contextlib.suppress(AssertionError):
+                eventually(lambda: _waits(rogue), 20, "the mismatched tracker waits")
+        self._remember_journal(daemon)
+        daemon.signal(signal.SIGKILL)
+        daemon.wait()
+        if self.server is None:
+            rogue.start()
+        try:
+            code = rogue.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
+        refusal = last_start(rogue.log).splitlines()[-1:]
+        if code != EX_CONFIG or not refusal or differs not in refusal[0]:
+            self.result.mismatched_admitted += 1
+            self.result.examples.append(f"mismatched tracker exit {code}: {refusal}")
+            rogue.close()
+        self.result.faults["mismatched_" + ("keys" if self.mismatched_keys else "symbols")] += 1
+        daemon.start()
+        self.result.restarts += 1
+        return True
+
     def _calm(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(**CALM)
         self.silent_until = 0.0
@@ -463,7 +540,8 @@ class Scenario:
             # Whatever stopped process a fault left (SIGCONT wakes only what was stopped).
             if (self.server.data / "postmaster.pid").exists():
                 Postgres.thaw(self.server.pids())
-            result.secret_leaks = leaks(daemon, self._secrets(daemon), self.server)
+            result.secret_leaks = leaks(daemon, (*self._secrets(daemon), *self.rogue_secrets),
+                                        self.server, self.rogues)
             if result.failed or self.keep:
                 shutil.copy(self.server.log, self.workdir / "postgres.log")
                 database = daemon.store.database
@@ -566,11 +644,16 @@ def journal_rows(db: Path) -> list[JournalRow]:
         conn.close()
 
 
+def _waits(daemon: Daemon) -> None:
+    assert not daemon.alive() or logged(daemon.log, "standby"), "not waiting yet"
+
+
 def leaks(daemon: Daemon, secrets: tuple[str, ...] = SECRETS,
-          server: Postgres | None = None) -> int:
-    """How many times a secret appears in the daemon's output or its database files (for
-    PostgreSQL every file of the scenario's cluster: tables, WAL, the server's log)."""
-    blobs = [daemon.log]
+          server: Postgres | None = None, rogues: list[Daemon] | None = None) -> int:
+    """How many times a secret appears in the output of the daemon and of the mismatched
+    trackers, or in its database files (for PostgreSQL every file of the scenario's
+    cluster: tables, WAL, the server's log)."""
+    blobs = [daemon.log, *(r.log for r in rogues or ())]
     if server is not None:
         blobs += sorted(p for p in server.root.rglob("*") if p.is_file())
     else:
@@ -624,6 +707,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
         "journal_rows_doubled": sum(r.journal_doubled for r in results),
         "unexpected_exits": sum(len(r.unexpected_exits) for r in results),
         "unwritable_exits": sum(r.unwritable_exits for r in results),
+        "mismatched_admitted": sum(r.mismatched_admitted for r in results),
         "secret_leaks": sum(r.secret_leaks for r in results),
         "log_flood_lines": sum(r.log_flood for r in results),
         "errors": sum(r.error is not None for r in results),

@@ -31,10 +31,11 @@ class Daemon:
     def __init__(self, workdir: Path, sim: Sim, *, profile: Profile = BITMART_V2,
                  db: Path | None = None, store: BookUnderTest | None = None,
                  env: dict[str, str] | None = None, name: str = "daemon",
-                 nofile: int | None = None) -> None:
+                 nofile: int | None = None, args: tuple[str, ...] = ()) -> None:
         """The book is `store` where given (either backend), else the SQLite file `db`;
         `env` may name another simulator account's credentials; `nofile` is the daemon's
-        soft limit on open descriptors (RLIMIT_NOFILE), where given."""
+        soft limit on open descriptors (RLIMIT_NOFILE), where given; `args` are `tracker
+        run`'s flags beyond the settings (`--drop-symbols`)."""
         self.db = db or workdir / "book.db"
         self.store: BookUnderTest = store or SqliteBook(self.db)
         self.log = workdir / f"{name}.err"
@@ -44,6 +45,7 @@ class Daemon:
             "TRACKER_REST_URL": sim.rest_url,
             "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
         self.nofile = nofile
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -53,7 +55,7 @@ class Daemon:
         with self.log.open("ab") as err:
             err.write(f"=== start {self.starts} ===\n".encode())
             err.flush()
-            self.proc = subprocess.Popen([*TRACKER, "run"], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([*TRACKER, "run", *self.args], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err, env=self.env,
                                          preexec_fn=None if self.nofile is None
                                          else self._limit)

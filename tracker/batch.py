@@ -30,9 +30,11 @@ class Batch:
     orders: dict[str, tuple[OrderUpdate, int, bool, int]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    # Orders that leave the book: those of symbols the operator dropped (`tracker.identity`).
+    forget: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.state)
+        return bool(self.events or self.orders or self.state or self.forget)
 
     def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
                 update: OrderUpdate | None = None, *, order_id: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -18,12 +18,14 @@ from typing import Any, NoReturn
 
 from tracker import backends, formats, readers, watch
 from tracker import config as config_mod
+from tracker.identity import Consent
 from tracker.migrate import StartupError
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
-# 78 (not a tracker book, a newer schema); `tracker run` also ends with 74 when its book was
-# deleted or replaced, or a stop could not write everything.
+# 78 (not a tracker book, a newer schema, a book of another exchange account or of symbols
+# the tracker would not cover); `tracker run` also ends with 74 when its book was deleted
+# or replaced, or a stop could not write everything.
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 # What a shell reports for a program that SIGPIPE ended (128 + 13): the reader of its
@@ -93,6 +95,14 @@ def _add_run(commands: argparse._SubParsersAction[Parser]) -> None:
     run.add_argument("--ws-url", help="private WebSocket URL")
     for name in ("log_level", "log_format"):
         run.add_argument(f"--{name.replace('_', '-')}", choices=config_mod.choices(name))
+    run.add_argument("--drop-symbols", metavar="SYMBOLS", default="",
+                     help="comma-separated symbols the book covers and the configured symbols "
+                          "do not: their open orders leave the book (* for any); a start "
+                          "that would drop others is refused (exit 78)")
+    run.add_argument("--replace-keys", metavar="FINGERPRINT", default="",
+                     help="after rotating the account's API keys: the key fingerprint the "
+                          "book records (as the refusal shows it), which the configured "
+                          "keys replace")
 
 
 def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
@@ -253,8 +263,14 @@ def run_daemon(args: argparse.Namespace) -> int:
     flags = {"venue": args.venue, "api": args.api, "symbols": args.symbols, "db": args.db,
              "account": args.account, "rest_url": args.rest_url, "ws_url": args.ws_url,
              "log_level": args.log_level, "log_format": args.log_format}
-    # SIGHUP reads the same sources again: this file, these flags, the environment.
-    load = functools.partial(config_mod.load, args.config, os.environ, flags)
+    consent = Consent(frozenset(s.strip().upper() for s in args.drop_symbols.split(",")
+                                if s.strip()), args.replace_keys.strip())
+
+    def load() -> config_mod.Config:
+        """SIGHUP reads the same sources again: this file, these flags, the environment."""
+        return dataclasses.replace(config_mod.load(args.config, os.environ, flags),
+                                   consent=consent)
+
     config = load()
     backend = backends.choose(config.db, os.environ)
     logs.configure(config.log_level, config.log_format, (*config.credentials, *backend.secrets))

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from tracker import venues
 from tracker.credentials import Credentials
+from tracker.identity import Consent, Identity, fingerprint
 from tracker.settings import ConfigError, setting
 from tracker.venue import Venue
 
@@ -141,10 +142,19 @@ class Config:
     # The venue's own settings (its `settings` dataclass), filled by `load`.
     venue_settings: Any = field(default_factory=lambda: VENUES[venues.NAMES[0]].settings())
     credentials: Credentials = field(default_factory=Credentials, repr=False)
+    # What this start may change in the book's identity: `tracker run`'s flags, no setting
+    # (a setting would stay in force for every later start).
+    consent: Consent = field(default_factory=Consent)
 
     @property
     def all_symbols(self) -> bool:
         return self.symbols is None
+
+    @property
+    def identity(self) -> Identity:
+        """What the book this tracker writes must be a book of (`tracker.identity`)."""
+        return Identity(self.venue, fingerprint(self.adapter.account_key(self.credentials)),
+                        None if self.symbols is None else frozenset(self.symbols))
 
     @property
     def adapter(self) -> Venue:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from tracker import metrics
+from tracker import identity, metrics, readers
 from tracker.backends import Backend
 from tracker.config import Config, ConfigError
 from tracker.migrate import StartupError
@@ -130,6 +130,8 @@ async def _open_or_stop(config: Config, backend: Backend,
     close_metrics: list[Callable[[], None]] = []
 
     def standby(holder: str) -> None:
+        if not waiting:
+            refuse_a_stranger(config, backend)
         waiting.append(holder)
         log.warning("standby", account=config.account, active=holder,
                     effect="takes over when the active tracker's connection ends")
@@ -166,14 +168,41 @@ async def _open_or_stop(config: Config, backend: Backend,
 
 
 async def first_write(tracker: Tracker, backend: Backend) -> None:
-    """The first full read and the first write: a book that fails them cannot be used."""
+    """The first full read and the first write: a book that fails them cannot be used, and
+    neither can one of another exchange account or of symbols this tracker would leave
+    uncovered (refused before anything is written, exit 78: starting again cannot help)."""
     try:
         await tracker.load()
+    except identity.Mismatch as exc:
+        raise mismatched(tracker.config, backend, exc) from None
     except Exception as exc:
         refused = backend.unusable(exc)
         if refused is None:
             raise
         raise refused from None
+
+
+def mismatched(config: Config, backend: Backend, exc: identity.Mismatch) -> StartupError:
+    """The refusal's one line, naming the book (and the account, in a shared database)."""
+    account = f"account {config.account} in " if config.account else ""
+    return StartupError(os.EX_CONFIG, f"db: {account}{backend.shown}: {exc}")
+
+
+def refuse_a_stranger(config: Config, backend: Backend) -> None:
+    """A standby about to wait compares itself with the identity the book records now, so
+    that one with another account's keys or fewer symbols is told at once, not at the
+    failover it was there for. The check at the claim (`first_write`) is the one that
+    counts: it also sees the open orders' symbols, and whatever was recorded meanwhile.
+    A book that cannot be read here is left to it. One short read on the reader's own
+    connection, blocking: nothing else runs yet while a standby starts to wait."""
+    try:
+        state = backend.reader(None, os.environ, config.account or None).status()
+    except readers.Unavailable:
+        return
+    try:
+        identity.judge(state, config.identity, (), config.consent)
+    except identity.Mismatch as exc:
+        raise mismatched(config, backend, exc) from None
 
 
 async def watch_writer(notifier: Notifier, tracker: Tracker) -> None:

@@ -38,7 +38,7 @@ GONE_CHUNK = 50_000  # closed orders' ids read at a time at a start, into the Go
 STATE_COLUMNS = frozenset({"live", "epoch", "status", "api", "pid", "started_at",
                            "heartbeat_at", "live_since", "last_event_at", "last_seed_at",
                            "last_seed_orders", "reconnects", "splices", "unresolved",
-                           "not_live_reason"})
+                           "not_live_reason", "venue", "key_fingerprint", "symbols"})
 DAY_MS = 86_400_000
 # Journal retention deletes in short transactions (a few ms each), so the writer never
 # holds its lock long enough for pushes to queue; a backlog drains a chunk a second.

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from tracker import heap
-from tracker.batch import Batch, now_ms
+from tracker import heap, identity
+from tracker.batch import Batch, Loaded, now_ms
 from tracker.config import Config
 from tracker.events import (
     Bad,
@@ -70,6 +70,14 @@ RELEASE_EVERY_SECONDS = 5.0
 # What a full queue may shed: each is either re-learnt by the next splice (pushes, bad frames,
 # which the stream counts as it reads them) or made again (ticks, progress notes).
 SHEDDABLE = (Push, Bad, Tick, SeedProgress)
+
+
+def without(loaded: Loaded, order_ids: set[str]) -> Loaded:
+    """The book as loaded, less these orders (of symbols dropped at this start)."""
+    return Loaded([r for r in loaded.rows if r.order_id not in order_ids],
+                  loaded.unresolved - order_ids,
+                  {k: v for k, v in loaded.last_seq.items() if k not in order_ids},
+                  loaded.state, loaded.gone)
 
 
 class EventQueue(asyncio.Queue[Event]):
@@ -195,13 +203,26 @@ class Tracker:
     # -- lifecycle -------------------------------------------------------------------
 
     async def load(self) -> None:
-        self.session.restore(await self.store.load(), time.monotonic())
+        """Read the book and make the first write, which records what the book is a book of;
+        a book of another account or of symbols this tracker would not cover is refused
+        (`identity.Mismatch`) before anything is written."""
+        loaded = await self.store.load()
+        mine = self.config.identity
+        dropped = identity.judge(loaded.state, mine, {r.symbol for r in loaded.rows},
+                                 self.config.consent)
+        forget = [r.order_id for r in loaded.rows if r.symbol in dropped]
+        if forget:
+            loaded = without(loaded, set(forget))
+        self.session.restore(loaded, time.monotonic())
         self.status.open_orders = self.book.open_count()
-        batch = Batch()
+        batch = Batch(forget=forget)
         batch.state.update(live=0, status="starting", pid=os.getpid(), started_at=now_ms(),
                            api=self.config.adapter.state_label(self.config.venue_settings),
-                           not_live_reason=NotLive.STARTING.value)
+                           not_live_reason=NotLive.STARTING.value, **mine.columns())
         await self.store.commit(batch)
+        if dropped:
+            log.warning("symbols_dropped", symbols=",".join(sorted(dropped)),
+                        orders_removed=len(forget))
 
     async def run(self) -> None:
         """Until `stop()`: the stream, the consumer, the resolver and the timers."""

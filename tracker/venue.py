@@ -161,6 +161,11 @@ class Venue(Protocol):
     def state_label(self, settings: Any) -> str:
         """What `sync_state.api` says of this configuration."""
 
+    def account_key(self, credentials: Credentials) -> str:
+        """The credential that names the exchange account and is no secret (an API key):
+        the book records a fingerprint of it (`tracker.identity`), so that a tracker run
+        with another account's keys is refused rather than merged into the book."""
+
     def codec(self, settings: Any) -> Codec: ...
 
     def rest(self, config: Configured) -> Rest: ...

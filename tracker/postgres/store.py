@@ -388,6 +388,9 @@ class PgStore(BookStore):
                     for params in self._order_rows(batch):
                         await copy.write_row(params)
                 await cur.execute(UPSERT_STAGE)
+            if batch.forget:
+                await cur.execute("DELETE FROM orders WHERE account = %s AND order_id = ANY(%s)",
+                                  (self.account, batch.forget))
             # The state, the lock's check and the notification in one statement: one round
             # trip, which a one-push batch feels. Without the lock it updates nothing and
             # the whole batch rolls back.

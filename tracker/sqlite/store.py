@@ -189,6 +189,7 @@ def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any
             conn.execute(INSERT_EVENTS, (rows,))
         for rows in json_rows(order_params(batch)):
             conn.execute(UPSERT_ORDERS, (rows,))
+        conn.executemany("DELETE FROM orders WHERE order_id = ?", ((o,) for o in batch.forget))
         conn.execute(update, values)
         conn.commit()
     except BaseException:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tracker.codec import OrderUpdate
+from tracker.credentials import Credentials
 from tracker.settings import ConfigError, setting
 from tracker.venues.bitmart import codec
 from tracker.venues.bitmart.keys import NAMES, Keys
@@ -97,6 +98,9 @@ class BitMart:
 
     def state_label(self, settings: Settings) -> str:
         return settings.api
+
+    def account_key(self, credentials: Credentials) -> str:
+        return Keys.of(credentials).api_key  # the memo is the owner's label, the secret secret
 
     def codec(self, settings: Settings) -> Dialect:
         return Dialect(settings.api)
