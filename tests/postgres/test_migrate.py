@@ -127,25 +127,27 @@ def test_an_older_schema_is_upgraded_and_the_output_says_from_which(postgres: Po
 
 def test_two_migrates_at_once_both_succeed_and_apply_each_version_once(
         postgres: Postgres, pg_database: Database) -> None:
-    # The test holds the migrations' lock until both have connected and wait for it, so that
-    # they race for real rather than one after the other.
+    # The test holds the migrations' lock (as the tracker's role: no other can take it)
+    # until both have connected and wait for it, so that they race for real rather than one
+    # after the other.
     argv = [TRACKER, "migrate", "--db", pg_database.url()]
-    with postgres.connect(pg_database.name) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (pg_migrate.LOCK,))
+    with owner(pg_database) as holder:
+        holder.execute(pg_migrate.VERSIONS)
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=env()) for _ in range(2)]
         outputs = []
         try:
             def both_wait() -> None:
                 waiting = holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                    "AND database = (SELECT oid FROM pg_database WHERE datname = "
-                    "current_database())").fetchone()
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'tracker_schema'::regclass "
+                    "AND NOT granted").fetchone()
                 assert waiting == (2,), waiting
             eventually(both_wait, 30, "two migrates waiting for the lock")
-            assert relations(postgres, pg_database) == {}
+            assert relations(postgres, pg_database) == {"tracker_schema": "BASE TABLE"}
         finally:
-            holder.execute("SELECT pg_advisory_unlock(%s)", (pg_migrate.LOCK,))
+            holder.execute("ROLLBACK")
             for proc in procs:
                 try:
                     out, err = proc.communicate(timeout=60)
@@ -171,7 +173,7 @@ def test_a_database_from_a_newer_tracker_is_refused_in_one_line(postgres: Postgr
         conn.execute("INSERT INTO tracker_schema (version) VALUES (%s)", (LATEST + 1,))
     done = tracker("migrate", "--db", pg_database.url())
     assert (done.returncode, done.stdout) == (EX_CONFIG, "")
-    assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the database is "
+    assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the book is "
                            f"at schema {LATEST + 1}, newer than this tracker's {LATEST}: "
                            "upgrade the tracker\n")
     assert versions(postgres, pg_database) == [*range(1, LATEST + 1), LATEST + 1]

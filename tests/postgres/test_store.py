@@ -5,6 +5,7 @@ commits the writer saw succeed (a failover to a replica behind)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.postgres import migrate as pg_migrate
-from tracker.postgres.store import AccountTaken, PgStore
+from tracker.postgres.store import AccountTaken, ClaimLost, PgStore
 
 
 @pytest.fixture
@@ -49,10 +50,9 @@ def batch_of(store: PgStore, *oids: str) -> Batch:
     return batch
 
 
-def advisory_holders(db: Database) -> list[int]:
+def claim_holders(db: Database, account: str = "acct") -> list[int]:
     with psycopg.connect(db.url()) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+        return [r[0] for r in conn.execute(pg_migrate.LOCKERS, (account,)) if r[1]]
 
 
 def server_view(db: Database, account: str = "acct") -> dict[str, Any]:
@@ -107,9 +107,9 @@ async def test_a_failed_commit_is_written_by_the_retry(pg_database: Database,
         await store.close()
 
 
-async def test_a_hung_link_that_still_holds_our_lock_is_taken_back(pg_database: Database,
+async def test_a_hung_link_that_still_holds_our_claim_is_taken_back(pg_database: Database,
                                                                    relay: Relay) -> None:
-    """The server still holds the lock for the old connection (it has not noticed the link
+    """The server still holds the claim for the old connection (it has not noticed the link
     is dead): the writer ends that backend of its own, and only that, and goes on."""
     store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
     try:
@@ -120,10 +120,10 @@ async def test_a_hung_link_that_still_holds_our_lock_is_taken_back(pg_database: 
         pending = batch_of(store, "2")
         with pytest.raises(TimeoutError):
             await store.commit(pending)
-        assert advisory_holders(pg_database) == [old]  # the server has not noticed
+        assert claim_holders(pg_database) == [old]  # the server has not noticed
         store.url = pg_database.url(password=False)  # another route in, around the hang
         await store.commit(pending)
-        assert advisory_holders(pg_database) == [store.backend_pid] != [old]
+        assert claim_holders(pg_database) == [store.backend_pid] != [old]
         assert server_view(pg_database)["seqs"] == [1, 2]
     finally:
         relay.mode = "pass"
@@ -200,27 +200,33 @@ async def test_another_writer_while_away_is_noticed_even_without_journal_rows(
         await store.close()
 
 
-async def test_a_batch_written_without_the_lock_rolls_back_whole(pg_database: Database) -> None:
-    """Fencing checked inside each transaction: should this connection ever write without
-    the account's lock (here it lets go of it, and another writer takes it), the batch's
-    journal rows, orders and state all roll back, and the store writes no more."""
+async def test_a_batch_written_without_the_claim_rolls_back_whole(
+        pg_database: Database) -> None:
+    """Fencing checked inside each transaction: should the writer's claim ever go (here its
+    connection lets go of it, and another holder takes it), the batch's journal rows, orders
+    and state all roll back; the retry finds the account claimed by another, and the store
+    writes no more."""
     store = await PgStore.open(pg_database.url(), "acct")
     try:
         await store.commit(batch_of(store, "1"))
-        assert store.conn is not None
-        await store.conn.execute(f"SELECT pg_advisory_unlock({pg_migrate.LOCK_KEY})",
-                                 ("acct",))
-        with psycopg.connect(pg_database.url(), autocommit=True) as other:
-            assert other.execute(f"SELECT pg_try_advisory_lock({pg_migrate.LOCK_KEY})",
-                                 ("acct",)).fetchone() == (True,)
+        assert store.claim is not None
+        await store.claim.execute("ROLLBACK")
+        with psycopg.connect(pg_database.url()) as other:
+            other.execute(f"LOCK TABLE tracker_claim_{claim_suffix('acct')} IN EXCLUSIVE MODE")
             before = server_view(pg_database)
-            with pytest.raises(AccountTaken, match="no longer holds the lock on acct"):
+            with pytest.raises(ClaimLost, match="no longer holds the claim on acct"):
                 await store.commit(batch_of(store, "2", "3"))
             assert server_view(pg_database) == before == {
                 "seqs": [1], "applied": before["applied"], "book_id": before["book_id"],
                 "orders": 1}
-            assert store.lost is not None
+            with pytest.raises(AccountTaken, match="account acct is written by "):
+                await store.commit(batch_of(store, "2", "3"))
+            assert store.lost is not None and server_view(pg_database) == before
             with pytest.raises(AccountTaken):
                 await store.commit(batch_of(store, "4"))
     finally:
         await store.close()
+
+
+def claim_suffix(account: str) -> str:
+    return hashlib.sha256(account.encode()).hexdigest()[:16]

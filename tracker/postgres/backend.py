@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Postgres:
     url: str
-    # Trackers of one account on other hosts wait for its lock: a writer that lost the book
+    # Trackers of one account on other hosts wait for its claim: a writer that lost the book
     # (cut off while one of them took over) waits as their standby in its turn.
     standbys = True
 
@@ -41,12 +41,14 @@ class Postgres:
         return schema.migrate(self.url)
 
     async def open_store(self, config: Config,
-                         standby: Callable[[str], None] | None = None) -> BookStore:
+                         standby: Callable[[str], None] | None = None,
+                         unreachable: Callable[[str | None], None] | None = None
+                         ) -> BookStore:
         driver()
         from tracker.postgres.store import PgStore
 
         return await PgStore.open(self.url, config.account, config.db_password,
-                                  config.journal_keep_days, standby)
+                                  config.journal_keep_days, standby, unreachable)
 
     def unusable(self, exc: Exception) -> StartupError | None:
         psycopg = driver()  # present: the store opened with it
