@@ -29,7 +29,7 @@ CONTRACT = ("open_orders", "order_events", "orders", "sync_state")
 CHANNEL = "tracker_book"
 # How long a migration waits for a lock (the migrations' own, or a table a reader's open
 # transaction is reading) before it gives up, unless the connection sets its own
-# lock_timeout (`options=-clock_timeout%3D5s` in the URL).
+# lock_timeout (`options=-c%20lock_timeout%3D5s` in the URL).
 LOCK_WAIT = "30s"
 # One tracker writes each account: it claims it with an EXCLUSIVE lock on a view of its own,
 # `tracker_claim_` and 16 hex digits of the SHA-256 of the account's name (made by its first
@@ -63,15 +63,15 @@ HOLDS_CLAIM = (f"EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = %s AND l.pi
 # Sessions holding a lock a migration may wait for: any lock on the book's tables (DDL takes
 # ACCESS EXCLUSIVE), any but a reader's ACCESS SHARE on tracker_schema (the migrations'
 # own lock); the claims are no migration's business.
-BLOCKERS = r"""SELECT DISTINCT a.pid, a.usename AS role, a.application_name AS name,
-    a.state, c.relname AS rel
+BLOCKERS = r"""SELECT a.pid, a.usename AS role, a.application_name AS name, a.state,
+    string_agg(DISTINCT c.relname, ', ') AS rels
 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.granted AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND c.relnamespace = current_schema()::regnamespace
+  AND c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
   AND c.relname NOT LIKE 'tracker\_claim\_%'
   AND (c.relname <> 'tracker_schema' OR l.mode <> 'AccessShareLock')
-ORDER BY a.pid LIMIT 3"""
+GROUP BY a.pid, a.usename, a.application_name, a.state ORDER BY a.pid LIMIT 3"""
 CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
 # One row per version applied, with its time: the schema's history, readable with psql.
 VERSIONS = """CREATE TABLE tracker_schema (
@@ -151,7 +151,8 @@ def migrate(url: str, password: str = "",
         raise StartupError(os.EX_CANTCREAT, f"db: {where}: cannot create the book there: "
                                             f"{said(exc, url)}") from None
     except psycopg.errors.ObjectInUse as exc:  # a migration's own refusal: trackers still run
-        raise StartupError(os.EX_TEMPFAIL, f"db: {where}: {said(exc, url)}") from None
+        raise StartupError(os.EX_TEMPFAIL, f"db: {where}: "
+                                           f"{exc.diag.message_primary}") from None
     except psycopg.OperationalError as exc:
         raise StartupError(os.EX_UNAVAILABLE, f"db: lost the connection to {where}: "
                                               f"{said(exc, url)}") from None
@@ -221,8 +222,9 @@ def versions_table(conn: psycopg.Connection[Any]) -> None:
 def busy(conn: psycopg.Connection[Any]) -> str:
     """What a migration waited for in vain, and who holds it, on one line."""
     waited = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
-    holders = [f"{r[1]} pid {r[0]} ({r[2] or 'no application_name'}, {r[3] or 'state hidden'})"
-               f" on {r[4]}" for r in conn.execute(BLOCKERS).fetchall()]
+    holders = [f"{r[1]} pid {r[0]} ({r[2] or 'no application_name'}, "
+               f"{r[3] or 'state hidden from this role'}) on {r[4]}"
+               for r in conn.execute(BLOCKERS).fetchall()]
     who = "; ".join(holders) or "a session that has let go since"
     return (f"waited {waited[0] if waited else LOCK_WAIT} for a lock held by {who}: the "
             "schema is unchanged; try again once that transaction ends")

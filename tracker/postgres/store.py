@@ -1,14 +1,16 @@
 """The PostgreSQL book: one account's writer in a database many trackers share.
 
-Each tracker writes one account, on one connection that holds the account's advisory lock
-(`pg_try_advisory_lock`): the lock and the writes share a connection, so a writer whose
-connection is gone has lost both at once and cannot write unfenced. Every batch is one
-transaction: the journal rows and the order rows go in through COPY (the orders into a
-staging table, then one upsert), then `sync_state`, then one NOTIFY for the whole batch.
+Each tracker writes one account. It claims the account on a connection of its own (an
+EXCLUSIVE lock on the account's claim view, held in a transaction left open: see
+`migrate.CLAIM_PREFIX`) and writes on a second; every batch checks, in its own transaction,
+that the claim connection still holds the claim, so a writer whose claim is gone cannot
+write unfenced. Every batch is one transaction: the journal rows and the order rows go in
+through COPY (the orders into a staging table, then one upsert), then `sync_state`, then
+one NOTIFY for the whole batch.
 
 The database may go away while the exchange keeps talking (a restart, a network cut, a
-failover). A failed commit marks the connection broken and raises; the driver keeps the
-batch and retries, and the retry reconnects, takes the lock again and reads the account's
+failover). A failed commit drops both connections and raises; the driver keeps the batch
+and retries, and the retry reconnects, claims the account again and reads the account's
 last committed seq first: a batch whose commit succeeded unseen is not written twice, so
 no journal row or counter doubles.
 """
@@ -92,9 +94,9 @@ def _connect_args(account: str, password: str) -> dict[str, Any]:
 class PgStore(BookStore):
     """The PostgreSQL backend of `BookStore`, for one account.
 
-    Longer than 200 lines because the connection's life is the book's here: the lock, the
+    Longer than 200 lines because the connections' life is the book's here: the claim, the
     reconnect that reads back what a lost commit did, and retention all need the writer's
-    connection and what it last committed."""
+    connections and what it last committed."""
 
     MARK = "%s"
     DB_ERRORS = (psycopg.Error,)
@@ -261,12 +263,17 @@ class PgStore(BookStore):
 
     async def _migrate(self) -> None:
         """The migrations, in a thread (the driver's synchronous connection): a stop while
-        they wait for a lock cancels the statement on the server, so the stop is at once."""
+        they wait for a lock cancels the statement on the server, so the stop is at once. A
+        server lost meanwhile is a blip like any other: the start waits for it again."""
         connections: list[psycopg.Connection[Any]] = []
         work = asyncio.ensure_future(asyncio.to_thread(
             migrate.migrate, self.url, self.password, connections.append))
         try:
             await asyncio.shield(work)
+        except StartupError as exc:
+            if exc.code == os.EX_UNAVAILABLE:  # the server went away: waited for as a blip
+                raise psycopg.OperationalError(str(exc)) from None
+            raise
         except asyncio.CancelledError:
             for conn in connections:
                 with contextlib.suppress(psycopg.Error):
