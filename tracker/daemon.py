@@ -143,6 +143,8 @@ async def _open_or_stop(config: Config, backend: Backend,
             except OSError as exc:
                 log.error("metrics_unavailable", port=config.metrics_port, error=exc.strerror)
 
+    waiting_db: list[str] = []
+
     def unreachable(why: str | None) -> None:
         # READY all the same: systemd would otherwise end a start that waits for the server
         # (TimeoutStartSec) and, restart after restart, give up on it (StartLimitBurst).
@@ -150,7 +152,6 @@ async def _open_or_stop(config: Config, backend: Backend,
         notifier.ready(f"NOT LIVE: waiting for the database: unreachable ({why})" if why
                        else "connecting")
 
-    waiting_db: list[str] = []
     opening = asyncio.create_task(backend.open_store(config, standby, unreachable),
                                   name="open-book")
     stopping = asyncio.create_task(stopped.wait(), name="stop-while-opening")

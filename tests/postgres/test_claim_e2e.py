@@ -95,7 +95,7 @@ def test_a_stop_ends_a_tracker_waiting_for_the_claim_or_the_migrations_at_once(
     stopped = time.monotonic()
     standby.signal(signal.SIGTERM)
     assert standby.wait(timeout=10) == 0, standby.tail()
-    assert time.monotonic() - stopped < 2.0
+    assert time.monotonic() - stopped < 5.0  # at once, on a loaded machine
 
     # A start that has a migration to apply, while another (here the test, as the tracker's
     # role) holds the migrations' lock: it waits, and a stop ends the wait.
@@ -114,7 +114,7 @@ def test_a_stop_ends_a_tracker_waiting_for_the_claim_or_the_migrations_at_once(
         stopped = time.monotonic()
         starter.signal(signal.SIGTERM)
         assert starter.wait(timeout=10) == 0, starter.tail()
-        assert time.monotonic() - stopped < 2.0
+        assert time.monotonic() - stopped < 5.0  # at once, on a loaded machine
         assert "Traceback" not in starter.log.read_text()
         holder.execute("ROLLBACK")
     assert active.alive()

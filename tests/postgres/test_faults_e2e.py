@@ -9,7 +9,9 @@ unreachable" where operators look (metrics, the log)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -151,16 +153,29 @@ def test_a_start_waits_for_the_server_and_a_stop_ends_the_wait(
     back-off, saying so once, instead of exiting 69 (which systemd's StartLimitBurst turned
     into a unit failed for good); once the server is back it goes live."""
     sim = lab.sim("--open-orders", "10", "--seed", "13", "--rate", "20")
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(lab.workdir / "notify"))
     own_server.crash()
     try:
-        daemon = lab.daemon(sim, store=book).start()
+        daemon = lab.daemon(sim, store=book, env={"NOTIFY_SOCKET": str(lab.workdir / "notify"),
+                                                  "WATCHDOG_USEC": "1000000"}).start()
         eventually(lambda: found(daemon.log, "db_unreachable"), 20,
                    "the start says the database is unreachable", context=daemon.tail)
         time.sleep(3.0)
         assert daemon.alive(), daemon.tail()
         assert len(logged(daemon.log, "db_unreachable")) == 1
+        # systemd hears it started (no start timeout, no restart loop), why it is not live,
+        # and the watchdog's pings while it waits.
+        told = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                told.append(systemd.recv(4096, socket.MSG_DONTWAIT).decode())
+        assert told[0].startswith("READY=1\nSTATUS=NOT LIVE: waiting for the database: "
+                                  "unreachable (connection failed: "), told
+        assert told.count("WATCHDOG=1") >= 2, told
     finally:
         own_server.restart()
+        systemd.close()
     daemon.wait_live(timeout=30)
     assert logged(daemon.log, "db_reconnected")
     assert book.database.password not in daemon.log.read_text()
@@ -181,7 +196,7 @@ def test_a_start_waits_for_the_server_and_a_stop_ends_the_wait(
         stopped = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - stopped < 2.0
+        assert time.monotonic() - stopped < 5.0  # at once, on a loaded machine
     finally:
         proc.kill()
     text = err.read_text()
