@@ -5,6 +5,7 @@ commits the writer saw succeed (a failover to a replica behind)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -230,3 +231,35 @@ async def test_a_batch_written_without_the_claim_rolls_back_whole(
 
 def claim_suffix(account: str) -> str:
     return hashlib.sha256(account.encode()).hexdigest()[:16]
+
+
+async def test_the_claim_holds_no_transaction_id_and_no_snapshot(pg_database: Database) -> None:
+    """The claim is a transaction left open for as long as the tracker writes: with an xid
+    or a snapshot it would hold every table's vacuum back for as long. Held, waited for, and
+    taken over, it has neither."""
+    def held_back(pid: int | None) -> tuple[Any, Any]:
+        with psycopg.connect(pg_database.url(), autocommit=True) as conn:
+            row = conn.execute("SELECT backend_xid, backend_xmin FROM pg_stat_activity "
+                               "WHERE pid = %s", (pid,)).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    first = await PgStore.open(pg_database.url(), "acct")
+    await first.commit(batch_of(first, "1"))
+    assert held_back(first.backend_pid) == (None, None)
+    heard: list[str] = []
+    taking = asyncio.ensure_future(PgStore.open(pg_database.url(), "acct", standby=heard.append))
+    try:
+        await asyncio.sleep(1.0)
+        assert heard and not taking.done()
+        with psycopg.connect(pg_database.url()) as conn:
+            [waiter] = [r[0] for r in conn.execute(pg_migrate.LOCKERS, ("acct",)) if not r[1]]
+        assert held_back(waiter) == (None, None)
+        await first.close()
+        second = await asyncio.wait_for(taking, 10)
+        await second.commit(batch_of(second, "2"))
+        assert held_back(second.backend_pid) == (None, None)
+        await second.close()
+    finally:
+        taking.cancel()
+        await first.close()

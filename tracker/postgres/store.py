@@ -334,6 +334,14 @@ class PgStore(BookStore):
         # server checks the socket now and then (PostgreSQL 14 and up).
         with contextlib.suppress(psycopg.errors.UndefinedObject):
             await claim.execute("SET client_connection_check_interval = 2000")
+        # Read before the transaction: a statement with parameters leaves its portal, and
+        # the portal's snapshot, open until the next statement, which in the claim's
+        # transaction would never come (and the snapshot would hold vacuum back).
+        cur = await claim.execute(f"SELECT {migrate.CLAIM}::oid AS rel, "
+                                  "pg_backend_pid() AS pid", (self.account,))
+        row = await cur.fetchone()
+        assert row is not None
+        claimed = (row["rel"], row["pid"])
         lock = sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(view)
         await claim.execute("BEGIN")
         try:
@@ -352,11 +360,7 @@ class PgStore(BookStore):
             await claim.execute("BEGIN")
             await claim.execute("SET LOCAL lock_timeout = 0")
             await claim.execute(lock)
-        cur = await claim.execute(f"SELECT {migrate.CLAIM}::oid AS rel, pg_backend_pid() AS pid",
-                                  (self.account,))
-        row = await cur.fetchone()
-        assert row is not None
-        self.claimed = (row["rel"], row["pid"])
+        self.claimed = claimed
 
     async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
         """Who holds the account's claim, as the server says."""
