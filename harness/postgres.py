@@ -138,6 +138,19 @@ class Postgres:
             conn.execute(f"CREATE DATABASE {db.name} OWNER {db.name}")
         return db
 
+    def create_reader(self, db: Database) -> str:
+        """A read-only role for `db`, granted as docs/postgres.md grants `book_reader`
+        (SELECT on whatever the owner creates, now and later): its URL, with the password."""
+        name, password = f"{db.name}_reader", secrets.token_urlsafe(12)
+        with self.connect(db.name) as conn:
+            conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+            conn.execute(f"GRANT CONNECT ON DATABASE {db.name} TO {name}")
+            conn.execute(f"GRANT USAGE ON SCHEMA public TO {name}")
+            conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {db.name} IN SCHEMA public "
+                         f"GRANT SELECT ON TABLES TO {name}")
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+        return f"postgresql://{name}:{password}@127.0.0.1:{db.port}/{db.name}"
+
     def crash(self) -> None:
         """`pg_ctl stop -m immediate`: every server process ends at once, as in a power cut
         (the next start recovers from the WAL)."""

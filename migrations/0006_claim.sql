@@ -1,1 +1,3 @@
--- placeholder
+-- Nothing to do in SQLite: this number keeps schema versions meaning the same contract on
+-- both backends. PostgreSQL's 0006 moved an account's claim from an advisory lock to a lock
+-- on a view of its own; an SQLite book has one writer, which holds the file's lock.

@@ -42,6 +42,7 @@ from harness import (
 from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import client_env
 from harness.profiles import BITMART_V2, BITMART_V4, PROFILES, Profile
+from tracker.postgres.migrate import LOCKERS
 from tracker.venues.bitmart.protocol import OPEN_STATES
 
 EVERY_PROFILE = pytest.mark.parametrize("profile", PROFILES, ids=str)
@@ -540,12 +541,12 @@ def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: BookUnderTest) -
 
 
 def _no_session_left(book: PostgresBook) -> None:
-    """The daemon's connection is closed and the account's advisory lock went with it: the
+    """The daemon's connections are closed and the account's claim went with them: the
     next tracker takes the account at once, without waiting for the server to notice."""
     others = book.query("SELECT pid, application_name FROM pg_stat_activity "
                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     assert others == [], others
-    locks = book.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory'")
+    locks = book.query(LOCKERS, book.account)
     assert locks == [], locks
 
 

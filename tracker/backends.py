@@ -78,9 +78,13 @@ class Backend(Protocol):
         failure is a StartupError of one line."""
 
     async def open_store(self, config: Config,
-                         standby: Callable[[str], None] | None = None) -> BookStore:
+                         standby: Callable[[str], None] | None = None,
+                         unreachable: Callable[[str | None], None] | None = None
+                         ) -> BookStore:
         """The book migrated and locked for this process's writer, or a StartupError. On a
-        book with standbys, `standby` hears who holds it while this waits for it."""
+        book with standbys, `standby` hears who holds it while this waits for it. On a
+        server, `unreachable` hears why it cannot be reached while this waits for it, then
+        None once it answers."""
 
     def unusable(self, exc: Exception) -> StartupError | None:
         """The StartupError that the database's own error at the first read or write

@@ -96,6 +96,8 @@ async def _term(config: Config, backend: Backend, reread: Callable[[], Config],
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
+            if store.refused is not None:
+                raise store.refused
             if backend.standbys and tracker.stop_deadline is None:
                 log.warning("standby_again", account=config.account, reason=store.lost)
                 return None
@@ -120,8 +122,9 @@ async def _term(config: Config, backend: Backend, reread: Callable[[], Config],
 
 async def _open_or_stop(config: Config, backend: Backend,
                         notifier: Notifier) -> BookStore | None:
-    """The book opened for writing, or None when SIGTERM or SIGINT came first (a standby
-    waits for its account's lock as long as the active tracker lives)."""
+    """The book opened for writing, or None when SIGTERM or SIGINT came first: a standby
+    waits for its account's claim as long as the active tracker lives, a start for a server
+    out of reach until it answers, and a stop ends either wait at once."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,14 +145,24 @@ async def _open_or_stop(config: Config, backend: Backend,
             except OSError as exc:
                 log.error("metrics_unavailable", port=config.metrics_port, error=exc.strerror)
 
-    opening = asyncio.create_task(backend.open_store(config, standby), name="open-book")
+    waiting_db: list[str] = []
+
+    def unreachable(why: str | None) -> None:
+        # READY all the same: systemd would otherwise end a start that waits for the server
+        # (TimeoutStartSec) and, restart after restart, give up on it (StartLimitBurst).
+        waiting_db[:] = [why] if why else []
+        notifier.ready(f"NOT LIVE: waiting for the database: unreachable ({why})" if why
+                       else "connecting")
+
+    opening = asyncio.create_task(backend.open_store(config, standby, unreachable),
+                                  name="open-book")
     stopping = asyncio.create_task(stopped.wait(), name="stop-while-opening")
     try:
         while not opening.done() and not stopping.done():
             await asyncio.wait([opening, stopping], timeout=1.0,
                                return_when=asyncio.FIRST_COMPLETED)
-            if waiting and not opening.done():
-                notifier.watchdog()  # a standby is healthy while it waits
+            if (waiting or waiting_db) and not opening.done():
+                notifier.watchdog()  # healthy while it waits: a restart would not help
     finally:
         stopping.cancel()
         for close in close_metrics:  # the active's own figures take the port over

@@ -131,6 +131,9 @@ class BookStore(ABC):
         # is set then too, for whoever waits for it.
         self.lost: str | None = None
         self.replaced = asyncio.Event()
+        # Set with `lost` when no turn of this tracker can write the book (a book a newer
+        # tracker migrated): the daemon raises it, and exits, rather than wait as a standby.
+        self.refused: Exception | None = None
         self.keep_ms = int(keep_days * DAY_MS)  # 0: the journal keeps every row
         # Idle checks come at a tenth of the retention (a minute at most): no row outlives
         # it by more than a tenth.

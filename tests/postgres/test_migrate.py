@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,25 +129,27 @@ def test_an_older_schema_is_upgraded_and_the_output_says_from_which(postgres: Po
 
 def test_two_migrates_at_once_both_succeed_and_apply_each_version_once(
         postgres: Postgres, pg_database: Database) -> None:
-    # The test holds the migrations' lock until both have connected and wait for it, so that
-    # they race for real rather than one after the other.
+    # The test holds the migrations' lock (as the tracker's role: no other can take it)
+    # until both have connected and wait for it, so that they race for real rather than one
+    # after the other.
     argv = [TRACKER, "migrate", "--db", pg_database.url()]
-    with postgres.connect(pg_database.name) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (pg_migrate.LOCK,))
+    with owner(pg_database) as holder:
+        holder.execute(pg_migrate.VERSIONS)
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=env()) for _ in range(2)]
         outputs = []
         try:
             def both_wait() -> None:
                 waiting = holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                    "AND database = (SELECT oid FROM pg_database WHERE datname = "
-                    "current_database())").fetchone()
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'tracker_schema'::regclass "
+                    "AND NOT granted").fetchone()
                 assert waiting == (2,), waiting
             eventually(both_wait, 30, "two migrates waiting for the lock")
-            assert relations(postgres, pg_database) == {}
+            assert relations(postgres, pg_database) == {"tracker_schema": "BASE TABLE"}
         finally:
-            holder.execute("SELECT pg_advisory_unlock(%s)", (pg_migrate.LOCK,))
+            holder.execute("ROLLBACK")
             for proc in procs:
                 try:
                     out, err = proc.communicate(timeout=60)
@@ -172,7 +175,7 @@ def test_a_database_from_a_newer_tracker_is_refused_in_one_line(postgres: Postgr
         conn.execute("INSERT INTO tracker_schema (version) VALUES (%s)", (LATEST + 1,))
     done = tracker("migrate", "--db", pg_database.url())
     assert (done.returncode, done.stdout) == (EX_CONFIG, "")
-    assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the database is "
+    assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the book is "
                            f"at schema {LATEST + 1}, newer than this tracker's {LATEST}: "
                            "upgrade the tracker\n")
     assert versions(postgres, pg_database) == [*range(1, LATEST + 1), LATEST + 1]
@@ -296,3 +299,104 @@ def test_migrate_and_the_readers_take_the_password_as_run_does(
     orders = tracker("orders", "--db", url, "--account", "acct1", "--format", "csv", **extra)
     assert orders.returncode == 0 and orders.stdout.startswith("order_id,symbol,"), orders
     assert pg_database.password not in done.stdout + status.stdout + status.stderr
+
+
+OLD_ACCOUNT_KEY = "SELECT pg_advisory_lock(hashtextextended('tracker account ' || %s, 0))"
+OLD_MIGRATION_KEY = int.from_bytes(b"tracker", "big")
+
+
+def test_a_reader_cannot_hold_migrations_back(postgres: Postgres,
+                                              pg_database: Database) -> None:
+    """A reader's role holding what were the migrations' and an account's advisory locks
+    (under a tracker's name), and reading tracker_schema in an open transaction, delays no
+    migration: before schema 6 the first made `tracker migrate` (and every start) wait for
+    ever, deaf to SIGTERM."""
+    reader = postgres.create_reader(pg_database)
+    with owner(pg_database) as conn:
+        pg_migrate.apply(conn, migrate.load(pg_migrate.directory())[:5])
+    with psycopg.connect(reader, autocommit=True,
+                         application_name="tracker acct pid 4242 on prodhost1") as squatter:
+        squatter.execute("SELECT pg_advisory_lock(%s)", (OLD_MIGRATION_KEY,))
+        squatter.execute(OLD_ACCOUNT_KEY, ("acct",))
+        squatter.execute("BEGIN")
+        squatter.execute("SELECT * FROM tracker_schema")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            squatter.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
+        started = time.monotonic()
+        done = tracker("migrate", "--db", pg_database.url())
+        assert (done.returncode, done.stderr) == (0, ""), done
+        assert time.monotonic() - started < 10
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+
+
+def test_a_readers_long_transaction_bounds_a_migrations_wait(postgres: Postgres,
+                                                             pg_database: Database) -> None:
+    """A migration's DDL waits for a reader's open transaction on the table it changes (and
+    every reader after it waits behind the migration): lock_timeout bounds that, and the
+    migration gives up with one line naming who held the table, schema unchanged."""
+    reader = postgres.create_reader(pg_database)
+    good = migrate.load(pg_migrate.directory())
+    with owner(pg_database) as conn:
+        pg_migrate.apply(conn, good)
+    with psycopg.connect(reader, autocommit=True, application_name="risk") as long_read:
+        long_read.execute("BEGIN")
+        long_read.execute("SELECT count(*) FROM orders")
+        with owner(pg_database) as conn:
+            conn.execute("SET lock_timeout = '1s'")
+            started = time.monotonic()
+            with pytest.raises(pg_migrate.StartupError) as busy:
+                pg_migrate.apply(conn, [*good, (LATEST + 1, "ALTER TABLE orders ADD x int")])
+            assert time.monotonic() - started < 5
+    assert busy.value.code == 75
+    assert str(busy.value) == (
+        f"waited 1s for a lock held by {pg_database.name}_reader pid {busy_pid(busy)} (risk, "
+        "state hidden from this role) on orders: the schema is unchanged; try again once that "
+        "transaction ends")
+    assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
+
+
+def busy_pid(busy: pytest.ExceptionInfo[pg_migrate.StartupError]) -> str:
+    return str(busy.value).split(" pid ")[1].split()[0]
+
+
+def test_a_migrate_that_waits_too_long_exits_75_naming_the_holder(
+        postgres: Postgres, pg_database: Database) -> None:
+    """Another holder of the migrations' lock (a migration that hangs, a person in psql):
+    `tracker migrate` waits lock_timeout (30 s, or the URL's own), then exits 75."""
+    with owner(pg_database) as holder:
+        pg_migrate.apply(holder, migrate.load(pg_migrate.directory())[:5])
+        holder.execute("SET application_name = 'psql'")
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
+        started = time.monotonic()
+        done = tracker("migrate", "--db",
+                       f"{pg_database.url()}?options=-c%20lock_timeout%3D2s")
+        assert time.monotonic() - started < 10
+        holder.execute("ROLLBACK")
+    assert (done.returncode, done.stdout) == (75, ""), done
+    assert done.stderr.startswith(
+        f"tracker: db: {pg_database.url(password=False)}?options=-c%20lock_timeout%3D2s: "
+        f"waited 2s for a lock held by {pg_database.name} pid "), done.stderr
+    assert "(psql, idle in transaction) on tracker_schema" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert versions(postgres, pg_database) == [1, 2, 3, 4, 5]
+
+
+def test_the_upgrade_to_schema_6_waits_for_every_older_tracker_to_stop(
+        postgres: Postgres, pg_database: Database) -> None:
+    """A tracker of schema 5 still running would go on writing under its advisory lock
+    beside one of schema 6 under the claim: the upgrade names it and exits 75."""
+    with owner(pg_database) as conn:
+        pg_migrate.apply(conn, migrate.load(pg_migrate.directory())[:5])
+    with psycopg.connect(pg_database.url(), autocommit=True,
+                         application_name="tracker acct pid 977 on host2") as old:
+        old.execute(OLD_ACCOUNT_KEY, ("acct",))
+        done = tracker("migrate", "--db", pg_database.url())
+        pid = old.info.backend_pid
+    assert (done.returncode, done.stdout) == (75, ""), done
+    assert done.stderr == (
+        f"tracker: db: {pg_database.url(password=False)}: trackers of an older version still "
+        f"run on this book: tracker acct pid 977 on host2 (backend pid {pid}); stop every "
+        "tracker of the book (active and standby) before upgrading to schema 6\n")
+    assert versions(postgres, pg_database) == [1, 2, 3, 4, 5]
+    assert tracker("migrate", "--db", pg_database.url()).returncode == 0

@@ -5,6 +5,8 @@ commits the writer saw succeed (a failover to a replica behind)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,7 @@ from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
 from tracker.postgres import migrate as pg_migrate
-from tracker.postgres.store import AccountTaken, PgStore
+from tracker.postgres.store import AccountTaken, ClaimLost, PgStore
 
 
 @pytest.fixture
@@ -49,10 +51,9 @@ def batch_of(store: PgStore, *oids: str) -> Batch:
     return batch
 
 
-def advisory_holders(db: Database) -> list[int]:
+def claim_holders(db: Database, account: str = "acct") -> list[int]:
     with psycopg.connect(db.url()) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+        return [r[0] for r in conn.execute(pg_migrate.LOCKERS, (account,)) if r[1]]
 
 
 def server_view(db: Database, account: str = "acct") -> dict[str, Any]:
@@ -107,9 +108,9 @@ async def test_a_failed_commit_is_written_by_the_retry(pg_database: Database,
         await store.close()
 
 
-async def test_a_hung_link_that_still_holds_our_lock_is_taken_back(pg_database: Database,
+async def test_a_hung_link_that_still_holds_our_claim_is_taken_back(pg_database: Database,
                                                                    relay: Relay) -> None:
-    """The server still holds the lock for the old connection (it has not noticed the link
+    """The server still holds the claim for the old connection (it has not noticed the link
     is dead): the writer ends that backend of its own, and only that, and goes on."""
     store = await PgStore.open(relayed(pg_database, relay), "acct", pg_database.password)
     try:
@@ -120,10 +121,10 @@ async def test_a_hung_link_that_still_holds_our_lock_is_taken_back(pg_database: 
         pending = batch_of(store, "2")
         with pytest.raises(TimeoutError):
             await store.commit(pending)
-        assert advisory_holders(pg_database) == [old]  # the server has not noticed
+        assert claim_holders(pg_database) == [old]  # the server has not noticed
         store.url = pg_database.url(password=False)  # another route in, around the hang
         await store.commit(pending)
-        assert advisory_holders(pg_database) == [store.backend_pid] != [old]
+        assert claim_holders(pg_database) == [store.backend_pid] != [old]
         assert server_view(pg_database)["seqs"] == [1, 2]
     finally:
         relay.mode = "pass"
@@ -200,27 +201,65 @@ async def test_another_writer_while_away_is_noticed_even_without_journal_rows(
         await store.close()
 
 
-async def test_a_batch_written_without_the_lock_rolls_back_whole(pg_database: Database) -> None:
-    """Fencing checked inside each transaction: should this connection ever write without
-    the account's lock (here it lets go of it, and another writer takes it), the batch's
-    journal rows, orders and state all roll back, and the store writes no more."""
+async def test_a_batch_written_without_the_claim_rolls_back_whole(
+        pg_database: Database) -> None:
+    """Fencing checked inside each transaction: should the writer's claim ever go (here its
+    connection lets go of it, and another holder takes it), the batch's journal rows, orders
+    and state all roll back; the retry finds the account claimed by another, and the store
+    writes no more."""
     store = await PgStore.open(pg_database.url(), "acct")
     try:
         await store.commit(batch_of(store, "1"))
-        assert store.conn is not None
-        await store.conn.execute(f"SELECT pg_advisory_unlock({pg_migrate.LOCK_KEY})",
-                                 ("acct",))
-        with psycopg.connect(pg_database.url(), autocommit=True) as other:
-            assert other.execute(f"SELECT pg_try_advisory_lock({pg_migrate.LOCK_KEY})",
-                                 ("acct",)).fetchone() == (True,)
+        assert store.claim is not None
+        await store.claim.execute("ROLLBACK")
+        with psycopg.connect(pg_database.url()) as other:
+            other.execute(f"LOCK TABLE tracker_claim_{claim_suffix('acct')} IN EXCLUSIVE MODE")
             before = server_view(pg_database)
-            with pytest.raises(AccountTaken, match="no longer holds the lock on acct"):
+            with pytest.raises(ClaimLost, match="no longer holds the claim on acct"):
                 await store.commit(batch_of(store, "2", "3"))
             assert server_view(pg_database) == before == {
                 "seqs": [1], "applied": before["applied"], "book_id": before["book_id"],
                 "orders": 1}
-            assert store.lost is not None
+            with pytest.raises(AccountTaken, match="account acct is written by "):
+                await store.commit(batch_of(store, "2", "3"))
+            assert store.lost is not None and server_view(pg_database) == before
             with pytest.raises(AccountTaken):
                 await store.commit(batch_of(store, "4"))
     finally:
         await store.close()
+
+
+def claim_suffix(account: str) -> str:
+    return hashlib.sha256(account.encode()).hexdigest()[:16]
+
+
+async def test_the_claim_holds_no_transaction_id_and_no_snapshot(pg_database: Database) -> None:
+    """The claim is a transaction left open for as long as the tracker writes: with an xid
+    or a snapshot it would hold every table's vacuum back for as long. Held, waited for, and
+    taken over, it has neither."""
+    def held_back(pid: int | None) -> tuple[Any, Any]:
+        with psycopg.connect(pg_database.url(), autocommit=True) as conn:
+            row = conn.execute("SELECT backend_xid, backend_xmin FROM pg_stat_activity "
+                               "WHERE pid = %s", (pid,)).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    first = await PgStore.open(pg_database.url(), "acct")
+    await first.commit(batch_of(first, "1"))
+    assert held_back(first.backend_pid) == (None, None)
+    heard: list[str] = []
+    taking = asyncio.ensure_future(PgStore.open(pg_database.url(), "acct", standby=heard.append))
+    try:
+        await asyncio.sleep(1.0)
+        assert heard and not taking.done()
+        with psycopg.connect(pg_database.url()) as conn:
+            [waiter] = [r[0] for r in conn.execute(pg_migrate.LOCKERS, ("acct",)) if not r[1]]
+        assert held_back(waiter) == (None, None)
+        await first.close()
+        second = await asyncio.wait_for(taking, 10)
+        await second.commit(batch_of(second, "2"))
+        assert held_back(second.backend_pid) == (None, None)
+        await second.close()
+    finally:
+        taking.cancel()
+        await first.close()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class Postgres:
     url: str
     password: str = field(default="", repr=False)  # empty: libpq's own (.pgpass, PGPASSWORD)
-    # Trackers of one account on other hosts wait for its lock: a writer that lost the book
+    # Trackers of one account on other hosts wait for its claim: a writer that lost the book
     # (cut off while one of them took over) waits as their standby in its turn.
     standbys = True
 
@@ -42,12 +42,14 @@ class Postgres:
         return schema.migrate(self.url, self.password)
 
     async def open_store(self, config: Config,
-                         standby: Callable[[str], None] | None = None) -> BookStore:
+                         standby: Callable[[str], None] | None = None,
+                         unreachable: Callable[[str | None], None] | None = None
+                         ) -> BookStore:
         driver()
         from tracker.postgres.store import PgStore
 
         return await PgStore.open(self.url, config.account, self.password,
-                                  config.journal_keep_days, standby)
+                                  config.journal_keep_days, standby, unreachable)
 
     def unusable(self, exc: Exception) -> StartupError | None:
         psycopg = driver()  # present: the store opened with it

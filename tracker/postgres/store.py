@@ -1,14 +1,16 @@
 """The PostgreSQL book: one account's writer in a database many trackers share.
 
-Each tracker writes one account, on one connection that holds the account's advisory lock
-(`pg_try_advisory_lock`): the lock and the writes share a connection, so a writer whose
-connection is gone has lost both at once and cannot write unfenced. Every batch is one
-transaction: the journal rows and the order rows go in through COPY (the orders into a
-staging table, then one upsert), then `sync_state`, then one NOTIFY for the whole batch.
+Each tracker writes one account. It claims the account on a connection of its own (an
+EXCLUSIVE lock on the account's claim view, held in a transaction left open: see
+`migrate.CLAIM_PREFIX`) and writes on a second; every batch checks, in its own transaction,
+that the claim connection still holds the claim, so a writer whose claim is gone cannot
+write unfenced. Every batch is one transaction: the journal rows and the order rows go in
+through COPY (the orders into a staging table, then one upsert), then `sync_state`, then
+one NOTIFY for the whole batch.
 
 The database may go away while the exchange keeps talking (a restart, a network cut, a
-failover). A failed commit marks the connection broken and raises; the driver keeps the
-batch and retries, and the retry reconnects, takes the lock again and reads the account's
+failover). A failed commit drops both connections and raises; the driver keeps the batch
+and retries, and the retry reconnects, claims the account again and reads the account's
 last committed seq first: a batch whose commit succeeded unseen is not written twice, so
 no journal row or counter doubles.
 """
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import structlog
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from tracker.batch import Batch
@@ -48,7 +51,6 @@ from tracker.storage import (
 log = structlog.get_logger("tracker.pg_store")  # the `logger` of its log lines
 T = TypeVar("T")
 
-LOCK_KEY = migrate.LOCK_KEY
 COPY_EVENTS = (f"COPY order_events (account, {', '.join(EVENT_COLUMNS)}) FROM STDIN")
 STAGE = ("CREATE TEMPORARY TABLE order_stage (LIKE orders INCLUDING DEFAULTS) "
          "ON COMMIT DELETE ROWS")
@@ -62,15 +64,21 @@ UPSERT_STAGE = (
 # server, a cut without a reset): the connection is dropped and the batch retried.
 COMMIT_TIMEOUT = 30.0  # the default of PgStore.commit_timeout
 # How long a reconnect waits for the server to finish ending our old connection.
-RECLAIM_SECONDS = 2.0
-CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
+RECLAIM_MS = 2000
+CONNECT_TIMEOUT = migrate.CONNECT_TIMEOUT
 # The longest application_name the server keeps (NAMEDATALEN - 1), in bytes: an account's
 # characters (A-Za-z0-9._-) and a host name's are one byte each.
 NAME_BYTES = 63
 
 
 class AccountTaken(Exception):
-    """Another connection holds the account's lock: this store writes no more."""
+    """Another tracker holds the account's claim: this store writes no more."""
+
+
+class ClaimLost(psycopg.OperationalError):
+    """A batch found the claim no longer held by this tracker's claim connection (gone, or
+    ended by the server): as with a lost link, both connections are dropped and the retry
+    claims the account again, or finds it another's."""
 
 
 def application_name(account: str, pid: int, host: str) -> str:
@@ -102,9 +110,9 @@ def _connect_args(account: str, password: str) -> dict[str, Any]:
 class PgStore(BookStore):
     """The PostgreSQL backend of `BookStore`, for one account.
 
-    Longer than 200 lines because the connection's life is the book's here: the lock, the
+    Longer than 200 lines because the connections' life is the book's here: the claim, the
     reconnect that reads back what a lost commit did, and retention all need the writer's
-    connection and what it last committed."""
+    connections and what it last committed."""
 
     MARK = "%s"
     # The server's clock stamps the heartbeat, at the moment the state is written: a tracker
@@ -122,14 +130,21 @@ class PgStore(BookStore):
         self.where = migrate.shown(url)
         self.account = account
         self.password = password
-        self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-        self.backend_pid: int | None = None  # the server process our lock lives in
+        self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None  # the writer's
+        self.claim: psycopg.AsyncConnection[dict[str, Any]] | None = None  # holds the claim
+        # The claim's relation and the server process holding it, which each batch checks.
+        self.claimed: tuple[int, int] | None = None
+        # Our backends of the connections before a loss, ended by the reconnect if the
+        # server still has them.
+        self.old_pids: tuple[int | None, ...] = ()
         # Why the database cannot be reached, while it cannot; None once a commit succeeds.
         self.unreachable: str | None = None
         self.reconnects = 0
         self.commit_timeout = COMMIT_TIMEOUT
         self.give_up_at: float | None = None  # set by a stop: no commit waits past it
         self.standby: Callable[[str], None] | None = None
+        self.heard: Callable[[str | None], None] | None = None  # a start's `unreachable`
+        self.opening = True  # until `open` returns: its waits are a start's, not a writer's
         # (pid, started_at) this tracker wrote into sync_state, and what a connect found
         # there: a reconnect that finds another's knows another tracker wrote meanwhile.
         self.writer: tuple[Any, Any] | None = None
@@ -152,23 +167,43 @@ class PgStore(BookStore):
 
     @classmethod
     async def open(cls, url: str, account: str, password: str = "", keep_days: float = 0,
-                   standby: Callable[[str], None] | None = None) -> PgStore:
-        """The account's book, migrated and locked for this process; a StartupError of one
-        line (without the password) when it cannot be. With `standby`, a lock held by
-        another tracker is waited for (`standby` hears who holds it) instead of refused."""
-        await asyncio.to_thread(migrate.migrate, url, password)
+                   standby: Callable[[str], None] | None = None,
+                   unreachable: Callable[[str | None], None] | None = None) -> PgStore:
+        """The account's book, migrated and claimed for this process; a StartupError of one
+        line (without the password) when it cannot be. With `standby`, a claim held by
+        another tracker is waited for (`standby` hears who holds it) instead of refused.
+
+        A server out of reach, or a connection it ends, is waited for with back-off, as a
+        writer's reconnect waits (`unreachable` hears why, then None once it answers): a
+        restart of the server must not end a standby or a tracker that is starting."""
         store = cls(url, account, password, keep_days)
         store.standby = standby
+        store.heard = unreachable
+        delay = 0.1
         try:
-            store.committed_seq = await store._connect()
+            while True:
+                try:
+                    store.committed_seq = await store._connect(starting=True)
+                    break
+                except psycopg.OperationalError as exc:
+                    await store.close()
+                    store._unreachable(exc, "waiting to start; retrying with back-off")
+                    if unreachable is not None:
+                        unreachable(store.unreachable)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            store._answered()
             store.next_seq = store.committed_seq + 1
-            # Active from here: a lock lost later (cut off while a standby took over) is
+            # Active from here: a claim lost later (cut off while a standby took over) is
             # given up, never waited for inside a commit with this term's book in memory.
-            store.standby = None
-        except (AccountTaken, MigrationError) as exc:
+            store.standby = store.heard = None
+            store.opening = False
+        except AccountTaken as exc:
             await store.close()
-            raise StartupError(os.EX_TEMPFAIL if isinstance(exc, AccountTaken)
-                               else exc.code, f"db: {store.where}: {exc}") from None
+            raise StartupError(os.EX_TEMPFAIL, f"db: {store.where}: {exc}") from None
+        except MigrationError as exc:
+            await store.close()
+            raise StartupError(exc.code, f"db: {store.where}: {exc}") from None
         except psycopg.errors.InsufficientPrivilege as exc:
             # A reader's role given to the tracker: starting again cannot fix it.
             await store.close()
@@ -179,90 +214,181 @@ class PgStore(BookStore):
             await store.close()
             raise StartupError(os.EX_UNAVAILABLE, f"db: cannot use {store.where}: "
                                                   f"{migrate.said(exc, url)}") from None
+        except BaseException:  # the migrations' own line; or a stop (cancelled) meanwhile
+            await store.close()
+            raise
         return store
 
-    async def _connect(self) -> int:
-        """A connection holding the account's lock; the account's highest journal seq."""
-        conn = await psycopg.AsyncConnection.connect(
+    def _answered(self) -> None:
+        """A start that waited for the server says, once, that it answers again."""
+        if self.opening and self.unreachable is not None:
+            log.warning("db_reconnected", account=self.account, where=self.where)
+            self.unreachable = None
+            if self.heard is not None:
+                self.heard(None)
+
+    async def _dial(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        return await psycopg.AsyncConnection.connect(
             self.url, row_factory=dict_row, **_connect_args(self.account, self.password))
-        try:
-            await self._check_schema(conn)
-            row = await (await conn.execute(f"SELECT pg_try_advisory_lock({LOCK_KEY}) AS got, "
-                                            "pg_backend_pid() AS pid", (self.account,))
-                         ).fetchone()
-            assert row is not None
-            if not row["got"] and not await self._reclaim(conn):
-                holder = await self._holder(conn)
-                if self.standby is None:
-                    raise AccountTaken(f"account {self.account} is written by {holder}")
-                # A hot standby: wait in the server for the lock; it comes the moment the
-                # active tracker's connection ends (a crash, a cut, a stop).
-                self.standby(holder)
-                # A standby killed while it waits leaves its backend queued for the lock
-                # unless the server checks the socket now and then (PostgreSQL 14 and up).
-                with contextlib.suppress(psycopg.errors.UndefinedObject):
-                    await conn.execute("SET client_connection_check_interval = 2000")
-                await conn.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", (self.account,))
-            self.backend_pid = row["pid"]
-            await conn.execute(STAGE)
-            await conn.execute("INSERT INTO sync_state (account) VALUES (%s) "
-                               "ON CONFLICT (account) DO NOTHING", (self.account,))
-            cur = await conn.execute(
-                "SELECT s.book_id, s.pid, s.started_at, (SELECT max(seq) FROM order_events e "
-                "WHERE e.account = s.account) AS seq FROM sync_state s WHERE account = %s",
-                (self.account,))
-            found = await cur.fetchone()
-        except BaseException:
-            await conn.close()
-            raise
+
+    async def _connect(self, starting: bool = False) -> int:
+        """The account claimed and a connection to write it with; the account's highest
+        journal seq. The claim comes first, on a connection of its own that holds it in a
+        transaction left open (a lock cannot outlive its transaction, and a writer commits
+        every second); the writer's connection is made once the claim is held."""
+        self.claim = claim = await self._dial()
+        await self._check_schema(claim, starting)
+        view = await self._claim_view(claim)
+        await self._end_old(claim)
+        await self._take(claim, view, starting)
+        self.conn = conn = await self._dial()
+        await conn.execute(STAGE)
+        await conn.execute("INSERT INTO sync_state (account) VALUES (%s) "
+                           "ON CONFLICT (account) DO NOTHING", (self.account,))
+        # A writer that lost the claim may be inside a batch it checked the claim in just
+        # before: wait for that batch to end (it holds the account's row) before reading
+        # where the journal ends.
+        await conn.execute("SELECT 1 FROM sync_state WHERE account = %s FOR UPDATE",
+                           (self.account,))
+        cur = await conn.execute(
+            "SELECT s.book_id, s.pid, s.started_at, (SELECT max(seq) FROM order_events e "
+            "WHERE e.account = s.account) AS seq FROM sync_state s WHERE account = %s",
+            (self.account,))
+        found = await cur.fetchone()
         assert found is not None
-        self.conn = conn
         self.book_id = found["book_id"]
         self.found_writer = (found["pid"], found["started_at"])
         return int(found["seq"] or 0)
 
-    async def _check_schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """A reconnect may land on another server (a failover): it must hold our schema."""
+    async def _check_schema(self, conn: psycopg.AsyncConnection[Any], starting: bool) -> None:
+        """The book must be at this tracker's schema. A start brings an older one up to date
+        (only then does it take the migrations' lock); a reconnect, which may land on another
+        server (a failover), says so and retries. A newer one is this tracker's to upgrade,
+        never the book's to wait for."""
         latest = load(migrations_dir() / "postgres")[-1][0]
-        cur = await conn.execute("SELECT to_regclass('tracker_schema') IS NOT NULL AS ok")
-        row = await cur.fetchone()
-        current = 0
-        if row and row["ok"]:
-            cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema")
-            got = await cur.fetchone()
-            current = got["v"] if got else 0
+        current = await self._version(conn)
+        if current < latest and starting:
+            await self._migrate()
+            current = await self._version(conn)
+        if current > latest:
+            raise migrate.newer(current, latest)
         if current != latest:
             raise MigrationError(f"the database is at schema {current}, this tracker needs "
                                  f"{latest}: run `tracker migrate`")
 
-    async def _reclaim(self, conn: psycopg.AsyncConnection[Any]) -> bool:
-        """After a lost connection the server may not yet know our old connection is dead,
-        or may be ending it, and still hold its lock: end that one backend (ours: same pid,
-        same name) if it is there, and try the lock again while it goes (RECLAIM_SECONDS).
-        Anyone else's lock is left alone. Only a reconnect does this: at a start, a held
-        lock is another tracker's."""
-        if self.backend_pid is None:
-            return False
-        cur = await conn.execute(
-            "SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity "
-            "WHERE pid = %s AND application_name = current_setting('application_name')",
-            (self.backend_pid,))
+    @staticmethod
+    async def _version(conn: psycopg.AsyncConnection[Any]) -> int:
+        cur = await conn.execute("SELECT to_regclass('tracker_schema') IS NOT NULL AS ok")
         row = await cur.fetchone()
-        if row and row["ended"]:
-            log.warning("db_old_connection_ended", backend_pid=self.backend_pid)
-        deadline = time.monotonic() + RECLAIM_SECONDS
-        while True:
-            cur = await conn.execute(f"SELECT pg_try_advisory_lock({LOCK_KEY}) AS got",
-                                     (self.account,))
-            got = await cur.fetchone()
-            if got and got["got"]:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.1)
+        if not (row and row["ok"]):
+            return 0
+        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema")
+        got = await cur.fetchone()
+        return int(got["v"]) if got else 0
+
+    async def _migrate(self) -> None:
+        """The migrations, in a thread (the driver's synchronous connection): a stop while
+        they wait for a lock cancels the statement on the server, so the stop is at once. A
+        server lost meanwhile is a blip like any other: the start waits for it again."""
+        connections: list[psycopg.Connection[Any]] = []
+        work = asyncio.ensure_future(asyncio.to_thread(
+            migrate.migrate, self.url, self.password, connections.append))
+        try:
+            await asyncio.shield(work)
+        except StartupError as exc:
+            if exc.code == os.EX_UNAVAILABLE:  # the server went away: waited for as a blip
+                raise psycopg.OperationalError(str(exc)) from None
+            raise
+        except asyncio.CancelledError:
+            for conn in connections:
+                with contextlib.suppress(psycopg.Error):
+                    await asyncio.to_thread(conn.cancel_safe, timeout=2.0)
+            with contextlib.suppress(Exception):
+                await work
+            raise
+
+    async def _claim_view(self, conn: psycopg.AsyncConnection[Any]) -> sql.Identifier:
+        """The account's claim view, made by its first tracker; two making it at once both
+        find it made. Made outside any claim's transaction: made inside one, it would stay
+        unseen (uncommitted) by every other tracker for as long as the claim is held."""
+        view = sql.Identifier(migrate.CLAIM_PREFIX + hashlib.sha256(
+            self.account.encode()).hexdigest()[:16])
+        cur = await conn.execute(f"SELECT {migrate.CLAIM} IS NOT NULL AS made",
+                                 (self.account,))
+        row = await cur.fetchone()
+        if row and row["made"]:
+            return view
+        try:
+            async with conn.transaction():
+                await conn.execute(sql.SQL("CREATE VIEW {} AS SELECT 1 AS one").format(view))
+                await conn.execute(sql.SQL("COMMENT ON VIEW {} IS {}").format(
+                    view, sql.Literal(f"the claim of account {self.account}: its writer "
+                                      "holds an EXCLUSIVE lock on this view")))
+        except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+            pass  # another tracker of the account made it meanwhile
+        return view
+
+    async def _end_old(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """After a lost connection the server may not yet know our old connections are dead,
+        and still hold the claim or a batch's transaction for them: end those backends (ours:
+        same pid, same name) if they are there. Anyone else's are left alone. Only a
+        reconnect has any: at a start, a claim held is another tracker's."""
+        old = [pid for pid in self.old_pids if pid is not None]
+        self.old_pids = ()
+        if not old:
+            return
+        cur = await conn.execute(
+            "SELECT pid, pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity "
+            "WHERE pid = ANY(%s) AND application_name = current_setting('application_name')",
+            (old,))
+        for row in await cur.fetchall():
+            if row["ended"]:
+                log.warning("db_old_connection_ended", backend_pid=row["pid"])
+
+    async def _take(self, claim: psycopg.AsyncConnection[Any], view: sql.Identifier,
+                    starting: bool) -> None:
+        """Lock the claim, in a transaction left open. At a start it is taken at once or
+        refused (AccountTaken); a reconnect waits RECLAIM_MS for our old backend to go;
+        a standby waits in the server, and gets it the moment the holder's connection ends
+        (a crash, a cut, a stop)."""
+        # Only the transaction holds the claim: the server must not end it for idling, nor
+        # a role's default timeouts cut a standby's wait short.
+        await claim.execute("SET idle_in_transaction_session_timeout = 0")
+        await claim.execute("SET statement_timeout = 0")
+        # A tracker killed while it waits leaves its backend queued for the claim unless the
+        # server checks the socket now and then (PostgreSQL 14 and up).
+        with contextlib.suppress(psycopg.errors.UndefinedObject):
+            await claim.execute("SET client_connection_check_interval = 2000")
+        # Read before the transaction: a statement with parameters leaves its portal, and
+        # the portal's snapshot, open until the next statement, which in the claim's
+        # transaction would never come (and the snapshot would hold vacuum back).
+        cur = await claim.execute(f"SELECT {migrate.CLAIM}::oid AS rel, "
+                                  "pg_backend_pid() AS pid", (self.account,))
+        row = await cur.fetchone()
+        assert row is not None
+        claimed = (row["rel"], row["pid"])
+        lock = sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(view)
+        await claim.execute("BEGIN")
+        try:
+            if starting:
+                await claim.execute(lock + sql.SQL(" NOWAIT"))
+            else:
+                await claim.execute(f"SET LOCAL lock_timeout = '{RECLAIM_MS}ms'")
+                await claim.execute(lock)
+        except psycopg.errors.LockNotAvailable:
+            await claim.execute("ROLLBACK")
+            holder = await self._holder(claim)
+            if self.standby is None:
+                raise AccountTaken(f"account {self.account} is written by {holder}") from None
+            self._answered()
+            self.standby(holder)
+            await claim.execute("BEGIN")
+            await claim.execute("SET LOCAL lock_timeout = 0")
+            await claim.execute(lock)
+        self.claimed = claimed
 
     async def _holder(self, conn: psycopg.AsyncConnection[Any]) -> str:
-        """Who holds the account's lock, as the server says."""
+        """Who holds the account's claim, as the server says."""
         cur = await conn.execute(migrate.LOCKERS, (self.account,))
         row = await cur.fetchone()
         if row is None or not row["granted"]:
@@ -276,11 +402,26 @@ class PgStore(BookStore):
                   book_id=self.book_id, effect="writing stopped; restart to read the book again")
         self.replaced.set()
 
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process the claim lives in."""
+        return self.claimed[1] if self.claimed is not None else None
+
     async def close(self) -> None:
-        """Closing the connection releases the lock."""
-        if self.conn is not None:
-            await self.conn.close()
-            self.conn = None
+        """Closing the claim's connection releases the claim. Our backends are remembered:
+        the server may not see the connections end (a link cut), and the next connect ends
+        them where they linger."""
+        pids = []
+        for conn in (self.claim, self.conn):
+            if conn is not None:
+                pids.append(None if conn.closed else conn.info.backend_pid)
+                try:
+                    await asyncio.wait_for(conn.close(), 2.0)
+                except (psycopg.Error, OSError, TimeoutError):
+                    conn.pgconn.finish()
+        self.claim = self.conn = None
+        self.claimed = None
+        self.old_pids = tuple(pids) or self.old_pids
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
         assert self.conn is not None
@@ -296,7 +437,7 @@ class PgStore(BookStore):
         return await self._guarded(self._recall(order_ids))
 
     async def _recall(self, order_ids: list[str]) -> list[tuple[OrderUpdate, int]]:
-        if self.conn is None or self.conn.broken or self.conn.closed:
+        if self._link_gone():
             await self._reconnect(Batch())
         assert self.conn is not None
         cur = await self.conn.execute(
@@ -319,11 +460,13 @@ class PgStore(BookStore):
     async def _attempt(self, batch: Batch) -> bool:
         """Reconnect where needed, then write; True when a reconnect found the batch
         committed by the attempt before."""
-        gone = self.conn is None or self.conn.broken or self.conn.closed
-        if gone and await self._reconnect(batch):
+        if self._link_gone() and await self._reconnect(batch):
             return True
         await self._write(batch)
         return False
+
+    def _link_gone(self) -> bool:
+        return any(c is None or c.broken or c.closed for c in (self.conn, self.claim))
 
     async def _guarded(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` bounded in time; a link that failed is dropped and said, a lost lock
@@ -335,6 +478,12 @@ class PgStore(BookStore):
             raise
         except AccountTaken as exc:
             self._lose(str(exc))
+            raise
+        except migrate.NewerSchema as exc:
+            # Reconnected to a book a newer tracker migrated: exit, saying so (78).
+            self.refused = StartupError(exc.code, f"db: {self.where}: {exc}")
+            self.lost = str(exc)
+            self.replaced.set()
             raise
 
     async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
@@ -391,41 +540,41 @@ class PgStore(BookStore):
             if batch.forget:
                 await cur.execute("DELETE FROM orders WHERE account = %s AND order_id = ANY(%s)",
                                   (self.account, batch.forget))
-            # The state, the lock's check and the notification in one statement: one round
-            # trip, which a one-push batch feels. Without the lock it updates nothing and
+            # The state, the claim's check and the notification in one statement: one round
+            # trip, which a one-push batch feels. Without the claim it updates nothing and
             # the whole batch rolls back.
+            assert self.claimed is not None
             await cur.execute(
                 f"WITH s AS (UPDATE sync_state SET {sets} WHERE {self.state_row} "
-                f"AND {migrate.HOLDS_LOCK} RETURNING account) "
+                f"AND {migrate.HOLDS_CLAIM} RETURNING account) "
                 "SELECT pg_notify(%s, %s) FROM s",
-                [*values, *self.scope_args, self.account, migrate.CHANNEL,
+                [*values, *self.scope_args, *self.claimed, migrate.CHANNEL,
                  json.dumps({"account": self.account, "seq": seq})])
             if await cur.fetchone() is None:
-                raise AccountTaken(f"this connection no longer holds the lock on "
-                                   f"{self.account}: the batch was rolled back")
+                raise ClaimLost(f"this tracker no longer holds the claim on {self.account}: "
+                                "the batch was rolled back")
 
     def _order_rows(self, batch: Batch) -> Iterator[tuple[Any, ...]]:
         for params in order_params(batch):
             yield (self.account, *params)
 
     async def _broken(self, exc: BaseException) -> None:
-        """Drop the connection (the lock goes with it on the server's side) and say why."""
+        """Drop both connections (the claim goes with its own on the server's side) and say
+        why."""
+        self._unreachable(exc, "updates queue in memory; reconnecting with back-off")
+        await self.close()
+
+    def _unreachable(self, exc: BaseException, effect: str) -> None:
+        """Say once, until the server answers again, why it cannot be reached."""
         why = ("no answer in time" if isinstance(exc, TimeoutError)
-               else migrate.said(
-                   exc, self.url))
+               else migrate.said(exc, self.url))
         if self.unreachable is None:
             log.error("db_unreachable", account=self.account, where=self.where, error=why,
-                      effect="updates queue in memory; reconnecting with back-off")
+                      effect=effect)
         self.unreachable = why
-        if self.conn is not None:
-            conn, self.conn = self.conn, None
-            try:
-                await asyncio.wait_for(conn.close(), 2.0)
-            except (psycopg.Error, OSError, TimeoutError):
-                conn.pgconn.finish()
 
     async def _reconnect(self, batch: Batch) -> bool:
-        """Connect and lock again; True when the failed attempt at `batch` had committed.
+        """Connect and claim again; True when the failed attempt at `batch` had committed.
 
         The account's journal must end where this tracker's last commit left it, or, where
         the lost attempt committed, at the batch's last seq. Anything else means the
@@ -433,6 +582,7 @@ class PgStore(BookStore):
         restore from a backup) or another writer wrote: readers are told by a new book_id,
         and the tracker stops, to start again from the book as it is now."""
         self.reconnects += 1
+        await self.close()  # what is left of the connections, if one of the two lives on
         seq = await self._connect()
         if self.writer is not None and self.found_writer != self.writer:
             # Another tracker held the account while this one was away and wrote (its first

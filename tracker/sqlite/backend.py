@@ -41,7 +41,9 @@ class Sqlite:
         return before, schema_version(self.path)
 
     async def open_store(self, config: Config,
-                         standby: Callable[[str], None] | None = None) -> BookStore:
+                         standby: Callable[[str], None] | None = None,
+                         unreachable: Callable[[str | None], None] | None = None
+                         ) -> BookStore:
         from tracker.sqlite.store import Store
 
         return await Store.open(self.path, config.journal_keep_days)
