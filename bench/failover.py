@@ -371,11 +371,13 @@ class Scenario:
         return self.book
 
     def _superuser(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        assert self.server is not None
+        """`sql` in the book's database: the account's claim is a relation of it, which
+        pg_locks names by its oid there."""
+        assert self.server is not None and self.book is not None
         from psycopg.rows import dict_row
 
         with psycopg.connect(host=str(self.server.socket_dir), port=self.server.port,
-                             user="postgres", dbname="postgres", autocommit=True,
+                             user="postgres", dbname=self.book.database.name, autocommit=True,
                              connect_timeout=3, row_factory=dict_row) as conn:
             return conn.execute(sql, args).fetchall()
 

@@ -514,6 +514,7 @@ def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: BookUnderTest) -
     if isinstance(store, SqliteBook):
         # A path that a careless `file:` URI would cut short at '#' or '?' (a PostgreSQL
         # book has no path: its URL is built by the harness).
+        (tmp_path / "state #1 ?x").mkdir()  # a missing directory is refused, not made
         store = SqliteBook(tmp_path / "state #1 ?x" / "book.db")
     daemon = lab.daemon(sim, profile=BITMART_V4, store=store).start()
     daemon.wait_live()

@@ -61,8 +61,8 @@ def test_a_heartbeat_from_the_future_is_not_taken_as_current(store: BookUnderTes
     """The reader's clock is the one the heartbeat is written with (this host's for SQLite,
     the server's, on this same host, for PostgreSQL): 60 s ahead of it is a writer's clock
     ahead (or one that jumped back), and tells nothing of whether the book is current."""
-    now = int(time.time() * 1000)
     make_book(store)
+    now = int(time.time() * 1000)
     set_state(store, live=1, status="live", not_live_reason=None, pid=4242,
                 started_at=now - 100_000, live_since=now - 90_000,
                 heartbeat_at=now + AHEAD_MS)
@@ -71,6 +71,7 @@ def test_a_heartbeat_from_the_future_is_not_taken_as_current(store: BookUnderTes
     assert (code, err) == (1, ""), (code, err)
     assert state["live"] is False and state["running"] is False and state["exit_code"] == 1
     assert state["not_live_reason"] == "heartbeat_in_future"
+    assert state["heartbeat_future_ms"] == now + AHEAD_MS - state["checked_at"]
     assert AHEAD_MS - 5_000 < state["heartbeat_future_ms"] <= AHEAD_MS
     code, out, _ = tracker("status", *store.reader_args())
     head = out.splitlines()[0]

@@ -125,8 +125,9 @@ def start_reader(store: BookUnderTest) -> subprocess.Popen[str]:
 
 def held_back(store: BookUnderTest) -> int:
     """What long reads would make grow: the WAL's bytes on SQLite; on PostgreSQL, the age in
-    ms of the oldest transaction open in the database (but this one), which keeps every
-    version of the rows written since from being vacuumed."""
+    ms of the oldest transaction in the database (but this one) holding a snapshot or a
+    transaction id, which keeps every version of the rows written since from being vacuumed.
+    (The writer's claim is a transaction held open with neither: it holds nothing back.)"""
     if isinstance(store, SqliteBook):
         wal = Path(f"{store.path}-wal")
         return wal.stat().st_size if wal.exists() else 0
@@ -134,7 +135,8 @@ def held_back(store: BookUnderTest) -> int:
     (row,) = store.query(
         "SELECT COALESCE(MAX(EXTRACT(EPOCH FROM clock_timestamp() - xact_start) * 1000), 0)"
         "::bigint AS age FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+        "AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)")
     return int(row["age"])
 
 
