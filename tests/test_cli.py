@@ -351,3 +351,32 @@ def test_what_the_exchange_did_not_say_is_shown_as_such_with_a_footnote(tmp_path
                                             filled_notional=Decimal("0"))])
     again = tracker("orders", "--db", str(db)).stdout.splitlines()
     assert again[-1] == "2 open orders", again
+
+
+WARNING = ("tracker: warning: --db holds a password, which every user of this host can read "
+           "(ps, /proc/PID/cmdline): put it in ~/.pgpass, TRACKER_DB_PASSWORD_FILE or the "
+           "systemd credential db_password\n")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:s3cret-pw@127.0.0.1:1/db",
+                                 "POSTGRES://u:s3cret-pw@127.0.0.1:1/db",
+                                 "postgresql://u@127.0.0.1:1/db?password=s3cret-pw"])
+def test_a_password_in_db_on_the_command_line_is_warned_of_once_never_shown(url: str) -> None:
+    """argv is every local user's to read for as long as the process runs."""
+    for args in (["orders", "--account", "a"], ["migrate"], ["status", "--account", "a"]):
+        done = tracker(*args, "--db", url)
+        assert done.stderr.startswith(WARNING) and done.stderr.count(WARNING) == 1, done.stderr
+        assert done.returncode == 69 and "s3cret-pw" not in done.stderr + done.stdout
+
+
+def test_no_warning_without_a_password_on_the_command_line(tmp_path: Path) -> None:
+    """In the environment or the file (readable by the user alone) a password is not in argv;
+    a URL without one, or an SQLite path, has nothing to warn of."""
+    url = "postgresql://u:s3cret-pw@127.0.0.1:1/db"
+    env = clean_env() | {"TRACKER_DB": url, "TRACKER_ACCOUNT": "a"}
+    done = subprocess.run([TRACKER, "orders"], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert done.returncode == 69 and "warning" not in done.stderr, done.stderr
+    for db in ("postgresql://u@127.0.0.1:1/db", str(tmp_path / "book.db")):
+        done = tracker("orders", "--db", db, "--account", "a")
+        assert "warning" not in done.stderr, done.stderr

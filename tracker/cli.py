@@ -20,6 +20,7 @@ from tracker import backends, formats, readers, watch
 from tracker import config as config_mod
 from tracker.identity import Consent
 from tracker.migrate import StartupError
+from tracker.postgres import migrate as pg_migrate
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the command's parser, whose exit code a healthcheck needs
         getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    exposed(args)
     commands = {"sim": run_sim, "run": run_daemon, "orders": show_orders,
                 "status": show_status, "healthcheck": healthcheck, "migrate": run_migrate,
                 "demo": run_demo, "watch": watch.run}
@@ -246,6 +248,21 @@ def main(argv: list[str] | None = None) -> int:
         return failed(args, str(exc), EX_UNAVAILABLE)
     except StartupError as exc:
         return failed(args, str(exc), exc.code)
+
+
+def exposed(args: argparse.Namespace) -> None:
+    """A password in `--db` is in the process's argv, which every user of the host reads
+    (`ps`, /proc/PID/cmdline) for as long as it runs: said once, and the command goes on
+    (a one-off `tracker migrate` by hand may accept that; a service should not)."""
+    db = getattr(args, "db", None)
+    if not isinstance(db, str):
+        return
+    scheme, sep, rest = db.partition("://")  # the scheme in any case, as `db` reads it
+    url = scheme.lower() + sep + rest
+    if config_mod.is_url(url) and pg_migrate.passwords(url):
+        print("tracker: warning: --db holds a password, which every user of this host can "
+              "read (ps, /proc/PID/cmdline): put it in ~/.pgpass, TRACKER_DB_PASSWORD_FILE "
+              "or the systemd credential db_password", file=sys.stderr, flush=True)
 
 
 def failed(args: argparse.Namespace, message: str, code: int) -> int:
