@@ -21,6 +21,9 @@ class BookUnderTest(Protocol):
     def reader_args(self) -> list[str]:
         """`tracker orders|status|watch` arguments that read it."""
 
+    def reader_env(self) -> dict[str, str]:
+        """What a reader's environment needs beside them: a password stays out of argv."""
+
     def read(self) -> BookView: ...
 
     def journal(self, order_id: str | None = None) -> list[dict[str, Any]]: ...
@@ -35,6 +38,9 @@ class SqliteBook:
 
     def reader_args(self) -> list[str]:
         return ["--db", str(self.path)]
+
+    def reader_env(self) -> dict[str, str]:
+        return {}
 
     def read(self) -> BookView:
         return read_book(self.path)
@@ -56,7 +62,10 @@ class PostgresBook:
                 "TRACKER_DB_PASSWORD": self.database.password, "TRACKER_ACCOUNT": self.account}
 
     def reader_args(self) -> list[str]:
-        return ["--db", self.database.url(), "--account", self.account]
+        return ["--db", self.database.url(password=False), "--account", self.account]
+
+    def reader_env(self) -> dict[str, str]:
+        return {"TRACKER_DB_PASSWORD": self.database.password}
 
     def read_url(self) -> str:
         """Whom a test reads as: the database's owner, unless a reader's role is tried."""

@@ -109,7 +109,8 @@ class Daemon:
 
     def status(self) -> tuple[int, dict[str, Any]]:
         done = subprocess.run([*TRACKER, "status", "--json", *self.store.reader_args()],
-                              capture_output=True, text=True, timeout=30, env=clean_env())
+                              capture_output=True, text=True, timeout=30,
+                              env=clean_env() | self.store.reader_env())
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}
 
     def signal(self, sig: int) -> None:

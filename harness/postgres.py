@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cli_args(args: Sequence[str | Database],
+             env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`args` with each Database as its URL without the password, which goes to the tracker
+    as docs/postgres.md says to give it (TRACKER_DB_PASSWORD): a password in `--db` is in
+    argv, every local user's to read, and the tracker warns of it."""
+    words = [a.url(password=False) if isinstance(a, Database) else a for a in args]
+    passwords = [a.password for a in args if isinstance(a, Database)]
+    return words, env | ({"TRACKER_DB_PASSWORD": passwords[0]} if passwords else {})
 
 
 def client_env(base: dict[str, str]) -> dict[str, str]:

@@ -107,7 +107,7 @@ def assert_as_the_exchange_wrote(daemon: Daemon, sim: Sim) -> None:
             assert row["filled_notional"] == t["filledNotional"], oid
     for event in daemon.journal():
         assert event["filled_size"] is None or POSITIONAL.fullmatch(event["filled_size"])
-    env, where = reader_env(), daemon.store.reader_args()
+    env, where = reader_env() | daemon.store.reader_env(), daemon.store.reader_args()
     shown = run_once(env, "orders", *where, "--format", "json")
     as_csv = run_once(env, "orders", *where, "--format", "csv")
     assert shown.returncode == as_csv.returncode == 0, shown.stderr + as_csv.stderr
@@ -536,7 +536,8 @@ def test_sigterm_stops_cleanly(lab: Lab, tmp_path: Path, store: BookUnderTest) -
     assert '"tracker_stopped"' in daemon.log.read_text()
     code, status = daemon.status()
     assert code == 3 and status["running"] is False, status
-    listed = run_once(reader_env(), "orders", "--format", "json", *store.reader_args())
+    listed = run_once(reader_env() | store.reader_env(), "orders", "--format", "json",
+                      *store.reader_args())
     assert listed.returncode == 0, listed.stderr
     assert {o["order_id"] for o in json.loads(listed.stdout)} == book.open_ids
 

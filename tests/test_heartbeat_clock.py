@@ -30,14 +30,14 @@ AHEAD_MS = 60_000
 DOC = Path(__file__).resolve().parents[1] / "docs" / "postgres.md"
 
 
-def tracker(*args: str) -> tuple[int, str, str]:
-    done = run_once(client_env(clean_env()), *args)
+def tracker(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    done = run_once(client_env(clean_env()) | (env or {}), *args)
     return done.returncode, done.stdout, done.stderr
 
 
 def make_book(store: BookUnderTest) -> None:
     """A book made by `tracker migrate`, with the account's row on PostgreSQL."""
-    assert tracker("migrate", "--db", store.reader_args()[1])[0] == 0
+    assert tracker("migrate", "--db", store.reader_args()[1], env=store.reader_env())[0] == 0
     if isinstance(store, PostgresBook):
         with psycopg.connect(store.database.url(), autocommit=True) as conn:
             conn.execute("INSERT INTO sync_state (account) VALUES (%s)", (store.account,))
@@ -66,24 +66,24 @@ def test_a_heartbeat_from_the_future_is_not_taken_as_current(store: BookUnderTes
     set_state(store, live=1, status="live", not_live_reason=None, pid=4242,
                 started_at=now - 100_000, live_since=now - 90_000,
                 heartbeat_at=now + AHEAD_MS)
-    code, out, err = tracker("status", "--json", *store.reader_args())
+    code, out, err = tracker("status", "--json", *store.reader_args(), env=store.reader_env())
     state = json.loads(out)
     assert (code, err) == (1, ""), (code, err)
     assert state["live"] is False and state["running"] is False and state["exit_code"] == 1
     assert state["not_live_reason"] == "heartbeat_in_future"
     assert state["heartbeat_future_ms"] == now + AHEAD_MS - state["checked_at"]
     assert AHEAD_MS - 5_000 < state["heartbeat_future_ms"] <= AHEAD_MS
-    code, out, _ = tracker("status", *store.reader_args())
+    code, out, _ = tracker("status", *store.reader_args(), env=store.reader_env())
     head = out.splitlines()[0]
     said = re.fullmatch(r"NOT LIVE: heartbeat (\d+) s in the future: the writer's clock is "
                         r"ahead, or this host's is behind", head.replace("1 min 0 s", "60 s"))
     assert code == 1 and said and 50 <= int(said.group(1)) <= 60, head
-    code, out, _ = tracker("healthcheck", *store.reader_args())
+    code, out, _ = tracker("healthcheck", *store.reader_args(), env=store.reader_env())
     assert code == 1 and out.startswith("unhealthy: heartbeat "), out
 
     # Within the tolerance (a second) it is the same clock: the book is current.
     set_state(store, heartbeat_at=int(time.time() * 1000) + 500)
-    code, out, _ = tracker("healthcheck", *store.reader_args())
+    code, out, _ = tracker("healthcheck", *store.reader_args(), env=store.reader_env())
     assert (code, out) == (0, "healthy\n")
 
 
@@ -124,12 +124,13 @@ def test_a_writer_whose_clock_is_ahead_cannot_make_its_book_look_current(
     assert row is not None
     heartbeat, now = row
     assert 0 <= now - heartbeat < 5_000, (now, heartbeat)  # the server's time of the commit
-    reading = ["--db", pg_database.url(), "--account", "fast"]
+    reading = ["--db", pg_database.url(password=False), "--account", "fast"]
+    password = {"TRACKER_DB_PASSWORD": pg_database.password}
     assert documented_current(pg_database.url(), "fast")  # just committed: current
     time.sleep(5.5)
     assert not documented_current(pg_database.url(), "fast")
-    code, out, _ = tracker("status", "--json", *reading)
+    code, out, _ = tracker("status", "--json", *reading, env=password)
     state = json.loads(out)
     assert code == 1 and state["live"] is False and state["heartbeat_future_ms"] is None
     assert state["not_live_reason"] == "database_unwritable"  # no commit for 5 s
-    assert tracker("healthcheck", *reading)[0] == 1
+    assert tracker("healthcheck", *reading, env=password)[0] == 1

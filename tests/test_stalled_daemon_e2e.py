@@ -15,9 +15,9 @@ from harness.books import BookUnderTest, PostgresBook
 from harness.postgres import client_env
 
 
-def tracker(*args: str) -> subprocess.CompletedProcess[str]:
+def tracker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TRACKER, *args], capture_output=True, text=True, timeout=60,
-                          env=client_env(clean_env()))
+                          env=client_env(clean_env()) | (env or {}))
 
 
 def test_a_stopped_daemon_that_holds_the_book_is_stalled_in_every_word(
@@ -31,7 +31,7 @@ def test_a_stopped_daemon_that_holds_the_book_is_stalled_in_every_word(
     daemon.signal(signal.SIGSTOP)
     try:
         time.sleep(16.5)
-        done = tracker("status", *store.reader_args())
+        done = tracker("status", *store.reader_args(), env=store.reader_env())
         head, *rows = done.stdout.splitlines()
         assert done.returncode == 1, done.stdout
         what = "account" if postgres else "book"
@@ -52,7 +52,7 @@ def test_a_stopped_daemon_that_holds_the_book_is_stalled_in_every_word(
         assert code == 1 and state["running"] is True and state["stalled"] is True
         assert state["held"] is True and state["live"] is False
         assert state["heartbeat_age_ms"] > 15_000
-        health = tracker("healthcheck", *store.reader_args())
+        health = tracker("healthcheck", *store.reader_args(), env=store.reader_env())
         assert health.returncode == 1 and "stalled" in health.stdout
     finally:
         daemon.signal(signal.SIGCONT)

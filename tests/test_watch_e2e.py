@@ -21,10 +21,11 @@ class Watcher:
         self.out = workdir / f"{name}.out"
         self.err = workdir / f"{name}.err"
         book = ["--db", str(db)] if isinstance(db, Path) else db.reader_args()
+        secrets = {} if isinstance(db, Path) else db.reader_env()
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen([*TRACKER, "watch", *book, *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         env=clean_env())
+                                         env=clean_env() | secrets)
 
     def lines(self) -> list[str]:
         text = self.out.read_text()

@@ -21,7 +21,7 @@ from typing import TypeVar
 import psycopg
 
 from harness import CREDENTIALS, FAST, TRACKER, clean_env, eventually, stop_process
-from harness.postgres import Database, Postgres, client_env
+from harness.postgres import Database, Postgres, cli_args, client_env
 from tests.postgres.test_readers import ACCT1, ACCT2, Watcher, migrated, reading, write
 from tracker.batch import Batch
 from tracker.postgres.store import PgStore
@@ -32,9 +32,11 @@ NOWHERE = {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_REST_URL": "http://127.0.0.1:
 T = TypeVar("T")
 
 
-def tracker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRACKER, *args], capture_output=True, text=True, timeout=60,
-                          env=client_env(clean_env()) | (env or {}))
+def tracker(*args: str | Database,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    words, environment = cli_args(args, client_env(clean_env()) | (env or {}))
+    return subprocess.run([*TRACKER, *words], capture_output=True, text=True, timeout=60,
+                          env=environment)
 
 
 def reader_role(postgres: Postgres, db: Database) -> str:
@@ -136,7 +138,7 @@ def test_all_accounts_with_an_account_is_refused_in_one_line(pg_database: Databa
     assert done.stderr == ("tracker orders: --all-accounts and --account: give one or the "
                            "other (see: tracker orders --help)\n")
     # An account from the environment or a file is a reader's default, not a choice.
-    done = tracker("orders", "--all-accounts", "--db", pg_database.url(),
+    done = tracker("orders", "--all-accounts", "--db", pg_database,
                    env={"TRACKER_ACCOUNT": "acct1"})
     assert done.returncode == 0, done.stderr
 
@@ -146,7 +148,7 @@ def test_every_accounts_rows_say_whether_its_book_is_live(pg_database: Database)
     write(pg_database, "acct2", ACCT2, live=0, status="stopped", not_live_reason="stopped")
 
     def read() -> tuple[subprocess.CompletedProcess[str], ...]:
-        every = ["--db", pg_database.url(), "--all-accounts"]
+        every = ["--db", pg_database, "--all-accounts"]
         return tuple(tracker("orders", *every, "--format", fmt)
                      for fmt in ("json", "csv", "table"))
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from harness import clean_env, eventually
-from harness.postgres import Database, Postgres, client_env
+from harness.postgres import Database, Postgres, cli_args, client_env
 from tracker.postgres import migrate as pg_migrate
 from tracker.sqlite import migrate
 
@@ -31,9 +31,10 @@ def env(**extra: str) -> dict[str, str]:
     return client_env(clean_env()) | extra
 
 
-def tracker(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TRACKER, *args], capture_output=True, text=True, timeout=60,
-                          env=env(**extra))
+def tracker(*args: str | Database, **extra: str) -> subprocess.CompletedProcess[str]:
+    words, environment = cli_args(args, env(**extra))
+    return subprocess.run([TRACKER, *words], capture_output=True, text=True, timeout=60,
+                          env=environment)
 
 
 def query(postgres: Postgres, db: Database, sql: str) -> list[tuple[Any, ...]]:
@@ -77,7 +78,7 @@ def sqlite_columns(tmp_path: Path) -> dict[str, dict[str, str]]:
 
 def test_a_fresh_database_gets_the_sqlite_contract_with_an_account_column(
         postgres: Postgres, pg_database: Database, tmp_path: Path) -> None:
-    done = tracker("migrate", "--db", pg_database.url())
+    done = tracker("migrate", "--db", pg_database)
     assert (done.returncode, done.stderr) == (0, "")
     shown = pg_database.url(password=False)
     assert done.stdout == f"{shown}: created the book, schema version {LATEST}\n"
@@ -106,7 +107,7 @@ def test_a_fresh_database_gets_the_sqlite_contract_with_an_account_column(
 
 def test_a_second_migrate_changes_nothing_and_says_so(postgres: Postgres,
                                                       pg_database: Database) -> None:
-    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    assert tracker("migrate", "--db", pg_database).returncode == 0
     # Through TRACKER_DB, the password from PGPASSWORD as libpq reads it.
     again = tracker("migrate", TRACKER_DB=pg_database.url(password=False),
                     PGPASSWORD=pg_database.password)
@@ -120,7 +121,7 @@ def test_an_older_schema_is_upgraded_and_the_output_says_from_which(postgres: Po
                                                                     pg_database: Database) -> None:
     with owner(pg_database) as conn:
         assert pg_migrate.apply(conn, migrate.load(pg_migrate.directory())[:2]) == (0, 2)
-    done = tracker("migrate", "--db", pg_database.url())
+    done = tracker("migrate", "--db", pg_database)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (f"{pg_database.url(password=False)}: upgraded from schema version 2 "
                            f"to {LATEST} (the latest)\n")
@@ -132,13 +133,14 @@ def test_two_migrates_at_once_both_succeed_and_apply_each_version_once(
     # The test holds the migrations' lock (as the tracker's role: no other can take it)
     # until both have connected and wait for it, so that they race for real rather than one
     # after the other.
-    argv = [TRACKER, "migrate", "--db", pg_database.url()]
+    words, environment = cli_args(["migrate", "--db", pg_database], env())
     with owner(pg_database) as holder:
         holder.execute(pg_migrate.VERSIONS)
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
-        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env()) for _ in range(2)]
+        procs = [subprocess.Popen([TRACKER, *words], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=environment)
+                 for _ in range(2)]
         outputs = []
         try:
             def both_wait() -> None:
@@ -170,10 +172,10 @@ def test_two_migrates_at_once_both_succeed_and_apply_each_version_once(
 
 def test_a_database_from_a_newer_tracker_is_refused_in_one_line(postgres: Postgres,
                                                                  pg_database: Database) -> None:
-    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    assert tracker("migrate", "--db", pg_database).returncode == 0
     with postgres.connect(pg_database.name) as conn:
         conn.execute("INSERT INTO tracker_schema (version) VALUES (%s)", (LATEST + 1,))
-    done = tracker("migrate", "--db", pg_database.url())
+    done = tracker("migrate", "--db", pg_database)
     assert (done.returncode, done.stdout) == (EX_CONFIG, "")
     assert done.stderr == (f"tracker: db: {pg_database.url(password=False)}: the book is "
                            f"at schema {LATEST + 1}, newer than this tracker's {LATEST}: "
@@ -185,7 +187,7 @@ def test_another_programs_tables_of_the_same_names_are_left_alone(postgres: Post
                                                                   pg_database: Database) -> None:
     with postgres.connect(pg_database.name) as conn:
         conn.execute("CREATE TABLE orders (id int)")
-    done = tracker("migrate", "--db", pg_database.url())
+    done = tracker("migrate", "--db", pg_database)
     assert (done.returncode, done.stdout) == (EX_CONFIG, "")
     assert done.stderr.startswith(f"tracker: db: {pg_database.url(password=False)}: not a "
                                   "tracker book (schema version 0, tables: orders): point db "
@@ -196,7 +198,7 @@ def test_another_programs_tables_of_the_same_names_are_left_alone(postgres: Post
 
 def test_open_orders_shows_one_accounts_open_orders_with_exact_amounts(
         postgres: Postgres, pg_database: Database) -> None:
-    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    assert tracker("migrate", "--db", pg_database).returncode == 0
     states = ("new", "partially_filled", "filled", "canceled", "partially_canceled", "failed")
     with postgres.connect(pg_database.name) as conn:
         for account in ("desk-a", "desk-b"):
@@ -235,12 +237,14 @@ def test_a_failing_migration_leaves_the_schema_at_the_version_before(
 def test_a_wrong_password_is_refused_without_printing_it(postgres: Postgres,
                                                          pg_database: Database) -> None:
     wrong = Database(pg_database.name, "not-the-Secret-42", pg_database.port)
-    done = tracker("migrate", "--db", wrong.url())
+    done = tracker("migrate", "--db", wrong.url())  # in argv, as a careless user would
     assert (done.returncode, done.stdout) == (EX_UNAVAILABLE, "")
-    assert done.stderr.startswith(f"tracker: db: cannot connect to "
-                                  f"{wrong.url(password=False)}: "), done.stderr
-    assert "password authentication failed" in done.stderr
-    assert "not-the-Secret-42" not in done.stderr and done.stderr.count("\n") == 1
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith("tracker: warning: --db holds a password"), warning
+    assert error.startswith(f"tracker: db: cannot connect to "
+                            f"{wrong.url(password=False)}: "), done.stderr
+    assert "password authentication failed" in error
+    assert "not-the-Secret-42" not in done.stderr
 
 
 def test_the_postgresql_migrations_are_numbered_as_sqlites() -> None:
@@ -323,7 +327,7 @@ def test_a_reader_cannot_hold_migrations_back(postgres: Postgres,
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             squatter.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
         started = time.monotonic()
-        done = tracker("migrate", "--db", pg_database.url())
+        done = tracker("migrate", "--db", pg_database)
         assert (done.returncode, done.stderr) == (0, ""), done
         assert time.monotonic() - started < 10
     assert versions(postgres, pg_database) == list(range(1, LATEST + 1))
@@ -370,7 +374,8 @@ def test_a_migrate_that_waits_too_long_exits_75_naming_the_holder(
         holder.execute("LOCK TABLE tracker_schema IN EXCLUSIVE MODE")
         started = time.monotonic()
         done = tracker("migrate", "--db",
-                       f"{pg_database.url()}?options=-c%20lock_timeout%3D2s")
+                       f"{pg_database.url(password=False)}?options=-c%20lock_timeout%3D2s",
+                       TRACKER_DB_PASSWORD=pg_database.password)
         assert time.monotonic() - started < 10
         holder.execute("ROLLBACK")
     assert (done.returncode, done.stdout) == (75, ""), done
@@ -391,7 +396,7 @@ def test_the_upgrade_to_schema_6_waits_for_every_older_tracker_to_stop(
     with psycopg.connect(pg_database.url(), autocommit=True,
                          application_name="tracker acct pid 977 on host2") as old:
         old.execute(OLD_ACCOUNT_KEY, ("acct",))
-        done = tracker("migrate", "--db", pg_database.url())
+        done = tracker("migrate", "--db", pg_database)
         pid = old.info.backend_pid
     assert (done.returncode, done.stdout) == (75, ""), done
     assert done.stderr == (
@@ -399,4 +404,4 @@ def test_the_upgrade_to_schema_6_waits_for_every_older_tracker_to_stop(
         f"run on this book: tracker acct pid 977 on host2 (backend pid {pid}); stop every "
         "tracker of the book (active and standby) before upgrading to schema 6\n")
     assert versions(postgres, pg_database) == [1, 2, 3, 4, 5]
-    assert tracker("migrate", "--db", pg_database.url()).returncode == 0
+    assert tracker("migrate", "--db", pg_database).returncode == 0

@@ -24,7 +24,7 @@ import pytest
 
 from harness import Lab, clean_env, eventually, stop_process
 from harness.books import PostgresBook
-from harness.postgres import Database, Postgres, client_env, free_port
+from harness.postgres import Database, Postgres, cli_args, client_env, free_port
 from tracker import migrate
 from tracker.batch import Batch
 from tracker.book import Outcome
@@ -52,9 +52,10 @@ def env(**extra: str) -> dict[str, str]:
     return client_env(clean_env()) | extra
 
 
-def tracker(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TRACKER, *args], capture_output=True, text=True, timeout=60,
-                          env=env(**extra))
+def tracker(*args: str | Database, **extra: str) -> subprocess.CompletedProcess[str]:
+    words, environment = cli_args(args, env(**extra))
+    return subprocess.run([TRACKER, *words], capture_output=True, text=True, timeout=60,
+                          env=environment)
 
 
 def until(holds: Callable[[], bool], what: str, *, timeout: float = 15,
@@ -66,8 +67,8 @@ def until(holds: Callable[[], bool], what: str, *, timeout: float = 15,
     eventually(check, timeout, what, context=context)
 
 
-def reading(db: Database, account: str) -> list[str]:
-    return ["--db", db.url(), "--account", account]
+def reading(db: Database, account: str) -> list[str | Database]:
+    return ["--db", db, "--account", account]
 
 
 def order(n: int, symbol: str, *, state: str = "new", price: str = "60000.5",
@@ -116,7 +117,7 @@ def write_sqlite(path: Path, orders: list[OrderUpdate], **state: Any) -> None:
 
 
 def migrated(db: Database) -> Database:
-    done = tracker("migrate", "--db", db.url())
+    done = tracker("migrate", "--db", db)
     assert done.returncode == 0, done.stderr
     return db
 
@@ -222,9 +223,9 @@ def test_status_and_healthcheck_of_a_running_then_stopped_daemon(
     assert state["book_id"] == view.state["book_id"] and state["pid"] == daemon.pid
     assert state["open_orders"] == 90 == len(view.open_ids)  # 30 on each of three symbols
     assert state["schema"] == LATEST and state["live_since_iso"].endswith("Z")
-    health = tracker("healthcheck", *store.reader_args())
+    health = tracker("healthcheck", *store.reader_args(), **store.reader_env())
     assert (health.returncode, health.stdout) == (0, "healthy\n")
-    text = tracker("status", *store.reader_args()).stdout.splitlines()
+    text = tracker("status", *store.reader_args(), **store.reader_env()).stdout.splitlines()
     assert text[0].startswith("live since ") and "  open orders  90" in text, text
 
     daemon.signal(signal.SIGTERM)
@@ -232,7 +233,7 @@ def test_status_and_healthcheck_of_a_running_then_stopped_daemon(
     code, state = daemon.status()
     assert code == 3 and state["running"] is False and state["live"] is False
     assert state["status"] == "stopped" and state["not_live_reason"] == "stopped"
-    health = tracker("healthcheck", *store.reader_args())
+    health = tracker("healthcheck", *store.reader_args(), **store.reader_env())
     assert (health.returncode, health.stdout) == (1, "unhealthy: stopped\n")
 
 
@@ -241,16 +242,16 @@ def test_status_and_healthcheck_of_a_running_then_stopped_daemon(
 
 def test_a_url_without_an_account_is_one_line_and_78(book: Database) -> None:
     for command in (["orders"], ["status"], ["watch"]):
-        done = tracker(*command, "--db", book.url())
+        done = tracker(*command, "--db", book)
         assert (done.returncode, done.stdout) == (EX_CONFIG, "")
         assert done.stderr == f"tracker: configuration error: {NO_ACCOUNT}\n"
-    done = tracker("status", "--json", "--db", book.url())
+    done = tracker("status", "--json", "--db", book)
     assert done.returncode == EX_CONFIG
     assert json.loads(done.stdout) == {"error": f"configuration error: {NO_ACCOUNT}",
                                        "exit_code": EX_CONFIG}
-    health = tracker("healthcheck", "--db", book.url())
+    health = tracker("healthcheck", "--db", book)
     assert (health.returncode, health.stderr) == (1, f"unhealthy: {NO_ACCOUNT}\n")
-    bad = tracker("orders", "--db", book.url(), "--account", "no spaces")
+    bad = tracker("orders", "--db", book, "--account", "no spaces")
     assert bad.returncode == EX_CONFIG and "account (from --account)" in bad.stderr
     # An account is one of a PostgreSQL book's: beside an SQLite file it is a mistake.
     lite = tracker("orders", "--db", "orders.db", "--account", "acct1")
@@ -291,21 +292,23 @@ def test_a_wrong_password_is_unavailable_and_never_shown(book: Database) -> None
             assert book.password not in done.stdout + done.stderr
             assert f"cannot connect to {shown}: " in done.stdout + done.stderr
             assert "password authentication failed" in done.stdout + done.stderr
-            assert len(done.stderr.splitlines()) == 1, done.stderr
+            # A password in argv is warned of (the URL case), then the one line of the error.
+            assert len(done.stderr.splitlines()) == (2 if args[1] == in_url else 1), done.stderr
 
 
 def test_an_unreachable_server_is_an_unreadable_book(book: Database, tmp_path: Path) -> None:
-    url = f"postgresql://{book.name}:{book.password}@127.0.0.1:{free_port()}/{book.name}"
+    url = f"postgresql://{book.name}@127.0.0.1:{free_port()}/{book.name}"
     shown = pg_migrate.shown(url)
-    status = tracker("status", "--json", "--db", url, "--account", "acct1")
+    password = {"TRACKER_DB_PASSWORD": book.password}
+    status = tracker("status", "--json", "--db", url, "--account", "acct1", **password)
     assert status.returncode == EX_UNAVAILABLE
     error = json.loads(status.stdout)
     assert error["exit_code"] == EX_UNAVAILABLE
     assert error["error"].startswith(f"cannot connect to {shown}: ")
     assert status.stderr == f"tracker: {error['error']}\n"
-    orders = tracker("orders", "--db", url, "--account", "acct1")
+    orders = tracker("orders", "--db", url, "--account", "acct1", **password)
     assert (orders.returncode, orders.stderr) == (EX_UNAVAILABLE, status.stderr)
-    health = tracker("healthcheck", "--db", url, "--account", "acct1")
+    health = tracker("healthcheck", "--db", url, "--account", "acct1", **password)
     assert (health.returncode, health.stderr) == (1, f"unhealthy: {error['error']}\n")
     for done in (status, orders, health):
         assert book.password not in done.stdout + done.stderr
@@ -323,11 +326,12 @@ def test_an_unreachable_server_is_an_unreadable_book(book: Database, tmp_path: P
 
 
 def test_without_the_driver_every_reader_says_what_migrate_says(book: Database) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", NO_DRIVER, *args], capture_output=True,
-                              text=True, timeout=60, env=env())
+    def run(*args: str | Database) -> subprocess.CompletedProcess[str]:
+        words, environment = cli_args(args, env())
+        return subprocess.run([sys.executable, "-c", NO_DRIVER, *words], capture_output=True,
+                              text=True, timeout=60, env=environment)
 
-    said = run("migrate", "--db", book.url())
+    said = run("migrate", "--db", book)
     assert said.returncode == EX_CONFIG and "pip install" in said.stderr, said.stderr
     for command in (["orders"], ["status"], ["watch"]):
         done = run(*command, *reading(book, "acct1"))
@@ -378,14 +382,15 @@ class Watcher:
     """`tracker watch` as its own process, writing to a file as it would into a pipe;
     `notified_only` turns its timed read off."""
 
-    def __init__(self, workdir: Path, *args: str, notified_only: bool = False,
+    def __init__(self, workdir: Path, *args: str | Database, notified_only: bool = False,
                  name: str = "watch") -> None:
         self.out = workdir / f"{name}.out"
         self.err = workdir / f"{name}.err"
         argv = ([sys.executable, "-c", NOTIFIED_ONLY] if notified_only else [TRACKER])
         with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen([*argv, "watch", *args], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err, env=env())
+            words, environment = cli_args(args, env())
+            self.proc = subprocess.Popen([*argv, "watch", *words], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, env=environment)
 
     def events(self) -> list[dict[str, Any]]:
         text = self.out.read_text()
@@ -410,8 +415,9 @@ def test_watch_prints_its_accounts_changes_as_notified_and_says_when_its_book_ch
     acct1, acct2 = PostgresBook(book, "acct1"), PostgresBook(book, "acct2")
     write(book, "acct1", ACCT1[:3])
     write(book, "acct2", ACCT2[:2])
-    watcher = Watcher(tmp_path, *acct1.reader_args(), "--since", "0", notified_only=True)
-    table = Watcher(tmp_path, *acct1.reader_args(), "--format", "table", "--since", "0",
+    args = reading(acct1.database, acct1.account)
+    watcher = Watcher(tmp_path, *args, "--since", "0", notified_only=True)
+    table = Watcher(tmp_path, *args, "--format", "table", "--since", "0",
                     notified_only=True, name="table")
     try:
         def shown(count: int) -> list[dict[str, Any]]:
@@ -485,7 +491,8 @@ def test_watch_prints_its_accounts_changes_as_notified_and_says_when_its_book_ch
 def test_watch_waits_for_the_book_then_follows_a_running_daemon(
         lab: Lab, pg_database: Database) -> None:
     store = PostgresBook(pg_database, "acct1")
-    watcher = Watcher(lab.workdir, *store.reader_args(), "--since", "0", notified_only=True)
+    watcher = Watcher(lab.workdir, *reading(store.database, store.account), "--since", "0",
+                      notified_only=True)
     try:
         until(lambda: watcher.err.read_text().startswith(
             f"tracker watch: waiting for the book: no book in {pg_database.url(password=False)}"),
@@ -520,7 +527,7 @@ def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> 
     account order; what one account's view shows is that account's part of it."""
     write(book, "acct2", ACCT2)
     write(book, "acct1", ACCT1)
-    every = ["--db", book.url(), "--all-accounts"]
+    every = ["--db", book, "--all-accounts"]
     rows = json.loads(tracker("orders", *every, "--format", "json").stdout)
     assert [r["account"] for r in rows] == sorted(r["account"] for r in rows)
     for account in ("acct1", "acct2"):
