@@ -39,6 +39,17 @@ def tracker(lab: Lab, sim: Sim, store: BookUnderTest, account: dict[str, Any],
                       args=args)
 
 
+def written_then_stopped(lab: Lab, sim: Sim, store: BookUnderTest, account: dict[str, Any],
+                         **env: str) -> Daemon:
+    """A first tracker writes the book, goes live and stops cleanly: the book now records
+    whose it is."""
+    first = tracker(lab, sim, store, account, **env).start()
+    first.wait_live()
+    first.signal(signal.SIGTERM)
+    assert first.wait() == 0
+    return first
+
+
 def snapshot(store: BookUnderTest) -> tuple[Any, ...]:
     """Everything a start could write: the state row, every order, every journal row."""
     book = store.read()
@@ -74,10 +85,7 @@ def stored_text(store: BookUnderTest) -> bytes:
 def test_a_tracker_with_other_keys_is_refused_before_it_writes(
         lab: Lab, store: BookUnderTest, tmp_path: Path) -> None:
     sim, (alice, bob) = two_accounts(lab, tmp_path)
-    first = tracker(lab, sim, store, alice).start()
-    first.wait_live()
-    first.signal(signal.SIGTERM)
-    assert first.wait() == 0
+    first = written_then_stopped(lab, sim, store, alice)
     recorded = store.read().state
     assert (recorded["venue"], recorded["key_fingerprint"], recorded["symbols"]) == (
         "bitmart", fingerprint(alice["api_key"]), ",".join(sorted(SYMBOLS)))
@@ -104,10 +112,7 @@ def test_fewer_symbols_are_refused_more_are_taken_and_drop_symbols_narrows(
         lab: Lab, store: BookUnderTest, tmp_path: Path) -> None:
     sim, (alice, _) = two_accounts(lab, tmp_path)
     two = ",".join(SYMBOLS[:2])
-    first = tracker(lab, sim, store, alice, TRACKER_SYMBOLS=two).start()
-    first.wait_live()
-    first.signal(signal.SIGTERM)
-    assert first.wait() == 0
+    written_then_stopped(lab, sim, store, alice, TRACKER_SYMBOLS=two)
     assert store.read().state["symbols"] == ",".join(sorted(SYMBOLS[:2]))
 
     # More symbols: the seed covers the new one; the book records the wider list.
@@ -155,10 +160,7 @@ def _forget_identity(store: BookUnderTest) -> None:
 def test_a_book_from_before_the_identity_adopts_its_next_tracker_but_not_fewer_symbols(
         lab: Lab, store: BookUnderTest, tmp_path: Path) -> None:
     sim, (alice, bob) = two_accounts(lab, tmp_path)
-    first = tracker(lab, sim, store, alice).start()
-    first.wait_live()
-    first.signal(signal.SIGTERM)
-    assert first.wait() == 0
+    written_then_stopped(lab, sim, store, alice)
     _forget_identity(store)
     before = snapshot(store)
     # Nothing recorded, but its open orders' symbols still count.
