@@ -327,3 +327,29 @@ def test_the_configuration_table_is_the_settings_table() -> None:
     documented = re.findall(r"^\| `(\w+)` \|", text, re.M)
     settings = [f.name for f in dataclasses.fields(Config) if f.metadata]  # not the secrets
     assert [name for name in documented if name in settings] == settings
+
+
+# What a newcomer reads in three minutes: what it is, the two commands, their own account,
+# reading the book, where the rest is. It was 477 dense lines, with one's own account at
+# line 197.
+NEWCOMER_SECTIONS = ["Two commands on a fresh machine", "Your own account", "Reading the book",
+                     "Where the rest is", "Changes"]
+README_LINES_MAX = 200
+
+
+def test_the_readme_is_what_a_newcomer_needs_and_its_links_lead_somewhere() -> None:
+    text = README.read_text()
+    lines = text.splitlines()
+    assert len(lines) <= README_LINES_MAX, f"{len(lines)} lines: move the detail to docs/"
+    sections = [line[3:] for line in lines if line.startswith("## ")]
+    assert sections == NEWCOMER_SECTIONS, sections
+    assert lines.index("## Your own account") < 60
+    headings: dict[Path, set[str]] = {}
+    for target, anchor in re.findall(r"\]\(((?:docs/)?[\w.-]+\.md)(?:#([\w-]+))?\)", text):
+        path = REPO / target
+        assert path.is_file(), f"README links to {target}, which does not exist"
+        if anchor:
+            found = headings.setdefault(path, {
+                re.sub(r"[^\w -]", "", h.lstrip("#").strip().lower()).replace(" ", "-")
+                for h in path.read_text().splitlines() if h.startswith("#")})
+            assert anchor in found, f"README links to {target}#{anchor}, a heading it lacks"
