@@ -17,10 +17,12 @@ What is checked, per scenario:
   there unchanged (none lost); sync_state's outcome counters count the journal exactly;
 - never two writers: the account's lock, sampled every 0.2 s from pg_locks, has at most one
   granted holder; and from the trackers' logs, no two processes' writing terms overlap in
-  time. A term runs from `took_over`, `tracker_started` or `db_reconnected` (each logged
-  after the lock was taken) to whichever comes first of the end of the connection holding
-  the lock (`db_unreachable`, the server's crash, the cut of that backend), `book_lost`,
-  `standby_again`, or the process's death (the moment of its SIGKILL, or its last line);
+  time. A term runs from `took_over`, `tracker_started` or a writer's `db_reconnected`
+  (the one with `last_seq`; each logged after the claim was taken: a standby or a start
+  that waited for the server logs `db_reconnected` without it, holding nothing) to
+  whichever comes first of the end of the connection holding the claim (`db_unreachable`,
+  the server's crash, the cut of that backend), `book_lost`, `standby_again`, or the
+  process's death (the moment of its SIGKILL, or its last line);
 - every takeover after an active was killed or cut off: the time from the fault to the
   moment sync_state names the standby's pid with live = 1 (polled every 50 ms).
 
@@ -543,7 +545,8 @@ def writing_terms(events: list[dict[str, Any]], cuts: list[float], ended: float,
             if cut is not None:
                 terms.append((opened, cut, name))
                 opened = None
-        if kind in OPENS and opened is None:
+        if kind in OPENS and opened is None and (kind != "db_reconnected"
+                                                  or "last_seq" in event):
             opened = moment
         elif kind in CLOSES and opened is not None:
             terms.append((opened, moment, name))
