@@ -255,11 +255,8 @@ def exposed(args: argparse.Namespace) -> None:
     (`ps`, /proc/PID/cmdline) for as long as it runs: said once, and the command goes on
     (a one-off `tracker migrate` by hand may accept that; a service should not)."""
     db = getattr(args, "db", None)
-    if not isinstance(db, str):
-        return
-    scheme, sep, rest = db.partition("://")  # the scheme in any case, as `db` reads it
-    url = scheme.lower() + sep + rest
-    if config_mod.is_url(url) and pg_migrate.passwords(url):
+    url = config_mod.postgres_url(db) if isinstance(db, str) else None
+    if url is not None and pg_migrate.passwords(url):
         print("tracker: warning: --db holds a password, which every user of this host can "
               "read (ps, /proc/PID/cmdline): put it in ~/.pgpass, TRACKER_DB_PASSWORD_FILE "
               "or the systemd credential db_password", file=sys.stderr, flush=True)

@@ -263,16 +263,26 @@ def _coerce(name: str, value: Any, origin: str, venue: Venue | None = None) -> A
     return value
 
 
+def postgres_url(value: str) -> str | None:
+    """`value` as libpq reads a PostgreSQL URL, its scheme in lower case; None when it is
+    not one."""
+    scheme = SCHEME.match(value)
+    if scheme is None or scheme[0].lower() not in POSTGRES_SCHEMES:
+        return None
+    return scheme[0].lower() + value[scheme.end():]
+
+
 def _db(value: str, origin: str) -> Path | str:
     """A file path, or a PostgreSQL URL kept as written but for its scheme, which libpq
     reads in lower case only (a URL stays a string: Path() would fold its `//`). What is
     neither is refused without being echoed, since it may hold a password."""
     scheme = SCHEME.match(value)
     if scheme is not None:
-        if scheme[0].lower() not in POSTGRES_SCHEMES:
+        url = postgres_url(value)
+        if url is None:
             raise ConfigError(f"db ({origin}): {scheme[0]!r} is not a PostgreSQL URL "
                               "(postgresql:// or postgres://) and a file path has no scheme")
-        return scheme[0].lower() + value[scheme.end():]
+        return url
     if LIBPQ_KEYWORD.match(value):
         raise ConfigError(f"db ({origin}): a libpq keyword string (host=... dbname=...) is "
                           "not taken: write it as a URL, postgresql://USER@HOST:PORT/DBNAME, "
