@@ -206,15 +206,13 @@ class BookStore(ABC):
         """The SET clause of the batch's `sync_state` update, and its values: the batch's
         columns, the heartbeat (`NOW`, or this process's clock where the backend has
         none), and each outcome counter raised by the batch's count."""
-        state = dict(batch.state)
-        if self.NOW is None:
-            state["heartbeat_at"] = now_ms()
-        else:
-            state.pop("heartbeat_at", None)
+        state = {k: v for k, v in batch.state.items() if k != "heartbeat_at"}
+        stamp = [] if self.NOW else [now_ms()]  # a value only where the SQL has no clock
         sets = ([f"{k} = {self.MARK}" for k in state]
-                + ([] if self.NOW is None else [f"heartbeat_at = {self.NOW}"])
+                + [f"heartbeat_at = {self.NOW or self.MARK}"]
                 + [f"{c} = {c} + {self.MARK}" for c in COUNTERS])
-        return ", ".join(sets), [*state.values(), *(batch.counts[c] for c in COUNTERS)]
+        return ", ".join(sets), [*state.values(), *stamp,
+                                 *(batch.counts[c] for c in COUNTERS)]
 
     def _committed(self, batch: Batch, started: float) -> None:
         """The batch is in the book: the pulse, the commit's time, the highest seq."""
