@@ -68,6 +68,7 @@ from harness.books import PostgresBook
 from harness.postgres import Postgres
 from tracker.batch import COUNTERS as OUTCOMES
 from tracker.postgres.migrate import LOCKERS
+from tracker.postgres.readers import NAMED_PID
 
 ACCOUNT = "acct"
 FAULTS = ("kill_active", "kill_standby", "db_restart", "cut_active", "pause")
@@ -78,7 +79,6 @@ TAKEOVER_TIMEOUT = 60.0
 # (`Profile.start_spacing_s`; faster, BitMart v2's new active would wait up to a minute for
 # its session token, which measures the exchange, not the failover).
 SAMPLE_EVERY = 0.2
-NAMED_PID = re.compile(r"\bpid (\d+)\b")
 # Events in a tracker's log that open and close its writing terms.
 OPENS = frozenset({"took_over", "tracker_started", "db_reconnected"})
 CLOSES = frozenset({"db_unreachable", "book_lost", "standby_again", "tracker_stopped"})

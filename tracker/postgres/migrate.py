@@ -27,6 +27,9 @@ CONTRACT = ("open_orders", "order_events", "orders", "sync_state")
 # The change feed, part of the contract: the writer NOTIFYs here once per committed batch,
 # `{"account": ..., "seq": N}` with the highest seq the account's journal then holds.
 CHANNEL = "tracker_book"
+# The server's clock in ms since the epoch, as SQL: what the writer stamps `heartbeat_at`
+# with and what readers measure its age by, so that no host's clock decides either.
+NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 # How long a migration waits for a lock (the migrations' own, or a table a reader's open
 # transaction is reading) before it gives up, unless the connection sets its own
 # lock_timeout (`options=-c%20lock_timeout%3D5s` in the URL).

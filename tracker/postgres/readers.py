@@ -220,8 +220,7 @@ def every_account(book: AccountBook, symbol: str | None) -> tuple[
 def server_now(conn: psycopg.Connection[dict[str, Any]]) -> int:
     """The server's clock, which the writer stamps `heartbeat_at` with, in ms: a heartbeat's
     age does not depend on any tracker's or reader's clock."""
-    row = conn.execute("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now"
-                       ).fetchone()
+    row = conn.execute(f"SELECT {migrate.NOW_MS} AS now").fetchone()
     assert row is not None
     return int(row["now"])
 

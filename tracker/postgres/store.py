@@ -117,7 +117,7 @@ class PgStore(BookStore):
     MARK = "%s"
     # The server's clock stamps the heartbeat, at the moment the state is written: a tracker
     # whose clock is ahead cannot make its book look current after it died.
-    NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    NOW = migrate.NOW_MS
     DB_ERRORS = (psycopg.Error,)
     logger = log
     scope = "account = %s AND "
