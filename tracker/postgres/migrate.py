@@ -76,6 +76,8 @@ WHERE l.granted AND l.pid <> pg_backend_pid()
   AND (c.relname <> 'tracker_schema' OR l.mode <> 'AccessShareLock')
 GROUP BY a.pid, a.usename, a.application_name, a.state ORDER BY a.pid LIMIT 3"""
 CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout, for each host it tries
+# The book's schema version, once tracker_schema exists (as `v`).
+CURRENT_VERSION = "SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
 # One row per version applied, with its time: the schema's history, readable with psql.
 VERSIONS = """CREATE TABLE tracker_schema (
     version    INTEGER PRIMARY KEY,
@@ -246,7 +248,7 @@ def tables(conn: psycopg.Connection[Any]) -> set[str]:
 
 
 def version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM tracker_schema").fetchone()
+    row = conn.execute(CURRENT_VERSION).fetchone()
     return int(row[0]) if row else 0
 
 

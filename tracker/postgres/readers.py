@@ -202,8 +202,7 @@ def every_account(book: AccountBook, symbol: str | None) -> tuple[
         now = server_now(conn)
         counts = {r["account"]: r["n"] for r in conn.execute(
             "SELECT account, count(*) AS n FROM open_orders GROUP BY account")}
-        schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
-                              ).fetchone()
+        schema = conn.execute(migrate.CURRENT_VERSION).fetchone()
         assert schema is not None
         states = {}
         for row in conn.execute('SELECT * FROM sync_state ORDER BY account COLLATE "C"'
@@ -266,8 +265,7 @@ def status(book: AccountBook) -> dict[str, Any]:
             raise unwritten(conn, book)
         count = conn.execute("SELECT count(*) AS n FROM open_orders WHERE account = %s",
                              (book.account,)).fetchone()
-        schema = conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema"
-                              ).fetchone()
+        schema = conn.execute(migrate.CURRENT_VERSION).fetchone()
         assert count is not None and schema is not None  # aggregates always give a row
         trackers = lockers(conn, book.account)
         for tracker in trackers:

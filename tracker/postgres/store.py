@@ -282,7 +282,7 @@ class PgStore(BookStore):
         row = await cur.fetchone()
         if not (row and row["ok"]):
             return 0
-        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM tracker_schema")
+        cur = await conn.execute(migrate.CURRENT_VERSION)
         got = await cur.fetchone()
         return int(got["v"]) if got else 0
 
