@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.reasons import NotLive
+
 EXCERPT = 200  # characters of a bad frame kept for the journal (hex: bytes, so twice that)
 NOT_JSON = "frame is not JSON"
 
@@ -60,5 +62,24 @@ class Unexpected:
     body: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The venue says it will end this connection soon (Binance's `serverShutdown`): the
+    stream opens the next one and subscribes before letting this one go, so that every
+    event reaches at least one of them and the book stays live, as at a rotation by age."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The venue ended the subscription while the connection stays open (Binance's
+    `eventStreamTerminated`, a key revoked mid-session): events after it are not sent, so
+    the stream drops the connection and the next one splices afresh."""
+
+    reason: str
+    cause: NotLive
+
+
 BadFrame = Unreadable | Unexpected
-Frame = Pong | OrderPush | Ack | ErrorEvent | BadFrame
+Frame = Pong | OrderPush | Ack | ErrorEvent | Handover | Ended | BadFrame

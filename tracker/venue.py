@@ -100,6 +100,11 @@ class Rest(Protocol):
     async def order_detail(self, order_id: str) -> Any:
         """The venue's answer about one order; `NotFound` when it does not know it."""
 
+    async def markets(self, symbols: list[str] | None) -> dict[str, tuple[str, str]]:
+        """Each symbol's (base, quote) as the venue lists them, for those symbols (None:
+        every symbol it trades): the book's unified `BASE/QUOTE`, which a reader can query
+        across venues."""
+
     async def aclose(self) -> None: ...
 
 
@@ -115,8 +120,12 @@ class Channel(Protocol):
 
     url: str
     # The text keep-alive the venue answers, sent every `ping_interval`; None for a venue
-    # that pings the client itself (the WebSocket library answers those pings).
+    # that pings the client itself (the WebSocket library answers those pings, and the
+    # stream's own protocol pings tell a dead link from a quiet one).
     ping: str | None
+    # The venue cuts a connection this old (Binance: 24 h); the stream opens and subscribes
+    # the next one before that, then lets the old one go. None: no such limit.
+    max_age_s: float | None
 
     async def open(self, send: Send, reply: Reply, skew_ms: int) -> dict[str, Any]:
         """Log in and subscribe; a `StreamError` with its `NotLive` cause when refused.

@@ -32,6 +32,7 @@ from tracker.venues.bitmart.protocol import (
 
 class BitMartChannel:
     ping = PING
+    max_age_s = None
 
     def __init__(self, url: str, credentials: Keys, symbols: list[str] | None,
                  max_frame: int = 1 << 20) -> None:
