@@ -38,6 +38,7 @@ from typing import Any
 
 from bench import ingest, live, steady, symbols
 from bench.common import durable_server, ratio
+from bench.venues import VENUES, Venue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,33 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="sqlite",
                         help="the book's backend: SQLite (default), PostgreSQL, or both in "
                              "the same run")
+    parser.add_argument("--venue", choices=tuple(VENUES), default="bitmart",
+                        help="the venue the daemon, its floors and its peer speak to "
+                             "(default bitmart)")
     args = parser.parse_args(argv)
     if args.only in ("symbols", "steady") and args.store != "sqlite":
         parser.error(f"--only {args.only} measures the SQLite book only")
+    if args.only in ("symbols", "steady") and args.venue != "bitmart":
+        parser.error(f"--only {args.only} measures BitMart only")
+    venue = VENUES[args.venue]
     on_sqlite, on_postgres = args.store in ("sqlite", "both"), args.store in ("postgres", "both")
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}
     if args.store != "sqlite":
         figures["store"] = args.store
+    if args.venue != "bitmart":
+        figures["venue"] = args.venue
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         if on_sqlite:
             if args.only in (None, "ingest"):
-                figures["ingest"] = ingest.run(work / "ingest", args.scale)
+                figures["ingest"] = ingest.run(work / "ingest", args.scale, venue)
             if args.only in (None, "live"):
-                figures |= live.run(work / "live", args.scale)
+                figures |= live.run(work / "live", args.scale, venue)
             if args.only == "symbols":
                 figures["symbols"] = symbols.run(work / "symbols", args.scale)
             if args.only == "steady":
                 figures["steady"] = steady.run(work / "steady", args.scale)
         if on_postgres:
-            figures["postgres"] = on_postgresql(work, args.scale, args.only, figures)
+            figures["postgres"] = on_postgresql(work, args.scale, args.only, venue, figures)
     figures["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, indent=2))
     return 0
 
 
-def on_postgresql(work: Path, scale: float, only: str | None,
+def on_postgresql(work: Path, scale: float, only: str | None, venue: Venue,
                   sqlite: dict[str, Any]) -> dict[str, Any]:
     """The PostgreSQL book's figures, with their ratios to SQLite's measured in `sqlite`
     (this run's figures so far) and the targets: ingest at least half of SQLite's, the seed
@@ -87,7 +96,7 @@ def on_postgresql(work: Path, scale: float, only: str | None,
     try:
         if only in (None, "ingest"):
             found["ingest"] = ingest.run_postgres(work / "ingest-postgres", scale,
-                                                  server.create_database())
+                                                  server.create_database(), venue)
             targets["book_exact"] = found["ingest"]["book_exact"]
             if "ingest" in sqlite:
                 found["ingest_vs_sqlite"] = ratio(found["ingest"]["tracker_pushes_per_s"],
@@ -95,9 +104,8 @@ def on_postgresql(work: Path, scale: float, only: str | None,
                 targets["ingest_vs_sqlite >= 0.5"] = found["ingest_vs_sqlite"] >= 0.5
         if only in (None, "live"):
             seed = sqlite.get("seed")
-            floor = (seed["requests"], seed["io_floor_s"]) if seed else None
             found |= live.run_postgres(work / "live-postgres", scale, server.create_database(),
-                                       floor)
+                                       venue, live.floor_of(seed) if seed else None)
             found["seed_vs_floor"] = found["seed"]["seed_vs_floor"]
             found["latency_p99_ms"] = found["latency"]["p99_ms"]
             targets["seed <= 1.5 x floor"] = found["seed"]["targets_met"]["seed <= 1.5 x floor"]
