@@ -123,7 +123,7 @@ def _binance_rows(e: dict[str, Any], seq: int, now: int) -> Rows:
 def _binance_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
     rest = urls["rest_url"]
     return {"options": {"ordersLimit": limit, "fetchMarkets": {"types": ["spot"]},
-                        "fetchCurrencies": False},
+                        "fetchCurrencies": False, "fetchMargins": False},
             "urls": {"api": {"public": f"{rest}/api/v3", "private": f"{rest}/api/v3",
                              "v3": f"{rest}/api/v3",
                              "ws": {"ws-api": {"spot": urls[BINANCE_PROFILE.ws_key]}}}}}
