@@ -23,7 +23,7 @@ from simulator.faces.binance.auth import (
     rest_payload,
     unknown_key,
 )
-from simulator.faces.binance.venue import VENUE_KEY, Venue, error
+from simulator.faces.binance.venue import VENUE_KEY, Venue, answer, error
 from simulator.faces.binance.wire import amount, binance_symbol, client_id, row
 from simulator.state import AccountState
 from simulator.store import OrderError, SimOrder
@@ -96,8 +96,8 @@ def endpoint(handler: Handler, weight: Callable[[Params], int], signed: bool = T
         except Refused as refused:
             return error(refused.status, refused.code, refused.message, headers)
         except Partial as partial:
-            return web.json_response(partial.body, status=partial.status, headers=headers)
-        return web.json_response(body, headers=headers)
+            return answer(partial.body, partial.status, headers)
+        return answer(body, headers=headers)
 
     return wrapped
 

@@ -22,7 +22,7 @@ from simulator.faces.binance.auth import (
     mandatory,
     unknown_key,
 )
-from simulator.faces.binance.venue import VENUE_KEY, Venue
+from simulator.faces.binance.venue import VENUE_KEY, Venue, error
 from simulator.faces.binance.wire import client_id, execution_report
 from simulator.state import AccountState, PushSink
 from simulator.store import AMENDED, ENDED, OrderChange
@@ -70,7 +70,8 @@ class Session:
     # -- outgoing ------------------------------------------------------------------------
 
     def send_json(self, frame: dict[str, Any]) -> None:
-        self.out.put_nowait(("reply", json.dumps(frame, ensure_ascii=False)))
+        self.out.put_nowait(("reply", json.dumps(frame, separators=(",", ":"),
+                                                 ensure_ascii=False)))
 
     def send_raw(self, frame: str | bytes) -> None:
         self.out.put_nowait(("raw", frame))
@@ -322,8 +323,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if verdict.status != 200:
         code, message = verdict.refusal(sim.settings.binance_weight_limit)
         sim.stats["ws_refused"] += 1
-        return web.json_response({"code": code, "msg": message}, status=verdict.status,
-                                 headers={protocol.RETRY_AFTER: str(verdict.retry_after_s)})
+        return error(verdict.status, code, message,
+                     {protocol.RETRY_AFTER: str(verdict.retry_after_s)})
     # autoping off: the server's own pings and the client's pongs are this face's rules.
     ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
