@@ -511,9 +511,10 @@ def run_sim(args: argparse.Namespace) -> int:
             print(f"tracker: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
                   file=sys.stderr)
             return EX_UNAVAILABLE
+        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too.
         urls = {"rest_url": running.rest_url, "ws_url": running.ws_url,
-                "ws_urls": running.ws_urls, "control_url": f"{running.rest_url}/control",
-                "port": running.port}
+                **{f"{name}_ws_url": url for name, url in running.ws_urls.items()},
+                "control_url": f"{running.rest_url}/control", "port": running.port}
         print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
               f"control {running.rest_url}/control", flush=True)
         print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)
