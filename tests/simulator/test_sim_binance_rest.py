@@ -290,7 +290,9 @@ async def test_amend_reduces_the_size_keeping_the_order_id(
 
 async def test_rest_faults_reach_the_binance_paths(bn: Rest, control: httpx.AsyncClient) -> None:
     await set_faults(control, rest_5xx=1.0)
-    assert (await bn.get(protocol.OPEN_ORDERS)).status_code == 500
+    failed = await bn.get(protocol.OPEN_ORDERS)
+    assert failed.status_code == 500 and failed.json()["code"] < 0
+    assert failed.headers[protocol.USED_WEIGHT_HEADER] == "0"  # failed before it was weighed
     await set_faults(control, rest_5xx=0.0, rest_429=1.0)
     limited = await bn.get(protocol.OPEN_ORDERS)
     refused(limited, 429, protocol.TOO_MANY_REQUESTS)
