@@ -156,6 +156,8 @@ async def test_signed_subscribe_refusals(connect: Factory) -> None:
     cases = [
         ({"apiKey": "nope"}, 401, protocol.REJECTED_MBX_KEY),
         ({"signature": "ab" * 32}, 400, protocol.INVALID_SIGNATURE),
+        ({"signature": "é" * 64}, 400, protocol.INVALID_SIGNATURE),
+        ({"signature": 12}, 400, protocol.MANDATORY_PARAM),
         ({"timestamp": 1}, 400, protocol.INVALID_TIMESTAMP),
         ({"recvWindow": 70000}, 400, protocol.BAD_RECV_WINDOW),
     ]

@@ -74,7 +74,9 @@ def endpoint(handler: Handler, weight: Callable[[Params], int], signed: bool = T
         venue = request.app[VENUE_KEY]
         ip = request.remote or "?"
         raw_query = request.rel_url.raw_query_string
-        raw_body = await request.text() if request.can_read_body else ""
+        # As sent: a body that is not UTF-8 fails its signature, not the server.
+        raw_body = (await request.read()).decode("utf-8", "replace") \
+            if request.can_read_body else ""
         params = rest_params(raw_query, raw_body)
         verdict = venue.charge(ip, weight(params))
         if verdict.status != 200:
