@@ -325,3 +325,14 @@ async def test_a_load_is_spelled_as_execution_reports(connect: Factory,
         ("executionReport", "NEW", "0"), ("executionReport", "NEW", "0"),
         ("executionReport", "FILLED", "1"), ("executionReport", "FILLED", "1")]
     assert events[0]["s"] == "BTCUSDT" and isinstance(events[0]["i"], int)
+
+
+async def test_a_market_buy_ends_without_a_cancel_id(connect: Factory,
+                                                     control: httpx.AsyncClient) -> None:
+    client = await subscribed(connect)
+    await place(control, type="market", side="buy", notional="1000", client_order_id="mk")
+    events = [(await client.event())["event"] for _ in range(3)]
+    assert [(e["x"], e["X"]) for e in events] == [
+        ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("CANCELED", "CANCELED")]
+    assert [(e["c"], e["C"], e["o"]) for e in events] == [("mk", "", "MARKET")] * 3
+    assert float(events[-1]["z"]) > 0 and events[-1]["Q"] == "1000.00000000"
