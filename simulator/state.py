@@ -284,6 +284,10 @@ class Face(Protocol):
     rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
     ws_path: str  # where its WebSocket is served (path and query)
 
+    def symbol(self, name: str) -> str:
+        """How the venue writes one of the simulator's symbols (`BTC_USDT`)."""
+        ...
+
     def refusal(self, path: str, status: int) -> web.Response:
         """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""
         ...

@@ -103,6 +103,9 @@ class Venue:
 
     # -- symbols -------------------------------------------------------------------------
 
+    def symbol(self, name: str) -> str:
+        return binance_symbol(name)
+
     def store_symbol(self, name: str) -> str | None:
         """The core's name of a Binance symbol, if the simulator trades it."""
         return self.store_names.get(name)
