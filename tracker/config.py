@@ -409,6 +409,8 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         how.insert(0, "symbols (in the file, TRACKER_SYMBOLS or --symbols)")
     if credentials:
         raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
+    # The venue checks the credentials too (the type of a key against its secret).
+    config = dataclasses.replace(config, credentials=Credentials(secrets))
     venue.check(config)
     postgres = is_url(config.db)
     if postgres and not config.account:
@@ -422,7 +424,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    return dataclasses.replace(config, credentials=Credentials(secrets))
+    return config
 
 
 def _check_ranges(config: Any) -> None:
