@@ -36,11 +36,19 @@ OPEN_ORDERS_WEIGHT_ALL = 80  # every symbol: "careful when accessing this with n
 ORDER_WEIGHT = 4  # query order
 AMEND_WEIGHT = 4
 TIME_WEIGHT = 1
+# Place, cancel and cancel-replace weigh 1 each ([BN] rest-api.md "New order", "Cancel
+# order", "Cancel an Existing Order and Send a New Order"); since 2026-04-02 a successful
+# one costs 0 (CHANGELOG 2026-03-27), a refused one still 1.
+ORDER_ACTION_WEIGHT = 1
 EXCHANGE_INFO_WEIGHT = 20
 WS_CONNECT_WEIGHT = 2  # opening a WebSocket API connection
 WS_REQUEST_WEIGHT = 2  # session.logon, userDataStream.subscribe(.signature), ...
 # The documented REQUEST_WEIGHT limit per IP (exchangeInfo's rateLimits are authoritative).
 WEIGHT_PER_MINUTE = 6000
+# exchangeInfo's documented limits beside it ([BN] enums.md "Rate limiters", CHANGELOG
+# 2026-03-27 for RAW_REQUESTS): (rateLimitType, interval, intervalNum, limit).
+OTHER_RATE_LIMITS = (("ORDERS", "SECOND", 10, 50), ("ORDERS", "DAY", 1, 160000),
+                     ("RAW_REQUESTS", "MINUTE", 5, 300000))
 
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 API_KEY_HEADER = "X-MBX-APIKEY"
@@ -54,13 +62,21 @@ FUTURE_TOLERANCE_MS = 1000  # a timestamp this far ahead of the server is refuse
 
 # -- error codes ([BN] errors.md) ----------------------------------------------------------
 
+UNAUTHORIZED = -1002  # "You are not authorized to execute this request."
 TOO_MANY_REQUESTS = -1003
 TIMEOUT = -1007  # execution status unknown
 SERVER_BUSY = -1008
 INVALID_TIMESTAMP = -1021
 INVALID_SIGNATURE = -1022
+UNSUPPORTED_OPERATION = -1020
+ILLEGAL_CHARS = -1100
 MANDATORY_PARAM = -1102
+BAD_RECV_WINDOW = -1131  # "recvWindow must be less than 60000"
 BAD_SYMBOL = -1121
+NEW_ORDER_REJECTED = -2010
+CANCEL_REJECTED = -2011  # "Unknown order sent." (cancelling an order that is not open)
+CANCEL_REPLACE_PARTIAL = -2021  # "Order cancel-replace partially failed." (HTTP 409)
+CANCEL_REPLACE_FAILED = -2022  # "Order cancel-replace failed."
 NO_SUCH_ORDER = -2013  # "Order does not exist." (may be transient for a very new order)
 REJECTED_MBX_KEY = -2015  # "Invalid API-key, IP, or permissions for action."
 ARCHIVED = -2026  # canceled or expired with nothing filled, over 90 days ago, archived
@@ -84,6 +100,9 @@ EXECUTION_TYPES = ("NEW", "CANCELED", "REPLACED", "REJECTED", "TRADE", "EXPIRED"
 ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
 SIDES = ("BUY", "SELL")
+# What a client order id may be ([BN] rest-api.md, newClientOrderId and the "clientOrderId"
+# parameters): 1 to 36 of these characters.
+CLIENT_ORDER_ID = r"[.A-Z:/a-z0-9_-]{1,36}"
 NO_ORDER_LIST = -1  # `orderListId` / `g` of an order outside any list
 
 # -- the WebSocket API ([BN] web-socket-api.md, user-data-stream.md) -----------------------
