@@ -10,7 +10,8 @@ import pytest
 
 from tracker.book import Book, Outcome
 from tracker.codec import Invalid
-from tracker.venues.binance.codec import from_event, from_rest
+from tracker.venues.binance.codec import STATE, from_event, from_rest
+from tracker.venues.binance.protocol import STATUS
 from tracker.venues.binance.venue import Reader
 
 from .payloads import EVENT_2018, EVENT_2023, EVENT_2026, REST_ROW, event
@@ -39,6 +40,10 @@ def test_every_status(status: str, executed: str, state: str) -> None:
     assert from_rest(REST_ROW | {"status": status, "executedQty": executed},
                      "detail").state == state
     assert from_event(event(X=status, z=executed, q="1.0")).state == state
+
+
+def test_every_status_binance_documents_has_a_state() -> None:
+    assert set(STATE) == set(STATUS)
 
 
 def test_the_2026_event() -> None:

@@ -33,7 +33,7 @@ from tracker.codec import (
     time_field,
     time_ms,
 )
-from tracker.venues.binance.protocol import book_order_id
+from tracker.venues.binance.protocol import ORDER_TYPES, SIDES, book_order_id
 
 # A symbol as Binance writes it: upper-case ASCII letters and digits, and since 2025-12
 # any non-ASCII character but a space or a control ([BN] CHANGELOG 2025-12-02: "symbols
@@ -54,9 +54,8 @@ CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 STATE = {"NEW": "new", "PENDING_NEW": "new", "PARTIALLY_FILLED": "partially_filled",
          "FILLED": "filled", "CANCELED": "canceled", "EXPIRED": "canceled",
          "EXPIRED_IN_MATCH": "canceled", "REJECTED": "failed", "PENDING_CANCEL": "open"}
-SIDE = {"BUY": "buy", "SELL": "sell"}
-TYPE = {t: t.lower() for t in ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
-                               "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")}
+SIDE = {side: side.lower() for side in SIDES}
+TYPE = {t: t.lower() for t in ORDER_TYPES}
 CANCELED = "CANCELED"  # the execution type whose `c` is the cancel request's own id
 
 

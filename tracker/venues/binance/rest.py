@@ -191,7 +191,7 @@ class BinanceRest(HttpClient):
         if code in p.CLOCK_CODES:
             asyncio.get_running_loop().create_task(self.sync_clock())
             raise ClockSkew(what)
-        if code in p.CREDENTIAL_CODES or status == 401:
+        if code in p.CREDENTIAL_CODES or code == p.UNAUTHORIZED or status == 401:
             raise AuthError(f"{what}: {credential_hint(code)}")
         if code == p.BAD_SYMBOL:
             raise UnknownSymbol(what)
