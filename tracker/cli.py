@@ -180,11 +180,13 @@ def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
     sim = commands.add_parser(
-        "sim", help="run the bundled BitMart-compatible exchange simulator",
-        description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
-                    "the control API (/control) on one port. Credentials come from "
-                    "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET and TRACKER_SIM_API_MEMO "
-                    "(default: the demo account in docs/simulator.md), or, for many "
+        "sim", help="run the bundled exchange simulator (BitMart and Binance Spot)",
+        description="Serve BitMart's v2 REST, v4 REST and private WebSocket "
+                    "(/user?protocol=1.1), Binance Spot's REST (/api/v3) and WebSocket API "
+                    "(/ws-api/v3), and the control API (/control) on one port. Credentials "
+                    "come from TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, "
+                    "TRACKER_SIM_API_MEMO and TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or "
+                    "Ed25519 key; default: the demo account in docs/simulator.md), or, for many "
                     "accounts each with its own orders and flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
@@ -511,9 +513,10 @@ def run_sim(args: argparse.Namespace) -> int:
             print(f"tracker: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
                   file=sys.stderr)
             return EX_UNAVAILABLE
+        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too.
         urls = {"rest_url": running.rest_url, "ws_url": running.ws_url,
-                "ws_urls": running.ws_urls, "control_url": f"{running.rest_url}/control",
-                "port": running.port}
+                **{f"{name}_ws_url": url for name, url in running.ws_urls.items()},
+                "control_url": f"{running.rest_url}/control", "port": running.port}
         print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
               f"control {running.rest_url}/control", flush=True)
         print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)

@@ -129,8 +129,12 @@ async def test_each_key_type_signs_for_its_own_account(sim: Running, control: ht
 async def test_key_signature_and_time_checks(bn: Rest) -> None:
     refused(await bn.call("GET", protocol.OPEN_ORDERS, api_key="nope"), 401,
             protocol.REJECTED_MBX_KEY)
-    refused(await bn.call("GET", protocol.OPEN_ORDERS, signature="ab" * 32), 400,
-            protocol.INVALID_SIGNATURE)
+    for wrong in ("ab" * 32, "é" * 64, "not base64!"):
+        refused(await bn.call("GET", protocol.OPEN_ORDERS, signature=wrong), 400,
+                protocol.INVALID_SIGNATURE)
+    body = await bn.http.post(protocol.ORDER, content=b"symbol=\xff&timestamp=1&signature=ab",
+                              headers={protocol.API_KEY_HEADER: KEYS.api_key("hmac")})
+    refused(body, 400, protocol.INVALID_SIGNATURE)
     refused(await bn.get(protocol.OPEN_ORDERS, timestamp=now_ms() - 6000), 400,
             protocol.INVALID_TIMESTAMP)
     refused(await bn.get(protocol.OPEN_ORDERS, timestamp=now_ms() + 1500), 400,
@@ -290,7 +294,9 @@ async def test_amend_reduces_the_size_keeping_the_order_id(
 
 async def test_rest_faults_reach_the_binance_paths(bn: Rest, control: httpx.AsyncClient) -> None:
     await set_faults(control, rest_5xx=1.0)
-    assert (await bn.get(protocol.OPEN_ORDERS)).status_code == 500
+    failed = await bn.get(protocol.OPEN_ORDERS)
+    assert failed.status_code == 500 and failed.json()["code"] < 0
+    assert failed.headers[protocol.USED_WEIGHT_HEADER] == "0"  # failed before it was weighed
     await set_faults(control, rest_5xx=0.0, rest_429=1.0)
     limited = await bn.get(protocol.OPEN_ORDERS)
     refused(limited, 429, protocol.TOO_MANY_REQUESTS)

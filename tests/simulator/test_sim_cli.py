@@ -40,8 +40,8 @@ def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     try:
         urls = wait_for(ready, proc)
         assert urls["ws_url"] == f"ws://127.0.0.1:{urls['port']}/user?protocol=1.1"
-        assert urls["ws_urls"] == {"bitmart": urls["ws_url"],
-                                   "binance": f"ws://127.0.0.1:{urls['port']}/ws-api/v3"}
+        assert urls["bitmart_ws_url"] == urls["ws_url"]
+        assert urls["binance_ws_url"] == f"ws://127.0.0.1:{urls['port']}/ws-api/v3"
         truth = httpx.get(f"{urls['control_url']}/truth").json()["orders"]
         assert len(truth) == 10 and {o["symbol"] for o in truth} == {"BTC_USDT", "DOGE_USDT"}
         faults = httpx.get(f"{urls['control_url']}/faults").json()["faults"]
