@@ -16,8 +16,9 @@ import pytest
 
 from tracker.exchange.errors import AuthError, ClockSkew, NotFound, RateLimited
 from tracker.venues.binance import protocol as p
-from tracker.venues.binance.rest import BinanceRest, UnknownSymbol, Weights
+from tracker.venues.binance.rest import BinanceRest, UnknownSymbol
 from tracker.venues.binance.signing import public_pem, signer, verify
+from tracker.venues.binance.weights import Weights
 
 from .keys import API_KEY, secret_of
 from .payloads import REST_ROW
