@@ -16,8 +16,11 @@ $(VENV)/.installed-demo $(VENV)/.installed-test: $(VENV)/.installed-%: pyproject
 	$(BIN)/pip install --quiet -e '.[$*]'
 	touch $@
 
+# `make demo VENUE=binance`: the simulator's Binance face and a Binance tracker.
+VENUE ?= bitmart
+
 demo: $(VENV)/.installed-demo
-	$(BIN)/tracker demo
+	$(BIN)/tracker demo --venue $(VENUE)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check tracker tests bench simulator harness

@@ -72,10 +72,7 @@ class Sim:
             stop_process(self.proc, 5)
             raise
         self.rest_url: str = self.urls["rest_url"]
-        self.ws_url: str = self.urls["ws_url"]  # BitMart's
-        self.ws_urls: dict[str, str] = self.urls["ws_urls"]  # every face's, by its name
-        # and by the name a profile gives it (`Profile.ws_key`): `<face>_ws_url`
-        self.urls |= {f"{name}_ws_url": url for name, url in self.ws_urls.items()}
+        self.ws_url: str = self.urls["ws_url"]
         self.http = httpx.Client(base_url=self.urls["control_url"], timeout=10)
 
     def _ready(self) -> dict[str, Any]:

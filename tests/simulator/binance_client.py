@@ -107,27 +107,27 @@ class WsApi:
     async def close(self) -> None:
         await self.ws.close()
 
-    async def _read(self, timeout: float) -> None:
-        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+    async def _read(self, within: float) -> None:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), within))
         if "status" in frame and frame.get("id") is not None:
             self.responses[frame["id"]] = frame
         else:
             self.events.append(frame)
 
     async def request(self, method: str, params: dict[str, Any] | None = None,
-                      timeout: float = 2.0) -> dict[str, Any]:
+                      within: float = 2.0) -> dict[str, Any]:
         self.next_id += 1
         request_id = f"r{self.next_id}"
         await self.ws.send(json.dumps(protocol.request(request_id, method, params)))
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while request_id not in self.responses:
-                await self._read(timeout)
+                await self._read(within)
         return self.responses.pop(request_id)
 
-    async def event(self, timeout: float = 2.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
+    async def event(self, within: float = 2.0) -> dict[str, Any]:
+        async with asyncio.timeout(within):
             while not self.events:
-                await self._read(timeout)
+                await self._read(within)
         return self.events.pop(0)
 
     async def signed(self, method: str, api_key: str, signer: signing.Signer,

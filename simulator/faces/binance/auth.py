@@ -53,10 +53,11 @@ def key_type(account: AccountState) -> str:
         "rsa" if isinstance(key, rsa.RSAPublicKey) else "unknown"
 
 
-def check_signature(account: AccountState, message: str, signature: str | None) -> None:
-    if not signature:
+def check_signature(account: AccountState, message: str, signature: object) -> None:
+    if not isinstance(signature, str) or not signature:
         raise mandatory("signature")
-    if not signing.verify(verifying_key(account), message, signature):
+    if not signature.isascii() or not signing.verify(verifying_key(account), message,
+                                                     signature):
         raise Refused(400, protocol.INVALID_SIGNATURE, "Signature for this request is not valid.")
 
 

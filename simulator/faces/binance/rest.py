@@ -23,7 +23,7 @@ from simulator.faces.binance.auth import (
     rest_payload,
     unknown_key,
 )
-from simulator.faces.binance.venue import VENUE_KEY, Venue, error
+from simulator.faces.binance.venue import VENUE_KEY, Venue, answer, error
 from simulator.faces.binance.wire import amount, binance_symbol, client_id, row
 from simulator.state import AccountState
 from simulator.store import OrderError, SimOrder
@@ -67,22 +67,23 @@ def open_orders_weight(params: Params) -> int:
 def endpoint(handler: Handler, weight: Callable[[Params], int], signed: bool = True
              ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The weight first (a refused call never reaches the rest), then the key, the
-    signature and the timestamp of a signed call, then the handler; its answer, or a
-    refusal, carries the IP's used weight."""
+    signature and the timestamp of a signed call, then the handler. (The used weight is
+    written on every answer by the face's `on_response_prepare`.)"""
 
     async def wrapped(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
         ip = request.remote or "?"
         raw_query = request.rel_url.raw_query_string
-        raw_body = await request.text() if request.can_read_body else ""
+        # As sent: a body that is not UTF-8 fails its signature, not the server.
+        raw_body = (await request.read()).decode("utf-8", "replace") \
+            if request.can_read_body else ""
         params = rest_params(raw_query, raw_body)
         verdict = venue.charge(ip, weight(params))
-        headers = {protocol.USED_WEIGHT_HEADER: str(verdict.used)}
         if verdict.status != 200:
             venue.sim.stats[f"binance_rest_{verdict.status}"] += 1
             code, message = verdict.refusal(venue.sim.settings.binance_weight_limit)
             return error(verdict.status, code, message,
-                         headers | {protocol.RETRY_AFTER: str(verdict.retry_after_s)})
+                         {protocol.RETRY_AFTER: str(verdict.retry_after_s)})
         try:
             account = None
             if signed:
@@ -94,10 +95,10 @@ def endpoint(handler: Handler, weight: Callable[[Params], int], signed: bool = T
                 check_time(venue.sim.now_ms(), params)
             body = handler(venue, account, params)
         except Refused as refused:
-            return error(refused.status, refused.code, refused.message, headers)
+            return error(refused.status, refused.code, refused.message)
         except Partial as partial:
-            return web.json_response(partial.body, status=partial.status, headers=headers)
-        return web.json_response(body, headers=headers)
+            return answer(partial.body, partial.status)
+        return answer(body)
 
     return wrapped
 

@@ -9,10 +9,11 @@ Its handlers reach it as `request.app[VENUE_KEY]`.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -23,11 +24,24 @@ from simulator.state import AccountState, Simulator
 from simulator.store import OrderChange, SimOrder
 from tracker.venues.binance import protocol
 
+if TYPE_CHECKING:  # ws imports this module
+    from simulator.faces.binance.ws import Session
+
+
+def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None
+           ) -> web.Response:
+    """A REST answer as Binance writes one: compact JSON, UTF-8 text unescaped."""
+    return web.json_response(body, status=status, headers=headers, dumps=_compact)
+
+
+def _compact(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
 
 def error(status: int, code: int, message: str,
           headers: dict[str, str] | None = None) -> web.Response:
     """Binance's REST error body: `{"code", "msg"}`."""
-    return web.json_response({"code": code, "msg": message}, status=status, headers=headers)
+    return answer({"code": code, "msg": message}, status, headers)
 
 
 @dataclass
@@ -36,14 +50,13 @@ class Weight:
 
     minute: int = 0
     used: int = 0
-    refused: int = 0  # calls refused with 429 in this minute
+    limited: bool = False  # refused with 429 in this minute
     banned_until: int = 0  # server ms
 
 
 @dataclass(frozen=True)
 class Verdict:
     status: int  # 200 (admitted), 429 or 418
-    used: int
     retry_after_s: int = 0
 
     def refusal(self, limit: int) -> tuple[int, str]:
@@ -72,7 +85,7 @@ class Venue:
         self.cancel_ids: dict[str, str] = {}
         self.replaced_ids: dict[str, str] = {}
         self.history: dict[str, list[SimOrder]] = {}  # order id -> its recent snapshots
-        self.sessions: set[Any] = set()  # the WebSocket API's sessions (ws.Session)
+        self.sessions: set[Session] = set()  # the WebSocket API's connections
         for account in sim.accounts.values():
             account.store.listeners.append(self._remember)
 
@@ -90,6 +103,9 @@ class Venue:
 
     # -- symbols -------------------------------------------------------------------------
 
+    def symbol(self, name: str) -> str:
+        return binance_symbol(name)
+
     def store_symbol(self, name: str) -> str | None:
         """The core's name of a Binance symbol, if the simulator trades it."""
         return self.store_names.get(name)
@@ -98,28 +114,29 @@ class Venue:
 
     def charge(self, ip: str, weight: int) -> Verdict:
         """Count a call's weight against its IP's minute. Past the limit the call is
-        refused (429, Retry-After: until the minute ends); a call refused again in the same
-        minute, the client having ignored the 429, bans the IP (418) for `binance_ban_s`."""
+        refused (429, Retry-After: until the minute ends); a call made while so limited,
+        the 429 ignored, bans the IP (418) for `binance_ban_s`, after which the minute's
+        weight counts on."""
         now = self.sim.now_ms()
         settings = self.sim.settings
         state = self.weights.setdefault(ip, Weight())
         minute = now // 60_000
         if state.minute != minute:
-            state.minute, state.used, state.refused = minute, 0, 0
+            state.minute, state.used, state.limited = minute, 0, False
         if state.banned_until > now:
-            return Verdict(protocol.HTTP_BANNED, state.used,
-                           math.ceil((state.banned_until - now) / 1000))
+            return Verdict(protocol.HTTP_BANNED, math.ceil((state.banned_until - now) / 1000))
+        if state.banned_until:  # a ban just over
+            state.banned_until, state.limited = 0, False
+        if state.limited:
+            state.banned_until = now + int(settings.binance_ban_s * 1000)
+            self.sim.stats["binance_bans"] += 1
+            return Verdict(protocol.HTTP_BANNED, math.ceil(settings.binance_ban_s))
         if state.used + weight > settings.binance_weight_limit:
-            state.refused += 1
-            if state.refused > 1:
-                state.banned_until = now + int(settings.binance_ban_s * 1000)
-                self.sim.stats["binance_bans"] += 1
-                return Verdict(protocol.HTTP_BANNED, state.used,
-                               math.ceil(settings.binance_ban_s))
-            return Verdict(protocol.HTTP_RATE_LIMITED, state.used,
+            state.limited = True
+            return Verdict(protocol.HTTP_RATE_LIMITED,
                            math.ceil(((minute + 1) * 60_000 - now) / 1000))
         state.used += weight
-        return Verdict(200, state.used)
+        return Verdict(200)
 
     def used(self, ip: str) -> int:
         state = self.weights.get(ip)

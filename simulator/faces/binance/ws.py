@@ -22,7 +22,7 @@ from simulator.faces.binance.auth import (
     mandatory,
     unknown_key,
 )
-from simulator.faces.binance.venue import VENUE_KEY, Venue
+from simulator.faces.binance.venue import VENUE_KEY, Venue, error
 from simulator.faces.binance.wire import client_id, execution_report
 from simulator.state import AccountState, PushSink
 from simulator.store import AMENDED, ENDED, OrderChange
@@ -65,12 +65,14 @@ class Session:
         self.writer: asyncio.Task[None] | None = None
         self.ping_payload: bytes | None = None
         self.heard_pong = self.loop.time()
-        self.closing: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None  # the close after serverShutdown
+        self.shutting = False  # that close has begun
 
     # -- outgoing ------------------------------------------------------------------------
 
     def send_json(self, frame: dict[str, Any]) -> None:
-        self.out.put_nowait(("reply", json.dumps(frame, ensure_ascii=False)))
+        self.out.put_nowait(("reply", json.dumps(frame, separators=(",", ":"),
+                                                 ensure_ascii=False)))
 
     def send_raw(self, frame: str | bytes) -> None:
         self.out.put_nowait(("raw", frame))
@@ -129,7 +131,8 @@ class Session:
             return
         order = change.order
         client, original = client_id(order), ""
-        if change.kind == ENDED and change.fill is None:
+        if change.kind == ENDED and order.cancel_source != "system":
+            # A cancel names its own request's id, and the order's as the original.
             client, original = venue.cancel_id(order.order_id), client_id(order)
         elif change.kind == AMENDED:
             original = venue.replaced_ids.get(order.order_id, "")
@@ -223,6 +226,7 @@ class Session:
 
     async def _close_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
+        self.shutting = True
         self.sim.stats["ws_closed_server_shutdown"] += 1
         await self.drain()
         await self.ws.close(code=1001, message=b"server shutdown")
@@ -322,8 +326,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if verdict.status != 200:
         code, message = verdict.refusal(sim.settings.binance_weight_limit)
         sim.stats["ws_refused"] += 1
-        return web.json_response({"code": code, "msg": message}, status=verdict.status,
-                                 headers={protocol.RETRY_AFTER: str(verdict.retry_after_s)})
+        return error(verdict.status, code, message,
+                     {protocol.RETRY_AFTER: str(verdict.retry_after_s)})
     # autoping off: the server's own pings and the client's pongs are this face's rules.
     ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
@@ -338,8 +342,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         session.end_all(notify=False)
         sim.ws_sessions.discard(session)
         venue.sessions.discard(session)
-        if session.closing is not None and session.closing is not asyncio.current_task():
-            session.closing.cancel()
+        if session.closing is not None and not session.shutting:
+            session.closing.cancel()  # the client left before the announced close
         await session.drain()
         if not ws.closed:
             await ws.close()
