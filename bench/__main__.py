@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in ("symbols", "steady") and args.venue != "bitmart":
         parser.error(f"--only {args.only} measures BitMart only")
     venue = VENUES[args.venue]
+    clients = venue.peer.path
+    if args.only in (None, "ingest") and clients and not (clients / "ccxt").is_dir():
+        parser.error(f"the {venue.name} peer is current ccxt, installed in {clients} by "
+                     "`make clients`: run that first")
     on_sqlite, on_postgres = args.store in ("sqlite", "both"), args.store in ("postgres", "both")
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}

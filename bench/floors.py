@@ -25,6 +25,7 @@ from tracker.config import Config, load
 from tracker.exchange.ratelimit import Pacer
 from tracker.venues.binance import protocol as binance
 from tracker.venues.binance import signing as binance_signing
+from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.bitmart import protocol, signing
 from tracker.venues.bitmart.cursors import V4Window
 
@@ -104,17 +105,19 @@ def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
 
 async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
                          env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
-    """The `openOrders` requests of the seed's plan, the cheaper in weight (one per symbol
-    at 6 each, or one for every symbol at 80), signed with the daemon's key, each sent
-    once the weight budget of the daemon's configuration allows it in the current minute.
-    The floor is the longer of their own time (the waits left out) and the minutes the
-    budget forces: (weight / budget, rounded up, less the first) x 60 s."""
+    """The `openOrders` requests the daemon's seed chose, the cheaper in weight (one per
+    symbol at 6 each, or one for every symbol at 80: its REST client's `whole`), signed
+    with the daemon's key, each sent once the weight budget of the daemon's configuration
+    allows it in the current minute. The floor is the longer of their own time (the waits
+    left out) and the minutes the budget forces: (weight / budget, rounded up, less the
+    first) x 60 s."""
     config = load(None, env, {})
     budget: int = config.venue_settings.weight_budget
     key = binance_signing.signer(env["TRACKER_API_SECRET"])
-    by_symbol = binance.OPEN_ORDERS_WEIGHT_SYMBOL * len(symbols)
-    plan: list[str | None] = (list(symbols) if by_symbol < binance.OPEN_ORDERS_WEIGHT_ALL
-                              else [None])
+    rest = config.adapter.rest(config)
+    assert isinstance(rest, BinanceRest)
+    plan: list[str | None] = [None] if rest.whole else list(symbols)
+    await rest.aclose()
     each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
             else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
     headers = {binance.API_KEY_HEADER: env["TRACKER_API_KEY"]}

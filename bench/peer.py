@@ -110,7 +110,8 @@ def run(work: Path, venue: Venue, orders: int, pushes: int, start_ms: int) -> di
         proc = subprocess.Popen(
             [sys.executable, "-c", WATCH, json.dumps(spec), last],
             stdout=subprocess.PIPE, stderr=err, text=True,
-            env=clean_env() | venue.profile.keys(DEMO_ACCOUNT))
+            env=clean_env() | venue.profile.keys(DEMO_ACCOUNT) | (
+                {"PYTHONPATH": str(described.path)} if described.path else {}))
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", f"the peer failed: see {err.name}"

@@ -11,18 +11,25 @@ which ccxt.pro client takes the same burst, and what the seed's floor is made of
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench import floors
 from harness.profiles import BINANCE as BINANCE_PROFILE
 from harness.profiles import BITMART_V2, Profile
 from simulator.burst import LoadPush
+from simulator.faces.binance import load as binance_load
 from simulator.faces.bitmart import load as bitmart_load
+from tracker.venues.binance.codec import SIDE, STATE
 from tracker.venues.bitmart.frames import frame_text
 
 LIMIT = 1 << 20  # the daemon's default max_frame: what a floor inflates a frame within
+# Where `make clients` installs current ccxt, apart from the environment's (which pins
+# 4.5.70, the last release with BitMart): tests/venues/binance/clients.txt.
+CLIENTS = Path(sys.prefix) / "clients"
 
 # One journal row and one order row of a raw order object, in the columns of
 # tracker.sqlite.store's INSERT_EVENT and UPSERT_ORDER, given its seq and the time (ms).
@@ -46,6 +53,8 @@ class Peer:
     # Its keys: ccxt's name of each, and the TRACKER_* variable the harness puts it in.
     keys: Mapping[str, str]
     topic: str | None  # the topic the face lists for its subscription (None: any)
+    # Where its ccxt is imported from, ahead of the environment's (None: the environment's).
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -103,21 +112,17 @@ BITMART = Venue(
 # -- Binance ---------------------------------------------------------------------------------
 
 
-def _binance_frame(push: LoadPush) -> str | bytes:
-    from simulator.faces.binance import load as binance_load
-
-    return binance_load.frame(push)
-
-
 def _binance_orders(frame: str | bytes) -> list[dict[str, Any]]:
     return [json.loads(frame)["event"]]
 
 
 def _binance_rows(e: dict[str, Any], seq: int, now: int) -> Rows:
-    order_id = f"{e['s']}:{e['i']}"  # the book's key: an orderId is unique within its symbol
-    return ((seq, now, 1, "push", order_id, e["X"], e["z"], e["T"], "applied", None, None),
-            (order_id, e["s"], e["S"], e["o"], e["p"], e["q"], e["z"], e["Z"], e["X"], None,
-             e["O"], e["T"], "push", 0, now, seq))
+    """The exchange's fields as they come, but for what the book's columns allow: its
+    key (an orderId is unique within its symbol), its side and state words."""
+    order_id, state = f"{e['s']}:{e['i']}", STATE[e["X"]]
+    return ((seq, now, 1, "push", order_id, state, e["z"], e["T"], "applied", None, None),
+            (order_id, e["s"], SIDE[e["S"]], e["o"], e["p"], e["q"], e["z"], e["Z"], state,
+             None, e["O"], e["T"], "push", 0, now, seq))
 
 
 def _binance_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
@@ -130,11 +135,11 @@ def _binance_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
 
 
 BINANCE = Venue(
-    "binance", BINANCE_PROFILE, frame=_binance_frame, orders=_binance_orders,
+    "binance", BINANCE_PROFILE, frame=binance_load.frame, orders=_binance_orders,
     rows=_binance_rows, physical_target=0.7,
     peer=Peer("binance", "BTC/USDT", "handle_order_update", None, "orders:BTC/USDT",
               _binance_options, {"apiKey": "TRACKER_API_KEY", "secret": "TRACKER_API_SECRET"},
-              None),
+              None, CLIENTS),
     seed_env={}, seed_floor=floors.binance_weight)
 
 VENUES = {v.name: v for v in (BITMART, BINANCE)}

@@ -23,7 +23,8 @@ def event(push: LoadPush) -> dict[str, object]:
         "p": "1.5", "P": "0", "F": "0", "g": protocol.NO_ORDER_LIST, "C": "",
         "x": "TRADE" if filled else "NEW", "X": STATUS[state], "r": "NONE", "i": order_id,
         "l": "1" if filled else "0", "z": str(filled), "L": "1.5" if filled else "0",
-        "n": "0", "N": symbol.split("_")[0] if filled else None, "T": start_ms + filled, "t": -1, "I": start_ms + filled,
+        "n": "0", "N": symbol.split("_")[0] if filled else None, "T": start_ms + filled,
+        "t": -1, "I": start_ms + filled,
         "w": state != "filled", "m": bool(filled), "M": False, "O": start_ms, "Z": quote,
         "Y": "1.5" if filled else "0", "Q": "0", "W": start_ms, "V": "EXPIRE_MAKER",
     }
