@@ -3,6 +3,7 @@
     python -m bench                 # the sizes the targets name (several minutes)
     python -m bench --scale 0.05    # the same at 5% size (the CI smoke run)
     python -m bench --store both    # and the same daemon on PostgreSQL, beside SQLite
+    python -m bench --venue binance # the same against Binance's face (default: bitmart)
 
 ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the physical floor
           (the same frames inflated, parsed and written raw, one process, no checks), the
@@ -18,6 +19,15 @@ symbols   50,000 open orders over 300 symbols (one ALL_SYMBOLS topic): start to 
           2.5 minutes at any scale; each beside its I/O floor
 steady    30 minutes (x scale, at least 1) of the simulator's order flow: the daemon's RSS
           and CPU a minute, after the first minute against the end; only with --only steady
+
+With --venue binance the daemon, its floors and its peer speak Binance (bench/venues.py):
+the burst is executionReport event frames (text); the physical floor parses them and
+writes the exchange's fields, the target at least 0.7 of it (BitMart's 0.5); the peer is
+ccxt.pro's binance watch_orders on the face's WebSocket API, current ccxt from the
+directory `make clients` fills; the seed reads openOrders unpaginated, beside its
+weight-limited floor: the same reads as bare signed GETs within the daemon's weight
+budget, the longer of their time and the minutes the budget forces. Latency, footprint
+and readers are measured as for BitMart; symbols and steady are BitMart's only.
 
 With --store postgres (or both), a throwaway PostgreSQL 15 cluster, durable as a real one
 (fsync, synchronous_commit and full_page_writes on), holds the book of the same daemon
