@@ -34,9 +34,11 @@ TIMEOUT_S = 900.0
 # where its rows are, the future a subscribed watch waits on) and the last order's id; the
 # keys in TRACKER_API_* as the harness hands them to a daemon. Prints "ready" once its
 # first watch waits, then one JSON line: when it saw the last order closed, what it parsed,
-# its CPU over the burst, and its cache (order id -> status, filled, amount).
+# its CPU over the burst, and its cache (order id -> status, filled, amount). A frame its
+# handler fails on ends it (exit 3, the traceback in peer.err), rather than leave it
+# waiting for an order it will never see closed.
 WATCH = r"""
-import asyncio, json, os, resource, sys, time
+import asyncio, json, os, resource, sys, time, traceback
 import ccxt
 import ccxt.pro
 
@@ -59,7 +61,11 @@ async def main():
     def counting(client, message):
         nonlocal parsed
         parsed += len(message.get(rows_key) or ()) if rows_key else 1
-        handle(client, message)
+        try:
+            handle(client, message)
+        except Exception:  # in ccxt's receive callback: the watch would wait for ever
+            traceback.print_exc()
+            os._exit(3)
 
     setattr(ex, spec["handler"], counting)
     try:
