@@ -126,6 +126,9 @@ class Binance:
     def account_key(self, credentials: Credentials) -> str:
         return credentials["api_key"]
 
+    def native_id(self, order_id: str) -> str:
+        return protocol.split_order_id(order_id)[1]
+
     def codec(self, settings: Settings) -> Reader:
         return Reader()
 
