@@ -443,7 +443,8 @@ class Scenario:
             self.rogue_secrets += [keys["TRACKER_API_KEY"], keys["TRACKER_API_SECRET"]]
             env, differs = SOAK_ENV | keys, "other API keys"
         else:
-            env, differs = SOAK_ENV | {"TRACKER_SYMBOLS": SYMBOLS[0]}, "covers symbols"
+            env = SOAK_ENV | {"TRACKER_SYMBOLS": self.profile.symbol(SYMBOLS[0])}
+            differs = "covers symbols"
         rogue = Daemon(self.workdir, sim, profile=self.profile, env=env, store=daemon.store,
                        db=daemon.db, name=f"mismatched{len(self.rogues) + 1}")
         self.rogues.append(rogue)
@@ -498,7 +499,8 @@ class Scenario:
                     raise
                 time.sleep(0.25)
                 continue
-            found = divergences(book, sim.truth())
+            found = divergences(book, self.profile.keyed(sim.truth()),
+                                self.profile.symbols(SYMBOLS))
             if not found:
                 return book
             if time.monotonic() >= deadline:

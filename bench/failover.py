@@ -66,6 +66,7 @@ from bench.chaos import (
 from harness import PROFILES, Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
+from harness.sim import SYMBOLS
 from tracker.batch import COUNTERS as OUTCOMES
 from tracker.postgres.migrate import LOCKERS
 from tracker.postgres.readers import NAMED_PID
@@ -422,7 +423,8 @@ class Scenario:
             self._keep_alive()
             found: list[tuple[str, str]] = [("unreadable", "the book cannot be read")]
             with contextlib.suppress(AssertionError):
-                found = divergences(self._book().read(), sim.truth())
+                found = divergences(self._book().read(), self.profile.keyed(sim.truth()),
+                                    self.profile.symbols(SYMBOLS))
             if not found:
                 return
             if time.monotonic() >= deadline:

@@ -180,11 +180,13 @@ def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
     sim = commands.add_parser(
-        "sim", help="run the bundled BitMart-compatible exchange simulator",
-        description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
-                    "the control API (/control) on one port. Credentials come from "
-                    "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET and TRACKER_SIM_API_MEMO "
-                    "(default: the demo account in docs/simulator.md), or, for many "
+        "sim", help="run the bundled exchange simulator (BitMart and Binance Spot)",
+        description="Serve BitMart's v2 REST, v4 REST and private WebSocket "
+                    "(/user?protocol=1.1), Binance Spot's REST (/api/v3) and WebSocket API "
+                    "(/ws-api/v3), and the control API (/control) on one port. Credentials "
+                    "come from TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, "
+                    "TRACKER_SIM_API_MEMO and TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or "
+                    "Ed25519 key; default: the demo account in docs/simulator.md), or, for many "
                     "accounts each with its own orders and flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
@@ -212,6 +214,21 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                      help="v2 calls per second per token")
     sim.add_argument("--cancel-retention", type=float, default=1200.0,
                      help="seconds v4 query/order still finds an unfilled cancel")
+    sim.add_argument("--binance-max-age", type=float, default=86400.0, metavar="S",
+                     help="seconds a Binance WebSocket API connection lives (default: 24 h)")
+    sim.add_argument("--binance-ping", type=float, default=20.0, metavar="S",
+                     help="seconds between the Binance WebSocket API's pings")
+    sim.add_argument("--binance-pong-timeout", type=float, default=60.0, metavar="S",
+                     help="seconds without a pong before a Binance connection is cut")
+    sim.add_argument("--binance-archive", type=float, default=90 * 86400.0, metavar="S",
+                     help="seconds until Binance's order query archives an unfilled cancel "
+                          "(-2026; default: 90 days)")
+    sim.add_argument("--binance-weight-limit", type=int, default=6000, metavar="N",
+                     help="Binance request weight per IP and minute")
+    sim.add_argument("--binance-ban", type=float, default=120.0, metavar="S",
+                     help="seconds of an IP's ban (418) after it ignored a 429")
+    sim.add_argument("--binance-shutdown-delay", type=float, default=5.0, metavar="S",
+                     help="seconds from a serverShutdown event to the close")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
     sim.add_argument("--accounts", type=Path, default=None, metavar="FILE",
@@ -375,7 +392,14 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     try:
         from simulator.faults import FaultConfigError, Faults, load_faults
         from simulator.flow import DEFAULT_MIX, FlowConfigError, parse_mix
-        from simulator.state import DEMO_ACCOUNT, Account, AccountsError, Settings, load_accounts
+        from simulator.state import (
+            DEMO_ACCOUNT,
+            Account,
+            AccountsError,
+            Settings,
+            check_public_key,
+            load_accounts,
+        )
         from simulator.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
@@ -390,15 +414,21 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
             raise config_mod.ConfigError(
                 f"--symbols: expected BASE_QUOTE names, got {args.symbols!r}")
         symbols = tuple(known.get(n, SymbolSpec(n, Decimal("100.00"), 2, 4)) for n in names)
-    for name in ("port", "open_orders", "v2_rate_limit"):
+    for name in ("port", "open_orders", "v2_rate_limit", "binance_weight_limit"):
         value = getattr(args, name)
         if value < 0 or (name == "port" and value > 65535):
             raise config_mod.ConfigError(f"--{name.replace('_', '-')}: out of range: {value}")
-    for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention"):
+    for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention",
+                 "binance_archive", "binance_ban", "binance_shutdown_delay"):
         value = getattr(args, name)
         if not value >= 0 or value == float("inf"):
             raise config_mod.ConfigError(
                 f"--{name.replace('_', '-')}: must be a finite number >= 0")
+    for name in ("binance_max_age", "binance_ping", "binance_pong_timeout"):
+        value = getattr(args, name)
+        if not value > 0 or value == float("inf"):
+            raise config_mod.ConfigError(
+                f"--{name.replace('_', '-')}: must be a finite number > 0")
     try:
         mix = parse_mix(args.mix) if args.mix else dict(DEFAULT_MIX)
     except FlowConfigError as exc:
@@ -415,7 +445,10 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         api_key=env.get("TRACKER_SIM_API_KEY", DEMO_ACCOUNT.api_key),
         secret=env.get("TRACKER_SIM_API_SECRET", DEMO_ACCOUNT.secret),
         memo=env.get("TRACKER_SIM_API_MEMO", DEMO_ACCOUNT.memo),
+        public_key=env.get("TRACKER_SIM_API_PUBLIC_KEY", ""),
     )
+    if account.public_key and (problem := check_public_key(account.public_key)):
+        raise config_mod.ConfigError(f"TRACKER_SIM_API_PUBLIC_KEY: {problem}")
     accounts = ()
     if args.accounts is not None:
         try:
@@ -428,7 +461,11 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         compress=not args.plain, amounts=args.amounts, ws_idle_timeout_s=args.idle_timeout,
         ws_lifeless_s=args.lifeless_timeout, v2_rate_limit=args.v2_rate_limit,
         cancel_retention_s=args.cancel_retention, account=account, accounts=accounts,
-        faults=faults,
+        faults=faults, binance_archive_s=args.binance_archive,
+        binance_weight_limit=args.binance_weight_limit, binance_ban_s=args.binance_ban,
+        binance_ping_s=args.binance_ping, binance_pong_timeout_s=args.binance_pong_timeout,
+        binance_max_age_s=args.binance_max_age,
+        binance_shutdown_delay_s=args.binance_shutdown_delay,
     )
 
 
@@ -476,7 +513,9 @@ def run_sim(args: argparse.Namespace) -> int:
             print(f"tracker: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
                   file=sys.stderr)
             return EX_UNAVAILABLE
+        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too.
         urls = {"rest_url": running.rest_url, "ws_url": running.ws_url,
+                **{f"{name}_ws_url": url for name, url in running.ws_urls.items()},
                 "control_url": f"{running.rest_url}/control", "port": running.port}
         print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
               f"control {running.rest_url}/control", flush=True)

@@ -37,6 +37,7 @@ class Venue:
 
     name = "bitmart"
     rest_prefixes = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")
+    ws_path = "/user?protocol=1.1"
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
