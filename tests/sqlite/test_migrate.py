@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.docs import documented
 from tracker.sqlite import migrate
 
 
@@ -140,7 +141,7 @@ def book_at_schema_7(path: Path, venue: str | None = "bitmart") -> sqlite3.Conne
                None, 1_700_000_000_000 + n, 1_700_000_000_001 + n, "push", 0, 1, n + 1)
               for n, (symbol, state, filled) in enumerate([
                   ("BTC_USDT", "new", "0"), ("BTC_USDT", "partially_filled", "0.1"),
-                  ("ETH_USDT", "filled", "0.25"), ("BMX_ETH", "new", "0")])]
+                  ("BTC_USDT", "filled", "0.25"), ("BMX_ETH", "new", "0")])]
     conn.executemany(f"INSERT INTO orders VALUES ({', '.join('?' * 16)})", orders)
     conn.executemany("INSERT INTO order_events (received_at, epoch, source, order_id, state, "
                      "filled_size, outcome) VALUES (1, 1, 'push', ?, ?, ?, 'applied')",
@@ -182,6 +183,11 @@ def test_a_schema_7_book_keeps_every_row_and_its_open_orders_gain_a_unified_symb
     # BMX_ETH is recorded for another venue only: not this book's market.
     assert conn.execute("SELECT unified_symbol FROM open_orders WHERE order_id = '900003'"
                         ).fetchone() == (None,)
+    (any_state,) = documented("sqlite-contract.md", "Orders of any state on BTC/USDT, in one "
+                                                    "book")
+    assert sorted((r[0], r[2], r[3]) for r in conn.execute(any_state)) == [
+        ("900000", "BTC/USDT", "new"), ("900001", "BTC/USDT", "partially_filled"),
+        ("900002", "BTC/USDT", "filled")]
 
 
 @pytest.mark.parametrize(("base", "quote", "unified"), [
