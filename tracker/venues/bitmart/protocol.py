@@ -110,8 +110,9 @@ V4_CREDENTIAL_CODES = frozenset({V4_KEY_EMPTY, V4_KEY_UNKNOWN, V4_KEY_FROZEN, V4
 V4_CLOCK_CODES = frozenset({V4_TIMESTAMP_RANGE, V4_TIMESTAMP_FORMAT})
 
 # The public list of trading pairs, each with its `symbol`, `base_currency` and
-# `quote_currency` (DOCS-SPOT "Get Trading Pair Details (V1)"; ccxt's `fetch_markets`
-# reads it too): unsigned, limited per IP, in the v4 envelope, `data.symbols`.
+# `quote_currency`, in the v4 envelope's `data.symbols`: unsigned, limited per IP. ccxt's
+# `load_markets` reads it (docs/protocol-notes.md); the `bitmart-api` SDK types its rows
+# (`SpotTradingPairDetailsV1`).
 SYMBOLS_DETAILS = "/spot/v1/symbols/details"
 
 # The most rows one page holds: a v2 `GET /v2/orders` `limit`, a v4 open-orders `limit`.
