@@ -38,10 +38,11 @@ from tracker.events import (
     Tick,
     Up,
 )
-from tracker.exchange.errors import ExchangeError, NotFound
+from tracker.exchange.errors import ExchangeError, NotFound, UnknownSymbol
 from tracker.exchange.stream import Stream
 from tracker.health import Health
 from tracker.markets import Known
+from tracker.migrate import StartupError
 from tracker.reasons import NotLive
 from tracker.session import (
     AskDetail,
@@ -182,6 +183,7 @@ class Tracker:
         self.markets_due = asyncio.Event()
         self.markets_due.set()
         self.markets_failing = False  # said once, until the list is read again
+        self.markets_known = False  # read once: an unknown symbol is no start error after
 
     # What metrics and the daemon read, from the session.
     @property
@@ -490,15 +492,15 @@ class Tracker:
         symbols = None if self.config.all_symbols else list(self.config.symbols or ())
         try:
             found = await self.rest.markets(symbols)
-        except Exception as exc:  # whatever it is, the book must not stop for it
-            if not self.markets_failing:
-                error = str(exc) if isinstance(exc, ExchangeError) else (
-                    f"{type(exc).__name__}: {exc}")
-                log.warning("markets_unread", error=error[:300],
-                            effect="unified_symbol stays NULL for markets not recorded; "
-                                   "read again after the next seed")
-            self.markets_failing = True
+        except UnknownSymbol as exc:
+            if not self.markets_known:  # at the start: a symbol mistyped, or never listed
+                raise StartupError(os.EX_CONFIG, str(exc)) from None
+            self._markets_unread(exc)  # delisted while it ran: its orders stay as they were
             return
+        except Exception as exc:  # whatever it is, the book must not stop for it
+            self._markets_unread(exc)
+            return
+        self.markets_known = True
         rows, refused = self.markets.news(found)
         if refused:
             log.warning("markets_refused", count=len(refused), symbols=",".join(refused[:5]),
@@ -509,6 +511,16 @@ class Tracker:
             self.markets_failing = False
         if rows:
             self.queue.put_nowait(Markets(rows))
+
+    def _markets_unread(self, exc: Exception) -> None:
+        """Said once, until a reading succeeds."""
+        if not self.markets_failing:
+            error = str(exc) if isinstance(exc, ExchangeError) else (
+                f"{type(exc).__name__}: {exc}")
+            log.warning("markets_unread", error=error[:300],
+                        effect="unified_symbol stays NULL for markets not recorded; "
+                               "read again after the next seed")
+        self.markets_failing = True
 
     async def _ticker(self) -> None:
         while True:
