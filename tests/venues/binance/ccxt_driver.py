@@ -59,7 +59,11 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
     async def fetch_order(id: str, symbol: str) -> dict[str, Any]:
         return unified(await ex.fetch_order(id, symbol))
 
-    async def fetch_open_orders(symbol: str | None = None) -> list[dict[str, Any]]:
+    async def fetch_open_orders(symbol: str | None = None, acknowledged: bool = False
+                                ) -> list[dict[str, Any]]:
+        """`acknowledged`: set the option that lets ccxt ask for every symbol at once."""
+        if acknowledged:
+            ex.options["fetchOpenOrders"]["warnWithoutSymbol"] = False
         return [unified(o) for o in await ex.fetch_open_orders(symbol)]
 
     async def watch(symbol: str | None = None) -> dict[str, Any]:

@@ -96,16 +96,21 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
     async def open_orders(symbol: str | None = None) -> Any:
         return await call(rest.get_open_orders, symbol=symbol)
 
-    async def subscribe() -> Any:
-        """A WebSocket API connection and userDataStream.subscribe.signature on it; every
-        message of the subscription becomes an event."""
+    async def subscribe(logon: bool = False) -> Any:
+        """A WebSocket API connection and a user data stream on it: with
+        userDataStream.subscribe.signature, or (`logon`, Ed25519 keys) session.logon then
+        userDataStream.subscribe. Every message of the subscription becomes an event."""
         ws = client.websocket_api
         opened.append(ws)
         # On failure the SDK logs the reason and returns None (no exception).
         connection = await ws.create_connection()
         if connection is None:
             raise ConnectionError("the SDK's create_connection() gave no connection")
-        answer = await connection.user_data_stream_subscribe_signature()
+        if logon:
+            await connection.session_logon()
+            answer = await connection.user_data_stream_subscribe()
+        else:
+            answer = await connection.user_data_stream_subscribe_signature()
         answer.stream.on("message", lambda data: emit({"event": "stream",
                                                        "data": plain(data)}))
         return plain(answer.response.data())

@@ -295,12 +295,15 @@ def last_reports(sdk: Driver) -> dict[int, dict[str, Any]]:
     return {r["i"]: r for r in reports(sdk)}
 
 
-@pytest.mark.parametrize("kind", ["hmac", "ed25519", "rsa"])
+@pytest.mark.parametrize(("kind", "logon"), [("hmac", False), ("ed25519", False),
+                                             ("rsa", False), ("ed25519", True)],
+                         ids=["hmac", "ed25519", "rsa", "ed25519-logon"])
 async def test_sdk_rest_and_user_data_stream_agree_with_truth(
-        sim: Running, control: httpx.AsyncClient, tmp_path: Path, kind: str) -> None:
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path, kind: str, logon: bool
+        ) -> None:
     hand = Hand(control, kind)
     async with driver("sdk", tmp_path, config_for(sim, kind)) as sdk:
-        subscribed = await sdk.call("subscribe")
+        subscribed = await sdk.call("subscribe", logon=logon)
         # The WebSocket API answer as a whole (id, status, result), not its result alone.
         assert subscribed["status"] == 200 and subscribed["result"] == {"subscriptionId": 0}
 
@@ -369,6 +372,12 @@ async def test_sdk_rest_and_user_data_stream_agree_with_truth(
             row = truth[order_id]
             got = await sdk.call("order", symbol=binance(row["symbol"]), order_id=order_id)
             assert_rest_row_is_truth(got, row)
+
+        # An unknown order: Binance's -2013 (HTTP 400), raised with its code.
+        with pytest.raises(DriverError) as unknown:
+            await sdk.call("order", symbol="BTCUSDT", order_id=12345)
+        assert (unknown.value.error["type"], unknown.value.error["code"]) == (
+            "BadRequestError", -2013)
 
         # openOrders, one symbol and all.
         open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
@@ -475,6 +484,10 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         assert str(amended["amendedOrder"]["orderId"]) == placed["amend"]
         canceled = await cx.call("cancel", id=placed["cancel"], symbol="BTC/USDT")
         assert (canceled["id"], canceled["status"]) == (placed["cancel"], "canceled")
+        # Quirk: ccxt's answer to a cancel takes `clientOrderId`, which Binance's cancel
+        # answer sets to the cancel request's own id; the order's is `origClientOrderId`.
+        assert canceled["info"]["origClientOrderId"] == "cx-cancel"
+        assert canceled["clientOrderId"] == canceled["info"]["clientOrderId"] != "cx-cancel"
         edited = await cx.call("edit", id=placed["edit"], symbol="BTC/USDT", side="buy",
                                amount="0.25", price="48000")
         assert edited["id"] != placed["edit"]
@@ -499,10 +512,22 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
             assert order["timestamp"] == row["createTime"]
             assert order["lastUpdateTimestamp"] == row["updateTime"]
 
+        with pytest.raises(DriverError) as unknown:
+            await cx.call("fetch_order", id="12345", symbol="BTC/USDT")
+        assert unknown.value.error["type"] == "OrderNotFound"  # Binance's -2013
+        assert '"code":-2013' in unknown.value.error["message"]
+
         open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
         btc = ccxt_view(await cx.call("fetch_open_orders", symbol="BTC/USDT"))
         assert set(btc) == {i for i, r in open_truth.items() if r["symbol"] == "BTC_USDT"}
-        for order_id, order in btc.items():
+        # Without a symbol (weight 80, not 6) ccxt refuses until told it is meant.
+        with pytest.raises(DriverError) as refused:
+            await cx.call("fetch_open_orders")
+        assert refused.value.error["type"] == "ExchangeError"
+        assert "warnWithoutSymbol" in refused.value.error["message"]
+        every = ccxt_view(await cx.call("fetch_open_orders", acknowledged=True))
+        assert set(every) == set(open_truth) > set(btc)
+        for order_id, order in (btc | every).items():
             assert_ccxt_order_is_truth(order, open_truth[order_id])
 
         # watch_orders: ccxt.pro's cache ends as the truth of every order.
@@ -534,3 +559,4 @@ async def ccxt_seen(cx: Driver) -> dict[int, Any]:
 
 def ccxt_expected(row: dict[str, Any]) -> Any:
     return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
+
