@@ -53,8 +53,10 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
     client = Spot(
         config_rest_api=ConfigurationRestAPI(base_path=config["rest_url"], timeout=5000,
                                              retries=0, **keys),
+        # One reconnect attempt, 0.3 s after the SDK decides to (its default: 5 s).
         config_ws_api=ConfigurationWebSocketAPI(stream_url=config["ws_url"], timeout=5000,
-                                                reconnect_attempts=1, **keys))
+                                                reconnect_attempts=1, reconnect_delay=300,
+                                                **keys))
     rest = client.rest_api
     opened: list[Any] = []  # the WebSocket API client, once `subscribe` used it
 

@@ -141,9 +141,12 @@ class Driver:
 
 
 @contextlib.asynccontextmanager
-async def driver(name: str, tmp_path: Path, config: dict[str, Any]) -> AsyncIterator[Driver]:
+async def driver(name: str, tmp_path: Path, config: dict[str, Any],
+                 expected: tuple[str, ...] = ()) -> AsyncIterator[Driver]:
     """Start `<name>_driver.py` on the clients' packages alone (`python -S`: none of this
-    project's environment), hand it its configuration on stdin, and end it afterwards."""
+    project's environment), hand it its configuration on stdin, and end it afterwards.
+    Any warning or error the client reported fails the test, but those `expected` (each
+    exactly once, by a part of its text)."""
     if not (CLIENTS / "ccxt").is_dir() or not (CLIENTS / "binance_sdk_spot").is_dir():
         pytest.fail(f"the clients are not installed in {CLIENTS}: run `make clients`")
     log = tmp_path / f"{name}.stderr"
@@ -165,8 +168,11 @@ async def driver(name: str, tmp_path: Path, config: dict[str, Any]) -> AsyncIter
             proc.kill()
             await proc.wait()
         await running.reader
-    warnings = [e for e in running.events if e["event"] in ("warning", "error")]
-    assert not warnings, f"{name} complained: {warnings}"
+    complaints = [json.dumps(e) for e in running.events if e["event"] in ("warning", "error")]
+    assert all(any(part in c for part in expected) for c in complaints), (
+        f"{name} complained: {complaints}")
+    assert [sum(part in c for c in complaints) for part in expected] == [1] * len(expected), (
+        f"{name} did not complain as expected: {complaints}")
 
 
 def config_for(sim: Running, kind: str) -> dict[str, Any]:
@@ -560,3 +566,92 @@ async def ccxt_seen(cx: Driver) -> dict[int, Any]:
 def ccxt_expected(row: dict[str, Any]) -> Any:
     return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
 
+
+# -- 3. when the venue ends the stream ------------------------------------------------------
+
+
+def sdk_saw(sdk: Driver, order_id: int) -> bool:
+    return any(r["i"] == order_id for r in reports(sdk))
+
+
+def ccxt_saw(cx: Driver, order_id: int) -> bool:
+    return any(int(o["id"]) == order_id for e in cx.events if e["event"] == "orders"
+               for o in e["orders"])
+
+
+async def test_event_stream_terminated_as_each_client_meets_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`eventStreamTerminated` ends the subscription and leaves the connection ([BN]
+    user-data-stream.md). Neither client subscribes again: the SDK hands the event on and
+    its stream falls silent; ccxt.pro ignores it and its `watch_orders` waits for ever."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac")) as sdk, \
+            driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
+        await sdk.call("subscribe")
+        await cx.call("watch", within=START_S)
+        before = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                       size="0.1"))["orderId"])
+        await eventually(lambda: seen_by_both(sdk, cx, before), {0: (True, True)},
+                         "an order before the end")
+        ended = await control.post("/binance/terminate", json={"account": "hmac"})
+        assert ended.status_code == 200, ended.text
+        await eventually(lambda: terminated(sdk), {0: True}, "the SDK's EventStreamTerminated")
+        after = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                      size="0.1"))["orderId"])
+        await asyncio.sleep(1.0)
+        assert await seen_by_both(sdk, cx, after) == {0: (False, False)}
+        assert not [e for e in cx.events if e["event"] == "error"]  # the watch still waits
+
+
+async def seen_by_both(sdk: Driver, cx: Driver, order_id: int) -> dict[int, Any]:
+    return {0: (sdk_saw(sdk, order_id), ccxt_saw(cx, order_id))}
+
+
+async def terminated(sdk: Driver) -> dict[int, Any]:
+    return {0: any(e["event"] == "stream" and e["data"].get("model") == "EventStreamTerminated"
+                   for e in sdk.events)}
+
+
+async def test_server_shutdown_as_each_client_meets_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`serverShutdown`, then the close ([BN] web-socket-api.md). The SDK sleeps 5 s in its
+    reader on the event (a fixed delay, whatever `reconnect_delay` says), then connects
+    anew, subscribes again with a fresh signature and closes the old connection: an event
+    sent meanwhile on the old one is lost, and nothing is replayed. ccxt.pro ignores the
+    event and reads on until the close, which fails its `watch_orders` (NetworkError); the
+    next call connects and subscribes anew, its cache kept. Whatever changed between the
+    close and the new subscription neither client hears of: no snapshot on subscribe."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac"),
+                      expected=("Server shutdown event received",)) as sdk, \
+            driver("ccxt", tmp_path, config_for(sim, "hmac"),
+                   expected=("closing code 1001",)) as cx:
+        await sdk.call("subscribe")
+        await cx.call("watch", within=START_S)
+        announced = await control.post("/binance/shutdown", json={"delay_s": 0.5})
+        assert announced.status_code == 200, announced.text
+        meanwhile = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                          size="0.1"))["orderId"])
+        await eventually(lambda: watch_failed(cx), {0: True}, "ccxt's watch failing")
+        await cx.call("watch", within=START_S)
+        await eventually(lambda: subscribed(control), {0: 2}, "the SDK's new subscription",
+                         within=8.0)
+        later = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                      size="0.1"))["orderId"])
+        await eventually(lambda: seen_by_both(sdk, cx, later), {0: (True, True)},
+                         "an order after the new subscriptions")
+        # Sent before the close: lost by the SDK (asleep in its reader), read by ccxt.
+        assert await seen_by_both(sdk, cx, meanwhile) == {0: (False, True)}
+        # ccxt.pro's cache outlives the connection: both orders are in it.
+        assert {int(o["id"]) for o in await cx.call("cached")} == {meanwhile, later}
+
+
+async def watch_failed(cx: Driver) -> dict[int, Any]:
+    return {0: any(e["event"] == "error" for e in cx.events)}
+
+
+async def subscribed(control: httpx.AsyncClient) -> dict[int, Any]:
+    """How many connections hold a subscription on the simulator (the SDK's and ccxt's)."""
+    response = await control.get("/stats")
+    assert response.status_code == 200, response.text
+    return {0: sum(bool(c["topics"]) for c in response.json()["connections"])}
