@@ -29,8 +29,11 @@ $(VENV)/.installed-clients: $(CLIENTS_REQUIREMENTS) | $(BIN)/python
 
 clients: $(VENV)/.installed-clients
 
+# `make demo VENUE=binance`: the simulator's Binance face and a Binance tracker.
+VENUE ?= bitmart
+
 demo: $(VENV)/.installed-demo
-	$(BIN)/tracker demo
+	$(BIN)/tracker demo --venue $(VENUE)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check tracker tests bench simulator harness

@@ -78,7 +78,7 @@ BITMART_V2 = Profile("bitmart-v2", "bitmart", {"TRACKER_API": "v2"}, "v2", "seed
                      "detail_v2", _bitmart_keys, start_spacing_s=13.0)
 BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", "seed_v4",
                      "detail_v4", _bitmart_keys)
-BINANCE = Profile("binance", "binance", {}, "spot", "seed", "detail", _binance_keys,
+BINANCE = Profile("binance", "binance", {}, "v3", "seed", "detail", _binance_keys,
                   symbol=_joined, book_id=_symbol_id, ws_key="binance_ws_url")
 PROFILES = (BITMART_V2, BITMART_V4)
 BY_NAME = {p.name: p for p in PROFILES}

@@ -77,9 +77,10 @@ class AccountSettings:
 
 @dataclass
 class Settings:
-    """Everything `tracker sim` is told. Some fields only BitMart's face reads (`compress`,
-    the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`); they are here so that a
-    simulator is described by one value, as its command line and the tests build it."""
+    """Everything `tracker sim` is told. Some fields only one face reads (BitMart's:
+    `compress`, the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`; Binance's:
+    the `binance_*` ones); they are here so that a simulator is described by one value, as
+    its command line and the tests build it."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -282,6 +283,10 @@ class Face(Protocol):
     name: str
     rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
     ws_path: str  # where its WebSocket is served (path and query)
+
+    def symbol(self, name: str) -> str:
+        """How the venue writes one of the simulator's symbols (`BTC_USDT`)."""
+        ...
 
     def refusal(self, path: str, status: int) -> web.Response:
         """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""

@@ -21,6 +21,7 @@ from tracker import config as config_mod
 from tracker.identity import Consent
 from tracker.migrate import StartupError
 from tracker.postgres import migrate as pg_migrate
+from tracker.venues import NAMES as VENUE_NAMES
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
@@ -176,6 +177,9 @@ def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
     demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
     demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
     demo.add_argument("--faults", default=None, help="simulator faults (JSON)")
+    demo.add_argument("--venue", choices=VENUE_NAMES, default=VENUE_NAMES[0],
+                      help="the exchange the simulator plays and the tracker tracks "
+                           f"(default {VENUE_NAMES[0]})")
 
 
 def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
@@ -229,6 +233,9 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                      help="seconds of an IP's ban (418) after it ignored a 429")
     sim.add_argument("--binance-shutdown-delay", type=float, default=5.0, metavar="S",
                      help="seconds from a serverShutdown event to the close")
+    sim.add_argument("--venue", choices=VENUE_NAMES, default=VENUE_NAMES[0],
+                     help="whose lines to print for `tracker run` against it (every face is "
+                          "served whichever is named)")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
     sim.add_argument("--accounts", type=Path, default=None, metavar="FILE",
@@ -469,29 +476,33 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     )
 
 
-def run_against(settings: Any, rest_url: str, ws_url: str, args: argparse.Namespace) -> str:
-    """What `tracker run` needs to track the simulator's first account, as lines a shell
-    takes as they are: the URLs (the WebSocket's with its `?protocol=1.1`), the keys and
-    the symbols. Keys a user gave the simulator are named, not printed: its output may be a
-    log. Only the documented demo keys are written out."""
+def run_against(settings: Any, running: Any, args: argparse.Namespace) -> str:
+    """What `tracker run` needs to track the simulator's first account on the venue
+    `--venue` names, as lines a shell takes as they are: the venue, the URLs (the
+    WebSocket's with its path and query), the keys and the symbols as that venue writes
+    them. Keys a user gave the simulator are named, not printed: its output may be a log.
+    Only the documented demo keys are written out."""
     from simulator.state import DEMO_ACCOUNT
+    from tracker.demo import sim_credentials
 
     first = settings.served()[0]
-    symbols = ",".join(s.name for s in first.symbols or settings.symbols)
+    face = running.sim.faces[args.venue]
+    symbols = ",".join(face.symbol(s.name) for s in first.symbols or settings.symbols)
     q = shlex.quote
-    lines = ["# tracker run against this simulator: in another shell, paste these lines",
-             f"export TRACKER_REST_URL={q(rest_url)}", f"export TRACKER_WS_URL={q(ws_url)}"]
+    lines = ["# tracker run against this simulator: in another shell, paste these lines"]
+    if args.venue != VENUE_NAMES[0]:
+        lines.append(f"export TRACKER_VENUE={args.venue}")
+    lines += [f"export TRACKER_REST_URL={q(running.rest_url)}",
+              f"export TRACKER_WS_URL={q(running.ws_urls[args.venue])}"]
+    keys = sim_credentials(first.credentials, args.venue)
     if args.accounts is not None:
         lines.append(f"# and the keys of account {first.name!r} in {args.accounts}: "
-                     "TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO")
+                     f"{', '.join(keys)}")
     elif first.credentials == DEMO_ACCOUNT:
-        lines.append(f"export TRACKER_API_KEY={q(DEMO_ACCOUNT.api_key)} "
-                     f"TRACKER_API_SECRET={q(DEMO_ACCOUNT.secret)} "
-                     f"TRACKER_API_MEMO={q(DEMO_ACCOUNT.memo)}")
+        lines.append("export " + " ".join(f"{k}={q(v)}" for k, v in keys.items()))
     else:
-        lines.append('export TRACKER_API_KEY="$TRACKER_SIM_API_KEY" '
-                     'TRACKER_API_SECRET="$TRACKER_SIM_API_SECRET" '
-                     'TRACKER_API_MEMO="$TRACKER_SIM_API_MEMO"')
+        lines.append("export " + " ".join(f'{k}="${k.replace("TRACKER_", "TRACKER_SIM_")}"'
+                                          for k in keys))
     lines.append(f"export TRACKER_SYMBOLS={q(symbols)}")
     lines.append("# then: tracker run --db orders.db")
     orders = first.open_orders_per_symbol
@@ -513,13 +524,17 @@ def run_sim(args: argparse.Namespace) -> int:
             print(f"tracker: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
                   file=sys.stderr)
             return EX_UNAVAILABLE
-        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too.
+        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too, and
+        # the first account's symbols as that face writes them `<face>_symbols`.
+        first = settings.served()[0].symbols or settings.symbols
         urls = {"rest_url": running.rest_url, "ws_url": running.ws_url,
                 **{f"{name}_ws_url": url for name, url in running.ws_urls.items()},
+                **{f"{name}_symbols": [face.symbol(s.name) for s in first]
+                   for name, face in running.sim.faces.items()},
                 "control_url": f"{running.rest_url}/control", "port": running.port}
-        print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
-              f"control {running.rest_url}/control", flush=True)
-        print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)
+        print(f"simulator listening: REST {running.rest_url}  WebSocket "
+              f"{running.ws_urls[args.venue]}  control {running.rest_url}/control", flush=True)
+        print(run_against(settings, running, args), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(urls))

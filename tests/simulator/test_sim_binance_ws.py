@@ -202,13 +202,13 @@ async def test_pings_and_the_pong_deadline(sim: Running, connect: Factory) -> No
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
-            msg = await silent.receive(timeout=3)
+            msg = await silent.receive(timeout=5)
             if msg.type == aiohttp.WSMsgType.PING:
                 pings += 1
                 continue
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), msg
             break
-        assert pings >= 2 and 0.6 <= loop.time() - started < 2.0
+        assert pings >= 2 and 0.6 <= loop.time() - started < 3.0
     # The one that answers is still served.
     assert (await answering.request("ping"))["status"] == 200
 
@@ -218,8 +218,8 @@ async def test_a_connection_is_cut_at_its_maximum_age(connect: Factory) -> None:
     client = await subscribed(connect)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await closed(client, 3)
-    assert 0.3 <= loop.time() - started < 2.0
+    await closed(client, 5)
+    assert 0.3 <= loop.time() - started < 3.0
 
 
 async def test_server_shutdown_is_announced_then_the_connection_closes(
@@ -325,3 +325,14 @@ async def test_a_load_is_spelled_as_execution_reports(connect: Factory,
         ("executionReport", "NEW", "0"), ("executionReport", "NEW", "0"),
         ("executionReport", "FILLED", "1"), ("executionReport", "FILLED", "1")]
     assert events[0]["s"] == "BTCUSDT" and isinstance(events[0]["i"], int)
+
+
+async def test_a_market_buy_ends_without_a_cancel_id(connect: Factory,
+                                                     control: httpx.AsyncClient) -> None:
+    client = await subscribed(connect)
+    await place(control, type="market", side="buy", notional="1000", client_order_id="mk")
+    events = [(await client.event())["event"] for _ in range(3)]
+    assert [(e["x"], e["X"]) for e in events] == [
+        ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("CANCELED", "CANCELED")]
+    assert [(e["c"], e["C"], e["o"]) for e in events] == [("mk", "", "MARKET")] * 3
+    assert float(events[-1]["z"]) > 0 and events[-1]["Q"] == "1000.00000000"

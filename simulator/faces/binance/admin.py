@@ -9,6 +9,7 @@ from aiohttp import web
 
 from simulator.control import BadControl, account_of, endpoint, only_account
 from simulator.faces.binance.venue import VENUE_KEY
+from simulator.faces.binance.ws import Session
 from simulator.state import Simulator
 
 
@@ -20,7 +21,7 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def _sessions(sim: Simulator, request: web.Request) -> list[Any]:
+def _sessions(sim: Simulator, request: web.Request) -> list[Session]:
     return list(request.app[VENUE_KEY].sessions)
 
 

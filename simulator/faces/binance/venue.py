@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -54,7 +54,6 @@ class Weight:
 @dataclass(frozen=True)
 class Verdict:
     status: int  # 200 (admitted), 429 or 418
-    used: int
     retry_after_s: int = 0
 
     def refusal(self, limit: int) -> tuple[int, str]:
@@ -64,6 +63,17 @@ class Verdict:
                                                 f"for {self.retry_after_s} s.")
         return protocol.TOO_MANY_REQUESTS, (f"Too much request weight used; current limit is "
                                             f"{limit} request weight per 1 MINUTE.")
+
+
+class Session(Protocol):
+    """What the control API's Binance calls ask of a WebSocket API connection
+    (`simulator.faces.binance.ws.Session`, which imports this module)."""
+
+    def announce_shutdown(self, delay_s: float) -> None: ...
+
+    def end_all(self, account: AccountState | None = None, notify: bool = True) -> int: ...
+
+    def revoke(self, account: AccountState) -> None: ...
 
 
 class Venue:
@@ -83,7 +93,7 @@ class Venue:
         self.cancel_ids: dict[str, str] = {}
         self.replaced_ids: dict[str, str] = {}
         self.history: dict[str, list[SimOrder]] = {}  # order id -> its recent snapshots
-        self.sessions: set[Any] = set()  # the WebSocket API's sessions (ws.Session)
+        self.sessions: set[Session] = set()  # the WebSocket API's connections
         for account in sim.accounts.values():
             account.store.listeners.append(self._remember)
 
@@ -100,6 +110,9 @@ class Venue:
         return load.frame(push)
 
     # -- symbols -------------------------------------------------------------------------
+
+    def symbol(self, name: str) -> str:
+        return binance_symbol(name)
 
     def store_symbol(self, name: str) -> str | None:
         """The core's name of a Binance symbol, if the simulator trades it."""
@@ -119,20 +132,19 @@ class Venue:
         if state.minute != minute:
             state.minute, state.used, state.limited = minute, 0, False
         if state.banned_until > now:
-            return Verdict(protocol.HTTP_BANNED, state.used,
-                           math.ceil((state.banned_until - now) / 1000))
+            return Verdict(protocol.HTTP_BANNED, math.ceil((state.banned_until - now) / 1000))
         if state.banned_until:  # a ban just over
             state.banned_until, state.limited = 0, False
         if state.limited:
             state.banned_until = now + int(settings.binance_ban_s * 1000)
             self.sim.stats["binance_bans"] += 1
-            return Verdict(protocol.HTTP_BANNED, state.used, math.ceil(settings.binance_ban_s))
+            return Verdict(protocol.HTTP_BANNED, math.ceil(settings.binance_ban_s))
         if state.used + weight > settings.binance_weight_limit:
             state.limited = True
-            return Verdict(protocol.HTTP_RATE_LIMITED, state.used,
+            return Verdict(protocol.HTTP_RATE_LIMITED,
                            math.ceil(((minute + 1) * 60_000 - now) / 1000))
         state.used += weight
-        return Verdict(200, state.used)
+        return Verdict(200)
 
     def used(self, ip: str) -> int:
         state = self.weights.get(ip)

@@ -65,7 +65,8 @@ class Session:
         self.writer: asyncio.Task[None] | None = None
         self.ping_payload: bytes | None = None
         self.heard_pong = self.loop.time()
-        self.closing: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None  # the close after serverShutdown
+        self.shutting = False  # that close has begun
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -130,7 +131,8 @@ class Session:
             return
         order = change.order
         client, original = client_id(order), ""
-        if change.kind == ENDED and change.fill is None:
+        if change.kind == ENDED and order.cancel_source != "system":
+            # A cancel names its own request's id, and the order's as the original.
             client, original = venue.cancel_id(order.order_id), client_id(order)
         elif change.kind == AMENDED:
             original = venue.replaced_ids.get(order.order_id, "")
@@ -224,6 +226,7 @@ class Session:
 
     async def _close_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
+        self.shutting = True
         self.sim.stats["ws_closed_server_shutdown"] += 1
         await self.drain()
         await self.ws.close(code=1001, message=b"server shutdown")
@@ -339,8 +342,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         session.end_all(notify=False)
         sim.ws_sessions.discard(session)
         venue.sessions.discard(session)
-        if session.closing is not None and session.closing is not asyncio.current_task():
-            session.closing.cancel()
+        if session.closing is not None and not session.shutting:
+            session.closing.cancel()  # the client left before the announced close
         await session.drain()
         if not ws.closed:
             await ws.close()
