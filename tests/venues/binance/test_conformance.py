@@ -32,11 +32,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from simulator.app import Running
 from simulator.state import Account, AccountSettings, Settings
+from tracker.venues.binance.signing import public_pem
+
+from .keys import secret_of
 
 HERE = Path(__file__).parent
 # Where `make clients` puts them: beside the test environment, in its own directory.
@@ -56,17 +57,6 @@ OPEN = ("new", "partially_filled")
 # -- accounts and keys -----------------------------------------------------------------------
 
 
-def pem_pair(kind: str) -> tuple[str, str]:
-    """A fresh (private PKCS#8, public SPKI) PEM pair: what Binance's key page takes."""
-    key = (ed25519.Ed25519PrivateKey.generate() if kind == "ed25519"
-           else rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public.decode()
-
-
 def make_accounts() -> tuple[tuple[AccountSettings, ...], dict[str, dict[str, str]]]:
     """One account per key type, and what a client needs to sign as each (never argv)."""
     served, keys = [], {}
@@ -75,7 +65,8 @@ def make_accounts() -> tuple[tuple[AccountSettings, ...], dict[str, dict[str, st
         signing = {"api_key": api_key, "secret": secret}
         public = ""
         if kind != "hmac":
-            private, public = pem_pair(kind)
+            private = secret_of(kind)  # a PKCS#8 PEM, as Binance's key page takes
+            public = public_pem(private)
             signing = {"api_key": api_key, "private_key": private}
         served.append(AccountSettings(kind, Account(api_key, secret, "", public)))
         keys[kind] = signing
