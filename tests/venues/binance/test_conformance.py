@@ -558,7 +558,31 @@ def ccxt_expected(row: dict[str, Any]) -> Any:
     return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
 
 
-# -- 3. when the venue ends the stream ------------------------------------------------------
+# -- 3. a small amount, as each client writes it ---------------------------------------------
+
+
+async def test_a_small_quantity_as_each_client_writes_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """The SDK types `quantity` and `price` as floats and writes them with `str()`, so
+    0.00001 goes out as `1e-05`. Binance refuses that with -1100 ("Illegal characters found
+    in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'", as users of
+    several clients report), so the simulator must: a client that works against it would
+    otherwise fail on the exchange. ccxt writes the same amount as `0.00001`: served."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac")) as sdk:
+        with pytest.raises(DriverError) as refused:
+            await sdk.call("place", symbol="BTCUSDT", side="BUY", quantity="0.00001",
+                           price="50000")
+        assert refused.value.error["code"] == -1100, refused.value.error
+        assert "'quantity'" in refused.value.error["message"]
+    assert await hand.truth() == {}
+    async with driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
+        order = await cx.call("place", symbol="BTC/USDT", side="buy", amount="0.00001",
+                              price="50000")
+    assert_ccxt_order_is_truth(order, (await hand.truth())[int(order["id"])])
+
+
+# -- 4. when the venue ends the stream ------------------------------------------------------
 
 
 def sdk_saw(sdk: Driver, order_id: int) -> bool:
