@@ -79,7 +79,8 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
                 except Exception as exc:
                     emit({"event": "error", "error": error(exc)})
                     return
-                emit({"event": "orders", "orders": [unified(o) for o in batch]})
+                emit({"event": "orders", "symbol": symbol,
+                      "orders": [unified(o) for o in batch]})
 
         watchers.append(asyncio.create_task(follow()))
         return {"subscriptions": sorted(c.url for c in ex.clients.values())}

@@ -459,6 +459,7 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
     hand = Hand(control, "hmac")
     async with driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
         await cx.call("watch", within=START_S)
+        await cx.call("watch", symbol="BTC/USDT")  # a second watch, of one symbol
 
         placed = {}
         for name, symbol, side, amount, price in (
@@ -543,8 +544,11 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         assert stale["clientOrderId"] == "cx-amend"
         assert_ccxt_order_is_truth({**stale, "clientOrderId": "cx-amended"},
                                    truth[amended_id])
-        batches = [e for e in cx.events if e["event"] == "orders"]
-        assert batches, "watch_orders never returned"
+        # The watch of one symbol is handed that symbol's orders only; the other, every one.
+        for symbol, want in (("BTC/USDT", {"BTC/USDT"}), (None, {"BTC/USDT", "ETH/USDT"})):
+            batches = [e["orders"] for e in cx.events
+                       if e["event"] == "orders" and e["symbol"] == symbol]
+            assert {o["symbol"] for batch in batches for o in batch} == want, symbol
 
         await follow_flow(hand, lambda: ccxt_seen(cx), ccxt_expected)
 
