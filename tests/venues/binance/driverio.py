@@ -7,7 +7,8 @@ stdin: first the configuration (URLs and keys: never argv, which `ps` shows), th
 command per line, `{"id": n, "op": "...", "args": {...}}`, run one after another.
 stdout: one JSON object per line: `{"id": n, "result": ...}` or `{"id": n, "error": {...}}`
 per command, and `{"event": ...}` whenever the client hands the driver something unasked
-(a stream's message). Nothing else is written to stdout; the clients' logs go to stderr.
+(a stream's message; `ready` once the client is built). Nothing else is written to stdout;
+the clients' logs go to stderr.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ async def serve(start: Callable[[dict[str, Any]], Awaitable[tuple[dict[str, Op],
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     ops, close = await start(json.loads(await reader.readline()))
+    emit({"event": "ready"})
     try:
         while line := await reader.readline():
             command = json.loads(line)
