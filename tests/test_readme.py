@@ -93,13 +93,14 @@ def run_by_ci(tmp_path: Path) -> list[str]:
 
 def here(tmp_path: Path) -> Path:
     """A directory laid out as a clone after `make demo` and `make test`: `.venv/bin` is this
-    test run's (the suite may run from another environment, e.g. `.ci/run`'s), and both
-    installs are marked done, since this test imports what they install."""
+    test run's (the suite may run from another environment, e.g. `.ci/run`'s), and every
+    install (the two extras, and `make clients`' clients) is marked done: this run already
+    has what they install."""
     venv = tmp_path / "clone" / ".venv"
     if not venv.exists():
         venv.mkdir(parents=True)
         (venv / "bin").symlink_to(VENV / "bin")
-        for extra in ("demo", "test"):
+        for extra in ("demo", "test", "clients"):
             (venv / f".installed-{extra}").touch()
     return venv.parent
 
