@@ -57,6 +57,7 @@ class Profile:
     symbol: Callable[[str], str] = _same
     book_id: Callable[[str, str], str] = _plain_id
     ws_key: str = "ws_url"  # the simulator's ready file names the face's WebSocket so
+    paged: bool = True  # its seed reads pages (BitMart), or one list per symbol (Binance)
 
     def env(self, account: Any) -> dict[str, str]:
         return {"TRACKER_VENUE": self.venue, **self.settings, **self.keys(account)}
@@ -79,6 +80,6 @@ BITMART_V2 = Profile("bitmart-v2", "bitmart", {"TRACKER_API": "v2"}, "v2", "seed
 BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", "seed_v4",
                      "detail_v4", _bitmart_keys)
 BINANCE = Profile("binance", "binance", {}, "v3", "seed", "detail", _binance_keys,
-                  symbol=_joined, book_id=_symbol_id, ws_key="binance_ws_url")
+                  symbol=_joined, book_id=_symbol_id, ws_key="binance_ws_url", paged=False)
 PROFILES = (BITMART_V2, BITMART_V4)
 BY_NAME = {p.name: p for p in PROFILES}

@@ -9,7 +9,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +33,7 @@ from tracker.venues.binance import protocol
 # not below the order's, or not above what has filled, or of an order that is not open.
 AMEND_REFUSED = -2038
 CLIENT_ID = re.compile(protocol.CLIENT_ORDER_ID)
+DECIMAL = re.compile(protocol.DECIMAL)
 
 Params = dict[str, str]
 Handler = Callable[[Venue, AccountState | None, Params], Any]
@@ -125,13 +126,23 @@ def store_symbol(venue: Venue, account: AccountState, name: str | None) -> str:
 
 
 def positive(params: Params, name: str) -> Decimal:
-    try:
-        value = Decimal(params.get(name, ""))
-    except InvalidOperation:
-        raise mandatory(name) from None
-    if not value.is_finite() or value <= 0:
+    """A DECIMAL parameter above zero, written as Binance takes it (`0.00001`, never
+    `1e-05`: a client that writes floats with `str()` is refused, as by Binance)."""
+    text = params.get(name)
+    if not text:
+        raise mandatory(name)
+    if not DECIMAL.fullmatch(text):
+        raise illegal(name, protocol.DECIMAL)
+    value = Decimal(text)
+    if value <= 0:
         raise mandatory(name)
     return value
+
+
+def illegal(name: str, pattern: str) -> Refused:
+    return Refused(400, protocol.ILLEGAL_CHARS,
+                   f"Illegal characters found in parameter '{name}'; legal range is "
+                   f"'^{pattern}$'.")
 
 
 def client_order_id(params: Params, name: str) -> str | None:
@@ -139,9 +150,7 @@ def client_order_id(params: Params, name: str) -> str | None:
     if value is None:
         return None
     if not CLIENT_ID.fullmatch(value):
-        raise Refused(400, protocol.ILLEGAL_CHARS,
-                      f"Illegal characters found in parameter '{name}'; legal range is "
-                      f"'^{protocol.CLIENT_ORDER_ID}$'.")
+        raise illegal(name, protocol.CLIENT_ORDER_ID)
     return value
 
 

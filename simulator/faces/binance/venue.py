@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -23,9 +23,6 @@ from simulator.faces.binance.wire import binance_symbol
 from simulator.state import AccountState, Simulator
 from simulator.store import OrderChange, SimOrder
 from tracker.venues.binance import protocol
-
-if TYPE_CHECKING:  # ws imports this module
-    from simulator.faces.binance.ws import Session
 
 
 def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -66,6 +63,17 @@ class Verdict:
                                                 f"for {self.retry_after_s} s.")
         return protocol.TOO_MANY_REQUESTS, (f"Too much request weight used; current limit is "
                                             f"{limit} request weight per 1 MINUTE.")
+
+
+class Session(Protocol):
+    """What the control API's Binance calls ask of a WebSocket API connection
+    (`simulator.faces.binance.ws.Session`, which imports this module)."""
+
+    def announce_shutdown(self, delay_s: float) -> None: ...
+
+    def end_all(self, account: AccountState | None = None, notify: bool = True) -> int: ...
+
+    def revoke(self, account: AccountState) -> None: ...
 
 
 class Venue:

@@ -4,6 +4,8 @@ stream (a new order, a fill, a cancel) and stays equal to the truth."""
 
 from __future__ import annotations
 
+import time
+
 from harness import Lab
 from harness.profiles import BINANCE
 from harness.waiting import eventually
@@ -35,3 +37,38 @@ def test_the_book_follows_the_binance_face(lab: Lab) -> None:
     daemon.wait_converged(sim)
     assert daemon.book().orders[oid]["state"] == "partially_canceled"
     assert DEMO_ACCOUNT.secret not in daemon.tail(400)
+
+
+def test_a_symbol_binance_does_not_list_is_a_configuration_error(lab: Lab) -> None:
+    """One line naming the symbol, exit 78 (systemd does not restart it), nothing secret."""
+    sim = lab.sim()
+    daemon = lab.daemon(sim, profile=BINANCE,
+                        env={"TRACKER_SYMBOLS": "BTCUSDT,NOPEUSDT,ETHUSDT"}).start()
+    assert daemon.wait(60) == 78, daemon.tail()
+    said = [line for line in daemon.tail(400).splitlines() if "NOPEUSDT" in line]
+    assert said and "is not a symbol Binance lists" in said[-1], daemon.tail()
+    assert "Traceback" not in daemon.tail(400)
+    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
+
+
+def test_orders_closed_just_before_a_reconnect_are_not_seeded_open(lab: Lab) -> None:
+    """The face's reads trail its engine by 700 ms (`rest_stale_ms`), and every event of the
+    outage is lost: orders canceled and filled just before the stream comes back are still
+    open in a read made at once. The splice reads after `rest_lag_ms` (1 s), and so sees
+    them closed; no periodic reconcile runs here to mend it later."""
+    sim = lab.sim("--seed", "31")
+    daemon = lab.daemon(sim, profile=BINANCE).start()
+    epoch = daemon.wait_live(60).state["epoch"]
+    sim.faults(rest_stale_ms=700)
+    for _ in range(3):  # three outages, each closing orders just before the reconnect
+        placed = [sim.place(symbol="BTC_USDT", side="buy", price="50000", size="1")["orderId"]
+                  for _ in range(2)]
+        daemon.wait_converged(sim)
+        time.sleep(1.0)  # placed long enough ago for a trailing read to show them open
+        sim.faults(push_drop=1.0)
+        sim.cancel(placed[0])
+        sim.fill(placed[1])
+        sim.drop("abort")
+        sim.faults(push_drop=0.0)
+        epoch = daemon.wait_live(30, epoch_above=epoch).state["epoch"]
+        daemon.wait_converged(sim, timeout=4)

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 import pytest
 
-from tracker.exchange.errors import AuthError, ClockSkew, NotFound, RateLimited
+from tracker.exchange.errors import AuthError, ClockSkew, NotFound, RateLimited, UnknownSymbol
 from tracker.venues.binance import protocol as p
-from tracker.venues.binance.rest import BinanceRest, UnknownSymbol
+from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.binance.signing import public_pem, signer, verify
 from tracker.venues.binance.weights import Weights
 

@@ -103,6 +103,11 @@ SIDES = ("BUY", "SELL")
 # What a client order id may be ([BN] rest-api.md, newClientOrderId and the "clientOrderId"
 # parameters): 1 to 36 of these characters.
 CLIENT_ORDER_ID = r"[.A-Z:/a-z0-9_-]{1,36}"
+# What a DECIMAL parameter (price, quantity, newQty, quoteOrderQty) may be: digits, and
+# decimals after a point; no sign, no exponent. [BN] does not say so; Binance refuses `3e-06`
+# with -1100 and this pattern, as users of several clients report
+# (github.com/whittlem/pycryptobot/issues/84, github.com/sammchardy/python-binance/issues/255).
+DECIMAL = r"([0-9]{1,20})(\.[0-9]{1,20})?"
 NO_ORDER_LIST = -1  # `orderListId` / `g` of an order outside any list
 
 # -- the WebSocket API ([BN] web-socket-api.md, user-data-stream.md) -----------------------

@@ -24,6 +24,7 @@ from tracker.exchange.errors import (
     ExchangeError,
     NotFound,
     RateLimited,
+    UnknownSymbol,
 )
 from tracker.exchange.http import Answer, HttpClient, now_ms, parse_json
 from tracker.venue import Keep, Progress, Seed
@@ -43,12 +44,6 @@ RECHECK_S = 2.0
 # A seed's symbols are served from one read of every symbol for at most this long: a seed
 # cut short leaves rows no later seed may take as current.
 ROUND_FRESH_S = 60.0
-
-
-class UnknownSymbol(ExchangeError):
-    """A configured symbol Binance does not list (-1121): no retry can help."""
-
-    retryable = False
 
 
 class _NoSuchOrder(NotFound):

@@ -46,6 +46,11 @@ class Settings:
         protocol.RECV_WINDOW_MS, "Binance: `recvWindow` of every signed request: how many "
         "ms after its `timestamp` Binance still takes it", low=1,
         high=protocol.RECV_WINDOW_MAX_MS, why="Binance's maximum")
+    rest_lag_ms: int = setting(
+        1000, "Binance: how far its REST reads may trail the stream (\"Memory => Database\", "
+        "lag unquantified): a splice reads the open orders this long after subscribing, so "
+        "an order closed just before is not seeded open with no event left to close it",
+        low=0, high=60_000, why="a splice waits this long")
     weight_budget: int = setting(
         5400, "Binance: the request weight a minute (`X-MBX-USED-WEIGHT-1M`, counted per IP) "
         "the tracker's calls may bring the IP to; it waits for the next minute rather than "
@@ -125,6 +130,12 @@ class Binance:
 
     def account_key(self, credentials: Credentials) -> str:
         return credentials["api_key"]
+
+    def rest_lag_s(self, settings: Settings) -> float:
+        return settings.rest_lag_ms / 1000
+
+    def native_id(self, order_id: str) -> str:
+        return protocol.split_order_id(order_id)[1]
 
     def codec(self, settings: Settings) -> Reader:
         return Reader()
