@@ -63,8 +63,9 @@ class Venue:
     profile: Profile  # the daemon's settings, symbols and book ids (harness.profiles)
     # The frame its face sends for one load push (the face's `load_frame`, same function).
     frame: Callable[[LoadPush], str | bytes]
-    # The physical floor: a frame's raw order objects, read as any client must (inflate,
-    # parse), and each one's two rows, the exchange's own fields written as they come.
+    # The physical floor: a frame's raw order objects, read as any client must (inflate
+    # where the venue compresses, parse), and each one's two rows, the exchange's own
+    # fields written as they come (as far as the book's columns take them).
     orders: Callable[[str | bytes], Iterable[dict[str, Any]]]
     rows: Callable[[dict[str, Any], int, int], Rows]
     physical_target: float  # the daemon's ingest at least this share of the physical floor
@@ -129,8 +130,7 @@ def _binance_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
     rest = urls["rest_url"]
     return {"options": {"ordersLimit": limit, "fetchMarkets": {"types": ["spot"]},
                         "fetchCurrencies": False, "fetchMargins": False},
-            "urls": {"api": {"public": f"{rest}/api/v3", "private": f"{rest}/api/v3",
-                             "v3": f"{rest}/api/v3",
+            "urls": {"api": {"public": f"{rest}/api/v3",  # exchangeInfo: the markets
                              "ws": {"ws-api": {"spot": urls[BINANCE_PROFILE.ws_key]}}}}}
 
 
