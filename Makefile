@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint
+.PHONY: demo test lint clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,28 @@ $(VENV)/.installed-demo $(VENV)/.installed-test: $(VENV)/.installed-%: pyproject
 	$(BIN)/pip install --quiet -e '.[$*]'
 	touch $@
 
+# Clients written by other people that cannot share .[test]'s environment: current ccxt (the
+# extra pins 4.5.70, the last release with BitMart) and Binance's SDK (it wants an aiohttp and
+# a urllib3 newer than ccxt 4.5.70 pins). They go to a directory of their own, which the
+# Binance conformance tests run them from, as subprocesses (tests/venues/binance/).
+CLIENTS_REQUIREMENTS := tests/venues/binance/clients.txt
+
+$(VENV)/.installed-clients: $(CLIENTS_REQUIREMENTS) | $(BIN)/python
+	rm -rf $(VENV)/clients
+	$(BIN)/pip install --quiet --target $(VENV)/clients -r $(CLIENTS_REQUIREMENTS)
+	touch $@
+
+clients: $(VENV)/.installed-clients
+
+# `make demo VENUE=binance`: the simulator's Binance face and a Binance tracker.
+VENUE ?= bitmart
+
 demo: $(VENV)/.installed-demo
-	$(BIN)/tracker demo
+	$(BIN)/tracker demo --venue $(VENUE)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check tracker tests bench simulator harness
 	$(BIN)/lint-imports
 
-test: lint
+test: lint clients
 	$(BIN)/pytest -q

@@ -3,6 +3,7 @@
     python -m bench                 # the sizes the targets name (several minutes)
     python -m bench --scale 0.05    # the same at 5% size (the CI smoke run)
     python -m bench --store both    # and the same daemon on PostgreSQL, beside SQLite
+    python -m bench --venue binance # the same against Binance's face (default: bitmart)
 
 ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the physical floor
           (the same frames inflated, parsed and written raw, one process, no checks), the
@@ -18,6 +19,15 @@ symbols   50,000 open orders over 300 symbols (one ALL_SYMBOLS topic): start to 
           2.5 minutes at any scale; each beside its I/O floor
 steady    30 minutes (x scale, at least 1) of the simulator's order flow: the daemon's RSS
           and CPU a minute, after the first minute against the end; only with --only steady
+
+With --venue binance the daemon, its floors and its peer speak Binance (bench/venues.py):
+the burst is executionReport event frames (text); the physical floor parses them and
+writes the exchange's fields, the target at least 0.7 of it (BitMart's 0.5); the peer is
+ccxt.pro's binance watch_orders on the face's WebSocket API, current ccxt from the
+directory `make clients` fills; the seed reads openOrders unpaginated, beside its
+weight-limited floor: the same reads as bare signed GETs within the daemon's weight
+budget, the longer of their time and the minutes the budget forces. Latency, footprint
+and readers are measured as for BitMart; symbols and steady are BitMart's only.
 
 With --store postgres (or both), a throwaway PostgreSQL 15 cluster, durable as a real one
 (fsync, synchronous_commit and full_page_writes on), holds the book of the same daemon
@@ -38,6 +48,7 @@ from typing import Any
 
 from bench import ingest, live, steady, symbols
 from bench.common import durable_server, ratio
+from bench.venues import VENUES, Venue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,33 +61,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="sqlite",
                         help="the book's backend: SQLite (default), PostgreSQL, or both in "
                              "the same run")
+    parser.add_argument("--venue", choices=tuple(VENUES), default="bitmart",
+                        help="the venue the daemon, its floors and its peer speak to "
+                             "(default bitmart)")
     args = parser.parse_args(argv)
     if args.only in ("symbols", "steady") and args.store != "sqlite":
         parser.error(f"--only {args.only} measures the SQLite book only")
+    if args.only in ("symbols", "steady") and args.venue != "bitmart":
+        parser.error(f"--only {args.only} measures BitMart only")
+    venue = VENUES[args.venue]
+    clients = venue.peer.path
+    if args.only in (None, "ingest") and clients and not (clients / "ccxt").is_dir():
+        parser.error(f"the {venue.name} peer is current ccxt, installed in {clients} by "
+                     "`make clients`: run that first")
     on_sqlite, on_postgres = args.store in ("sqlite", "both"), args.store in ("postgres", "both")
     started = time.monotonic()
     figures: dict[str, Any] = {"scale": args.scale, "python": sys.version.split()[0]}
     if args.store != "sqlite":
         figures["store"] = args.store
+    if args.venue != "bitmart":
+        figures["venue"] = args.venue
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         if on_sqlite:
             if args.only in (None, "ingest"):
-                figures["ingest"] = ingest.run(work / "ingest", args.scale)
+                figures["ingest"] = ingest.run(work / "ingest", args.scale, venue)
             if args.only in (None, "live"):
-                figures |= live.run(work / "live", args.scale)
+                figures |= live.run(work / "live", args.scale, venue)
             if args.only == "symbols":
                 figures["symbols"] = symbols.run(work / "symbols", args.scale)
             if args.only == "steady":
                 figures["steady"] = steady.run(work / "steady", args.scale)
         if on_postgres:
-            figures["postgres"] = on_postgresql(work, args.scale, args.only, figures)
+            figures["postgres"] = on_postgresql(work, args.scale, args.only, venue, figures)
     figures["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures, indent=2))
     return 0
 
 
-def on_postgresql(work: Path, scale: float, only: str | None,
+def on_postgresql(work: Path, scale: float, only: str | None, venue: Venue,
                   sqlite: dict[str, Any]) -> dict[str, Any]:
     """The PostgreSQL book's figures, with their ratios to SQLite's measured in `sqlite`
     (this run's figures so far) and the targets: ingest at least half of SQLite's, the seed
@@ -87,7 +110,7 @@ def on_postgresql(work: Path, scale: float, only: str | None,
     try:
         if only in (None, "ingest"):
             found["ingest"] = ingest.run_postgres(work / "ingest-postgres", scale,
-                                                  server.create_database())
+                                                  server.create_database(), venue)
             targets["book_exact"] = found["ingest"]["book_exact"]
             if "ingest" in sqlite:
                 found["ingest_vs_sqlite"] = ratio(found["ingest"]["tracker_pushes_per_s"],
@@ -95,9 +118,8 @@ def on_postgresql(work: Path, scale: float, only: str | None,
                 targets["ingest_vs_sqlite >= 0.5"] = found["ingest_vs_sqlite"] >= 0.5
         if only in (None, "live"):
             seed = sqlite.get("seed")
-            floor = (seed["requests"], seed["io_floor_s"]) if seed else None
             found |= live.run_postgres(work / "live-postgres", scale, server.create_database(),
-                                       floor)
+                                       venue, live.floor_of(seed) if seed else None)
             found["seed_vs_floor"] = found["seed"]["seed_vs_floor"]
             found["latency_p99_ms"] = found["latency"]["p99_ms"]
             targets["seed <= 1.5 x floor"] = found["seed"]["targets_met"]["seed <= 1.5 x floor"]

@@ -1,24 +1,26 @@
 """Ingest: one burst of pushes taken in by the daemon, beside two floors and two peers.
 
-- the physical floor: what any client keeping this book must do per push (inflate, parse,
-  one journal row and one upsert of the exchange's own fields) and nothing more: no
-  validation, no merge, one process, 1,000 pushes a transaction;
-- the pipeline floor: the daemon's own codec, merge and writes, in one process, no sockets;
-- a real peer: ccxt.pro's `watch_orders`, in memory only (bench/peer.py);
+- the physical floor: what any client keeping this book must do per push (inflate where the
+  venue compresses, parse, one journal row and one upsert of the exchange's own fields)
+  and nothing more: no validation, no merge, one process, 1,000 pushes a transaction;
+- the pipeline floor: the daemon's own decoder, codec, merge and writes for the venue, in
+  one process, no sockets;
+- a real peer: ccxt.pro's `watch_orders` for the venue, in memory only (bench/peer.py);
 - a naive peer: parse, then one aiosqlite transaction per update.
 
-All take the very same frames: the simulator makes them for the daemon and for ccxt.pro
-from (orders, pushes, start_ms), and the floors and the naive peer make them again here
-with the same function and arguments. With a PostgreSQL book the daemon takes the same
+All take the very same frames: the simulator plans them from (orders, pushes, start_ms)
+and the venue's face spells them for the daemon and for ccxt.pro, and the floors and the
+naive peer make them again here with the same functions and arguments (bench/venues.py
+says, per venue, which). With a PostgreSQL book the daemon takes the same
 burst (`run_postgres`), and its figure is set beside the SQLite daemon's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +28,22 @@ import aiosqlite
 
 from bench import peer
 from bench.common import ACCOUNT, BURST_SYMBOL, Probe, ratio
+from bench.venues import BITMART, Venue
 from harness import Daemon, Sim
 from harness.books import BookUnderTest as BookStore
 from harness.books import PostgresBook
 from harness.postgres import Database
 from simulator import burst
-from simulator.faces.bitmart import load as bitmart
+from simulator.state import DEMO_ACCOUNT
 from tracker.batch import Batch
 from tracker.book import Book
 from tracker.codec import OrderUpdate
-from tracker.frames import OrderPush
+from tracker.config import load
+from tracker.frames import Frame, OrderPush
 from tracker.sqlite.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
-from tracker.venues.bitmart import codec
-from tracker.venues.bitmart.frames import decode, frame_text
+from tracker.venue import Codec
 
 ORDERS, PUSHES = 20_000, 200_000
-LIMIT = 1 << 20
 FLOOR_TRANSACTION = 1000  # frames per transaction in the floor: its own best batching
 
 
@@ -50,21 +52,23 @@ def sizes(scale: float) -> tuple[int, int]:
     return max(int(ORDERS * scale), 10), max(int(PUSHES * scale), 100)
 
 
-def run(work: Path, scale: float) -> dict[str, Any]:
+def run(work: Path, scale: float, venue: Venue = BITMART) -> dict[str, Any]:
     work.mkdir(parents=True)
     orders, pushes = sizes(scale)
     start_ms = int(time.time() * 1000)
-    figures = through_daemon(work, orders, pushes, start_ms)
-    frames = [bitmart.frame([row], compress=True)
-              for row in bitmart.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)]
-    physical_s = physical_floor(work / "physical.db", frames)
-    floor_s = floor(work / "floor.db", frames)
+    figures = through_daemon(work, venue, orders, pushes, start_ms)
+    frames = [venue.frame(push)
+              for push in burst.burst_pushes(orders, pushes, BURST_SYMBOL, start_ms)]
+    physical_s = physical_floor(work / "physical.db", venue, frames)
+    decode, codec = pipeline(venue)
+    floor_s = floor(work / "floor.db", frames, decode, codec)
     sample = frames[:min(len(frames), max(2_000, len(frames) // 10))]
-    naive_s = asyncio.run(naive(work / "naive.db", sample))
-    ccxt = peer.run(work, orders, pushes, start_ms)
+    naive_s = asyncio.run(naive(work / "naive.db", venue, sample, codec))
+    ccxt = peer.run(work, venue, orders, pushes, start_ms)
     tracker_rate = len(frames) / figures["tracker_s"]
     physical_rate = len(frames) / physical_s
     floor_rate, naive_rate = len(frames) / floor_s, len(sample) / naive_s
+    target = venue.physical_target
     return figures | ccxt | {
         "physical_floor_pushes_per_s": round(physical_rate),
         "floor_s": round(floor_s, 3), "floor_pushes_per_s": round(floor_rate),
@@ -76,30 +80,33 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         "tracker_vs_naive": ratio(tracker_rate, naive_rate),
         "targets_met": {"book_exact": figures["book_exact"],
                         "peer_exact": ccxt["peer_exact"],
-                        "tracker_vs_physical_floor >= 0.5": tracker_rate >= 0.5 * physical_rate,
+                        f"tracker_vs_physical_floor >= {target:g}":
+                            tracker_rate >= target * physical_rate,
                         "tracker_vs_peer >= 1.0": tracker_rate >= ccxt["peer_pushes_per_s"]}}
 
 
-def run_postgres(work: Path, scale: float, database: Database) -> dict[str, Any]:
+def run_postgres(work: Path, scale: float, database: Database,
+                 venue: Venue = BITMART) -> dict[str, Any]:
     """The same burst into an account of a PostgreSQL database: the daemon's figure alone
     (the floor and the naive peer are SQLite's, measured by `run`)."""
     work.mkdir(parents=True)
     orders, pushes = sizes(scale)
-    figures = through_daemon(work, orders, pushes, int(time.time() * 1000),
+    figures = through_daemon(work, venue, orders, pushes, int(time.time() * 1000),
                              PostgresBook(database, ACCOUNT))
     return figures | {"tracker_pushes_per_s": round(figures["pushes"] / figures["tracker_s"])}
 
 
-def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
+def through_daemon(work: Path, venue: Venue, orders: int, pushes: int, start_ms: int,
                    store: BookStore | None = None) -> dict[str, Any]:
     """Time from the simulator's first send to the book holding the last order's last
     state (pushes are applied in order, so everything before it is in too)."""
     sim = Sim(work, "--symbols", BURST_SYMBOL)
+    symbol = venue.profile.symbol(BURST_SYMBOL)
     # The queue holds the whole burst: past `queue_max` the daemon sheds pushes and splices
     # again (right for a stalled writer), and the last order's state would then come from
     # the re-read, not from taking in every push, which is what this figure measures.
-    daemon = Daemon(work, sim, store=store,
-                    env={"TRACKER_SYMBOLS": BURST_SYMBOL, "TRACKER_LOG_LEVEL": "warning",
+    daemon = Daemon(work, sim, profile=venue.profile, store=store,
+                    env={"TRACKER_SYMBOLS": symbol, "TRACKER_LOG_LEVEL": "warning",
                          "TRACKER_QUEUE_MAX": str(2 * pushes + 1000)})
     try:
         daemon.start()
@@ -110,7 +117,8 @@ def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
                                0)
             answer = sim.http.post("/load/burst", timeout=600, json={
                 "orders": orders, "pushes": pushes, "start_ms": start_ms}).json()
-            last = answer["last_order_id"]
+            last = daemon.book_id(BURST_SYMBOL, answer["last_order_id"])
+            first = daemon.book_id(BURST_SYMBOL, str(burst.BASE_ID))  # the burst's ids and up
 
             def done() -> bool:
                 return probe.one("SELECT state FROM orders WHERE order_id = ?",
@@ -119,9 +127,9 @@ def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
             # One journal row a push: the last push's commit announces at least this seq.
             seen_ns = probe.until(done, timeout=900, seq=before + pushes)
             filled = probe.one("SELECT COUNT(*) FROM orders WHERE order_id >= ? "
-                               "AND state = 'filled'", str(burst.BASE_ID))
+                               "AND state = 'filled'", first)
             applied = probe.one("SELECT COUNT(*) FROM order_events WHERE order_id >= ? "
-                                "AND outcome = 'applied'", str(burst.BASE_ID))
+                                "AND outcome = 'applied'", first)
         finally:
             probe.close()
         load = sim.http.get("/load").json()
@@ -134,10 +142,11 @@ def through_daemon(work: Path, orders: int, pushes: int, start_ms: int,
         sim.close()
 
 
-def physical_floor(db: Path, frames: list[str | bytes]) -> float:
-    """Inflate, `json.loads`, and per push one journal row and one upsert of the exchange's
-    own strings into the same tables (and indexes), in large transactions; nothing checked,
-    nothing merged, nothing converted but the times."""
+def physical_floor(db: Path, venue: Venue, frames: list[str | bytes]) -> float:
+    """Read each frame as any client must (inflate where compressed, `json.loads`), and
+    per push one journal row and one upsert of the exchange's own strings into the same
+    tables (and indexes), in large transactions; nothing checked, nothing merged, nothing
+    converted but the times."""
     connect_migrated(db)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -147,15 +156,11 @@ def physical_floor(db: Path, frames: list[str | bytes]) -> float:
         events, orders = [], []
         now = int(time.time() * 1000)
         for item in frames[first:first + FLOOR_TRANSACTION]:
-            for e in json.loads(frame_text(item, LIMIT))["data"]:
+            for e in venue.orders(item):
                 seq += 1
-                updated = int(e["update_time"])
-                events.append((seq, now, 1, "push", e["order_id"], e["order_state"],
-                               e["filled_size"], updated, "applied", None, None))
-                orders.append((e["order_id"], e["symbol"], e["side"], e["type"], e["price"],
-                               e["size"], e["filled_size"], e["filled_notional"],
-                               e["order_state"], None, int(e["create_time"]), updated, "push",
-                               0, now, seq))
+                event, order = venue.rows(e, seq, now)
+                events.append(event)
+                orders.append(order)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT_EVENT, events)
         conn.executemany(UPSERT_ORDER, orders)
@@ -165,7 +170,21 @@ def physical_floor(db: Path, frames: list[str | bytes]) -> float:
     return elapsed
 
 
-def floor(db: Path, frames: list[str | bytes]) -> float:
+Decode = Callable[[str | bytes], Frame]
+
+
+def pipeline(venue: Venue) -> tuple[Decode, Codec]:
+    """The daemon's own frame decoder and codec for `venue`, made as the daemon makes them
+    from its settings; every symbol wanted, so that nothing is filtered."""
+    env = venue.profile.env(DEMO_ACCOUNT) | {
+        "TRACKER_SYMBOLS": venue.profile.symbol(BURST_SYMBOL),
+        "TRACKER_REST_URL": "http://127.0.0.1:9", "TRACKER_WS_URL": "ws://127.0.0.1:9"}
+    config = load(None, env, {})
+    adapter = config.adapter
+    return adapter.channel(config, None).decode, adapter.codec(config.venue_settings)
+
+
+def floor(db: Path, frames: list[str | bytes], decode: Decode, codec: Codec) -> float:
     """The pipeline floor: the daemon's own frame decoder, codec, merge and rows, with
     nothing in between, in large transactions, synchronously."""
     connect_migrated(db)
@@ -177,10 +196,11 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
     for first in range(0, len(frames), FLOOR_TRANSACTION):
         batch = Batch()
         for item in frames[first:first + FLOOR_TRANSACTION]:
-            pushed = decode(item, LIMIT, None)
-            assert isinstance(pushed, OrderPush)
+            pushed = decode(item)
+            assert isinstance(pushed, OrderPush), pushed
             for element in pushed.data:
-                update = element if isinstance(element, OrderUpdate) else codec.from_push(element)
+                update = (element if isinstance(element, OrderUpdate)
+                          else codec.push_element(element))
                 seq += 1
                 outcome, row = book.apply(update)
                 batch.journal(seq, 1, "push", outcome, update)
@@ -194,7 +214,7 @@ def floor(db: Path, frames: list[str | bytes]) -> float:
     return elapsed
 
 
-async def naive(db: Path, frames: list[str | bytes]) -> float:
+async def naive(db: Path, venue: Venue, frames: list[str | bytes], codec: Codec) -> float:
     """What a straightforward client does: parse a push, upsert the order, commit."""
     connect_migrated(db)
     async with aiosqlite.connect(db) as conn:
@@ -202,9 +222,8 @@ async def naive(db: Path, frames: list[str | bytes]) -> float:
         book = Book()
         started = time.perf_counter()
         for n, item in enumerate(frames, 1):
-            text = frame_text(item, LIMIT)
-            for element in json.loads(text)["data"]:
-                _, row = book.apply(codec.from_push(element))
+            for element in venue.orders(item):
+                _, row = book.apply(codec.push_element(element))
                 batch = Batch()
                 batch.order(row, n, False)
                 await conn.execute(UPSERT_ORDER, next(order_params(batch)))

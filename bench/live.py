@@ -1,9 +1,10 @@
 """Seed, footprint, latency and readers, on one daemon holding 100,000 open orders.
 
 The seed is timed from the daemon's own log (splice_start to book_live) and compared with
-the I/O floor: as many page requests as that seed sent, paced the same way, with nothing
-done with the answers. Latency runs from the simulator's send (its clock) to a separate
-reader process seeing the journal row (the same transaction as the order's row).
+its venue's floor (bench/floors.py): the requests that seed needs as bare fetches, paced
+as the venue allows, with nothing done with the answers. Latency runs from the simulator's
+send (its clock) to a separate reader process seeing the journal row (the same transaction
+as the order's row).
 
 On a PostgreSQL book (`run_postgres`) the seed is the same, against the same floor, and the
 reader is the change feed's: it LISTENs on `tracker_book` and, woken for its account, reads
@@ -19,25 +20,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.common import ACCOUNT, percentiles, ratio
-from harness import CREDENTIALS, BookView, Daemon, Sim, clean_env, logged
+from bench.venues import BITMART, Venue
+from harness import BookView, Daemon, Sim, clean_env, logged
 from harness.books import BookUnderTest, PostgresBook, SqliteBook
 from harness.postgres import Database, client_env
-from tracker.config import Config
-from tracker.exchange.ratelimit import Pacer
-from tracker.venues.bitmart import protocol, signing
-from tracker.venues.bitmart.cursors import V4Window
 
-BOOK, SYMBOLS, PAGE = 100_000, 20, 100
-REST_RATE = 50.0  # the tracker's configured v2 calls/s for this run (the default is 10)
-V4_LIST_PACE = (12, 2.0)  # BitMart's published v4 list calls per 2 s, as V4Rest paces them
+BOOK, SYMBOLS = 100_000, 20
 PACE_RATE, PACE_SECONDS = 2000.0, 30.0
 IDLE_SECONDS = 10.0
 
@@ -119,19 +112,20 @@ print(json.dumps({"ms": ms, "rows": rows}))
 """
 
 
-def start(work: Path, scale: float, store: BookUnderTest | None = None
+def start(work: Path, scale: float, venue: Venue, store: BookUnderTest | None = None
           ) -> tuple[Sim, Daemon, list[str], int]:
-    """The seeded exchange and a daemon for it (not started yet); its symbols and how many
-    open orders each holds."""
+    """The seeded exchange and a daemon of `venue` for it (not started yet); its symbols,
+    as the venue writes them, and how many open orders each holds."""
     work.mkdir(parents=True)
-    symbols = [f"B{n:02d}_USDT" for n in range(SYMBOLS)]
+    names = [f"B{n:02d}_USDT" for n in range(SYMBOLS)]
+    symbols = list(venue.profile.symbols(names))
     per_symbol = max(int(BOOK * scale) // SYMBOLS, 5)
-    sim = Sim(work, "--symbols", ",".join(symbols), "--open-orders", str(per_symbol),
+    sim = Sim(work, "--symbols", ",".join(names), "--open-orders", str(per_symbol),
               "--rate", "0", "--seed", "3", ready_timeout=600)
-    daemon = Daemon(work, sim, store=store,
-                    env={"TRACKER_SYMBOLS": ",".join(symbols), "TRACKER_PAGE_SIZE": str(PAGE),
-                         "TRACKER_REST_RATE": str(REST_RATE), "TRACKER_LOG_LEVEL": "info",
-                         "TRACKER_PING_INTERVAL": "10", "TRACKER_SILENCE_TIMEOUT": "30"})
+    daemon = Daemon(work, sim, profile=venue.profile, store=store,
+                    env={"TRACKER_SYMBOLS": ",".join(symbols), **venue.seed_env,
+                         "TRACKER_LOG_LEVEL": "info", "TRACKER_PING_INTERVAL": "10",
+                         "TRACKER_SILENCE_TIMEOUT": "30"})
     return sim, daemon, symbols, per_symbol
 
 
@@ -144,20 +138,40 @@ def seeded(sim: Sim, daemon: Daemon) -> tuple[BookView, float, int]:
     return book, seed_seconds(daemon.log), sim.counter("rest_requests") - requests_before
 
 
-def seed_figures(book: BookView, seed_s: float, requests: int,
-                 floor_s: float) -> dict[str, Any]:
+# A seed's floor: the daemon's REST requests, the floor's seconds, and what it was made of.
+Floor = tuple[int, float, dict[str, Any]]
+# What `seed_figures` says of every seed; the rest of a seed's figures describe its floor.
+SEED_KEYS = ("open_orders", "symbols", "requests", "seed_s", "io_floor_s", "seed_vs_floor",
+             "targets_met")
+
+
+def seed_floor(sim: Sim, daemon: Daemon, venue: Venue, symbols: list[str], per_symbol: int,
+               requests: int) -> Floor:
+    floor_s, described = asyncio.run(venue.seed_floor(sim.rest_url, symbols, per_symbol,
+                                                      requests, daemon.env))
+    return requests, floor_s, described
+
+
+def floor_of(seed: dict[str, Any]) -> Floor:
+    """The floor a seed's figures were set beside."""
+    return seed["requests"], seed["io_floor_s"], {
+        k: v for k, v in seed.items() if k not in SEED_KEYS}
+
+
+def seed_figures(book: BookView, seed_s: float, floor: Floor) -> dict[str, Any]:
+    requests, floor_s, described = floor
     return {"open_orders": book.state["last_seed_orders"], "symbols": SYMBOLS,
-            "page_size": PAGE, "rest_rate": REST_RATE, "requests": requests,
-            "seed_s": round(seed_s, 2), "io_floor_s": round(floor_s, 2),
+            **described, "requests": requests, "seed_s": round(seed_s, 2),
+            "io_floor_s": round(floor_s, 2),
             "seed_vs_floor": ratio(seed_s, floor_s),
             "targets_met": {"seed <= 1.5 x floor": seed_s <= 1.5 * floor_s}}
 
 
-def run(work: Path, scale: float) -> dict[str, Any]:
-    sim, daemon, symbols, per_symbol = start(work, scale)
+def run(work: Path, scale: float, venue: Venue = BITMART) -> dict[str, Any]:
+    sim, daemon, symbols, per_symbol = start(work, scale, venue)
     try:
         book, seed_s, requests = seeded(sim, daemon)
-        floor_s = asyncio.run(io_floor(sim.rest_url, symbols, per_symbol, requests))
+        floor = seed_floor(sim, daemon, venue, symbols, per_symbol, requests)
         rss_mb = rss(daemon.pid) / 2**20
         idle = idle_cpu(daemon.pid, max(IDLE_SECONDS * scale, 3.0))
         quiet = read_queries(daemon.db, max(5.0 * scale, 2.0), symbols[-1])
@@ -170,7 +184,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         latency["with_query_reader"] = {k: busy[k] for k in ("p50_ms", "p99_ms", "max_ms")}
         latency["targets_met"]["with query reader p99 <= 10 ms"] = busy["p99_ms"] <= 10
         return {
-            "seed": seed_figures(book, seed_s, requests, floor_s),
+            "seed": seed_figures(book, seed_s, floor),
             "footprint": {"rss_mb_after_seed": round(rss_mb, 1),
                           "idle_cpu_pct_of_one_core": round(idle, 3),
                           "targets_met": {"rss <= 150 MB": rss_mb <= 150,
@@ -183,22 +197,21 @@ def run(work: Path, scale: float) -> dict[str, Any]:
         sim.close()
 
 
-def run_postgres(work: Path, scale: float, database: Database,
-                 floor: tuple[int, float] | None = None) -> dict[str, Any]:
+def run_postgres(work: Path, scale: float, database: Database, venue: Venue = BITMART,
+                 floor: Floor | None = None) -> dict[str, Any]:
     """The seed and the latency to a LISTENing reader, on an account of a PostgreSQL
-    database. `floor` is (requests, seconds) of the SQLite seed's I/O floor, used again
-    when this seed sent as many requests (it does: the same exchange, the same pages)."""
-    sim, daemon, symbols, per_symbol = start(work, scale, PostgresBook(database, ACCOUNT))
+    database. `floor` is the SQLite seed's, used again when this seed sent as many
+    requests (it does: the same exchange, the same pages)."""
+    sim, daemon, symbols, per_symbol = start(work, scale, venue,
+                                             PostgresBook(database, ACCOUNT))
     try:
         book, seed_s, requests = seeded(sim, daemon)
-        if floor is not None and floor[0] == requests:
-            floor_s = floor[1]
-        else:
-            floor_s = asyncio.run(io_floor(sim.rest_url, symbols, per_symbol, requests))
+        if floor is None or floor[0] != requests:
+            floor = seed_floor(sim, daemon, venue, symbols, per_symbol, requests)
         rss_mb = rss(daemon.pid) / 2**20
         latency, _ = paced(sim, daemon, symbols[-1], scale, query=False)
         return {
-            "seed": seed_figures(book, seed_s, requests, floor_s),
+            "seed": seed_figures(book, seed_s, floor),
             "footprint": {"rss_mb_after_seed": round(rss_mb, 1)},
             "latency": {"reader": "LISTEN tracker_book, then the account's rows past its "
                                   "last seq"} | latency,
@@ -215,63 +228,6 @@ def seed_seconds(log: Path) -> float:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
     return first("book_live") - first("splice_start")
-
-
-async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
-                   api: str = "v2") -> float:
-    """The same number of page requests, paced alike, answers read and dropped: v2's
-    bearer-token GETs at REST_RATE, or v4's signed POSTs at the list pace V4Rest keeps. A
-    refused request is no page, so any answer but 200 ends the floor with an error."""
-    pages = max(-(-per_symbol // PAGE), 1)
-    async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
-        if api == "v2":
-            page, pacer = await v2_page_request(http), Pacer(REST_RATE)
-        else:
-            page, pacer = v4_page_request(http), Pacer(*V4_LIST_PACE)
-        started = time.perf_counter()
-        for n in range(requests):
-            await pacer.wait()
-            response = await page(symbols[(n // pages) % len(symbols)], n % pages + 1)
-            response.raise_for_status()
-        return time.perf_counter() - started
-
-
-PageRequest = Callable[[str, int], Awaitable[httpx.Response]]
-
-
-async def v2_page_request(http: httpx.AsyncClient) -> PageRequest:
-    """`GET /v2/orders` with a bearer token, obtained before the clock starts (the seed
-    holds one too)."""
-    api_key, secret, memo = CREDENTIALS.values()
-    token = (await http.post("/v2/authentication", data={
-        "grant_type": "client_credentials", "client_id": api_key,
-        "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
-    headers = {protocol.AUTHORIZATION_HEADER: f"Bearer {token['access_token']}"}
-
-    async def page(symbol: str, offset: int) -> httpx.Response:
-        params = {"symbol": symbol, "status": 5, "offset": offset, "limit": PAGE}
-        return await http.get("/v2/orders", params=params, headers=headers | {
-            protocol.TIMESTAMP_HEADER: str(int(time.time() * 1000))})
-
-    return page
-
-
-def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
-    """`POST /spot/v4/query/open-orders`, signed as V4Rest signs it. Every page asks for
-    the symbol's newest PAGE rows: the seed's later windows start where the answer before
-    ended, which a floor that reads nothing cannot know, and their size is not the pace."""
-    api_key, secret, memo = CREDENTIALS.values()
-    since_ms = Config().venue_settings.v4_since_ms
-
-    async def page(symbol: str, _: int) -> httpx.Response:
-        raw = json.dumps(V4Window(since_ms, PAGE, symbol).body(), separators=(",", ":"))
-        stamp = str(int(time.time() * 1000))
-        return await http.post("/spot/v4/query/open-orders", content=raw, headers={
-            "Content-Type": "application/json", protocol.KEY_HEADER: api_key,
-            protocol.TIMESTAMP_HEADER: stamp,
-            protocol.SIGN_HEADER: signing.v4_sign(secret, memo, stamp, raw)})
-
-    return page
 
 
 def rss(pid: int) -> int:
@@ -336,11 +292,13 @@ def paced(sim: Sim, daemon: Daemon, symbol: str, scale: float, *, query: bool
     tail = tail_reader(daemon.store, seconds + 5)
     querying = reader(QUERY, str(daemon.db), str(seconds), symbol,
                       json.dumps([SELECT, TYPICAL])) if query else None
-    sim.http.post("/load/pace", json={"rate": PACE_RATE, "seconds": seconds})
+    paced_symbol = sim.http.post("/load/pace", json={"rate": PACE_RATE,
+                                                     "seconds": seconds}).json()["symbol"]
     queried = finish(querying) if querying else {"ms": [[], []], "rows": [0, 0]}
     seen = finish(tail)
     load = sim.http.get("/load", params={"times": 1}).json()
-    sent: dict[str, int] = load["sent_ns"]
+    # The simulator's order ids, as the book keys them.
+    sent = {daemon.book_id(paced_symbol, oid): at for oid, at in load["sent_ns"].items()}
     ms = [(seen[oid] - at) / 1e6 for oid, at in sorted(sent.items(), key=lambda kv: kv[1])
           if oid in seen]
     third = max(len(ms) // 3, 1)

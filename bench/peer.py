@@ -22,24 +22,28 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BURST_SYMBOL, poll, ratio
-from harness import CREDENTIALS, Sim, clean_env
+from bench.venues import Venue
+from harness import Sim, clean_env
 from simulator import burst
-from simulator.faces.bitmart import load as bitmart
-from tracker.venues.bitmart import protocol
+from simulator.state import DEMO_ACCOUNT
 
 TIMEOUT_S = 900.0
 
-# argv: ws_url, rest_url, orders_limit, last_order_id; the account in TRACKER_API_* as the
-# harness hands it to a daemon. Prints "ready" once its first watch waits, then one JSON
-# line: when it saw the last order closed, what it parsed, its CPU over the burst, and its
-# cache (order id -> status, filled, amount).
+# argv: the peer's description (JSON: the ccxt.pro class, its settings but the keys, which
+# of them come from which TRACKER_* variable, the symbol, the handler of an order frame and
+# where its rows are, the future a subscribed watch waits on) and the last order's id; the
+# keys in TRACKER_API_* as the harness hands them to a daemon. Prints "ready" once its
+# first watch waits, then one JSON line: when it saw the last order closed, what it parsed,
+# its CPU over the burst, and its cache (order id -> status, filled, amount). A frame its
+# handler fails on ends it (exit 3, the traceback in peer.err), rather than leave it
+# waiting for an order it will never see closed.
 WATCH = r"""
-import asyncio, json, os, resource, sys, time
+import asyncio, json, os, resource, sys, time, traceback
 import ccxt
 import ccxt.pro
 
-ws_url, rest_url, limit, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-SYMBOL = "BTC/USDT"
+spec, last = json.loads(sys.argv[1]), sys.argv[2]
+SYMBOL = spec["symbol"]
 
 
 def cpu_s():
@@ -48,25 +52,25 @@ def cpu_s():
 
 
 async def main():
-    ex = ccxt.pro.bitmart({
-        "apiKey": os.environ["TRACKER_API_KEY"], "secret": os.environ["TRACKER_API_SECRET"],
-        "uid": os.environ["TRACKER_API_MEMO"], "enableRateLimit": False, "timeout": 10000,
-        "options": {"ordersLimit": limit},
-        "urls": {"api": {"spot": rest_url, "swap": rest_url,
-                         "ws": {"spot": {"private": ws_url}}}},
-    })
+    ex = getattr(ccxt.pro, spec["exchange"])(spec["config"] | {
+        name: os.environ[variable] for name, variable in spec["keys"].items()})
     parsed = 0
-    handle = ex.handle_orders
+    handle = getattr(ex, spec["handler"])
+    rows_key = spec["rows_key"]
 
     def counting(client, message):
         nonlocal parsed
-        parsed += len(message.get("data") or ())
-        handle(client, message)
+        parsed += len(message.get(rows_key) or ()) if rows_key else 1
+        try:
+            handle(client, message)
+        except Exception:  # in ccxt's receive callback: the watch would wait for ever
+            traceback.print_exc()
+            os._exit(3)
 
-    ex.handle_orders = counting
+    setattr(ex, spec["handler"], counting)
     try:
         pending = asyncio.ensure_future(ex.watch_orders(SYMBOL))
-        while not any("orders::" + SYMBOL in c.futures for c in ex.clients.values()):
+        while not any(spec["message_hash"] in c.futures for c in ex.clients.values()):
             if pending.done():
                 pending.result()
             await asyncio.sleep(0.01)
@@ -95,24 +99,33 @@ asyncio.run(main())
 """
 
 
-def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
-    """The burst of `ingest.through_daemon` with these arguments, taken in by ccxt.pro
-    alone: from the simulator's first send to the peer seeing the last order closed."""
+def run(work: Path, venue: Venue, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
+    """The burst of `ingest.through_daemon` with these arguments, taken in by the venue's
+    ccxt.pro client alone: from the simulator's first send to the peer seeing the last
+    order closed."""
     work.mkdir(parents=True, exist_ok=True)
     sim = Sim(work, "--symbols", BURST_SYMBOL, name="peer-sim")
     last = str(burst.BASE_ID + orders - 1)
+    described = venue.peer
+    spec = {"exchange": described.exchange, "symbol": described.symbol,
+            "config": {"enableRateLimit": False, "timeout": 10000}
+            | described.options(sim.urls, orders),
+            "keys": dict(described.keys), "handler": described.handler,
+            "rows_key": described.rows_key, "message_hash": described.message_hash}
     with (work / "peer.err").open("ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", WATCH, sim.ws_url, sim.rest_url, str(orders), last],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env() | CREDENTIALS)
+            [sys.executable, "-c", WATCH, json.dumps(spec), last],
+            stdout=subprocess.PIPE, stderr=err, text=True,
+            env=clean_env() | venue.profile.keys(DEMO_ACCOUNT) | (
+                {"PYTHONPATH": str(described.path)} if described.path else {}))
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", f"the peer failed: see {err.name}"
-        topic = protocol.order_topic(BURST_SYMBOL)
 
         def subscribed() -> bool:
             assert proc.poll() is None, f"the peer exited: see {err.name}"
-            return any(s["logged_in"] and topic in s["topics"]
+            # Subscribed: the topic named, or any (a push reaches a connection with one).
+            return any(described.topic in s["topics"] if described.topic else s["topics"]
                        for s in sim.stats()["connections"])
 
         poll(subscribed, timeout=30, interval=0.02)
@@ -130,7 +143,7 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
             proc.wait()
         sim.close()
     peer_s = (seen["seen_ns"] - load["started_ns"]) / 1e9
-    return {"peer": f"ccxt.pro {seen['version']} bitmart watch_orders, in memory",
+    return {"peer": f"ccxt.pro {seen['version']} {described.exchange} watch_orders, in memory",
             "peer_s": round(peer_s, 3),
             "peer_pushes_per_s": round(load["frames"] / peer_s),
             "peer_orders_seen": len(seen["cache"]), "peer_updates_parsed": seen["parsed"],
@@ -144,12 +157,12 @@ def run(work: Path, orders: int, pushes: int, start_ms: int) -> dict[str, Any]:
 
 def exact(cache: dict[str, list[str]], orders: int, pushes: int, start_ms: int) -> bool:
     """Every burst order is in the cache in its last pushed state: closed (filled), with
-    the filled amount and the size that state carries (the same rows the simulator made)."""
-    finals = bitmart.burst_rows(orders, pushes, BURST_SYMBOL, start_ms)[-orders:]
+    the filled amount and the size that state carries (the same pushes the simulator
+    planned)."""
+    finals = burst.burst_pushes(orders, pushes, BURST_SYMBOL, start_ms)[-orders:]
     return len(cache) == orders and all(
-        row["order_state"] == "filled" and row["order_id"] in cache
-        and cache[row["order_id"]][0] == "closed"
-        and Decimal(cache[row["order_id"]][1]) == Decimal(row["filled_size"])
-        and Decimal(cache[row["order_id"]][2]) == Decimal(row["size"])
-        for row in finals)
-
+        push.state == "filled" and str(push.order_id) in cache
+        and cache[str(push.order_id)][0] == "closed"
+        and Decimal(cache[str(push.order_id)][1]) == push.filled
+        and Decimal(cache[str(push.order_id)][2]) == push.size
+        for push in finals)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ratio
-from bench.live import PAGE, REST_RATE, io_floor, rss, seed_seconds
+from bench.floors import PAGE, REST_RATE, io_floor
+from bench.live import rss, seed_seconds
 from harness import BITMART_V2, BITMART_V4, Daemon, Profile, Sim
 
-# Page size and v2 pace are the 20-symbol seed's (bench/live.py), which its I/O floor sends.
+# Page size and v2 pace are the 20-symbol seed's (bench/floors.py), which its I/O floor sends.
 BOOK, SYMBOLS = 50_000, 300
 
 
@@ -43,7 +44,7 @@ def run(work: Path, scale: float) -> dict[str, Any]:
 
 def start_to_live(work: Path, sim: Sim, profile: Profile, symbols: list[str],
                   per_symbol: int) -> dict[str, Any]:
-    """BitMart's: its I/O floor (bench.live.io_floor) sends BitMart's requests."""
+    """BitMart's: its I/O floor (bench.floors.io_floor) sends BitMart's requests."""
     api = profile.label
     daemon = Daemon(work, sim, profile=profile, db=work / f"{api}.db", name=f"daemon-{api}",
                     env={

@@ -41,9 +41,9 @@ class Daemon:
         self.log = workdir / f"{name}.err"
         self.profile = profile
         self.env = clean_env() | profile.env(DEMO_ACCOUNT) | FAST | {
-            "TRACKER_SYMBOLS": ",".join(SYMBOLS),
+            "TRACKER_SYMBOLS": ",".join(profile.symbols(SYMBOLS)),
             "TRACKER_REST_URL": sim.rest_url,
-            "TRACKER_WS_URL": sim.ws_url} | self.store.env() | (env or {})
+            "TRACKER_WS_URL": sim.urls[profile.ws_key]} | self.store.env() | (env or {})
         self.nofile = nofile
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
@@ -98,14 +98,18 @@ class Daemon:
 
     def wait_converged(self, sim: Sim, timeout: float = 30.0) -> BookView:
         def converged() -> BookView:
-            truth = sim.truth()
+            truth = self.profile.keyed(sim.truth())
             book = self.book()
-            problems = differences(book, truth)
+            problems = differences(book, truth, self.profile.symbols(SYMBOLS))
             assert not problems, f"{len(problems)} differences: {'; '.join(problems[:8])}"
             return book
 
         return eventually(converged, timeout, "the book equals the truth", interval=0.2,
                           context=self.tail)
+
+    def book_id(self, symbol: str, order_id: str) -> str:
+        """The book's id of a simulator order (`symbol` as the simulator writes it)."""
+        return self.profile.book_id(symbol, order_id)
 
     def status(self) -> tuple[int, dict[str, Any]]:
         done = subprocess.run([*TRACKER, "status", "--json", *self.store.reader_args()],

@@ -11,11 +11,13 @@ import secrets
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 
 from harness.processes import TRACKER, clean_env, stop_process, tail
+from harness.profiles import BITMART_V2, Profile
 from harness.waiting import eventually
 
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")  # the simulator's defaults
@@ -42,13 +44,12 @@ def accounts_file(path: Path, n: int, *, prefix: str = "acct",
     return accounts
 
 
-def account_env(account: dict[str, Any]) -> dict[str, str]:
-    """A daemon's environment for one account of an accounts file: its credentials, and
-    its symbols where the account names its own."""
-    env = {"TRACKER_API_KEY": account["api_key"], "TRACKER_API_SECRET": account["secret"],
-           "TRACKER_API_MEMO": account["memo"]}
+def account_env(account: dict[str, Any], profile: Profile = BITMART_V2) -> dict[str, str]:
+    """A daemon's environment for one account of an accounts file on `profile`'s venue:
+    its credentials, and its symbols (as the venue writes them) where it names its own."""
+    env = profile.keys(SimpleNamespace(**account))
     if account.get("symbols"):
-        env["TRACKER_SYMBOLS"] = ",".join(account["symbols"])
+        env["TRACKER_SYMBOLS"] = ",".join(profile.symbols(account["symbols"]))
     return env
 
 
@@ -130,6 +131,10 @@ class Sim:
         body = {"text": frame} if isinstance(frame, str) else {
             "base64": base64.b64encode(frame).decode()}
         return int(self._call("POST", "/ws/send", body)["sent"])
+
+    def binance(self, call: str, **body: Any) -> dict[str, Any]:
+        """One of the Binance face's control calls (`shutdown`, `terminate`, `revoke`)."""
+        return self._call("POST", f"/binance/{call}", body)
 
     def expire_tokens(self) -> int:
         return int(self._call("POST", "/tokens/expire", {})["expired"])

@@ -15,12 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from simulator import control
+from simulator.faces.binance import face as binance
 from simulator.faces.bitmart import face as bitmart
 from simulator.rest_faults import rest_faults
 from simulator.state import SIM_KEY, Face, Settings, Simulator
 
 # Each face's installer: it adds the face's routes and state to the application.
-FACES: tuple[Callable[[web.Application, Simulator], Face], ...] = (bitmart.install,)
+FACES: tuple[Callable[[web.Application, Simulator], Face], ...] = (bitmart.install,
+                                                                  binance.install)
 
 
 def build_app(sim: Simulator) -> web.Application:
@@ -64,8 +66,16 @@ class Running:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def ws_urls(self) -> dict[str, str]:
+        """Each face's WebSocket URL, by the face's name."""
+        return {name: f"ws://{self.host}:{self.port}{face.ws_path}"
+                for name, face in self.sim.faces.items()}
+
+    @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/user?protocol=1.1"
+        """BitMart's WebSocket URL: what the simulator's first users (the demo, the harness)
+        know as its one WebSocket."""
+        return self.ws_urls["bitmart"]
 
     async def stop(self) -> None:
         await self.runner.cleanup()

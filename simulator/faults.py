@@ -33,8 +33,11 @@ class Faults:
     token_ttl_s: float = 900.0  # real lifetime of new v2 tokens (`expires_in` still says 900)
     page_shift: int = 0  # orders closed (and as many opened) after each list page read
     clock_skew_ms: int = 0  # server clock minus true time
+    rest_stale_ms: int = 0  # order reads (Binance) answer the state of N ms ago
+    stream_end: float = 0.0  # probability that an event ends its subscription (Binance)
 
-    PROBABILITIES = ("push_drop", "push_duplicate", "push_reorder", "rest_5xx", "rest_429")
+    PROBABILITIES = ("push_drop", "push_duplicate", "push_reorder", "rest_5xx", "rest_429",
+                     "stream_end")
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update atomically: all fields valid, or nothing changes."""
@@ -51,7 +54,7 @@ class Faults:
             if not 0.0 <= staged[name] <= 1.0:
                 raise FaultConfigError(f"{name} is a probability in [0, 1], not {staged[name]}")
         for name in ("push_delay_ms", "rest_slow_ms", "rest_trickle_ms", "rest_lag_ms",
-                     "page_shift"):
+                     "page_shift", "rest_stale_ms"):
             if staged[name] < 0:
                 raise FaultConfigError(f"{name} must not be negative")
         if staged["token_ttl_s"] <= 0:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from simulator.burst import Load, LoadPush
 from simulator.faults import Faults
@@ -42,6 +44,10 @@ class Account:
     api_key: str
     secret: str
     memo: str
+    # The public half (PEM) of an RSA or Ed25519 key pair, for the venues that take one
+    # (Binance): with it, the account's signatures there are checked against this key
+    # instead of the HMAC secret.
+    public_key: str = ""
 
 
 # The credentials of the published v2 signing example (protocol §1.2): a client can check
@@ -71,9 +77,10 @@ class AccountSettings:
 
 @dataclass
 class Settings:
-    """Everything `tracker sim` is told. Some fields only BitMart's face reads (`compress`,
-    the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`); they are here so that a
-    simulator is described by one value, as its command line and the tests build it."""
+    """Everything `tracker sim` is told. Some fields only one face reads (BitMart's:
+    `compress`, the WebSocket timeouts, `v2_rate_limit`, `cancel_retention_s`; Binance's:
+    the `binance_*` ones); they are here so that a simulator is described by one value, as
+    its command line and the tests build it."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -88,6 +95,16 @@ class Settings:
     ws_lifeless_s: float = 300.0
     v2_rate_limit: int = 100  # v2 calls per second per client
     cancel_retention_s: float = 1200.0  # v4 query/order forgets unfilled cancels after this
+    # Binance's face: what stands for its 90-day archive, its per-IP weight limit and ban,
+    # its WebSocket API's pings, pong deadline and connection age, and how long a
+    # connection lives after a `serverShutdown` event.
+    binance_archive_s: float = 90 * 86400.0
+    binance_weight_limit: int = 6000  # request weight per IP and minute
+    binance_ban_s: float = 120.0
+    binance_ping_s: float = 20.0
+    binance_pong_timeout_s: float = 60.0
+    binance_max_age_s: float = 86400.0
+    binance_shutdown_delay_s: float = 5.0
     account: Account = DEMO_ACCOUNT  # served alone (as "default") when `accounts` is empty
     accounts: tuple[AccountSettings, ...] = ()
     faults: dict[str, Any] = field(default_factory=dict)
@@ -101,7 +118,19 @@ class AccountsError(ValueError):
     """An accounts file the simulator cannot serve; the message never holds a secret."""
 
 
-ACCOUNT_FIELDS = {"name", "api_key", "secret", "memo", "symbols", "open_orders", "rate"}
+ACCOUNT_FIELDS = {"name", "api_key", "secret", "memo", "public_key", "symbols", "open_orders",
+                  "rate"}
+
+
+def check_public_key(pem: str) -> str | None:
+    """Why a public key (PEM) cannot be served, or None: it must be an RSA or Ed25519 one."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        return "public_key is not a PEM public key"
+    if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        return "public_key must be an RSA or Ed25519 key"
+    return None
 
 
 def symbol_spec(name: str, known: Iterable[SymbolSpec] = ()) -> SymbolSpec:
@@ -141,6 +170,12 @@ def parse_accounts(entries: Any, known: Iterable[SymbolSpec] = ()
             if not isinstance(value, str) or (key != "memo" and not value):
                 raise AccountsError(f"{where}: {key} must be a "
                                     f"{'string' if key == 'memo' else 'non-empty string'}")
+        public_key = entry.get("public_key", "")
+        if not isinstance(public_key, str):
+            raise AccountsError(f"{where}: public_key must be a PEM string")
+        problem = check_public_key(public_key) if public_key else None
+        if problem is not None:
+            raise AccountsError(f"{where}: {problem}")
         symbols = None
         if entry.get("symbols") is not None:
             names = entry["symbols"]
@@ -160,7 +195,7 @@ def parse_accounts(entries: Any, known: Iterable[SymbolSpec] = ()
                                  or not 0 <= rate < math.inf):
             raise AccountsError(f"{where}: rate must be a finite number >= 0")
         accounts.append(AccountSettings(
-            name, Account(entry["api_key"], entry["secret"], entry["memo"]), symbols,
+            name, Account(entry["api_key"], entry["secret"], entry["memo"], public_key), symbols,
             open_orders, None if rate is None else float(rate)))
     _check_distinct(accounts)
     return tuple(accounts)
@@ -247,6 +282,11 @@ class Face(Protocol):
 
     name: str
     rest_prefixes: tuple[str, ...]  # the paths of its REST API, where the REST faults reach
+    ws_path: str  # where its WebSocket is served (path and query)
+
+    def symbol(self, name: str) -> str:
+        """How the venue writes one of the simulator's symbols (`BTC_USDT`)."""
+        ...
 
     def refusal(self, path: str, status: int) -> web.Response:
         """Its answer to a call the `rest_5xx` (status 500) or `rest_429` (429) fault fails."""

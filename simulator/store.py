@@ -99,12 +99,18 @@ class SimOrder:
         return self.size - self.filled_size
 
 
+# What an `OrderChange` did, for faces whose events name it (Binance's execution types).
+PLACED, TRADED, ENDED, AMENDED = "placed", "traded", "ended", "amended"
+
+
 @dataclass(frozen=True)
 class OrderChange:
-    """One change to one order: a frozen copy of the order after it, and the fill if any."""
+    """One change to one order: a frozen copy of the order after it, the fill if any, and
+    what the change was (`PLACED`, `TRADED`, `ENDED` or `AMENDED`)."""
 
     order: SimOrder
     fill: Fill | None
+    kind: str = PLACED
 
 
 Listener = Callable[[OrderChange], None]
@@ -243,6 +249,27 @@ class OrderStore:
         self._fill(order, qty, order.price, role="M", state=state)
         return order
 
+    def amend(self, order_id: str, size: Decimal, client_order_id: str | None = None
+              ) -> SimOrder:
+        """Reduce an open limit order's size, keeping its id (and its place in the queue);
+        a new client order id replaces the old one when given. The new size stays above
+        what has filled: an amend never fills or ends an order."""
+        order = self._open(order_id)
+        if order.type != "limit":
+            raise OrderError("bad_request", "only a limit order can be amended")
+        _check_amount("size", size, MAX_SIZE)
+        size = self.spec(order.symbol).size(size)
+        if not order.filled_size < size < order.size:
+            raise OrderError("bad_request", f"the new size must be in ({order.filled_size}, "
+                                            f"{order.size})")
+        self._touch(order)
+        order.size = size
+        order.notional = order.price * size
+        if client_order_id is not None:
+            order.client_order_id = client_order_id
+        self._emit(order, None, AMENDED)
+        return order
+
     def cancel(self, order_id: str, source: str = "user") -> SimOrder:
         order = self._open(order_id)
         state = "partially_canceled" if order.filled_size > 0 else "canceled"
@@ -286,18 +313,18 @@ class OrderStore:
         order.state = state
         if state not in OPEN_STATES:
             self.open_by_symbol[order.symbol].pop(order.order_id, None)
-        self._emit(order, fill)
+        self._emit(order, fill, TRADED)
 
     def _terminate(self, order: SimOrder, state: str, source: str) -> None:
         self._touch(order)
         order.state = state
         order.cancel_source = source
         self.open_by_symbol[order.symbol].pop(order.order_id, None)
-        self._emit(order, None)
+        self._emit(order, None, ENDED)
 
-    def _emit(self, order: SimOrder, fill: Fill | None) -> None:
+    def _emit(self, order: SimOrder, fill: Fill | None, kind: str = PLACED) -> None:
         self.changes += 1
-        change = OrderChange(dataclasses.replace(order, fills=list(order.fills)), fill)
+        change = OrderChange(dataclasses.replace(order, fills=list(order.fills)), fill, kind)
         for listener in list(self.listeners):
             listener(change)
 

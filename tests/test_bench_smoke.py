@@ -71,3 +71,44 @@ def test_benchmarks_on_postgresql_beside_sqlite_run_and_the_book_is_exact() -> N
     assert set(pg["targets_met"]) == {"book_exact", "ingest_vs_sqlite >= 0.5",
                                       "seed <= 1.5 x floor", "latency p99 <= 20 ms",
                                       "latency all seen"}
+
+
+def test_benchmarks_on_binance_run_with_their_floors_peer_and_targets() -> None:
+    """`--venue binance`: the same burst, seed and paced load through a Binance daemon,
+    beside Binance's own floors (its text frames parsed raw; its codec), ccxt.pro's
+    binance `watch_orders` on the face's WebSocket API, and the seed's weight-limited
+    floor, with the issue's targets named."""
+    done = subprocess.run([sys.executable, "-m", "bench", "--venue", "binance", "--scale",
+                           "0.01"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=clean_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert figures["venue"] == "binance"
+    ingest = figures["ingest"]
+    assert ingest["book_exact"] and ingest["pushes"] == 2000 and ingest["orders"] == 200
+    assert ingest["physical_floor_pushes_per_s"] > 0 and ingest["floor_pushes_per_s"] > 0
+    assert ingest["peer"].startswith("ccxt.pro ") and " binance watch_orders" in ingest["peer"]
+    assert ingest["peer_exact"] and ingest["peer_updates_parsed"] == 2000
+    assert ingest["tracker_vs_physical_floor"] == round(
+        ingest["tracker_pushes_per_s"] / ingest["physical_floor_pushes_per_s"], 2)
+    assert set(ingest["targets_met"]) == {"book_exact", "peer_exact",
+                                          "tracker_vs_physical_floor >= 0.7",
+                                          "tracker_vs_peer >= 1.0"}
+    assert ingest["targets_met"]["book_exact"] and ingest["targets_met"]["peer_exact"]
+    seed = figures["seed"]
+    assert seed["open_orders"] == 1000  # 20 symbols x 50
+    # 20 symbols cost 120 one by one, 80 in one read of all: the daemon reads all, once,
+    # and the floor sends that one request, within the configured weight budget.
+    assert seed["open_orders_requests"] == 1 and seed["weight"] == 80
+    assert seed["weight_budget"] == 5400 and seed["weight_forced_s"] == 0
+    # The daemon's wait for REST to catch up with the stream, in its seed, named beside.
+    assert seed["rest_lag_s"] == 1.0 and seed["seed_s"] >= seed["rest_lag_s"]
+    assert seed["floor_bytes"] > 1000 * 100 and seed["seed_s"] > 0
+    # The floor is the longer of the request's own time and the wait the budget forces.
+    assert abs(seed["io_floor_s"] - max(seed["floor_io_s"], seed["weight_forced_s"])) <= 0.006
+    assert set(seed["targets_met"]) == {"seed <= 1.5 x floor"}
+    latency = figures["latency"]
+    assert latency["seen"] == latency["sent"] == 6000  # every paced order reached the reader
+    assert {"p50 <= 2 ms", "p99 <= 5 ms", "all seen"} <= set(latency["targets_met"])
+    assert latency["targets_met"]["all seen"]
+    assert figures["readers"]["rows"] == 50

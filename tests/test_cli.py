@@ -53,10 +53,11 @@ def order(n: int, symbol: str) -> OrderUpdate:
                        source="push", type="limit", create_time=1764590000000 + n)
 
 
-def write_book(db: Path, orders: list[OrderUpdate], **state: Any) -> None:
+def write_book(db: Path, orders: list[OrderUpdate],
+               markets: tuple[tuple[str, str, str, str], ...] = (), **state: Any) -> None:
     async def write() -> None:
         store = await Store.open(db)
-        batch = Batch()
+        batch = Batch(markets=list(markets))
         for row in orders:
             seq = store.take_seq()
             batch.journal(seq, 1, "push", Outcome.APPLIED, row)
@@ -380,3 +381,40 @@ def test_no_warning_without_a_password_on_the_command_line(tmp_path: Path) -> No
     for db in ("postgresql://u@127.0.0.1:1/db", str(tmp_path / "book.db")):
         done = tracker("orders", "--db", db, "--account", "a")
         assert "warning" not in done.stderr, done.stderr
+
+
+def test_orders_give_each_orders_unified_symbol_in_json_and_csv(tmp_path: Path) -> None:
+    """A program finds an order's market by its BASE/QUOTE; null where the market is not
+    recorded. One account's table is of one venue and stays as it was."""
+    db = tmp_path / "orders.db"
+    write_book(db, [order(1, "BTC_USDT"), order(2, "ETH_USDT")],
+               (("bitmart", "BTC_USDT", "BTC", "USDT"), ("binance", "ETHUSDT", "ETH", "USDT")),
+               venue="bitmart")
+    rows = json.loads(tracker("orders", "--db", str(db), "--format", "json").stdout)
+    assert [(r["order_id"], r["symbol"], r["unified_symbol"]) for r in rows] == [
+        ("900001", "BTC_USDT", "BTC/USDT"), ("900002", "ETH_USDT", None)]
+    parsed = list(csv.DictReader(io.StringIO(
+        tracker("orders", "--db", str(db), "--format", "csv").stdout)))
+    assert [(r["symbol"], r["unified_symbol"]) for r in parsed] == [("BTC_USDT", "BTC/USDT"),
+                                                                   ("ETH_USDT", "")]
+    table = tracker("orders", "--db", str(db)).stdout.splitlines()
+    assert table[0].split() == ["order_id", "symbol", "side", "type", "price", "size",
+                                "filled_size", "filled_notional", "state"]
+    assert table[-1] == "2 open orders"
+
+
+def test_a_book_from_before_schema_8_is_read_with_no_unified_symbols(tmp_path: Path) -> None:
+    """Installed before its daemon restarts (and migrates the book), this version reads a
+    schema 7 book as it is: no market recorded, not an error."""
+    db = tmp_path / "orders.db"
+    conn = sqlite3.connect(db)
+    migrate.apply(conn, migrate.load()[:7])
+    conn.execute("INSERT INTO orders VALUES ('900001', 'BTC_USDT', 'buy', 'limit', '1', '2', "
+                 "'0', '0', 'new', NULL, 1, 1, 'push', 0, 1, 1)")
+    conn.commit()
+    conn.close()
+    done = tracker("orders", "--db", str(db), "--format", "json")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [(r["order_id"], r["unified_symbol"]) for r in json.loads(done.stdout)] == [
+        ("900001", None)]
+    assert tracker("orders", "--db", str(db)).stdout.splitlines()[-1] == "1 open orders"

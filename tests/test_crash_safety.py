@@ -18,7 +18,7 @@ import pytest
 
 from harness import Lab, ro_connect
 from harness.books import BookUnderTest, SqliteBook
-from harness.profiles import BITMART_V2, BITMART_V4, Profile
+from harness.profiles import BINANCE, BITMART_V2, BITMART_V4, Profile
 
 
 def assert_journal_whole(seqs: list[int]) -> None:
@@ -30,8 +30,9 @@ def assert_journal_whole(seqs: list[int]) -> None:
 # store, which the api does not reach, and the pair of runs takes 70 s.
 @pytest.mark.parametrize(("profile", "kills", "backend"),
                          [(BITMART_V4, 8, "sqlite"), (BITMART_V2, 4, "sqlite"),
-                          (BITMART_V4, 8, "postgres")],
-                         ids=["bitmart-v4-sqlite", "bitmart-v2-sqlite", "bitmart-v4-postgres"],
+                          (BINANCE, 8, "sqlite"), (BITMART_V4, 8, "postgres")],
+                         ids=["bitmart-v4-sqlite", "bitmart-v2-sqlite", "binance-sqlite",
+                              "bitmart-v4-postgres"],
                          indirect=["backend"])
 def test_sigkill_during_ingest_and_splices(lab: Lab, profile: Profile, kills: int,
                                            store: BookUnderTest) -> None:
@@ -44,7 +45,7 @@ def test_sigkill_during_ingest_and_splices(lab: Lab, profile: Profile, kills: in
     for kill in range(kills):
         mid_splice = kill % 2 == 1
         if mid_splice:
-            sim.drop("abort")  # the daemon goes stale and re-seeds 900+ orders, page by page
+            sim.drop("abort")  # the daemon goes stale and re-seeds 900+ orders
             time.sleep(rng.uniform(0.05, 0.6))
         else:
             time.sleep(rng.uniform(0.2, 1.5))

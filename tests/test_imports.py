@@ -1,5 +1,5 @@
-"""The import graph as it runs: what a fresh interpreter loads for a module (BitMart's
-protocol loads nothing of the daemon, the simulator only BitMart's protocol and signing,
+"""The import graph as it runs: what a fresh interpreter loads for a module (a venue's
+protocol loads nothing of the daemon, the simulator only each venue's protocol and signing,
 the pure core no transport), and no circle anywhere. The layers themselves are
 import-linter's contracts in pyproject.toml."""
 
@@ -25,14 +25,17 @@ def loaded_modules(*modules: str, prefix: str = "tracker") -> set[str]:
     return set(done.stdout.split())
 
 
-# The packages on the way to BitMart's modules, whose __init__ files import nothing.
-PACKAGES = {"tracker", "tracker.venues", "tracker.venues.bitmart"}
-PROTOCOL = "tracker.venues.bitmart.protocol"
+VENUES = ("bitmart", "binance")  # every venue with a face in the simulator
+# The packages on the way to the venues' modules, whose __init__ files import nothing.
+PACKAGES = {"tracker", "tracker.venues", *(f"tracker.venues.{v}" for v in VENUES)}
+SHARED = {f"tracker.venues.{v}.{m}" for v in VENUES for m in ("protocol", "signing")}
 
 
-def test_protocol_imports_only_the_standard_library() -> None:
-    assert loaded_modules("tracker.venues.bitmart.protocol") == {*PACKAGES,
-                                                                           PROTOCOL}
+@pytest.mark.parametrize("venue", VENUES)
+def test_protocol_imports_only_the_standard_library(venue: str) -> None:
+    protocol = f"tracker.venues.{venue}.protocol"
+    assert loaded_modules(protocol) == {"tracker", "tracker.venues", f"tracker.venues.{venue}",
+                                        protocol}
 
 
 SIMULATOR = Path(simulator.__file__).parent
@@ -44,7 +47,7 @@ SIMULATOR_MODULES = {".".join(("simulator", *path.relative_to(SIMULATOR).with_su
 def test_the_simulator_takes_only_protocol_and_signing_from_the_daemon() -> None:
     assert "simulator.faces.bitmart.ws" in SIMULATOR_MODULES  # the faces are searched too
     loaded = loaded_modules(*SIMULATOR_MODULES)
-    assert loaded == {*PACKAGES, PROTOCOL, "tracker.venues.bitmart.signing"}
+    assert loaded == PACKAGES | SHARED
 
 
 def test_no_module_imports_in_a_circle() -> None:
@@ -64,7 +67,9 @@ TRANSPORT = ("websockets", "httpx", "aiosqlite", "psycopg")
 @pytest.mark.parametrize("module", ["tracker.session", "tracker.book", "tracker.batch",
                                     "tracker.venues.bitmart.codec",
                                     "tracker.venues.bitmart.cursors",
-                                    "tracker.venues.bitmart.frames"])
+                                    "tracker.venues.bitmart.frames",
+                                    "tracker.venues.binance.codec",
+                                    "tracker.venues.binance.frames"])
 def test_the_pure_core_loads_no_transport(module: str) -> None:
     """What the contract says of the imports written, checked on what actually loads (the
     registry imports a venue by name, which no static graph sees)."""

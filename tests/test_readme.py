@@ -27,7 +27,11 @@ import threading
 import time
 from pathlib import Path
 
-from harness import CREDENTIALS, Lab, clean_env, differences, eventually, read_book
+import pytest
+
+from harness import Lab, clean_env, differences, eventually, read_book
+from harness.profiles import BINANCE, BITMART_V2, Profile
+from simulator.state import DEMO_ACCOUNT
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -40,7 +44,9 @@ RUNNABLE = frozenset({"sh", "shell", "bash", "python"})
 TWO_COMMANDS = "make demo"
 EVERYDAY = "export BOOK="
 READER = "import os\n"
-FOREGROUND = ".venv/bin/tracker run "
+# Your own account's run line, one per venue.
+FOREGROUND = {"bitmart": ".venv/bin/tracker run --symbols ",
+              "binance": ".venv/bin/tracker run --venue binance "}
 LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since ")
 VERDICT = re.compile(r"^the book matches the exchange: \d+ open orders, all exact$", re.M)
 
@@ -87,13 +93,14 @@ def run_by_ci(tmp_path: Path) -> list[str]:
 
 def here(tmp_path: Path) -> Path:
     """A directory laid out as a clone after `make demo` and `make test`: `.venv/bin` is this
-    test run's (the suite may run from another environment, e.g. `.ci/run`'s), and both
-    installs are marked done, since this test imports what they install."""
+    test run's (the suite may run from another environment, e.g. `.ci/run`'s), and every
+    install (the two extras, and `make clients`' clients) is marked done: this run already
+    has what they install."""
     venv = tmp_path / "clone" / ".venv"
     if not venv.exists():
         venv.mkdir(parents=True)
         (venv / "bin").symlink_to(VENV / "bin")
-        for extra in ("demo", "test"):
+        for extra in ("demo", "test", "clients"):
             (venv / f".installed-{extra}").touch()
     return venv.parent
 
@@ -110,7 +117,8 @@ def test_every_block_runs(tmp_path: Path) -> None:
         languages = {lang for lang, _ in fenced(doc)}
         # An unlabelled fence is neither run nor declared sample output.
         assert languages <= RUNNABLE | {"text"}, (doc, languages)
-    run_here = [block(start) for start in (TWO_COMMANDS, EVERYDAY, READER, FOREGROUND)]
+    run_here = [block(start) for start in (TWO_COMMANDS, EVERYDAY, READER,
+                                           *FOREGROUND.values())]
     assert sorted(runnable()) == sorted(run_here)  # the README's: none left unrun
     ci = run_by_ci(tmp_path)
     for body in runnable(DEPLOYMENT):
@@ -277,19 +285,21 @@ def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) ->
     assert not book.parent.exists()
 
 
-def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> None:
+@pytest.mark.parametrize("profile", [BITMART_V2, BINANCE], ids=str)
+def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab,
+                                                 profile: Profile) -> None:
     sim = lab.sim("--open-orders", "5")
     where = here(tmp_path)
     # The keys in the environment, as the README asks; the one edit, as in the .ci
     # scripts: the exchange is the simulator.
-    env = clean_env() | CREDENTIALS | {"TRACKER_REST_URL": sim.rest_url,
-                                       "TRACKER_WS_URL": sim.ws_url}
+    env = clean_env() | profile.keys(DEMO_ACCOUNT) | {
+        "TRACKER_REST_URL": sim.rest_url, "TRACKER_WS_URL": sim.urls[profile.ws_key]}
     status = re.search(r"`(\.venv/bin/tracker status --db orders\.db)` in another shell",
                        README.read_text())
     assert status, "README: the status command after the foreground block"
     log = tmp_path / "foreground.err"
     with log.open("w") as err:
-        proc = subprocess.Popen(["bash", "-c", block(FOREGROUND)], cwd=where,
+        proc = subprocess.Popen(["bash", "-c", block(FOREGROUND[profile.venue])], cwd=where,
                                 stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
                                 start_new_session=True, preexec_fn=default_sigint)
 
@@ -298,12 +308,13 @@ def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab) -> No
                               text=True, timeout=30, env=clean_env())
         assert done.returncode == 0 and done.stdout.startswith("live since "), done
 
-    symbols = re.search(r"--symbols (\S+)", block(FOREGROUND))
-    assert symbols, block(FOREGROUND)
+    symbols = re.search(r"--symbols (\S+)", block(FOREGROUND[profile.venue]))
+    assert symbols, block(FOREGROUND[profile.venue])
 
     def exact() -> None:
         book = read_book(where / "orders.db")
-        problems = differences(book, sim.truth(), tuple(symbols[1].split(",")))
+        problems = differences(book, profile.keyed(sim.truth()),
+                               tuple(symbols[1].split(",")))
         assert not problems and book.open_ids, problems[:5]
 
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tracker.codec import OrderUpdate
 from tracker.config import Config, load
@@ -36,6 +38,7 @@ from tracker.events import (
     Tick,
     Up,
 )
+from tracker.events import Markets as Markets_
 from tracker.exchange.errors import (
     AuthError,
     ClockSkew,
@@ -55,6 +58,7 @@ ENV = {"TRACKER_API_KEY": "6591f7c2491db0a23a1d8ad6911c825e",
        "TRACKER_API_SECRET": "8c08d9d5c3d15b105dbddaf96e427ac6",
        "TRACKER_API_MEMO": "mymemo", "TRACKER_SYMBOLS": ",".join(SYMBOLS)}
 SKEW_MS = 1_234  # what the fake exchange's clock measures as
+Markets = dict[str, tuple[str, str]]
 
 
 def v2_row(order_id: int, symbol: str, status: int = 1) -> Row:
@@ -132,7 +136,8 @@ class FakeRest:
     def __init__(self, rows: dict[str | None, list[Row]] | None = None, *,
                  uncertain: dict[str | None, list[str]] | None = None,
                  fail: dict[str | None, Exception] | None = None, delay: float = 0.0,
-                 details: dict[str, Row | Exception] | None = None) -> None:
+                 details: dict[str, Row | Exception] | None = None,
+                 markets: list[Markets | Exception] | None = None) -> None:
         self.stats: Counter[str] = Counter()
         self.skew_ms = 0
         self.rows = rows or {}
@@ -141,6 +146,8 @@ class FakeRest:
         self.delay = delay
         self.details = details or {}
         self.seeded: list[str | None] = []
+        self.markets_answers = list(markets or [])  # one per reading, in turn
+        self.markets_asked: list[list[str] | None] = []
 
     async def sync_clock(self) -> None:
         self.skew_ms = SKEW_MS
@@ -158,6 +165,13 @@ class FakeRest:
 
     async def order_detail(self, order_id: str) -> Row:
         answer = self.details[order_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def markets(self, symbols: list[str] | None) -> Markets:
+        self.markets_asked.append(symbols)
+        answer = self.markets_answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -275,3 +289,100 @@ async def test_the_resolver_answers_each_question_in_turn(tmp_path: Path) -> Non
                        Detail("33", row, None)]
     assert answers[-1].row is row  # as the exchange answered, for the session to decode
 
+
+
+# -- the markets ---------------------------------------------------------------------
+
+def view(tmp_path: Path) -> list[tuple[str, str | None, str | None]]:
+    conn = sqlite3.connect(f"file:{tmp_path / 'orders.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT order_id, venue, unified_symbol FROM open_orders "
+                            "ORDER BY order_id").fetchall()
+    finally:
+        conn.close()
+
+
+async def write_posted(tracker: Tracker) -> None:
+    """What is queued, then a stop, through the consumer as the daemon runs it."""
+    tracker.queue.put_nowait(Stop())
+    await asyncio.wait_for(tracker._consume(), timeout=10)
+
+
+async def test_markets_are_recorded_in_the_book_and_only_what_is_new_is_written_again(
+        tmp_path: Path) -> None:
+    first = {"BTC_USDT": ("BTC", "USDT"), "ETH_USDT": ("ETH", "USDT")}
+    rest = FakeRest(rows={"BTC_USDT": [v2_row(11, "BTC_USDT")],
+                          "ETH_USDT": [v2_row(21, "ETH_USDT")]},
+                    markets=[first, first | {"SOL_USDT": ("SOL", "USDT")}])
+    async with tracking(tmp_path, rest) as tracker:
+        await tracker.read_markets()
+        (posted,) = drain(tracker.queue)
+        assert posted == Markets_([("bitmart", "BTC_USDT", "BTC", "USDT"),
+                                   ("bitmart", "ETH_USDT", "ETH", "USDT")])
+        assert rest.markets_asked == [list(SYMBOLS)]
+        await tracker.read_markets()  # a new listing: that one only
+        assert drain(tracker.queue) == [Markets_([("bitmart", "SOL_USDT", "SOL", "USDT")])]
+        tracker.queue.put_nowait(posted)
+        tracker.queue.put_nowait(Markets_([("bitmart", "SOL_USDT", "SOL", "USDT")]))
+        with sqlite3.connect(tmp_path / "orders.db") as conn:
+            conn.execute("INSERT INTO orders VALUES ('11', 'BTC_USDT', 'buy', 'limit', '1', "
+                         "'1', '0', '0', 'new', NULL, 1, 1, 'push', 0, 1, 1)")
+        await write_posted(tracker)
+    assert view(tmp_path) == [("11", "bitmart", "BTC/USDT")]
+    with sqlite3.connect(tmp_path / "orders.db") as conn:
+        assert conn.execute("SELECT * FROM markets ORDER BY symbol").fetchall() == [
+            ("bitmart", "BTC_USDT", "BTC", "USDT", "BTC/USDT"),
+            ("bitmart", "ETH_USDT", "ETH", "USDT", "ETH/USDT"),
+            ("bitmart", "SOL_USDT", "SOL", "USDT", "SOL/USDT")]
+
+
+async def test_a_markets_failure_is_said_once_and_read_again_after_the_next_seed(
+        tmp_path: Path) -> None:
+    """The book goes on without the markets: nothing is posted, nothing raised out of the
+    task that reads them, one line said, and the next seed makes them due again."""
+    rest = FakeRest(rows={"BTC_USDT": [v2_row(11, "BTC_USDT")]},
+                    markets=[Unreachable("GET /spot/v1/symbols/details: no answer"),
+                             KeyError("symbols"),
+                             {"BTC_USDT": ("BTC", "USDT"), "ETH_USDT": ("ETH", "USDT")}])
+    async with tracking(tmp_path, rest) as tracker:
+        with capture_logs() as logs:
+            task = asyncio.create_task(tracker._markets())  # due at the start
+            await asyncio.sleep(0.05)
+            assert not task.done() and not tracker.markets_due.is_set()
+            tracker.markets_due.set()
+            await asyncio.sleep(0.05)
+            assert not task.done() and len(rest.markets_asked) == 2
+            assert drain(tracker.queue) == []
+            assert [e["event"] for e in logs] == ["markets_unread"]
+            assert logs[0]["error"] == "GET /spot/v1/symbols/details: no answer"
+            posted = await seed(tracker, 4)
+            await asyncio.sleep(0.05)
+            task.cancel()
+        posted += drain(tracker.queue)
+        assert any(isinstance(e, Seeded) for e in posted)
+        said = [e["event"] for e in logs if e["event"].startswith("markets_")]
+        assert said == ["markets_unread", "markets_read"]
+        (markets,) = [e for e in posted if isinstance(e, Markets_)]
+        assert len(markets.rows) == 2
+        tracker.queue.put_nowait(markets)
+        await write_posted(tracker)
+    with sqlite3.connect(tmp_path / "orders.db") as conn:
+        assert conn.execute("SELECT unified_symbol FROM markets ORDER BY 1").fetchall() == [
+            ("BTC/USDT",), ("ETH/USDT",)]
+
+
+async def test_a_market_the_book_would_refuse_is_left_out_and_named_once(
+        tmp_path: Path) -> None:
+    """A row that fails the table's checks would fail its whole batch, for ever: a symbol
+    that is not the venue's, an empty base, a slash or a space in a currency are left out."""
+    odd = {"BTC_USDT": ("BTC", "USDT"), "btc-usdt": ("BTC", "USDT"),
+           "ETH_USDT": ("", "USDT"), "SOL_USDT": ("SOL/X", "USDT"),
+           "BMX_ETH": ("BMX", "E TH")}
+    rest = FakeRest(markets=[odd, odd])
+    async with tracking(tmp_path, rest) as tracker:
+        with capture_logs() as logs:
+            await tracker.read_markets()
+            await tracker.read_markets()
+        assert drain(tracker.queue) == [Markets_([("bitmart", "BTC_USDT", "BTC", "USDT")])]
+    assert [(e["event"], e["count"], e["symbols"]) for e in logs] == [
+        ("markets_refused", 4, "BMX_ETH,ETH_USDT,SOL_USDT,btc-usdt")]

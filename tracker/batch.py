@@ -32,9 +32,13 @@ class Batch:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     # Orders that leave the book: those of symbols the operator dropped (`tracker.identity`).
     forget: list[str] = field(default_factory=list)
+    # The venue's markets to record, (venue, symbol, base, quote), sorted: written at a
+    # start and after a seed, never with a push (`tracker.sync`). Sorted, so that trackers
+    # of one venue sharing a PostgreSQL book take the rows' locks in one order.
+    markets: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.state or self.forget)
+        return bool(self.events or self.orders or self.state or self.forget or self.markets)
 
     def journal(self, seq: int, epoch: int, source: str, outcome: Outcome,
                 update: OrderUpdate | None = None, *, order_id: str | None = None,

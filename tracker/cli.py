@@ -21,6 +21,7 @@ from tracker import config as config_mod
 from tracker.identity import Consent
 from tracker.migrate import StartupError
 from tracker.postgres import migrate as pg_migrate
+from tracker.venues import NAMES as VENUE_NAMES
 
 # sysexits(3). A StartupError carries its own code: 69 (metrics_port taken), 73 (the book
 # cannot be created or written), 74 (a damaged book, a full disk), 75 (the book is in use),
@@ -176,15 +177,20 @@ def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
     demo.add_argument("--open-orders", type=int, default=20, help="open orders per symbol")
     demo.add_argument("--db", default=None, help="book path (default: a temporary file)")
     demo.add_argument("--faults", default=None, help="simulator faults (JSON)")
+    demo.add_argument("--venue", choices=VENUE_NAMES, default=VENUE_NAMES[0],
+                      help="the exchange the simulator plays and the tracker tracks "
+                           f"(default {VENUE_NAMES[0]})")
 
 
 def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
     sim = commands.add_parser(
-        "sim", help="run the bundled BitMart-compatible exchange simulator",
-        description="Serve v2 REST, v4 REST, the private WebSocket (/user?protocol=1.1) and "
-                    "the control API (/control) on one port. Credentials come from "
-                    "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET and TRACKER_SIM_API_MEMO "
-                    "(default: the demo account in docs/simulator.md), or, for many "
+        "sim", help="run the bundled exchange simulator (BitMart and Binance Spot)",
+        description="Serve BitMart's v2 REST, v4 REST and private WebSocket "
+                    "(/user?protocol=1.1), Binance Spot's REST (/api/v3) and WebSocket API "
+                    "(/ws-api/v3), and the control API (/control) on one port. Credentials "
+                    "come from TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, "
+                    "TRACKER_SIM_API_MEMO and TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or "
+                    "Ed25519 key; default: the demo account in docs/simulator.md), or, for many "
                     "accounts each with its own orders and flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
@@ -212,6 +218,24 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                      help="v2 calls per second per token")
     sim.add_argument("--cancel-retention", type=float, default=1200.0,
                      help="seconds v4 query/order still finds an unfilled cancel")
+    sim.add_argument("--binance-max-age", type=float, default=86400.0, metavar="S",
+                     help="seconds a Binance WebSocket API connection lives (default: 24 h)")
+    sim.add_argument("--binance-ping", type=float, default=20.0, metavar="S",
+                     help="seconds between the Binance WebSocket API's pings")
+    sim.add_argument("--binance-pong-timeout", type=float, default=60.0, metavar="S",
+                     help="seconds without a pong before a Binance connection is cut")
+    sim.add_argument("--binance-archive", type=float, default=90 * 86400.0, metavar="S",
+                     help="seconds until Binance's order query archives an unfilled cancel "
+                          "(-2026; default: 90 days)")
+    sim.add_argument("--binance-weight-limit", type=int, default=6000, metavar="N",
+                     help="Binance request weight per IP and minute")
+    sim.add_argument("--binance-ban", type=float, default=120.0, metavar="S",
+                     help="seconds of an IP's ban (418) after it ignored a 429")
+    sim.add_argument("--binance-shutdown-delay", type=float, default=5.0, metavar="S",
+                     help="seconds from a serverShutdown event to the close")
+    sim.add_argument("--venue", choices=VENUE_NAMES, default=VENUE_NAMES[0],
+                     help="whose lines to print for `tracker run` against it (every face is "
+                          "served whichever is named)")
     sim.add_argument("--ready-file", type=Path, default=None,
                      help="write the listening URLs here as JSON once serving")
     sim.add_argument("--accounts", type=Path, default=None, metavar="FILE",
@@ -375,7 +399,14 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
     try:
         from simulator.faults import FaultConfigError, Faults, load_faults
         from simulator.flow import DEFAULT_MIX, FlowConfigError, parse_mix
-        from simulator.state import DEMO_ACCOUNT, Account, AccountsError, Settings, load_accounts
+        from simulator.state import (
+            DEMO_ACCOUNT,
+            Account,
+            AccountsError,
+            Settings,
+            check_public_key,
+            load_accounts,
+        )
         from simulator.store import DEFAULT_SYMBOLS, SymbolSpec
     except ImportError as exc:  # aiohttp is in the optional "sim" extra
         raise config_mod.ConfigError(
@@ -390,15 +421,21 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
             raise config_mod.ConfigError(
                 f"--symbols: expected BASE_QUOTE names, got {args.symbols!r}")
         symbols = tuple(known.get(n, SymbolSpec(n, Decimal("100.00"), 2, 4)) for n in names)
-    for name in ("port", "open_orders", "v2_rate_limit"):
+    for name in ("port", "open_orders", "v2_rate_limit", "binance_weight_limit"):
         value = getattr(args, name)
         if value < 0 or (name == "port" and value > 65535):
             raise config_mod.ConfigError(f"--{name.replace('_', '-')}: out of range: {value}")
-    for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention"):
+    for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention",
+                 "binance_archive", "binance_ban", "binance_shutdown_delay"):
         value = getattr(args, name)
         if not value >= 0 or value == float("inf"):
             raise config_mod.ConfigError(
                 f"--{name.replace('_', '-')}: must be a finite number >= 0")
+    for name in ("binance_max_age", "binance_ping", "binance_pong_timeout"):
+        value = getattr(args, name)
+        if not value > 0 or value == float("inf"):
+            raise config_mod.ConfigError(
+                f"--{name.replace('_', '-')}: must be a finite number > 0")
     try:
         mix = parse_mix(args.mix) if args.mix else dict(DEFAULT_MIX)
     except FlowConfigError as exc:
@@ -415,7 +452,10 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         api_key=env.get("TRACKER_SIM_API_KEY", DEMO_ACCOUNT.api_key),
         secret=env.get("TRACKER_SIM_API_SECRET", DEMO_ACCOUNT.secret),
         memo=env.get("TRACKER_SIM_API_MEMO", DEMO_ACCOUNT.memo),
+        public_key=env.get("TRACKER_SIM_API_PUBLIC_KEY", ""),
     )
+    if account.public_key and (problem := check_public_key(account.public_key)):
+        raise config_mod.ConfigError(f"TRACKER_SIM_API_PUBLIC_KEY: {problem}")
     accounts = ()
     if args.accounts is not None:
         try:
@@ -428,33 +468,41 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         compress=not args.plain, amounts=args.amounts, ws_idle_timeout_s=args.idle_timeout,
         ws_lifeless_s=args.lifeless_timeout, v2_rate_limit=args.v2_rate_limit,
         cancel_retention_s=args.cancel_retention, account=account, accounts=accounts,
-        faults=faults,
+        faults=faults, binance_archive_s=args.binance_archive,
+        binance_weight_limit=args.binance_weight_limit, binance_ban_s=args.binance_ban,
+        binance_ping_s=args.binance_ping, binance_pong_timeout_s=args.binance_pong_timeout,
+        binance_max_age_s=args.binance_max_age,
+        binance_shutdown_delay_s=args.binance_shutdown_delay,
     )
 
 
-def run_against(settings: Any, rest_url: str, ws_url: str, args: argparse.Namespace) -> str:
-    """What `tracker run` needs to track the simulator's first account, as lines a shell
-    takes as they are: the URLs (the WebSocket's with its `?protocol=1.1`), the keys and
-    the symbols. Keys a user gave the simulator are named, not printed: its output may be a
-    log. Only the documented demo keys are written out."""
+def run_against(settings: Any, running: Any, args: argparse.Namespace) -> str:
+    """What `tracker run` needs to track the simulator's first account on the venue
+    `--venue` names, as lines a shell takes as they are: the venue, the URLs (the
+    WebSocket's with its path and query), the keys and the symbols as that venue writes
+    them. Keys a user gave the simulator are named, not printed: its output may be a log.
+    Only the documented demo keys are written out."""
     from simulator.state import DEMO_ACCOUNT
+    from tracker.demo import sim_credentials
 
     first = settings.served()[0]
-    symbols = ",".join(s.name for s in first.symbols or settings.symbols)
+    face = running.sim.faces[args.venue]
+    symbols = ",".join(face.symbol(s.name) for s in first.symbols or settings.symbols)
     q = shlex.quote
-    lines = ["# tracker run against this simulator: in another shell, paste these lines",
-             f"export TRACKER_REST_URL={q(rest_url)}", f"export TRACKER_WS_URL={q(ws_url)}"]
+    lines = ["# tracker run against this simulator: in another shell, paste these lines"]
+    if args.venue != VENUE_NAMES[0]:
+        lines.append(f"export TRACKER_VENUE={args.venue}")
+    lines += [f"export TRACKER_REST_URL={q(running.rest_url)}",
+              f"export TRACKER_WS_URL={q(running.ws_urls[args.venue])}"]
+    keys = sim_credentials(first.credentials, args.venue)
     if args.accounts is not None:
         lines.append(f"# and the keys of account {first.name!r} in {args.accounts}: "
-                     "TRACKER_API_KEY, TRACKER_API_SECRET, TRACKER_API_MEMO")
+                     f"{', '.join(keys)}")
     elif first.credentials == DEMO_ACCOUNT:
-        lines.append(f"export TRACKER_API_KEY={q(DEMO_ACCOUNT.api_key)} "
-                     f"TRACKER_API_SECRET={q(DEMO_ACCOUNT.secret)} "
-                     f"TRACKER_API_MEMO={q(DEMO_ACCOUNT.memo)}")
+        lines.append("export " + " ".join(f"{k}={q(v)}" for k, v in keys.items()))
     else:
-        lines.append('export TRACKER_API_KEY="$TRACKER_SIM_API_KEY" '
-                     'TRACKER_API_SECRET="$TRACKER_SIM_API_SECRET" '
-                     'TRACKER_API_MEMO="$TRACKER_SIM_API_MEMO"')
+        lines.append("export " + " ".join(f'{k}="${k.replace("TRACKER_", "TRACKER_SIM_")}"'
+                                          for k in keys))
     lines.append(f"export TRACKER_SYMBOLS={q(symbols)}")
     lines.append("# then: tracker run --db orders.db")
     orders = first.open_orders_per_symbol
@@ -476,11 +524,17 @@ def run_sim(args: argparse.Namespace) -> int:
             print(f"tracker: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
                   file=sys.stderr)
             return EX_UNAVAILABLE
+        # `ws_url` is BitMart's, as it always was; each face's is `<face>_ws_url` too, and
+        # the first account's symbols as that face writes them `<face>_symbols`.
+        first = settings.served()[0].symbols or settings.symbols
         urls = {"rest_url": running.rest_url, "ws_url": running.ws_url,
+                **{f"{name}_ws_url": url for name, url in running.ws_urls.items()},
+                **{f"{name}_symbols": [face.symbol(s.name) for s in first]
+                   for name, face in running.sim.faces.items()},
                 "control_url": f"{running.rest_url}/control", "port": running.port}
-        print(f"simulator listening: REST {running.rest_url}  WebSocket {running.ws_url}  "
-              f"control {running.rest_url}/control", flush=True)
-        print(run_against(settings, running.rest_url, running.ws_url, args), flush=True)
+        print(f"simulator listening: REST {running.rest_url}  WebSocket "
+              f"{running.ws_urls[args.venue]}  control {running.rest_url}/control", flush=True)
+        print(run_against(settings, running, args), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(urls))

@@ -50,17 +50,21 @@ class Config:
     gives the `TRACKER_*` names, the checks and docs/configuration.md's table, so none
     of them can drift from the others."""
 
-    venue: str = setting(venues.NAMES[0], "the exchange: `bitmart` (its own settings are "
-                         "the rows below marked BitMart)", choices=venues.NAMES)
+    venue: str = setting(venues.NAMES[0], "the exchange: `bitmart` or `binance` (Binance "
+                         "Spot); each one's own settings are the rows below marked with its "
+                         "name", choices=venues.NAMES)
     rest_url: str = setting("", "REST base URL", shown="the venue's (BitMart: "
                             "`https://openapi.bitmart.com` for v2, "
-                            "`https://api-cloud.bitmart.com` for v4)")
+                            "`https://api-cloud.bitmart.com` for v4; Binance: "
+                            "`https://api.binance.com`, or as `environment` says)")
     ws_url: str = setting("", "private WebSocket", shown="the venue's (BitMart: "
-                          "`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`)")
+                          "`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`; Binance: "
+                          "`wss://ws-api.binance.com:443/ws-api/v3`, or as `environment` says)")
     symbols: tuple[str, ...] | None = setting(
         (), "e.g. `[\"BTC_USDT\", \"ETH_USDT\"]`, any number (past 100, one `ALL_SYMBOLS` "
         "subscription, filtered: see [how it stays exact](how-it-stays-exact.md)); with "
-        "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered)",
+        "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered); "
+        "Binance writes them `BTCUSDT`, and `\"*\"` is every symbol there too",
         shown="none (required)")  # None: every symbol (v4 only)
     db: Path | str = setting(
         Path("tracker.db"), "the book: an SQLite file's path, or a PostgreSQL URL "
@@ -72,7 +76,8 @@ class Config:
         "", "PostgreSQL only, and required there: the name this account's rows carry in the "
         "shared book (1-64 of `A-Za-z0-9._-`); one tracker writes each account",
         shown="none")
-    page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200)")
+    page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200; Binance "
+                            "answers in one piece and has no pages)")
     rest_timeout: float = setting(
         10.0, "seconds for one whole exchange call, from connect to the answer's last byte, "
         "however slowly the bytes come (past it: log `rest_deadline`, "
@@ -89,9 +94,9 @@ class Config:
         "seed is abandoned (log `seed_deadline`, `tracker_seed_deadlines_total`) and the "
         "splice is tried again", above=0)
     ping_interval: float = setting(10.0, "seconds between keep-alive pings: the venue's text "
-                                   "`ping` (must stay under its idle cut: BitMart's 20 s), or "
-                                   "a WebSocket ping where the venue pings the client itself",
-                                   above=0)
+                                   "`ping`, or a WebSocket ping where the venue pings the "
+                                   "client itself (Binance); under the venue's idle cut "
+                                   "(BitMart's 20 s, Binance's 60 s)", above=0)
     silence_timeout: float = setting(20.0, "reconnect when nothing arrives for this long; where "
                                      "the venue pings the client itself, when a WebSocket ping "
                                      "has no answer for this long (a quiet link is kept)",
@@ -109,7 +114,9 @@ class Config:
         300.0, "on a venue that forgets unfilled cancels (BitMart v4): an unfilled order gone "
         "from the open set that the order lookup has not known for this long is recorded "
         "`canceled` (source `inferred_v4` on BitMart, which keeps unfilled cancels for about "
-        "20 minutes only, and keeps every order with a fill)")
+        "20 minutes only, and keeps every order with a fill; `inferred_archived` on Binance, "
+        "which archives unfilled cancels and expiries after 90 days: see "
+        "[Binance](binance.md))")
     reconcile_interval: float = setting(900.0, "a full re-seed while live, to catch a push "
                                         "the exchange never delivered; `0` turns it off")
     closed_in_memory: float = setting(
@@ -404,6 +411,8 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         how.insert(0, "symbols (in the file, TRACKER_SYMBOLS or --symbols)")
     if credentials:
         raise ConfigError(f"{', '.join(credentials)}: missing; set {', and '.join(how)}")
+    # The venue checks the credentials too (the type of a key against its secret).
+    config = dataclasses.replace(config, credentials=Credentials(secrets))
     venue.check(config)
     postgres = is_url(config.db)
     if postgres and not config.account:
@@ -417,7 +426,7 @@ def validate(config: Config, env: Mapping[str, str]) -> Config:
         # A quiet account hears nothing but pongs: it would reconnect (and re-seed) forever.
         raise ConfigError(f"silence_timeout: must be greater than ping_interval "
                           f"({config.ping_interval:g} s), got {config.silence_timeout:g}")
-    return dataclasses.replace(config, credentials=Credentials(secrets))
+    return config
 
 
 def _check_ranges(config: Any) -> None:

@@ -33,14 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tracker import formats
+from tracker import formats, venues
 from tracker.readers import Unavailable, Wakeup
 from tracker.sqlite import readers
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")
 # A changed row stays marked this long: long enough to catch the eye at two redraws a
 # second, short enough that the marks still point at what moved.
 HIGHLIGHT_S = 1.5
@@ -122,7 +121,6 @@ def _foreground() -> Iterator[None]:
 def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bool]:
     """The run: its exit code, and whether its directory must be kept (something failed)."""
     from simulator.state import DEMO_ACCOUNT
-
     db = Path(args.db).absolute() if args.db else work / "orders.db"
     book = DemoBook(db, _tracker_command())
     ready = work / "sim.json"
@@ -137,11 +135,11 @@ def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bo
     daemon: subprocess.Popen[bytes] | None = None
     try:
         urls = _wait_ready(ready, sim)
-        env = os.environ | {
-            "TRACKER_API_KEY": DEMO_ACCOUNT.api_key, "TRACKER_API_SECRET": DEMO_ACCOUNT.secret,
-            "TRACKER_API_MEMO": DEMO_ACCOUNT.memo, "TRACKER_DB": str(db),
-            "TRACKER_SYMBOLS": ",".join(SYMBOLS), "TRACKER_REST_URL": urls["rest_url"],
-            "TRACKER_WS_URL": urls["ws_url"], "TRACKER_LOG_FORMAT": "json"}
+        env = os.environ | sim_credentials(DEMO_ACCOUNT, args.venue) | {
+            "TRACKER_VENUE": args.venue, "TRACKER_DB": str(db),
+            "TRACKER_SYMBOLS": ",".join(urls[f"{args.venue}_symbols"]),
+            "TRACKER_REST_URL": urls["rest_url"], "TRACKER_WS_URL": urls[f"{args.venue}_ws_url"],
+            "TRACKER_LOG_FORMAT": "json"}
         daemon_log = (work / "tracker.log").open("w")
         daemon = subprocess.Popen([sys.executable, "-m", "tracker.cli", "run"], env=env,
                                   stdout=daemon_log, stderr=subprocess.STDOUT,
@@ -153,7 +151,7 @@ def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bo
                 _live_view(book, daemon)
             else:
                 _plain_view(book, daemon)
-        print(f"\n{_compare(db, urls['control_url'])}", flush=True)
+        print(f"\n{_compare(db, urls['control_url'], args.venue)}", flush=True)
     except KeyboardInterrupt:  # before the view began, or again during the check
         print("\nstopped", flush=True)
     finally:
@@ -175,6 +173,12 @@ def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bo
         print(f"tracker exited with 0; the book went with the demo's directory ({work}): "
               "tracker demo --db PATH keeps one")
     return 0, failed
+
+
+def sim_credentials(account: Any, venue: str) -> dict[str, str]:
+    """A simulator account's credentials as `venue`'s settings name them (TRACKER_*)."""
+    held = {"api_key": account.api_key, "api_secret": account.secret, "api_memo": account.memo}
+    return {f"TRACKER_{name.upper()}": held[name] for name in venues.get(venue).credential_names}
 
 
 def _tracker_command() -> str:
@@ -391,13 +395,15 @@ def _screen(book: DemoBook, snap: Snapshot | None, symbols: Changes, orders: Cha
     return Group(*parts)
 
 
-def _compare(db: Path, control: str) -> str:
-    """Pause the flow, let the last pushes land, then hold the book against the truth."""
+def _compare(db: Path, control: str, venue: str) -> str:
+    """Pause the flow, let the last pushes land, then hold the book against the truth (by
+    the ids the venue gave its orders: the book's may add what makes them unique)."""
+    native_id = venues.get(venue).native_id
     try:
         httpx.patch(f"{control}/flow", json={"rate": 0}, timeout=5)
         time.sleep(1.0)
         truth = httpx.get(f"{control}/truth", params={"open": 1}, timeout=5).json()["orders"]
-        book = {r["order_id"]: r for r in readers.open_orders(db)}
+        book = {native_id(r["order_id"]): r for r in readers.open_orders(db)}
     except (httpx.HTTPError, Unavailable) as exc:
         return f"could not compare with the exchange: {exc}"
     want = {o["orderId"]: o for o in truth}

@@ -106,6 +106,15 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Markets:
+    """The venue's markets the book does not have yet, or has otherwise: `markets` rows
+    (venue, symbol, base, quote), sorted. The driver writes them with the next batch; the
+    session has no part in them."""
+
+    rows: list[tuple[str, str, str, str]]
+
+
+@dataclass(frozen=True)
 class Overflow:
     """Events were dropped because the writer fell `queue_max` behind: the book missed
     them, so it is not live until a new splice."""
@@ -114,4 +123,4 @@ class Overflow:
 
 
 Event = Up | Down | Push | Bad | SeedBegin | Seeded | SeedFailed | SeedProgress | Detail \
-    | Tick | Stop | Overflow
+    | Markets | Tick | Stop | Overflow

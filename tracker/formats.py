@@ -25,6 +25,16 @@ AMOUNTS = frozenset({"price", "size", "filled_size", "filled_notional"})
 UNSAID = "-"
 UNSAID_NOTE = (f"{UNSAID}: the exchange did not say (the seed that read the order does not "
                "carry it; the order's next push fills it in)")
+# A market the book has no row of: its tracker has not read the venue's list of markets
+# (it could not, or has not run since the book had them), not a fact the exchange withheld.
+UNRECORDED = "unified_symbol"
+UNRECORDED_NOTE = (f"{UNSAID} as {UNRECORDED}: the market is not recorded in the book yet "
+                   "(its tracker records it at its start and after each seed)")
+# Rows of many accounts may be of several venues, each writing its symbols its own way:
+# beside each venue's symbol, the market's unified `BASE/QUOTE`, by which they compare.
+# One account's rows are of one venue, whose symbols are the ones its tracker was given.
+ACCOUNTS_COLUMNS = ("account", "book", *TABLE_COLUMNS[:2], UNRECORDED,
+                    *TABLE_COLUMNS[2:])
 
 
 # -- orders -------------------------------------------------------------------------
@@ -45,7 +55,7 @@ def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO, *,
                          for r in rows)
     elif accounts:
         shown = [{**r, "book": "live" if r["book_live"] else "NOT LIVE"} for r in rows]
-        out.write(orders_table(shown, ("account", "book", *TABLE_COLUMNS)) + "\n")
+        out.write(orders_table(shown, ACCOUNTS_COLUMNS) + "\n")
     else:
         out.write(orders_table(rows, TABLE_COLUMNS) + "\n")
 
@@ -63,8 +73,10 @@ def orders_table(rows: Sequence[dict[str, Any]],
                         for c, v, w in zip(columns, row, widths, strict=True))
               for row in cells]
     lines.append(f"{len(rows)} open orders")
-    if any(r[c] is None for r in rows for c in columns):
+    if any(r[c] is None for r in rows for c in columns if c != UNRECORDED):
         lines.append(UNSAID_NOTE)
+    if UNRECORDED in columns and any(r[UNRECORDED] is None for r in rows):
+        lines.append(UNRECORDED_NOTE)
     return "\n".join(line.rstrip() for line in lines)
 
 

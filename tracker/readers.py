@@ -19,7 +19,9 @@ from typing import Any, Protocol
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                 "filled_notional", "state", "client_order_id", "created_at", "updated_at",
-                "unresolved")
+                "unresolved", "unified_symbol")
+# The first schema whose `open_orders` has `unified_symbol` (migrations/0008).
+MARKETS_SCHEMA = 8
 # sync_state's times, in ms since the epoch; `tracker status --json` gives each in ISO 8601
 # too, as `<name>_iso`.
 TIME_FIELDS = ("started_at", "heartbeat_at", "live_since", "last_event_at", "last_seed_at")
@@ -55,6 +57,14 @@ class Journal(Protocol):
         """Up to `limit` journal rows after `last`, each with its order's symbol."""
 
     def open_orders(self, symbol: str | None) -> list[dict[str, Any]]: ...
+
+
+def order_columns(schema: int) -> str:
+    """ORDER_FIELDS as a select list for a book at `schema`: one from before schema 8 (read
+    by this version before its daemon restarted and migrated it) has no unified symbols
+    yet, which it gives as NULL, as for a market not recorded."""
+    return ", ".join(f"NULL AS {f}" if f == "unified_symbol" and schema < MARKETS_SCHEMA
+                     else f for f in ORDER_FIELDS)
 
 
 def iso(ms: int | None) -> str | None:

@@ -180,6 +180,10 @@ class Session:
         # must not carry them into the book (raw, or hex as a binary frame is excerpted).
         self.secrets = secrets
         self.codec = config.adapter.codec(config.venue_settings)
+        # A venue whose REST reads may trail its stream: a seed read this long after the
+        # subscription shows at least the state the stream started from, so an order that
+        # closed just before it cannot be seeded open with no push left to close it.
+        self.rest_lag = config.adapter.rest_lag_s(config.venue_settings)
         self.phase = Phase.STARTING
         self.book = Book()
         self.last_seq: dict[str, int] = {}  # journal seq of the update each row shows
@@ -239,7 +243,7 @@ class Session:
 
     def _connected(self, event: Up, batch: Batch) -> Phase:
         self._note("info", "splice_start", conn=event.conn, reason="connected")
-        return self._seed_again(0.0, batch)
+        return self._seed_again(self.rest_lag, batch)
 
     def _disconnected(self, event: Down, batch: Batch) -> Phase:
         self.reconnects += 1
@@ -410,7 +414,7 @@ class Session:
         self._note("error", "queue_overflow", dropped=event.dropped,
                    queue_max=self.config.queue_max)
         self.phase = Phase.WAITING  # not live: the seed below must not keep the book live
-        phase = self._seed_again(0.0, batch)
+        phase = self._seed_again(self.rest_lag, batch)
         self._not_live(batch, NotLive.QUEUE_OVERFLOW, f"{event.dropped} events dropped while the "
                                                 f"writer was {self.config.queue_max} behind; "
                                                 "splicing again")

@@ -28,6 +28,12 @@ from tracker.reasons import NotLive
 ORDER_COLUMNS = ("order_id", "symbol", "side", "type", "price", "size", "filled_size",
                  "filled_notional", "state", "client_order_id", "created_at", "updated_at",
                  "source", "unresolved", "changed_at", "last_seq")
+MARKET_COLUMNS = ("venue", "symbol", "base", "quote")  # and unified_symbol, made from them
+# A market's row changes only where the venue lists it otherwise now: one listed as before
+# is not written again (no WAL page, no row lock held to the end of the batch).
+MARKET_CHANGED = ("ON CONFLICT (venue, symbol) DO UPDATE SET base = excluded.base, "
+                  "quote = excluded.quote, unified_symbol = excluded.unified_symbol "
+                  "WHERE markets.base <> excluded.base OR markets.quote <> excluded.quote")
 EVENT_COLUMNS = ("seq", "received_at", "epoch", "source", "order_id", "state", "filled_size",
                  "update_time", "outcome", "reason", "payload")
 # The rows a start holds in memory: the open orders, and any whose fate is being asked

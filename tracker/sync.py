@@ -27,6 +27,7 @@ from tracker.events import (
     Detail,
     Down,
     Event,
+    Markets,
     Overflow,
     Push,
     SeedBegin,
@@ -37,9 +38,11 @@ from tracker.events import (
     Tick,
     Up,
 )
-from tracker.exchange.errors import ExchangeError, NotFound
+from tracker.exchange.errors import ExchangeError, NotFound, UnknownSymbol
 from tracker.exchange.stream import Stream
 from tracker.health import Health
+from tracker.markets import Known
+from tracker.migrate import StartupError
 from tracker.reasons import NotLive
 from tracker.session import (
     AskDetail,
@@ -174,6 +177,13 @@ class Tracker:
         self.unwritten = 0  # journal rows a stop could not write (the book is behind by them)
         self.recalled = 0  # orders read back from the store
         self.stop_deadline: float | None = None  # monotonic; set by stop()
+        # The venue's markets: read at the start and after every seed (new listings), on a
+        # task of their own, so a slow or failing list never holds a seed or a push back.
+        self.markets = Known(config.venue, config.adapter.symbol)
+        self.markets_due = asyncio.Event()
+        self.markets_due.set()
+        self.markets_failing = False  # said once, until the list is read again
+        self.markets_known = False  # read once: an unknown symbol is no start error after
 
     # What metrics and the daemon read, from the session.
     @property
@@ -229,6 +239,7 @@ class Tracker:
         tasks = [asyncio.create_task(self.stream.run(), name="stream"),
                  asyncio.create_task(self._resolver(), name="resolver"),
                  asyncio.create_task(self._ticker(), name="ticker"),
+                 asyncio.create_task(self._markets(), name="markets"),
                  asyncio.create_task(self._releaser(), name="releaser")]
         consumer = asyncio.create_task(self._consume(), name="consumer")
         try:
@@ -356,6 +367,10 @@ class Tracker:
         return kept
 
     def _handle(self, event: Event, batch: Batch) -> None:
+        if isinstance(event, Markets):  # one row per market: a statement writes it once
+            rows = {row[1]: row for row in [*batch.markets, *event.rows]}
+            batch.markets = sorted(rows.values())
+            return
         for effect in self.session.handle(event, batch, time.monotonic(), now_ms()):
             self._run(effect)
         if isinstance(event, Up | Down):
@@ -434,6 +449,7 @@ class Tracker:
             self.queue.put_nowait(SeedFailed(token, f"{type(exc).__name__}: {exc}"))
             return
         self.queue.put_nowait(Seeded(token, seeds, codec.seed_source))
+        self.markets_due.set()
 
     async def _seed_one(self, symbol: str | None, progress: Callable[[str, int, int], None],
                         decode: Keep) -> Seed:
@@ -461,6 +477,50 @@ class Tracker:
                 self.queue.put_nowait(Detail(oid, None, str(exc)))
             else:
                 self.queue.put_nowait(Detail(oid, answer, None))
+
+    async def _markets(self) -> None:
+        """Read the venue's markets whenever they are due, and post what is new."""
+        while True:
+            await self.markets_due.wait()
+            self.markets_due.clear()
+            await self.read_markets()
+
+    async def read_markets(self) -> None:
+        """One reading of the venue's markets. A failure is said once (until a reading
+        succeeds) and waits for the next seed: the book goes on without them, and the
+        orders of a market not recorded show no unified symbol meanwhile."""
+        symbols = None if self.config.all_symbols else list(self.config.symbols or ())
+        try:
+            found = await self.rest.markets(symbols)
+        except UnknownSymbol as exc:
+            if not self.markets_known:  # at the start: a symbol mistyped, or never listed
+                raise StartupError(os.EX_CONFIG, str(exc)) from None
+            self._markets_unread(exc)  # delisted while it ran: its orders stay as they were
+            return
+        except Exception as exc:  # whatever it is, the book must not stop for it
+            self._markets_unread(exc)
+            return
+        self.markets_known = True
+        rows, refused = self.markets.news(found)
+        if refused:
+            log.warning("markets_refused", count=len(refused), symbols=",".join(refused[:5]),
+                        reason="not a symbol of the venue, or a base or quote that is no "
+                               "currency code")
+        if self.markets_failing:
+            log.info("markets_read", markets=len(found))
+            self.markets_failing = False
+        if rows:
+            self.queue.put_nowait(Markets(rows))
+
+    def _markets_unread(self, exc: Exception) -> None:
+        """Said once, until a reading succeeds."""
+        if not self.markets_failing:
+            error = str(exc) if isinstance(exc, ExchangeError) else (
+                f"{type(exc).__name__}: {exc}")
+            log.warning("markets_unread", error=error[:300],
+                        effect="unified_symbol stays NULL for markets not recorded; "
+                               "read again after the next seed")
+        self.markets_failing = True
 
     async def _ticker(self) -> None:
         while True:

@@ -175,6 +175,14 @@ class Venue(Protocol):
         the book records a fingerprint of it (`tracker.identity`), so that a tracker run
         with another account's keys is refused rather than merged into the book."""
 
+    def rest_lag_s(self, settings: Any) -> float:
+        """How far the venue's REST reads may trail its stream: a splice reads the open
+        orders this long after subscribing (0: they do not trail)."""
+
+    def native_id(self, order_id: str) -> str:
+        """The id the venue gave an order, from the book's (which adds what the venue's
+        lacks to be unique in an account: Binance's are unique within a symbol only)."""
+
     def codec(self, settings: Any) -> Codec: ...
 
     def rest(self, config: Configured) -> Rest: ...

@@ -77,11 +77,22 @@ def test_the_documented_setup_gives_a_writer_and_a_reader_that_only_reads(
     sim.flow(0)
     converged = daemon.wait_converged(sim)
 
-    (queries,) = sql_blocks("## The contract, in PostgreSQL's dialect")
+    queries, across_venues = sql_blocks("## The contract, in PostgreSQL's dialect")
     with psycopg.connect(reader, autocommit=True) as conn:
         results = [conn.execute(q).fetchall() for q in queries.split(";") if q.strip()
                    and not all(line.startswith("--") for line in q.strip().splitlines())]
         btc, current, notional, every = results
+        # One market across venues: the daemon recorded its venue's markets, so the
+        # documented queries find its BTC_USDT orders as BTC/USDT.
+        open_btc, any_btc = [conn.execute(q).fetchall() for q in across_venues.split(";")
+                             if q.strip() and not all(line.startswith("--")
+                                                      for line in q.strip().splitlines())]
+        assert {(r[0], r[1], r[2], r[3]) for r in open_btc} == {
+            ("desk1", "bitmart", "BTC_USDT", r[0]) for r in btc} and open_btc
+        assert {r[3] for r in any_btc} == {oid for oid, row in converged.orders.items()
+                                          if row["symbol"] == "BTC_USDT"}
+        assert conn.execute("SELECT symbol, unified_symbol FROM markets ORDER BY 1").fetchall(
+            ) == [("BMX_ETH", "BMX/ETH"), ("BTC_USDT", "BTC/USDT"), ("ETH_USDT", "ETH/USDT")]
         assert {(r[0], r[1]) for r in every} == {("desk1", oid) for oid in converged.open_ids}
         assert {r[0] for r in btc} == {oid for oid in converged.open_ids
                                       if converged.orders[oid]["symbol"] == "BTC_USDT"}
@@ -93,7 +104,7 @@ def test_the_documented_setup_gives_a_writer_and_a_reader_that_only_reads(
                 row["price"]) * (Decimal(row["size"]) - Decimal(row["filled_size"]))
         assert {(a, s): n for a, s, n in notional} == {("desk1", s): n
                                                        for s, n in expected.items()}
-        for table in ("orders", "order_events", "sync_state", "tracker_schema"):
+        for table in ("orders", "order_events", "sync_state", "markets", "tracker_schema"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"DELETE FROM {table}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -18,7 +18,7 @@ from harness import Daemon, Lab, differences, eventually
 from harness.books import PostgresBook
 from harness.postgres import Database
 from harness.profiles import PROFILES
-from harness.sim import account_env, accounts_file
+from harness.sim import SYMBOLS, account_env, accounts_file
 from tracker.postgres.migrate import LOCKERS
 from tracker.venues.bitmart.protocol import OPEN_STATES
 
@@ -46,10 +46,10 @@ def test_twenty_accounts_one_book(lab: Lab, pg_database: Database, tmp_path: Pat
     assert listening.wait(10)
     daemons = {}
     for i, account in enumerate(accounts):
+        profile = PROFILES[i % len(PROFILES)]
         daemons[account["name"]] = lab.daemon(
-            sim, profile=PROFILES[i % len(PROFILES)],
-            store=PostgresBook(pg_database, account["name"]),
-            env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"}).start()
+            sim, profile=profile, store=PostgresBook(pg_database, account["name"]),
+            env=account_env(account, profile) | {"TRACKER_LOG_LEVEL": "warning"}).start()
     for daemon in daemons.values():
         daemon.wait_live(timeout=120)
     for name in names:
@@ -67,8 +67,8 @@ def test_twenty_accounts_one_book(lab: Lab, pg_database: Database, tmp_path: Pat
     for account, order_id in rows:
         seen[account].add(order_id)
     for name in names:
-        truth = {o["orderId"] for o in sim.open_truth(account=name)
-                 if o["state"] in OPEN_STATES}
+        truth = {daemons[name].book_id(o["symbol"], o["orderId"])
+                 for o in sim.open_truth(account=name) if o["state"] in OPEN_STATES}
         assert seen[name] == truth, name
         assert truth, f"{name} has no open orders: the test proves little"
     assert sorted(heard) == sorted(names), "the change feed missed an account"
@@ -87,8 +87,9 @@ def test_a_fleet_with_a_standby_for_each_account_survives_losing_every_active(
     books = {a["name"]: PostgresBook(pg_database, a["name"]) for a in accounts}
 
     def tracker(i: int, account: dict[str, Any]) -> Daemon:
-        return lab.daemon(sim, profile=PROFILES[i % len(PROFILES)], store=books[account["name"]],
-                          env=account_env(account) | {"TRACKER_LOG_LEVEL": "warning"})
+        profile = PROFILES[i % len(PROFILES)]
+        return lab.daemon(sim, profile=profile, store=books[account["name"]],
+                          env=account_env(account, profile) | {"TRACKER_LOG_LEVEL": "warning"})
 
     actives = {a["name"]: tracker(i, a).start() for i, a in enumerate(accounts)}
     epochs = {name: d.wait_live(timeout=120).state["epoch"] for name, d in actives.items()}
@@ -120,5 +121,6 @@ def _waiting(book: PostgresBook) -> None:
 
 
 def _exact(daemon: Daemon, truth: dict[str, dict[str, Any]]) -> None:
-    problems = differences(daemon.book(), truth)
+    problems = differences(daemon.book(), daemon.profile.keyed(truth),
+                           daemon.profile.symbols(SYMBOLS))
     assert not problems, problems[:5]

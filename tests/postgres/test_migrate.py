@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from harness import clean_env, eventually
+from harness.docs import documented
 from harness.postgres import Database, Postgres, cli_args, client_env
 from tracker.postgres import migrate as pg_migrate
 from tracker.sqlite import migrate
@@ -24,7 +25,7 @@ TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip
 EX_CONFIG, EX_UNAVAILABLE = 78, 69
 LATEST = migrate.load()[-1][0]
 CONTRACT = {"orders": "BASE TABLE", "order_events": "BASE TABLE", "sync_state": "BASE TABLE",
-            "open_orders": "VIEW", "tracker_schema": "BASE TABLE"}
+            "open_orders": "VIEW", "markets": "BASE TABLE", "tracker_schema": "BASE TABLE"}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -91,7 +92,8 @@ def test_a_fresh_database_gets_the_sqlite_contract_with_an_account_column(
         WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'
         GROUP BY tc.table_name"""))
     assert keys == {"orders": ["account", "order_id"], "order_events": ["account", "seq"],
-                    "sync_state": ["account"], "tracker_schema": ["version"]}
+                    "sync_state": ["account"], "tracker_schema": ["version"],
+                    "markets": ["venue", "symbol"]}
     pg, lite = columns(postgres, pg_database), sqlite_columns(tmp_path)
     lite["sync_state"].pop("id")  # one row per account instead of the single row 1
     for table in ("orders", "open_orders", "order_events", "sync_state"):
@@ -103,6 +105,8 @@ def test_a_fresh_database_gets_the_sqlite_contract_with_an_account_column(
                         (table, column) != ("sync_state", "unresolved") else
                         "bigint" if kind == "INTEGER" else "text")
             assert pg[table][column] == expected, (table, column, pg[table][column])
+    # A venue's markets are every account's: no account column.
+    assert pg["markets"] == dict.fromkeys(lite["markets"], "text")
 
 
 def test_a_second_migrate_changes_nothing_and_says_so(postgres: Postgres,
@@ -405,3 +409,81 @@ def test_the_upgrade_to_schema_6_waits_for_every_older_tracker_to_stop(
         "tracker of the book (active and standby) before upgrading to schema 6\n")
     assert versions(postgres, pg_database) == [1, 2, 3, 4, 5]
     assert tracker("migrate", "--db", pg_database).returncode == 0
+
+
+OLD_OPEN_COLUMNS = ["account", "order_id", "symbol", "side", "type", "price", "size",
+                    "filled_size", "filled_notional", "state", "client_order_id", "created_at",
+                    "updated_at", "unresolved"]
+# Three accounts at schema 7: two venues writing BTC/USDT their own ways, and an account
+# whose tracker has not recorded its venue yet.
+ACCOUNTS = {"desk-a": ("bitmart", ["BTC_USDT", "ETH_USDT"]), "desk-b": ("binance", ["BTCUSDT"]),
+            "desk-c": (None, ["BTC_USDT"])}
+STATES = ("new", "partially_filled", "filled")
+
+
+def book_at_schema_7(conn: psycopg.Connection[Any]) -> None:
+    assert pg_migrate.apply(conn, migrate.load(pg_migrate.directory())[:7]) == (0, 7)
+    seq = 0
+    for account, (venue, symbols) in ACCOUNTS.items():
+        conn.execute("INSERT INTO sync_state (account, venue, live) VALUES (%s, %s, 1)",
+                     (account, venue))
+        for symbol in symbols:
+            for state in STATES:
+                seq += 1
+                conn.execute(
+                    "INSERT INTO orders (account, order_id, symbol, side, price, size, "
+                    "filled_size, state, source, created_at, changed_at, last_seq) VALUES "
+                    "(%s, %s, %s, 'buy', '60000.50', '0.25', '0', %s, 'push', %s, 1, %s)",
+                    (account, f"{symbol}:{seq}", symbol, state, 1_700_000_000_000 + seq, seq))
+                conn.execute("INSERT INTO order_events (account, seq, received_at, epoch, "
+                             "source, order_id, outcome) VALUES (%s, %s, 1, 1, 'push', %s, "
+                             "'applied')", (account, seq, f"{symbol}:{seq}"))
+
+
+def dump(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("orders", "order_events", "sync_state")}
+
+
+def test_a_schema_7_book_keeps_every_row_and_answers_the_documented_cross_venue_queries(
+        postgres: Postgres, pg_database: Database) -> None:
+    """Schema 8 changes no row; `open_orders` keeps its columns and gains `venue` and
+    `unified_symbol` at the end; the queries docs/postgres.md gives for one market across
+    venues and accounts find each venue's spelling of it, and a reader's usual query is
+    still an index-only scan that joins nothing."""
+    old_select = f"SELECT {', '.join(OLD_OPEN_COLUMNS)} FROM open_orders ORDER BY 1, 2"
+    (across,) = documented("postgres.md", "All open orders on BTC/USDT, across venues and "
+                                          "accounts")
+    (any_state,) = documented("postgres.md", "Orders of any state on BTC/USDT, across "
+                                             "venues and accounts")
+    with owner(pg_database) as conn:
+        book_at_schema_7(conn)
+        before, open_before = dump(conn), conn.execute(old_select).fetchall()
+        assert pg_migrate.apply(conn) == (7, LATEST)
+        assert dump(conn) == before
+        assert conn.execute(old_select).fetchall() == open_before
+        assert conn.execute(across).fetchall() == []  # no market recorded yet: NULL
+        conn.execute("INSERT INTO markets VALUES ('bitmart', 'BTC_USDT', 'BTC', 'USDT', "
+                     "'BTC/USDT'), ('bitmart', 'ETH_USDT', 'ETH', 'USDT', 'ETH/USDT'), "
+                     "('binance', 'BTCUSDT', 'BTC', 'USDT', 'BTC/USDT')")
+        found = conn.execute(across).fetchall()
+        every = conn.execute(any_state).fetchall()
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT order_id, price FROM open_orders WHERE account = 'desk-a' "
+            "AND symbol = 'BTC_USDT'"))
+    view = columns(postgres, pg_database)["open_orders"]
+    assert list(view) == [*OLD_OPEN_COLUMNS, "venue", "unified_symbol"]
+    assert [(r[0], r[1], r[2], r[3], r[8]) for r in found] == [
+        ("desk-a", "bitmart", "BTC_USDT", "BTC_USDT:1", "new"),
+        ("desk-a", "bitmart", "BTC_USDT", "BTC_USDT:2", "partially_filled"),
+        ("desk-b", "binance", "BTCUSDT", "BTCUSDT:7", "new"),
+        ("desk-b", "binance", "BTCUSDT", "BTCUSDT:8", "partially_filled")]
+    # desk-c records no venue (a book from before schema 7 that no tracker has started on
+    # since): its BTC_USDT is no venue's market yet.
+    assert [(r[0], r[3], r[4]) for r in every] == [
+        ("desk-a", "BTC_USDT:1", "new"), ("desk-a", "BTC_USDT:2", "partially_filled"),
+        ("desk-a", "BTC_USDT:3", "filled"), ("desk-b", "BTCUSDT:7", "new"),
+        ("desk-b", "BTCUSDT:8", "partially_filled"), ("desk-b", "BTCUSDT:9", "filled")]
+    assert "Index Only Scan using orders_open_by_symbol" in plan, plan
+    assert "markets" not in plan and "sync_state" not in plan, plan

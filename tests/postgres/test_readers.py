@@ -24,8 +24,9 @@ import pytest
 
 from harness import Lab, clean_env, eventually, stop_process
 from harness.books import PostgresBook
+from harness.docs import documented
 from harness.postgres import Database, Postgres, cli_args, client_env, free_port
-from tracker import migrate
+from tracker import formats, migrate
 from tracker.batch import Batch
 from tracker.book import Outcome
 from tracker.codec import OrderUpdate
@@ -82,8 +83,9 @@ def order(n: int, symbol: str, *, state: str = "new", price: str = "60000.5",
                        create_time=None if created is None else 1764590000000 + n + created)
 
 
-def batch_of(take_seq: Any, orders: list[OrderUpdate], state: dict[str, Any]) -> Batch:
-    batch = Batch()
+def batch_of(take_seq: Any, orders: list[OrderUpdate], state: dict[str, Any],
+             markets: tuple[tuple[str, str, str, str], ...] = ()) -> Batch:
+    batch = Batch(markets=list(markets))
     for row in orders:
         seq = take_seq()
         batch.journal(seq, 1, "push", Outcome.APPLIED, row)
@@ -92,13 +94,14 @@ def batch_of(take_seq: Any, orders: list[OrderUpdate], state: dict[str, Any]) ->
     return batch
 
 
-def write(db: Database, account: str, orders: list[OrderUpdate], **state: Any) -> None:
+def write(db: Database, account: str, orders: list[OrderUpdate],
+          markets: tuple[tuple[str, str, str, str], ...] = (), **state: Any) -> None:
     """One batch of `account`, committed by the tracker's PostgreSQL writer (which NOTIFYs
     once for it); the password as the daemon gets it, beside the URL."""
     async def commit() -> None:
         store = await PgStore.open(db.url(password=False), account, db.password)
         try:
-            await store.commit(batch_of(store.take_seq, orders, state))
+            await store.commit(batch_of(store.take_seq, orders, state, markets))
         finally:
             await store.close()
 
@@ -540,7 +543,8 @@ def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> 
     assert len(csv_lines) == 1 + len(rows)
     table = tracker("orders", *every).stdout.splitlines()
     assert table[0].split()[:3] == ["account", "book", "order_id"]
-    assert table[-1] == f"{len(rows)} open orders"
+    # No tracker recorded these accounts' markets: `-` in unified_symbol, and why.
+    assert table[-2:] == [f"{len(rows)} open orders", formats.UNRECORDED_NOTE]
     only = json.loads(tracker("orders", *every, "--symbol", "SOL_USDT", "--format",
                               "json").stdout)
     assert {r["account"] for r in only} == {"acct2"}
@@ -548,3 +552,43 @@ def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> 
     refused = tracker("orders", "--db", str(lite), "--all-accounts")
     assert refused.returncode == 78 and "--all-accounts: an SQLite book holds one account" \
         in refused.stderr
+
+
+BITMART_BTC = ("bitmart", "BTC_USDT", "BTC", "USDT")
+
+
+def test_every_accounts_orders_of_one_market_whatever_each_venue_calls_it(
+        book: Database) -> None:
+    """Each account's writer records its venue's markets in its batch; trackers of one
+    venue write the same rows again without a conflict; `--all-accounts` shows the unified
+    symbol beside each venue's, and the query docs/postgres.md gives finds them all."""
+    write(book, "acct1", ACCT1, (BITMART_BTC, ("bitmart", "ETH_USDT", "ETH", "USDT")),
+          venue="bitmart")
+    write(book, "acct2", [order(10, "BTCUSDT"), order(12, "SOLUSDT")],
+          (("binance", "BTCUSDT", "BTC", "USDT"),), venue="binance")
+    write(book, "acct3", [order(11, "BTC_USDT")], (BITMART_BTC,), venue="bitmart")
+    every = ["--db", book, "--all-accounts"]
+    rows = json.loads(tracker("orders", *every, "--format", "json").stdout)
+    assert {(r["account"], r["order_id"], r["unified_symbol"]) for r in rows} == {
+        ("acct1", "900000", "BTC/USDT"), ("acct1", "900001", "ETH/USDT"),
+        ("acct1", "900002", "BTC/USDT"), ("acct1", "900004", "ETH/USDT"),
+        ("acct2", "900010", "BTC/USDT"), ("acct2", "900012", None),
+        ("acct3", "900011", "BTC/USDT")}
+    table = tracker("orders", *every).stdout.splitlines()
+    assert table[0].split()[:6] == ["account", "book", "order_id", "symbol", "unified_symbol",
+                                    "side"]
+    sol = next(line.split() for line in table if "SOLUSDT" in line)
+    assert sol[sol.index("SOLUSDT") + 1] == "-"  # beside it, where its unified symbol goes
+    assert table[-1] == ("- as unified_symbol: the market is not recorded in the book yet (its "
+                         "tracker records it at its start and after each seed)")
+    (across,) = documented("postgres.md", "All open orders on BTC/USDT, across venues and "
+                                          "accounts")
+    with psycopg.connect(book.url()) as conn:
+        found = conn.execute(across).fetchall()
+        markets = conn.execute("SELECT * FROM markets ORDER BY venue, symbol").fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in found] == [
+        ("acct1", "bitmart", "BTC_USDT", "900000"), ("acct1", "bitmart", "BTC_USDT", "900002"),
+        ("acct2", "binance", "BTCUSDT", "900010"), ("acct3", "bitmart", "BTC_USDT", "900011")]
+    assert markets == [("binance", "BTCUSDT", "BTC", "USDT", "BTC/USDT"),
+                       ("bitmart", "BTC_USDT", "BTC", "USDT", "BTC/USDT"),
+                       ("bitmart", "ETH_USDT", "ETH", "USDT", "ETH/USDT")]

@@ -283,7 +283,12 @@ async def test_tokens_and_rate_limits_are_per_account(
     ('[{"name": "a b", "api_key": "k", "secret": "s3cr3t-a", "memo": "m"}]', "name"),
     ('[{"name": "a", "api_key": "k", "secret": "s3cr3t-a", "memo": "m", "symbols": "BTC"}]',
      "symbols"),
-], ids=["not-json", "repeated-key", "unknown-field", "bad-name", "bad-symbols"])
+    ('[{"name": "a", "api_key": "k", "secret": "s3cr3t-a", "memo": "m", "public_key": "x"}]',
+     "public_key is not a PEM public key"),
+    ('[{"name": "a", "api_key": "k", "secret": "s3cr3t-a", "memo": "m", "public_key": 7}]',
+     "public_key must be a PEM string"),
+], ids=["not-json", "repeated-key", "unknown-field", "bad-name", "bad-symbols",
+        "bad-public-key", "public-key-not-text"])
 def test_a_bad_accounts_file_is_a_configuration_error(tmp_path: Path, content: str,
                                                       needle: str) -> None:
     path = tmp_path / "accounts.json"

@@ -40,6 +40,8 @@ def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     try:
         urls = wait_for(ready, proc)
         assert urls["ws_url"] == f"ws://127.0.0.1:{urls['port']}/user?protocol=1.1"
+        assert urls["bitmart_ws_url"] == urls["ws_url"]
+        assert urls["binance_ws_url"] == f"ws://127.0.0.1:{urls['port']}/ws-api/v3"
         truth = httpx.get(f"{urls['control_url']}/truth").json()["orders"]
         assert len(truth) == 10 and {o["symbol"] for o in truth} == {"BTC_USDT", "DOGE_USDT"}
         faults = httpx.get(f"{urls['control_url']}/faults").json()["faults"]
@@ -63,6 +65,8 @@ def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     (["--faults", '{"push_drop": 2}'], "--faults"),
     (["--faults", "/nonexistent/faults.json"], "--faults"),
     (["--symbols", "BTCUSDT"], "--symbols"),
+    (["--binance-max-age", "0"], "--binance-max-age"),
+    (["--binance-weight-limit", "-1"], "--binance-weight-limit"),
 ])
 def test_bad_configuration_is_one_line_and_exit_78(args: list[str], needle: str) -> None:
     done = subprocess.run([*TRACKER, "sim", "--port", "0", *args], capture_output=True,
@@ -70,6 +74,14 @@ def test_bad_configuration_is_one_line_and_exit_78(args: list[str], needle: str)
     assert done.returncode == 78
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "configuration error" in lines[0]
+
+
+def test_a_public_key_from_the_environment_is_checked() -> None:
+    env = os.environ | {"TRACKER_SIM_API_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nno\n"}
+    done = subprocess.run([*TRACKER, "sim", "--port", "0"], capture_output=True, text=True,
+                          timeout=30, env=env)
+    assert done.returncode == 78
+    assert "TRACKER_SIM_API_PUBLIC_KEY: public_key is not a PEM public key" in done.stderr
 
 
 def test_port_in_use_is_reported(tmp_path: Path) -> None:

@@ -117,3 +117,28 @@ def test_flow_mix_controls_event_kinds() -> None:
 def test_parse_mix_rejects(text: str) -> None:
     with pytest.raises(FlowConfigError):
         parse_mix(text)
+
+
+def test_amend_reduces_the_size_keeping_the_id_and_is_announced() -> None:
+    store, changes = make_store()
+    order = store.place_limit("BTC_USDT", "buy", Decimal(50000), Decimal("1"), "first")
+    store.fill(order.order_id, Decimal("0.3"))
+    amended = store.amend(order.order_id, Decimal("0.5"), "second")
+    assert amended is order and store.get(order.order_id) is order
+    assert (order.size, order.filled_size, order.state, order.client_order_id) == (
+        Decimal("0.5"), Decimal("0.3"), "partially_filled", "second")
+    assert order.notional == Decimal(50000) * Decimal("0.5")
+    assert [c.kind for c in changes] == ["placed", "traded", "amended"]
+    assert changes[-1].order.size == Decimal("0.5") and changes[-1].fill is None
+    assert changes[-1].order.update_time > changes[-2].order.update_time
+    store.amend(order.order_id, Decimal("0.4"))  # no new client id: the old one stays
+    assert order.client_order_id == "second"
+    for size in ("0.4", "0.6", "0.3", "0.1"):  # not below the size, or not above the fills
+        with pytest.raises(OrderError):
+            store.amend(order.order_id, Decimal(size))
+    store.fill(order.order_id)
+    with pytest.raises(OrderError):
+        store.amend(order.order_id, Decimal("0.35"))
+    market = store.place_market("BTC_USDT", "sell", size=Decimal(1))
+    with pytest.raises(OrderError):
+        store.amend(market.order_id, Decimal("0.5"))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.docs import documented
 from tracker.sqlite import migrate
 
 
@@ -125,3 +126,76 @@ def test_an_amount_that_is_no_decimal_stops_the_rewrite_unchanged(tmp_path: Path
     assert conn.execute("PRAGMA user_version").fetchone()[0] == before
     assert conn.execute("SELECT price FROM orders WHERE order_id = '1'").fetchone() == (
         "1.0E-7",)
+
+
+OLD_OPEN_COLUMNS = ["order_id", "symbol", "side", "type", "price", "size", "filled_size",
+                    "filled_notional", "state", "client_order_id", "created_at", "updated_at",
+                    "unresolved"]
+
+
+def book_at_schema_7(path: Path, venue: str | None = "bitmart") -> sqlite3.Connection:
+    """A book as schema 7 left it, with orders open and closed, journal rows and a state."""
+    conn = sqlite3.connect(path)
+    migrate.apply(conn, migrate.load()[:7])
+    orders = [(f"90000{n}", symbol, "buy", "limit", "60000.50", "0.25", filled, None, state,
+               None, 1_700_000_000_000 + n, 1_700_000_000_001 + n, "push", 0, 1, n + 1)
+              for n, (symbol, state, filled) in enumerate([
+                  ("BTC_USDT", "new", "0"), ("BTC_USDT", "partially_filled", "0.1"),
+                  ("BTC_USDT", "filled", "0.25"), ("BMX_ETH", "new", "0")])]
+    conn.executemany(f"INSERT INTO orders VALUES ({', '.join('?' * 16)})", orders)
+    conn.executemany("INSERT INTO order_events (received_at, epoch, source, order_id, state, "
+                     "filled_size, outcome) VALUES (1, 1, 'push', ?, ?, ?, 'applied')",
+                     [(o[0], o[8], o[6]) for o in orders])
+    conn.execute("UPDATE sync_state SET venue = ?, key_fingerprint = '15d59058aa0c1d2e', "
+                 "symbols = 'BMX_ETH,BTC_USDT,ETH_USDT', live = 1, epoch = 3", (venue,))
+    conn.commit()
+    return conn
+
+
+def dump(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("orders", "order_events", "sync_state")}
+
+
+def test_a_schema_7_book_keeps_every_row_and_its_open_orders_gain_a_unified_symbol(
+        tmp_path: Path) -> None:
+    """Schema 8 adds `markets` and two columns at the end of `open_orders`: every row of the
+    book is kept, a reader selecting the old columns by name reads what it read, and each
+    open order shows its market's BASE/QUOTE once the market is recorded (NULL before)."""
+    conn = book_at_schema_7(tmp_path / "b.db")
+    before = dump(conn)
+    old_select = f"SELECT {', '.join(OLD_OPEN_COLUMNS)} FROM open_orders ORDER BY order_id"
+    open_before = conn.execute(old_select).fetchall()
+    assert migrate.apply(conn) == len(migrate.load()) >= 8
+    assert dump(conn) == before
+    assert conn.execute(old_select).fetchall() == open_before
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(open_orders)")]
+    assert columns == [*OLD_OPEN_COLUMNS, "venue", "unified_symbol"]
+    assert conn.execute("SELECT order_id, venue, unified_symbol FROM open_orders "
+                        "ORDER BY order_id").fetchall() == [
+        ("900000", "bitmart", None), ("900001", "bitmart", None), ("900003", "bitmart", None)]
+    conn.executemany("INSERT INTO markets VALUES (?, ?, ?, ?, ? || '/' || ?)",
+                     [("bitmart", "BTC_USDT", "BTC", "USDT", "BTC", "USDT"),
+                      ("binance", "BMX_ETH", "BMX", "ETH", "BMX", "ETH")])  # another venue's
+    assert conn.execute("SELECT order_id, symbol, unified_symbol FROM open_orders "
+                        "WHERE unified_symbol = 'BTC/USDT' ORDER BY order_id").fetchall() == [
+        ("900000", "BTC_USDT", "BTC/USDT"), ("900001", "BTC_USDT", "BTC/USDT")]
+    # BMX_ETH is recorded for another venue only: not this book's market.
+    assert conn.execute("SELECT unified_symbol FROM open_orders WHERE order_id = '900003'"
+                        ).fetchone() == (None,)
+    (any_state,) = documented("sqlite-contract.md", "Orders of any state on BTC/USDT, in one "
+                                                    "book")
+    assert sorted((r[0], r[2], r[3]) for r in conn.execute(any_state)) == [
+        ("900000", "BTC/USDT", "new"), ("900001", "BTC/USDT", "partially_filled"),
+        ("900002", "BTC/USDT", "filled")]
+
+
+@pytest.mark.parametrize(("base", "quote", "unified"), [
+    ("BTC", "USDT", "BTC-USDT"), ("", "USDT", "/USDT"), ("BTC/X", "USDT", "BTC/X/USDT")])
+def test_a_market_row_is_its_base_a_slash_and_its_quote(tmp_path: Path, base: str, quote: str,
+                                                        unified: str) -> None:
+    conn = sqlite3.connect(tmp_path / "b.db")
+    migrate.apply(conn)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO markets VALUES ('bitmart', 'BTC_USDT', ?, ?, ?)",
+                     (base, quote, unified))

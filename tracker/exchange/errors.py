@@ -45,6 +45,13 @@ class NotFound(ExchangeError):
     retryable = False
 
 
+class UnknownSymbol(ExchangeError):
+    """A configured symbol the venue does not list: no retry can help, and a tracker
+    started with it exits 78 (configuration) rather than keep a book that cannot be whole."""
+
+    retryable = False
+
+
 class BadResponse(ExchangeError):
     """An answer that is not what the protocol promises (wrong type, not JSON, ...)."""
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import psycopg
 
-CONTRACT = ("open_orders", "order_events", "orders", "sync_state")
+CONTRACT = ("markets", "open_orders", "order_events", "orders", "sync_state")
 # The change feed, part of the contract: the writer NOTIFYs here once per committed batch,
 # `{"account": ..., "seq": N}` with the highest seq the account's journal then holds.
 CHANNEL = "tracker_book"

@@ -176,10 +176,9 @@ def _open_orders(book: AccountBook, symbol: str | None,
     if symbol:
         where.append("symbol = %s")
         args.append(symbol)
-    fields = readers.ORDER_FIELDS if book.account is not None else ("account",
-                                                                      *readers.ORDER_FIELDS)
+    lead = "" if book.account is not None else "account, "
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {', '.join(fields)} FROM open_orders{clause}"
+    sql = f"SELECT {lead}{order_columns(conn)} FROM open_orders{clause}"
     order = ORDER_BY if book.account is not None else ORDER_BY.replace(
         " ORDER BY ", ' ORDER BY account COLLATE "C", ', 1)
     if book.account is not None and conn.execute(
@@ -189,6 +188,12 @@ def _open_orders(book: AccountBook, symbol: str | None,
     seen = bool(rows) or not symbol or conn.execute(
         f"SELECT 1 FROM orders{clause} LIMIT 1", args).fetchone() is not None
     return rows, seen
+
+
+def order_columns(conn: psycopg.Connection[dict[str, Any]]) -> str:
+    """`readers.ORDER_FIELDS` as the book's schema has them."""
+    schema = conn.execute(migrate.CURRENT_VERSION).fetchone()
+    return readers.order_columns(schema["v"] if schema else 0)
 
 
 def every_account(book: AccountBook, symbol: str | None) -> tuple[
@@ -323,7 +328,7 @@ class PostgresJournal:
         return [{k: v for k, v in row.items() if k != "account"} for row in rows]
 
     def open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(readers.ORDER_FIELDS)} FROM open_orders WHERE account = %s"
+        sql = f"SELECT {order_columns(self.conn)} FROM open_orders WHERE account = %s"
         args: tuple[str, ...] = (self.account,)
         if symbol is not None:
             sql, args = sql + " AND symbol = %s", (self.account, symbol)

@@ -40,6 +40,8 @@ from tracker.postgres import migrate
 from tracker.reasons import NotLive
 from tracker.storage import (
     EVENT_COLUMNS,
+    MARKET_CHANGED,
+    MARKET_COLUMNS,
     ORDER_COLUMNS,
     PRUNE_CHUNK,
     BookStore,
@@ -60,6 +62,13 @@ UPSERT_STAGE = (
     f"SELECT account, {', '.join(ORDER_COLUMNS)} FROM order_stage "
     "ON CONFLICT (account, order_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:]))
+# The markets as four arrays, in the batch's (sorted) order: trackers of one venue lock
+# the rows they share in one order, so two batches never wait for each other in a circle.
+UPSERT_MARKETS = (
+    f"INSERT INTO markets ({', '.join(MARKET_COLUMNS)}, unified_symbol) "
+    "SELECT v, s, b, q, b || '/' || q "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
+    f"AS m(v, s, b, q, n) ORDER BY n {MARKET_CHANGED}")
 # A commit that has not come back in this long is taken for a lost connection (a frozen
 # server, a cut without a reset): the connection is dropped and the batch retried.
 COMMIT_TIMEOUT = 30.0  # the default of PgStore.commit_timeout
@@ -540,6 +549,9 @@ class PgStore(BookStore):
             if batch.forget:
                 await cur.execute("DELETE FROM orders WHERE account = %s AND order_id = ANY(%s)",
                                   (self.account, batch.forget))
+            if batch.markets:
+                await cur.execute(UPSERT_MARKETS, [list(c) for c in zip(*batch.markets,
+                                                                        strict=True)])
             # The state, the claim's check and the notification in one statement: one round
             # trip, which a one-push batch feels. Without the claim it updates nothing and
             # the whole batch rolls back.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from tracker.readers import ORDER_FIELDS, Unavailable, Wakeup, judged
+from tracker.readers import Unavailable, Wakeup, judged, order_columns
 
 # A watcher without the change feed (no daemon running) reads this often; with it, this is
 # only the longest wait for a line.
@@ -65,13 +65,18 @@ def _query(path: Path, mode: str, query: Callable[[sqlite3.Connection], T]) -> T
 
 
 def open_orders(path: Path, symbol: str | None = None) -> list[dict[str, Any]]:
-    sql = f"SELECT {', '.join(ORDER_FIELDS)} FROM open_orders"
+    return read(path, lambda conn: _open_orders(conn, symbol))
+
+
+def _open_orders(conn: sqlite3.Connection, symbol: str | None) -> list[dict[str, Any]]:
+    schema = conn.execute("PRAGMA user_version").fetchone()[0]
+    sql = f"SELECT {order_columns(schema)} FROM open_orders"
     args: tuple[str, ...] = ()
     if symbol:
         sql += " WHERE symbol = ?"
         args = (symbol,)
     sql += " ORDER BY symbol, created_at, order_id"
-    return read(path, lambda conn: [dict(r) for r in conn.execute(sql, args).fetchall()])
+    return [dict(r) for r in conn.execute(sql, args).fetchall()]
 
 
 def seen_symbol(path: Path, symbol: str) -> bool:
@@ -154,11 +159,7 @@ class SqliteJournal:
         return [dict(r) for r in rows]
 
     def open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM open_orders", ()
-        if symbol is not None:
-            sql, args = sql + " WHERE symbol = ?", (symbol,)
-        return [dict(o) for o in self.conn.execute(
-            sql + " ORDER BY symbol, created_at, order_id", args).fetchall()]
+        return _open_orders(self.conn, symbol)
 
 
 class SqliteFollower:

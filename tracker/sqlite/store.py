@@ -37,6 +37,8 @@ from tracker.sqlite import migrate
 from tracker.sqlite.feed import Feed
 from tracker.storage import (
     EVENT_COLUMNS,
+    MARKET_CHANGED,
+    MARKET_COLUMNS,
     ORDER_COLUMNS,
     PRUNE_CHUNK,
     BookStore,
@@ -53,9 +55,12 @@ INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
 
+def _json_values(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+
+
 def _from_json(columns: tuple[str, ...]) -> str:
-    return (", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-            + " FROM json_each(?)")
+    return f"{_json_values(columns)} FROM json_each(?)"
 
 
 # The same two statements for many rows at once, the rows bound as one JSON array that
@@ -69,6 +74,11 @@ INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
                  f"SELECT {_from_json(EVENT_COLUMNS)}")
 UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
                  f"SELECT {_from_json(ORDER_COLUMNS)} WHERE true {_ON_ORDER_ID}")
+# The markets, bound as one JSON array of (venue, symbol, base, quote) rows as above.
+UPSERT_MARKETS = (f"INSERT INTO markets ({', '.join(MARKET_COLUMNS)}, unified_symbol) "
+                  f"SELECT {_json_values(MARKET_COLUMNS)}, "
+                  "json_extract(value, '$[2]') || '/' || json_extract(value, '$[3]') "
+                  f"FROM json_each(?) WHERE true {MARKET_CHANGED}")
 # Rows per statement: a splice of 100,000 orders is written as 50 arrays, not one copy of
 # them all beside the book's own rows.
 ROWS_PER_STATEMENT = 2000
@@ -176,7 +186,7 @@ async def written(conn: aiosqlite.Connection, batch: Batch, update: str,
                   values: list[Any]) -> None:
     """A batch's transaction: a small one (INLINE_ROWS) here on the loop's thread, any other
     in one hop to the connection's."""
-    if len(batch.events) <= INLINE_ROWS and len(batch.orders) <= INLINE_ROWS:
+    if max(len(batch.events), len(batch.orders), len(batch.markets)) <= INLINE_ROWS:
         _write(conn._conn, batch, update, values)
     else:
         await on_thread(conn, _write, batch, update, values)
@@ -190,6 +200,8 @@ def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any
         for rows in json_rows(order_params(batch)):
             conn.execute(UPSERT_ORDERS, (rows,))
         conn.executemany("DELETE FROM orders WHERE order_id = ?", ((o,) for o in batch.forget))
+        for rows in json_rows(batch.markets):
+            conn.execute(UPSERT_MARKETS, (rows,))
         conn.execute(update, values)
         conn.commit()
     except BaseException:

@@ -11,12 +11,13 @@ from aiohttp import web
 
 from simulator.faces.bitmart.replies import v4_response
 from simulator.faces.bitmart.venue import VENUE_KEY
+from tracker.venues.bitmart.protocol import SYMBOLS_DETAILS
 
 
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/account/v1/currencies", currencies),
-        web.get("/spot/v1/symbols/details", symbol_details),
+        web.get(SYMBOLS_DETAILS, symbol_details),
         web.get("/contract/public/details", contract_details),
     ]
 

@@ -37,6 +37,10 @@ class Venue:
 
     name = "bitmart"
     rest_prefixes = ("/v2/", "/spot/", "/system/", "/account/", "/contract/")
+    ws_path = "/user?protocol=1.1"
+
+    def symbol(self, name: str) -> str:
+        return name  # the simulator's symbols are spelled as BitMart's
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim

@@ -14,6 +14,7 @@ from tracker.book import Outcome
 from tracker.codec import Invalid
 from tracker.sqlite import readers
 from tracker.sqlite.store import Store
+from tracker.venues.bitmart import codec
 from tracker.venues.bitmart.codec import from_push, from_v2, from_v4
 from tracker.venues.bitmart.venue import Dialect
 
@@ -191,3 +192,23 @@ async def test_amounts_reach_the_book_and_its_readers_as_written(tmp_path: Path,
     assert journaled == ("0.00000000",)
     (shown,) = readers.open_orders(db)
     assert (shown["order_id"], shown["price"], shown["size"]) == (order_id, amount, amount)
+
+
+def test_the_pair_list_gives_each_symbols_base_and_quote_and_leaves_bad_rows_out() -> None:
+    data = {"symbols": [
+        {"symbol": "BTC_USDT", "base_currency": "BTC", "quote_currency": "USDT", "x": 1},
+        {"symbol": "BMX_ETH", "base_currency": "BMX", "quote_currency": "ETH"},
+        {"symbol": "btc-usdt", "base_currency": "BTC", "quote_currency": "USDT"},
+        {"symbol": "SOL_USDT", "base_currency": None, "quote_currency": "USDT"},
+        {"symbol": "DOT_USDT"}, "DOT_USDT", None]}
+    assert codec.listed_markets(data) == {"BTC_USDT": ("BTC", "USDT"),
+                                          "BMX_ETH": ("BMX", "ETH")}
+    for shape in (None, [], {"symbols": {}}, {"pairs": []}):
+        assert codec.listed_markets(shape) is None, shape
+    assert codec.listed_markets({"symbols": []}) == {}
+
+
+def test_a_configured_symbol_splits_at_its_underscore() -> None:
+    assert codec.split_symbols(["BTC_USDT", "BMX_ETH", "1000SATS_USDT", "BTCUSDT"]) == {
+        "BTC_USDT": ("BTC", "USDT"), "BMX_ETH": ("BMX", "ETH"),
+        "1000SATS_USDT": ("1000SATS", "USDT")}

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from simulator.app import Running
 from simulator.state import DEMO_ACCOUNT, Settings
-from tracker.exchange.errors import AuthError, ExchangeError, NotFound
+from tracker.exchange.errors import AuthError, ExchangeError, NotFound, RateLimited
 from tracker.venues.bitmart.keys import Keys as Credentials
 from tracker.venues.bitmart.rest import V2Rest, V4Rest
 from tracker.venues.bitmart.signing import v2_client_secret
@@ -278,3 +278,43 @@ async def test_v4_pages_on_string_create_times() -> None:
         await client.aclose()
     assert sorted(r["orderId"] for r in seed.rows) == sorted(r["orderId"] for r in rows)
     assert asked[0] is None and all(isinstance(end, int) for end in asked[1:])
+
+
+SIM_MARKETS = {"BTC_USDT": ("BTC", "USDT"), "ETH_USDT": ("ETH", "USDT"),
+               "BMX_ETH": ("BMX", "ETH")}
+
+
+@pytest.mark.parametrize("api", ["v2", "v4"])
+async def test_the_markets_of_given_symbols_are_their_halves_without_a_call(
+        api: str, sim: Running) -> None:
+    kind = V2Rest if api == "v2" else V4Rest
+    client = kind(sim.rest_url, CREDS)
+    try:
+        assert await client.markets(["BTC_USDT", "BMX_ETH"]) == {
+            "BTC_USDT": ("BTC", "USDT"), "BMX_ETH": ("BMX", "ETH")}
+        assert client.stats["calls"] == 0
+    finally:
+        await client.aclose()
+
+
+async def test_the_markets_of_every_symbol_are_bitmarts_public_list(
+        v4rest: V4Rest, control: httpx.AsyncClient) -> None:
+    assert await v4rest.markets(None) == SIM_MARKETS
+    assert v4rest.stats["calls"] == 1  # unsigned: no token, no clock
+
+
+@pytest.mark.parametrize(("fault", "error"), [("rest_5xx", ExchangeError),
+                                              ("rest_429", RateLimited)])
+async def test_a_refused_public_list_is_an_exchange_error_retried_then_raised(
+        fault: str, error: type[ExchangeError], sim: Running,
+        control: httpx.AsyncClient) -> None:
+    client = V4Rest(sim.rest_url, CREDS, retries=1)
+    await control.patch("/faults", json={fault: 1.0})
+    try:
+        with pytest.raises(error, match="GET /spot/v1/symbols/details"):
+            await client.markets(None)
+        assert client.stats["calls"] == 2
+        await control.patch("/faults", json={fault: 0.0})
+        assert await client.markets(None) == SIM_MARKETS
+    finally:
+        await client.aclose()

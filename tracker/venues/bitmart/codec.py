@@ -51,6 +51,37 @@ SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z0-9]{1,20}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
+def split_symbols(symbols: list[str]) -> dict[str, tuple[str, str]]:
+    """Each symbol's (base, quote): BitMart writes a pair as BASE_QUOTE, with the one
+    underscore SYMBOL allows."""
+    pairs = {}
+    for symbol in symbols:
+        if SYMBOL.fullmatch(symbol):
+            base, quote = symbol.split("_")
+            pairs[symbol] = (base, quote)
+    return pairs
+
+
+def listed_markets(data: Any) -> dict[str, tuple[str, str]] | None:
+    """The (base, quote) of each pair in the `data` of `GET /spot/v1/symbols/details`
+    (`{"symbols": [{"symbol", "base_currency", "quote_currency", ...}]}`); None when it
+    is not that shape. A row without those three texts, or with a symbol that is not one,
+    is left out: the pairs the list does state are still good."""
+    rows = data.get("symbols") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return None
+    pairs = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        symbol, base, quote = (row.get(k) for k in ("symbol", "base_currency",
+                                                    "quote_currency"))
+        if (isinstance(symbol, str) and SYMBOL.fullmatch(symbol)
+                and isinstance(base, str) and isinstance(quote, str)):
+            pairs[symbol] = (base, quote)
+    return pairs
+
+
 def _symbol(row: dict[str, Any], name: str) -> str:
     return sys.intern(text(row, name, SYMBOL))
 

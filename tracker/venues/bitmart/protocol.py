@@ -109,6 +109,12 @@ V4_CREDENTIAL_CODES = frozenset({V4_KEY_EMPTY, V4_KEY_UNKNOWN, V4_KEY_FROZEN, V4
                                  V4_KEY_FORBIDDEN, V4_NO_PERMISSION})
 V4_CLOCK_CODES = frozenset({V4_TIMESTAMP_RANGE, V4_TIMESTAMP_FORMAT})
 
+# The public list of trading pairs, each with its `symbol`, `base_currency` and
+# `quote_currency`, in the v4 envelope's `data.symbols`: unsigned, limited per IP. ccxt's
+# `load_markets` reads it (docs/protocol-notes.md); the `bitmart-api` SDK types its rows
+# (`SpotTradingPairDetailsV1`).
+SYMBOLS_DETAILS = "/spot/v1/symbols/details"
+
 # The most rows one page holds: a v2 `GET /v2/orders` `limit`, a v4 open-orders `limit`.
 V2_PAGE_MAX = 1000
 V4_PAGE_MAX = 200

@@ -35,7 +35,7 @@ from tracker.exchange.http import (
 )
 from tracker.exchange.ratelimit import Pacer, Window
 from tracker.venue import Keep, Progress, Seed
-from tracker.venues.bitmart import signing
+from tracker.venues.bitmart import codec, signing
 from tracker.venues.bitmart.cursors import Row, V2Cursor, V2Page, V4Cursor
 from tracker.venues.bitmart.errors import credential_hint
 from tracker.venues.bitmart.keys import Keys
@@ -43,6 +43,7 @@ from tracker.venues.bitmart.protocol import (
     RATE_LIMIT_LIMIT,
     RATE_LIMIT_RESET,
     RATE_LIMIT_USED,
+    SYMBOLS_DETAILS,
     V4_CLOCK_CODES,
     V4_CREDENTIAL_CODES,
     V4_ORDER_NOT_FOUND,
@@ -51,9 +52,47 @@ from tracker.venues.bitmart.protocol import (
 )
 
 log = structlog.get_logger("tracker.rest")
+# The public pair list is read once per seed at most; paced all the same, as it counts
+# against the host's per-IP limit, which other programs on it may share.
+PUBLIC_RATE = 1.0
 
 
-class V2Rest(HttpClient):
+class BitMartRest(HttpClient):
+    """What both REST families share: the markets (`tracker.venue.Rest.markets`)."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self.public_pacer = Pacer(PUBLIC_RATE)
+
+    async def markets(self, symbols: list[str] | None) -> dict[str, tuple[str, str]]:
+        """The configured symbols split at their `_`, with no call; for every symbol,
+        BitMart's public list of pairs."""
+        if symbols is not None:
+            return codec.split_symbols(symbols)
+        return await self._retrying(f"GET {SYMBOLS_DETAILS}", self._listed)
+
+    async def _listed(self) -> dict[str, tuple[str, str]]:
+        what = f"GET {SYMBOLS_DETAILS}"
+        response = await self._send(self.http.build_request("GET", SYMBOLS_DETAILS),
+                                    self.public_pacer)
+        status = response.status_code
+        if status != 200:
+            self.stats[f"errors_http_{status}"] += 1
+            if status == 429:
+                self.public_pacer.hold(retry_after(response, 1.0))
+                raise RateLimited(f"{what}: {error_text(response)}")
+            raise ExchangeError(f"{what}: {error_text(response)}")
+        body = parse_json(response)
+        code = body.get("code") if isinstance(body, dict) else None
+        if code != V4_SUCCESS:
+            raise ExchangeError(f"{what}: {error_text(response)} (code {str(code)[:20]})")
+        pairs = codec.listed_markets(body.get("data"))
+        if pairs is None:
+            raise BadResponse(f"{what}: data lacks the list of symbols")
+        return pairs
+
+
+class V2Rest(BitMartRest):
     """`/v2` with bearer tokens: refreshed before their 900 s run out, and once on a 401."""
 
     TOKEN_MARGIN = 0.8  # refresh at 80% of the announced lifetime
@@ -170,7 +209,7 @@ class V2Rest(HttpClient):
         return cursor.result()
 
 
-class V4Rest(HttpClient):
+class V4Rest(BitMartRest):
     """The current SIGNED POST query endpoints, paced to the published per-key limits."""
 
     def __init__(self, base_url: str, credentials: Keys, *, since_ms: int = 0,

@@ -102,6 +102,12 @@ class BitMart:
     def account_key(self, credentials: Credentials) -> str:
         return Keys.of(credentials).api_key  # the memo is the owner's label, the secret secret
 
+    def rest_lag_s(self, settings: Settings) -> float:
+        return 0.0  # no lag documented; order lookups wait `grace_period` all the same
+
+    def native_id(self, order_id: str) -> str:
+        return order_id  # unique in the account as BitMart gives it
+
     def codec(self, settings: Settings) -> Dialect:
         return Dialect(settings.api)
 

@@ -1,0 +1,152 @@
+"""The seed's floors: the requests a seed must send, as bare HTTP fetches paced as the
+venue allows, their answers read and dropped. What a seed takes beyond this is the
+tracker's; what it takes up to this, any client of the venue would take.
+
+BitMart's v2 pages go at the tracker's configured calls a second (`REST_RATE`), v4's at
+BitMart's published list pace; Binance's unpaginated `openOrders` answers are limited by
+request weight a minute, so its floor is the longer of the requests' own time and the
+minutes the weight budget forces them to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from harness import CREDENTIALS
+from tracker.config import Config, load
+from tracker.exchange.ratelimit import Pacer
+from tracker.venues.binance import protocol as binance
+from tracker.venues.binance import signing as binance_signing
+from tracker.venues.binance.rest import BinanceRest
+from tracker.venues.bitmart import protocol, signing
+from tracker.venues.bitmart.cursors import V4Window
+
+PAGE = 100  # BitMart's page size for the seed
+REST_RATE = 50.0  # the tracker's configured v2 calls/s for the seed (the default is 10)
+V4_LIST_PACE = (12, 2.0)  # BitMart's published v4 list calls per 2 s, as V4Rest paces them
+
+# (rest_url, the symbols as the venue writes them, open orders per symbol, the REST requests
+# the daemon's seed sent, the daemon's environment) -> (seconds, what the floor was)
+SeedFloor = Callable[[str, list[str], int, int, Mapping[str, str]],
+                     Awaitable[tuple[float, dict[str, Any]]]]
+
+
+async def bitmart_v2(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                     env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
+    """As many v2 page requests as the seed sent, at the seed's pace."""
+    return (await io_floor(rest_url, symbols, per_symbol, requests),
+            {"page_size": PAGE, "rest_rate": REST_RATE})
+
+
+async def io_floor(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                   api: str = "v2") -> float:
+    """The same number of page requests, paced alike, answers read and dropped: v2's
+    bearer-token GETs at REST_RATE, or v4's signed POSTs at the list pace V4Rest keeps. A
+    refused request is no page, so any answer but 200 ends the floor with an error."""
+    pages = max(-(-per_symbol // PAGE), 1)
+    async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
+        if api == "v2":
+            page, pacer = await v2_page_request(http), Pacer(REST_RATE)
+        else:
+            page, pacer = v4_page_request(http), Pacer(*V4_LIST_PACE)
+        started = time.perf_counter()
+        for n in range(requests):
+            await pacer.wait()
+            response = await page(symbols[(n // pages) % len(symbols)], n % pages + 1)
+            response.raise_for_status()
+        return time.perf_counter() - started
+
+
+PageRequest = Callable[[str, int], Awaitable[httpx.Response]]
+
+
+async def v2_page_request(http: httpx.AsyncClient) -> PageRequest:
+    """`GET /v2/orders` with a bearer token, obtained before the clock starts (the seed
+    holds one too)."""
+    api_key, secret, memo = CREDENTIALS.values()
+    token = (await http.post("/v2/authentication", data={
+        "grant_type": "client_credentials", "client_id": api_key,
+        "client_secret": signing.v2_client_secret(api_key, secret, memo)})).json()
+    headers = {protocol.AUTHORIZATION_HEADER: f"Bearer {token['access_token']}"}
+
+    async def page(symbol: str, offset: int) -> httpx.Response:
+        params = {"symbol": symbol, "status": 5, "offset": offset, "limit": PAGE}
+        return await http.get("/v2/orders", params=params, headers=headers | {
+            protocol.TIMESTAMP_HEADER: str(int(time.time() * 1000))})
+
+    return page
+
+
+def v4_page_request(http: httpx.AsyncClient) -> PageRequest:
+    """`POST /spot/v4/query/open-orders`, signed as V4Rest signs it. Every page asks for
+    the symbol's newest PAGE rows: the seed's later windows start where the answer before
+    ended, which a floor that reads nothing cannot know, and their size is not the pace."""
+    api_key, secret, memo = CREDENTIALS.values()
+    since_ms = Config().venue_settings.v4_since_ms
+
+    async def page(symbol: str, _: int) -> httpx.Response:
+        raw = json.dumps(V4Window(since_ms, PAGE, symbol).body(), separators=(",", ":"))
+        stamp = str(int(time.time() * 1000))
+        return await http.post("/spot/v4/query/open-orders", content=raw, headers={
+            "Content-Type": "application/json", protocol.KEY_HEADER: api_key,
+            protocol.TIMESTAMP_HEADER: stamp,
+            protocol.SIGN_HEADER: signing.v4_sign(secret, memo, stamp, raw)})
+
+    return page
+
+
+async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                         env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
+    """The `openOrders` requests the daemon's seed chose, the cheaper in weight (one per
+    symbol at 6 each, or one for every symbol at 80: its REST client's `whole`), signed
+    with the daemon's key, each sent once the weight budget of the daemon's configuration
+    allows it in the current minute. The floor is the longer of their own time (the waits
+    left out) and the minutes the budget forces: (weight / budget, rounded up, less the
+    first) x 60 s. The daemon's wait for REST to catch up (`rest_lag_ms`) is named
+    beside it, not counted in it."""
+    config = load(None, env, {})
+    budget: int = config.venue_settings.weight_budget
+    key = binance_signing.signer(env["TRACKER_API_SECRET"])
+    rest = config.adapter.rest(config)
+    assert isinstance(rest, BinanceRest)
+    plan: list[str | None] = [None] if rest.whole else list(symbols)
+    await rest.aclose()
+    each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
+            else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
+    headers = {binance.API_KEY_HEADER: env["TRACKER_API_KEY"]}
+    io_s, used, window = 0.0, 0, time.monotonic()
+    read = 0
+    async with httpx.AsyncClient(base_url=rest_url, timeout=60) as http:
+        for symbol in plan:
+            if used + each > budget:  # the minute's budget is spent: wait for the next one
+                await asyncio.sleep(max(window + 60 - time.monotonic(), 0))
+                used, window = 0, time.monotonic()
+            params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
+            params += [("recvWindow", config.venue_settings.recv_window_ms),
+                       ("timestamp", int(time.time() * 1000))]
+            query = binance_signing.payload(params)
+            url = f"{binance.OPEN_ORDERS}?{query}&signature={quote(key.sign(query), safe='')}"
+            started = time.perf_counter()
+            response = await http.get(url, headers=headers)
+            response.raise_for_status()
+            read += len(response.content)  # read, not parsed
+            io_s += time.perf_counter() - started
+            used += each
+    weight = each * len(plan)
+    forced_s = 60.0 * (math.ceil(weight / budget) - 1)
+    # The daemon reads the open orders this long after subscribing, so that REST has
+    # caught up with the stream: in its seed's time, not in this floor.
+    lag_s = config.venue_settings.rest_lag_ms / 1000
+    return max(io_s, forced_s), {
+        "rest_lag_s": lag_s,
+        "open_orders_requests": len(plan), "weight": weight, "weight_budget": budget,
+        "floor_bytes": read, "floor_io_s": round(io_s, 3),
+        "weight_forced_s": round(forced_s, 2)}

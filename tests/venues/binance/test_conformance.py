@@ -1,0 +1,684 @@
+"""Conformance: clients written by other people against the simulator's Binance face.
+
+Two clients, each a real subprocess running its own environment's packages (`make clients`
+installs them apart from .[test], which pins ccxt 4.5.70 for BitMart; the Makefile says
+why), driven over a line protocol (driverio.py) while the test drives the simulator:
+
+1. Binance's SDK, `binance-sdk-spot` (sdk_driver.py): REST (place, amend keep-priority,
+   cancel, cancel-replace, order query, openOrders) and the WebSocket API's user data
+   stream (`userDataStream.subscribe.signature`), with an HMAC, an Ed25519 and an RSA key;
+2. ccxt, `ccxt.pro.binance` (ccxt_driver.py): create/cancel/edit/fetch_order/
+   fetch_open_orders over REST and `watch_orders` on the WebSocket API, with an HMAC key.
+
+Each places orders, changes some itself, and follows the stream while the simulator's own
+hand (the control API: fills, cancels, orders of its own, then its random flow) changes
+others; what the client parsed must then agree, field by field, with the ground truth
+(`GET /control/truth`). What the clients do where our reading of Binance's documents is
+silent or differs is in docs/binance.md, "What clients do".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from simulator.app import Running
+from simulator.state import Account, AccountSettings, Settings
+from tracker.venues.binance.signing import public_pem
+
+from .keys import secret_of
+
+HERE = Path(__file__).parent
+# Where `make clients` puts them: beside the test environment, in its own directory.
+CLIENTS = Path(sys.prefix) / "clients"
+WAIT_S = 10.0  # the most one expected answer or event may take (on a loaded machine)
+START_S = 20.0  # a driver's start: importing its client and building it
+
+# Binance's status for each of the core's states (a cancel after a fill is CANCELED too).
+STATUS = {"new": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED",
+          "canceled": "CANCELED", "partially_canceled": "CANCELED"}
+# ccxt's unified status for each.
+CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
+               "canceled": "canceled", "partially_canceled": "canceled"}
+OPEN = ("new", "partially_filled")
+
+
+# -- accounts and keys -----------------------------------------------------------------------
+
+
+def make_accounts() -> tuple[tuple[AccountSettings, ...], dict[str, dict[str, str]]]:
+    """One account per key type, and what a client needs to sign as each (never argv)."""
+    served, keys = [], {}
+    for kind in ("hmac", "ed25519", "rsa"):
+        api_key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        signing = {"api_key": api_key, "secret": secret}
+        public = ""
+        if kind != "hmac":
+            private = secret_of(kind)  # a PKCS#8 PEM, as Binance's key page takes
+            public = public_pem(private)
+            signing = {"api_key": api_key, "private_key": private}
+        served.append(AccountSettings(kind, Account(api_key, secret, "", public)))
+        keys[kind] = signing
+    return tuple(served), keys
+
+
+SERVED, KEYS = make_accounts()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(port=0, accounts=SERVED)
+
+
+# -- the drivers -----------------------------------------------------------------------------
+
+
+class DriverError(Exception):
+    def __init__(self, op: str, error: dict[str, Any]) -> None:
+        super().__init__(f"{op}: {error}")
+        self.error = error
+
+
+class Driver:
+    """One client in its own process: commands in, answers and the stream's events out."""
+
+    def __init__(self, name: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+        self.name, self.proc, self.log = name, proc, log
+        self.events: list[dict[str, Any]] = []
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.next_id = 0
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            message = json.loads(line)
+            if "event" in message:
+                self.events.append(message)
+            else:
+                self.pending.pop(message["id"]).set_result(message)
+        for future in self.pending.values():
+            future.set_exception(AssertionError(f"{self.name} driver ended: {self.stderr()}"))
+
+    def stderr(self) -> str:
+        return self.log.read_text()[-3000:]
+
+    async def call(self, op: str, within: float = WAIT_S, **args: Any) -> Any:
+        assert self.proc.stdin is not None
+        self.next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[self.next_id] = future
+        self.proc.stdin.write(json.dumps({"id": self.next_id, "op": op, "args": args}).encode()
+                              + b"\n")
+        await self.proc.stdin.drain()
+        try:
+            answer = await asyncio.wait_for(future, within)
+        except TimeoutError:
+            pytest.fail(f"{self.name} {op} took over {within} s: {self.stderr()}")
+        if "error" in answer:
+            raise DriverError(op, answer["error"])
+        return answer["result"]
+
+
+@contextlib.asynccontextmanager
+async def driver(name: str, tmp_path: Path, config: dict[str, Any],
+                 expected: tuple[str, ...] = ()) -> AsyncIterator[Driver]:
+    """Start `<name>_driver.py` on the clients' packages alone (`python -S`: none of this
+    project's environment), hand it its configuration on stdin, and end it afterwards.
+    Any warning or error the client reported fails the test, but those `expected` (each
+    exactly once, by a part of its text)."""
+    if not (CLIENTS / "ccxt").is_dir() or not (CLIENTS / "binance_sdk_spot").is_dir():
+        pytest.fail(f"the clients are not installed in {CLIENTS}: run `make clients`")
+    log = tmp_path / f"{name}.stderr"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", str(HERE / f"{name}_driver.py"),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            env={**os.environ, "PYTHONPATH": str(CLIENTS)}, limit=1 << 24)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(config).encode() + b"\n")
+    running = Driver(name, proc, log)
+    try:
+        await eventually(lambda: ready(running), {0: True}, f"{name} driver ready",
+                         within=START_S)
+        yield running
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), WAIT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        await running.reader
+    complaints = [json.dumps(e) for e in running.events if e["event"] in ("warning", "error")]
+    assert all(any(part in c for part in expected) for c in complaints), (
+        f"{name} complained: {complaints}")
+    assert [sum(part in c for c in complaints) for part in expected] == [1] * len(expected), (
+        f"{name} did not complain as expected: {complaints}")
+
+
+async def ready(running: Driver) -> dict[int, Any]:
+    if running.reader.done():
+        pytest.fail(f"{running.name} driver ended: {running.stderr()}")
+    return {0: any(e["event"] == "ready" for e in running.events)}
+
+
+def config_for(sim: Running, kind: str) -> dict[str, Any]:
+    return {"rest_url": sim.rest_url, "ws_url": sim.ws_urls["binance"], **KEYS[kind]}
+
+
+# -- the simulator's own hand and its truth ---------------------------------------------------
+
+
+class Hand:
+    """The control API, for one account: the simulator changing orders on its own."""
+
+    def __init__(self, control: httpx.AsyncClient, account: str) -> None:
+        self.control, self.account = control, account
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.control.post(path, json={**(body or {}),
+                                                       "account": self.account})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def place(self, **order: Any) -> dict[str, Any]:
+        return await self.post("/orders", order)
+
+    async def fill(self, order_id: int | str, size: str | None = None) -> dict[str, Any]:
+        return await self.post(f"/orders/{order_id}/fill", {"size": size} if size else {})
+
+    async def cancel(self, order_id: int | str) -> dict[str, Any]:
+        return await self.post(f"/orders/{order_id}/cancel")
+
+    async def flow(self, rate: float) -> None:
+        response = await self.control.patch("/flow", json={"rate": rate,
+                                                           "account": self.account})
+        assert response.status_code == 200, response.text
+
+    async def truth(self, open_only: bool = False) -> dict[int, dict[str, Any]]:
+        params = {"account": self.account, **({"open": "1"} if open_only else {})}
+        response = await self.control.get("/truth", params=params)
+        assert response.status_code == 200, response.text
+        return {int(row["orderId"]): row for row in response.json()["orders"]}
+
+
+def binance(symbol: str) -> str:
+    return symbol.replace("_", "")
+
+
+def unified(symbol: str) -> str:
+    return symbol.replace("_", "/")
+
+
+def given_client_id(row: dict[str, Any]) -> str | None:
+    """The client id the truth knows for an order, None where none was given (the truth then
+    repeats the order id, and Binance's face makes one of its own)."""
+    return None if row["clientOrderId"] == row["orderId"] else row["clientOrderId"]
+
+
+def assert_rest_row_is_truth(got: dict[str, Any], row: dict[str, Any]) -> None:
+    """A REST order (openOrders row, order query) as the SDK parsed it, against the truth."""
+    name = f"order {row['orderId']}"
+    assert got["model"].startswith(("GetOrder", "GetOpenOrders")), got
+    assert got["symbol"] == binance(row["symbol"]), name
+    assert got["orderId"] == int(row["orderId"]), name
+    assert got["side"] == row["side"].upper(), name
+    assert got["type"] == row["type"].upper(), name
+    assert got["status"] == STATUS[row["state"]], name
+    assert Decimal(got["price"]) == Decimal(row["price"]), name
+    assert Decimal(got["origQty"]) == Decimal(row["size"]), name
+    assert Decimal(got["executedQty"]) == Decimal(row["filledSize"]), name
+    assert Decimal(got["cummulativeQuoteQty"]) == Decimal(row["filledNotional"]), name
+    assert got["time"] == row["createTime"], name
+    assert got["updateTime"] == row["updateTime"], name
+    if given_client_id(row) is not None:
+        assert got["clientOrderId"] == row["clientOrderId"], name
+
+
+def assert_report_is_truth(event: dict[str, Any], row: dict[str, Any]) -> None:
+    """An order's last executionReport as the SDK parsed it, against the truth."""
+    name = f"order {row['orderId']}"
+    assert event["model"] == "ExecutionReport", event
+    assert event["s"] == binance(row["symbol"]), name
+    assert event["i"] == int(row["orderId"]), name
+    assert event["S"] == row["side"].upper(), name
+    assert event["o"] == row["type"].upper(), name
+    assert event["X"] == STATUS[row["state"]], name
+    assert Decimal(event["p"]) == Decimal(row["price"]), name
+    assert Decimal(event["q"]) == Decimal(row["size"]), name
+    assert Decimal(event["z"]) == Decimal(row["filledSize"]), name
+    assert Decimal(event["Z"]) == Decimal(row["filledNotional"]), name
+    assert event["O"] == row["createTime"], name
+    assert event["T"] == row["updateTime"], name
+    # A cancel's event carries the cancel's own id in `c` and the order's in `C`.
+    client = event["C"] if event["x"] == "CANCELED" else event["c"]
+    if given_client_id(row) is not None:
+        assert client == row["clientOrderId"], name
+
+
+def assert_ccxt_order_is_truth(order: dict[str, Any], row: dict[str, Any]) -> None:
+    """A unified ccxt order (REST or stream) against the truth."""
+    name = f"order {row['orderId']}"
+    assert order["id"] == row["orderId"], name
+    assert order["symbol"] == unified(row["symbol"]), name
+    assert order["side"] == row["side"], name
+    assert order["type"] == row["type"], name
+    assert order["status"] == CCXT_STATUS[row["state"]], name
+    assert order["amount"] == float(row["size"]), name
+    assert order["filled"] == float(row["filledSize"]), name
+    assert order["remaining"] == float(Decimal(row["size"]) - Decimal(row["filledSize"])), name
+    if row["type"] == "limit":
+        assert order["price"] == float(row["price"]), name
+    if given_client_id(row) is not None:
+        assert order["clientOrderId"] == row["clientOrderId"], name
+
+
+# -- 1. Binance's SDK ------------------------------------------------------------------------
+
+
+def reports(sdk: Driver) -> list[dict[str, Any]]:
+    """The executionReports the SDK handed on: its model, which drops `e` (the model is the
+    event's type) and the `subscriptionId` around the event."""
+    return [e["data"] for e in sdk.events
+            if e["event"] == "stream" and e["data"].get("model") == "ExecutionReport"]
+
+
+def last_reports(sdk: Driver) -> dict[int, dict[str, Any]]:
+    """Last write wins per order, in arrival order."""
+    return {r["i"]: r for r in reports(sdk)}
+
+
+@pytest.mark.parametrize(("kind", "logon"), [("hmac", False), ("ed25519", False),
+                                             ("rsa", False), ("ed25519", True)],
+                         ids=["hmac", "ed25519", "rsa", "ed25519-logon"])
+async def test_sdk_rest_and_user_data_stream_agree_with_truth(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path, kind: str, logon: bool
+        ) -> None:
+    hand = Hand(control, kind)
+    async with driver("sdk", tmp_path, config_for(sim, kind)) as sdk:
+        subscribed = await sdk.call("subscribe", logon=logon)
+        # The WebSocket API answer as a whole (id, status, result), not its result alone.
+        assert subscribed["status"] == 200 and subscribed["result"] == {"subscriptionId": 0}
+
+        # The client's own orders, and what each answer says.
+        placed = {}
+        for name, symbol, side, qty, price in (
+                ("keep", "BTCUSDT", "BUY", "0.5", "50000"),
+                ("cancel", "BTCUSDT", "SELL", "0.2", "61000"),
+                ("replace", "BTCUSDT", "BUY", "0.3", "49000.5"),
+                ("eth", "ETHUSDT", "BUY", "1.5", "2900")):
+            answer = await sdk.call("place", symbol=symbol, side=side, quantity=qty,
+                                    price=price, client_id=f"sdk-{kind}-{name}")
+            assert answer["model"] == "NewOrderResponse", answer
+            assert (answer["symbol"], answer["side"], answer["status"]) == (symbol, side,
+                                                                           "NEW")
+            assert Decimal(answer["origQty"]) == Decimal(qty)
+            assert Decimal(answer["price"]) == Decimal(price)
+            assert answer["clientOrderId"] == f"sdk-{kind}-{name}"
+            placed[name] = answer["orderId"]
+        keep, cancel, replace = placed["keep"], placed["cancel"], placed["replace"]
+
+        # The simulator's hand: part of one of the client's orders fills.
+        await hand.fill(keep, "0.1")
+        # Amend keep-priority: less quantity, same order id, a new client id.
+        amended = await sdk.call("amend", symbol="BTCUSDT", order_id=keep, new_qty="0.4",
+                                 client_id=f"sdk-{kind}-kept")
+        assert amended["model"] == "OrderAmendKeepPriorityResponse", amended
+        assert amended["amendedOrder"]["orderId"] == keep
+        assert Decimal(amended["amendedOrder"]["qty"]) == Decimal("0.4")  # not origQty here
+        assert amended["amendedOrder"]["clientOrderId"] == f"sdk-{kind}-kept"
+        assert amended["amendedOrder"]["origClientOrderId"] == f"sdk-{kind}-keep"
+
+        canceled = await sdk.call("cancel", symbol="BTCUSDT", order_id=cancel)
+        assert canceled["model"] == "DeleteOrderResponse", canceled
+        assert (canceled["orderId"], canceled["status"]) == (cancel, "CANCELED")
+        assert canceled["origClientOrderId"] == f"sdk-{kind}-cancel"
+
+        swapped = await sdk.call("cancel_replace", symbol="BTCUSDT", order_id=replace,
+                                 side="BUY", quantity="0.25", price="48000")
+        assert swapped["model"] == "OrderCancelReplaceResponse", swapped
+        assert swapped["cancelResult"] == swapped["newOrderResult"] == "SUCCESS"
+        assert swapped["cancelResponse"]["orderId"] == replace
+        assert swapped["cancelResponse"]["status"] == "CANCELED"
+        fresh = swapped["newOrderResponse"]["orderId"]
+        assert fresh != replace
+
+        # More of the simulator's hand: orders of its own, filled and canceled.
+        own_filled = await hand.place(symbol="BTC_USDT", side="sell", price="62000",
+                                      size="0.1", client_order_id=f"own{kind}F")
+        await hand.fill(own_filled["orderId"])
+        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
+                                        size="2")
+        await hand.fill(own_canceled["orderId"], "0.5")
+        await hand.cancel(own_canceled["orderId"])
+        await hand.fill(placed["eth"])
+
+        truth = await hand.truth()
+        ours = {keep, cancel, replace, fresh, placed["eth"], int(own_filled["orderId"]),
+                int(own_canceled["orderId"])}
+        assert ours <= set(truth)
+        assert {truth[i]["state"] for i in ours} == {
+            "partially_filled", "canceled", "new", "filled", "partially_canceled"}
+
+        # The order query, for every order.
+        for order_id in ours:
+            row = truth[order_id]
+            got = await sdk.call("order", symbol=binance(row["symbol"]), order_id=order_id)
+            assert_rest_row_is_truth(got, row)
+
+        # An unknown order: Binance's -2013 (HTTP 400), raised with its code.
+        with pytest.raises(DriverError) as unknown:
+            await sdk.call("order", symbol="BTCUSDT", order_id=12345)
+        assert (unknown.value.error["type"], unknown.value.error["code"]) == (
+            "BadRequestError", -2013)
+
+        # openOrders, one symbol and all.
+        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
+        for symbol in ("BTCUSDT", None):
+            rows = await sdk.call("open_orders", symbol=symbol)
+            want = {i for i, r in open_truth.items() if symbol in (None, binance(r["symbol"]))}
+            assert {r["orderId"] for r in rows} == want, symbol
+            for got in rows:
+                assert_rest_row_is_truth(got, open_truth[got["orderId"]])
+
+        # The stream: every order's last executionReport is its truth.
+        await eventually(lambda: sdk_seen(sdk), {i: sdk_expected(truth[i]) for i in ours},
+                         "the stream's last events")
+        last = last_reports(sdk)
+        for order_id in ours:
+            assert_report_is_truth(last[order_id], truth[order_id])
+        executions = {i: [r["x"] for r in reports(sdk) if r["i"] == i] for i in ours}
+        assert executions[keep] == ["NEW", "TRADE", "REPLACED"]
+        assert executions[cancel] == ["NEW", "CANCELED"]
+        assert executions[replace] == ["NEW", "CANCELED"]
+        assert executions[fresh] == ["NEW"]
+        assert executions[int(own_canceled["orderId"])] == ["NEW", "TRADE", "CANCELED"]
+        # The amend's event: the new client id in `c`, the one it replaced in `C`.
+        amend_event = next(r for r in reports(sdk) if r["i"] == keep and r["x"] == "REPLACED")
+        assert (amend_event["c"], amend_event["C"]) == (f"sdk-{kind}-kept",
+                                                         f"sdk-{kind}-keep")
+        cancel_event = next(r for r in reports(sdk) if r["i"] == cancel)
+        assert cancel_event["C"] == "" or cancel_event["C"] is None  # NEW: nothing replaced
+        assert last[cancel]["c"] == canceled["clientOrderId"]  # the cancel's own id
+
+        # Then the simulator's random flow, a while: the stream keeps up with the truth.
+        await follow_flow(hand, lambda: sdk_seen(sdk), sdk_expected)
+
+
+async def sdk_seen(sdk: Driver) -> dict[int, Any]:
+    return {i: (r["X"], Decimal(r["z"]), r["T"]) for i, r in last_reports(sdk).items()}
+
+
+def sdk_expected(row: dict[str, Any]) -> Any:
+    return STATUS[row["state"]], Decimal(row["filledSize"]), row["updateTime"]
+
+
+async def eventually(seen: Callable[[], Awaitable[dict[int, Any]]], want: dict[int, Any],
+                     what: str, within: float = WAIT_S) -> None:
+    """Poll what a client made of its stream until it holds `want` for every order named."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        got = await seen()
+        wrong = {i: (got.get(i), w) for i, w in want.items() if got.get(i) != w}
+        if not wrong:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"{what}: not at the truth within {within} s (got, want): {wrong}")
+        await asyncio.sleep(0.05)
+
+
+async def follow_flow(hand: Hand, seen: Callable[[], Awaitable[dict[int, Any]]],
+                      expected: Callable[[dict[str, Any]], Any]) -> None:
+    """Run the simulator's random flow for a second, stop it, and wait until what the
+    client's stream made of every order the flow touched is the truth."""
+    before = await hand.truth()
+    await hand.flow(40.0)
+    await asyncio.sleep(1.0)
+    await hand.flow(0.0)
+    truth = await hand.truth()
+    touched = {i for i, row in truth.items()
+               if i not in before or before[i]["updateTime"] != row["updateTime"]}
+    assert len(touched) >= 10, "the flow changed too few orders to tell anything"
+    await eventually(seen, {i: expected(truth[i]) for i in touched}, "the flow's changes")
+
+
+# -- 2. ccxt ---------------------------------------------------------------------------------
+
+
+def ccxt_view(orders: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(o["id"]): o for o in orders}
+
+
+async def test_ccxt_rest_and_watch_orders_agree_with_truth(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    hand = Hand(control, "hmac")
+    async with driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
+        await cx.call("watch")
+        await cx.call("watch", symbol="BTC/USDT")  # a second watch, of one symbol
+
+        placed = {}
+        for name, symbol, side, amount, price in (
+                ("amend", "BTC/USDT", "buy", "0.5", "50000"),
+                ("cancel", "BTC/USDT", "sell", "0.2", "61000"),
+                ("edit", "BTC/USDT", "buy", "0.3", "49000.5"),
+                ("eth", "ETH/USDT", "buy", "1.5", "2900")):
+            order = await cx.call("place", symbol=symbol, side=side, amount=amount,
+                                  price=price, client_id=f"cx-{name}")
+            assert (order["symbol"], order["side"], order["type"], order["status"]) == (
+                symbol, side, "limit", "open")
+            assert (order["amount"], order["price"]) == (float(amount), float(price))
+            assert order["clientOrderId"] == f"cx-{name}"
+            placed[name] = order["id"]
+
+        await hand.fill(placed["amend"], "0.1")
+        # No unified amend: ccxt's signed request to the keep-priority path.
+        amended = await cx.call("amend", id=placed["amend"], symbol="BTC/USDT", amount="0.4",
+                                client_id="cx-amended")
+        assert str(amended["amendedOrder"]["orderId"]) == placed["amend"]
+        canceled = await cx.call("cancel", id=placed["cancel"], symbol="BTC/USDT")
+        assert (canceled["id"], canceled["status"]) == (placed["cancel"], "canceled")
+        # Quirk: ccxt's answer to a cancel takes `clientOrderId`, which Binance's cancel
+        # answer sets to the cancel request's own id; the order's is `origClientOrderId`.
+        assert canceled["info"]["origClientOrderId"] == "cx-cancel"
+        assert canceled["clientOrderId"] == canceled["info"]["clientOrderId"] != "cx-cancel"
+        edited = await cx.call("edit", id=placed["edit"], symbol="BTC/USDT", side="buy",
+                               amount="0.25", price="48000")
+        assert edited["id"] != placed["edit"]
+        assert (edited["status"], edited["amount"], edited["price"]) == ("open", 0.25,
+                                                                         48000.0)
+        own = await hand.place(symbol="BTC_USDT", side="sell", price="62000", size="0.1",
+                               client_order_id="ownF")
+        await hand.fill(own["orderId"])
+        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
+                                        size="2")
+        await hand.fill(own_canceled["orderId"], "0.5")
+        await hand.cancel(own_canceled["orderId"])
+
+        truth = await hand.truth()
+        ours = {int(i) for i in placed.values()} | {int(edited["id"]), int(own["orderId"]),
+                                                    int(own_canceled["orderId"])}
+        for order_id in ours:
+            row = truth[order_id]
+            order = await cx.call("fetch_order", id=row["orderId"],
+                                  symbol=unified(row["symbol"]))
+            assert_ccxt_order_is_truth(order, row)
+            assert order["timestamp"] == row["createTime"]
+            assert order["lastUpdateTimestamp"] == row["updateTime"]
+
+        with pytest.raises(DriverError) as unknown:
+            await cx.call("fetch_order", id="12345", symbol="BTC/USDT")
+        assert unknown.value.error["type"] == "OrderNotFound"  # Binance's -2013
+        assert '"code":-2013' in unknown.value.error["message"]
+
+        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
+        btc = ccxt_view(await cx.call("fetch_open_orders", symbol="BTC/USDT"))
+        assert set(btc) == {i for i, r in open_truth.items() if r["symbol"] == "BTC_USDT"}
+        # Without a symbol (weight 80, not 6) ccxt refuses until told it is meant.
+        with pytest.raises(DriverError) as refused:
+            await cx.call("fetch_open_orders")
+        assert refused.value.error["type"] == "ExchangeError"
+        assert "warnWithoutSymbol" in refused.value.error["message"]
+        every = ccxt_view(await cx.call("fetch_open_orders", acknowledged=True))
+        assert set(every) == set(open_truth) > set(btc)
+        for order_id, order in (btc | every).items():
+            assert_ccxt_order_is_truth(order, open_truth[order_id])
+
+        # watch_orders: ccxt.pro's cache ends as the truth of every order.
+        await eventually(lambda: ccxt_seen(cx), {i: ccxt_expected(truth[i]) for i in ours},
+                         "watch_orders' cache")
+        cache = ccxt_view(await cx.call("cached"))
+        amended_id = int(placed["amend"])
+        for order_id in ours - {amended_id}:
+            assert_ccxt_order_is_truth(cache[order_id], truth[order_id])
+        # Quirk: ccxt.pro reads the client id from `C` whenever it is not empty (meant for
+        # a cancel's event); an amend's `C` is the id it replaced, so the amended order keeps
+        # its old client id in the stream's view while fetch_order reads the new one.
+        stale = cache[amended_id]
+        assert (stale["info"]["x"], stale["info"]["c"], stale["info"]["C"]) == (
+            "REPLACED", "cx-amended", "cx-amend")
+        assert stale["clientOrderId"] == "cx-amend"
+        assert_ccxt_order_is_truth({**stale, "clientOrderId": "cx-amended"},
+                                   truth[amended_id])
+        # The watch of one symbol is handed that symbol's orders only; the other, every one.
+        for symbol, want in (("BTC/USDT", {"BTC/USDT"}), (None, {"BTC/USDT", "ETH/USDT"})):
+            batches = [e["orders"] for e in cx.events
+                       if e["event"] == "orders" and e["symbol"] == symbol]
+            assert {o["symbol"] for batch in batches for o in batch} == want, symbol
+
+        await follow_flow(hand, lambda: ccxt_seen(cx), ccxt_expected)
+
+
+async def ccxt_seen(cx: Driver) -> dict[int, Any]:
+    return {i: (o["status"], o["filled"], o["lastUpdateTimestamp"])
+            for i, o in ccxt_view(await cx.call("cached")).items()}
+
+
+def ccxt_expected(row: dict[str, Any]) -> Any:
+    return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
+
+
+# -- 3. a small amount, as each client writes it ---------------------------------------------
+
+
+async def test_a_small_quantity_as_each_client_writes_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """The SDK types `quantity` and `price` as floats and writes them with `str()`, so
+    0.00001 goes out as `1e-05`. Binance refuses that with -1100 ("Illegal characters found
+    in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'", as users of
+    several clients report), so the simulator must: a client that works against it would
+    otherwise fail on the exchange. ccxt writes the same amount as `0.00001`: served."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac")) as sdk:
+        with pytest.raises(DriverError) as refused:
+            await sdk.call("place", symbol="BTCUSDT", side="BUY", quantity="0.00001",
+                           price="50000")
+        assert refused.value.error["code"] == -1100, refused.value.error
+        assert "'quantity'" in refused.value.error["message"]
+    assert await hand.truth() == {}
+    async with driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
+        order = await cx.call("place", symbol="BTC/USDT", side="buy", amount="0.00001",
+                              price="50000")
+    assert_ccxt_order_is_truth(order, (await hand.truth())[int(order["id"])])
+
+
+# -- 4. when the venue ends the stream ------------------------------------------------------
+
+
+def sdk_saw(sdk: Driver, order_id: int) -> bool:
+    return any(r["i"] == order_id for r in reports(sdk))
+
+
+def ccxt_saw(cx: Driver, order_id: int) -> bool:
+    return any(int(o["id"]) == order_id for e in cx.events if e["event"] == "orders"
+               for o in e["orders"])
+
+
+async def test_event_stream_terminated_as_each_client_meets_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`eventStreamTerminated` ends the subscription and leaves the connection ([BN]
+    user-data-stream.md). Neither client subscribes again: the SDK hands the event on and
+    its stream falls silent; ccxt.pro ignores it and its `watch_orders` waits for ever."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac")) as sdk, \
+            driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
+        await sdk.call("subscribe")
+        await cx.call("watch")
+        before = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                       size="0.1"))["orderId"])
+        await eventually(lambda: seen_by_both(sdk, cx, before), {0: (True, True)},
+                         "an order before the end")
+        ended = await control.post("/binance/terminate", json={"account": "hmac"})
+        assert ended.status_code == 200, ended.text
+        await eventually(lambda: terminated(sdk), {0: True}, "the SDK's EventStreamTerminated")
+        after = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                      size="0.1"))["orderId"])
+        await asyncio.sleep(1.0)
+        assert await seen_by_both(sdk, cx, after) == {0: (False, False)}
+        assert not [e for e in cx.events if e["event"] == "error"]  # the watch still waits
+
+
+async def seen_by_both(sdk: Driver, cx: Driver, order_id: int) -> dict[int, Any]:
+    return {0: (sdk_saw(sdk, order_id), ccxt_saw(cx, order_id))}
+
+
+async def terminated(sdk: Driver) -> dict[int, Any]:
+    return {0: any(e["event"] == "stream" and e["data"].get("model") == "EventStreamTerminated"
+                   for e in sdk.events)}
+
+
+async def test_server_shutdown_as_each_client_meets_it(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`serverShutdown`, then the close ([BN] web-socket-api.md). The SDK sleeps 5 s in its
+    reader on the event (a fixed delay, whatever `reconnect_delay` says), then connects
+    anew, subscribes again with a fresh signature and closes the old connection: an event
+    sent meanwhile on the old one is lost, and nothing is replayed. ccxt.pro ignores the
+    event and reads on until the close, which fails its `watch_orders` (NetworkError); the
+    next call connects and subscribes anew, its cache kept. Whatever changed between the
+    close and the new subscription neither client hears of: no snapshot on subscribe."""
+    hand = Hand(control, "hmac")
+    async with driver("sdk", tmp_path, config_for(sim, "hmac"),
+                      expected=("Server shutdown event received",)) as sdk, \
+            driver("ccxt", tmp_path, config_for(sim, "hmac"),
+                   expected=("closing code 1001",)) as cx:
+        await sdk.call("subscribe")
+        await cx.call("watch")
+        announced = await control.post("/binance/shutdown", json={"delay_s": 0.5})
+        assert announced.status_code == 200, announced.text
+        meanwhile = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                          size="0.1"))["orderId"])
+        await eventually(lambda: watch_failed(cx), {0: True}, "ccxt's watch failing")
+        await cx.call("watch")
+        await eventually(lambda: subscribed(control), {0: 2}, "the SDK's new subscription",
+                         within=5.0 + WAIT_S)
+        later = int((await hand.place(symbol="BTC_USDT", side="buy", price="50000",
+                                      size="0.1"))["orderId"])
+        await eventually(lambda: seen_by_both(sdk, cx, later), {0: (True, True)},
+                         "an order after the new subscriptions")
+        # Sent before the close: lost by the SDK (asleep in its reader), read by ccxt.
+        assert await seen_by_both(sdk, cx, meanwhile) == {0: (False, True)}
+        # ccxt.pro's cache outlives the connection: both orders are in it.
+        assert {int(o["id"]) for o in await cx.call("cached")} == {meanwhile, later}
+
+
+async def watch_failed(cx: Driver) -> dict[int, Any]:
+    return {0: any(e["event"] == "error" for e in cx.events)}
+
+
+async def subscribed(control: httpx.AsyncClient) -> dict[int, Any]:
+    """How many connections hold a subscription on the simulator (the SDK's and ccxt's)."""
+    response = await control.get("/stats")
+    assert response.status_code == 200, response.text
+    return {0: sum(bool(c["topics"]) for c in response.json()["connections"])}

@@ -1,0 +1,301 @@
+"""Binance's REST client against a fake Binance inside httpx (no sockets): what it signs
+and sends, how it spends the IP's weight, and how it reads each refusal. The same client
+against the simulator's Binance face is in test_face.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+import pytest
+
+from tracker.exchange.errors import AuthError, ClockSkew, NotFound, RateLimited, UnknownSymbol
+from tracker.venues.binance import protocol as p
+from tracker.venues.binance.rest import BinanceRest
+from tracker.venues.binance.signing import public_pem, signer, verify
+from tracker.venues.binance.weights import Weights
+
+from .keys import API_KEY, secret_of
+from .payloads import REST_ROW
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeBinance:
+    """Checks every request as Binance would (key header, recvWindow, timestamp, a
+    signature over the query as sent) and answers with `answers[path]` in turn."""
+
+    def __init__(self, kind: str = "hmac", weights: dict[str, int] | None = None) -> None:
+        secret = secret_of(kind)
+        self.verifying = secret if kind == "hmac" else public_pem(secret)
+        self.answers: dict[str, list[httpx.Response]] = {}
+        self.requests: list[httpx.Request] = []
+        self.used = 0  # weight this minute, as the header says it
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        query = request.url.query.decode()
+        if path not in (p.TIME, p.EXCHANGE_INFO):
+            payload, _, signature = query.rpartition("&signature=")
+            assert request.headers[p.API_KEY_HEADER] == API_KEY
+            assert verify(self.verifying, payload, unquote(signature)), query
+            params = dict(parse_qsl(payload))
+            assert params["recvWindow"] == "5000" and params["timestamp"].isdigit()
+        queue = self.answers.get(path)
+        answer = queue.pop(0) if queue else httpx.Response(200, json=[])
+        answer.headers.setdefault(p.USED_WEIGHT_HEADER, str(self.used))
+        return answer
+
+    def params(self, i: int = -1) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(str(self.requests[i].url)).query))
+
+
+def client(fake: FakeBinance, kind: str = "hmac", symbols: tuple[str, ...] | None = ("LTCBTC",),
+           **kwargs: Any) -> BinanceRest:
+    rest = BinanceRest("https://api.binance.test", API_KEY, signer(secret_of(kind)),
+                       symbols=symbols, **{"retries": 0, **kwargs})
+    rest.http = httpx.AsyncClient(base_url="https://api.binance.test",
+                                  transport=httpx.MockTransport(fake.handle))
+    rest.recheck_s = 0.01
+    return rest
+
+
+def error(status: int, code: int, msg: str = "m", **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"code": code, "msg": msg}, headers=headers)
+
+
+@pytest.mark.parametrize("kind", ["hmac", "rsa", "ed25519"])
+async def test_signed_gets_for_every_key_type(kind: str) -> None:
+    fake = FakeBinance(kind)
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW])]
+    rest = client(fake, kind)
+    seed = await rest.seed("LTCBTC")
+    assert seed.rows == [REST_ROW] and fake.params()["symbol"] == "LTCBTC"
+    await rest.aclose()
+
+
+async def test_a_non_ascii_symbol_is_percent_encoded_before_signing() -> None:
+    """Required since 2026-01-15 ([BN] CHANGELOG 2025-12-17): the fake verifies the
+    signature over the query exactly as sent."""
+    fake = FakeBinance()
+    rest = client(fake, symbols=("这是测试币456",))
+    await rest.seed("这是测试币456")
+    raw = fake.requests[0].url.query.decode()
+    assert raw.startswith("symbol=%E8%BF%99%E6%98%AF")
+    assert fake.params()["symbol"] == "这是测试币456"
+    await rest.aclose()
+
+
+async def test_thirteen_symbols_are_read_one_by_one() -> None:
+    fake = FakeBinance()
+    symbols = tuple(f"S{i}USDT" for i in range(13))  # 13 x 6 = 78 <= 80
+    rest = client(fake, symbols=symbols)
+    for symbol in symbols:
+        await rest.seed(symbol)
+    assert [fake.params(i)["symbol"] for i in range(13)] == list(symbols)
+    await rest.aclose()
+
+
+async def test_fourteen_symbols_are_read_at_once_and_shared() -> None:
+    """14 x 6 = 84 > 80: one read of every symbol serves the whole seed."""
+    fake = FakeBinance()
+    symbols = tuple(f"S{i}USDT" for i in range(14))
+    rows = [REST_ROW | {"symbol": s, "orderId": i} for i, s in enumerate(symbols)]
+    other = REST_ROW | {"symbol": "BNBUSDT"}
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[*rows, other, "junk"])] * 2
+    rest = client(fake, symbols=symbols)
+    seeds = [await rest.seed(s, keep=lambda r: r) for s in symbols]
+    assert len(fake.requests) == 1 and "symbol" not in fake.params()
+    assert seeds[0].rows == [rows[0], "junk"]  # the unreadable row goes to the codec
+    assert [s.rows for s in seeds[1:]] == [[r] for r in rows[1:]]
+    assert rest.stats["seed_rows_other_symbols"] == 1
+    await rest.seed(symbols[0])  # the next seed reads again
+    assert len(fake.requests) == 2
+    await rest.aclose()
+
+
+async def test_every_symbol_is_one_read() -> None:
+    fake = FakeBinance()
+    rest = client(fake, symbols=None)
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW])]
+    progress: list[tuple[str, int, int]] = []
+    seed = await rest.seed(None, lambda *a: progress.append(a))
+    assert seed.rows == [REST_ROW] and "symbol" not in fake.params()
+    assert progress == [("*", 1, 1)]
+    await rest.aclose()
+
+
+class FakeTime:
+    """A clock the weights wait on, moved only by their sleeps."""
+
+    def __init__(self, ms: int = 1_767_225_600_000 + 30_000) -> None:
+        self.ms = ms
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.ms / 1000
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.ms += int(seconds * 1000)
+        await asyncio.sleep(0)
+
+
+def weights(budget: int, time: FakeTime, stats: Counter[str] | None = None) -> Weights:
+    return Weights(budget, lambda: time.ms, Counter() if stats is None else stats,
+                   clock=time.clock, sleep=time.sleep)
+
+
+async def test_the_budget_is_never_passed_within_a_minute() -> None:
+    """A server that counts weight per minute as Binance does: however many seeds in a
+    row, the tracker waits for the next minute instead of drawing a 429."""
+    time = FakeTime()
+    fake = FakeBinance()
+    minute_used: Counter[int] = Counter()
+
+    def counting(request: httpx.Request) -> httpx.Response:
+        minute = time.ms // 60_000
+        minute_used[minute] += p.OPEN_ORDERS_WEIGHT_ALL
+        fake.used = minute_used[minute] + 100  # another program on the IP spends 100
+        if fake.used > 1000:
+            return error(429, p.TOO_MANY_REQUESTS)
+        return fake.handle(request)
+
+    rest = client(fake, symbols=None)
+    rest.http = httpx.AsyncClient(base_url="https://x.test",
+                                  transport=httpx.MockTransport(counting))
+    rest.weights = weights(1000, time, rest.stats)
+    for _ in range(40):
+        await rest.seed(None)
+    assert max(minute_used.values()) <= 900 and len(minute_used) >= 4
+    assert rest.stats["weight_waits"] >= 3 and not rest.stats["errors_http_429"]
+    await rest.aclose()
+
+
+async def test_a_429_is_waited_out_for_its_retry_after() -> None:
+    time = FakeTime()
+    fake = FakeBinance()
+    fake.answers[p.OPEN_ORDERS] = [error(429, p.TOO_MANY_REQUESTS, **{"Retry-After": "7"})]
+    rest = client(fake)
+    rest.weights = weights(5400, time)
+    with pytest.raises(RateLimited):
+        await rest.seed("LTCBTC")
+    await rest.seed("LTCBTC")
+    assert time.slept == [7.0] and len(fake.requests) == 2
+    await rest.aclose()
+
+
+async def test_a_ban_stops_every_call_until_it_ends() -> None:
+    time = FakeTime()
+    fake = FakeBinance()
+    fake.answers[p.OPEN_ORDERS] = [error(418, p.TOO_MANY_REQUESTS, "Way too much request "
+                                         "weight used; IP banned", **{"Retry-After": "600"})]
+    rest = client(fake)
+    rest.weights = weights(5400, time)
+    with pytest.raises(RateLimited):
+        await rest.seed("LTCBTC")
+    for call in (rest.seed("LTCBTC"), rest.order_detail("LTCBTC:1"), rest.sync_clock()):
+        with pytest.raises(RateLimited, match="banned this IP"):
+            await call
+    assert len(fake.requests) == 1  # nothing reached Binance during the ban
+    time.ms += 601_000
+    await rest.seed("LTCBTC")
+    assert len(fake.requests) == 2
+    await rest.aclose()
+
+
+async def test_a_clock_refusal_measures_the_clock_again() -> None:
+    fake = FakeBinance()
+    fake.answers[p.OPEN_ORDERS] = [error(400, p.INVALID_TIMESTAMP, "Timestamp for this "
+                                         "request is outside of the recvWindow.")]
+    server = 1_767_225_600_000
+    fake.answers[p.TIME] = [httpx.Response(200, json={"serverTime": server})]
+    rest = client(fake)
+    with pytest.raises(ClockSkew):
+        await rest.seed("LTCBTC")
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert fake.requests[-1].url.path == p.TIME and rest.skew_ms < -1_000_000
+    await rest.aclose()
+
+
+@pytest.mark.parametrize(("code", "hint"), [(-2015, "Enable Reading"), (-1022, "key_type")])
+async def test_refused_credentials_say_what_to_check(code: int, hint: str) -> None:
+    fake = FakeBinance()
+    fake.answers[p.OPEN_ORDERS] = [error(401 if code == -2015 else 400, code)]
+    rest = client(fake, retries=3)
+    with pytest.raises(AuthError, match=hint):
+        await rest.seed("LTCBTC")
+    assert len(fake.requests) == 1  # not retried
+    await rest.aclose()
+
+
+async def test_a_new_orders_not_found_is_asked_again() -> None:
+    fake = FakeBinance()
+    fake.answers[p.ORDER] = [error(400, p.NO_SUCH_ORDER, "Order does not exist."),
+                             httpx.Response(200, json=REST_ROW)]
+    rest = client(fake)
+    assert await rest.order_detail("LTCBTC:1") == REST_ROW
+    assert [fake.params(i)["orderId"] for i in (0, 1)] == ["1", "1"]
+    assert fake.params()["symbol"] == "LTCBTC" and rest.stats["detail_rechecks"] == 1
+    await rest.aclose()
+
+
+async def test_not_found_twice_is_not_found() -> None:
+    fake = FakeBinance()
+    fake.answers[p.ORDER] = [error(400, p.NO_SUCH_ORDER)] * 2
+    rest = client(fake)
+    with pytest.raises(NotFound):
+        await rest.order_detail("LTCBTC:1")
+    assert len(fake.requests) == 2
+    await rest.aclose()
+
+
+async def test_archived_is_not_found_at_once() -> None:
+    fake = FakeBinance()
+    fake.answers[p.ORDER] = [error(400, p.ARCHIVED, "Order was canceled or expired with no "
+                                   "executed qty over 90 days ago and has been archived.")]
+    rest = client(fake)
+    with pytest.raises(NotFound, match="archived"):
+        await rest.order_detail("LTCBTC:1")
+    assert len(fake.requests) == 1
+    with pytest.raises(NotFound):
+        await rest.order_detail("not-an-id")
+    await rest.aclose()
+
+
+async def test_markets_and_the_unknown_symbol_named() -> None:
+    fake = FakeBinance()
+    listed = {"BTCUSDT": ("BTC", "USDT"), "ETHBTC": ("ETH", "BTC"), "X": ("Y", "Z")}
+
+    def info(request: httpx.Request) -> httpx.Response:
+        fake.requests.append(request)
+        asked = json.loads(dict(parse_qsl(request.url.query.decode()))["symbols"])
+        if any(s not in listed for s in asked):
+            return error(400, p.BAD_SYMBOL, "Invalid symbol.")
+        return httpx.Response(200, json={"symbols": [
+            {"symbol": s, "baseAsset": listed[s][0], "quoteAsset": listed[s][1],
+             "status": "TRADING"} for s in asked]})
+
+    rest = client(fake)
+    rest.http = httpx.AsyncClient(base_url="https://x.test", transport=httpx.MockTransport(info))
+    assert await rest.markets(["BTCUSDT", "ETHBTC"]) == {"BTCUSDT": ("BTC", "USDT"),
+                                                        "ETHBTC": ("ETH", "BTC")}
+    with pytest.raises(UnknownSymbol, match="'NOPE' is not a symbol Binance lists"):
+        await rest.markets(["BTCUSDT", "ETHBTC", "NOPE", "X"])
+    await rest.aclose()
+
+
+async def test_sync_clock() -> None:
+    fake = FakeBinance()
+    fake.answers[p.TIME] = [httpx.Response(200, json={"serverTime": 4_000_000_000_000})]
+    rest = client(fake)
+    await rest.sync_clock()
+    assert rest.skew_ms > 1_000_000 and int(rest.timestamp()) > 3_999_999_000_000
+    await rest.aclose()

@@ -1,0 +1,1 @@
+"""Binance Spot: its REST seed and order lookups, its WebSocket API user data stream."""
