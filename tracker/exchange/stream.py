@@ -248,7 +248,7 @@ class Stream:
     # -- replacing a connection ----------------------------------------------------------
 
     async def _until_due(self, link: Link) -> None:
-        """Until `link` is to be replaced: near the venue's age limit, or at once once the
+        """Until `link` is to be replaced: near the venue's age limit, or at once after the
         venue announced its end. What ends the link first is raised."""
         assert link.reader is not None
         handover = asyncio.create_task(link.handover.wait())
