@@ -80,8 +80,10 @@ CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reord
         "rest_trickle_ms": 0, "rest_endless": False, "rest_lag_ms": 0, "token_ttl_s": 900.0,
         "page_shift": 0, "clock_skew_ms": 0, "rest_stale_ms": 0, "stream_end": 0.0}
 # What only one venue's simulator face can do, by venue: its own options for the scenario
-# (Binance: connections that live a few seconds, so that rotations happen all along).
+# and the tracker's settings that match them (Binance: connections that live 4 s, and a
+# tracker that knows it, so that it replaces one every few seconds all along).
 VENUE_SIM_ARGS = {"binance": ("--binance-max-age", "4", "--binance-shutdown-delay", "1")}
+VENUE_ENV = {"binance": {"TRACKER_CONNECTION_MAX_AGE_S": "4"}}
 # Short enough that silent losses (a dropped push on a live connection) are repaired by
 # the daemon's own reconcile within the settle time, and that a trickling answer meets
 # the deadline of its call within a scenario.
@@ -170,6 +172,7 @@ class Scenario:
                  profiles: tuple[Profile, ...] = PROFILES) -> None:
         self.rng = random.Random(seed)
         self.profile = self.rng.choice(profiles)
+        self.env = SOAK_ENV | VENUE_ENV.get(self.profile.venue, {})
         self.result = Result(index, seed, profile=self.profile.name)
         self.workdir = workdir
         self.length = length
@@ -264,9 +267,9 @@ class Scenario:
         if self.store == "postgres":
             self.server = start_server()
             store = PostgresBook(self.server.create_database(), ACCOUNT)
-            return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV, store=store)
+            return Daemon(self.workdir, sim, profile=self.profile, env=self.env, store=store)
         self.disk = small_disk(self.workdir / "disk")
-        return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV,
+        return Daemon(self.workdir, sim, profile=self.profile, env=self.env,
                       db=(self.disk or self.workdir) / "book.db")
 
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
@@ -464,9 +467,9 @@ class Scenario:
             keys = {"TRACKER_API_KEY": secrets.token_hex(16),
                     "TRACKER_API_SECRET": secrets.token_hex(32), "TRACKER_API_MEMO": "rogue"}
             self.rogue_secrets += [keys["TRACKER_API_KEY"], keys["TRACKER_API_SECRET"]]
-            env, differs = SOAK_ENV | keys, "other API keys"
+            env, differs = self.env | keys, "other API keys"
         else:
-            env = SOAK_ENV | {"TRACKER_SYMBOLS": self.profile.symbol(SYMBOLS[0])}
+            env = self.env | {"TRACKER_SYMBOLS": self.profile.symbol(SYMBOLS[0])}
             differs = "covers symbols"
         rogue = Daemon(self.workdir, sim, profile=self.profile, env=env, store=daemon.store,
                        db=daemon.db, name=f"mismatched{len(self.rogues) + 1}")

@@ -85,3 +85,28 @@ async def test_an_ended_subscription_is_a_reconnect(stream: Stream,
     down = [e for e in taken(stream.queue) if isinstance(e, Down)]
     assert [d.cause for d in down] == [NotLive.DISCONNECTED]
     assert "eventStreamTerminated" in down[0].reason
+
+
+async def test_our_own_pings_are_answered_and_the_stream_goes_on(
+        sim: Running, control: httpx.AsyncClient) -> None:
+    """The stream's protocol pings (every 0.2 s here, every `ping_interval` in the daemon)
+    get the face's pongs, and the events keep coming after many of them: the face once
+    stopped writing on a connection at our first ping."""
+    channel = BinanceChannel(sim.ws_urls["binance"], KEYS.api_key("hmac"),
+                             KEYS.signer("hmac"), ["BTCUSDT"])
+    running = Stream(channel, asyncio.Queue(), ping_interval=0.2, silence_timeout=0.6,
+                     backoff_initial=0.05, backoff_max=0.05, auth_backoff=0.05)
+    task = asyncio.create_task(running.run())
+    try:
+        await until(lambda: running.conn_id == 1 and not running.queue.empty())
+        await asyncio.sleep(2.0)  # ten pings of ours, each needing its pong within 0.6 s
+        order = await place(control, account="hmac")
+        events: list[Event] = []
+        await until(lambda: any(isinstance(e, Push) for e in taken(running.queue, events)))
+        assert [type(e) for e in events if not isinstance(e, Push)] == [Up]
+        assert str(next(e for e in events if isinstance(e, Push)).data[0]["i"]) == str(
+            order["orderId"])
+        assert running.stats["silences"] == 0 and running.conn_id == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
