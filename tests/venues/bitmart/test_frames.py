@@ -170,6 +170,15 @@ def test_json_nested_past_the_recursion_limit_is_bad_not_a_crash() -> None:
     assert decode(deep, LIMIT, WANTED) == Unreadable(NOT_JSON, deep[:200])
 
 
+def test_an_integer_past_pythons_digit_limit_is_bad_not_a_crash() -> None:
+    """`json.loads` raises a ValueError (not a JSONDecodeError) for an integer of more
+    than 4,300 digits: it must end as a bad frame, not out of the decoder."""
+    huge = '{"table": "spot/user/order", "data": [{"size": ' + "9" * 5000 + "}]}"
+    with pytest.raises(ValueError):
+        json.loads(huge)
+    assert decode(huge, LIMIT, WANTED) == Unreadable(NOT_JSON, huge[:200])
+
+
 def test_a_binary_frame_that_is_not_deflate_is_bad_and_shown_in_hex() -> None:
     decoded = decode(NOT_DEFLATE, LIMIT, WANTED)
     assert isinstance(decoded, Unreadable)

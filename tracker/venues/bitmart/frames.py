@@ -54,7 +54,7 @@ def decode(frame: str | bytes, max_frame: int, wanted: frozenset[str] | None) ->
         return OrderPush(kept, len(updates) - len(kept))
     try:
         message = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and an integer past 4,300 digits
         return Unreadable(NOT_JSON, text[:EXCERPT])
     if not isinstance(message, dict):
         return Unexpected("unknown message", text[:EXCERPT], message)
