@@ -71,13 +71,19 @@ from harness import (
 from harness.books import BookUnderTest, PostgresBook
 from harness.flood import FeedFlood
 from harness.postgres import BIN, Postgres, client_env
+from harness.profiles import VENUES, Profile, of_venue
 from harness.sim import SYMBOLS
 from tracker.batch import COUNTERS as OUTCOMES
 
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,
         "rest_trickle_ms": 0, "rest_endless": False, "rest_lag_ms": 0, "token_ttl_s": 900.0,
-        "page_shift": 0, "clock_skew_ms": 0}
+        "page_shift": 0, "clock_skew_ms": 0, "rest_stale_ms": 0, "stream_end": 0.0}
+# What only one venue's simulator face can do, by venue: its own options for the scenario
+# and the tracker's settings that match them (Binance: connections that live 4 s, and a
+# tracker that knows it, so that it replaces one every few seconds all along).
+VENUE_SIM_ARGS = {"binance": ("--binance-max-age", "4", "--binance-shutdown-delay", "1")}
+VENUE_ENV = {"binance": {"TRACKER_CONNECTION_MAX_AGE_S": "4"}}
 # Short enough that silent losses (a dropped push on a live connection) are repaired by
 # the daemon's own reconcile within the settle time, and that a trickling answer meets
 # the deadline of its call within a scenario.
@@ -162,9 +168,11 @@ class Scenario:
     list of what can go wrong."""
 
     def __init__(self, index: int, seed: int, workdir: Path, length: float,
-                 store: str = "sqlite", keep: bool = False) -> None:
+                 store: str = "sqlite", keep: bool = False,
+                 profiles: tuple[Profile, ...] = PROFILES) -> None:
         self.rng = random.Random(seed)
-        self.profile = self.rng.choice(PROFILES)
+        self.profile = self.rng.choice(profiles)
+        self.env = SOAK_ENV | VENUE_ENV.get(self.profile.venue, {})
         self.result = Result(index, seed, profile=self.profile.name)
         self.workdir = workdir
         self.length = length
@@ -194,7 +202,8 @@ class Scenario:
         started = time.monotonic()
         rng, result = self.rng, self.result
         sim = Sim(self.workdir, "--open-orders", str(rng.randint(10, 60)),
-                  "--rate", str(rng.randint(20, 100)), "--seed", str(result.seed))
+                  "--rate", str(rng.randint(20, 100)), "--seed", str(result.seed),
+                  *VENUE_SIM_ARGS.get(self.profile.venue, ()))
         try:
             daemon = self._daemon(sim)
         except Exception as exc:  # no server for this scenario: reported, the soak goes on
@@ -258,9 +267,9 @@ class Scenario:
         if self.store == "postgres":
             self.server = start_server()
             store = PostgresBook(self.server.create_database(), ACCOUNT)
-            return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV, store=store)
+            return Daemon(self.workdir, sim, profile=self.profile, env=self.env, store=store)
         self.disk = small_disk(self.workdir / "disk")
-        return Daemon(self.workdir, sim, profile=self.profile, env=SOAK_ENV,
+        return Daemon(self.workdir, sim, profile=self.profile, env=self.env,
                       db=(self.disk or self.workdir) / "book.db")
 
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
@@ -269,6 +278,8 @@ class Scenario:
             (1, self._silence), (2, self._disconnect), (1, self._tokens), (1, self._page_shift),
             (1, self._clock_skew), (2, self._sigkill), (2, self._calm),
             (1, self._unwritable)]
+        if self.profile.venue == "binance":
+            actions.append((2, self._binance_stream))
         weights = [w for w, _ in actions]
         start = time.monotonic()
         end = start + self.length
@@ -411,6 +422,21 @@ class Scenario:
         sim.faults(page_shift=self.rng.randint(1, 3))
         sim.drop("abort")  # so that a seed runs while orders move between its pages
 
+    def _binance_stream(self, sim: Sim, daemon: Daemon) -> None:
+        """Binance's own ways for a stream to end or trail: a shutdown announced (the
+        tracker hands over to a new connection), subscriptions ended by the server (now, or
+        at a random event), and REST reads that trail the engine."""
+        kind = self.rng.choice(("shutdown", "terminate", "stream_end", "rest_stale"))
+        if kind == "shutdown":
+            sim.binance("shutdown", delay_s=self.rng.uniform(0.2, 2.0))
+        elif kind == "terminate":
+            sim.binance("terminate")
+        elif kind == "stream_end":
+            sim.faults(stream_end=self.rng.choice((0.0, 0.01, 0.05)))
+        else:
+            sim.faults(rest_stale_ms=self.rng.choice((0, 300, 900)))
+        self.result.faults[f"binance_{kind}"] += 1
+
     def _clock_skew(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(clock_skew_ms=self.rng.choice((-120_000, -5_000, 30_000, 90_000)))
         self.result.faults["clock_skew"] += 1
@@ -441,9 +467,9 @@ class Scenario:
             keys = {"TRACKER_API_KEY": secrets.token_hex(16),
                     "TRACKER_API_SECRET": secrets.token_hex(32), "TRACKER_API_MEMO": "rogue"}
             self.rogue_secrets += [keys["TRACKER_API_KEY"], keys["TRACKER_API_SECRET"]]
-            env, differs = SOAK_ENV | keys, "other API keys"
+            env, differs = self.env | keys, "other API keys"
         else:
-            env = SOAK_ENV | {"TRACKER_SYMBOLS": self.profile.symbol(SYMBOLS[0])}
+            env = self.env | {"TRACKER_SYMBOLS": self.profile.symbol(SYMBOLS[0])}
             differs = "covers symbols"
         rogue = Daemon(self.workdir, sim, profile=self.profile, env=env, store=daemon.store,
                        db=daemon.db, name=f"mismatched{len(self.rogues) + 1}")
@@ -669,11 +695,15 @@ def leaks(daemon: Daemon, secrets: tuple[str, ...] = SECRETS,
 
 
 def soak(scenarios: int, seed: int, jobs: int, length: float, keep: bool,
-         store: str = "sqlite") -> list[Result]:
+         store: str = "sqlite", venue: str | None = None) -> list[Result]:
+    """`venue`: draw each scenario's profile from that venue's only (None: every venue's)."""
+    profiles = of_venue(venue)
+
     def one(index: int) -> Result:
         workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{index}-"))
         try:
-            result = Scenario(index, seed + index, workdir, length, store, keep).run()
+            result = Scenario(index, seed + index, workdir, length, store, keep,
+                              profiles).run()
         except Exception as exc:  # its ending failed: this scenario's error, not the soak's
             result = Result(index, seed + index, error=f"{type(exc).__name__}: {exc}"[:2000])
         if result.failed or keep:
@@ -730,9 +760,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the daemon keeps its book: an SQLite file (default), or "
                              "an account of a PostgreSQL database, on a throwaway cluster "
                              "per scenario")
+    parser.add_argument("--venue", choices=VENUES, default=None,
+                        help="draw every scenario's venue from this one (default: every venue, "
+                             "and each venue's modes)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep, args.store)
+    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep, args.store,
+                   args.venue)
     command = " ".join(["python -m bench.chaos", *(sys.argv[1:] if argv is None else argv)])
     summary = {"store": args.store} | totals(results) | {
         "seconds": round(time.monotonic() - started, 1), "command": command}

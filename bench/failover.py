@@ -66,6 +66,7 @@ from bench.chaos import (
 from harness import PROFILES, Daemon, Sim, divergences
 from harness.books import PostgresBook
 from harness.postgres import Postgres
+from harness.profiles import VENUES, Profile, of_venue
 from harness.sim import SYMBOLS
 from tracker.batch import COUNTERS as OUTCOMES
 from tracker.postgres.migrate import LOCKERS
@@ -157,10 +158,10 @@ class Tracker:
 class Scenario:
     """One seeded run: its server, simulator, two trackers and what happened to them."""
 
-    def __init__(self, index: int, seed: int, workdir: Path, length: float | None = None
-                 ) -> None:
+    def __init__(self, index: int, seed: int, workdir: Path, length: float | None = None,
+                 profiles: tuple[Profile, ...] = PROFILES) -> None:
         self.rng = random.Random(seed)
-        self.profile = self.rng.choice(PROFILES)
+        self.profile = self.rng.choice(profiles)
         self.result = Result(index, seed, profile=self.profile.name)
         self.workdir = workdir
         self.length = length if length is not None else self.rng.uniform(20.0, 30.0)
@@ -560,15 +561,18 @@ def writing_terms(events: list[dict[str, Any]], cuts: list[float], ended: float,
 
 
 def soak(scenarios: int, seed: int, jobs: int, length: float | None = None,
-         keep: bool = False, out: Callable[[str], None] | None = None) -> list[Result]:
+         keep: bool = False, out: Callable[[str], None] | None = None,
+         venue: str | None = None) -> list[Result]:
     """Run the scenarios, `jobs` at a time; each one's line goes to `out` as it ends
-    (stdout, flushed, by default)."""
+    (stdout, flushed, by default). `venue`: draw each scenario's profile from that venue's
+    only (None: every venue's)."""
     say = out or (lambda line: print(line, flush=True))
+    profiles = of_venue(venue)
 
     def one(index: int) -> Result:
         workdir = Path(tempfile.mkdtemp(prefix=f"failover-{index}-"))
         try:
-            result = Scenario(index, seed + index, workdir, length).run()
+            result = Scenario(index, seed + index, workdir, length, profiles).run()
         except Exception as exc:  # its ending failed: this scenario's error, not the soak's
             result = Result(index, seed + index, error=f"{type(exc).__name__}: {exc}"[:2000])
         if result.failed or keep:
@@ -614,9 +618,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=float, default=None,
                         help="seconds of faults each (default: 20-30, drawn from the seed)")
     parser.add_argument("--keep", action="store_true", help="keep every scenario's logs")
+    parser.add_argument("--venue", choices=VENUES, default=None,
+                        help="draw every scenario's venue from this one (default: every venue)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep)
+    results = soak(args.scenarios, args.seed, args.jobs, args.length, args.keep,
+                   venue=args.venue)
     command = " ".join(["python -m bench.failover", *(sys.argv[1:] if argv is None else argv)])
     summary = totals(results) | {"seconds": round(time.monotonic() - started, 1),
                                  "command": command}

@@ -81,5 +81,11 @@ BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", "seed
                      "detail_v4", _bitmart_keys)
 BINANCE = Profile("binance", "binance", {}, "v3", "seed", "detail", _binance_keys,
                   symbol=_joined, book_id=_symbol_id, ws_key="binance_ws_url", paged=False)
-PROFILES = (BITMART_V2, BITMART_V4)
+PROFILES = (BITMART_V2, BITMART_V4, BINANCE)
 BY_NAME = {p.name: p for p in PROFILES}
+VENUES = tuple(dict.fromkeys(p.venue for p in PROFILES))
+
+
+def of_venue(venue: str | None) -> tuple[Profile, ...]:
+    """The profiles of one venue (None: every venue's), for a soak that draws from them."""
+    return tuple(p for p in PROFILES if venue in (None, p.venue))

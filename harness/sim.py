@@ -132,5 +132,9 @@ class Sim:
             "base64": base64.b64encode(frame).decode()}
         return int(self._call("POST", "/ws/send", body)["sent"])
 
+    def binance(self, call: str, **body: Any) -> dict[str, Any]:
+        """One of the Binance face's control calls (`shutdown`, `terminate`, `revoke`)."""
+        return self._call("POST", f"/binance/{call}", body)
+
     def expire_tokens(self) -> int:
         return int(self._call("POST", "/tokens/expire", {})["expired"])

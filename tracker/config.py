@@ -93,11 +93,13 @@ class Config:
         300.0, "seconds for one symbol's whole seed, every page of every pass; past it the "
         "seed is abandoned (log `seed_deadline`, `tracker_seed_deadlines_total`) and the "
         "splice is tried again", above=0)
-    ping_interval: float = setting(10.0, "seconds between text `ping`s (must stay under the "
-                                   "venue's idle cut: BitMart's 20 s; Binance, which pings the "
-                                   "tracker instead, takes protocol pings under 60 s)",
-                                   above=0)
-    silence_timeout: float = setting(20.0, "reconnect when nothing arrives for this long",
+    ping_interval: float = setting(10.0, "seconds between keep-alive pings: the venue's text "
+                                   "`ping`, or a WebSocket ping where the venue pings the "
+                                   "client itself (Binance); under the venue's idle cut "
+                                   "(BitMart's 20 s, Binance's 60 s)", above=0)
+    silence_timeout: float = setting(20.0, "reconnect when nothing arrives for this long; where "
+                                     "the venue pings the client itself, when a WebSocket ping "
+                                     "has no answer for this long (a quiet link is kept)",
                                      above=0)
     backoff_initial: float = setting(0.5, "first reconnect back-off, exponential with full "
                                      "jitter")

@@ -380,7 +380,7 @@ async def _read_loop(session: Session) -> None:
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return
         if msg.type == WSMsgType.PING:
-            session.out.put_nowait(("pong", msg.data))
+            session.out.put_nowait(("pong", bytes(msg.data)))  # aiohttp gives a bytearray
         elif msg.type == WSMsgType.PONG:
             # A pong counts when it answers the last ping; an unsolicited one does not.
             if session.ping_payload is not None and bytes(msg.data) == session.ping_payload:

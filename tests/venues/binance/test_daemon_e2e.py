@@ -72,3 +72,21 @@ def test_orders_closed_just_before_a_reconnect_are_not_seeded_open(lab: Lab) -> 
         sim.faults(push_drop=0.0)
         epoch = daemon.wait_live(30, epoch_above=epoch).state["epoch"]
         daemon.wait_converged(sim, timeout=4)
+
+
+def test_connections_replaced_by_age_and_at_a_shutdown_keep_the_book_live(lab: Lab) -> None:
+    """Binance cuts a connection at its age (here 3 s, and the tracker told so) and after
+    announcing a shutdown: the tracker subscribes the next one first, so the book stays
+    live through every replacement (one splice, no reconnect) and misses no order."""
+    sim = lab.sim("--binance-max-age", "3", "--binance-shutdown-delay", "1", "--rate", "20",
+                  "--open-orders", "5", "--seed", "33")
+    daemon = lab.daemon(sim, profile=BINANCE, env={"TRACKER_CONNECTION_MAX_AGE_S": "3"})
+    daemon.start().wait_live(60)
+    time.sleep(4.0)
+    sim.binance("shutdown", delay_s=1.0)
+    time.sleep(4.0)
+    sim.flow(0)
+    book = daemon.wait_converged(sim)
+    assert (book.state["epoch"], book.state["reconnects"]) == (1, 0), book.state
+    log = daemon.tail(2000)
+    assert log.count('"stream_rotated"') >= 3 and '"stream_handover"' in log, log[-3000:]

@@ -286,10 +286,8 @@ async def test_pushes_before_the_last_ack_are_reported_once_up_and_counted_once(
         assert isinstance(await next_event(queue), Up)
         pushed = await next_event(queue)
         assert isinstance(pushed, Push) and pushed.data == [BTC]
-        # An object with a table, though not a string one, is no answer either: it waits
-        # with the pushes, and is then judged as any frame is.
-        odd = await next_event(queue)
-        assert isinstance(odd, BadEvent) and odd.reason == "unknown message"
+        # A frame that is no push is an answer, whatever it holds (the core knows no
+        # venue's shapes): the subscribe waits on past one that acks no topic of its own.
         assert (stream.stats["pushes"], stream.stats["ignored"]) == (1, 1)
 
 

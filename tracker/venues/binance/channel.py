@@ -26,12 +26,12 @@ from tracker.venues.binance.signing import Signer, ws_payload
 
 class BinanceChannel:
     ping = None  # Binance pings the client (every 20 s), not the other way round
-    max_age_s = p.MAX_CONNECTION_AGE_S  # it cuts a connection at 24 h
 
     def __init__(self, url: str, api_key: str, key: Signer, symbols: list[str] | None, *,
                  logon: bool = False, recv_window_ms: int = p.RECV_WINDOW_MS,
-                 max_frame: int = 1 << 20) -> None:
+                 max_frame: int = 1 << 20, max_age_s: float = p.MAX_CONNECTION_AGE_S) -> None:
         self.url = url
+        self.max_age_s = max_age_s  # Binance cuts a connection at 24 h
         self.api_key = api_key
         self.key = key
         # None: every symbol is wanted, and nothing is filtered. Binance's stream is the

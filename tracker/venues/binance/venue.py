@@ -51,6 +51,11 @@ class Settings:
         "lag unquantified): a splice reads the open orders this long after subscribing, so "
         "an order closed just before is not seeded open with no event left to close it",
         low=0, high=60_000, why="a splice waits this long")
+    connection_max_age_s: float = setting(
+        protocol.MAX_CONNECTION_AGE_S, "Binance: the age at which Binance cuts a WebSocket API "
+        "connection (24 h); the tracker subscribes a new one shortly before and lets the old "
+        "one go, with no moment not live. Lower it only to see that happen",
+        above=0, shown="86400 (24 h)")
     weight_budget: int = setting(
         5400, "Binance: the request weight a minute (`X-MBX-USED-WEIGHT-1M`, counted per IP) "
         "the tracker's calls may bring the IP to; it waits for the next minute rather than "
@@ -156,7 +161,8 @@ class Binance:
         own: Settings = config.venue_settings
         api_key, key = key_of(config)
         return BinanceChannel(config.ws_url, api_key, key, symbols, logon=own.ws_auth == "logon",
-                              recv_window_ms=own.recv_window_ms, max_frame=config.max_frame)
+                              recv_window_ms=own.recv_window_ms, max_frame=config.max_frame,
+                              max_age_s=own.connection_max_age_s)
 
 
 VENUE = Binance()
