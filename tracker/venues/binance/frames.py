@@ -27,6 +27,7 @@ from tracker.frames import (
 )
 from tracker.reasons import NotLive
 from tracker.venues.binance import protocol as p
+from tracker.venues.binance.codec import report_frame
 
 _IGNORED = OrderPush([], 1)  # an event of no order's state: counted, nothing queued
 
@@ -70,9 +71,17 @@ def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
             frame = frame.decode()
         except UnicodeDecodeError:
             return Unreadable("frame is not UTF-8", frame[:EXCERPT].hex())
+    if (update := report_frame(frame)) is not None:  # read whole by the codec's fast path
+        return OrderPush([update], 0) if wanted is None or update.symbol in wanted else _IGNORED
+    return read(frame, wanted)
+
+
+def read(frame: str, wanted: frozenset[str] | None) -> Frame:
+    """What one frame is, read by `json.loads`: the authority that the codec's fast path
+    (`report_frame`) keeps equal to, and the reader of every frame that path leaves."""
     try:
         message = json.loads(frame)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, or an integer of too many digits
         return Unreadable(NOT_JSON, frame[:EXCERPT])
     if not isinstance(message, dict):
         return Unexpected("unknown message", frame[:EXCERPT], message)
