@@ -24,11 +24,11 @@ from simulator.faces.binance.auth import (
 )
 from simulator.faces.binance.venue import VENUE_KEY, Venue, error
 from simulator.faces.binance.wire import client_id, execution_report
+from simulator.pushes import Pushes
 from simulator.state import AccountState, PushSink
 from simulator.store import AMENDED, ENDED, OrderChange
 from tracker.venues.binance import protocol, signing
 
-REORDER_HOLD_S = 0.5  # a held-back event goes out after the next one, or after this
 MAX_MESSAGE = 64 * 1024
 
 
@@ -61,7 +61,7 @@ class Session:
         self.loop = asyncio.get_running_loop()
         self.connected_ms = self.sim.now_ms()
         self.out: asyncio.Queue[tuple[str, str | bytes] | None] = asyncio.Queue()
-        self.held: str | None = None
+        self.pushes = Pushes(self.sim, self.loop, self.send_push)
         self.writer: asyncio.Task[None] | None = None
         self.ping_payload: bytes | None = None
         self.heard_pong = self.loop.time()
@@ -76,6 +76,9 @@ class Session:
 
     def send_raw(self, frame: str | bytes) -> None:
         self.out.put_nowait(("raw", frame))
+
+    def send_push(self, frame: str | bytes) -> None:
+        self.out.put_nowait(("push", frame))
 
     def _limits(self) -> dict[str, Any]:
         if not self.rate_limits:
@@ -138,38 +141,8 @@ class Session:
             original = venue.replaced_ids.get(order.order_id, "")
         quote = order.symbol.split("_", 1)[1]
         event = execution_report(change, sim.now_ms(), quote, client, original)
-        self._deliver(json.dumps({"subscriptionId": subscription, "event": event},
-                                 ensure_ascii=False))
-
-    def _deliver(self, text: str) -> None:
-        sim, faults = self.sim, self.sim.faults
-        sim.stats["pushes_generated"] += 1
-        if sim.chance(faults.push_drop, "push_drop"):
-            return
-        copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
-        for _ in range(copies):
-            if faults.push_delay_ms:
-                sim.injected["push_delay"] += 1
-                delay = sim.fault_rng.uniform(0, faults.push_delay_ms) / 1000
-                self.loop.call_later(delay, self._release, text)
-            else:
-                self._release(text)
-
-    def _release(self, text: str) -> None:
-        if self.held is not None:
-            held, self.held = self.held, None
-            self.out.put_nowait(("push", text))
-            self.out.put_nowait(("push", held))
-        elif self.sim.chance(self.sim.faults.push_reorder, "push_reorder"):
-            self.held = text
-            self.loop.call_later(REORDER_HOLD_S, self._flush_held, text)
-        else:
-            self.out.put_nowait(("push", text))
-
-    def _flush_held(self, text: str) -> None:
-        if self.held is text:
-            self.held = None
-            self.out.put_nowait(("push", text))
+        self.pushes.deliver(json.dumps({"subscriptionId": subscription, "event": event},
+                                       ensure_ascii=False))
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -196,8 +169,8 @@ class Session:
         self.topics.pop(str(number), None)
         account.push_sinks.discard(sink)
         if notify:
-            self.out.put_nowait(("push", json.dumps({"subscriptionId": number, "event": {
-                "e": protocol.STREAM_TERMINATED, "E": self.sim.now_ms()}})))
+            self.send_push(json.dumps({"subscriptionId": number, "event": {
+                "e": protocol.STREAM_TERMINATED, "E": self.sim.now_ms()}}))
 
     def end_all(self, account: AccountState | None = None, notify: bool = True) -> int:
         numbers = [n for n, (a, _) in self.subscriptions.items() if account in (None, a)]
@@ -219,8 +192,8 @@ class Session:
 
     def announce_shutdown(self, delay_s: float) -> None:
         """`serverShutdown`, then the connection is closed `delay_s` later."""
-        self.out.put_nowait(("push", json.dumps({"event": {
-            "e": protocol.SERVER_SHUTDOWN, "E": self.sim.now_ms()}})))
+        self.send_push(json.dumps({"event": {
+            "e": protocol.SERVER_SHUTDOWN, "E": self.sim.now_ms()}}))
         if self.closing is None:
             self.closing = asyncio.create_task(self._close_later(delay_s))
 

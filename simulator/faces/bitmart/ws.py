@@ -12,6 +12,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.faces.bitmart.venue import VENUE_KEY, Venue
 from simulator.faces.bitmart.wire import push_row
+from simulator.pushes import Pushes
 from simulator.state import AccountState, Simulator
 from simulator.store import OrderChange
 from tracker.venues.bitmart import protocol, signing
@@ -21,7 +22,6 @@ MAX_CONNECTS_PER_MINUTE = 30
 MAX_ARGS_BYTES = 4096
 MAX_MESSAGES_PER_10S = 100
 LOGIN_WINDOW_MS = 60_000
-REORDER_HOLD_S = 0.5  # a held-back push goes out after the next one, or after this
 
 
 def routes() -> list[web.RouteDef]:
@@ -56,8 +56,8 @@ class Session:
         self.topics: dict[str, str] = {}  # topic -> the `table` its pushes carry
         # (kind, frame): kind is "event" (text reply), "push" or "pong" (a pong frame).
         self.out: asyncio.Queue[tuple[str, str | bytes] | None] = asyncio.Queue()
-        self.held: str | bytes | None = None
         self.loop = asyncio.get_running_loop()
+        self.pushes = Pushes(sim, self.loop, self.send_push)
         self.recent: deque[float] = deque()
         self.writer: asyncio.Task[None] | None = None
 
@@ -78,6 +78,9 @@ class Session:
     def send_raw(self, frame: str | bytes) -> None:
         self.out.put_nowait(("raw", frame))
 
+    def send_push(self, frame: str | bytes) -> None:
+        self.out.put_nowait(("push", frame))
+
     def offer(self, change: OrderChange) -> None:
         """A change to one of this connection's account's orders (the only ones it is
         offered): pushed if a topic covers its symbol."""
@@ -87,38 +90,10 @@ class Session:
             if topic == protocol.ALL_SYMBOLS or topic.endswith(":" + symbol):
                 row = push_row(change, self.account.store.symbols[symbol],
                                self.sim.settings.amounts)
-                self._deliver(json.dumps({"table": table, "data": [row]}))
-
-    def _deliver(self, text: str) -> None:
-        sim, faults = self.sim, self.sim.faults
-        sim.stats["pushes_generated"] += 1
-        if sim.chance(faults.push_drop, "push_drop"):
-            return
-        frame: str | bytes = protocol.deflate(text.encode()) if sim.settings.compress else text
-        copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
-        for _ in range(copies):
-            if faults.push_delay_ms:
-                sim.injected["push_delay"] += 1
-                delay = sim.fault_rng.uniform(0, faults.push_delay_ms) / 1000
-                self.loop.call_later(delay, self._release, frame)
-            else:
-                self._release(frame)
-
-    def _release(self, frame: str | bytes) -> None:
-        if self.held is not None:
-            held, self.held = self.held, None
-            self.out.put_nowait(("push", frame))
-            self.out.put_nowait(("push", held))
-        elif self.sim.chance(self.sim.faults.push_reorder, "push_reorder"):
-            self.held = frame
-            self.loop.call_later(REORDER_HOLD_S, self._flush_held, frame)
-        else:
-            self.out.put_nowait(("push", frame))
-
-    def _flush_held(self, frame: str | bytes) -> None:
-        if self.held is frame:
-            self.held = None
-            self.out.put_nowait(("push", frame))
+                text = json.dumps({"table": table, "data": [row]})
+                frame: str | bytes = (protocol.deflate(text.encode())
+                                      if self.sim.settings.compress else text)
+                self.pushes.deliver(frame)
 
     async def write_loop(self) -> None:
         while (item := await self.out.get()) is not None:

@@ -1,0 +1,62 @@
+"""A connection's outgoing pushes through the push faults: dropped, duplicated, delayed,
+held back behind the next one.
+
+When a fault fires, and what it does to the order of a connection's pushes, is the same for
+every venue, so it is written once, here; a face says only how it spells a push and how it
+queues a frame for its connection. The faults draw from the simulator's seeded fault RNG in
+a fixed order (drop, duplicate, then per copy delay and reorder), so a scenario replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from simulator.state import Simulator
+
+REORDER_HOLD_S = 0.5  # a held-back push goes out after the next one, or after this
+
+Frame = str | bytes
+
+
+class Pushes:
+    """One connection's pushes: `deliver` takes a push as the face spells it, and `put`
+    queues each frame that survives the faults on the connection's outgoing queue."""
+
+    def __init__(self, sim: Simulator, loop: asyncio.AbstractEventLoop,
+                 put: Callable[[Frame], None]) -> None:
+        self.sim = sim
+        self.loop = loop
+        self.put = put
+        self.held: Frame | None = None  # the push held back by `push_reorder`
+
+    def deliver(self, frame: Frame) -> None:
+        sim, faults = self.sim, self.sim.faults
+        sim.stats["pushes_generated"] += 1
+        if sim.chance(faults.push_drop, "push_drop"):
+            return
+        copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
+        for _ in range(copies):
+            if faults.push_delay_ms:
+                sim.injected["push_delay"] += 1
+                delay = sim.fault_rng.uniform(0, faults.push_delay_ms) / 1000
+                self.loop.call_later(delay, self._release, frame)
+            else:
+                self._release(frame)
+
+    def _release(self, frame: Frame) -> None:
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.put(frame)
+            self.put(held)
+        elif self.sim.chance(self.sim.faults.push_reorder, "push_reorder"):
+            self.held = frame
+            self.loop.call_later(REORDER_HOLD_S, self._flush_held, frame)
+        else:
+            self.put(frame)
+
+    def _flush_held(self, frame: Frame) -> None:
+        # Only if it is still held: the next push may have released it already.
+        if self.held is frame:
+            self.held = None
+            self.put(frame)
