@@ -34,9 +34,14 @@ LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since \d\d:\d\d:\d\d UTC \| (\d+) 
 VERDICT = re.compile(r"the book matches the exchange: \d+ open orders, all exact")
 
 
-def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("venue", "symbol"), [("bitmart", "BTC_USDT"), ("binance", "BTCUSDT")])
+def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path, venue: str,
+                                                                symbol: str) -> None:
+    """`tracker demo --venue V` (`make demo VENUE=V`): the simulator's face of that venue
+    and a tracker of it; the verdict compares by the ids the venue gave."""
     db = tmp_path / "book.db"
-    proc = subprocess.Popen([*DEMO, "--db", str(db)], cwd=REPO, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*DEMO, "--venue", venue, "--db", str(db)], cwd=REPO,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
 
@@ -65,6 +70,7 @@ def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path) 
                                 capture_output=True, text=True, timeout=30)
         assert status.returncode == 0 and status.stdout.startswith("live"), status
         assert any("duplicate: updates the book had already applied" in s for s in seen)
+        assert f"{symbol} " in live[-1][2], live[-1][0]  # the symbols as the venue writes them
         for match in live:
             per_symbol = [int(part.rsplit(" ", 1)[1]) for part in match[2].split(", ")]
             assert sum(per_symbol) == int(match[1]), match[0]  # one number, from one read
