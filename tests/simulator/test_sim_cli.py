@@ -114,14 +114,20 @@ def test_amounts_option_picks_the_style(tmp_path: Path, args: list[str], price: 
     assert proc.returncode == 0
 
 
-def test_the_block_it_prints_runs_the_tracker_against_it_as_is(tmp_path: Path) -> None:
-    """`tracker sim` prints, at start, the lines `tracker run` needs (the URLs, with the
-    WebSocket's `?protocol=1.1`, the demo keys, the symbols); pasted into a shell of their
-    own, with nothing else set, they make a tracker whose book goes live with the
-    simulator's orders and follows its flow."""
+@pytest.mark.parametrize("venue", ["bitmart", "binance"])
+def test_the_block_it_prints_runs_the_tracker_against_it_as_is(tmp_path: Path,
+                                                              venue: str) -> None:
+    """`tracker sim --venue V` prints, at start, the lines `tracker run` needs for that face
+    (the venue, the URLs, with the WebSocket's path and query, the demo keys the venue takes,
+    the symbols as it writes them); pasted into a shell of their own, with nothing else
+    set, they make a tracker whose book goes live with the simulator's orders and follows
+    its flow."""
     from harness import clean_env, eventually, read_book
+    from harness.profiles import BINANCE, BITMART_V2
 
-    sim = subprocess.Popen([*TRACKER, "sim", "--port", "0", "--open-orders", "4", "--rate", "5"],
+    profile = BINANCE if venue == "binance" else BITMART_V2
+    sim = subprocess.Popen([*TRACKER, "sim", "--port", "0", "--open-orders", "4", "--rate", "5",
+                            "--venue", venue],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=clean_env())
     daemon: subprocess.Popen[str] | None = None
@@ -130,8 +136,10 @@ def test_the_block_it_prints_runs_the_tracker_against_it_as_is(tmp_path: Path) -
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in sim.stdout or ()],
                          daemon=True).start()
-        printed = [lines.get(timeout=15) for _ in range(7)]
+        printed = [lines.get(timeout=15) for _ in range(7 + (venue != "bitmart"))]
         block = "".join(printed[1:])
+        assert ("TRACKER_VENUE=binance" in block) == (venue == "binance"), block
+        assert ("TRACKER_API_MEMO" in block) == (venue == "bitmart"), block
         assert printed[-1] == "# then: tracker run --db orders.db\n", printed
         control = printed[0].split("control ")[1].strip()
         db = tmp_path / "orders.db"
@@ -156,7 +164,8 @@ def test_the_block_it_prints_runs_the_tracker_against_it_as_is(tmp_path: Path) -
 
         def exact() -> None:
             truth = httpx.get(f"{control}/truth", params={"open": 1}, timeout=5).json()
-            assert read_book(db).open_ids == {o["orderId"] for o in truth["orders"]}
+            assert read_book(db).open_ids == {profile.book_id(o["symbol"], o["orderId"])
+                                              for o in truth["orders"]}
 
         eventually(exact, 30, "the book equals the simulator's open orders", interval=0.3)
     finally:
