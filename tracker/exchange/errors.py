@@ -45,6 +45,11 @@ class NotFound(ExchangeError):
     retryable = False
 
 
+class TooLarge(ExchangeError):
+    """An answer past `rest_max_bytes`: retried as any failure (an answer that never ends
+    may end sooner next time), unless the caller can ask for less."""
+
+
 class UnknownSymbol(ExchangeError):
     """A configured symbol the venue does not list: no retry can help, and a tracker
     started with it exits 78 (configuration) rather than keep a book that cannot be whole."""

@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 import structlog
 
-from tracker.exchange.errors import BadResponse, ExchangeError, RateLimited, Unreachable
+from tracker.exchange.errors import (
+    BadResponse,
+    ExchangeError,
+    RateLimited,
+    TooLarge,
+    Unreachable,
+)
 from tracker.exchange.ratelimit import Pacer
 
 log = structlog.get_logger("tracker.rest")
@@ -105,8 +111,8 @@ class HttpClient:
         self.stats["errors_too_large"] += 1
         log.warning("rest_too_large", call=what, max_bytes=self.max_bytes,
                     content_length=declared)
-        return ExchangeError(f"{what}: answer larger than {self.max_bytes} bytes "
-                             "(rest_max_bytes)")
+        return TooLarge(f"{what}: answer larger than {self.max_bytes} bytes "
+                        "(rest_max_bytes)")
 
     async def _measure_skew(self, path: str, *keys: str) -> None:
         """The server's clock minus ours, from the answer's `keys` (a path into objects)."""

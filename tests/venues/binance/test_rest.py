@@ -299,3 +299,23 @@ async def test_sync_clock() -> None:
     await rest.sync_clock()
     assert rest.skew_ms > 1_000_000 and int(rest.timestamp()) > 3_999_999_000_000
     await rest.aclose()
+
+
+async def test_a_read_of_every_symbol_too_large_falls_back_to_one_symbol_at_a_time() -> None:
+    """Binance has no pages: an answer for every symbol past `rest_max_bytes` is not asked
+    again (each try costs 80 and the whole answer), and the seed reads one symbol at a
+    time, then and from now on."""
+    fake = FakeBinance()
+    symbols = tuple(f"S{i}USDT" for i in range(14))
+    rows = [REST_ROW | {"symbol": s, "orderId": i} for i, s in enumerate(symbols)]
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=rows * 50),
+                                   *(httpx.Response(200, json=[r]) for r in rows * 2)]
+    rest = client(fake, symbols=symbols, retries=3, max_bytes=len(json.dumps(rows)) * 10)
+    seeds = [await rest.seed(s, keep=lambda r: r) for s in symbols]
+    assert [s.rows for s in seeds] == [[r] for r in rows]
+    assert "symbol" not in fake.params(0)
+    assert [fake.params(i)["symbol"] for i in range(1, 15)] == list(symbols)
+    assert rest.stats["seed_per_symbol"] == 1 and rest.stats["errors_too_large"] == 1
+    await rest.seed(symbols[0])  # the next seed too
+    assert fake.params()["symbol"] == symbols[0] and len(fake.requests) == 16
+    await rest.aclose()

@@ -24,6 +24,7 @@ from tracker.exchange.errors import (
     ExchangeError,
     NotFound,
     RateLimited,
+    TooLarge,
     UnknownSymbol,
 )
 from tracker.exchange.http import Answer, HttpClient, now_ms, parse_json
@@ -44,6 +45,12 @@ RECHECK_S = 2.0
 # A seed's symbols are served from one read of every symbol for at most this long: a seed
 # cut short leaves rows no later seed may take as current.
 ROUND_FRESH_S = 60.0
+
+
+class _AskForLess(TooLarge):
+    """Too large, and not worth asking again as it was: the caller will ask for less."""
+
+    retryable = False
 
 
 class _NoSuchOrder(NotFound):
@@ -73,9 +80,18 @@ class BinanceRest(HttpClient):
     # -- calls -------------------------------------------------------------------------
 
     async def _get(self, path: str, params: list[tuple[str, object]], weight: int, *,
-                   signed: bool = True) -> Any:
-        return await self._retrying(f"GET {path}",
-                                    lambda: self._once(path, params, weight, signed))
+                   signed: bool = True, smaller: bool = False) -> Any:
+        """`smaller`: the caller can ask for less (one symbol at a time), so an answer past
+        `rest_max_bytes` is not asked again as it was."""
+        async def attempt() -> Any:
+            try:
+                return await self._once(path, params, weight, signed)
+            except TooLarge as exc:
+                if smaller:
+                    raise _AskForLess(str(exc)) from None
+                raise
+
+        return await self._retrying(f"GET {path}", attempt)
 
     async def _once(self, path: str, params: list[tuple[str, object]], weight: int,
                     signed: bool) -> Any:
@@ -136,7 +152,8 @@ class BinanceRest(HttpClient):
     async def _open_orders(self, symbol: str | None) -> list[Any]:
         params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
         weight = p.OPEN_ORDERS_WEIGHT_ALL if symbol is None else p.OPEN_ORDERS_WEIGHT_SYMBOL
-        rows = await self._get(p.OPEN_ORDERS, params, weight)
+        rows = await self._get(p.OPEN_ORDERS, params, weight,
+                               smaller=symbol is None and self.symbols is not None)
         if not isinstance(rows, list):
             raise BadResponse("openOrders answer is not a list")
         return rows
@@ -146,13 +163,22 @@ class BinanceRest(HttpClient):
         """One symbol's open orders (None: every symbol's), in one answer: Binance has no
         pages. With more configured symbols than one read of all costs, the first symbol
         of a seed reads every symbol and the others are served from that answer."""
+        if symbol is not None and self.whole and (
+                symbol not in self._round or time.monotonic() - self._round_at > ROUND_FRESH_S):
+            # a new seed (or one cut short, begun again)
+            try:
+                self._round = self._sorted(await self._open_orders(None), symbol)
+                self._round_at = time.monotonic()
+            except _AskForLess as exc:
+                # Binance has no pages: the one way to ask for less is a symbol at a time,
+                # at 6 each, from now on.
+                self.whole, self._round = False, {}
+                self.stats["seed_per_symbol"] += 1
+                log.warning("seed_per_symbol", reason=str(exc)[:200],
+                            effect="every symbol read on its own from now on")
         if symbol is None or not self.whole:
             rows = await self._open_orders(symbol)
         else:
-            if symbol not in self._round or time.monotonic() - self._round_at > ROUND_FRESH_S:
-                # a new seed (or one cut short, begun again)
-                self._round = self._sorted(await self._open_orders(None), symbol)
-                self._round_at = time.monotonic()
             rows = self._round.pop(symbol)
         if progress:
             progress(symbol or "*", len(rows), len(rows))
