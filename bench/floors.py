@@ -121,27 +121,17 @@ async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, req
     assert isinstance(rest, BinanceRest)
     plan: list[str | None] = [None] if rest.whole else list(symbols)
     await rest.aclose()
+    headers = {binance.API_KEY_HEADER: env["TRACKER_API_KEY"]}
+    async with httpx.AsyncClient(base_url=rest_url, timeout=60) as http:
+        found = await _binance_reads(http, plan, headers, key, config, budget)
+        if plan == [None] and found[1] > config.rest_max_bytes:
+            # Past rest_max_bytes the daemon reads a symbol at a time, as a client that
+            # knew the size would from the start: the floor is those reads.
+            plan = list(symbols)
+            found = await _binance_reads(http, plan, headers, key, config, budget)
+    io_s, read = found
     each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
             else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
-    headers = {binance.API_KEY_HEADER: env["TRACKER_API_KEY"]}
-    io_s, used, window = 0.0, 0, time.monotonic()
-    read = 0
-    async with httpx.AsyncClient(base_url=rest_url, timeout=60) as http:
-        for symbol in plan:
-            if used + each > budget:  # the minute's budget is spent: wait for the next one
-                await asyncio.sleep(max(window + 60 - time.monotonic(), 0))
-                used, window = 0, time.monotonic()
-            params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
-            params += [("recvWindow", config.venue_settings.recv_window_ms),
-                       ("timestamp", int(time.time() * 1000))]
-            query = binance_signing.payload(params)
-            url = f"{binance.OPEN_ORDERS}?{query}&signature={quote(key.sign(query), safe='')}"
-            started = time.perf_counter()
-            response = await http.get(url, headers=headers)
-            response.raise_for_status()
-            read += len(response.content)  # read, not parsed
-            io_s += time.perf_counter() - started
-            used += each
     weight = each * len(plan)
     forced_s = 60.0 * (math.ceil(weight / budget) - 1)
     lag_s = config.venue_settings.rest_lag_ms / 1000
@@ -150,3 +140,29 @@ async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, req
         "open_orders_requests": len(plan), "weight": weight, "weight_budget": budget,
         "floor_bytes": read, "floor_io_s": round(io_s, 3),
         "weight_forced_s": round(forced_s, 2)}
+
+
+async def _binance_reads(http: httpx.AsyncClient, plan: list[str | None],
+                         headers: dict[str, str], key: Any, config: Any,
+                         budget: int) -> tuple[float, int]:
+    """The plan's openOrders reads, each once the minute's weight budget allows it: their
+    own time (the waits left out) and the bytes read."""
+    each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
+            else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
+    io_s, used, window, read = 0.0, 0, time.monotonic(), 0
+    for symbol in plan:
+        if used + each > budget:  # the minute's budget is spent: wait for the next one
+            await asyncio.sleep(max(window + 60 - time.monotonic(), 0))
+            used, window = 0, time.monotonic()
+        params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
+        params += [("recvWindow", config.venue_settings.recv_window_ms),
+                   ("timestamp", int(time.time() * 1000))]
+        query = binance_signing.payload(params)
+        url = f"{binance.OPEN_ORDERS}?{query}&signature={quote(key.sign(query), safe='')}"
+        started = time.perf_counter()
+        response = await http.get(url, headers=headers)
+        response.raise_for_status()
+        read += len(response.content)  # read, not parsed
+        io_s += time.perf_counter() - started
+        used += each
+    return io_s, read
