@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from aiohttp import web
+
 from simulator.state import Simulator
 
 REORDER_HOLD_S = 0.5  # a held-back push goes out after the next one, or after this
@@ -60,3 +62,31 @@ class Pushes:
         if self.held is frame:
             self.held = None
             self.put(frame)
+
+
+async def write(sim: Simulator, ws: web.WebSocketResponse,
+                out: asyncio.Queue[tuple[str, Frame] | None]) -> None:
+    """A connection's writer, the same on every face: each queued `(kind, frame)` in order
+    until None (`push`, `ping`, `pong`, or any other kind of frame: text as text, bytes as
+    binary), all swallowed while the `ws_silent` fault holds, and the end of the connection
+    taken quietly."""
+    while (item := await out.get()) is not None:
+        kind, frame = item
+        if sim.faults.ws_silent:
+            sim.injected["ws_silent_frame"] += 1
+            continue
+        # A pong echoes the peer's ping, which aiohttp hands over as a bytearray.
+        data = frame.encode() if isinstance(frame, str) else bytes(frame)
+        try:
+            if kind == "ping":
+                await ws.ping(data)
+            elif kind == "pong":
+                await ws.pong(data)
+            elif isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+        except (ConnectionError, RuntimeError):
+            return
+        if kind == "push":
+            sim.stats["pushes_sent"] += 1

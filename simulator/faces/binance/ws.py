@@ -24,7 +24,7 @@ from simulator.faces.binance.auth import (
 )
 from simulator.faces.binance.venue import VENUE_KEY, Venue, error
 from simulator.faces.binance.wire import client_id, execution_report
-from simulator.pushes import Pushes
+from simulator.pushes import Pushes, write
 from simulator.state import AccountState, PushSink
 from simulator.store import AMENDED, ENDED, OrderChange
 from tracker.venues.binance import protocol, signing
@@ -99,24 +99,7 @@ class Session:
                        | self._limits())
 
     async def write_loop(self) -> None:
-        while (item := await self.out.get()) is not None:
-            kind, frame = item
-            if self.sim.faults.ws_silent:
-                self.sim.injected["ws_silent_frame"] += 1
-                continue
-            try:
-                if kind == "ping":
-                    await self.ws.ping(frame if isinstance(frame, bytes) else frame.encode())
-                elif kind == "pong":
-                    await self.ws.pong(frame if isinstance(frame, bytes) else frame.encode())
-                elif isinstance(frame, bytes):
-                    await self.ws.send_bytes(frame)
-                else:
-                    await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return
-            if kind == "push":
-                self.sim.stats["pushes_sent"] += 1
+        await write(self.sim, self.ws, self.out)
 
     async def drain(self) -> None:
         self.out.put_nowait(None)

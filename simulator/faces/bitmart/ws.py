@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.faces.bitmart.venue import VENUE_KEY, Venue
 from simulator.faces.bitmart.wire import push_row
-from simulator.pushes import Pushes
+from simulator.pushes import Pushes, write
 from simulator.state import AccountState, Simulator
 from simulator.store import OrderChange
 from tracker.venues.bitmart import protocol, signing
@@ -96,22 +96,7 @@ class Session:
                 self.pushes.deliver(frame)
 
     async def write_loop(self) -> None:
-        while (item := await self.out.get()) is not None:
-            kind, frame = item
-            if self.sim.faults.ws_silent:
-                self.sim.injected["ws_silent_frame"] += 1
-                continue
-            try:
-                if kind == "pong":
-                    await self.ws.pong(frame)
-                elif isinstance(frame, bytes):
-                    await self.ws.send_bytes(frame)
-                else:
-                    await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return
-            if kind == "push":
-                self.sim.stats["pushes_sent"] += 1
+        await write(self.sim, self.ws, self.out)
 
     # -- incoming --------------------------------------------------------------------
 
