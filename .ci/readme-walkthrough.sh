@@ -63,8 +63,19 @@ step() { # name
 }
 inside() { machine_exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 
+# `python3 -m venv` runs ensurepip in the fresh machine, which has failed now and then while
+# the host was busy (exit 1 with no output of its own, seen twice in CI, never by hand). The
+# block is the user's, run as written; what is given a second chance is the machine's
+# moment: once, from a clean /opt/tracker, and said in the log.
+install_block() {
+  step 1a && return 0
+  grep -q ensurepip "$STEPS/1a.out" || return 1
+  echo "--- ensurepip failed in the machine: block 1a once more"
+  inside rm -rf /opt/tracker
+  step 1a
+}
 CHECK="the install steps run as written"
-check step 1a
+check install_block
 cat >>"$ROOT/etc/tracker/tracker.toml" <<TOML
 rest_url = "http://127.0.0.1:$PORT"
 ws_url = "ws://127.0.0.1:$PORT/user?protocol=1.1"
