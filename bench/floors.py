@@ -123,16 +123,13 @@ async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, req
     await rest.aclose()
     headers = {binance.API_KEY_HEADER: env["TRACKER_API_KEY"]}
     async with httpx.AsyncClient(base_url=rest_url, timeout=60) as http:
-        found = await _binance_reads(http, plan, headers, key, config, budget)
-        if plan == [None] and found[1] > config.rest_max_bytes:
+        io_s, read = await _binance_reads(http, plan, headers, key, config, budget)
+        if plan == [None] and read > config.rest_max_bytes:
             # Past rest_max_bytes the daemon reads a symbol at a time, as a client that
             # knew the size would from the start: the floor is those reads.
             plan = list(symbols)
-            found = await _binance_reads(http, plan, headers, key, config, budget)
-    io_s, read = found
-    each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
-            else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
-    weight = each * len(plan)
+            io_s, read = await _binance_reads(http, plan, headers, key, config, budget)
+    weight = _weight_each(plan) * len(plan)
     forced_s = 60.0 * (math.ceil(weight / budget) - 1)
     lag_s = config.venue_settings.rest_lag_ms / 1000
     return lag_s + max(io_s, forced_s), {
@@ -142,13 +139,18 @@ async def binance_weight(rest_url: str, symbols: list[str], per_symbol: int, req
         "weight_forced_s": round(forced_s, 2)}
 
 
+def _weight_each(plan: list[str | None]) -> int:
+    """What one openOrders read of the plan weighs: 80 for every symbol, 6 for one."""
+    return (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
+            else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
+
+
 async def _binance_reads(http: httpx.AsyncClient, plan: list[str | None],
                          headers: dict[str, str], key: Any, config: Any,
                          budget: int) -> tuple[float, int]:
     """The plan's openOrders reads, each once the minute's weight budget allows it: their
     own time (the waits left out) and the bytes read."""
-    each = (binance.OPEN_ORDERS_WEIGHT_ALL if plan == [None]
-            else binance.OPEN_ORDERS_WEIGHT_SYMBOL)
+    each = _weight_each(plan)
     io_s, used, window, read = 0.0, 0, time.monotonic(), 0
     for symbol in plan:
         if used + each > budget:  # the minute's budget is spent: wait for the next one
