@@ -74,6 +74,7 @@ class Exchange:
     hellos: int = 0
     subscribed: set[websockets.ServerConnection] = field(default_factory=set)
     numbered: int = 0  # the last number pumped
+    extensions: list[str | None] = field(default_factory=list)  # each handshake's offer
 
 
 @asynccontextmanager
@@ -87,6 +88,8 @@ async def venue(exchange: Exchange, *, pump: bool = False,
         await ws.send(frame)
 
     async def handler(ws: websockets.ServerConnection) -> None:
+        assert ws.request is not None
+        exchange.extensions.append(ws.request.headers.get("Sec-WebSocket-Extensions"))
         tasks: list[asyncio.Task[None]] = []
         if exchange.cut_after is not None:
             tasks.append(asyncio.create_task(cut(ws, exchange.cut_after)))
@@ -199,6 +202,15 @@ async def test_a_venue_that_asks_for_pings_gets_them_and_its_pushes_are_reported
         assert push.data == [{"id": "1"}]
         await asyncio.sleep(0.5)
     assert exchange.heard[0] == "hello" and exchange.heard.count("ping") >= 3
+
+
+async def test_compression_is_not_offered_though_the_venue_would_take_it() -> None:
+    """The server accepts permessage-deflate (the library's default); the stream does not
+    offer it, so frames come as the venue wrote them and none is inflated."""
+    exchange = Exchange()
+    async with venue(exchange) as url, streaming(Channel(url)) as stream:
+        await next_of(stream.queue, Push)
+    assert exchange.extensions == [None]
 
 
 async def test_a_quiet_link_to_a_venue_that_pings_the_client_is_kept() -> None:
