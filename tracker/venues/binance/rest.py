@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 import structlog
 
+from tracker.codec import OrderUpdate
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
@@ -29,8 +30,8 @@ from tracker.exchange.errors import (
 )
 from tracker.exchange.http import Answer, HttpClient, now_ms, parse_json
 from tracker.venue import Keep, Progress, Seed
+from tracker.venues.binance import codec, signing
 from tracker.venues.binance import protocol as p
-from tracker.venues.binance import signing
 from tracker.venues.binance.frames import credential_hint
 from tracker.venues.binance.signing import Signer
 from tracker.venues.binance.weights import Weights
@@ -80,12 +81,14 @@ class BinanceRest(HttpClient):
     # -- calls -------------------------------------------------------------------------
 
     async def _get(self, path: str, params: list[tuple[str, object]], weight: int, *,
-                   signed: bool = True, smaller: bool = False) -> Any:
+                   signed: bool = True, smaller: bool = False,
+                   read: Callable[[Answer], Any] = parse_json) -> Any:
         """`smaller`: the caller can ask for less (one symbol at a time), so an answer past
-        `rest_max_bytes` is not asked again as it was."""
+        `rest_max_bytes` is not asked again as it was. `read`: what a 200's body is made
+        into."""
         async def attempt() -> Any:
             try:
-                return await self._once(path, params, weight, signed)
+                return await self._once(path, params, weight, signed, read)
             except TooLarge as exc:
                 if smaller:
                     raise _AskForLess(str(exc)) from None
@@ -94,7 +97,7 @@ class BinanceRest(HttpClient):
         return await self._retrying(f"GET {path}", attempt)
 
     async def _once(self, path: str, params: list[tuple[str, object]], weight: int,
-                    signed: bool) -> Any:
+                    signed: bool, read: Callable[[Answer], Any] = parse_json) -> Any:
         await self.weights.admit(weight)
         headers: dict[str, str] = {}
         if signed:
@@ -107,12 +110,13 @@ class BinanceRest(HttpClient):
         url = f"{path}?{query}" if query else path
         answer = await self._exchange(self.http.build_request("GET", url, headers=headers))
         self.weights.told(answer)
-        return self._check(path, answer)
+        return self._check(path, answer, read)
 
-    def _check(self, path: str, answer: Answer) -> Any:
+    def _check(self, path: str, answer: Answer,
+               read: Callable[[Answer], Any] = parse_json) -> Any:
         status = answer.status_code
         if status == 200:
-            return parse_json(answer)
+            return read(answer)
         code, message = _error(answer)
         what = f"GET {path}: HTTP {status} code {code}: {message}"
         self.stats[f"errors_http_{status}"] += 1
@@ -153,7 +157,8 @@ class BinanceRest(HttpClient):
         params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
         weight = p.OPEN_ORDERS_WEIGHT_ALL if symbol is None else p.OPEN_ORDERS_WEIGHT_SYMBOL
         rows = await self._get(p.OPEN_ORDERS, params, weight,
-                               smaller=symbol is None and self.symbols is not None)
+                               smaller=symbol is None and self.symbols is not None,
+                               read=_open_orders_rows)
         if not isinstance(rows, list):
             raise BadResponse("openOrders answer is not a list")
         return rows
@@ -191,7 +196,8 @@ class BinanceRest(HttpClient):
         assert self.symbols is not None
         by_symbol: dict[str, list[Any]] = {s: [] for s in self.symbols}
         for row in rows:
-            symbol = row.get("symbol") if isinstance(row, dict) else None
+            symbol = (row.symbol if isinstance(row, OrderUpdate) else
+                      row.get("symbol") if isinstance(row, dict) else None)
             if not isinstance(symbol, str):
                 by_symbol[first].append(row)
             elif symbol in by_symbol:
@@ -256,6 +262,12 @@ class BinanceRest(HttpClient):
                 raise BadResponse(f"exchangeInfo symbol entry is malformed: {entry!r:.80}")
             markets[names[0]] = (names[1], names[2])
         return markets
+
+
+def _open_orders_rows(answer: Answer) -> Any:
+    """An `openOrders` answer's rows as updates, where the codec's fast path takes them
+    all; else as JSON, each row read by the codec in the seed's `keep`."""
+    return codec.open_orders_answer(answer.content, codec.SEED_SOURCE) or parse_json(answer)
 
 
 def _error(answer: Answer) -> tuple[int | str, str]:
