@@ -42,6 +42,7 @@ from tracker.codec import (
     check_fill,
     field_of,
     require_object,
+    shared_decimal,
     time_field,
     time_ms,
 )
@@ -281,7 +282,7 @@ def _fast(symbol: str, order_id: int, side: str, status: str, price: str, size: 
     symbol, book_side, state = _fast_symbol(symbol), SIDE.get(side), STATE.get(status)
     if book_side is None or state is None:
         raise _NotFast
-    size_, filled_ = Decimal(size), Decimal(filled)
+    size_, filled_ = shared_decimal(size), shared_decimal(filled)
     if state == "canceled" and filled_ > 0:
         state = "partially_canceled"
     elif state == "open":
@@ -297,11 +298,11 @@ def _fast(symbol: str, order_id: int, side: str, status: str, price: str, size: 
     if notional is UNSET or notional is None or notional.startswith("-"):
         quote_filled = None
     elif DECIMAL.fullmatch(notional):
-        quote_filled = Decimal(notional)
+        quote_filled = shared_decimal(notional)
     else:
         raise _NotFast
     return OrderUpdate(
-        book_order_id(symbol, order_id), symbol, book_side, state, Decimal(price), size_,
+        book_order_id(symbol, order_id), symbol, book_side, state, shared_decimal(price), size_,
         filled_, source, TYPE.get(kind) if isinstance(kind, str) else None, quote_filled,
         client, _fast_created(created), _fast_time(updated),
         str(fill) if isinstance(fill, int) and fill >= 0 else None)
