@@ -25,6 +25,14 @@ from tracker.venues.okx import protocol
 # a parameter missing or wrong, a JSON body that is not one, a refused order call.
 PARAM_EMPTY, JSON_ERROR, PARAM_ERROR = "50014", "50002", "51000"
 OPERATION_FAILED = "1"  # the envelope's code when the one order of a call failed
+PARTLY_FAILED = "2"  # a batch's, when some of its orders failed and some did not
+# Place several orders in one call: how ccxt's create_order places even one
+# ([OKX] #order-book-trading-trade-post-place-multiple-orders), at most 20 a call.
+BATCH_ORDERS = "/api/v5/trade/batch-orders"
+BATCH_MAX = 20
+# The currencies: what ccxt's load_markets asks first when it holds a key
+# ([OKX] #funding-account-rest-api-get-currencies).
+CURRENCIES = "/api/v5/asset/currencies"
 DUPLICATE_CLIENT_ID = "51016"  # "Duplicated clOrdId"
 AMEND_FAILED = "51503"  # "Order modification failed as the order has been filled, ..."
 CANCEL_FAILED = "51400"  # "Order cancellation failed as the order has been filled, ..."
@@ -49,18 +57,21 @@ def routes() -> list[web.RouteDef]:
         web.get(protocol.ORDERS_PENDING, endpoint(orders_pending)),
         web.get(protocol.ORDER, endpoint(order_detail)),
         web.post(protocol.ORDER, endpoint(place_order)),
+        web.post(BATCH_ORDERS, endpoint(batch_orders, batch=True)),
         web.post(protocol.AMEND_ORDER, endpoint(amend_order)),
         web.post(protocol.CANCEL_ORDER, endpoint(cancel_order)),
+        web.get(CURRENCIES, endpoint(currencies)),
         web.get(protocol.TIME, endpoint(server_time, signed=False)),
         web.get(protocol.INSTRUMENTS, endpoint(instruments, signed=False)),
     ]
 
 
-def endpoint(handler: Handler, signed: bool = True
+def endpoint(handler: Handler, signed: bool = True, batch: bool = False
              ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The headers, passphrase, timestamp and signature of a signed call (over the path
     and query as sent and the body as sent), then the handler with the query's
-    parameters (GET) or the JSON body's (POST)."""
+    parameters (GET) or the JSON body's (POST: an object, or a batch's list of them,
+    handed over as `{"batch": [...]}`)."""
 
     async def wrapped(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
@@ -77,7 +88,10 @@ def endpoint(handler: Handler, signed: bool = True
                     params = json.loads(body)
                 except json.JSONDecodeError:
                     raise Refused(400, JSON_ERROR, "JSON syntax error") from None
-                if not isinstance(params, dict):
+                if batch and isinstance(params, list) and all(
+                        isinstance(p, dict) for p in params):
+                    params = {"batch": params}
+                elif batch or not isinstance(params, dict):
                     raise Refused(400, JSON_ERROR, "JSON syntax error")
             return handler(venue, account, params)
         except Refused as refused:
@@ -245,6 +259,17 @@ def instruments(venue: Venue, account: AccountState | None, params: Params) -> w
     return answer(data)
 
 
+def currencies(venue: Venue, account: AccountState | None, params: Params) -> web.Response:
+    """Every currency of the instruments served, each on one chain of its own name."""
+    names = sorted({c for spec in venue.sim.symbols.values() for c in spec.name.split("_")})
+    if params.get("ccy"):
+        names = [n for n in names if n in params["ccy"].split(",")]
+    return answer([{"ccy": c, "name": c, "chain": f"{c}-{c}", "mainNet": True,
+                    "canDep": True, "canWd": True, "canInternal": True, "minDep": "0",
+                    "minWd": "0", "maxWd": "1000000", "wdTickSz": "8", "fee": "0",
+                    "minFee": "0", "maxFee": "0", "logoLink": ""} for c in names])
+
+
 def _code(name: str) -> int:
     """A stable integer `instIdCode` per instrument (OKX's own differ per environment)."""
     return int.from_bytes(name.encode()[:6].ljust(6, b"\0"), "big") % 10_000_000
@@ -253,19 +278,56 @@ def _code(name: str) -> int:
 # -- orders -------------------------------------------------------------------------------
 
 
-def _placed(venue: Venue, order: SimOrder, message: str, **extra: str) -> web.Response:
-    """An order call's answer: its one row, and the gateway's in and out times (µs)."""
-    now_us = str(time.time_ns() // 1000)
-    data = {"clOrdId": order.client_order_id or "", "ordId": order.order_id, "tag": "",
+def _done(venue: Venue, order: SimOrder, message: str, **extra: str) -> Params:
+    """An order call's row for an order it placed, amended or canceled."""
+    return {"clOrdId": order.client_order_id or "", "ordId": order.order_id, "tag": "",
             **extra, "ts": str(venue.sim.now_ms()), "sCode": protocol.SUCCESS,
             "sMsg": message}
-    return answer([data], extra={"inTime": now_us, "outTime": now_us})
+
+
+def _placed(venue: Venue, order: SimOrder, message: str, **extra: str) -> web.Response:
+    """An order call's answer: its one row, and the gateway's in and out times (µs)."""
+    return _rows([_done(venue, order, message, **extra)], protocol.SUCCESS)
+
+
+def _rows(rows: list[Params], code: str, msg: str = "") -> web.Response:
+    now_us = str(time.time_ns() // 1000)
+    return answer(rows, code, msg, extra={"inTime": now_us, "outTime": now_us})
 
 
 def place_order(venue: Venue, account: AccountState | None, params: Params) -> web.Response:
+    assert account is not None
+    return _rows([_place(venue, account, params)], protocol.SUCCESS)
+
+
+def batch_orders(venue: Venue, account: AccountState | None, params: Params) -> web.Response:
+    """Each order placed in turn; each row says how its order fared. The envelope's code
+    is "0" when all were placed, "1" when none was, "2" when some were."""
+    assert account is not None
+    orders = params["batch"]
+    if not 1 <= len(orders) <= BATCH_MAX:
+        raise bad("batch")
+    rows = []
+    for one in orders:
+        try:
+            rows.append(_place(venue, account, one))
+        except Failed as failed:
+            rows.append({**failed.ids, "ts": str(venue.sim.now_ms()), "sCode": failed.code,
+                         "sMsg": failed.message})
+        except Refused as refused:
+            rows.append({**_ids(one), "ts": str(venue.sim.now_ms()), "sCode": refused.code,
+                         "sMsg": refused.message})
+    failures = sum(r["sCode"] != protocol.SUCCESS for r in rows)
+    if not failures:
+        return _rows(rows, protocol.SUCCESS)
+    if failures == len(rows):
+        return _rows(rows, OPERATION_FAILED, "All operations failed")
+    return _rows(rows, PARTLY_FAILED, "Bulk operation partially succeeded.")
+
+
+def _place(venue: Venue, account: AccountState, params: Params) -> Params:
     """A limit order (`px`, `sz` in base units) or a market order (a buy's `sz` in the
     quote currency, a sell's in base units: OKX's default `tgtCcy`); cash mode only."""
-    assert account is not None
     ids = _ids(params)
     symbol = store_symbol(venue, account, required(params, "instId"))
     if required(params, "tdMode") != "cash":
@@ -301,7 +363,7 @@ def place_order(venue: Venue, account: AccountState | None, params: Params) -> w
         raise Failed(refused.code, refused.message, ids) from None
     except OrderError as exc:
         raise Failed(PARAM_ERROR, str(exc), ids) from None
-    return _placed(venue, order, "Order placed")
+    return _done(venue, order, "Order placed")
 
 
 def amend_order(venue: Venue, account: AccountState | None, params: Params) -> web.Response:
