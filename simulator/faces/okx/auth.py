@@ -97,6 +97,9 @@ def check_login(venue: Venue, args: Any) -> AccountState:
                                                         "argument.")
     arg = args[0]
     fields = {name: arg.get(name) for name in ("apiKey", "passphrase", "timestamp", "sign")}
+    if isinstance(fields["timestamp"], int) and not isinstance(fields["timestamp"], bool):
+        # The official SDK (python-okx, WsUtils.initLoginParams) sends a JSON number.
+        fields["timestamp"] = str(fields["timestamp"])
     if not all(isinstance(value, str) and value for value in fields.values()):
         raise Refused(400, protocol.WS_LOGIN_FAILED, "Login failed.")
     stamp = fields["timestamp"]
