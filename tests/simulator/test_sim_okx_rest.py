@@ -6,12 +6,15 @@ rate limit of the order reads, and the REST faults reaching it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from simulator.app import Running
+from simulator.faces.okx.rest import BATCH_ORDERS as BATCH
+from simulator.faces.okx.rest import CURRENCIES
 from simulator.state import Account, AccountSettings, Settings
 from tests.conftest import place, set_faults
 from tests.simulator.okx_client import Rest, now_ms, ok, refused
@@ -299,3 +302,20 @@ async def test_the_rest_faults_reach_it(okx: Rest, control: httpx.AsyncClient) -
     await set_faults(control, rest_429=0.0, rest_5xx=1.0)
     refused(await okx.get(protocol.ORDERS_PENDING, instType="SPOT"), 503,
             protocol.SERVICE_UNAVAILABLE)
+
+
+async def test_batch_orders_and_currencies_as_ccxt_asks_them(okx: Rest) -> None:
+    limit = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
+             "px": "40000", "sz": "0.01"}
+    both = await okx.http.post(BATCH, content=json.dumps([limit, limit]),
+                               headers=okx.headers("POST", BATCH, json.dumps([limit, limit])))
+    rows = ok(both)
+    assert [r["sCode"] for r in rows] == ["0", "0"] and rows[0]["ordId"] != rows[1]["ordId"]
+    mixed = [limit, limit | {"side": "up"}]
+    partly = (await okx.http.post(BATCH, content=json.dumps(mixed),
+                                  headers=okx.headers("POST", BATCH, json.dumps(mixed)))).json()
+    assert partly["code"] == "2" and [r["sCode"] for r in partly["data"]] == ["0", "51000"]
+    assert len(await pending(okx)) == 3
+    refused(await okx.post(BATCH, **limit), 400, "50002")  # an object, not a list
+    currencies = ok(await okx.get(CURRENCIES))
+    assert {c["ccy"] for c in currencies} == {"BTC", "ETH", "USDT", "BMX"}
