@@ -6,7 +6,8 @@ One copy keeps the two sides honest with each other (as Binance's and BitMart's 
 do): a fact restated in the daemon and again in the simulator could drift on one side only.
 Standard library only, so the simulator imports it without importing the daemon. Every
 fact is cited in docs/okx.md; [OKX] is https://www.okx.com/docs-v5/en/ by anchor, [OKX-BP]
-its "Best practice" guide, as ../shared/venues.md section 2 quotes them.
+its "Best practice" guide, as ../shared/venues.md section 2 quotes them (the few it does not
+quote, docs/okx.md names with their copies).
 """
 
 from __future__ import annotations
