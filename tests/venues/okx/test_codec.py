@@ -210,6 +210,7 @@ def test_fields_that_may_be_missing() -> None:
            if k not in ("cTime", "clOrdId", "tradeId", "ordType", "instType")}
     u = from_rest(row, "detail")
     assert (u.create_time, u.client_order_id, u.fill_id, u.type) == (None, None, None, None)
+    assert from_rest(PUSH_FILLED | {"cTime": ""}, "detail").create_time is None  # "" is none
 
 
 @pytest.mark.parametrize("element", [None, [], "x", 5])

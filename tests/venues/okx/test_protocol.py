@@ -8,6 +8,8 @@ import pytest
 
 from tracker.venues.okx import protocol as p
 
+from .payloads import LOGIN_FAILED, NOT_FOUND_ANSWER, PLEASE_LOG_IN, UPGRADE_NOTICE
+
 
 def test_login_request_has_the_documented_shape() -> None:
     """[OKX] #overview-websocket-login's request example."""
@@ -48,3 +50,10 @@ def test_codes_by_meaning() -> None:
     assert not p.CREDENTIAL_CODES & p.LIMIT_CODES
     assert not p.WS_CREDENTIAL_CODES & p.WS_CLOCK_CODES
     assert set(p.STATES) == {"live", "partially_filled", "filled", "canceled", "mmp_canceled"}
+
+
+def test_the_messages_a_face_writes_are_the_documented_ones() -> None:
+    assert p.MESSAGES[p.ORDER_NOT_FOUND] == NOT_FOUND_ANSWER["msg"]
+    assert p.WS_MESSAGES[p.WS_LOGIN_FAILED] == LOGIN_FAILED["msg"]
+    assert p.WS_MESSAGES[p.WS_PLEASE_LOG_IN] == PLEASE_LOG_IN["msg"]
+    assert p.WS_MESSAGES[p.WS_UPGRADE_NOTICE] == UPGRADE_NOTICE["msg"]

@@ -152,7 +152,8 @@ def _update(row: Any, source: str) -> OrderUpdate:
         # to a precision it does not state, and no field holds the exact sum. Unsaid.
         filled_notional=None,
         client_order_id=_client_id(row.get("clOrdId")),
-        create_time=time_field(row, "cTime", required=False),
+        create_time=None if row.get("cTime") == "" else time_field(row, "cTime",
+                                                                    required=False),
         update_time=time_field(row, "uTime"),
         fill_id=_fill_id(row.get("tradeId")),
     )

@@ -6,7 +6,8 @@ One copy keeps the two sides honest with each other (as Binance's and BitMart's 
 do): a fact restated in the daemon and again in the simulator could drift on one side only.
 Standard library only, so the simulator imports it without importing the daemon. Every
 fact is cited in docs/okx.md; [OKX] is https://www.okx.com/docs-v5/en/ by anchor, [OKX-BP]
-its "Best practice" guide, as ../shared/venues.md section 2 quotes them.
+its "Best practice" guide, as ../shared/venues.md section 2 quotes them (the few it does not
+quote, docs/okx.md names with their copies).
 """
 
 from __future__ import annotations
@@ -82,6 +83,22 @@ CREDENTIAL_CODES = frozenset({API_FROZEN, KEY_ENVIRONMENT, *map(str, range(50103
 CLOCK_CODES = frozenset({TIMESTAMP_EXPIRED})
 LIMIT_CODES = frozenset({RATE_LIMITED, BUSY})
 
+# The messages OKX writes beside the codes a face answers with, as the error-code pages
+# and examples give them.
+MESSAGES = {
+    RATE_LIMITED: "Rate limit reached. Please refer to API documentation and throttle "
+                  "requests accordingly.",
+    BUSY: "Systems are busy. Please try again later.",
+    KEY_ENVIRONMENT: "APIKey does not match current environment.",
+    TIMESTAMP_EXPIRED: "Timestamp request expired.",
+    "50105": 'Request header "OK-ACCESS-PASSPHRASE" incorrect.',
+    "50111": "Invalid OK-ACCESS-KEY.",
+    INVALID_SIGNATURE: "Invalid signature.",
+    INSTRUMENT_UNKNOWN: "Instrument ID, Instrument ID code or Spread ID doesn't exist.",
+    ID_REQUIRED: "Either client order ID or order ID is required.",
+    ORDER_NOT_FOUND: "Order does not exist.",
+}
+
 # -- orders ([OKX] #order-book-trading-trade-get-order-details, ...-ws-order-channel) ------
 
 OPEN_STATES = ("live", "partially_filled")
@@ -126,11 +143,17 @@ WS_INVALID_REQUEST = "60012"
 WS_TOO_FREQUENT = "60014"
 WS_WRONG_PASSPHRASE = "60024"
 WS_KEY_UNKNOWN = "60032"
-WS_UPGRADE_NOTICE = "64008"  # "The connection will soon be closed for a service upgrade."
+WS_UPGRADE_NOTICE = "64008"
 # A login refused for the key, the passphrase or the signature: no reconnect soon can fix it.
 WS_CREDENTIAL_CODES = frozenset({WS_INVALID_KEY, WS_INVALID_SIGN, WS_LOGIN_FAILED,
                                  WS_WRONG_PASSPHRASE, WS_KEY_UNKNOWN})
 WS_CLOCK_CODES = frozenset({WS_INVALID_TIMESTAMP, WS_TIMESTAMP_EXPIRED})
+WS_MESSAGES = {
+    WS_LOGIN_FAILED: "Login failed.",
+    WS_PLEASE_LOG_IN: "Please log in",
+    WS_UPGRADE_NOTICE: "The connection will soon be closed for a service upgrade. Please "
+                       "reconnect.",
+}
 # WebSocket close codes ([OKX] #error-code-websocket-public).
 CLOSE_LOGIN_FAILED = 4001
 CLOSE_NO_DATA = 4004  # "No data received in 30s"
