@@ -37,6 +37,11 @@ def _unauthorized(code: str, message: str) -> Refused:
     return Refused(401, code, message)
 
 
+def _known(code: str) -> Refused:
+    """A 401 with the message OKX writes beside that code."""
+    return _unauthorized(code, protocol.MESSAGES[code])
+
+
 def parse_iso(stamp: str) -> int | None:
     """Epoch ms of an `OK-ACCESS-TIMESTAMP` (`2020-12-08T09:08:57.715Z`), None if it is
     not one."""
@@ -59,8 +64,7 @@ def check_rest(venue: Venue, headers: Any, method: str, request_path: str,
     """The account a REST call is signed by, or the refusal OKX would answer."""
     flag = headers.get(protocol.SIMULATED_HEADER)
     if flag is not None and flag not in (protocol.DEMO_FLAG, protocol.LIVE_FLAG):
-        raise _unauthorized(protocol.KEY_ENVIRONMENT,
-                            "APIKey does not match current environment.")
+        raise _known(protocol.KEY_ENVIRONMENT)
     values = {name: headers.get(name, "") for name in (
         protocol.ACCESS_KEY, protocol.ACCESS_SIGN, protocol.ACCESS_TIMESTAMP,
         protocol.ACCESS_PASSPHRASE)}
@@ -72,20 +76,23 @@ def check_rest(venue: Venue, headers: Any, method: str, request_path: str,
             raise _unauthorized(code, f"Request header {name} can not be empty.")
     account = venue.account_by_key(values[protocol.ACCESS_KEY])
     if account is None:
-        raise _unauthorized(KEY_INVALID, f"Invalid {protocol.ACCESS_KEY}.")
+        raise _known(KEY_INVALID)
     if values[protocol.ACCESS_PASSPHRASE] != account.credentials.passphrase:
-        raise _unauthorized(PASSPHRASE_WRONG,
-                            f"Request header {protocol.ACCESS_PASSPHRASE} incorrect.")
+        raise _known(PASSPHRASE_WRONG)
     stamp = values[protocol.ACCESS_TIMESTAMP]
     sent_ms = parse_iso(stamp)
     if sent_ms is None:
         raise _unauthorized(TIMESTAMP_INVALID, f"Invalid {protocol.ACCESS_TIMESTAMP}.")
     if abs(venue.sim.now_ms() - sent_ms) > protocol.CLOCK_TOLERANCE_S * 1000:
-        raise _unauthorized(protocol.TIMESTAMP_EXPIRED, "Timestamp request expired.")
+        raise _known(protocol.TIMESTAMP_EXPIRED)
     prehash = signing.rest_prehash(stamp, method, request_path, body)
     if not _signed(account, prehash, values[protocol.ACCESS_SIGN]):
-        raise _unauthorized(protocol.INVALID_SIGNATURE, "Invalid Sign.")
+        raise _known(protocol.INVALID_SIGNATURE)
     return account
+
+
+def login_failed() -> Refused:
+    return Refused(400, protocol.WS_LOGIN_FAILED, protocol.WS_MESSAGES[protocol.WS_LOGIN_FAILED])
 
 
 def check_login(venue: Venue, args: Any) -> AccountState:
@@ -101,7 +108,7 @@ def check_login(venue: Venue, args: Any) -> AccountState:
         # The official SDK (python-okx, WsUtils.initLoginParams) sends a JSON number.
         fields["timestamp"] = str(fields["timestamp"])
     if not all(isinstance(value, str) and value for value in fields.values()):
-        raise Refused(400, protocol.WS_LOGIN_FAILED, "Login failed.")
+        raise login_failed()
     stamp = fields["timestamp"]
     if not (stamp.isascii() and stamp.isdigit()):
         raise Refused(400, protocol.WS_INVALID_TIMESTAMP, "Invalid timestamp.")
@@ -112,5 +119,5 @@ def check_login(venue: Venue, args: Any) -> AccountState:
     prehash = signing.rest_prehash(stamp, protocol.WS_LOGIN_METHOD, protocol.WS_LOGIN_PATH)
     if account is None or fields["passphrase"] != account.credentials.passphrase \
             or not _signed(account, prehash, fields["sign"]):
-        raise Refused(400, protocol.WS_LOGIN_FAILED, "Login failed.")
+        raise login_failed()
     return account

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from simulator.faces.okx.auth import Refused, check_rest
-from simulator.faces.okx.venue import RATE_LIMITED_MSG, VENUE_KEY, Venue, answer
+from simulator.faces.okx.venue import VENUE_KEY, Venue, answer
 from simulator.faces.okx.wire import STATE, amount, row
 from simulator.state import AccountState
 from simulator.store import OrderError, SimOrder
@@ -117,6 +117,15 @@ def required(params: Params, name: str) -> str:
     return value
 
 
+def known(status: int, code: str) -> Refused:
+    """A refusal with the message OKX writes beside that code."""
+    return Refused(status, code, protocol.MESSAGES[code])
+
+
+def limited() -> Refused:
+    return known(protocol.HTTP_TOO_MANY, protocol.RATE_LIMITED)
+
+
 def bad(name: str) -> Refused:
     return Refused(400, PARAM_ERROR, f"Parameter {name} error")
 
@@ -125,8 +134,7 @@ def store_symbol(venue: Venue, account: AccountState, inst_id: str) -> str:
     """The core's name of an instrument the account trades (51001 for any other)."""
     name = venue.store_names.get(inst_id)
     if name is None or name not in account.store.symbols:
-        raise Refused(200, protocol.INSTRUMENT_UNKNOWN,
-                      "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+        raise known(200, protocol.INSTRUMENT_UNKNOWN)
     return name
 
 
@@ -156,8 +164,7 @@ def find(account: AccountState, symbol: str, params: Params) -> SimOrder | None:
     in that instrument; 51003 when it names neither."""
     ord_id, client = params.get("ordId"), params.get("clOrdId")
     if not ord_id and not client:
-        raise Refused(200, protocol.ID_REQUIRED,
-                      "Either client order ID or order ID is required.")
+        raise known(200, protocol.ID_REQUIRED)
     if ord_id:
         if not (isinstance(ord_id, str) and protocol.ORDER_ID.fullmatch(ord_id)):
             raise bad("ordId")
@@ -186,7 +193,7 @@ def orders_pending(venue: Venue, account: AccountState | None, params: Params
     assert account is not None
     sim = venue.sim
     if not venue.pending_reads.admit(account.name, sim.now_ms()):
-        raise Refused(protocol.HTTP_TOO_MANY, protocol.RATE_LIMITED, RATE_LIMITED_MSG)
+        raise limited()
     inst_type = params.get("instType") or protocol.SPOT
     if inst_type not in INST_TYPES:
         raise bad("instType")
@@ -220,12 +227,12 @@ def order_detail(venue: Venue, account: AccountState | None, params: Params) -> 
     sim = venue.sim
     inst_id = required(params, "instId")
     if not venue.detail_reads.admit((account.name, inst_id), sim.now_ms()):
-        raise Refused(protocol.HTTP_TOO_MANY, protocol.RATE_LIMITED, RATE_LIMITED_MSG)
+        raise limited()
     order = find(account, store_symbol(venue, account, inst_id), params)
     retention_ms = sim.settings.okx_cancel_retention_s * 1000
     if order is None or sim.lagging(order) or (
             order.state == "canceled" and sim.now_ms() - order.update_time > retention_ms):
-        raise Refused(200, protocol.ORDER_NOT_FOUND, "Order does not exist.")
+        raise known(200, protocol.ORDER_NOT_FOUND)
     return answer([row(order)])
 
 

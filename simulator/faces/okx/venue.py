@@ -23,8 +23,6 @@ from simulator.state import AccountState, Simulator
 from tracker.venues.okx import protocol
 
 SERVICE_UNAVAILABLE_MSG = "Service temporarily unavailable. Please try again later."
-RATE_LIMITED_MSG = ("Rate limit reached. Please refer to API documentation and throttle "
-                    "requests accordingly.")
 
 
 def answer(data: list[Any], code: str = protocol.SUCCESS, msg: str = "",
@@ -84,7 +82,8 @@ class Venue:
 
     def refusal(self, path: str, status: int) -> web.Response:
         if status == 429:
-            return answer([], protocol.RATE_LIMITED, RATE_LIMITED_MSG, protocol.HTTP_TOO_MANY)
+            return answer([], protocol.RATE_LIMITED, protocol.MESSAGES[protocol.RATE_LIMITED],
+                          protocol.HTTP_TOO_MANY)
         return answer([], protocol.SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_MSG, 503)
 
     def load_frame(self, push: LoadPush) -> str | bytes:

@@ -27,7 +27,6 @@ MAX_MESSAGE = 64 * 1024  # "total args per subscribe ≤ 64 KB"
 WRONG_CHANNEL = "60018"  # "Wrong URL or channel", which `protocol` does not name
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "EVENTS", "ANY")
 SPOT_TYPES = (protocol.SPOT, "ANY")  # the subscriptions that get spot orders' pushes
-UPGRADE_MSG = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
 def routes() -> list[web.RouteDef]:
@@ -152,7 +151,8 @@ class Session:
     def subscription(self, op: str, args: Any, request_id: Any, text: str) -> None:
         """(Un)subscribe each arg: each is acked on its own, as OKX does."""
         if self.account is None:
-            raise Refused(400, protocol.WS_PLEASE_LOG_IN, "Please log in.")
+            raise Refused(400, protocol.WS_PLEASE_LOG_IN,
+                          protocol.WS_MESSAGES[protocol.WS_PLEASE_LOG_IN])
         if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
             raise Refused(400, protocol.WS_INVALID_REQUEST, f"Invalid request: {text}")
         wanted = [self._arg(raw) for raw in args]
@@ -220,7 +220,8 @@ class Session:
     def announce_upgrade(self, delay_s: float) -> None:
         """The 64008 notice, then the close (1001) `delay_s` later."""
         self.send_json({"event": protocol.NOTICE, "code": protocol.WS_UPGRADE_NOTICE,
-                        "msg": UPGRADE_MSG, "connId": self.conn_id})
+                        "msg": protocol.WS_MESSAGES[protocol.WS_UPGRADE_NOTICE],
+                        "connId": self.conn_id})
         if self.closing is None:
             self.closing = asyncio.create_task(self._close_later(delay_s))
 
