@@ -32,16 +32,17 @@ class Pushes:
         self.put = put
         self.held: Frame | None = None  # the push held back by `push_reorder`
 
-    def deliver(self, frame: Frame, repeat: Frame | None = None) -> None:
-        """`repeat`, from a face whose venue re-sends a push restamped (OKX), is that
-        second spelling: the `push_repeat` fault sends it after the push, as a duplicate."""
+    def deliver(self, frame: Frame, repeat: Callable[[], Frame] | None = None) -> None:
+        """`repeat`, from a face whose venue re-sends a push restamped (OKX), spells that
+        second copy: the `push_repeat` fault sends it after the push, as a duplicate (it is
+        called only then, so a push costs one spelling)."""
         sim, faults = self.sim, self.sim.faults
         sim.stats["pushes_generated"] += 1
         if sim.chance(faults.push_drop, "push_drop"):
             return
         copies = [frame] * (2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1)
         if repeat is not None and sim.chance(faults.push_repeat, "push_repeat"):
-            copies.append(repeat)
+            copies.append(repeat())
         for copy in copies:
             if faults.push_delay_ms:
                 sim.injected["push_delay"] += 1

@@ -114,7 +114,7 @@ class Session:
             return json.dumps({"arg": head, "data": [push_row(change, req_id, u_time)]},
                               separators=(",", ":"), ensure_ascii=False)
 
-        self.pushes.deliver(frame(), frame(order.update_time + 1))
+        self.pushes.deliver(frame(), lambda: frame(order.update_time + 1))
 
     # -- requests ------------------------------------------------------------------------
 
