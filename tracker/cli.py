@@ -191,7 +191,7 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                     "and the control API (/control) on one port. Credentials come from "
                     "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, TRACKER_SIM_API_MEMO, "
                     "TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or Ed25519 key) and "
-                    "TRACKER_SIM_API_PASSPHRASE (OKX's; default: the demo account in "
+                    "TRACKER_SIM_PASSPHRASE (OKX's; default: the demo account in "
                     "docs/simulator.md), or, for many accounts each with its own orders and "
                     "flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
@@ -464,7 +464,7 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         secret=env.get("TRACKER_SIM_API_SECRET", DEMO_ACCOUNT.secret),
         memo=env.get("TRACKER_SIM_API_MEMO", DEMO_ACCOUNT.memo),
         public_key=env.get("TRACKER_SIM_API_PUBLIC_KEY", ""),
-        passphrase=env.get("TRACKER_SIM_API_PASSPHRASE", DEMO_ACCOUNT.passphrase),
+        passphrase=env.get("TRACKER_SIM_PASSPHRASE", DEMO_ACCOUNT.passphrase),
     )
     if account.public_key and (problem := check_public_key(account.public_key)):
         raise config_mod.ConfigError(f"TRACKER_SIM_API_PUBLIC_KEY: {problem}")

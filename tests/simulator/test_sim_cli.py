@@ -35,7 +35,7 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 15.0) -> 
 def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
     env = os.environ | {"TRACKER_SIM_API_KEY": "k1", "TRACKER_SIM_API_SECRET": "s1",
-                        "TRACKER_SIM_API_MEMO": "m1", "TRACKER_SIM_API_PASSPHRASE": "p1"}
+                        "TRACKER_SIM_API_MEMO": "m1", "TRACKER_SIM_PASSPHRASE": "p1"}
     proc = subprocess.Popen(
         [*TRACKER, "sim", "--port", "0", "--open-orders", "5", "--seed", "9",
          "--symbols", "BTC_USDT,DOGE_USDT", "--faults", '{"push_drop": 0.25}',
