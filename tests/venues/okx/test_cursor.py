@@ -58,7 +58,7 @@ def test_the_pages_asked_for() -> None:
 
 
 def test_a_row_without_an_ordid_reaches_the_codec_and_an_empty_page_ends() -> None:
-    cursor = PendingCursor("BTC-USDT", limit=3)
+    cursor = PendingCursor("BTC-USDT", limit=4)
     cursor.take([{"ordId": "5"}, "junk", {"ordId": 4}])
     assert cursor.next_request() is None
     assert cursor.result().rows == [{"ordId": "5"}, "junk", {"ordId": 4}]
@@ -70,7 +70,7 @@ def test_a_row_without_an_ordid_reaches_the_codec_and_an_empty_page_ends() -> No
 @pytest.mark.parametrize(("pages", "words"), [
     ([[{"ordId": "9"}, {"ordId": "x"}]], "no ordId to page on"),
     ([[{"ordId": "9"}, "junk"]], "no ordId to page on"),
-    ([[{"ordId": "9"}, {"ordId": "8"}], [{"ordId": "8"}, {"ordId": "7"}]],
+    ([[{"ordId": "9"}, {"ordId": "8"}], [{"ordId": "10"}, {"ordId": "8"}]],
      "do not move back"),
 ])
 def test_a_full_page_the_cursor_cannot_move_past_is_refused(pages: list[list[Any]],
