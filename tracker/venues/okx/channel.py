@@ -22,11 +22,6 @@ from tracker.venues.okx import protocol as p
 from tracker.venues.okx.frames import cause_of, decode
 from tracker.venues.okx.signing import ws_login_sign
 
-# Up to this many configured instruments are subscribed one arg each (each acked on its
-# own); more are one subscription of every spot instrument, the others' pushes dropped on
-# arrival: a subscribe message is held to 64 KB ([OKX] #overview-websocket-subscribe).
-ARGS_MAX = 100
-
 
 class OkxChannel:
     ping = p.PING  # the text OKX answers with `pong` ([OKX] #overview-websocket-connect)
@@ -38,9 +33,13 @@ class OkxChannel:
         self.api_key = api_key
         self.secret = secret
         self.passphrase = passphrase
-        # None: every instrument is wanted, and nothing is filtered.
+        # One subscription of every spot instrument, whatever is configured; the pushes of
+        # instruments not configured are dropped on arrival (counted as ignored). None:
+        # every instrument is wanted, and nothing is filtered. Not one arg per instrument:
+        # OKX refuses a subscribe that names an instrument it does not list (60018), so a
+        # delisted instrument would keep the whole stream down, and the configuration
+        # error it is (exit 78) is the markets reading's to say.
         self.wanted = None if symbols is None else frozenset(symbols)
-        self.inst_ids = None if symbols is None or len(symbols) > ARGS_MAX else tuple(symbols)
         self.max_frame = max_frame  # the socket's own limit (the Stream's max_size) holds it
 
     def decode(self, frame: str | bytes) -> Frame:
@@ -52,11 +51,10 @@ class OkxChannel:
         await send(json.dumps(p.login_request(self.api_key, self.passphrase, stamp,
                                               ws_login_sign(self.secret, stamp))))
         await self._until(reply, p.LOGIN, 1)
-        request = p.subscribe_request(inst_ids=self.inst_ids)
-        await send(json.dumps(request))
-        await self._until(reply, p.SUBSCRIBE, len(request["args"]))
+        await send(json.dumps(p.subscribe_request()))
+        await self._until(reply, p.SUBSCRIBE, 1)
         return {"channel": p.ORDERS_CHANNEL, "instType": p.SPOT,
-                "instruments": len(self.inst_ids) if self.inst_ids is not None else "all"}
+                "instruments": len(self.wanted) if self.wanted is not None else "all"}
 
     async def _until(self, reply: Reply, event: str, count: int) -> None:
         """Until `count` acks of `event`; `channel-conn-count` beside them is passed over. A

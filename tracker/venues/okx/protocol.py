@@ -13,7 +13,6 @@ quote, docs/okx.md names with their copies).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 # -- hosts ([OKX] #overview-production-trading-services, #overview-demo-trading-services) --
@@ -167,13 +166,11 @@ def login_request(api_key: str, passphrase: str, timestamp: str, sign: str) -> d
                                    "timestamp": timestamp, "sign": sign}]}
 
 
-def subscribe_request(request_id: str | None = None, op: str = SUBSCRIBE, *,
-                      inst_ids: Iterable[str] | None = None) -> dict[str, Any]:
-    """The (un)subscribe message of the `orders` channel: one arg per instrument of
-    `inst_ids` (each acked on its own), or one for every spot instrument (None)."""
-    every = {"channel": ORDERS_CHANNEL, "instType": SPOT}
-    args = [every] if inst_ids is None else [every | {"instId": i} for i in inst_ids]
-    message: dict[str, Any] = {"op": op, "args": args}
+def subscribe_request(request_id: str | None = None, op: str = SUBSCRIBE) -> dict[str, Any]:
+    """The (un)subscribe message of the `orders` channel for every spot instrument: one
+    subscription covers the account; other instruments' pushes are dropped on arrival."""
+    message: dict[str, Any] = {"op": op,
+                               "args": [{"channel": ORDERS_CHANNEL, "instType": SPOT}]}
     if request_id is not None:
         message["id"] = request_id
     return message
