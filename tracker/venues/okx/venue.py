@@ -25,7 +25,7 @@ class Settings:
     """OKX's own rows of the settings table."""
 
     environment: str = setting(
-        "live", "OKX: which URLs are the default and whether requests are demo trading: "
+        "live", "which URLs are the default and whether requests are demo trading: "
         f"`live` (`{protocol.REST_URL}`, `{protocol.WS_PRIVATE_URL}`) or `demo` (the same "
         f"REST host with the header `{protocol.SIMULATED_HEADER}: 1`, "
         f"`{protocol.DEMO_WS_PRIVATE_URL}`), which trades without funds, with keys made "
