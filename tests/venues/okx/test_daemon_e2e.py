@@ -16,6 +16,11 @@ from harness.waiting import eventually
 from simulator.state import DEMO_ACCOUNT
 
 
+def held(order_id: str, open_ids: set[str]) -> None:
+    """An assertion, for `eventually` (which waits out an AssertionError, not a False)."""
+    assert order_id in open_ids, f"{order_id} is not in the book yet"
+
+
 def test_the_book_follows_the_okx_face_past_the_idle_cut(lab: Lab) -> None:
     """The face cuts a connection that sent nothing for 3 s (OKX: 30 s); the daemon's text
     pings every 2 s (`ping_interval`) keep one connection up across long quiet spells."""
@@ -31,7 +36,7 @@ def test_the_book_follows_the_okx_face_past_the_idle_cut(lab: Lab) -> None:
 
     placed = sim.place(symbol="BTC_USDT", side="sell", price="61000", size="0.3")
     oid = placed["orderId"]
-    eventually(lambda: oid in daemon.book().open_ids, 20, "the new order is in the book")
+    eventually(lambda: held(oid, daemon.book().open_ids), 20, "the new order is in the book")
     sim.fill(oid, "0.1")
 
     def partly() -> None:
@@ -74,7 +79,7 @@ def test_a_forgotten_unfilled_cancel_is_inferred_and_a_partial_one_asked(lab: La
     daemon.wait_live()
     opened = sorted(sim.open_truth(), key=lambda o: int(o["orderId"]))
     victim, partial = opened[0]["orderId"], opened[1]
-    eventually(lambda: victim in daemon.book().open_ids, 10, "the victim is in the book")
+    eventually(lambda: held(victim, daemon.book().open_ids), 10, "the victim is in the book")
     sim.faults(push_drop=1.0)  # the tracker hears of neither change
     sim.cancel(victim)
     sim.fill(partial["orderId"], "0.00001" if partial["symbol"] == "BTC_USDT" else "1")
