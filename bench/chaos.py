@@ -78,7 +78,8 @@ from tracker.batch import COUNTERS as OUTCOMES
 CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reorder": 0.0,
         "ws_silent": False, "rest_5xx": 0.0, "rest_429": 0.0, "rest_slow_ms": 0,
         "rest_trickle_ms": 0, "rest_endless": False, "rest_lag_ms": 0, "token_ttl_s": 900.0,
-        "page_shift": 0, "clock_skew_ms": 0, "rest_stale_ms": 0, "stream_end": 0.0}
+        "page_shift": 0, "clock_skew_ms": 0, "rest_stale_ms": 0, "stream_end": 0.0,
+        "push_repeat": 0.0}
 # What only one venue's simulator face can do, by venue: its own options for the scenario
 # and the tracker's settings that match them (Binance: connections that live 4 s, and a
 # tracker that knows it, so that it replaces one every few seconds all along).

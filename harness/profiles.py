@@ -22,6 +22,11 @@ def _binance_keys(account: Any) -> dict[str, str]:
     return {"TRACKER_API_KEY": account.api_key, "TRACKER_API_SECRET": account.secret}
 
 
+def _okx_keys(account: Any) -> dict[str, str]:
+    return {"TRACKER_API_KEY": account.api_key, "TRACKER_API_SECRET": account.secret,
+            "TRACKER_PASSPHRASE": account.passphrase}
+
+
 def _same(symbol: str) -> str:
     return symbol
 
@@ -29,6 +34,11 @@ def _same(symbol: str) -> str:
 def _joined(symbol: str) -> str:
     """Binance writes the simulator's `BASE_QUOTE` as `BASEQUOTE`."""
     return symbol.replace("_", "")
+
+
+def _dashed(symbol: str) -> str:
+    """OKX writes the simulator's `BASE_QUOTE` as `BASE-QUOTE`."""
+    return symbol.replace("_", "-")
 
 
 def _plain_id(symbol: str, order_id: str) -> str:
@@ -81,7 +91,9 @@ BITMART_V4 = Profile("bitmart-v4", "bitmart", {"TRACKER_API": "v4"}, "v4", "seed
                      "detail_v4", _bitmart_keys)
 BINANCE = Profile("binance", "binance", {}, "v3", "seed", "detail", _binance_keys,
                   symbol=_joined, book_id=_symbol_id, ws_key="binance_ws_url", paged=False)
-PROFILES = (BITMART_V2, BITMART_V4, BINANCE)
+OKX = Profile("okx", "okx", {}, "v5", "seed", "detail", _okx_keys, symbol=_dashed,
+              ws_key="okx_ws_url")
+PROFILES = (BITMART_V2, BITMART_V4, BINANCE, OKX)
 BY_NAME = {p.name: p for p in PROFILES}
 VENUES = tuple(dict.fromkeys(p.venue for p in PROFILES))
 

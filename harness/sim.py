@@ -33,7 +33,8 @@ def accounts_file(path: Path, n: int, *, prefix: str = "acct",
     for number in range(1, n + 1):
         account: dict[str, Any] = {"name": f"{prefix}{number}", "api_key": secrets.token_hex(16),
                                    "secret": secrets.token_hex(32),
-                                   "memo": f"memo{secrets.token_hex(4)}"}
+                                   "memo": f"memo{secrets.token_hex(4)}",
+                                   "passphrase": f"pass{secrets.token_hex(4)}"}
         optional = {"symbols": None if symbols is None else list(symbols),
                     "open_orders": open_orders, "rate": rate}
         account |= {k: v for k, v in optional.items() if v is not None}

@@ -17,12 +17,14 @@ from aiohttp import web
 from simulator import control
 from simulator.faces.binance import face as binance
 from simulator.faces.bitmart import face as bitmart
+from simulator.faces.okx import face as okx
 from simulator.rest_faults import rest_faults
 from simulator.state import SIM_KEY, Face, Settings, Simulator
 
 # Each face's installer: it adds the face's routes and state to the application.
 FACES: tuple[Callable[[web.Application, Simulator], Face], ...] = (bitmart.install,
-                                                                  binance.install)
+                                                                  binance.install,
+                                                                  okx.install)
 
 
 def build_app(sim: Simulator) -> web.Application:

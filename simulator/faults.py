@@ -35,9 +35,12 @@ class Faults:
     clock_skew_ms: int = 0  # server clock minus true time
     rest_stale_ms: int = 0  # order reads (Binance) answer the state of N ms ago
     stream_end: float = 0.0  # probability that an event ends its subscription (Binance)
+    # probability that a push is sent again with a later update time (OKX: "the same message
+    # may be sent multiple times (perhaps with the different uTime)")
+    push_repeat: float = 0.0
 
     PROBABILITIES = ("push_drop", "push_duplicate", "push_reorder", "rest_5xx", "rest_429",
-                     "stream_end")
+                     "stream_end", "push_repeat")
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update atomically: all fields valid, or nothing changes."""

@@ -1,5 +1,5 @@
-"""A connection's outgoing pushes through the push faults: dropped, duplicated, delayed,
-held back behind the next one.
+"""A connection's outgoing pushes through the push faults: dropped, duplicated (or sent
+again restamped), delayed, held back behind the next one.
 
 When a fault fires, and what it does to the order of a connection's pushes, is the same for
 every venue, so it is written once, here; a face says only how it spells a push and how it
@@ -32,19 +32,24 @@ class Pushes:
         self.put = put
         self.held: Frame | None = None  # the push held back by `push_reorder`
 
-    def deliver(self, frame: Frame) -> None:
+    def deliver(self, frame: Frame, repeat: Callable[[], Frame] | None = None) -> None:
+        """`repeat`, from a face whose venue re-sends a push restamped (OKX), spells that
+        second copy: the `push_repeat` fault sends it after the push, as a duplicate (it is
+        called only then, so a push costs one spelling)."""
         sim, faults = self.sim, self.sim.faults
         sim.stats["pushes_generated"] += 1
         if sim.chance(faults.push_drop, "push_drop"):
             return
-        copies = 2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1
-        for _ in range(copies):
+        copies = [frame] * (2 if sim.chance(faults.push_duplicate, "push_duplicate") else 1)
+        if repeat is not None and sim.chance(faults.push_repeat, "push_repeat"):
+            copies.append(repeat())
+        for copy in copies:
             if faults.push_delay_ms:
                 sim.injected["push_delay"] += 1
                 delay = sim.fault_rng.uniform(0, faults.push_delay_ms) / 1000
-                self.loop.call_later(delay, self._release, frame)
+                self.loop.call_later(delay, self._release, copy)
             else:
-                self._release(frame)
+                self._release(copy)
 
     def _release(self, frame: Frame) -> None:
         if self.held is not None:

@@ -48,6 +48,9 @@ class Account:
     # (Binance): with it, the account's signatures there are checked against this key
     # instead of the HMAC secret.
     public_key: str = ""
+    # OKX's third secret (`OK-ACCESS-PASSPHRASE`, the login's `passphrase`): chosen with the
+    # key, checked by OKX's face. Left out of repr, as it must never reach a log.
+    passphrase: str = field(default="", repr=False)
 
 
 # The credentials of the published v2 signing example (protocol §1.2): a client can check
@@ -56,6 +59,7 @@ DEMO_ACCOUNT = Account(
     api_key="6591f7c2491db0a23a1d8ad6911c825e",
     secret="8c08d9d5c3d15b105dbddaf96e427ac6",
     memo="mymemo",
+    passphrase="mypassphrase",  # OKX's face: the simulator's own, OKX publishes none
 )
 
 # The name of the one account a simulator serves when it is given no list of accounts.
@@ -105,6 +109,13 @@ class Settings:
     binance_pong_timeout_s: float = 60.0
     binance_max_age_s: float = 86400.0
     binance_shutdown_delay_s: float = 5.0
+    # OKX's face: its idle cut (no frame from the client for this long: closed, 4004), how
+    # long its order detail still finds an unfilled cancel (OKX keeps them 2 hours), the
+    # lead of a 64008 notice before the close, and the connections per channel and account.
+    okx_idle_timeout_s: float = 30.0
+    okx_cancel_retention_s: float = 7200.0
+    okx_notice_delay_s: float = 60.0
+    okx_channel_conn_limit: int = 30
     account: Account = DEMO_ACCOUNT  # served alone (as "default") when `accounts` is empty
     accounts: tuple[AccountSettings, ...] = ()
     faults: dict[str, Any] = field(default_factory=dict)
@@ -118,8 +129,8 @@ class AccountsError(ValueError):
     """An accounts file the simulator cannot serve; the message never holds a secret."""
 
 
-ACCOUNT_FIELDS = {"name", "api_key", "secret", "memo", "public_key", "symbols", "open_orders",
-                  "rate"}
+ACCOUNT_FIELDS = {"name", "api_key", "secret", "memo", "public_key", "passphrase", "symbols",
+                  "open_orders", "rate"}
 
 
 def check_public_key(pem: str) -> str | None:
@@ -173,6 +184,9 @@ def parse_accounts(entries: Any, known: Iterable[SymbolSpec] = ()
         public_key = entry.get("public_key", "")
         if not isinstance(public_key, str):
             raise AccountsError(f"{where}: public_key must be a PEM string")
+        passphrase = entry.get("passphrase", "")
+        if not isinstance(passphrase, str):
+            raise AccountsError(f"{where}: passphrase must be a string")
         problem = check_public_key(public_key) if public_key else None
         if problem is not None:
             raise AccountsError(f"{where}: {problem}")
@@ -195,7 +209,8 @@ def parse_accounts(entries: Any, known: Iterable[SymbolSpec] = ()
                                  or not 0 <= rate < math.inf):
             raise AccountsError(f"{where}: rate must be a finite number >= 0")
         accounts.append(AccountSettings(
-            name, Account(entry["api_key"], entry["secret"], entry["memo"], public_key), symbols,
+            name, Account(entry["api_key"], entry["secret"], entry["memo"], public_key,
+                          passphrase), symbols,
             open_orders, None if rate is None else float(rate)))
     _check_distinct(accounts)
     return tuple(accounts)

@@ -270,6 +270,36 @@ class OrderStore:
         self._emit(order, None, AMENDED)
         return order
 
+    def modify(self, order_id: str, size: Decimal | None = None,
+               price: Decimal | None = None) -> SimOrder:
+        """Change an open limit order's size, price or both, keeping its id: OKX's amend,
+        which (unlike Binance's keep-priority amend) may raise the size and move the
+        price. The new size stays above what has filled, so it never fills or ends an
+        order."""
+        order = self._open(order_id)
+        if order.type != "limit":
+            raise OrderError("bad_request", "only a limit order can be amended")
+        if size is None and price is None:
+            raise OrderError("bad_request", "a new size or a new price is needed")
+        spec = self.spec(order.symbol)
+        if size is not None:
+            _check_amount("size", size, MAX_SIZE)
+            size = spec.size(size)
+            if size <= order.filled_size:
+                raise OrderError("bad_request", f"the new size must be above what has filled "
+                                                f"({order.filled_size})")
+        if price is not None:
+            _check_amount("price", price, MAX_PRICE)
+            price = spec.price(price)
+            if price <= 0:
+                raise OrderError("bad_request", "the new price must be positive")
+        self._touch(order)
+        order.size = order.size if size is None else size
+        order.price = order.price if price is None else price
+        order.notional = order.price * order.size
+        self._emit(order, None, AMENDED)
+        return order
+
     def cancel(self, order_id: str, source: str = "user") -> SimOrder:
         order = self._open(order_id)
         state = "partially_canceled" if order.filled_size > 0 else "canceled"

@@ -57,7 +57,7 @@ def test_v4_all_symbols_and_urls() -> None:
 @pytest.mark.parametrize(("env", "needle"), [
     ({"TRACKER_API": "v3"}, "api: expected v2 or v4"),
     ({"TRACKER_VENUE": "bitmartt"}, "venue (from TRACKER_VENUE): expected one of bitmart, "
-                                    "binance, got 'bitmartt'"),
+                                    "binance, okx, got 'bitmartt'"),
     ({"TRACKER_SYMBOLS": ""}, "symbols: missing; set symbols (in the file, TRACKER_SYMBOLS"),
     ({"TRACKER_SYMBOLS": "*"}, "v2 order list needs explicit symbols"),
     ({"TRACKER_SYMBOLS": "BTC-USDT"}, "'BTC-USDT' is not a BASE_QUOTE symbol (e.g. BTC_USDT)"),

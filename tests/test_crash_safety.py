@@ -18,7 +18,7 @@ import pytest
 
 from harness import Lab, ro_connect
 from harness.books import BookUnderTest, SqliteBook
-from harness.profiles import BINANCE, BITMART_V2, BITMART_V4, Profile
+from harness.profiles import BINANCE, BITMART_V2, BITMART_V4, OKX, Profile
 
 
 def assert_journal_whole(seqs: list[int]) -> None:
@@ -30,9 +30,10 @@ def assert_journal_whole(seqs: list[int]) -> None:
 # store, which the api does not reach, and the pair of runs takes 70 s.
 @pytest.mark.parametrize(("profile", "kills", "backend"),
                          [(BITMART_V4, 8, "sqlite"), (BITMART_V2, 4, "sqlite"),
-                          (BINANCE, 8, "sqlite"), (BITMART_V4, 8, "postgres")],
+                          (BINANCE, 8, "sqlite"), (OKX, 8, "sqlite"),
+                          (BITMART_V4, 8, "postgres")],
                          ids=["bitmart-v4-sqlite", "bitmart-v2-sqlite", "binance-sqlite",
-                              "bitmart-v4-postgres"],
+                              "okx-sqlite", "bitmart-v4-postgres"],
                          indirect=["backend"])
 def test_sigkill_during_ingest_and_splices(lab: Lab, profile: Profile, kills: int,
                                            store: BookUnderTest) -> None:

@@ -34,7 +34,8 @@ LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since \d\d:\d\d:\d\d UTC \| (\d+) 
 VERDICT = re.compile(r"the book matches the exchange: \d+ open orders, all exact")
 
 
-@pytest.mark.parametrize(("venue", "symbol"), [("bitmart", "BTC_USDT"), ("binance", "BTCUSDT")])
+@pytest.mark.parametrize(("venue", "symbol"), [("bitmart", "BTC_USDT"), ("binance", "BTCUSDT"),
+                                              ("okx", "BTC-USDT")])
 def test_piped_plain_lines_name_the_book_and_end_with_a_verdict(tmp_path: Path, venue: str,
                                                                 symbol: str) -> None:
     """`tracker demo --venue V` (`make demo VENUE=V`): the simulator's face of that venue

@@ -25,7 +25,7 @@ def loaded_modules(*modules: str, prefix: str = "tracker") -> set[str]:
     return set(done.stdout.split())
 
 
-VENUES = ("bitmart", "binance")  # every venue with a face in the simulator
+VENUES = ("bitmart", "binance", "okx")  # every venue with a face in the simulator
 # The packages on the way to the venues' modules, whose __init__ files import nothing.
 PACKAGES = {"tracker", "tracker.venues", *(f"tracker.venues.{v}" for v in VENUES)}
 SHARED = {f"tracker.venues.{v}.{m}" for v in VENUES for m in ("protocol", "signing")}

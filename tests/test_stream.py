@@ -384,3 +384,33 @@ async def test_a_subscription_the_venue_ends_is_a_down_with_its_cause(when: str)
         assert await next_of(stream.queue, Up)  # and the next connection is tried
     assert down.conn == 1 and down.cause is NotLive.CREDENTIALS
     assert down.reason == "subscription ended by the exchange: key revoked"
+
+
+class _AnswersAsCancelled:
+    """A connection whose next frame arrives in the same loop turn as a cancel of the task
+    reading it: the moment a stop (or a failed start) meets a stream that is opening."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+    async def recv(self) -> str:
+        assert self.task is not None
+        asyncio.get_running_loop().call_soon(self.task.cancel)
+        return WELCOME
+
+
+async def test_a_cancel_that_meets_an_answer_while_opening_is_not_lost() -> None:
+    """Python 3.11's `asyncio.wait_for` returned a frame that came as its task was
+    cancelled and dropped the cancel: the tracker, told to stop (or failing its start)
+    while a connection was opening, then waited for ever on a stream that would not end."""
+    stream = Stream(Channel("ws://unused"), asyncio.Queue())
+    ws = _AnswersAsCancelled()
+
+    async def opening() -> None:
+        await stream._reply(ws, [])  # type: ignore[arg-type]
+        await asyncio.sleep(1)  # where the cancel lands, if it was kept
+
+    ws.task = asyncio.create_task(opening())
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(ws.task), 0.5)
+    assert ws.task.cancelled()

@@ -48,6 +48,7 @@ from tracker.exchange.errors import (
     Unreachable,
 )
 from tracker.reasons import NotLive
+from tracker.session import AskDetail
 from tracker.sqlite.store import Store
 from tracker.sync import EventQueue, Tracker
 from tracker.venue import Keep, Progress, Rest, Seed
@@ -146,6 +147,7 @@ class FakeRest:
         self.delay = delay
         self.details = details or {}
         self.seeded: list[str | None] = []
+        self.asked: list[tuple[str, str | None]] = []  # order_detail's arguments, in turn
         self.markets_answers = list(markets or [])  # one per reading, in turn
         self.markets_asked: list[list[str] | None] = []
 
@@ -163,7 +165,8 @@ class FakeRest:
             progress(symbol or "all symbols", len(kept), len(kept))
         return Seed(kept, list(self.uncertain.get(symbol, [])), passes=2)
 
-    async def order_detail(self, order_id: str) -> Row:
+    async def order_detail(self, order_id: str, symbol: str | None) -> Row:
+        self.asked.append((order_id, symbol))
         answer = self.details[order_id]
         if isinstance(answer, Exception):
             raise answer
@@ -268,7 +271,7 @@ async def resolve(tracker: Tracker, order_ids: list[str]) -> list[Event]:
     task = asyncio.create_task(tracker._resolver())
     try:
         for oid in order_ids:
-            tracker.details.put_nowait(oid)
+            tracker._run(AskDetail(oid))
         return [await asyncio.wait_for(tracker.queue.next(), timeout=5) for _ in order_ids]
     finally:
         task.cancel()
@@ -288,6 +291,17 @@ async def test_the_resolver_answers_each_question_in_turn(tmp_path: Path) -> Non
                        Detail("34", None, "answer without data"),
                        Detail("33", row, None)]
     assert answers[-1].row is row  # as the exchange answered, for the session to decode
+
+
+async def test_the_resolver_asks_with_the_symbol_the_book_holds(tmp_path: Path) -> None:
+    """OKX looks an order up by instrument and id: the resolver passes the symbol of the
+    book's row, and None for an order the book holds no row of."""
+    row = v2_row(33, "ETH_USDT", status=3) | {"executed_amount": "1", "remaining_amount": "0"}
+    rest = FakeRest(details={"33": row, "44": NotFound("order not found")})
+    async with tracking(tmp_path, rest) as tracker:
+        tracker.session.book.apply(tracker.session.codec.seed_row(v2_row(33, "ETH_USDT")))
+        await resolve(tracker, ["33", "44"])
+    assert rest.asked == [("33", "ETH_USDT"), ("44", None)]
 
 
 

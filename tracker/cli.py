@@ -184,14 +184,16 @@ def _add_demo(commands: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
     sim = commands.add_parser(
-        "sim", help="run the bundled exchange simulator (BitMart and Binance Spot)",
+        "sim", help="run the bundled exchange simulator (BitMart, Binance Spot and OKX)",
         description="Serve BitMart's v2 REST, v4 REST and private WebSocket "
                     "(/user?protocol=1.1), Binance Spot's REST (/api/v3) and WebSocket API "
-                    "(/ws-api/v3), and the control API (/control) on one port. Credentials "
-                    "come from TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, "
-                    "TRACKER_SIM_API_MEMO and TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or "
-                    "Ed25519 key; default: the demo account in docs/simulator.md), or, for many "
-                    "accounts each with its own orders and flow, from --accounts.")
+                    "(/ws-api/v3), OKX's REST (/api/v5) and private WebSocket (/ws/v5/private), "
+                    "and the control API (/control) on one port. Credentials come from "
+                    "TRACKER_SIM_API_KEY, TRACKER_SIM_API_SECRET, TRACKER_SIM_API_MEMO, "
+                    "TRACKER_SIM_API_PUBLIC_KEY (Binance's RSA or Ed25519 key) and "
+                    "TRACKER_SIM_PASSPHRASE (OKX's; default: the demo account in "
+                    "docs/simulator.md), or, for many accounts each with its own orders and "
+                    "flow, from --accounts.")
     sim.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     sim.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
     sim.add_argument("--seed", type=int, default=0, help="seed of the order flow and faults")
@@ -233,6 +235,14 @@ def _add_sim(commands: argparse._SubParsersAction[Parser]) -> None:
                      help="seconds of an IP's ban (418) after it ignored a 429")
     sim.add_argument("--binance-shutdown-delay", type=float, default=5.0, metavar="S",
                      help="seconds from a serverShutdown event to the close")
+    sim.add_argument("--okx-idle-timeout", type=float, default=30.0, metavar="S",
+                     help="seconds without a frame from the client before an OKX WebSocket "
+                          "is cut (4004)")
+    sim.add_argument("--okx-cancel-retention", type=float, default=7200.0, metavar="S",
+                     help="seconds OKX's order detail still finds an unfilled cancel (51603 "
+                          "after; default: 2 h)")
+    sim.add_argument("--okx-notice-delay", type=float, default=60.0, metavar="S",
+                     help="seconds from a 64008 notice to the close (POST /control/okx/notice)")
     sim.add_argument("--venue", choices=VENUE_NAMES, default=VENUE_NAMES[0],
                      help="whose lines to print for `tracker run` against it (every face is "
                           "served whichever is named)")
@@ -426,12 +436,13 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         if value < 0 or (name == "port" and value > 65535):
             raise config_mod.ConfigError(f"--{name.replace('_', '-')}: out of range: {value}")
     for name in ("rate", "idle_timeout", "lifeless_timeout", "cancel_retention",
-                 "binance_archive", "binance_ban", "binance_shutdown_delay"):
+                 "binance_archive", "binance_ban", "binance_shutdown_delay",
+                 "okx_cancel_retention", "okx_notice_delay"):
         value = getattr(args, name)
         if not value >= 0 or value == float("inf"):
             raise config_mod.ConfigError(
                 f"--{name.replace('_', '-')}: must be a finite number >= 0")
-    for name in ("binance_max_age", "binance_ping", "binance_pong_timeout"):
+    for name in ("binance_max_age", "binance_ping", "binance_pong_timeout", "okx_idle_timeout"):
         value = getattr(args, name)
         if not value > 0 or value == float("inf"):
             raise config_mod.ConfigError(
@@ -453,6 +464,7 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         secret=env.get("TRACKER_SIM_API_SECRET", DEMO_ACCOUNT.secret),
         memo=env.get("TRACKER_SIM_API_MEMO", DEMO_ACCOUNT.memo),
         public_key=env.get("TRACKER_SIM_API_PUBLIC_KEY", ""),
+        passphrase=env.get("TRACKER_SIM_PASSPHRASE", DEMO_ACCOUNT.passphrase),
     )
     if account.public_key and (problem := check_public_key(account.public_key)):
         raise config_mod.ConfigError(f"TRACKER_SIM_API_PUBLIC_KEY: {problem}")
@@ -473,6 +485,9 @@ def sim_settings(args: argparse.Namespace):  # -> simulator.state.Settings
         binance_ping_s=args.binance_ping, binance_pong_timeout_s=args.binance_pong_timeout,
         binance_max_age_s=args.binance_max_age,
         binance_shutdown_delay_s=args.binance_shutdown_delay,
+        okx_idle_timeout_s=args.okx_idle_timeout,
+        okx_cancel_retention_s=args.okx_cancel_retention,
+        okx_notice_delay_s=args.okx_notice_delay,
     )
 
 

@@ -50,21 +50,24 @@ class Config:
     gives the `TRACKER_*` names, the checks and docs/configuration.md's table, so none
     of them can drift from the others."""
 
-    venue: str = setting(venues.NAMES[0], "the exchange: `bitmart` or `binance` (Binance "
-                         "Spot); each one's own settings are the rows below marked with its "
-                         "name", choices=venues.NAMES)
+    venue: str = setting(venues.NAMES[0], "the exchange: `bitmart`, `binance` (Binance "
+                         "Spot) or `okx` (OKX spot); each one's own settings are the rows "
+                         "below marked with its name", choices=venues.NAMES)
     rest_url: str = setting("", "REST base URL", shown="the venue's (BitMart: "
                             "`https://openapi.bitmart.com` for v2, "
                             "`https://api-cloud.bitmart.com` for v4; Binance: "
-                            "`https://api.binance.com`, or as `environment` says)")
+                            "`https://api.binance.com`; OKX: `https://openapi.okx.com`; or "
+                            "as `environment` says)")
     ws_url: str = setting("", "private WebSocket", shown="the venue's (BitMart: "
                           "`wss://ws-manager-compress.bitmart.com/user?protocol=1.1`; Binance: "
-                          "`wss://ws-api.binance.com:443/ws-api/v3`, or as `environment` says)")
+                          "`wss://ws-api.binance.com:443/ws-api/v3`; OKX: "
+                          "`wss://ws.okx.com:8443/ws/v5/private`; or as `environment` says)")
     symbols: tuple[str, ...] | None = setting(
         (), "e.g. `[\"BTC_USDT\", \"ETH_USDT\"]`, any number (past 100, one `ALL_SYMBOLS` "
         "subscription, filtered: see [how it stays exact](how-it-stays-exact.md)); with "
         "`v4`, `\"*\"` means every symbol (one `ALL_SYMBOLS` subscription, unfiltered); "
-        "Binance writes them `BTCUSDT`, and `\"*\"` is every symbol there too",
+        "Binance writes them `BTCUSDT` and OKX `BTC-USDT`, and `\"*\"` is every symbol "
+        "on both",
         shown="none (required)")  # None: every symbol (v4 only)
     db: Path | str = setting(
         Path("tracker.db"), "the book: an SQLite file's path, or a PostgreSQL URL "
@@ -76,8 +79,8 @@ class Config:
         "", "PostgreSQL only, and required there: the name this account's rows carry in the "
         "shared book (1-64 of `A-Za-z0-9._-`); one tracker writes each account",
         shown="none")
-    page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200; Binance "
-                            "answers in one piece and has no pages)")
+    page_size: int = setting(100, "rows per seed page (v2: 1-1000, v4: 1-200, OKX: 1-100; "
+                            "Binance answers in one piece and has no pages)")
     rest_timeout: float = setting(
         10.0, "seconds for one whole exchange call, from connect to the answer's last byte, "
         "however slowly the bytes come (past it: log `rest_deadline`, "

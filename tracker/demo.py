@@ -177,7 +177,8 @@ def _demo(args: argparse.Namespace, terminal: bool, work: Path) -> tuple[int, bo
 
 def sim_credentials(account: Any, venue: str) -> dict[str, str]:
     """A simulator account's credentials as `venue`'s settings name them (TRACKER_*)."""
-    held = {"api_key": account.api_key, "api_secret": account.secret, "api_memo": account.memo}
+    held = {"api_key": account.api_key, "api_secret": account.secret, "api_memo": account.memo,
+            "passphrase": account.passphrase}
     return {f"TRACKER_{name.upper()}": held[name] for name in venues.get(venue).credential_names}
 
 

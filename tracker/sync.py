@@ -172,7 +172,8 @@ class Tracker:
         self.status = Status()
         self.listeners: list[Callable[[Status], None]] = []
         self.seed_task: asyncio.Task[None] | None = None
-        self.details: asyncio.Queue[str] = asyncio.Queue()
+        # (order id, its symbol as the book holds it, None when the book has no row)
+        self.details: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
         self.seed_deadlines = 0  # seeds abandoned at seed_timeout
         self.unwritten = 0  # journal rows a stop could not write (the book is behind by them)
         self.recalled = 0  # orders read back from the store
@@ -384,7 +385,8 @@ class Tracker:
             case CancelSeed():
                 self._cancel_seed()
             case AskDetail(order_id):
-                self.details.put_nowait(order_id)
+                row = self.session.book.rows.get(order_id)
+                self.details.put_nowait((order_id, row.symbol if row is not None else None))
             case Note(level, event, fields):
                 getattr(log, level)(event, **fields)
 
@@ -466,11 +468,12 @@ class Tracker:
             raise ExchangeError(reason) from None
 
     async def _resolver(self) -> None:
-        """Asks about one order at a time, as the session asks."""
+        """Asks about one order at a time, as the session asks, with the symbol the book
+        holds for it: a venue that looks orders up by instrument (OKX) needs it."""
         while True:
-            oid = await self.details.get()
+            oid, symbol = await self.details.get()
             try:
-                answer = await self.rest.order_detail(oid)
+                answer = await self.rest.order_detail(oid, symbol)
             except NotFound:
                 self.queue.put_nowait(Detail(oid, None, None))
             except ExchangeError as exc:

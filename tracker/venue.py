@@ -99,8 +99,11 @@ class Rest(Protocol):
                    keep: Keep | None = None) -> Seed:
         """One symbol's open orders (None: every symbol, where the venue can)."""
 
-    async def order_detail(self, order_id: str) -> Any:
-        """The venue's answer about one order; `NotFound` when it does not know it."""
+    async def order_detail(self, order_id: str, symbol: str | None) -> Any:
+        """The venue's answer about one order; `NotFound` when it does not know it.
+        `symbol`: the order's symbol as the book holds it (None: the book has no row for
+        it, as for an order named only by a push element it could not read). A venue whose
+        ids say the symbol, or need none, passes it over."""
 
     async def markets(self, symbols: list[str] | None) -> dict[str, tuple[str, str]]:
         """Each symbol's (base, quote) as the venue lists them, for those symbols (None:

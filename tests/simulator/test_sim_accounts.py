@@ -20,7 +20,7 @@ from harness import TRACKER, Lab, Sim, clean_env, differences, eventually
 from harness.profiles import BITMART_V2, BITMART_V4
 from harness.sim import SYMBOLS, account_env, accounts_file
 from simulator.app import Running
-from simulator.state import Account, AccountSettings, Settings
+from simulator.state import Account, AccountSettings, Settings, parse_accounts
 from simulator.store import SymbolSpec
 from tests.conftest import place
 from tests.simclient import V2, V4, WS
@@ -287,8 +287,10 @@ async def test_tokens_and_rate_limits_are_per_account(
      "public_key is not a PEM public key"),
     ('[{"name": "a", "api_key": "k", "secret": "s3cr3t-a", "memo": "m", "public_key": 7}]',
      "public_key must be a PEM string"),
+    ('[{"name": "a", "api_key": "k", "secret": "s3cr3t-a", "memo": "m", "passphrase": 7}]',
+     "passphrase must be a string"),
 ], ids=["not-json", "repeated-key", "unknown-field", "bad-name", "bad-symbols",
-        "bad-public-key", "public-key-not-text"])
+        "bad-public-key", "public-key-not-text", "passphrase-not-text"])
 def test_a_bad_accounts_file_is_a_configuration_error(tmp_path: Path, content: str,
                                                       needle: str) -> None:
     path = tmp_path / "accounts.json"
@@ -351,3 +353,12 @@ def _flowed(sim: Sim, accounts: list[dict[str, Any]]) -> None:
     for account in accounts:
         events = sim.stats(account=account["name"])["flow_events"]
         assert events >= 20, f"{account['name']}: {events} flow events"
+
+
+def test_an_accounts_passphrase_is_read_and_never_shown() -> None:
+    [account] = parse_accounts([{"name": "a", "api_key": "k", "secret": "s", "memo": "",
+                                 "passphrase": "pp-s3cr3t"}])
+    assert account.credentials.passphrase == "pp-s3cr3t"
+    assert "pp-s3cr3t" not in repr(account)
+    [without] = parse_accounts([{"name": "a", "api_key": "k", "secret": "s", "memo": ""}])
+    assert without.credentials.passphrase == ""

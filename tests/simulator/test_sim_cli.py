@@ -15,6 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from simulator.state import DEMO_ACCOUNT
+from tracker.venues.okx import protocol as okx
+from tracker.venues.okx import signing as okx_signing
+
 TRACKER = [sys.executable, "-m", "tracker.cli"]
 
 
@@ -31,7 +35,7 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 15.0) -> 
 def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready.json"
     env = os.environ | {"TRACKER_SIM_API_KEY": "k1", "TRACKER_SIM_API_SECRET": "s1",
-                        "TRACKER_SIM_API_MEMO": "m1"}
+                        "TRACKER_SIM_API_MEMO": "m1", "TRACKER_SIM_PASSPHRASE": "p1"}
     proc = subprocess.Popen(
         [*TRACKER, "sim", "--port", "0", "--open-orders", "5", "--seed", "9",
          "--symbols", "BTC_USDT,DOGE_USDT", "--faults", '{"push_drop": 0.25}',
@@ -42,6 +46,17 @@ def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert urls["ws_url"] == f"ws://127.0.0.1:{urls['port']}/user?protocol=1.1"
         assert urls["bitmart_ws_url"] == urls["ws_url"]
         assert urls["binance_ws_url"] == f"ws://127.0.0.1:{urls['port']}/ws-api/v3"
+        assert urls["okx_ws_url"] == f"ws://127.0.0.1:{urls['port']}/ws/v5/private"
+        assert urls["okx_symbols"] == ["BTC-USDT", "DOGE-USDT"]
+        # OKX's passphrase comes from the environment too.
+        path = f"{okx.ORDERS_PENDING}?instType=SPOT"
+        for passphrase, code in (("p1", "0"), (DEMO_ACCOUNT.passphrase, "50105")):
+            stamp = okx_signing.iso_timestamp(int(time.time() * 1000))
+            answer = httpx.get(f"{urls['rest_url']}{path}", headers={
+                okx.ACCESS_KEY: "k1", okx.ACCESS_PASSPHRASE: passphrase,
+                okx.ACCESS_TIMESTAMP: stamp,
+                okx.ACCESS_SIGN: okx_signing.rest_sign("s1", stamp, "GET", path)})
+            assert answer.json()["code"] == code, answer.text
         truth = httpx.get(f"{urls['control_url']}/truth").json()["orders"]
         assert len(truth) == 10 and {o["symbol"] for o in truth} == {"BTC_USDT", "DOGE_USDT"}
         faults = httpx.get(f"{urls['control_url']}/faults").json()["faults"]
@@ -67,6 +82,8 @@ def test_sim_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     (["--symbols", "BTCUSDT"], "--symbols"),
     (["--binance-max-age", "0"], "--binance-max-age"),
     (["--binance-weight-limit", "-1"], "--binance-weight-limit"),
+    (["--okx-idle-timeout", "0"], "--okx-idle-timeout"),
+    (["--okx-cancel-retention", "-1"], "--okx-cancel-retention"),
 ])
 def test_bad_configuration_is_one_line_and_exit_78(args: list[str], needle: str) -> None:
     done = subprocess.run([*TRACKER, "sim", "--port", "0", *args], capture_output=True,

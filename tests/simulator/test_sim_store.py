@@ -142,3 +142,24 @@ def test_amend_reduces_the_size_keeping_the_id_and_is_announced() -> None:
     market = store.place_market("BTC_USDT", "sell", size=Decimal(1))
     with pytest.raises(OrderError):
         store.amend(market.order_id, Decimal("0.5"))
+
+
+def test_modify_moves_the_price_and_the_size_either_way_keeping_the_id() -> None:
+    store, changes = make_store()
+    order = store.place_limit("BTC_USDT", "buy", Decimal(50000), Decimal("1"))
+    store.fill(order.order_id, Decimal("0.3"))
+    assert store.modify(order.order_id, size=Decimal("2")) is order  # OKX may raise it
+    assert (order.size, order.price, order.notional) == (Decimal(2), Decimal(50000),
+                                                         Decimal(100000))
+    store.modify(order.order_id, price=Decimal("49000.123"))  # to the symbol's tick
+    assert (order.size, order.price) == (Decimal(2), Decimal("49000.12"))
+    assert [c.kind for c in changes] == ["placed", "traded", "amended", "amended"]
+    assert changes[-1].order.price == Decimal("49000.12") and changes[-1].fill is None
+    for size, price in (("0.3", None), ("0.1", None), (None, "0"), (None, None)):
+        with pytest.raises(OrderError):
+            store.modify(order.order_id, None if size is None else Decimal(size),
+                         None if price is None else Decimal(price))
+    assert len(changes) == 4  # a refused modify changes nothing
+    store.cancel(order.order_id)
+    with pytest.raises(OrderError):
+        store.modify(order.order_id, size=Decimal(3))

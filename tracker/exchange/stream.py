@@ -186,7 +186,12 @@ class Stream:
             if remaining <= 0:
                 raise StreamError("no answer from the exchange within 10 s",
                                   cause=NotLive.EXCHANGE_UNREACHABLE)
-            decoded = self.channel.decode(await asyncio.wait_for(ws.recv(), remaining))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the frame of a
+            # recv that completes as the task is cancelled, and loses the cancel; a stop
+            # (or a failed start) that cancels a stream opening then waited for ever.
+            async with asyncio.timeout(remaining):
+                frame = await ws.recv()
+            decoded = self.channel.decode(frame)
             match decoded:
                 case Pong():
                     continue

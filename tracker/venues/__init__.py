@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tracker.venue import Venue
 
-NAMES = ("bitmart", "binance")  # the `venue` setting's choices; the first is the default
+NAMES = ("bitmart", "binance", "okx")  # the `venue` setting's choices; the first is the default
 
 
 def get(name: str) -> Venue:

@@ -68,7 +68,7 @@ async def test_the_seed_and_the_lookup_agree_with_the_truth(
     seed = await client.seed("BTCUSDT", keep=KEEP)
     assert {u.order_id for u in seed.rows} == await truth_ids(control, kind, "BTC_USDT")
     some = seed.rows[0]
-    detail = READER.detail(await client.order_detail(some.order_id))
+    detail = READER.detail(await client.order_detail(some.order_id, None))
     assert detail == msgspec.structs.replace(some, source="detail")
     every = await rest_for(sim, kind, None).seed(None, keep=KEEP)
     assert {u.order_id for u in every.rows} == await truth_ids(control, kind)
@@ -79,10 +79,10 @@ async def test_a_canceled_order_and_one_unknown(rest: BinanceRest,
                                                control: httpx.AsyncClient) -> None:
     order = await place(control)
     await control.post(f"/orders/{order['orderId']}/cancel", json={})
-    answer = READER.detail(await rest.order_detail(f"BTCUSDT:{order['orderId']}"))
+    answer = READER.detail(await rest.order_detail(f"BTCUSDT:{order['orderId']}", None))
     assert answer.state == "canceled"
     with pytest.raises(NotFound):
-        await rest.order_detail("BTCUSDT:999999999")
+        await rest.order_detail("BTCUSDT:999999999", None)
     assert rest.stats["detail_rechecks"] == 1
 
 

@@ -270,7 +270,7 @@ async def test_a_ban_stops_every_call_until_it_ends() -> None:
     rest.weights = weights(5400, time)
     with pytest.raises(RateLimited):
         await rest.seed("LTCBTC")
-    for call in (rest.seed("LTCBTC"), rest.order_detail("LTCBTC:1"), rest.sync_clock()):
+    for call in (rest.seed("LTCBTC"), rest.order_detail("LTCBTC:1", None), rest.sync_clock()):
         with pytest.raises(RateLimited, match="banned this IP"):
             await call
     assert len(fake.requests) == 1  # nothing reached Binance during the ban
@@ -311,7 +311,7 @@ async def test_a_new_orders_not_found_is_asked_again() -> None:
     fake.answers[p.ORDER] = [error(400, p.NO_SUCH_ORDER, "Order does not exist."),
                              httpx.Response(200, json=REST_ROW)]
     rest = client(fake)
-    assert await rest.order_detail("LTCBTC:1") == REST_ROW
+    assert await rest.order_detail("LTCBTC:1", None) == REST_ROW
     assert [fake.params(i)["orderId"] for i in (0, 1)] == ["1", "1"]
     assert fake.params()["symbol"] == "LTCBTC" and rest.stats["detail_rechecks"] == 1
     await rest.aclose()
@@ -322,7 +322,7 @@ async def test_not_found_twice_is_not_found() -> None:
     fake.answers[p.ORDER] = [error(400, p.NO_SUCH_ORDER)] * 2
     rest = client(fake)
     with pytest.raises(NotFound):
-        await rest.order_detail("LTCBTC:1")
+        await rest.order_detail("LTCBTC:1", None)
     assert len(fake.requests) == 2
     await rest.aclose()
 
@@ -333,10 +333,10 @@ async def test_archived_is_not_found_at_once() -> None:
                                    "executed qty over 90 days ago and has been archived.")]
     rest = client(fake)
     with pytest.raises(NotFound, match="archived"):
-        await rest.order_detail("LTCBTC:1")
+        await rest.order_detail("LTCBTC:1", None)
     assert len(fake.requests) == 1
     with pytest.raises(NotFound):
-        await rest.order_detail("not-an-id")
+        await rest.order_detail("not-an-id", None)
     await rest.aclose()
 
 

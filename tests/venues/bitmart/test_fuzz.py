@@ -251,7 +251,7 @@ async def call_every_endpoint(client: V2Rest | V4Rest, slow_down: bool) -> None:
     """Each call may answer or raise an ExchangeError, or, where the answer said "slow
     down", still be waiting (at most a minute); anything else fails the test."""
     for call in (client.sync_clock, lambda: client.seed("BTC_USDT"),
-                 lambda: client.order_detail("123")):
+                 lambda: client.order_detail("123", None)):
         try:
             result = await asyncio.wait_for(call(), 0.5)
         except ExchangeError as exc:

@@ -94,10 +94,10 @@ async def test_v2_retries_transient_errors(v2rest: V2Rest, control: httpx.AsyncC
 
 async def test_v2_detail_and_not_found(v2rest: V2Rest, control: httpx.AsyncClient) -> None:
     order = (await control.post("/orders", json={"symbol": "BTC_USDT"})).json()
-    row = await v2rest.order_detail(order["orderId"])
+    row = await v2rest.order_detail(order["orderId"], None)
     assert str(row["entrust_id"]) == order["orderId"] and row["status"] == 1
     with pytest.raises(NotFound):
-        await v2rest.order_detail("999")
+        await v2rest.order_detail("999", None)
 
 
 async def test_wrong_credentials_are_an_auth_error(sim: Running) -> None:
@@ -107,11 +107,11 @@ async def test_wrong_credentials_are_an_auth_error(sim: Running) -> None:
     await client.aclose()
     client4 = V4Rest(sim.rest_url, Credentials(CREDS.api_key, "wrong", CREDS.memo))
     with pytest.raises(AuthError, match=r"30005.*check api_secret and api_memo"):
-        await client4.order_detail("1")
+        await client4.order_detail("1", None)
     await client4.aclose()
     client4 = V4Rest(sim.rest_url, Credentials("no-such-key", CREDS.secret, CREDS.memo))
     with pytest.raises(AuthError, match="does not know this API key: check api_key"):
-        await client4.order_detail("1")
+        await client4.order_detail("1", None)
     await client4.aclose()
 
 
@@ -132,9 +132,9 @@ async def test_v4_pages_back_in_time_and_finds_old_orders(
 async def test_v4_detail_not_found_and_rate_limit_pacing(v4rest: V4Rest,
                                                          control: httpx.AsyncClient) -> None:
     order = (await control.post("/orders", json={"symbol": "BTC_USDT"})).json()
-    assert (await v4rest.order_detail(order["orderId"]))["state"] == "new"
+    assert (await v4rest.order_detail(order["orderId"], None))["state"] == "new"
     with pytest.raises(NotFound):
-        await v4rest.order_detail("123")
+        await v4rest.order_detail("123", None)
     # 30 list calls: the client paces itself to 12 per 2 s and is never refused.
     await asyncio.gather(*(v4rest.seed("BMX_ETH") for _ in range(30)))
     assert not any(k.startswith("errors_") and "30013" in k for k in v4rest.stats)
@@ -251,7 +251,7 @@ async def test_v2_rate_limit_body_keeps_its_text() -> None:
     client.http = exchange(handler)
     try:
         with pytest.raises(ExchangeError, match="HTTP 429: Visit too often"):
-            await client.order_detail("1")
+            await client.order_detail("1", None)
     finally:
         await client.aclose()
 

@@ -272,7 +272,7 @@ class BinanceRest(HttpClient):
 
     # -- one order ---------------------------------------------------------------------
 
-    async def order_detail(self, order_id: str) -> Any:
+    async def order_detail(self, order_id: str, symbol: str | None) -> Any:
         """`GET /api/v3/order` by symbol and orderId. NotFound for -2026 (archived: canceled
         or expired with nothing filled, over 90 days ago) and for a -2013 that a second
         question `RECHECK_S` later confirms."""

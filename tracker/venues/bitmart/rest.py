@@ -177,7 +177,7 @@ class V2Rest(BitMartRest):
             raise AuthError(f"GET {path}: {error_text(response)}")
         raise ExchangeError(f"GET {path}: {error_text(response)}")
 
-    async def order_detail(self, order_id: str) -> Row:
+    async def order_detail(self, order_id: str, symbol: str | None) -> Row:
         body = await self._get(f"/v2/orders/{order_id}")
         if not isinstance(body, dict):
             raise BadResponse("order detail is not a JSON object")
@@ -270,7 +270,7 @@ class V4Rest(BitMartRest):
             raise AuthError(f"{what}: {credential_hint(code)}")
         raise ExchangeError(what)
 
-    async def order_detail(self, order_id: str) -> Row:
+    async def order_detail(self, order_id: str, symbol: str | None) -> Row:
         data = await self._post("/spot/v4/query/order", {"orderId": order_id},
                                 self.detail_pacer)
         if not isinstance(data, dict):

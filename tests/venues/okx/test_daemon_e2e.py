@@ -1,0 +1,105 @@
+"""`tracker run` with venue = "okx" against the simulator's OKX face, as real subprocesses:
+the book goes live, follows the stream and stays equal to the truth while the connection
+sits quiet past OKX's idle cut; an instrument OKX does not list stops it with exit 78; an
+unfilled cancel OKX no longer knows is inferred, and one with a fill is asked about. The
+suites run on every profile (tests/test_e2e.py, crash safety, the fleet) cover the rest."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+from harness import Lab
+from harness.profiles import OKX
+from harness.waiting import eventually
+from simulator.state import DEMO_ACCOUNT
+
+
+def held(order_id: str, open_ids: set[str]) -> None:
+    """An assertion, for `eventually` (which waits out an AssertionError, not a False)."""
+    assert order_id in open_ids, f"{order_id} is not in the book yet"
+
+
+def test_the_book_follows_the_okx_face_past_the_idle_cut(lab: Lab) -> None:
+    """The face cuts a connection that sent nothing for 3 s (OKX: 30 s); the daemon's text
+    pings every 2 s (`ping_interval`) keep one connection up across long quiet spells."""
+    sim = lab.sim("--okx-idle-timeout", "3")
+    for symbol, price in (("BTC_USDT", "60000"), ("BTC_USDT", "60100"), ("ETH_USDT", "3000")):
+        sim.place(symbol=symbol, side="buy", price=price, size="1")
+    daemon = lab.daemon(sim, profile=OKX).start()
+    book = daemon.wait_live(60)
+    assert book.state["api"] == "v5" and len(book.open_ids) == 3
+    assert {r["symbol"] for r in book.orders.values()} == {"BTC-USDT", "ETH-USDT"}
+    daemon.wait_converged(sim)
+    time.sleep(7)  # quiet: more than twice the idle cut
+
+    placed = sim.place(symbol="BTC_USDT", side="sell", price="61000", size="0.3")
+    oid = placed["orderId"]
+    eventually(lambda: held(oid, daemon.book().open_ids), 20, "the new order is in the book")
+    sim.fill(oid, "0.1")
+
+    def partly() -> None:
+        row = daemon.book().orders[oid]
+        assert (row["state"], Decimal(row["filled_size"]), row["source"]) == (
+            "partially_filled", Decimal("0.1"), "push"), row
+    eventually(partly, 20, "the fill is in the book")
+    sim.cancel(oid)
+    book = daemon.wait_converged(sim)
+    assert book.orders[oid]["state"] == "partially_canceled"
+    ups = [json.loads(line) for line in daemon.tail(2000).splitlines()
+           if '"stream_up"' in line]
+    assert len(ups) == 1, daemon.tail()  # never cut for quiet
+    assert ups[0]["instruments"] == 3  # configured; one subscription of every instrument
+    log = daemon.tail(2000)
+    assert DEMO_ACCOUNT.secret not in log and DEMO_ACCOUNT.passphrase not in log
+
+
+def test_an_instrument_okx_does_not_list_is_a_configuration_error(lab: Lab) -> None:
+    """One line naming the instrument, exit 78 (systemd does not restart it), nothing
+    secret."""
+    sim = lab.sim()
+    daemon = lab.daemon(sim, profile=OKX,
+                        env={"TRACKER_SYMBOLS": "BTC-USDT,NOPE-USDT"}).start()
+    assert daemon.wait(60) == 78, daemon.tail()
+    said = [line for line in daemon.tail(400).splitlines() if "NOPE-USDT" in line]
+    assert said and "is not a spot instrument OKX lists" in said[-1], daemon.tail()
+    assert "Traceback" not in daemon.tail(400)
+    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
+
+
+def test_a_forgotten_unfilled_cancel_is_inferred_and_a_partial_one_asked(lab: Lab) -> None:
+    """The face forgets unfilled cancels after 1 s (`--okx-cancel-retention`; OKX keeps
+    them in its history 2 h, and whether its lookup forgets them is not documented): such
+    an order, closed while the tracker heard nothing, is recorded canceled with the source
+    `inferred_forgotten` only after `forgotten_after` of "not found"; one with a fill is
+    asked about and answered."""
+    sim = lab.sim("--open-orders", "4", "--seed", "71", "--okx-cancel-retention", "1")
+    daemon = lab.daemon(sim, profile=OKX, env={"TRACKER_FORGOTTEN_AFTER": "3"}).start()
+    daemon.wait_live()
+    opened = sorted(sim.open_truth(), key=lambda o: int(o["orderId"]))
+    victim, partial = opened[0]["orderId"], opened[1]
+    eventually(lambda: held(victim, daemon.book().open_ids), 10, "the victim is in the book")
+    sim.faults(push_drop=1.0)  # the tracker hears of neither change
+    sim.cancel(victim)
+    sim.fill(partial["orderId"], "0.00001" if partial["symbol"] == "BTC_USDT" else "1")
+    sim.cancel(partial["orderId"])
+    time.sleep(1.5)  # past the retention: the lookup now answers 51603 about the victim
+    sim.drop("abort")
+    sim.faults(push_drop=0.0)
+
+    def unresolved() -> int:
+        row = daemon.book().orders[victim]
+        assert row["unresolved"] == 1, row
+        return int(time.time() * 1000)
+
+    flagged = eventually(unresolved, 15, "the forgotten order is unresolved first",
+                         interval=0.05, context=daemon.tail)
+    book = daemon.wait_converged(sim, timeout=30)
+    assert (book.orders[victim]["state"], book.orders[victim]["source"]) == (
+        "canceled", "inferred_forgotten")
+    assert book.orders[partial["orderId"]]["source"] == "detail"
+    assert book.orders[partial["orderId"]]["state"] == "partially_canceled"
+    inferred = [e for e in daemon.journal(victim) if e["source"] == "inferred_forgotten"]
+    assert [e["outcome"] for e in inferred] == ["applied"]
+    assert inferred[0]["received_at"] >= flagged + 2500
