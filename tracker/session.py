@@ -67,8 +67,11 @@ def decoder(parse: Callable[[Any], OrderUpdate],
             held: Callable[[str], OrderUpdate | None]
             ) -> Callable[[Any], OrderUpdate | tuple[str, str]]:
     """What a seed keeps of each raw row: the update (`reuse`d where the book holds the
-    same), or why it was refused and an excerpt."""
+    same), or why it was refused and an excerpt. A row the venue's REST client already
+    read (a fast path over the whole answer, as the codec would have) is taken as it is."""
     def decode(raw: Any) -> OrderUpdate | tuple[str, str]:
+        if isinstance(raw, OrderUpdate):
+            return reuse(raw, held(raw.order_id))
         try:
             update = parse(raw)
         except Invalid as exc:

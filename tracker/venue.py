@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # the pure session imports this module: no transport at run t
 
 # What a seed keeps of each row it takes: the session's decoder, so that a large seed never
 # holds its raw rows (several times the size of decoded ones) beyond the page they came in.
+# It is given a raw row, or the `OrderUpdate` a venue's REST client already made of it
+# (a fast path reading a whole answer as the codec reads each row).
 Keep = Callable[[Any], Any]
 Progress = Callable[[str, int, int], None]  # (symbol, rows so far, rows expected)
 

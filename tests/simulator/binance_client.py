@@ -100,8 +100,10 @@ class WsApi:
         self.responses: dict[Any, dict[str, Any]] = {}
 
     @classmethod
-    async def connect(cls, running: Running, query: str = "") -> WsApi:
-        ws = await websockets.connect(running.ws_urls["binance"] + query)
+    async def connect(cls, running: Running, query: str = "",
+                      compression: str | None = "deflate") -> WsApi:
+        ws = await websockets.connect(running.ws_urls["binance"] + query,
+                                      compression=compression)
         return cls(ws)
 
     async def close(self) -> None:

@@ -14,8 +14,12 @@ import aiohttp
 import httpx
 import pytest
 import websockets
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
+from simulator import burst
 from simulator.app import Running
+from simulator.faces.binance import load
 from simulator.state import Settings
 from tests.conftest import injected, place, set_faults
 from tests.simulator.binance_client import Keys, Rest, WsApi, now_ms, ok, refused
@@ -38,8 +42,8 @@ def with_settings(**overrides: Any) -> pytest.MarkDecorator:
 async def connect(sim: Running) -> AsyncIterator[Factory]:
     opened: list[WsApi] = []
 
-    async def factory(query: str = "") -> WsApi:
-        client = await WsApi.connect(sim, query)
+    async def factory(query: str = "", compression: str | None = "deflate") -> WsApi:
+        client = await WsApi.connect(sim, query, compression)
         opened.append(client)
         return client
 
@@ -48,8 +52,9 @@ async def connect(sim: Running) -> AsyncIterator[Factory]:
         await client.close()
 
 
-async def subscribed(connect: Factory, kind: str = "hmac") -> WsApi:
-    client = await connect()
+async def subscribed(connect: Factory, kind: str = "hmac",
+                     compression: str | None = "deflate") -> WsApi:
+    client = await connect(compression=compression)
     answer = await client.signed(protocol.SUBSCRIBE_SIGNATURE, KEYS.api_key(kind),
                                  KEYS.signer(kind))
     assert answer["status"] == 200 and answer["result"] == {"subscriptionId": 0}, answer
@@ -314,16 +319,22 @@ async def test_ws_silent_sends_nothing(connect: Factory, control: httpx.AsyncCli
     await quiet(client)
 
 
+@pytest.mark.parametrize("compression", ["deflate", None])
 async def test_a_load_is_spelled_as_execution_reports(connect: Factory,
-                                                      control: httpx.AsyncClient) -> None:
-    client = await subscribed(connect)
-    response = await control.post("/load/burst", json={"orders": 2, "pushes": 4,
+                                                      control: httpx.AsyncClient,
+                                                      compression: str | None) -> None:
+    """With permessage-deflate the burst's frames are aiohttp's to compress; without, the
+    simulator writes them to the socket itself, many at a time: the client reads the same
+    events either way, in order."""
+    client = await subscribed(connect, compression=compression)
+    response = await control.post("/load/burst", json={"orders": 300, "pushes": 1200,
                                                        "start_ms": 1_700_000_000_000})
     assert response.status_code == 200, response.text
-    events = [(await client.event())["event"] for _ in range(4)]
-    assert [(e["e"], e["X"], e["z"]) for e in events] == [
-        ("executionReport", "NEW", "0"), ("executionReport", "NEW", "0"),
-        ("executionReport", "FILLED", "1"), ("executionReport", "FILLED", "1")]
+    events = [(await client.event())["event"] for _ in range(1200)]
+    planned = burst.burst_pushes(300, 1200, "BTC_USDT", 1_700_000_000_000)
+    assert events == [json.loads(load.frame(push))["event"] for push in planned]
+    assert (events[0]["e"], events[0]["X"], events[0]["z"]) == ("executionReport", "NEW", "0")
+    assert events[-1]["X"] == "FILLED" and events[-1]["z"] == events[-1]["q"]
     assert events[0]["s"] == "BTCUSDT" and isinstance(events[0]["i"], int)
 
 
@@ -336,3 +347,19 @@ async def test_a_market_buy_ends_without_a_cancel_id(connect: Factory,
         ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("CANCELED", "CANCELED")]
     assert [(e["c"], e["C"], e["o"]) for e in events] == [("mk", "", "MARKET")] * 3
     assert float(events[-1]["z"]) > 0 and events[-1]["Q"] == "1000.00000000"
+
+
+@pytest.mark.parametrize("item", ["", "x" * 125, "y" * 126, "é" * 40_000, b"\x00" * 70_000])
+def test_a_burst_frame_is_what_a_websocket_client_parses(item: str | bytes) -> None:
+    """The frames a burst writes itself, at each length encoding (RFC 6455 5.2), read by
+    the websockets library's own parser as a client reads a server's."""
+    reader = StreamReader()
+    reader.feed_data(burst.wire_frame(item))
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as parsed:
+        next(parser)
+    frame = parsed.value.value
+    assert frame.fin and frame.opcode is (Opcode.BINARY if isinstance(item, bytes)
+                                          else Opcode.TEXT)
+    assert frame.data == (item if isinstance(item, bytes) else item.encode())

@@ -3,6 +3,7 @@ broken ones (each refused with its reason)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from tracker.book import Book, Outcome
 from tracker.codec import Invalid
-from tracker.venues.binance.codec import STATE, from_event, from_rest
+from tracker.venues.binance.codec import STATE, from_event, from_rest, open_orders_answer
 from tracker.venues.binance.protocol import STATUS
 from tracker.venues.binance.venue import Reader
 
@@ -179,3 +180,19 @@ def test_the_reader_names_orders_as_the_book_does() -> None:
     assert reader.seed_row(REST_ROW).source == "seed"
     assert reader.detail(REST_ROW).source == "detail"
     assert reader.push_element(EVENT_2026).source == "push"
+
+
+def test_rows_share_their_amounts_by_spelling() -> None:
+    """A seed of 100,000 unfilled orders holds one "0.00000000" for the filled size and
+    the quote amount, not 200,000 copies (some 20 MB), on either path; amounts spelled
+    apart stay apart, as the journal keeps each spelling."""
+    rows = [REST_ROW | {"orderId": n, "executedQty": "0.00000000",
+                        "cummulativeQuoteQty": "0.00000000"} for n in (1, 2)]
+    fast = open_orders_answer(json.dumps(rows).encode(), "seed")
+    assert fast is not None
+    for first, second in (fast, [from_rest(r, "seed") for r in rows]):
+        assert first.filled_size is second.filled_size is first.filled_notional
+        assert first.price is second.price
+    one = from_rest(REST_ROW | {"price": "1.0"}, "seed")
+    other = from_rest(REST_ROW | {"price": "1.00"}, "seed")
+    assert (repr(one.price), repr(other.price)) == ("Decimal('1.0')", "Decimal('1.00')")

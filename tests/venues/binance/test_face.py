@@ -20,6 +20,7 @@ from tracker.codec import OrderUpdate
 from tracker.exchange.errors import AuthError, ClockSkew, NotFound, StreamError
 from tracker.frames import Ack, Ended, ErrorEvent, Frame, Handover, OrderPush, Unexpected
 from tracker.reasons import NotLive
+from tracker.session import decoder
 from tracker.venues.binance.channel import BinanceChannel
 from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.binance.venue import Reader
@@ -27,6 +28,7 @@ from tracker.venues.binance.venue import Reader
 KEYS = Keys()
 KINDS = ["hmac", "rsa", "ed25519"]
 READER = Reader()
+KEEP = decoder(READER.seed_row, lambda _: None)  # the session's, with an empty book
 
 
 @pytest.fixture
@@ -63,12 +65,12 @@ async def test_the_seed_and_the_lookup_agree_with_the_truth(
     await place(control, symbol="ETH_USDT", price="3000", size="1", account=kind)
     client = rest_for(sim, kind)
     await client.sync_clock()
-    seed = await client.seed("BTCUSDT", keep=READER.seed_row)
+    seed = await client.seed("BTCUSDT", keep=KEEP)
     assert {u.order_id for u in seed.rows} == await truth_ids(control, kind, "BTC_USDT")
     some = seed.rows[0]
     detail = READER.detail(await client.order_detail(some.order_id))
     assert detail == msgspec.structs.replace(some, source="detail")
-    every = await rest_for(sim, kind, None).seed(None, keep=READER.seed_row)
+    every = await rest_for(sim, kind, None).seed(None, keep=KEEP)
     assert {u.order_id for u in every.rows} == await truth_ids(control, kind)
     await client.aclose()
 

@@ -16,10 +16,10 @@ from simulator import burst
 from simulator.faces.binance import load
 from tracker.codec import Invalid, OrderUpdate
 from tracker.frames import EXCERPT, NOT_JSON, OrderPush, Unreadable
-from tracker.venues.binance.codec import from_event, report_frame
+from tracker.venues.binance.codec import from_event, from_rest, open_orders_answer, report_frame
 from tracker.venues.binance.frames import decode, read
 
-from .payloads import EVENT_2018, EVENT_2023, EVENT_2026
+from .payloads import EVENT_2018, EVENT_2023, EVENT_2026, REST_ROW
 
 FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -198,3 +198,59 @@ def test_an_integer_too_long_for_json_loads_is_an_unreadable_frame() -> None:
     text += "}"
     assert report_frame(text) is None
     assert decode(text, None) == Unreadable(NOT_JSON, text[:EXCERPT])
+
+
+# -- openOrders answers --------------------------------------------------------------------
+
+# The fields `from_rest` reads, by the event letter whose values they share.
+REST_NAMES = {"s": "symbol", "S": "side", "X": "status", "i": "orderId", "q": "origQty",
+              "z": "executedQty", "p": "price", "Q": "origQuoteOrderQty",
+              "Z": "cummulativeQuoteQty", "T": "updateTime", "O": "time",
+              "c": "clientOrderId", "o": "type"}
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> bytes:
+    """An openOrders answer of a few rows, each Binance's with some of the fields
+    `from_rest` reads dropped or changed and unread fields added, spelled either way."""
+    rows: list[Any] = []
+    for _ in range(draw(st.integers(0, 3))):
+        row = dict(REST_ROW)
+        for letter in draw(st.lists(st.sampled_from(sorted(REST_NAMES)), max_size=2,
+                                    unique=True)):
+            match draw(st.integers(0, 5)):
+                case 0:
+                    row.pop(REST_NAMES[letter], None)
+                case 1:
+                    row[REST_NAMES[letter]] = draw(odd)
+                case _:
+                    row[REST_NAMES[letter]] = draw(FIELDS[letter])
+        row.update(draw(st.dictionaries(st.sampled_from(["selfTradePreventionMode", "zz"]),
+                                        odd, max_size=2)))
+        rows.append(row if draw(st.integers(0, 9)) else draw(odd))
+    return json.dumps(rows, ensure_ascii=draw(st.booleans())).encode()
+
+
+@FUZZ
+@given(answers())
+def test_an_answer_the_fast_path_takes_reads_exactly_as_from_rest_reads_it(body: bytes) -> None:
+    fast = open_orders_answer(body, "seed")
+    if fast is None:
+        return  # read by json.loads and from_rest, row by row, as every answer was before
+    rows = json.loads(body)
+    assert isinstance(rows, list) and len(rows) == len(fast)
+    for ours, row in zip(fast, rows, strict=True):
+        try:
+            update = from_rest(row, "seed")
+        except Invalid as exc:
+            raise AssertionError(f"the fast path took a row from_rest refuses: {exc}") from None
+        assert exactly(ours) == exactly(update)
+
+
+def test_the_rows_binance_sends_take_the_fast_path() -> None:
+    rows = [REST_ROW | {"orderId": n, "symbol": s} for n, s in enumerate(
+        ["LTCBTC", "这是测试币456", "BTCUSDT"])]
+    body = json.dumps(rows, ensure_ascii=False).encode()
+    fast = open_orders_answer(body, "seed")
+    assert fast is not None
+    assert [exactly(u) for u in fast] == [exactly(from_rest(r, "seed")) for r in rows]

@@ -14,10 +14,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 import pytest
 
+from tracker.codec import OrderUpdate
 from tracker.exchange.errors import AuthError, ClockSkew, NotFound, RateLimited, UnknownSymbol
+from tracker.session import decoder
 from tracker.venues.binance import protocol as p
+from tracker.venues.binance.codec import from_rest
 from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.binance.signing import public_pem, signer, verify
+from tracker.venues.binance.venue import Reader
 from tracker.venues.binance.weights import Weights
 
 from .keys import API_KEY, secret_of
@@ -76,7 +80,7 @@ async def test_signed_gets_for_every_key_type(kind: str) -> None:
     fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW])]
     rest = client(fake, kind)
     seed = await rest.seed("LTCBTC")
-    assert seed.rows == [REST_ROW] and fake.params()["symbol"] == "LTCBTC"
+    assert seed.rows == read([REST_ROW]) and fake.params()["symbol"] == "LTCBTC"
     await rest.aclose()
 
 
@@ -102,21 +106,87 @@ async def test_thirteen_symbols_are_read_one_by_one() -> None:
     await rest.aclose()
 
 
+async def test_the_next_symbol_is_read_while_one_is_kept() -> None:
+    """Each symbol's answer is asked for as the one before it is handed out, in the order
+    configured; a seed begun again at the first symbol drops a read begun before it, so
+    every row it hands out was read after it began. The nth request answers orderId n."""
+    fake = FakeBinance()
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW | {"orderId": n}])
+                                   for n in range(10)]
+    symbols = ("LTCBTC", "ETHBTC", "BNBBTC")
+    rest = client(fake, symbols=symbols)
+
+    async def seed(symbol: str) -> int:
+        """The request that read the symbol's rows, checked to be a read of that symbol."""
+        rows = (await rest.seed(symbol)).rows
+        await asyncio.sleep(0.01)  # the read begun ahead is answered meanwhile
+        n = int(rows[0].order_id.split(":")[1])
+        assert fake.params(n)["symbol"] == symbol
+        return n
+
+    await seed("LTCBTC")
+    assert {fake.params(i)["symbol"] for i in range(2)} == {"LTCBTC", "ETHBTC"}
+    await seed("ETHBTC")  # read ahead, while LTCBTC's rows were kept
+    assert fake.params()["symbol"] == "BNBBTC" and len(fake.requests) == 3
+    # cut short, and begun again at the first symbol: BNBBTC's read is dropped
+    assert min(await seed("LTCBTC"), await seed("ETHBTC"), await seed("BNBBTC")) >= 3
+    assert len(fake.requests) == 6
+    await rest.aclose()
+
+
 async def test_fourteen_symbols_are_read_at_once_and_shared() -> None:
-    """14 x 6 = 84 > 80: one read of every symbol serves the whole seed."""
+    """14 x 6 = 84 > 80: the first symbol read alone (6), then one read of every symbol
+    (80) serves the rest of the seed."""
     fake = FakeBinance()
     symbols = tuple(f"S{i}USDT" for i in range(14))
     rows = [REST_ROW | {"symbol": s, "orderId": i} for i, s in enumerate(symbols)]
     other = REST_ROW | {"symbol": "BNBUSDT"}
-    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[*rows, other, "junk"])] * 2
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[rows[0]]),
+                                   httpx.Response(200, json=[*rows, other, "junk"])] * 2
     rest = client(fake, symbols=symbols)
     seeds = [await rest.seed(s, keep=lambda r: r) for s in symbols]
-    assert len(fake.requests) == 1 and "symbol" not in fake.params()
-    assert seeds[0].rows == [rows[0], "junk"]  # the unreadable row goes to the codec
+    assert len(fake.requests) == 2 and fake.params(0)["symbol"] == "S0USDT"
+    assert "symbol" not in fake.params(1)
+    assert seeds[0].rows == [*read(rows[:1]), "junk"]  # the unreadable row goes to the codec
     assert [s.rows for s in seeds[1:]] == [[r] for r in rows[1:]]
     assert rest.stats["seed_rows_other_symbols"] == 1
     await rest.seed(symbols[0])  # the next seed reads again
-    assert len(fake.requests) == 2
+    assert len(fake.requests) == 4
+    await rest.aclose()
+
+
+async def test_a_first_symbol_too_large_to_read_all_at_once_reads_each_alone() -> None:
+    """The first symbol's answer, times the symbols, is past `rest_max_bytes`: one answer
+    for every symbol is never asked for (Binance would build all of it to have it
+    refused), and each symbol is read alone, the next begun as one is kept."""
+    fake = FakeBinance()
+    symbols = tuple(f"S{i}USDT" for i in range(14))
+    big = [REST_ROW | {"symbol": "S0USDT", "orderId": i} for i in range(40)]
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=big)]
+    rest = client(fake, symbols=symbols, max_bytes=len(json.dumps(big)) * 10)
+    seeds = [await rest.seed(s) for s in symbols]
+    assert len(seeds[0].rows) == 40 and all(not s.rows for s in seeds[1:])
+    assert [fake.params(i)["symbol"] for i in range(14)] == list(symbols)
+    assert rest.stats["seed_per_symbol"] == 1 and rest.stats["errors_too_large"] == 0
+    await rest.aclose()
+
+
+def read(rows: list[Any]) -> list[OrderUpdate]:
+    """Rows as the codec reads them: what the seed hands `keep` when the answer's rows all
+    take the codec's fast path."""
+    return [from_rest(r, "seed") for r in rows]
+
+
+async def test_an_answer_with_one_odd_row_is_read_row_by_row() -> None:
+    """The fast path takes a whole answer or none of it: one row it doubts leaves every
+    row raw for the codec, which refuses that row with its reason and reads the others."""
+    fake = FakeBinance()
+    odd = REST_ROW | {"orderId": 2, "price": 0.1}  # a float: refused, never guessed at
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW, odd])]
+    rest = client(fake)
+    seed = await rest.seed("LTCBTC", keep=decoder(Reader().seed_row, lambda _: None))
+    assert seed.rows[0] == from_rest(REST_ROW, "seed")
+    assert seed.rows[1][0] == "price must be a decimal string, not float"
     await rest.aclose()
 
 
@@ -126,7 +196,7 @@ async def test_every_symbol_is_one_read() -> None:
     fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=[REST_ROW])]
     progress: list[tuple[str, int, int]] = []
     seed = await rest.seed(None, lambda *a: progress.append(a))
-    assert seed.rows == [REST_ROW] and "symbol" not in fake.params()
+    assert seed.rows == read([REST_ROW]) and "symbol" not in fake.params()
     assert progress == [("*", 1, 1)]
     await rest.aclose()
 
@@ -308,13 +378,14 @@ async def test_a_read_of_every_symbol_too_large_falls_back_to_one_symbol_at_a_ti
     fake = FakeBinance()
     symbols = tuple(f"S{i}USDT" for i in range(14))
     rows = [REST_ROW | {"symbol": s, "orderId": i} for i, s in enumerate(symbols)]
-    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=rows * 50),
-                                   *(httpx.Response(200, json=[r]) for r in rows * 2)]
+    fake.answers[p.OPEN_ORDERS] = [httpx.Response(200, json=rows[:1]),
+                                   httpx.Response(200, json=rows * 50),
+                                   *(httpx.Response(200, json=[r]) for r in rows[1:] * 2)]
     rest = client(fake, symbols=symbols, retries=3, max_bytes=len(json.dumps(rows)) * 10)
     seeds = [await rest.seed(s, keep=lambda r: r) for s in symbols]
-    assert [s.rows for s in seeds] == [[r] for r in rows]
-    assert "symbol" not in fake.params(0)
-    assert [fake.params(i)["symbol"] for i in range(1, 15)] == list(symbols)
+    assert [s.rows for s in seeds] == [read([r]) for r in rows]
+    assert fake.params(0)["symbol"] == symbols[0] and "symbol" not in fake.params(1)
+    assert [fake.params(i)["symbol"] for i in range(2, 15)] == list(symbols[1:])
     assert rest.stats["seed_per_symbol"] == 1 and rest.stats["errors_too_large"] == 1
     await rest.seed(symbols[0])  # the next seed too
     assert fake.params()["symbol"] == symbols[0] and len(fake.requests) == 16

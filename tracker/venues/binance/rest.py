@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 import structlog
 
+from tracker.codec import OrderUpdate
 from tracker.exchange.errors import (
     AuthError,
     BadResponse,
@@ -29,8 +30,8 @@ from tracker.exchange.errors import (
 )
 from tracker.exchange.http import Answer, HttpClient, now_ms, parse_json
 from tracker.venue import Keep, Progress, Seed
+from tracker.venues.binance import codec, signing
 from tracker.venues.binance import protocol as p
-from tracker.venues.binance import signing
 from tracker.venues.binance.frames import credential_hint
 from tracker.venues.binance.signing import Signer
 from tracker.venues.binance.weights import Weights
@@ -75,17 +76,25 @@ class BinanceRest(HttpClient):
         # rows of the symbols not handed out yet, and when they were read.
         self._round: dict[str, list[Any]] = {}
         self._round_at = 0.0
+        # While a seed reads a symbol at a time: the next configured symbol's read, begun.
+        self._ahead: tuple[str, asyncio.Task[list[Any]]] | None = None
         self.recheck_s = RECHECK_S
+
+    async def aclose(self) -> None:
+        self._drop_ahead()
+        await super().aclose()
 
     # -- calls -------------------------------------------------------------------------
 
     async def _get(self, path: str, params: list[tuple[str, object]], weight: int, *,
-                   signed: bool = True, smaller: bool = False) -> Any:
+                   signed: bool = True, smaller: bool = False,
+                   read: Callable[[Answer], Any] = parse_json) -> Any:
         """`smaller`: the caller can ask for less (one symbol at a time), so an answer past
-        `rest_max_bytes` is not asked again as it was."""
+        `rest_max_bytes` is not asked again as it was. `read`: what a 200's body is made
+        into."""
         async def attempt() -> Any:
             try:
-                return await self._once(path, params, weight, signed)
+                return await self._once(path, params, weight, signed, read)
             except TooLarge as exc:
                 if smaller:
                     raise _AskForLess(str(exc)) from None
@@ -94,7 +103,7 @@ class BinanceRest(HttpClient):
         return await self._retrying(f"GET {path}", attempt)
 
     async def _once(self, path: str, params: list[tuple[str, object]], weight: int,
-                    signed: bool) -> Any:
+                    signed: bool, read: Callable[[Answer], Any] = parse_json) -> Any:
         await self.weights.admit(weight)
         headers: dict[str, str] = {}
         if signed:
@@ -107,12 +116,13 @@ class BinanceRest(HttpClient):
         url = f"{path}?{query}" if query else path
         answer = await self._exchange(self.http.build_request("GET", url, headers=headers))
         self.weights.told(answer)
-        return self._check(path, answer)
+        return self._check(path, answer, read)
 
-    def _check(self, path: str, answer: Answer) -> Any:
+    def _check(self, path: str, answer: Answer,
+               read: Callable[[Answer], Any] = parse_json) -> Any:
         status = answer.status_code
         if status == 200:
-            return parse_json(answer)
+            return read(answer)
         code, message = _error(answer)
         what = f"GET {path}: HTTP {status} code {code}: {message}"
         self.stats[f"errors_http_{status}"] += 1
@@ -150,50 +160,110 @@ class BinanceRest(HttpClient):
     # -- the seed ----------------------------------------------------------------------
 
     async def _open_orders(self, symbol: str | None) -> list[Any]:
+        return (await self._sized_open_orders(symbol))[0]
+
+    async def _sized_open_orders(self, symbol: str | None) -> tuple[list[Any], int]:
+        """The rows of one openOrders read, and the bytes of its answer."""
         params: list[tuple[str, object]] = [] if symbol is None else [("symbol", symbol)]
         weight = p.OPEN_ORDERS_WEIGHT_ALL if symbol is None else p.OPEN_ORDERS_WEIGHT_SYMBOL
-        rows = await self._get(p.OPEN_ORDERS, params, weight,
-                               smaller=symbol is None and self.symbols is not None)
+        rows, size = await self._get(p.OPEN_ORDERS, params, weight,
+                                     smaller=symbol is None and self.symbols is not None,
+                                     read=_open_orders_rows)
         if not isinstance(rows, list):
             raise BadResponse("openOrders answer is not a list")
-        return rows
+        return rows, size
 
     async def seed(self, symbol: str | None, progress: Progress | None = None,
                    keep: Keep | None = None) -> Seed:
         """One symbol's open orders (None: every symbol's), in one answer: Binance has no
-        pages. With more configured symbols than one read of all costs, the first symbol
-        of a seed reads every symbol and the others are served from that answer."""
+        pages. With more configured symbols than one read of all costs, a seed reads its
+        first symbol alone, then every symbol at once, and serves the others from that
+        answer: unless the first symbol's answer says that one for all would pass
+        `rest_max_bytes`. Binance builds an answer whole before its first byte, so a
+        refused one costs all of its making; the first symbol alone costs 6."""
         if symbol is not None and self.whole and (
                 symbol not in self._round or time.monotonic() - self._round_at > ROUND_FRESH_S):
             # a new seed (or one cut short, begun again)
-            try:
-                self._round = self._sorted(await self._open_orders(None), symbol)
-                self._round_at = time.monotonic()
-            except _AskForLess as exc:
-                # Binance has no pages: the one way to ask for less is a symbol at a time,
-                # at 6 each, from now on.
-                self.whole, self._round = False, {}
-                self.stats["seed_per_symbol"] += 1
-                log.warning("seed_per_symbol", reason=str(exc)[:200],
-                            effect="every symbol read on its own from now on")
-        if symbol is None or not self.whole:
-            rows = await self._open_orders(symbol)
+            rows = await self._round_begun(symbol)
+        elif symbol is None:
+            rows = await self._open_orders(None)
+        elif not self.whole:
+            rows = await self._symbol_rows(symbol)
         else:
             rows = self._round.pop(symbol)
         if progress:
             progress(symbol or "*", len(rows), len(rows))
         return Seed([keep(r) for r in rows] if keep else rows, passes=1)
 
+    async def _round_begun(self, symbol: str) -> list[Any]:
+        """The first symbol's rows of a seed, read alone; every other symbol's read at once
+        when their answer will fit, else a symbol at a time from now on."""
+        assert self.symbols is not None
+        self._round = {}
+        rows, size = await self._sized_open_orders(symbol)
+        if size * len(self.symbols) > self.max_bytes:
+            self._per_symbol(f"{symbol}'s open orders took {size} bytes: all "
+                             f"{len(self.symbols)} symbols' at once would pass "
+                             f"rest_max_bytes ({self.max_bytes})")
+            self._read_ahead(symbol)
+            return rows
+        try:
+            every = await self._open_orders(None)
+        except _AskForLess as exc:
+            self._per_symbol(str(exc))
+            return rows
+        self._round = self._sorted(every, symbol)
+        self._round_at = time.monotonic()
+        return rows + self._round.pop(symbol)  # the rows no symbol could be read from
+
+    def _per_symbol(self, reason: str) -> None:
+        """Binance has no pages: the one way to ask for less is a symbol at a time, at 6
+        each, from now on."""
+        self.whole, self._round = False, {}
+        self.stats["seed_per_symbol"] += 1
+        log.warning("seed_per_symbol", reason=reason[:200],
+                    effect="every symbol read on its own from now on")
+
+    async def _symbol_rows(self, symbol: str) -> list[Any]:
+        """One symbol's rows, with the read of the configured symbol after it begun: the
+        seed asks for them in the order configured, and Binance builds the next answer
+        while this one is decoded and kept. A read begun for any other symbol than the one
+        asked for is dropped, so a seed cut short and begun again (at the first symbol)
+        never takes rows read before it began."""
+        ahead = self._ahead if self._ahead is not None and self._ahead[0] == symbol else None
+        if ahead is None:
+            self._drop_ahead()
+        self._ahead = None
+        self._read_ahead(symbol)
+        return await (ahead[1] if ahead is not None else self._open_orders(symbol))
+
+    def _read_ahead(self, symbol: str) -> None:
+        """The read of the configured symbol after `symbol`, begun."""
+        assert self.symbols is not None
+        at = self.symbols.index(symbol) + 1 if symbol in self.symbols else len(self.symbols)
+        if at < len(self.symbols):
+            task = asyncio.create_task(self._open_orders(self.symbols[at]))
+            task.add_done_callback(_retrieve)
+            self._ahead = (self.symbols[at], task)
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+
     def _sorted(self, rows: list[Any], first: str) -> dict[str, list[Any]]:
-        """Every symbol's rows of one read; rows of symbols not configured are dropped
-        (counted), and one without a readable symbol goes with `first`, for the codec to
-        refuse where a person sees it."""
+        """Every symbol's rows of one read but `first`'s (read alone just before); rows of
+        symbols not configured are dropped (counted), and one without a readable symbol
+        goes with `first`, for the codec to refuse where a person sees it."""
         assert self.symbols is not None
         by_symbol: dict[str, list[Any]] = {s: [] for s in self.symbols}
         for row in rows:
-            symbol = row.get("symbol") if isinstance(row, dict) else None
+            symbol = (row.symbol if isinstance(row, OrderUpdate) else
+                      row.get("symbol") if isinstance(row, dict) else None)
             if not isinstance(symbol, str):
                 by_symbol[first].append(row)
+            elif symbol == first:
+                continue
             elif symbol in by_symbol:
                 by_symbol[symbol].append(row)
             else:
@@ -256,6 +326,20 @@ class BinanceRest(HttpClient):
                 raise BadResponse(f"exchangeInfo symbol entry is malformed: {entry!r:.80}")
             markets[names[0]] = (names[1], names[2])
         return markets
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """A read begun ahead and never asked for: its failure is nobody's (the seed that asks
+    reads again), and must not be reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _open_orders_rows(answer: Answer) -> tuple[Any, int]:
+    """An `openOrders` answer's rows as updates, where the codec's fast path takes them
+    all, else as JSON, each row read by the codec in the seed's `keep`; and its bytes."""
+    rows = codec.open_orders_answer(answer.content, codec.SEED_SOURCE) or parse_json(answer)
+    return rows, len(answer.content)
 
 
 def _error(answer: Answer) -> tuple[int | str, str]:

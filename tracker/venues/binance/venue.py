@@ -71,7 +71,7 @@ class Reader:
     with the source `inferred_archived`."""
 
     order_id = codec.BOOK_ORDER_ID
-    seed_source = "seed"
+    seed_source = codec.SEED_SOURCE
     detail_source = "detail"
     inferred_source = "inferred_archived"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import sys
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -38,6 +37,7 @@ from tracker.codec import (
     field_of,
     known,
     require_object,
+    shared_decimal,
     side,
     text,
     time_field,
@@ -279,7 +279,7 @@ def _fast_update(row: _PushRow) -> OrderUpdate:
         state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
     if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
         raise _NotFast
-    size, filled = Decimal(row.size), Decimal(row.filled_size)
+    size, filled = shared_decimal(row.size), shared_decimal(row.filled_size)
     if not state:
         state = "partially_filled" if filled > 0 else "new"
     check_fill(size, filled, state)
@@ -294,9 +294,9 @@ def _fast_update(row: _PushRow) -> OrderUpdate:
     elif not CLIENT_ID.fullmatch(client):
         raise _NotFast
     return OrderUpdate(
-        order_id, sys.intern(row.symbol), side, state, Decimal(row.price), size, filled,
+        order_id, sys.intern(row.symbol), side, state, shared_decimal(row.price), size, filled,
         "push", None if kind is UNSET else kind,
-        Decimal(notional) if notional else None,
+        shared_decimal(notional) if notional else None,
         client, _fast_time(row.create_time) or _fast_time(row.ms_t),
         _fast_time(row.update_time), row.detail_id or None)
 
