@@ -42,6 +42,7 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
     trade = Trade.TradeAPI(config["api_key"], config["secret"], config["passphrase"],
                            flag=config["flag"], domain=config["rest_url"], debug=False)
     opened: list[WsPrivateAsync] = []
+    readers: list[asyncio.Task[None]] = []  # the SDK's receive loops, one a connection
 
     async def call(fn: Any, **kwargs: Any) -> Any:
         """A REST call (blocking, on httpx's Client) in a thread: the stream keeps flowing."""
@@ -71,20 +72,29 @@ async def start(config: dict[str, Any]) -> tuple[dict[str, Op], Op]:
         `orders` of SPOT. Every message becomes an event."""
         ws = WsPrivateAsync(apiKey=config["api_key"], passphrase=config["passphrase"],
                             secretKey=config["secret"], url=config["ws_url"])
-        await ws.start()
+        reader = await ws.start()
         if ws.websocket is None:  # the SDK logs why and raises nothing
+            reader.cancel()
             raise ConnectionError("the SDK's connect() gave no connection")
         opened.append(ws)
+        readers.append(reader)
         await ws.subscribe([{"channel": "orders", "instType": "SPOT"}],
                            lambda text: emit({"event": "stream", "data": message(text)}))
         return {"connected": True}
 
+    async def reading() -> list[dict[str, Any]]:
+        """Each connection's receive loop (`consume`): still reading, or how it ended. The
+        SDK neither reconnects nor resubscribes: when it ends, the stream is over."""
+        return [{"done": r.done(), "error": None if not r.done() or r.cancelled()
+                 or r.exception() is None else repr(r.exception())} for r in readers]
+
     async def close() -> None:
         for ws in opened:
             await ws.stop()
+        await asyncio.gather(*readers, return_exceptions=True)
 
     ops: dict[str, Op] = {"place": place, "amend": amend, "cancel": cancel, "order": order,
-                          "pending": pending, "subscribe": subscribe}
+                          "pending": pending, "subscribe": subscribe, "reading": reading}
     return ops, close
 
 

@@ -22,6 +22,7 @@ or differs is in docs/okx.md, "What clients do".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import ipaddress
@@ -69,11 +70,16 @@ OPEN = ("new", "partially_filled")
 CANCEL_SOURCE = {"user": "1", "system": "0"}
 
 
+SERVED = (AccountSettings(ACCOUNT, Account(KEYS["api_key"], KEYS["secret"], "",
+                                          passphrase=KEYS["passphrase"])),)
+# The face's idle cut (4004) in the keep-alive test: past the SDK's sleep between its login
+# and its subscribe, short of OKX's 30 s.
+IDLE_S = SDK_SUBSCRIBE_S + 2.0
+
+
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(port=0, accounts=(AccountSettings(
-        ACCOUNT, Account(KEYS["api_key"], KEYS["secret"], "",
-                         passphrase=KEYS["passphrase"])),))
+    return Settings(port=0, accounts=SERVED)
 
 
 # -- TLS in front of the face ------------------------------------------------------------------
@@ -116,6 +122,13 @@ async def over_tls(sim: Running, directory: Path) -> AsyncIterator[tuple[str, st
         yield f"https://{sim.host}:{port}", f"wss://{sim.host}:{port}{path}", cert
     finally:
         await site.stop()
+
+
+async def subscriptions(control: httpx.AsyncClient) -> dict[int, Any]:
+    """The subscriptions the simulator holds for the account's connections."""
+    response = await control.get("/stats")
+    assert response.status_code == 200, response.text
+    return {0: sorted(t for c in response.json()["connections"] for t in c["topics"])}
 
 
 # -- OKX's spelling, against the truth -------------------------------------------------------
@@ -335,6 +348,42 @@ async def test_sdk_rest_and_orders_channel_agree_with_truth(
 
         # Then the simulator's random flow, a while: the stream keeps up with the truth.
         await follow_flow(hand, lambda: sdk_seen(sdk), sdk_expected)
+        assert await sdk.call("reading") == [{"done": False, "error": None}]
+
+
+async def sdk_reading(sdk: Driver) -> dict[int, Any]:
+    return {0: [r["done"] for r in await sdk.call("reading")]}
+
+
+@pytest.mark.parametrize("settings", [Settings(port=0, accounts=SERVED,
+                                               okx_idle_timeout_s=IDLE_S)])
+async def test_sdk_sends_no_text_ping_and_does_not_reconnect(
+        sim: Running, control: httpx.AsyncClient, tmp_path: Path, settings: Settings) -> None:
+    """python-okx's only keep-alive is `websockets`' protocol ping (every 20 s): no text
+    `ping`. On a quiet account the face cuts it (4004) as it cuts any client that sends
+    nothing, and the SDK ends its receive loop: no new connection, no new subscription."""
+    hand = Hand(control, ACCOUNT)
+    async with over_tls(sim, tmp_path) as (https_url, wss_url, cert), conformance.driver(
+            HERE / "sdk_driver.py", tmp_path,
+            {"rest_url": https_url, "ws_url": wss_url, "flag": "1", **KEYS},
+            env={"SSL_CERT_FILE": str(cert)}, expected=("4004",)) as sdk:
+        await sdk.call("subscribe", within=SDK_SUBSCRIBE_S + WAIT_S)
+        await eventually(lambda: sdk_subscribed(sdk), {0: ["login", "subscribe"]},
+                         "the SDK's login and subscribe acks")
+        await eventually(lambda: sdk_reading(sdk), {0: [True]}, "the idle cut",
+                         within=IDLE_S + WAIT_S)
+        (loop,) = await sdk.call("reading")
+        assert "ConnectionClosedError" in loop["error"] and "4004" in loop["error"], loop
+        # The SDK's last word to its callback, then nothing: it never sent `ping`.
+        closed = messages(sdk)[-1]
+        assert (closed["event"], closed["code"]) == ("error", "ConnClosed"), closed
+        assert "4004" in closed["msg"]
+        assert "pong" not in messages(sdk)
+        await eventually(lambda: subscriptions(control), {0: []}, "no subscription left")
+        lost = await hand.place(symbol="BTC_USDT", side="buy", price="50000", size="0.1")
+        await asyncio.sleep(0.5)
+        assert int(lost["orderId"]) not in last_pushes(sdk)
+        assert await sdk.call("reading") == [loop]
 
 
 # -- 2. ccxt ---------------------------------------------------------------------------------
@@ -351,13 +400,6 @@ async def ccxt_seen(cx: Driver) -> dict[int, Any]:
 
 def ccxt_expected(row: dict[str, Any]) -> Any:
     return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
-
-
-async def subscriptions(control: httpx.AsyncClient) -> dict[int, Any]:
-    """The subscriptions the simulator holds for the account's connections."""
-    response = await control.get("/stats")
-    assert response.status_code == 200, response.text
-    return {0: sorted(t for c in response.json()["connections"] for t in c["topics"])}
 
 
 async def test_ccxt_rest_and_watch_orders_agree_with_truth(
