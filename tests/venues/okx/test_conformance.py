@@ -68,6 +68,7 @@ CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
                "canceled": "canceled", "partially_canceled": "canceled"}
 OPEN = ("new", "partially_filled")
 CANCEL_SOURCE = {"user": "1", "system": "0"}
+CCXT_BROKER = "6b9ad766b55dBCDE"  # ccxt's okx `options["brokerId"]`
 
 
 SERVED = (AccountSettings(ACCOUNT, Account(KEYS["api_key"], KEYS["secret"], "",
@@ -429,6 +430,12 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
             assert order["clientOrderId"] == f"cx{name}", order
             assert order["info"]["sCode"] == "0", order
             placed[name] = order["id"]
+        # Without a client id ccxt makes one: its broker id and 16 hex digits (and `tag`).
+        auto = await cx.call("place", symbol="BTC/USDT", side="buy", amount="0.1",
+                             price="45000")
+        assert auto["clientOrderId"].startswith(CCXT_BROKER), auto
+        assert len(auto["clientOrderId"]) == len(CCXT_BROKER) + 16 == 32, auto
+        placed["auto"] = auto["id"]
 
         await hand.fill(placed["amend"], "0.1")
         amended = await cx.call("edit", id=placed["amend"], symbol="BTC/USDT", side="buy",
