@@ -446,6 +446,19 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         assert edited["id"] == placed["edit"]
         canceled = await cx.call("cancel", id=placed["cancel"], symbol="BTC/USDT")
         assert (canceled["id"], canceled["clientOrderId"]) == (placed["cancel"], "cxcancel")
+        # An order no longer open: OKX's 51400 (cancel) and 51503 (amend) in the row, which
+        # ccxt raises as OrderNotFound; a client id still open, 51016, as InvalidOrder.
+        for op, args, code, kind in (
+                ("cancel", {}, "51400", "OrderNotFound"),
+                ("edit", {"side": "sell", "amount": "0.1"}, "51503", "OrderNotFound")):
+            with pytest.raises(conformance.DriverError) as gone:
+                await cx.call(op, id=placed["cancel"], symbol="BTC/USDT", **args)
+            assert gone.value.error["type"] == kind and code in gone.value.error["message"]
+        with pytest.raises(conformance.DriverError) as twice:
+            await cx.call("place", symbol="BTC/USDT", side="buy", amount="0.1", price="45000",
+                          client_id="cxamend")
+        assert twice.value.error["type"] == "InvalidOrder"
+        assert "51016" in twice.value.error["message"]
         own = await hand.place(symbol="BTC_USDT", side="sell", price="62000", size="0.1",
                                client_order_id="ownF")
         await hand.fill(own["orderId"])
