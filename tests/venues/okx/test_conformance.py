@@ -70,7 +70,6 @@ OPEN = ("new", "partially_filled")
 CANCEL_SOURCE = {"user": "1", "system": "0"}
 CCXT_BROKER = "6b9ad766b55dBCDE"  # ccxt's okx `options["brokerId"]`
 
-
 SERVED = (AccountSettings(ACCOUNT, Account(KEYS["api_key"], KEYS["secret"], "",
                                           passphrase=KEYS["passphrase"])),)
 # The face's idle cut (4004) in the keep-alive test: past the SDK's sleep between its login
