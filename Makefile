@@ -17,10 +17,10 @@ $(VENV)/.installed-demo $(VENV)/.installed-test: $(VENV)/.installed-%: pyproject
 	touch $@
 
 # Clients written by other people that cannot share .[test]'s environment: current ccxt (the
-# extra pins 4.5.70, the last release with BitMart) and Binance's SDK (it wants an aiohttp and
-# a urllib3 newer than ccxt 4.5.70 pins). They go to a directory of their own, which the
-# Binance conformance tests run them from, as subprocesses (tests/venues/binance/).
-CLIENTS_REQUIREMENTS := tests/venues/binance/clients.txt
+# extra pins 4.5.70, the last release with BitMart), Binance's SDK (it wants an aiohttp and
+# a urllib3 newer than ccxt 4.5.70 pins) and OKX's. They go to a directory of their own,
+# which each venue's conformance tests run them from, as subprocesses (tests/clients/).
+CLIENTS_REQUIREMENTS := tests/clients/clients.txt
 
 $(VENV)/.installed-clients: $(CLIENTS_REQUIREMENTS) | $(BIN)/python
 	rm -rf $(VENV)/clients

@@ -28,7 +28,7 @@ from tracker.venues.bitmart.frames import frame_text
 
 LIMIT = 1 << 20  # the daemon's default max_frame: what a floor inflates a frame within
 # Where `make clients` installs current ccxt, apart from the environment's (which pins
-# 4.5.70, the last release with BitMart): tests/venues/binance/clients.txt.
+# 4.5.70, the last release with BitMart): tests/clients/clients.txt.
 CLIENTS = Path(sys.prefix) / "clients"
 
 # One journal row and one order row of a raw order object, in the columns of

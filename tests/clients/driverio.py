@@ -1,7 +1,8 @@
 """The line protocol between a conformance test and a client driver (a subprocess).
 
 The drivers run another environment's packages (`make clients`), so they import nothing of
-this project's: this module is standard library only and is found beside them on sys.path.
+this project's: this module is standard library only, and conformance.py puts its directory
+on their path.
 
 stdin: first the configuration (URLs and keys: never argv, which `ps` shows), then one
 command per line, `{"id": n, "op": "...", "args": {...}}`, run one after another.

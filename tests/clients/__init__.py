@@ -1,0 +1,1 @@
+"""Shared by every venue's conformance test: see conformance.py."""
