@@ -48,6 +48,21 @@ def test_a_venues_own_settings_are_read_from_the_same_sources_in_the_same_order(
         load(toml, CREDS, {})
 
 
+def test_a_setting_of_several_venues_is_each_ones_own() -> None:
+    """Binance and OKX both have `environment`, each with its own values; a venue without
+    it is told whose setting it is."""
+    keys = {"TRACKER_SYMBOLS": "BTCUSDT", "TRACKER_ENVIRONMENT": "testnet"}
+    binance = load(None, CREDS | keys | {"TRACKER_VENUE": "binance"}, {})
+    assert binance.venue_settings.environment == "testnet"
+    assert binance.rest_url == "https://testnet.binance.vision"
+    with pytest.raises(ConfigError, match=r"environment: expected live or demo"):
+        load(None, CREDS | keys | {"TRACKER_VENUE": "okx", "TRACKER_PASSPHRASE": "p",
+                                   "TRACKER_SYMBOLS": "BTC-USDT"}, {})
+    with pytest.raises(ConfigError, match=r"environment \(from TRACKER_ENVIRONMENT\): a "
+                                          r"setting of Binance and OKX, not of BitMart"):
+        load(None, CREDS | {"TRACKER_ENVIRONMENT": "demo"}, {})
+
+
 def test_v4_all_symbols_and_urls() -> None:
     config = load(None, CREDS | {"TRACKER_API": "v4", "TRACKER_SYMBOLS": "*"}, {})
     assert config.all_symbols and config.rest_url == "https://api-cloud.bitmart.com"

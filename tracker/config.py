@@ -191,9 +191,11 @@ def _rows(table: type) -> dict[str, dataclasses.Field[Any]]:
 
 
 FIELDS = _rows(Config)
-# Each venue's own rows, and which venue a name belongs to.
+# Each venue's own rows, and which venues a name belongs to (several may have a row of the
+# same name, as Binance and OKX have `environment`: each checks its own).
 VENUE_FIELDS = {name: _rows(v.settings) for name, v in VENUES.items()}
-OWNER = {n: venue for venue, rows in VENUE_FIELDS.items() for n in rows}
+OWNERS = {n: tuple(v for v, rows in VENUE_FIELDS.items() if n in rows)
+          for rows in VENUE_FIELDS.values() for n in rows}
 ALL_FIELDS = FIELDS | {n: f for rows in VENUE_FIELDS.values() for n, f in rows.items()}
 FLOATS = {n for n, f in ALL_FIELDS.items() if f.type == "float"}
 INTS = {n for n, f in ALL_FIELDS.items() if f.type == "int"}
@@ -380,9 +382,9 @@ def load(path: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) ->
                           f"{', '.join(VENUES)}, got {venue_name!r}")
     venue = VENUES[venue_name]
     coerced = {n: _coerce(n, v, origins.get(n, "default"), venue) for n, v in values.items()}
-    foreign = sorted(n for n in coerced if OWNER.get(n, venue.name) != venue.name)
+    foreign = sorted(n for n in coerced if venue.name not in OWNERS.get(n, (venue.name,)))
     if foreign:
-        owner = VENUES[OWNER[foreign[0]]].title
+        owner = " and ".join(VENUES[v].title for v in OWNERS[foreign[0]])
         raise ConfigError(f"{foreign[0]} ({origins[foreign[0]]}): a setting of {owner}, not "
                           f"of {venue.title} (venue = {venue.name!r})")
     own = VENUE_FIELDS[venue.name]
