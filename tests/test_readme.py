@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from harness import Lab, clean_env, differences, eventually, read_book
-from harness.profiles import BINANCE, BITMART_V2, Profile
+from harness.profiles import BINANCE, BITMART_V2, OKX, Profile
 from simulator.state import DEMO_ACCOUNT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +46,8 @@ EVERYDAY = "export BOOK="
 READER = "import os\n"
 # Your own account's run line, one per venue.
 FOREGROUND = {"bitmart": ".venv/bin/tracker run --symbols ",
-              "binance": ".venv/bin/tracker run --venue binance "}
+              "binance": ".venv/bin/tracker run --venue binance ",
+              "okx": ".venv/bin/tracker run --venue okx "}
 LIVE_LINE = re.compile(r"^\d\d:\d\d:\d\d LIVE since ")
 VERDICT = re.compile(r"^the book matches the exchange: \d+ open orders, all exact$", re.M)
 
@@ -285,7 +286,7 @@ def test_the_quick_start_and_the_everyday_commands_as_written(tmp_path: Path) ->
     assert not book.parent.exists()
 
 
-@pytest.mark.parametrize("profile", [BITMART_V2, BINANCE], ids=str)
+@pytest.mark.parametrize("profile", [BITMART_V2, BINANCE, OKX], ids=str)
 def test_the_daemon_in_the_foreground_as_written(tmp_path: Path, lab: Lab,
                                                  profile: Profile) -> None:
     sim = lab.sim("--open-orders", "5")
