@@ -11,7 +11,9 @@ T = TypeVar("T")
 
 def eventually(check: Callable[[], T], timeout: float, what: str, *,
                interval: float = 0.1, context: Callable[[], str] | None = None) -> T:
-    """Poll `check` until it returns without an AssertionError; its value is returned.
+    """Poll `check` until it returns without an AssertionError, and not `False`; its value
+    is returned. A check written as a condition (`lambda: oid in book`) waits for it to
+    hold: returning False is not done (it was, and such waits passed at once).
 
     On the deadline the last AssertionError is raised again, with what was awaited and
     (from `context`) whatever helps to see why, e.g. the tail of the daemon's log.
@@ -19,7 +21,9 @@ def eventually(check: Callable[[], T], timeout: float, what: str, *,
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return check()
+            value = check()
+            assert value is not False, "the condition does not hold"
+            return value
         except AssertionError as exc:
             if time.monotonic() >= deadline:
                 extra = f"\n--- context ---\n{context()}" if context else ""
