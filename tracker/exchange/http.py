@@ -157,10 +157,13 @@ class HttpClient:
 
 
 def parse_json(response: Answer) -> Any:
-    # Exchanges send JSON labelled text/plain (BitMart has): whatever the type says, parse.
+    """Exchanges send JSON labelled text/plain (BitMart has): whatever the type says, parse.
+    What `json.loads` cannot read is a bad answer, whichever error says so: a syntax error,
+    bytes that are not UTF-8, an integer longer than Python converts (4,300 digits: a
+    ValueError), nesting deeper than it recurses."""
     try:
         return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         raise BadResponse(f"HTTP {response.status_code}: body is not JSON") from None
 
 
