@@ -4,6 +4,7 @@ what it decided."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,3 +84,22 @@ class Ended:
 
 BadFrame = Unreadable | Unexpected
 Frame = Pong | OrderPush | Ack | ErrorEvent | Handover | Ended | BadFrame
+
+
+def text_of(frame: str | bytes) -> str | Unreadable:
+    """A JSON venue's frame as text: a binary frame must be UTF-8 (its excerpt in hex)."""
+    if isinstance(frame, str):
+        return frame
+    try:
+        return frame.decode()
+    except UnicodeDecodeError:
+        return Unreadable("frame is not UTF-8", frame[:EXCERPT].hex())
+
+
+def json_of(text: str) -> Any:
+    """The frame's JSON value, or Unreadable: what `json.loads` refuses, a syntax error or
+    an integer of more digits than Python converts (a ValueError), or nesting too deep."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return Unreadable(NOT_JSON, text[:EXCERPT])

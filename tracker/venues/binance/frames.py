@@ -10,12 +10,10 @@ and bare; all three are read. A response to a request carries its `id`; one with
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tracker.frames import (
     EXCERPT,
-    NOT_JSON,
     Ack,
     Ended,
     ErrorEvent,
@@ -24,6 +22,8 @@ from tracker.frames import (
     OrderPush,
     Unexpected,
     Unreadable,
+    json_of,
+    text_of,
 )
 from tracker.reasons import NotLive
 from tracker.venues.binance import protocol as p
@@ -66,11 +66,9 @@ def error_of(body: dict[str, Any]) -> tuple[object, str]:
 
 def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
     """What one frame is. `wanted` None keeps every symbol's orders."""
-    if isinstance(frame, bytes):
-        try:
-            frame = frame.decode()
-        except UnicodeDecodeError:
-            return Unreadable("frame is not UTF-8", frame[:EXCERPT].hex())
+    frame = text_of(frame)
+    if isinstance(frame, Unreadable):
+        return frame
     if (update := report_frame(frame)) is not None:  # read whole by the codec's fast path
         return OrderPush([update], 0) if wanted is None or update.symbol in wanted else _IGNORED
     return read(frame, wanted)
@@ -79,10 +77,9 @@ def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
 def read(frame: str, wanted: frozenset[str] | None) -> Frame:
     """What one frame is, read by `json.loads`: the authority that the codec's fast path
     (`report_frame`) keeps equal to, and the reader of every frame that path leaves."""
-    try:
-        message = json.loads(frame)
-    except (ValueError, RecursionError):  # JSONDecodeError, or an integer of too many digits
-        return Unreadable(NOT_JSON, frame[:EXCERPT])
+    message = json_of(frame)
+    if isinstance(message, Unreadable):
+        return message
     if not isinstance(message, dict):
         return Unexpected("unknown message", frame[:EXCERPT], message)
     event = message.get("event", message.get("data", message))

@@ -16,12 +16,10 @@ it as the refusal, with its cause); the next connection logs in afresh.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tracker.frames import (
     EXCERPT,
-    NOT_JSON,
     Ack,
     Ended,
     ErrorEvent,
@@ -31,6 +29,8 @@ from tracker.frames import (
     Pong,
     Unexpected,
     Unreadable,
+    json_of,
+    text_of,
 )
 from tracker.reasons import NotLive
 from tracker.venues.okx import protocol as p
@@ -54,17 +54,14 @@ def cause_of(status: object, code: object) -> NotLive:
 
 def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
     """What one frame is. `wanted` None keeps every instrument's orders."""
-    if isinstance(frame, bytes):
-        try:
-            frame = frame.decode()
-        except UnicodeDecodeError:
-            return Unreadable("frame is not UTF-8", frame[:EXCERPT].hex())
+    frame = text_of(frame)
+    if isinstance(frame, Unreadable):
+        return frame
     if frame == p.PONG:
         return Pong()
-    try:
-        message = json.loads(frame)
-    except (ValueError, RecursionError):  # JSONDecodeError, or an integer of too many digits
-        return Unreadable(NOT_JSON, frame[:EXCERPT])
+    message = json_of(frame)
+    if isinstance(message, Unreadable):
+        return message
     if not isinstance(message, dict):
         return Unexpected("unknown message", frame[:EXCERPT], message)
     if "event" in message:
