@@ -13,6 +13,7 @@ from tracker.book import Gone, Outcome
 from tracker.codec import OrderUpdate, amount_text
 
 COUNTERS = tuple(o.value for o in Outcome)
+_TEXT = dict(zip(Outcome, COUNTERS, strict=True))  # a member's `value` is a descriptor call
 
 
 def now_ms() -> int:
@@ -46,14 +47,15 @@ class Batch:
                 received_ms: int | None = None) -> None:
         """One journal row; `received_ms` is when its bytes arrived (now if not given)."""
         received = now_ms() if received_ms is None else received_ms
+        text = _TEXT[outcome]
         if update is not None:
             self.events.append((seq, received, epoch, source, update.order_id, update.state,
                                 amount_text(update.filled_size), update.update_time,
-                                outcome.value, None, None))
+                                text, None, None))
         else:
             self.events.append((seq, received, epoch, source, order_id, None, None, None,
-                                outcome.value, reason, payload))
-        self.counts[outcome.value] += 1
+                                text, reason, payload))
+        self.counts[text] += 1
 
     def order(self, row: OrderUpdate, seq: int, unresolved: bool,
               changed_ms: int | None = None) -> None:

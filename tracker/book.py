@@ -52,6 +52,11 @@ class Outcome(StrEnum):
     INVALID = "invalid"  # refused by the codec; never reaches the merge
 
 
+# The members as plain names: an enum member read through its class is a descriptor call,
+# and the merge names one for every update.
+APPLIED, DUPLICATE, STALE, INVALID = Outcome
+
+
 FIELDS = OrderUpdate.__struct_fields__
 
 
@@ -70,38 +75,46 @@ def merge(current: OrderUpdate | None, update: OrderUpdate) -> tuple[Outcome, Or
 
     Versions order by (state rank, filled size, update time, source rank, content): a
     total order, compared a part at a time because the first parts nearly always decide.
+    Each version is worked out once: the merge runs for every update the book takes.
     """
     if current is None:
-        return Outcome.APPLIED, update
-    new_v = (*progress(update), SOURCE_RANK[update.source])
-    cur_v = (*progress(current), SOURCE_RANK[current.source])
+        return APPLIED, update
+    new_p, cur_p = progress(update), progress(current)
+    new_v = (*new_p, SOURCE_RANK[update.source])
+    cur_v = (*cur_p, SOURCE_RANK[current.source])
     if new_v == cur_v:
         new_c, cur_c = _content(update), _content(current)
         if new_c == cur_c:
-            return Outcome.DUPLICATE, current
+            return DUPLICATE, current
         newer = new_c > cur_c
     else:
         newer = new_v > cur_v
     winner, loser = (update, current) if newer else (current, update)
     row = _fill_gaps(winner, loser)
-    if _same_progress(update, current):
-        return Outcome.DUPLICATE, row
-    return (Outcome.APPLIED if winner is update else Outcome.STALE), row
+    if _same_progress(new_p, cur_p):
+        return DUPLICATE, row
+    return (APPLIED if winner is update else STALE), row
 
 
-def _same_progress(a: OrderUpdate, b: OrderUpdate) -> bool:
+def _same_progress(a: tuple[int, Decimal, int], b: tuple[int, Decimal, int]) -> bool:
     """The same event seen twice: equal state and fills, and equal times where both have one."""
-    (ra, fa, ta), (rb, fb, tb) = progress(a), progress(b)
+    (ra, fa, ta), (rb, fb, tb) = a, b
     return (ra, fa) == (rb, fb) and (ta == tb or -1 in (ta, tb))
 
 
 def _fill_gaps(winner: OrderUpdate, loser: OrderUpdate) -> OrderUpdate:
     """Facts that never change (type, client id, creation time) may be missing from the
-    winner's source (a v2 row has no client id); take them from the other update."""
-    gaps = {name: getattr(loser, name) for name in OPTIONAL_STATIC
-            if getattr(winner, name) is None and getattr(loser, name) is not None}
+    winner's source (a v2 row has no client id); take them from the other update. Most
+    winners lack none: that case makes nothing."""
+    gaps = None
+    for name in OPTIONAL_STATIC:
+        if getattr(winner, name) is None and (value := getattr(loser, name)) is not None:
+            if gaps is None:
+                gaps = {}
+            gaps[name] = value
     if (winner.filled_notional is None and loser.filled_notional is not None
             and winner.filled_size == loser.filled_size):
+        gaps = {} if gaps is None else gaps
         gaps["filled_notional"] = loser.filled_notional
     return msgspec.structs.replace(winner, **gaps) if gaps else winner
 

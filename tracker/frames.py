@@ -1,12 +1,13 @@
 """What one private-stream frame can be, whatever the venue: each venue's decoder (pure:
 no socket, no clock, no log) says which, and the core's stream counts, logs and reports
-what it decided."""
+what it decided. msgspec Structs, as `tracker.events` are: one is made for every frame."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from tracker.reasons import NotLive
 
@@ -14,13 +15,11 @@ EXCERPT = 200  # characters of a bad frame kept for the journal (hex: bytes, so 
 NOT_JSON = "frame is not JSON"
 
 
-@dataclass(frozen=True, slots=True)
-class Pong:
+class Pong(msgspec.Struct, frozen=True):
     """The answer to our keep-alive ping."""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderPush:
+class OrderPush(msgspec.Struct, frozen=True, gc=False):
     """An order push's elements of the wanted symbols; `ignored` counts the others. Each
     element is an `OrderUpdate` where the venue's fast path read the whole frame, else the
     raw JSON value, for its codec to judge."""
@@ -29,15 +28,13 @@ class OrderPush:
     ignored: int
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(msgspec.Struct, frozen=True):
     """A subscribe or unsubscribe answer: awaited while connecting, harmless later."""
 
     body: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorEvent:
+class ErrorEvent(msgspec.Struct, frozen=True):
     """The exchange reporting an error on the connection rather than in a push."""
 
     code: str
@@ -45,16 +42,14 @@ class ErrorEvent:
     body: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Unreadable:
+class Unreadable(msgspec.Struct, frozen=True):
     """A frame with no JSON in it: bad DEFLATE, past the size cap, not UTF-8, not JSON."""
 
     reason: str
     excerpt: str
 
 
-@dataclass(frozen=True, slots=True)
-class Unexpected:
+class Unexpected(msgspec.Struct, frozen=True):
     """JSON the stream has no use for. `body` stays, because while connecting any answer
     but a push is the reply to judge (a login answer is one of these)."""
 
@@ -63,8 +58,7 @@ class Unexpected:
     body: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Handover:
+class Handover(msgspec.Struct, frozen=True):
     """The venue says it will end this connection soon (Binance's `serverShutdown`): the
     stream opens the next one and subscribes before letting this one go, so that every
     event reaches at least one of them and the book stays live, as at a rotation by age."""
@@ -72,8 +66,7 @@ class Handover:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Ended:
+class Ended(msgspec.Struct, frozen=True):
     """The venue ended the subscription while the connection stays open (Binance's
     `eventStreamTerminated`, a key revoked mid-session): events after it are not sent, so
     the stream drops the connection and the next one splices afresh."""

@@ -14,6 +14,7 @@ Nothing here knows a venue: its payloads are read by the venue's `Codec`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tracker.batch import Batch, Loaded
-from tracker.book import FIELDS, Book, Closing, Outcome
+from tracker.book import APPLIED, FIELDS, Book, Closing, Outcome
 from tracker.codec import OPEN_STATES, Invalid, OrderUpdate
 from tracker.config import Config
 from tracker.events import (
@@ -182,6 +183,9 @@ class Session:
         # Exchange-originated text is journaled: anything hostile that echoes our credentials
         # must not carry them into the book (raw, or hex as a binary frame is excerpted).
         self.secrets = secrets
+        # Asked of every client id a push carries: one scan for all of them.
+        self.names_a_secret = (re.compile("|".join(map(re.escape, secrets))).search
+                               if secrets else _never)
         self.codec = config.adapter.codec(config.venue_settings)
         # A venue whose REST reads may trail its stream: a seed read this long after the
         # subscription shows at least the state the stream started from, so an order that
@@ -293,7 +297,7 @@ class Session:
     def _apply(self, update: OrderUpdate, batch: Batch, received_ms: int | None = None
                ) -> Outcome:
         client = update.client_order_id
-        if client is not None and any(s in client for s in self.secrets):
+        if client is not None and self.names_a_secret(client):
             update = msgspec.structs.replace(update, client_order_id="***")
         seq = self.seqs.take_seq()
         oid = update.order_id
@@ -301,7 +305,7 @@ class Session:
         outcome, row = self.book.apply(update)
         batch.journal(seq, self.epoch, update.source, outcome, update,
                       received_ms=received_ms or self.wall_ms)
-        if outcome is Outcome.APPLIED:
+        if outcome is APPLIED:
             self.last_seq[oid] = seq
             if row.state not in OPEN_STATES:
                 self.pending.pop(oid, None)
@@ -617,6 +621,10 @@ TRANSITIONS: dict[tuple[Phase, type], Handler] = {
     **_rows(ACTIVE, Tick, Session._tick),
     **_rows(ACTIVE, Stop, Session._stop),
 }
+
+
+def _never(text: str) -> None:
+    """No secret to find: a tracker given none."""
 
 
 def excerpt(value: Any) -> str:
