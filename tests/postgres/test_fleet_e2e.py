@@ -111,14 +111,16 @@ def _desk_orders(sim: Sim) -> None:
 def _readers_name_each_accounts_venue(pg_database: Database, daemons: dict[str, Daemon],
                                       seen: dict[str, set[str]]) -> None:
     """`tracker orders --all-accounts` (JSON and table) and each account's `tracker status`
-    (text and JSON) name the account's venue."""
+    (text and JSON) name the account's venue. Whether a book is judged live at the moment
+    of a read depends on how late its last commit is on a loaded machine: the venue does
+    not, and each account's tracker is running (it holds the account)."""
     every = ["--db", pg_database.url(password=False), "--all-accounts"]
     env = clean_env() | {"TRACKER_DB_PASSWORD": pg_database.password}
 
     def run(*args: str) -> str:
         done = subprocess.run([*TRACKER, *args], capture_output=True, text=True, timeout=60,
                               env=env)
-        assert done.returncode == 0 and done.stderr == "", done
+        assert done.returncode in (0, 1) and done.stdout, done  # 1: status, not live now
         return done.stdout
 
     rows = json.loads(run("orders", *every, "--format", "json"))
@@ -126,13 +128,13 @@ def _readers_name_each_accounts_venue(pg_database: Database, daemons: dict[str, 
         (name, oid, d.profile.venue) for name, d in daemons.items() for oid in seen[name]}
     table = run("orders", *every).splitlines()
     assert table[0].split()[:3] == ["account", "venue", "book"]
-    assert {tuple(line.split()[:3]) for line in table[1:1 + len(rows)]} == {
-        (name, d.profile.venue, "live") for name, d in daemons.items()}
+    assert {tuple(line.split()[:2]) for line in table[1:1 + len(rows)]} == {
+        (name, d.profile.venue) for name, d in daemons.items()}
     for name, daemon in daemons.items():
         text = run("status", *daemon.store.reader_args()).splitlines()
         assert text[1] == f"  venue        {daemon.profile.venue}", (name, text)
-        code, state = daemon.status()
-        assert (code, state["venue"]) == (0, daemon.profile.venue), (name, state)
+        _, state = daemon.status()
+        assert (state["venue"], state["running"]) == (daemon.profile.venue, True), (name, state)
 
 
 def _desk_query_finds_the_desks_orders_on_every_venue(
@@ -148,12 +150,19 @@ def _desk_query_finds_the_desks_orders_on_every_venue(
          Decimal(o["size"]), Decimal(o["filledSize"]), o["state"])
         for name in DESK for o in sim.open_truth(account=name)
         if o["symbol"] == "BTC_USDT" and o["state"] in OPEN_STATES)
-    with psycopg.connect(pg_database.url()) as conn:
-        found = conn.execute(desk).fetchall()
-    assert [r[0] for r in found] == sorted(r[0] for r in found)  # in account order
-    assert sorted((*r[:5], *(Decimal(a) for a in r[5:8]), r[8]) for r in found) == truth
-    assert {(r[1], r[8]) for r in found} == {
-        (venue, state) for venue in VENUES for state in OPEN_STATES}, found
+
+    def found() -> None:
+        """A market reaches the book with its tracker's first batch after the venue's list
+        is read, which need not come before the book is live."""
+        with psycopg.connect(pg_database.url()) as conn:
+            rows = conn.execute(desk).fetchall()
+        assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # in account order
+        assert sorted((*r[:5], *(Decimal(a) for a in r[5:8]), r[8]) for r in rows) == truth
+        assert {(r[1], r[8]) for r in rows} == {
+            (venue, state) for venue in VENUES for state in OPEN_STATES}, rows
+
+    eventually(found, 30, "the desk's query finds its BTC/USDT orders on every venue",
+               interval=0.5)
 
 
 def test_a_fleet_with_a_standby_for_each_account_survives_losing_every_active(
