@@ -23,15 +23,18 @@ from harness.waiting import eventually
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "BMX_ETH")  # the simulator's defaults
 
 
-def accounts_file(path: Path, n: int, *, prefix: str = "acct",
+def accounts_file(path: Path, names: int | Sequence[str], *,
                   symbols: Sequence[str] | None = None, open_orders: int | None = None,
                   rate: float | None = None) -> list[dict[str, Any]]:
-    """Write `n` accounts with distinct random credentials to `path` (JSON, readable by its
+    """Write accounts with distinct random credentials to `path` (JSON, readable by its
     owner only: it holds secrets) for `tracker sim --accounts`; the accounts as written.
-    Fields left None are left out, so the simulator's own settings apply."""
+    `names`: the accounts' names, or how many (`acct1`, `acct2`, ...). Fields left None
+    are left out, so the simulator's own settings apply."""
+    if isinstance(names, int):
+        names = [f"acct{number}" for number in range(1, names + 1)]
     accounts: list[dict[str, Any]] = []
-    for number in range(1, n + 1):
-        account: dict[str, Any] = {"name": f"{prefix}{number}", "api_key": secrets.token_hex(16),
+    for name in names:
+        account: dict[str, Any] = {"name": name, "api_key": secrets.token_hex(16),
                                    "secret": secrets.token_hex(32),
                                    "memo": f"memo{secrets.token_hex(4)}",
                                    "passphrase": f"pass{secrets.token_hex(4)}"}

@@ -247,6 +247,25 @@ def test_status_json_gives_live_and_running_as_booleans(book: Path) -> None:
     assert state["live"] is False and state["running"] is False and state["stalled"] is False
 
 
+def test_status_names_the_venue_the_book_is_of(tmp_path: Path) -> None:
+    """In the text, first under the verdict, and in --json; where no tracker has recorded
+    it (a book from before schema 7 has no column for it yet) the text says so and --json
+    gives null, never a missing field."""
+    okx = tmp_path / "okx.db"
+    write_book(okx, [order(1, "BTC-USDT")], live=0, status="stopped", venue="okx")
+    text = tracker("status", "--db", str(okx)).stdout.splitlines()
+    assert text[:3] == ["NOT LIVE: stopped", "  venue        okx", "  open orders  1"], text
+    assert json.loads(tracker("status", "--json", "--db", str(okx)).stdout)["venue"] == "okx"
+    older = tmp_path / "older.db"
+    conn = sqlite3.connect(older)
+    migrate.apply(conn, migrate.load()[:6])
+    conn.close()
+    text = tracker("status", "--db", str(older)).stdout.splitlines()
+    assert text[1] == ("  venue        not recorded yet (its next tracker records it as it "
+                       "starts)"), text
+    assert json.loads(tracker("status", "--json", "--db", str(older)).stdout)["venue"] is None
+
+
 def test_orders_include_filled_notional_in_every_format(book: Path) -> None:
     rows = json.loads(tracker("orders", "--format", "json", "--db", str(book)).stdout)
     assert len(rows) == BTC + ETH

@@ -52,6 +52,7 @@ def test_status_of_a_live_then_stopped_daemon(lab: Lab) -> None:
     assert re.fullmatch(f"live since {since}; {AGO}", text[0]), text
     fields = {line[2:15].strip(): line[15:] for line in text[1:]}
     assert fields["open orders"] == "1200" and "\n".join(text).count("open orders") == 1
+    assert fields["venue"] == state["venue"] == "bitmart", fields
     assert re.fullmatch(rf"running, pid {daemon.pid}, started .* UTC; {AGO}",
                         fields["daemon"]), fields
     assert re.fullmatch(rf"\S+ \S+ UTC; {AGO} \(1200 orders read\)", fields["last seed"])

@@ -122,8 +122,8 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
     book(orders)
     orders.add_argument("--symbol", type=str.upper, help="only this symbol, e.g. BTC_USDT")
     orders.add_argument("--all-accounts", action="store_true",
-                        help="PostgreSQL: every account's open orders, each with its account "
-                             "and whether its book is live (not with --account)")
+                        help="PostgreSQL: every account's open orders, each with its account, "
+                             "its venue and whether its book is live (not with --account)")
     orders.add_argument("--format", choices=formats.ORDER_FORMATS, default="table",
                         help="table (default), json or csv; amounts as text, exact")
 
@@ -131,7 +131,7 @@ def _add_readers(commands: argparse._SubParsersAction[Parser]) -> None:
                "69 book unreadable (or an account no tracker has written)")
     status = commands.add_parser(
         "status", help=summary, description=f"{summary[0].upper()}{summary[1:]}. Shows "
-        "since when, the last event and seed, and the daemon; times in UTC.")
+        "the venue, since when, the last event and seed, and the daemon; times in UTC.")
     book(status)
     status.add_argument("--json", action="store_true",
                         help="machine-readable output (an error too: {\"error\": ...})")
@@ -340,10 +340,11 @@ def show_orders(args: argparse.Namespace) -> int:
                            every=args.all_accounts)
     if args.all_accounts:
         rows, seen, books = book.every_account(args.symbol)
-        # Each account's rows say whether its book is current; each account that is not
-        # says why on stderr, where a pipe's reader still sees it.
-        rows = [{"account": r["account"], "book_live": books[r["account"]]["live"], **r}
-                for r in rows]
+        # Each account's rows say whether its book is current, and its venue (its rows'
+        # symbols are that venue's); each account that is not current says why on stderr,
+        # where a pipe's reader still sees it.
+        rows = [{"account": r["account"], "book_live": books[r["account"]]["live"], **r,
+                 "venue": books[r["account"]]["venue"]} for r in rows]
         for account, state in books.items():
             if not state["live"]:
                 print(f"tracker: account {account}: NOT LIVE: {formats.why_not_live(state)}; "

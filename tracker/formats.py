@@ -30,11 +30,20 @@ UNSAID_NOTE = (f"{UNSAID}: the exchange did not say (the seed that read the orde
 UNRECORDED = "unified_symbol"
 UNRECORDED_NOTE = (f"{UNSAID} as {UNRECORDED}: the market is not recorded in the book yet "
                    "(its tracker records it at its start and after each seed)")
+# An account whose venue is not recorded: no tracker has written it since its book gained
+# the column (schema 7); its next tracker's first write records it.
+VENUE = "venue"
+VENUE_NOTE = (f"{UNSAID} as {VENUE}: the account's venue is not recorded in the book yet "
+              "(its next tracker records it as it starts)")
 # Rows of many accounts may be of several venues, each writing its symbols its own way:
-# beside each venue's symbol, the market's unified `BASE/QUOTE`, by which they compare.
-# One account's rows are of one venue, whose symbols are the ones its tracker was given.
-ACCOUNTS_COLUMNS = ("account", "book", *TABLE_COLUMNS[:2], UNRECORDED,
+# each account with its venue, and beside each venue's symbol the market's unified
+# `BASE/QUOTE`, by which they compare. One account's rows are of one venue, whose symbols
+# are the ones its tracker was given.
+ACCOUNTS_COLUMNS = ("account", VENUE, "book", *TABLE_COLUMNS[:2], UNRECORDED,
                     *TABLE_COLUMNS[2:])
+# A `-` in these columns is a fact the book has not recorded yet, not one the exchange
+# withheld: each has its own footnote.
+RECORDED_LATER = {UNRECORDED: UNRECORDED_NOTE, VENUE: VENUE_NOTE}
 
 
 # -- orders -------------------------------------------------------------------------
@@ -43,13 +52,15 @@ def write_orders(rows: list[dict[str, Any]], fmt: str, out: TextIO, *,
                  accounts: bool = False) -> None:
     """`tracker orders --format fmt`: amounts and ids as the text the book holds, exact;
     `accounts`: rows of many accounts, each led by its account and whether that account's
-    book is live (`book_live`; the table's `book` says live or NOT LIVE)."""
-    lead = ("account", "book_live") if accounts else ()
+    book is live (`book_live`; the table's `book` says live or NOT LIVE), and ended by the
+    account's `venue` (the table shows it beside the account): a CSV read by position
+    reads the columns it read before the venue was added."""
+    lead, tail = (("account", "book_live"), (VENUE,)) if accounts else ((), ())
     if fmt == "json":
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=[*lead, *readers.ORDER_FIELDS])
+        writer = csv.DictWriter(out, fieldnames=[*lead, *readers.ORDER_FIELDS, *tail])
         writer.writeheader()
         writer.writerows({**r, "book_live": str(r["book_live"]).lower()} if accounts else r
                          for r in rows)
@@ -73,10 +84,10 @@ def orders_table(rows: Sequence[dict[str, Any]],
                         for c, v, w in zip(columns, row, widths, strict=True))
               for row in cells]
     lines.append(f"{len(rows)} open orders")
-    if any(r[c] is None for r in rows for c in columns if c != UNRECORDED):
+    if any(r[c] is None for r in rows for c in columns if c not in RECORDED_LATER):
         lines.append(UNSAID_NOTE)
-    if UNRECORDED in columns and any(r[UNRECORDED] is None for r in rows):
-        lines.append(UNRECORDED_NOTE)
+    lines += [note for c, note in RECORDED_LATER.items()
+              if c in columns and any(r[c] is None for r in rows)]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -105,7 +116,9 @@ def status_text(state: dict[str, Any]) -> str:
     seed = when(state["last_seed_at"])
     if state["last_seed_at"]:
         seed += f" ({state['last_seed_orders']} orders read)"
-    rows = (("open orders", str(state["open_orders"])),
+    venue = state[VENUE] or "not recorded yet (its next tracker records it as it starts)"
+    rows = ((VENUE, venue),
+            ("open orders", str(state["open_orders"])),
             ("daemon", daemon),
             ("last event", when(state["last_event_at"])),
             ("last seed", seed),

@@ -84,6 +84,9 @@ def judged(state: dict[str, Any], now: int, *, held: bool) -> dict[str, Any]:
     holds the book now (the account's lock; an SQLite book's `<db>.seq` lock): one whose
     heartbeat is old is a stalled writer, not a daemon that is gone."""
     state.pop("id", None)
+    # Which exchange the book is of (sync_state's since schema 7; None before, or until a
+    # tracker records it), a field of every status however old the book.
+    state.setdefault("venue", None)
     heartbeat = state.get("heartbeat_at") or 0
     age = now - heartbeat if heartbeat else None
     future = age is not None and age < -FUTURE_TOLERANCE_MS

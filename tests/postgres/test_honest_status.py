@@ -165,12 +165,14 @@ def test_every_accounts_rows_say_whether_its_book_is_live(pg_database: Database)
     assert {tuple(line.split(",")[:2]) for line in as_csv.stdout.splitlines()[1:]} == {
         ("acct1", "true"), ("acct2", "false")}
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:3] == ["account", "book", "order_id"]
-    assert {(line.split()[0], " ".join(line.split()[1:3]) if line.split()[1] == "NOT"
-             else line.split()[1]) for line in lines[1:1 + len(rows)]} == {
+    assert lines[0].split()[:4] == ["account", "venue", "book", "order_id"]
+    assert {(line.split()[0], " ".join(line.split()[2:4]) if line.split()[2] == "NOT"
+             else line.split()[2]) for line in lines[1:1 + len(rows)]} == {
         ("acct1", "live"), ("acct2", "NOT LIVE")}
-    # No tracker recorded these accounts' markets: the footnote under the count says why.
-    assert lines[1 + len(rows):] == [f"{len(rows)} open orders", formats.UNRECORDED_NOTE]
+    # No tracker recorded these accounts' markets or venues: the footnotes under the count
+    # say why.
+    assert lines[1 + len(rows):] == [f"{len(rows)} open orders", formats.UNRECORDED_NOTE,
+                                     formats.VENUE_NOTE]
 
 
 def test_a_role_that_cannot_write_the_book_is_refused_with_73(

@@ -33,6 +33,7 @@ from tracker.codec import OrderUpdate
 from tracker.postgres import migrate as pg_migrate
 from tracker.postgres import readers as pg_readers
 from tracker.postgres.store import PgStore
+from tracker.readers import ORDER_FIELDS
 from tracker.sqlite.store import Store
 
 TRACKER = str(Path(sys.executable).parent / "tracker")  # the console script pip installed
@@ -526,25 +527,33 @@ def test_watch_waits_for_the_book_then_follows_a_running_daemon(
 
 
 def test_orders_of_every_account_in_one_read(book: Database, tmp_path: Path) -> None:
-    """The firm-wide view: every account's open orders, each row led by its account, in
-    account order; what one account's view shows is that account's part of it."""
-    write(book, "acct2", ACCT2)
-    write(book, "acct1", ACCT1)
+    """The firm-wide view: every account's open orders, each row led by its account and
+    ended by its venue, in account order; what one account's view shows is that account's
+    part of it. An account whose venue no tracker has recorded says so."""
+    write(book, "acct2", ACCT2)  # as a book from before schema 7 leaves it: no venue
+    write(book, "acct1", ACCT1, venue="bitmart")
     every = ["--db", book, "--all-accounts"]
     rows = json.loads(tracker("orders", *every, "--format", "json").stdout)
     assert [r["account"] for r in rows] == sorted(r["account"] for r in rows)
+    assert {(r["account"], r["venue"]) for r in rows} == {("acct1", "bitmart"), ("acct2", None)}
+    assert {tuple(r) for r in rows} == {("account", "book_live", *ORDER_FIELDS, "venue")}
     for account in ("acct1", "acct2"):
         alone = json.loads(tracker("orders", *reading(book, account), "--format", "json").stdout)
         assert alone, account
-        assert [{k: v for k, v in r.items() if k not in ("account", "book_live")} for r in rows
-                if r["account"] == account] == alone
+        assert [{k: v for k, v in r.items() if k not in ("account", "book_live", "venue")}
+                for r in rows if r["account"] == account] == alone
     csv_lines = tracker("orders", *every, "--format", "csv").stdout.splitlines()
-    assert csv_lines[0].startswith("account,book_live,order_id,symbol,")
+    assert csv_lines[0] == ",".join(("account", "book_live", *ORDER_FIELDS, "venue"))
     assert len(csv_lines) == 1 + len(rows)
+    assert {tuple(line.split(",")[::len(ORDER_FIELDS) + 2]) for line in csv_lines[1:]} == {
+        ("acct1", "bitmart"), ("acct2", "")}
     table = tracker("orders", *every).stdout.splitlines()
-    assert table[0].split()[:3] == ["account", "book", "order_id"]
-    # No tracker recorded these accounts' markets: `-` in unified_symbol, and why.
-    assert table[-2:] == [f"{len(rows)} open orders", formats.UNRECORDED_NOTE]
+    assert table[0].split()[:4] == ["account", "venue", "book", "order_id"]
+    assert {tuple(line.split()[:2]) for line in table[1:1 + len(rows)]} == {
+        ("acct1", "bitmart"), ("acct2", "-")}
+    # No tracker recorded these accounts' markets, nor acct2's venue: `-`, and why.
+    assert table[-3:] == [f"{len(rows)} open orders", formats.UNRECORDED_NOTE,
+                          formats.VENUE_NOTE]
     only = json.loads(tracker("orders", *every, "--symbol", "SOL_USDT", "--format",
                               "json").stdout)
     assert {r["account"] for r in only} == {"acct2"}
@@ -574,9 +583,11 @@ def test_every_accounts_orders_of_one_market_whatever_each_venue_calls_it(
         ("acct1", "900002", "BTC/USDT"), ("acct1", "900004", "ETH/USDT"),
         ("acct2", "900010", "BTC/USDT"), ("acct2", "900012", None),
         ("acct3", "900011", "BTC/USDT")}
+    assert {(r["account"], r["venue"]) for r in rows} == {
+        ("acct1", "bitmart"), ("acct2", "binance"), ("acct3", "bitmart")}
     table = tracker("orders", *every).stdout.splitlines()
-    assert table[0].split()[:6] == ["account", "book", "order_id", "symbol", "unified_symbol",
-                                    "side"]
+    assert table[0].split()[:7] == ["account", "venue", "book", "order_id", "symbol",
+                                    "unified_symbol", "side"]
     sol = next(line.split() for line in table if "SOLUSDT" in line)
     assert sol[sol.index("SOLUSDT") + 1] == "-"  # beside it, where its unified symbol goes
     assert table[-1] == ("- as unified_symbol: the market is not recorded in the book yet (its "
