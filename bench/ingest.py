@@ -2,7 +2,8 @@
 
 - the physical floor: what any client keeping this book must do per push (inflate where the
   venue compresses, parse, one journal row and one upsert of the exchange's own fields)
-  and nothing more: no validation, no merge, one process, 1,000 pushes a transaction;
+  and nothing more: no validation, no merge, one process, 1,000 pushes a transaction,
+  written as the daemon writes rows, many to a statement (the cheapest way we know);
 - the pipeline floor: the daemon's own decoder, codec, merge and writes for the venue, in
   one process, no sockets;
 - a real peer: ccxt.pro's `watch_orders` for the venue, in memory only (bench/peer.py);
@@ -40,7 +41,8 @@ from tracker.book import Book
 from tracker.codec import OrderUpdate
 from tracker.config import load
 from tracker.frames import Frame, OrderPush
-from tracker.sqlite.store import INSERT_EVENT, UPSERT_ORDER, connect_migrated, order_params
+from tracker.sqlite import store as sqlite_store
+from tracker.sqlite.store import connect_migrated, order_params, write_rows
 from tracker.venue import Codec
 
 ORDERS, PUSHES = 20_000, 200_000
@@ -162,8 +164,8 @@ def physical_floor(db: Path, venue: Venue, frames: list[str | bytes]) -> float:
                 events.append(event)
                 orders.append(order)
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT_EVENT, events)
-        conn.executemany(UPSERT_ORDER, orders)
+        write_rows(conn, sqlite_store.EVENTS, events)
+        write_rows(conn, sqlite_store.ORDERS, orders)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -206,8 +208,8 @@ def floor(db: Path, frames: list[str | bytes], decode: Decode, codec: Codec) -> 
                 batch.journal(seq, 1, "push", outcome, update)
                 batch.order(row, seq, False)
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT_EVENT, batch.events)
-        conn.executemany(UPSERT_ORDER, order_params(batch))
+        write_rows(conn, sqlite_store.EVENTS, batch.events)
+        write_rows(conn, sqlite_store.ORDERS, order_params(batch))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -226,6 +228,6 @@ async def naive(db: Path, venue: Venue, frames: list[str | bytes], codec: Codec)
                 _, row = book.apply(codec.push_element(element))
                 batch = Batch()
                 batch.order(row, n, False)
-                await conn.execute(UPSERT_ORDER, next(order_params(batch)))
+                await conn.execute(sqlite_store.ORDERS.of(1), next(order_params(batch)))
                 await conn.commit()
         return time.perf_counter() - started

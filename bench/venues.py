@@ -32,7 +32,7 @@ LIMIT = 1 << 20  # the daemon's default max_frame: what a floor inflates a frame
 CLIENTS = Path(sys.prefix) / "clients"
 
 # One journal row and one order row of a raw order object, in the columns of
-# tracker.sqlite.store's INSERT_EVENT and UPSERT_ORDER, given its seq and the time (ms).
+# tracker.sqlite.store's EVENTS and ORDERS statements, given its seq and the time (ms).
 Rows = tuple[tuple[Any, ...], tuple[Any, ...]]
 
 

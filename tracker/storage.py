@@ -71,7 +71,7 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def order_params(batch: Batch) -> Iterator[tuple[Any, ...]]:
-    """UPSERT_ORDER's parameters, made one at a time as they are bound."""
+    """The order rows' parameters (ORDER_COLUMNS), made one at a time as they are bound."""
     return map(_order_params, list(batch.orders.values()))
 
 

@@ -15,19 +15,19 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import functools
 import json
 import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
-import msgspec
 import structlog
 
 from tracker.batch import Batch, now_ms
@@ -49,39 +49,65 @@ from tracker.storage import (
 
 _ON_ORDER_ID = ("ON CONFLICT (order_id) DO UPDATE SET "
                 + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:]))
-UPSERT_ORDER = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) {_ON_ORDER_ID}")
-INSERT_EVENT = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
 
-def _json_values(columns: tuple[str, ...]) -> str:
-    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+@dataclass(frozen=True)
+class Rows:
+    """A statement that writes many rows at once, spelled for any number of them: `head`,
+    one `(?, ...)` of `width` parameters per row, then `tail`."""
+
+    head: str
+    width: int
+    tail: str = ""
+
+    def of(self, count: int) -> str:
+        return _spelled(self, count)
 
 
-def _from_json(columns: tuple[str, ...]) -> str:
-    return f"{_json_values(columns)} FROM json_each(?)"
+@functools.cache
+def _spelled(rows: Rows, count: int) -> str:
+    one = f"({', '.join('?' * rows.width)})"
+    return f"{rows.head} {', '.join([one] * count)}{rows.tail}"
 
 
-# The same two statements for many rows at once, the rows bound as one JSON array that
-# SQLite unpacks (json_each). A large batch is written in the connection's thread: with
-# executemany there, every row's step lets go of the interpreter lock and every next row
-# waits to take it back while the event loop runs Python, a convoy that makes each row
-# many times slower beside a busy loop (docs/measured.md). Bound as JSON, the lock is
-# taken once per statement. (`WHERE true` lets SQLite's parser tell the upsert's ON
-# CONFLICT from a join's ON.)
-INSERT_EVENTS = (f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
-                 f"SELECT {_from_json(EVENT_COLUMNS)}")
-UPSERT_ORDERS = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) "
-                 f"SELECT {_from_json(ORDER_COLUMNS)} WHERE true {_ON_ORDER_ID}")
-# The markets, bound as one JSON array of (venue, symbol, base, quote) rows as above.
-UPSERT_MARKETS = (f"INSERT INTO markets ({', '.join(MARKET_COLUMNS)}, unified_symbol) "
-                  f"SELECT {_json_values(MARKET_COLUMNS)}, "
-                  "json_extract(value, '$[2]') || '/' || json_extract(value, '$[3]') "
-                  f"FROM json_each(?) WHERE true {MARKET_CHANGED}")
-# Rows per statement: a splice of 100,000 orders is written as 50 arrays, not one copy of
-# them all beside the book's own rows.
-ROWS_PER_STATEMENT = 2000
+EVENTS = Rows(f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) VALUES",
+              len(EVENT_COLUMNS))
+ORDERS = Rows(f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES", len(ORDER_COLUMNS),
+              f" {_ON_ORDER_ID}")
+# The unified symbol is made from the row's base and quote. SELECT from VALUES, with
+# `WHERE true` so that SQLite's parser reads the upsert's ON CONFLICT as no join's ON.
+MARKETS = Rows(f"INSERT INTO markets ({', '.join(MARKET_COLUMNS)}, unified_symbol) "
+               "SELECT column1, column2, column3, column4, column3 || '/' || column4 "
+               "FROM (VALUES", len(MARKET_COLUMNS), f") WHERE true {MARKET_CHANGED}")
+# Rows per statement, at most; a power of two. A batch's rows are written in statements of
+# power-of-two sizes (1,000 rows: 512 + 256 + 128 + 64 + 32 + 8), so that the writer
+# prepares a few statements once, and SQLite's statement cache holds them (about 1 KB a
+# row: a few MB in all), where statements of every size would each be prepared anew.
+# Many rows bound to one statement take the interpreter lock once: row by row
+# (executemany), every row's step lets go of it and every next row waits to take it back
+# while the event loop runs Python, a convoy that makes each row many times slower beside
+# a busy loop (docs/measured.md). Rows bound as parameters cost half the CPU of rows bound
+# as one JSON array that SQLite unpacks (json_each, json_extract per column), which this
+# replaced ("Binance, third round").
+ROWS_PER_STATEMENT = 1024
+
+
+def write_rows(conn: sqlite3.Connection, statement: Rows,
+               rows: Iterable[Sequence[Any]]) -> None:
+    """`rows`, in as few statements of power-of-two sizes as the connection's limit on
+    parameters allows; read a statement's worth at a time, so a splice of 100,000 orders
+    is never all formatted at once beside the book's own rows."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // statement.width
+    most = min(ROWS_PER_STATEMENT, 1 << (limit.bit_length() - 1))
+    it = iter(rows)
+    while chunk := list(islice(it, most)):
+        at = 0
+        while left := len(chunk) - at:
+            size = 1 << (left.bit_length() - 1)
+            conn.execute(statement.of(size), list(chain.from_iterable(chunk[at:at + size])))
+            at += size
+
+
 # Past this size the writer forces the WAL back to its start. SQLite's own passive
 # checkpoints cannot restart the log while readers hold snapshots in it, which with a few
 # busy readers is nearly always; so the WAL would grow with the run instead of staying put.
@@ -162,14 +188,6 @@ def _free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def json_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    """`rows` as JSON arrays of at most ROWS_PER_STATEMENT rows: strings stay strings (the
-    amounts are exact text), integers integers, None null."""
-    it = iter(rows)
-    while chunk := list(islice(it, ROWS_PER_STATEMENT)):
-        yield msgspec.json.encode(chunk).decode()
-
-
 async def on_thread(conn: aiosqlite.Connection, work: Callable[..., T], *args: Any) -> T:
     """`work(connection, *args)` on aiosqlite's thread, in one hop from the event loop.
 
@@ -195,13 +213,10 @@ async def written(conn: aiosqlite.Connection, batch: Batch, update: str,
 def _write(conn: sqlite3.Connection, batch: Batch, update: str, values: list[Any]) -> None:
     """One batch's transaction, whole or rolled back, on whichever thread `written` chose."""
     try:
-        for rows in json_rows(batch.events):
-            conn.execute(INSERT_EVENTS, (rows,))
-        for rows in json_rows(order_params(batch)):
-            conn.execute(UPSERT_ORDERS, (rows,))
+        write_rows(conn, EVENTS, batch.events)
+        write_rows(conn, ORDERS, order_params(batch))
         conn.executemany("DELETE FROM orders WHERE order_id = ?", ((o,) for o in batch.forget))
-        for rows in json_rows(batch.markets):
-            conn.execute(UPSERT_MARKETS, (rows,))
+        write_rows(conn, MARKETS, batch.markets)
         conn.execute(update, values)
         conn.commit()
     except BaseException:
