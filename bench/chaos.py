@@ -92,11 +92,10 @@ OKX_IDLE_S = 3.0
 # Binance: connections that live 4 s, and a tracker that knows it, so that it replaces one
 # every few seconds all along.
 # OKX: the idle cut at OKX_IDLE_S and a ping well within it (OKX's own are 30 s and the
-# default 10 s); a 64008 notice closes its connection 1 s later unless the storm says
-# otherwise; a key restored after a revocation is tried again within a second or two (the
-# default waits 60 s after refused credentials, longer than the scenario).
+# default 10 s); a key restored after a revocation is tried again within a second or two
+# (the default waits 60 s after refused credentials, longer than the scenario).
 VENUE_SIM_ARGS = {"binance": ("--binance-max-age", "4", "--binance-shutdown-delay", "1"),
-                  "okx": ("--okx-idle-timeout", f"{OKX_IDLE_S:g}", "--okx-notice-delay", "1")}
+                  "okx": ("--okx-idle-timeout", f"{OKX_IDLE_S:g}")}
 VENUE_ENV = {"binance": {"TRACKER_CONNECTION_MAX_AGE_S": "4"},
              "okx": {"TRACKER_PING_INTERVAL": "1", "TRACKER_AUTH_BACKOFF": "1.5"}}
 VENUE_ACTIONS: dict[str, tuple[tuple[int, str], ...]] = {
@@ -466,7 +465,8 @@ class Scenario:
 
     def _okx_notice(self, sim: Sim, daemon: Daemon) -> None:
         """OKX announces a service upgrade (64008) and closes the connection a moment
-        later: the tracker opens the next connection before the old one goes."""
+        later: the tracker opens the next connection before the old one goes (or, closed
+        at once, reconnects)."""
         sim.face("okx", "notice", delay_s=self.rng.choice((0.0, 0.3, 1.0, 3.0)))
         self.result.faults["okx_notice"] += 1
 
