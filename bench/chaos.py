@@ -8,17 +8,19 @@ Every scenario starts a simulator and the daemon as real subprocesses, then for 
 seconds draws actions from everything the simulator can inject (dropped, duplicated,
 delayed and reordered pushes; abrupt and clean disconnects; silence; REST 5xx, 429,
 slowness and lag; REST answers that trickle in or never end; token expiry, early and on
-demand; orders moving between pages; a server clock minutes off) plus SIGKILL and restart
-of the daemon, and a book that cannot be written for a while: another process holding its
-write lock, or (as root, on a small tmpfs) a full disk; and all along, a reader flooding
-the book's change feed (connecting many times a second, holding more connections than the
-feed takes, sending garbage), whose whole account in the daemon's log must stay a few
-lines a start (`log_flood`). In about half the scenarios a mismatched tracker (another
-account's keys, or fewer symbols) tries to take the book over when the daemon is killed,
-and must be refused (exit 78) without writing. Then the faults and the flow stop, and the
-daemon must bring its book to the truth on its own (its periodic reconcile is set short, as
-an operator would for a lossy link). A scenario replays from its seed, up to the timing of
-the machine.
+demand; orders moving between pages; a server clock minutes off; and each venue's own,
+VENUE_ACTIONS: Binance's shutdowns and ended subscriptions, OKX's 64008 notices, revoked
+keys, pushes repeated with another uTime, and its idle cut met by a frozen daemon) plus
+SIGKILL and restart of the daemon, and a book that cannot be written for a while: another
+process holding its write lock, or (as root, on a small tmpfs) a full disk; and all along,
+a reader flooding the book's change feed (connecting many times a second, holding more
+connections than the feed takes, sending garbage), whose whole account in the daemon's log
+must stay a few lines a start (`log_flood`). In about half the scenarios a mismatched
+tracker (another account's keys, or fewer symbols) tries to take the book over when the
+daemon is killed, and must be refused (exit 78) without writing. Then the faults and the
+flow stop, and the daemon must bring its book to the truth on its own (its periodic
+reconcile is set short, as an operator would for a lossy link). A scenario replays from its
+seed, up to the timing of the machine.
 
 With `--store postgres` the book is an account of a PostgreSQL database, on a throwaway
 cluster of the scenario's own (initdb takes about 2 s): there a book that cannot be written
@@ -80,11 +82,26 @@ CALM = {"push_drop": 0.0, "push_duplicate": 0.0, "push_delay_ms": 0, "push_reord
         "rest_trickle_ms": 0, "rest_endless": False, "rest_lag_ms": 0, "token_ttl_s": 900.0,
         "page_shift": 0, "clock_skew_ms": 0, "rest_stale_ms": 0, "stream_end": 0.0,
         "push_repeat": 0.0}
-# What only one venue's simulator face can do, by venue: its own options for the scenario
-# and the tracker's settings that match them (Binance: connections that live 4 s, and a
-# tracker that knows it, so that it replaces one every few seconds all along).
-VENUE_SIM_ARGS = {"binance": ("--binance-max-age", "4", "--binance-shutdown-delay", "1")}
-VENUE_ENV = {"binance": {"TRACKER_CONNECTION_MAX_AGE_S": "4"}}
+# The OKX face's idle cut (4004) in the soak: a connection whose client sent nothing for
+# this long is closed. The tracker's text ping, every TRACKER_PING_INTERVAL, keeps it open
+# while the tracker runs; a tracker frozen past it (`_okx_idle`) finds its connection cut.
+OKX_IDLE_S = 3.0
+# What only one venue's simulator face can do, by venue: its own options for the scenario,
+# the tracker's settings that match them, and the storm's actions that drive them, each a
+# weight and the name of a Scenario method (a venue is one more entry of each).
+# Binance: connections that live 4 s, and a tracker that knows it, so that it replaces one
+# every few seconds all along.
+# OKX: the idle cut at OKX_IDLE_S and a ping well within it (OKX's own are 30 s and the
+# default 10 s); a key restored after a revocation is tried again within a second or two
+# (the default waits 60 s after refused credentials, longer than the scenario).
+VENUE_SIM_ARGS = {"binance": ("--binance-max-age", "4", "--binance-shutdown-delay", "1"),
+                  "okx": ("--okx-idle-timeout", f"{OKX_IDLE_S:g}")}
+VENUE_ENV = {"binance": {"TRACKER_CONNECTION_MAX_AGE_S": "4"},
+             "okx": {"TRACKER_PING_INTERVAL": "1", "TRACKER_AUTH_BACKOFF": "1.5"}}
+VENUE_ACTIONS: dict[str, tuple[tuple[int, str], ...]] = {
+    "binance": ((2, "_binance_stream"),),
+    "okx": ((1, "_okx_notice"), (1, "_okx_revoke"), (1, "_okx_repeat"), (1, "_okx_idle")),
+}
 # Short enough that silent losses (a dropped push on a live connection) are repaired by
 # the daemon's own reconcile within the settle time, and that a trickling answer meets
 # the deadline of its call within a scenario.
@@ -181,6 +198,7 @@ class Scenario:
         self.keep = keep  # the PostgreSQL book dumped beside the logs even when it passed
         self.silent_until = 0.0
         self.hostile_until = 0.0  # when trickling or endless REST answers stop
+        self.revoked_until = 0.0  # when the account's revoked key is restored (OKX)
         # Every journal row ever read (before each SIGKILL and each server fault): the
         # journal is append-only, so each must still be there, unchanged, at the end.
         self.committed: set[JournalRow] = set()
@@ -221,6 +239,7 @@ class Scenario:
             flood = flood_feed(daemon, self.store)
             self._storm(sim, daemon)
             sim.faults(**CALM)
+            self._restore_key(sim)
             self._writable()
             if self.mismatched_due is not None:  # the storm never let it in: now, then
                 # Once a server fault is well past; a start it refused meanwhile is put
@@ -273,14 +292,18 @@ class Scenario:
         return Daemon(self.workdir, sim, profile=self.profile, env=self.env,
                       db=(self.disk or self.workdir) / "book.db")
 
+    def actions(self) -> list[tuple[int, Callable[[Sim, Daemon], None]]]:
+        """What the storm draws from, by weight: every venue's, then its venue's own (last,
+        so that a venue's entry leaves the draws of the others' seeds as they were)."""
+        return [(3, self._push_faults), (2, self._rest_faults), (1, self._hostile_answers),
+                (1, self._silence), (2, self._disconnect), (1, self._tokens),
+                (1, self._page_shift), (1, self._clock_skew), (2, self._sigkill),
+                (2, self._calm), (1, self._unwritable),
+                *((weight, getattr(self, name))
+                  for weight, name in VENUE_ACTIONS.get(self.profile.venue, ()))]
+
     def _storm(self, sim: Sim, daemon: Daemon) -> None:
-        actions: list[tuple[int, Callable[[Sim, Daemon], None]]] = [
-            (3, self._push_faults), (2, self._rest_faults), (1, self._hostile_answers),
-            (1, self._silence), (2, self._disconnect), (1, self._tokens), (1, self._page_shift),
-            (1, self._clock_skew), (2, self._sigkill), (2, self._calm),
-            (1, self._unwritable)]
-        if self.profile.venue == "binance":
-            actions.append((2, self._binance_stream))
+        actions = self.actions()
         weights = [w for w, _ in actions]
         start = time.monotonic()
         end = start + self.length
@@ -297,6 +320,8 @@ class Scenario:
             if self.hostile_until and time.monotonic() >= self.hostile_until:
                 sim.faults(rest_trickle_ms=0, rest_endless=False)
                 self.hostile_until = 0.0
+            if self.revoked_until and time.monotonic() >= self.revoked_until:
+                self._restore_key(sim)
             if self.unwritable_until and time.monotonic() >= self.unwritable_until:
                 self._writable()
             self._keep_alive(daemon)
@@ -429,14 +454,56 @@ class Scenario:
         at a random event), and REST reads that trail the engine."""
         kind = self.rng.choice(("shutdown", "terminate", "stream_end", "rest_stale"))
         if kind == "shutdown":
-            sim.binance("shutdown", delay_s=self.rng.uniform(0.2, 2.0))
+            sim.face("binance", "shutdown", delay_s=self.rng.uniform(0.2, 2.0))
         elif kind == "terminate":
-            sim.binance("terminate")
+            sim.face("binance", "terminate")
         elif kind == "stream_end":
             sim.faults(stream_end=self.rng.choice((0.0, 0.01, 0.05)))
         else:
             sim.faults(rest_stale_ms=self.rng.choice((0, 300, 900)))
         self.result.faults[f"binance_{kind}"] += 1
+
+    def _okx_notice(self, sim: Sim, daemon: Daemon) -> None:
+        """OKX announces a service upgrade (64008) and closes the connection a moment
+        later: the tracker opens the next connection before the old one goes (or, closed
+        at once, reconnects)."""
+        sim.face("okx", "notice", delay_s=self.rng.choice((0.0, 0.3, 1.0, 3.0)))
+        self.result.faults["okx_notice"] += 1
+
+    def _okx_revoke(self, sim: Sim, daemon: Daemon) -> None:
+        """The account's key deleted for a while (its connections closed with 4007, its
+        logins refused with 60009, its REST calls with 50111), then restored."""
+        if self.revoked_until:
+            return
+        sim.face("okx", "revoke")
+        self.revoked_until = time.monotonic() + self.rng.uniform(0.5, 4.0)
+        self.result.faults["okx_revoke"] += 1
+
+    def _restore_key(self, sim: Sim) -> None:
+        if self.revoked_until:
+            sim.face("okx", "revoke", revoked=False)
+            self.revoked_until = 0.0
+
+    def _okx_repeat(self, sim: Sim, daemon: Daemon) -> None:
+        """OKX's own duplicate: a push sent again with a later uTime ("the same message may
+        be sent multiple times (perhaps with the different uTime)"), which only the merge
+        key's other parts can tell from a change."""
+        sim.faults(push_repeat=self.rng.choice((0.0, 0.1, 0.5)))
+
+    def _okx_idle(self, sim: Sim, daemon: Daemon) -> None:
+        """The tracker frozen (SIGSTOP: a paused host) past OKX's idle cut: its pings stop,
+        the face closes the connection with 4004, and the tracker, woken, finds it gone
+        and must splice again."""
+        self._keep_alive(daemon)
+        cuts = sim.counter("ws_closed_idle")
+        daemon.signal(signal.SIGSTOP)
+        try:
+            time.sleep(OKX_IDLE_S + self.rng.uniform(0.5, 2.0))
+        finally:
+            daemon.signal(signal.SIGCONT)
+        self.result.faults["okx_freeze"] += 1
+        if sim.counter("ws_closed_idle") > cuts:
+            self.result.faults["okx_idle_cut"] += 1
 
     def _clock_skew(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(clock_skew_ms=self.rng.choice((-120_000, -5_000, 30_000, 90_000)))
@@ -500,6 +567,7 @@ class Scenario:
 
     def _calm(self, sim: Sim, daemon: Daemon) -> None:
         sim.faults(**CALM)
+        self._restore_key(sim)
         self.silent_until = 0.0
         self.hostile_until = 0.0
 

@@ -136,9 +136,10 @@ class Sim:
             "base64": base64.b64encode(frame).decode()}
         return int(self._call("POST", "/ws/send", body)["sent"])
 
-    def binance(self, call: str, **body: Any) -> dict[str, Any]:
-        """One of the Binance face's control calls (`shutdown`, `terminate`, `revoke`)."""
-        return self._call("POST", f"/binance/{call}", body)
+    def face(self, venue: str, call: str, **body: Any) -> dict[str, Any]:
+        """One of a venue's own control calls: Binance's `shutdown`, `terminate`, `revoke`;
+        OKX's `notice`, `revoke` (simulator/faces/<venue>/admin.py)."""
+        return self._call("POST", f"/{venue}/{call}", body)
 
     def expire_tokens(self) -> int:
         return int(self._call("POST", "/tokens/expire", {})["expired"])

@@ -86,7 +86,7 @@ def test_connections_replaced_by_age_and_at_a_shutdown_keep_the_book_live(lab: L
                                                    "TRACKER_METRICS_PORT": str(port)})
     daemon.start().wait_live(60)
     time.sleep(4.0)
-    sim.binance("shutdown", delay_s=1.0)
+    sim.face("binance", "shutdown", delay_s=1.0)
     time.sleep(4.0)
     sim.flow(0)
     book = daemon.wait_converged(sim)
