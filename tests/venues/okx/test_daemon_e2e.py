@@ -1,8 +1,9 @@
 """`tracker run` with venue = "okx" against the simulator's OKX face, as real subprocesses:
 the book goes live, follows the stream and stays equal to the truth while the connection
-sits quiet past OKX's idle cut; an instrument OKX does not list stops it with exit 78. The
-suites run on every profile (tests/test_e2e.py, crash safety, the fleet) cover the rest,
-an unfilled cancel OKX no longer knows among them."""
+sits quiet past OKX's idle cut. The suites run on every profile (tests/test_e2e.py, crash
+safety, the fleet) and for every venue they apply to cover the rest: an unfilled cancel OKX
+no longer knows (tests/test_e2e.py), an instrument OKX does not list
+(tests/test_startup_failures_e2e.py)."""
 
 from __future__ import annotations
 
@@ -53,16 +54,3 @@ def test_the_book_follows_the_okx_face_past_the_idle_cut(lab: Lab) -> None:
     assert ups[0]["instruments"] == 3  # configured; one subscription of every instrument
     log = daemon.tail(2000)
     assert DEMO_ACCOUNT.secret not in log and DEMO_ACCOUNT.passphrase not in log
-
-
-def test_an_instrument_okx_does_not_list_is_a_configuration_error(lab: Lab) -> None:
-    """One line naming the instrument, exit 78 (systemd does not restart it), nothing
-    secret."""
-    sim = lab.sim()
-    daemon = lab.daemon(sim, profile=OKX,
-                        env={"TRACKER_SYMBOLS": "BTC-USDT,NOPE-USDT"}).start()
-    assert daemon.wait(60) == 78, daemon.tail()
-    said = [line for line in daemon.tail(400).splitlines() if "NOPE-USDT" in line]
-    assert said and "is not a spot instrument OKX lists" in said[-1], daemon.tail()
-    assert "Traceback" not in daemon.tail(400)
-    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
