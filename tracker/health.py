@@ -29,6 +29,11 @@ class Health:
     feed_closed: Mapping[str, int]  # by reason: readers_max, sent, backlog
     outcomes: Mapping[str, int]  # applied, duplicate, stale, invalid, resolved
     reconnects: int
+    # Connections replaced with the next one subscribed first (at the venue's age limit or
+    # its notice), replacements that failed (the old one goes on), and such notices.
+    rotations: int
+    rotation_failures: int
+    handovers: int
     pushes_ignored: int
     splices: int
     rest_calls: int

@@ -89,6 +89,12 @@ def families(h: Health) -> Iterator[Metric]:
     yield _labelled(CounterMetricFamily, "events", "updates by outcome", "outcome",
                     {k: h.outcomes[k] for k in ("applied", "duplicate", "stale", "invalid")})
     yield _counter("ws_reconnects", "stream reconnects", h.reconnects)
+    yield _counter("ws_rotations", "connections replaced with the next one subscribed first "
+                   "(at the venue's age limit or its notice): the book stays live", h.rotations)
+    yield _counter("ws_rotation_failures", "replacements that failed (the old connection "
+                   "goes on until the venue cuts it)", h.rotation_failures)
+    yield _counter("ws_handovers", "the venue's notices that it will close a connection "
+                   "(Binance serverShutdown, OKX 64008)", h.handovers)
     yield _counter("pushes_ignored", "pushed orders of symbols not configured, dropped",
                    h.pushes_ignored)
     yield _counter("splices", "completed splices", h.splices)

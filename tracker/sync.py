@@ -293,7 +293,9 @@ class Tracker:
             feed_readers=gauges.feed_readers, feed_closed=gauges.feed_closed,
             outcomes={k: counts[k] for k in ("applied", "duplicate", "stale", "invalid",
                                              "resolved")},
-            reconnects=self.stream.reconnects, pushes_ignored=self.stream.stats["ignored"],
+            reconnects=self.stream.reconnects, rotations=self.stream.stats["rotations"],
+            rotation_failures=self.stream.stats["rotation_failures"],
+            handovers=self.stream.stats["handovers"], pushes_ignored=self.stream.stats["ignored"],
             splices=self.splices, rest_calls=self.rest.stats["calls"],
             rest_errors={k.removeprefix("errors_"): v for k, v in sorted(self.rest.stats.items())
                          if k.startswith("errors_")})

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from tracker.events import Bad, Down, Event, Push, Up
 from tracker.exchange.errors import StreamError
+from tracker.exchange.tasks import unreported
 from tracker.frames import (
     Ack,
     Ended,
@@ -215,7 +216,7 @@ class Stream:
         if self.channel.ping is not None:
             keeper = asyncio.create_task(self._keep_alive(link, self.channel.ping),
                                          name="keep-alive")
-            keeper.add_done_callback(_retrieve)
+            keeper.add_done_callback(unreported)
         try:
             while True:
                 frame = await link.ws.recv()
@@ -372,10 +373,3 @@ def _why(exc: BaseException) -> tuple[str, NotLive]:
         case InvalidStatus() if exc.response.status_code == 429:
             return f"{type(exc).__name__}: {exc}"[:300], NotLive.RATE_LIMITED
     return f"{type(exc).__name__}: {exc}"[:300], NotLive.EXCHANGE_UNREACHABLE
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    """A keeper that failed (a ping on a closing connection) needs no report of its own:
-    the reader sees the same closed connection."""
-    if not task.cancelled():
-        task.exception()

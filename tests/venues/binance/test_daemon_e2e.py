@@ -11,6 +11,7 @@ from harness import Lab
 from harness.profiles import BINANCE
 from harness.waiting import eventually
 from simulator.state import DEMO_ACCOUNT
+from tests.test_daemon_ops import free_port, scrape
 
 
 def test_the_book_follows_the_binance_face(lab: Lab) -> None:
@@ -69,7 +70,9 @@ def test_connections_replaced_by_age_and_at_a_shutdown_keep_the_book_live(lab: L
     live through every replacement (one splice, no reconnect) and misses no order."""
     sim = lab.sim("--binance-max-age", "3", "--binance-shutdown-delay", "1", "--rate", "20",
                   "--open-orders", "5", "--seed", "33")
-    daemon = lab.daemon(sim, profile=BINANCE, env={"TRACKER_CONNECTION_MAX_AGE_S": "3"})
+    port = free_port()
+    daemon = lab.daemon(sim, profile=BINANCE, env={"TRACKER_CONNECTION_MAX_AGE_S": "3",
+                                                   "TRACKER_METRICS_PORT": str(port)})
     daemon.start().wait_live(60)
     time.sleep(4.0)
     sim.binance("shutdown", delay_s=1.0)
@@ -79,3 +82,7 @@ def test_connections_replaced_by_age_and_at_a_shutdown_keep_the_book_live(lab: L
     assert (book.state["epoch"], book.state["reconnects"]) == (1, 0), book.state
     log = daemon.tail(2000)
     assert log.count('"stream_rotated"') >= 3 and '"stream_handover"' in log, log[-3000:]
+    metrics = scrape(port)  # as the log says
+    assert metrics["tracker_ws_rotations_total"] == log.count('"stream_rotated"'), metrics
+    assert metrics["tracker_ws_handovers_total"] == log.count('"stream_handover"') >= 1
+    assert metrics["tracker_ws_reconnects_total"] == 0

@@ -32,7 +32,6 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from tracker.codec import (
-    DECIMAL,
     MAX_TIME_MS,
     MILLIS,
     MIN_TIME_MS,
@@ -41,8 +40,8 @@ from tracker.codec import (
     amount,
     check_fill,
     field_of,
+    plain_decimal,
     require_object,
-    shared_decimal,
     time_field,
     time_ms,
 )
@@ -277,17 +276,17 @@ def _fast(symbol: str, order_id: int, side: str, status: str, price: str, size: 
           fill: int | UnsetType | None, source: str) -> OrderUpdate:
     """The checks and update of `from_event` and `from_rest` (the same, but for where
     each finds a field), on values msgspec has typed; any doubt is `_NotFast`."""
-    if not _AMOUNTS.fullmatch(f"{size} {filled} {price}") or order_id < 0:
+    size_, filled_, price_ = plain_decimal(size), plain_decimal(filled), plain_decimal(price)
+    if size_ is None or filled_ is None or price_ is None or order_id < 0:
         raise _NotFast
     symbol, book_side, state = _fast_symbol(symbol), SIDE.get(side), STATE.get(status)
     if book_side is None or state is None:
         raise _NotFast
-    size_, filled_ = shared_decimal(size), shared_decimal(filled)
     if state == "canceled" and filled_ > 0:
         state = "partially_canceled"
     elif state == "open":
         state = "partially_filled" if filled_ > 0 else "new"
-    if by_quote is not UNSET and not DECIMAL.fullmatch(by_quote):
+    if by_quote is not UNSET and plain_decimal(by_quote) is None:
         raise _NotFast
     # A plain decimal is above zero when it has a digit other than 0.
     check_fill(_ZERO if by_quote and by_quote.strip("0.") else size_, filled_, state)
@@ -297,12 +296,10 @@ def _fast(symbol: str, order_id: int, side: str, status: str, price: str, size: 
         raise _NotFast
     if notional is UNSET or notional is None or notional.startswith("-"):
         quote_filled = None
-    elif DECIMAL.fullmatch(notional):
-        quote_filled = shared_decimal(notional)
-    else:
+    elif (quote_filled := plain_decimal(notional)) is None:
         raise _NotFast
     return OrderUpdate(
-        book_order_id(symbol, order_id), symbol, book_side, state, shared_decimal(price), size_,
+        book_order_id(symbol, order_id), symbol, book_side, state, price_, size_,
         filled_, source, TYPE.get(kind) if isinstance(kind, str) else None, quote_filled,
         client, _fast_created(created), _fast_time(updated),
         str(fill) if isinstance(fill, int) and fill >= 0 else None)
@@ -352,7 +349,6 @@ def open_orders_answer(body: bytes, source: str) -> list[OrderUpdate] | None:
         return None
 
 
-_AMOUNTS = re.compile(" ".join([DECIMAL.pattern] * 3))  # a space is in no amount
 _ZERO = Decimal(0)
 _SYMBOLS: dict[str, str] = {}  # symbols checked, interned: an account trades a few
 _SYMBOLS_HELD = 4096

@@ -29,6 +29,7 @@ from tracker.exchange.errors import (
     UnknownSymbol,
 )
 from tracker.exchange.http import Answer, HttpClient, now_ms, parse_json
+from tracker.exchange.tasks import unreported
 from tracker.venue import Keep, Progress, Seed
 from tracker.venues.binance import codec, signing
 from tracker.venues.binance import protocol as p
@@ -243,7 +244,7 @@ class BinanceRest(HttpClient):
         at = self.symbols.index(symbol) + 1 if symbol in self.symbols else len(self.symbols)
         if at < len(self.symbols):
             task = asyncio.create_task(self._open_orders(self.symbols[at]))
-            task.add_done_callback(_retrieve)
+            task.add_done_callback(unreported)
             self._ahead = (self.symbols[at], task)
 
     def _drop_ahead(self) -> None:
@@ -326,13 +327,6 @@ class BinanceRest(HttpClient):
                 raise BadResponse(f"exchangeInfo symbol entry is malformed: {entry!r:.80}")
             markets[names[0]] = (names[1], names[2])
         return markets
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """A read begun ahead and never asked for: its failure is nobody's (the seed that asks
-    reads again), and must not be reported as never retrieved."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _open_orders_rows(answer: Answer) -> tuple[Any, int]:

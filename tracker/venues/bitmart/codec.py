@@ -23,7 +23,6 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from tracker.codec import (
-    DECIMAL,
     KNOWN_SIDE,
     KNOWN_STATE,
     MAX_TIME_MS,
@@ -36,8 +35,8 @@ from tracker.codec import (
     decimal,
     field_of,
     known,
+    plain_decimal,
     require_object,
-    shared_decimal,
     side,
     text,
     time_field,
@@ -269,9 +268,10 @@ def push_frame(frame_text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
 def _fast_update(row: _PushRow) -> OrderUpdate:
     """`from_push` for a row msgspec has typed; any doubt is `_NotFast`."""
     order_id = row.order_id
-    if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)
-            and DECIMAL.fullmatch(row.price) and DECIMAL.fullmatch(row.size)
-            and DECIMAL.fullmatch(row.filled_size)):
+    price, size, filled = (plain_decimal(row.price), plain_decimal(row.size),
+                           plain_decimal(row.filled_size))
+    if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)) \
+            or price is None or size is None or filled is None:
         raise _NotFast
     if (state := row.order_state) is not UNSET:
         state = KNOWN_STATE.get(state)
@@ -279,14 +279,14 @@ def _fast_update(row: _PushRow) -> OrderUpdate:
         state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
     if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
         raise _NotFast
-    size, filled = shared_decimal(row.size), shared_decimal(row.filled_size)
     if not state:
         state = "partially_filled" if filled > 0 else "new"
     check_fill(size, filled, state)
     if (kind := row.type) is not UNSET and (kind := KNOWN_TYPE.get(kind)) is None:
         raise _NotFast
-    notional = row.filled_notional
-    if notional is not UNSET and notional and not DECIMAL.fullmatch(notional):
+    notional = None
+    if (spelled := row.filled_notional) is not UNSET and spelled and \
+            (notional := plain_decimal(spelled)) is None:
         raise _NotFast
     client = row.client_order_id
     if client is UNSET or client in ("", "0", order_id):
@@ -294,9 +294,8 @@ def _fast_update(row: _PushRow) -> OrderUpdate:
     elif not CLIENT_ID.fullmatch(client):
         raise _NotFast
     return OrderUpdate(
-        order_id, sys.intern(row.symbol), side, state, shared_decimal(row.price), size, filled,
-        "push", None if kind is UNSET else kind,
-        shared_decimal(notional) if notional else None,
+        order_id, sys.intern(row.symbol), side, state, price, size, filled,
+        "push", None if kind is UNSET else kind, notional,
         client, _fast_time(row.create_time) or _fast_time(row.ms_t),
         _fast_time(row.update_time), row.detail_id or None)
 
