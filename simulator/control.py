@@ -16,9 +16,9 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -238,6 +238,41 @@ async def send_raw(sim: Simulator, body: dict[str, Any], request: web.Request) -
     else:
         raise BadControl("give text (a string) or base64 (a string)")
     return {"sent": sim.send_raw(frame, only_account(sim, body, request))}
+
+
+def seconds(body: dict[str, Any], name: str, default: float) -> float:
+    """A delay the body may give (`default` where it does not), in [0, 3600] seconds: the
+    faces' announcements of a connection's end."""
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise BadControl(f"{name} must be a number of seconds in [0, 3600]")
+    return float(value)
+
+
+class Revocable(Protocol):
+    """A face's session, which ends what an account holds on it when its key goes."""
+
+    def revoke(self, account: AccountState) -> None: ...
+
+
+def revoke_key(sim: Simulator, body: dict[str, Any], request: web.Request,
+               revoked: set[str], sessions: Iterable[Revocable], counter: str) -> Any:
+    """`{"account"?, "revoked"?: true}` on a face that keeps `revoked`, the names of the
+    accounts whose key is gone: the account's key stops working and every session of the
+    face ends what the account holds there (`counter`, of the faults injected, counts it);
+    `false` restores the key. A face's own call says what its venue answers then."""
+    account = account_of(sim, body, request)
+    flag = body.get("revoked", True)
+    if not isinstance(flag, bool):
+        raise BadControl("revoked must be true or false")
+    if not flag:
+        revoked.discard(account.name)
+        return {"account": account.name, "revoked": False}
+    revoked.add(account.name)
+    for session in list(sessions):
+        session.revoke(account)
+    sim.injected[counter] += 1
+    return {"account": account.name, "revoked": True}
 
 
 def _positive(body: dict[str, Any], name: str, default: float, limit: float) -> float:

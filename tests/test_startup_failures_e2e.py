@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness import CREDENTIALS, FAST, TRACKER, Lab, clean_env, read_book
+from harness.profiles import BINANCE, OKX, Profile
+from simulator.state import DEMO_ACCOUNT
 
 EX_UNAVAILABLE, EX_CANTCREAT, EX_IOERR, EX_TEMPFAIL, EX_CONFIG = 69, 73, 74, 75, 78
 NOWHERE = {"TRACKER_SYMBOLS": "BTC_USDT", "TRACKER_REST_URL": "http://127.0.0.1:9",
@@ -183,6 +185,26 @@ def test_metrics_port_in_use_and_a_second_daemon(lab: Lab) -> None:
 
     # With the port free, the same book starts and goes live again.
     lab.daemon(sim).start().wait_live()
+
+
+# The venues that check the symbols configured against their list at start: the symbols
+# the tracker is given, the one the venue does not list, and what the line says of it.
+UNLISTED = [(BINANCE, "BTCUSDT,NOPEUSDT,ETHUSDT", "NOPEUSDT", "is not a symbol Binance lists"),
+            (OKX, "BTC-USDT,NOPE-USDT", "NOPE-USDT", "is not a spot instrument OKX lists")]
+
+
+@pytest.mark.parametrize(("profile", "symbols", "unlisted", "said"), UNLISTED,
+                         ids=[str(profile) for profile, *_ in UNLISTED])
+def test_a_symbol_the_venue_does_not_list_is_a_configuration_error(
+        lab: Lab, profile: Profile, symbols: str, unlisted: str, said: str) -> None:
+    """One line naming the symbol, exit 78 (systemd does not restart it), nothing secret."""
+    sim = lab.sim()
+    daemon = lab.daemon(sim, profile=profile, env={"TRACKER_SYMBOLS": symbols}).start()
+    assert daemon.wait(60) == EX_CONFIG, daemon.tail()
+    lines = [line for line in daemon.tail(400).splitlines() if unlisted in line]
+    assert lines and said in lines[-1], daemon.tail()
+    assert "Traceback" not in daemon.tail(400)
+    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
 
 
 def test_a_book_locked_by_another_process(tmp_path: Path) -> None:

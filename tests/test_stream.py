@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 import websockets
 from structlog.testing import capture_logs
 
+from tests.streaming import streaming, until
 from tracker.events import Down, Event, Push, Up
 from tracker.exchange.errors import StreamError
 from tracker.exchange.stream import Stream
@@ -143,18 +144,6 @@ async def cut(ws: websockets.ServerConnection, after: float) -> None:
     await ws.close(1001, "too old")
 
 
-@asynccontextmanager
-async def streaming(channel: Channel, **timing: float) -> AsyncIterator[Stream]:
-    stream = Stream(channel, asyncio.Queue(), backoff_initial=0.05, backoff_max=0.05,
-                    auth_backoff=0.05, **timing)
-    task = asyncio.create_task(stream.run())
-    try:
-        yield stream
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 async def next_of(queue: asyncio.Queue[Event], kind: type) -> Any:
     while True:
         event = await asyncio.wait_for(queue.get(), 5)
@@ -168,13 +157,6 @@ async def up_to(queue: asyncio.Queue[Event], kind: type) -> list[Event]:
     while not isinstance(events[-1], kind):
         events.append(await queue.get())
     return events
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time"
-        await asyncio.sleep(0.02)
 
 
 async def drained(queue: asyncio.Queue[Event], within: float = 5.0) -> list[Event]:

@@ -4,7 +4,9 @@ simulator's own hand and truth to hold what they parsed against.
 
 This directory is shared by every venue's conformance test: `clients.txt` (what `make
 clients` installs), `driverio.py` (the drivers' half of the line protocol, put on their
-path) and this module. A venue's drivers live beside its test.
+path), `ccxtdriver.py` (what every venue's ccxt driver does alike, on the same path) and
+this module, with what every venue's test checks alike. A venue's drivers live beside its
+test.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +214,97 @@ async def follow_flow(hand: Hand, seen: Callable[[], Awaitable[dict[int, Any]]],
                if i not in before or before[i]["updateTime"] != row["updateTime"]}
     assert len(touched) >= 10, "the flow changed too few orders to tell anything"
     await eventually(seen, {i: expected(truth[i]) for i in touched}, "the flow's changes")
+
+
+async def hand_orders(hand: Hand, client_order_id: str) -> tuple[int, int]:
+    """The simulator's hand places orders of its own: one filled whole (with a client id),
+    one partly filled, then canceled. Their order ids."""
+    filled = await hand.place(symbol="BTC_USDT", side="sell", price="62000", size="0.1",
+                              client_order_id=client_order_id)
+    await hand.fill(filled["orderId"])
+    canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100", size="2")
+    await hand.fill(canceled["orderId"], "0.5")
+    await hand.cancel(canceled["orderId"])
+    return int(filled["orderId"]), int(canceled["orderId"])
+
+
+# -- ccxt, whatever the venue -----------------------------------------------------------------
+
+# ccxt's unified status for each of the core's states.
+CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
+               "canceled": "canceled", "partially_canceled": "canceled"}
+OPEN = ("new", "partially_filled")
+# The orders a ccxt driver places, by name: symbol, side, amount, price. The test amends
+# one, cancels one and edits one.
+CCXT_ORDERS = (("amend", "BTC/USDT", "buy", "0.5", "50000"),
+               ("cancel", "BTC/USDT", "sell", "0.2", "61000"),
+               ("edit", "BTC/USDT", "buy", "0.3", "49000.5"),
+               ("eth", "ETH/USDT", "buy", "1.5", "2900"))
+
+
+def unified(symbol: str) -> str:
+    """ccxt's unified symbol for the simulator's (`BTC_USDT` -> `BTC/USDT`)."""
+    return symbol.replace("_", "/")
+
+
+def assert_ccxt_order_is_truth(order: dict[str, Any], row: dict[str, Any]) -> None:
+    """A unified ccxt order (REST or stream) against the truth: what ccxt unifies on every
+    venue (a venue's test adds what its venue's orders say besides)."""
+    name = f"order {row['orderId']}"
+    assert order["id"] == row["orderId"], name
+    assert order["symbol"] == unified(row["symbol"]), name
+    assert order["side"] == row["side"], name
+    assert order["type"] == row["type"], name
+    assert order["status"] == CCXT_STATUS[row["state"]], name
+    assert order["amount"] == float(row["size"]), name
+    assert order["filled"] == float(row["filledSize"]), name
+    assert order["remaining"] == float(Decimal(row["size"]) - Decimal(row["filledSize"])), name
+    if row["type"] == "limit":
+        assert order["price"] == float(row["price"]), name
+    if given_client_id(row) is not None:
+        assert order["clientOrderId"] == row["clientOrderId"], name
+
+
+def ccxt_view(orders: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(o["id"]): o for o in orders}
+
+
+async def ccxt_seen(cx: Driver) -> dict[int, Any]:
+    return {i: (o["status"], o["filled"], o["lastUpdateTimestamp"])
+            for i, o in ccxt_view(await cx.call("cached")).items()}
+
+
+def ccxt_expected(row: dict[str, Any]) -> Any:
+    return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
+
+
+async def assert_unknown_order_not_found(cx: Driver, code: str) -> None:
+    """fetch_order of an order the venue never had: ccxt's OrderNotFound, with the venue's
+    `code` in its message."""
+    with pytest.raises(DriverError) as unknown:
+        await cx.call("fetch_order", id="12345", symbol="BTC/USDT")
+    assert unknown.value.error["type"] == "OrderNotFound"
+    assert code in unknown.value.error["message"]
+
+
+async def assert_open_orders_are_truth(
+        cx: Driver, truth: dict[int, dict[str, Any]],
+        check: Callable[[dict[str, Any], dict[str, Any]], None], **every: Any) -> None:
+    """fetch_open_orders of one symbol, then of every symbol (`every`: what the venue's
+    driver is told for that), are the truth's open orders; `check` holds each against its
+    row."""
+    open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
+    btc = ccxt_view(await cx.call("fetch_open_orders", symbol="BTC/USDT"))
+    assert set(btc) == {i for i, r in open_truth.items() if r["symbol"] == "BTC_USDT"}
+    everything = ccxt_view(await cx.call("fetch_open_orders", **every))
+    assert set(everything) == set(open_truth) > set(btc)
+    for order_id, order in (btc | everything).items():
+        check(order, open_truth[order_id])
+
+
+def assert_watches_split(cx: Driver) -> None:
+    """The watch of one symbol is handed that symbol's orders only; the other, every one."""
+    for symbol, want in (("BTC/USDT", {"BTC/USDT"}), (None, {"BTC/USDT", "ETH/USDT"})):
+        batches = [e["orders"] for e in cx.events
+                   if e["event"] == "orders" and e["symbol"] == symbol]
+        assert {o["symbol"] for batch in batches for o in batch} == want, symbol

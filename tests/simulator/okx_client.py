@@ -14,8 +14,13 @@ import httpx
 import websockets
 
 from simulator.app import Running
-from simulator.state import Account
+from simulator.state import Account, AccountSettings
 from tracker.venues.okx import protocol, signing
+
+# Two accounts of the face, as the simulator's and the venue's tests serve them.
+MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
+OTHER = Account("okx-other-key", "okx-other-secret", "", passphrase="Other-pass2")
+ACCOUNTS = (AccountSettings("main", MAIN), AccountSettings("other", OTHER))
 
 
 def now_ms() -> int:

@@ -16,7 +16,9 @@ from simulator.app import Running
 from simulator.state import Settings
 from simulator.store import SymbolSpec
 from tests.conftest import injected, place, set_faults
+from tests.simulator import shared
 from tests.simulator.binance_client import Keys, Rest, now_ms, ok, refused
+from tests.simulator.shared import with_settings
 from tracker.venues.binance import protocol, signing
 
 KEYS = Keys()
@@ -27,12 +29,7 @@ UTF8 = SymbolSpec("测试币_USDT", Decimal("2.00"), 2, 2)
 def settings(request: pytest.FixtureRequest) -> Settings:
     """Three accounts, one per key type (HMAC first: the control API's default)."""
     symbols = (*Settings().symbols, UTF8)
-    return Settings(port=0, symbols=symbols, accounts=KEYS.accounts,
-                    **getattr(request, "param", {}))
-
-
-def with_settings(**overrides: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings", [overrides], indirect=True)
+    return shared.settings(request, symbols=symbols, accounts=KEYS.accounts)
 
 
 @pytest.fixture

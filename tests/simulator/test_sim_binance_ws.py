@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-import websockets
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
@@ -22,7 +21,9 @@ from simulator.app import Running
 from simulator.faces.binance import load
 from simulator.state import Settings
 from tests.conftest import injected, place, set_faults
+from tests.simulator import shared
 from tests.simulator.binance_client import Keys, Rest, WsApi, now_ms, ok, refused
+from tests.simulator.shared import closed, quiet, with_settings
 from tracker.venues.binance import protocol, signing
 
 KEYS = Keys()
@@ -31,11 +32,7 @@ Factory = Callable[..., Awaitable[WsApi]]
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    return Settings(port=0, accounts=KEYS.accounts, **getattr(request, "param", {}))
-
-
-def with_settings(**overrides: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings", [overrides], indirect=True)
+    return shared.settings(request, accounts=KEYS.accounts)
 
 
 @pytest.fixture
@@ -59,20 +56,6 @@ async def subscribed(connect: Factory, kind: str = "hmac",
                                  KEYS.signer(kind))
     assert answer["status"] == 200 and answer["result"] == {"subscriptionId": 0}, answer
     return client
-
-
-async def quiet(client: WsApi, within: float = 0.3) -> None:
-    with pytest.raises(TimeoutError):
-        frame = await client.event(within)
-        pytest.fail(f"expected nothing, got {frame!r}")
-
-
-async def closed(client: WsApi, within: float) -> websockets.ConnectionClosed:
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        async with asyncio.timeout(within):
-            while True:
-                await client.ws.recv()
-    return info.value
 
 
 @pytest.mark.parametrize("kind", ["hmac", "rsa", "ed25519"])
@@ -100,14 +83,14 @@ async def test_subscribe_signature_then_an_orders_events(connect: Factory,
     assert (ended["x"], ended["X"], ended["z"], ended["C"]) == (
         "CANCELED", "CANCELED", "0.25000000", "w1")
     assert ended["c"] not in ("w1", "")  # the cancel's own id
-    await quiet(client)
+    await quiet(client.event)
 
 
 async def test_events_are_the_subscribed_accounts_only(connect: Factory,
                                                        control: httpx.AsyncClient) -> None:
     client = await subscribed(connect, "rsa")
     await place(control, account="hmac")
-    await quiet(client)
+    await quiet(client.event)
 
 
 async def test_rest_cancel_and_amend_events_carry_their_client_ids(
@@ -188,7 +171,7 @@ async def test_unsubscribe_ends_with_event_stream_terminated(connect: Factory,
     missing = await client.request(protocol.UNSUBSCRIBE, {"subscriptionId": 0})
     assert missing["error"]["code"] == protocol.SUBSCRIPTION_INACTIVE
     await place(control)
-    await quiet(client)
+    await quiet(client.event)
     assert (await client.request(protocol.SUBSCRIPTIONS))["result"] == []
     # Subscribing again is a new subscription id.
     again = await client.signed(protocol.SUBSCRIBE_SIGNATURE, KEYS.api_key("hmac"),
@@ -223,7 +206,7 @@ async def test_a_connection_is_cut_at_its_maximum_age(connect: Factory) -> None:
     client = await subscribed(connect)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await closed(client, 5)
+    await closed(client.ws, 5)
     assert 0.3 <= loop.time() - started < 3.0
 
 
@@ -234,7 +217,7 @@ async def test_server_shutdown_is_announced_then_the_connection_closes(
     assert response.json() == {"announced": 1}
     notice = await client.event()
     assert set(notice) == {"event"} and notice["event"]["e"] == protocol.SERVER_SHUTDOWN
-    await closed(client, 2)
+    await closed(client.ws, 2)
     assert (await injected(control))["server_shutdown"] == 1
 
 
@@ -244,7 +227,7 @@ async def test_the_control_api_ends_subscriptions(connect: Factory,
     response = await control.post("/binance/terminate", json={"account": "rsa"})
     assert response.json() == {"terminated": 1}
     assert (await rsa.event())["event"]["e"] == protocol.STREAM_TERMINATED
-    await quiet(hmac)
+    await quiet(hmac.event)
     assert (await rsa.request("ping"))["status"] == 200  # the connection stays
 
 
@@ -258,7 +241,7 @@ async def test_a_revoked_key_ends_its_sessions_and_calls(
         "code": protocol.REJECTED_MBX_KEY,
         "msg": "Invalid API-key, IP, or permissions for action."}}
     await place(control)
-    await quiet(client)
+    await quiet(client.event)
     rest = Rest(sim, KEYS.api_key("hmac"), KEYS.signer("hmac"))
     try:
         refused(await rest.get(protocol.OPEN_ORDERS), 401, protocol.REJECTED_MBX_KEY)
@@ -294,7 +277,7 @@ async def test_the_stream_end_fault_ends_a_subscription(connect: Factory,
                                                     "E": ended["event"]["E"]}}
     await set_faults(control, stream_end=0.0)
     await place(control)
-    await quiet(client)
+    await quiet(client.event)
     assert (await injected(control))["stream_end"] == 1
 
 
@@ -308,7 +291,7 @@ async def test_connection_faults_and_raw_frames_reach_it(connect: Factory,
     assert [c["topics"] for c in stats] == [["0"]]
     dropped = await control.post("/ws/drop", json={"mode": "close", "code": 4001})
     assert dropped.json() == {"dropped": 1}
-    assert (await closed(client, 2)).rcvd.code == 4001
+    assert (await closed(client.ws, 2)).rcvd.code == 4001
 
 
 async def test_ws_silent_sends_nothing(connect: Factory, control: httpx.AsyncClient) -> None:
@@ -316,7 +299,7 @@ async def test_ws_silent_sends_nothing(connect: Factory, control: httpx.AsyncCli
     await set_faults(control, ws_silent=True)
     await place(control)
     await client.ws.send(json.dumps(protocol.request("x", "ping")))
-    await quiet(client)
+    await quiet(client.event)
 
 
 @pytest.mark.parametrize("compression", ["deflate", None])

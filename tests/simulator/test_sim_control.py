@@ -43,6 +43,11 @@ async def test_truth_reflects_every_change(control: httpx.AsyncClient) -> None:
     ("/populate", {"per_symbol": 1, "symbol": "X_Y"}, 400, "symbol"),
     ("/ws/drop", {"mode": "explode"}, 400, "mode"),
     ("/ws/drop", {"mode": "close", "code": 1005}, 400, "code"),
+    # The faces' own calls, which share these checks.
+    ("/binance/shutdown", {"delay_s": -1}, 400, "delay_s must be a number of seconds"),
+    ("/okx/notice", {"delay_s": True}, 400, "delay_s must be a number of seconds"),
+    ("/binance/revoke", {"revoked": "yes"}, 400, "revoked must be true or false"),
+    ("/okx/revoke", {"revoked": 1}, 400, "revoked must be true or false"),
 ])
 async def test_bad_control_requests(control: httpx.AsyncClient, path: str, body: dict,
                                     status: int, needle: str) -> None:

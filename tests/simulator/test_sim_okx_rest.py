@@ -15,24 +15,17 @@ import pytest
 from simulator.app import Running
 from simulator.faces.okx.rest import BATCH_ORDERS as BATCH
 from simulator.faces.okx.rest import CURRENCIES
-from simulator.state import Account, AccountSettings, Settings
+from simulator.state import Account, Settings
 from tests.conftest import place, set_faults
-from tests.simulator.okx_client import Rest, now_ms, ok, refused
+from tests.simulator import shared
+from tests.simulator.okx_client import ACCOUNTS, MAIN, OTHER, Rest, now_ms, ok, refused
+from tests.simulator.shared import with_settings
 from tracker.venues.okx import protocol
-
-MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
-OTHER = Account("okx-other-key", "okx-other-secret", "", passphrase="Other-pass2")
 
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    return Settings(port=0, accounts=(AccountSettings("main", MAIN),
-                                      AccountSettings("other", OTHER)),
-                    **getattr(request, "param", {}))
-
-
-def with_settings(**overrides: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings", [overrides], indirect=True)
+    return shared.settings(request, accounts=ACCOUNTS)
 
 
 @pytest.fixture

@@ -9,32 +9,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
 from simulator.app import Running
-from simulator.state import Account, AccountSettings, Settings
+from simulator.state import Account, Settings
 from tests.conftest import injected, place, set_faults
-from tests.simulator.okx_client import Rest, Ws, login_args, ok, refused
+from tests.simulator import shared
+from tests.simulator.okx_client import ACCOUNTS, MAIN, OTHER, Rest, Ws, login_args, ok, refused
+from tests.simulator.shared import closed, quiet, with_settings
 from tracker.venues.okx import protocol
 
-MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
-OTHER = Account("okx-other-key", "okx-other-secret", "", passphrase="Other-pass2")
 Factory = Callable[[], Awaitable[Ws]]
 
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    return Settings(port=0, accounts=(AccountSettings("main", MAIN),
-                                      AccountSettings("other", OTHER)),
-                    **getattr(request, "param", {}))
-
-
-def with_settings(**overrides: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings", [overrides], indirect=True)
+    return shared.settings(request, accounts=ACCOUNTS)
 
 
 @pytest.fixture
@@ -59,20 +52,6 @@ async def subscribed(connect: Factory, account: Account = MAIN, **arg: str) -> W
     ack, count = await client.subscribe(**arg)
     assert ack["event"] == "subscribe" and count["event"] == protocol.CONN_COUNT, (ack, count)
     return client
-
-
-async def quiet(client: Ws, within: float = 0.3) -> None:
-    with pytest.raises(TimeoutError):
-        frame = await client.frame(within)
-        pytest.fail(f"expected nothing, got {frame!r}")
-
-
-async def closed(client: Ws, within: float) -> websockets.ConnectionClosed:
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        async with asyncio.timeout(within):
-            while True:
-                await client.ws.recv()
-    return info.value
 
 
 async def test_login_subscribe_then_an_orders_pushes(sim: Running, connect: Factory,
@@ -120,7 +99,7 @@ async def test_login_subscribe_then_an_orders_pushes(sim: Running, connect: Fact
     assert (ended["state"], ended["accFillSz"], ended["cancelSource"], ended["fillSz"]) == (
         "canceled", "0.5", "1", "0")
     assert int(ended["uTime"]) > int(fills[1]["uTime"])
-    await quiet(client)
+    await quiet(client.frame)
 
 
 async def test_pushes_are_the_accounts_and_the_instruments_subscribed(
@@ -128,20 +107,20 @@ async def test_pushes_are_the_accounts_and_the_instruments_subscribed(
     everything = await subscribed(connect)
     eth_only = await subscribed(connect, instId="ETH-USDT")
     await place(control, account="other")
-    await quiet(everything)
+    await quiet(everything.frame)
     await place(control, account="main", symbol="BTC_USDT")
     await place(control, account="main", symbol="ETH_USDT", price="3000", size="1")
     assert [(await everything.push())["data"][0]["instId"] for _ in range(2)] == [
         "BTC-USDT", "ETH-USDT"]
     eth = await eth_only.push()
     assert eth["arg"]["instId"] == "ETH-USDT" and eth["data"][0]["instId"] == "ETH-USDT"
-    await quiet(eth_only)
+    await quiet(eth_only.frame)
     await eth_only.send({"op": "unsubscribe", "args": [{"channel": "orders",
                                                         "instType": "SPOT",
                                                         "instId": "ETH-USDT"}]})
     assert (await eth_only.frame())["event"] == "unsubscribe"
     await place(control, account="main", symbol="ETH_USDT", price="3000", size="1")
-    await quiet(eth_only)
+    await quiet(eth_only.frame)
 
 
 async def test_an_amend_push_carries_its_req_id(sim: Running, connect: Factory,
@@ -221,11 +200,11 @@ async def test_the_idle_cut(connect: Factory, control: httpx.AsyncClient) -> Non
         with contextlib.suppress(websockets.ConnectionClosed):  # cut on its way
             await protocol_pings.ws.ping()
         await asyncio.sleep(0.2)
-    cut = await closed(quiet_client, 1)
+    cut = await closed(quiet_client.ws, 1)
     assert cut.rcvd is not None and cut.rcvd.code == protocol.CLOSE_NO_DATA
     assert time.monotonic() - started >= 0.5
     # A protocol ping is answered, but is not the client heard: OKX asks for text `ping`.
-    cut = await closed(protocol_pings, 1)
+    cut = await closed(protocol_pings.ws, 1)
     assert cut.rcvd is not None and cut.rcvd.code == protocol.CLOSE_NO_DATA
     await place(control, account="main")
     assert (await pinging.push())["data"][0]["state"] == "live"
@@ -241,7 +220,7 @@ async def test_the_upgrade_notice_then_the_close(connect: Factory,
     notice = await client.frame()
     assert (notice["event"], notice["code"]) == ("notice", protocol.WS_UPGRADE_NOTICE)
     assert notice["msg"] and notice["connId"]
-    cut = await closed(client, 2)
+    cut = await closed(client.ws, 2)
     assert cut.rcvd is not None and cut.rcvd.code == 1001
     assert (await control.post("/okx/notice", json={"delay_s": -1})).status_code == 400
 
@@ -259,8 +238,8 @@ async def test_past_the_connections_per_channel_the_subscription_ends(
     other = await subscribed(connect, OTHER)  # another account counts on its own
     await place(control, account="main")
     assert (await first.push())["data"][0]["state"] == "live"
-    await quiet(second)
-    await quiet(other)
+    await quiet(second.frame)
+    await quiet(other.frame)
 
 
 async def test_a_deleted_key_closes_with_4007(sim: Running, connect: Factory,
@@ -269,7 +248,7 @@ async def test_a_deleted_key_closes_with_4007(sim: Running, connect: Factory,
     bystander = await subscribed(connect, OTHER)
     answer = await control.post("/okx/revoke", json={"account": "main"})
     assert answer.json() == {"account": "main", "revoked": True}
-    cut = await closed(client, 2)
+    cut = await closed(client.ws, 2)
     assert cut.rcvd is not None and cut.rcvd.code == protocol.CLOSE_KEY_CHANGED
     again = await connect()
     await again.send(login_args(MAIN))
@@ -310,11 +289,11 @@ async def test_connection_faults_silence_and_raw_frames_reach_it(
     await set_faults(control, ws_silent=True)
     await place(control, account="main")
     await client.send(protocol.PING)
-    await quiet(client)
+    await quiet(client.frame)
     await set_faults(control, ws_silent=False)
     dropped = await control.post("/ws/drop", json={"mode": "close", "code": 4001})
     assert dropped.json() == {"dropped": 1}
-    cut = await closed(client, 2)
+    cut = await closed(client.ws, 2)
     assert cut.rcvd is not None and cut.rcvd.code == 4001
 
 

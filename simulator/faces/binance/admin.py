@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.control import BadControl, account_of, endpoint, only_account
+from simulator.control import endpoint, only_account, revoke_key, seconds
 from simulator.faces.binance.venue import VENUE_KEY
 from simulator.faces.binance.ws import Session
 from simulator.state import Simulator
@@ -28,12 +28,10 @@ def _sessions(sim: Simulator, request: web.Request) -> list[Session]:
 async def shutdown(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """`{"delay_s"?: S}`: every WebSocket API connection gets `serverShutdown`, and is
     closed S seconds later (default `binance_shutdown_delay_s`)."""
-    delay = body.get("delay_s", sim.settings.binance_shutdown_delay_s)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 3600:
-        raise BadControl("delay_s must be a number of seconds in [0, 3600]")
+    delay = seconds(body, "delay_s", sim.settings.binance_shutdown_delay_s)
     sessions = _sessions(sim, request)
     for session in sessions:
-        session.announce_shutdown(float(delay))
+        session.announce_shutdown(delay)
     sim.injected["server_shutdown"] += len(sessions)
     return {"announced": len(sessions)}
 
@@ -50,16 +48,5 @@ async def terminate(sim: Simulator, body: dict[str, Any], request: web.Request) 
 async def revoke(sim: Simulator, body: dict[str, Any], request: web.Request) -> Any:
     """`{"account"?, "revoked"?: true}`: the account's key stops working (REST -2015, its
     WebSocket subscriptions and logon end with a 401 frame); `false` restores it."""
-    account = account_of(sim, body, request)
-    revoked = body.get("revoked", True)
-    if not isinstance(revoked, bool):
-        raise BadControl("revoked must be true or false")
     venue = request.app[VENUE_KEY]
-    if not revoked:
-        venue.revoked.discard(account.name)
-        return {"account": account.name, "revoked": False}
-    venue.revoked.add(account.name)
-    for session in _sessions(sim, request):
-        session.revoke(account)
-    sim.injected["key_revoked"] += 1
-    return {"account": account.name, "revoked": True}
+    return revoke_key(sim, body, request, venue.revoked, venue.sessions, "key_revoked")

@@ -51,10 +51,6 @@ HERE = Path(__file__).parent
 # Binance's status for each of the core's states (a cancel after a fill is CANCELED too).
 STATUS = {"new": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED",
           "canceled": "CANCELED", "partially_canceled": "CANCELED"}
-# ccxt's unified status for each.
-CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
-               "canceled": "canceled", "partially_canceled": "canceled"}
-OPEN = ("new", "partially_filled")
 
 
 # -- accounts and keys -----------------------------------------------------------------------
@@ -104,10 +100,6 @@ def binance(symbol: str) -> str:
     return symbol.replace("_", "")
 
 
-def unified(symbol: str) -> str:
-    return symbol.replace("_", "/")
-
-
 def assert_rest_row_is_truth(got: dict[str, Any], row: dict[str, Any]) -> None:
     """A REST order (openOrders row, order query) as the SDK parsed it, against the truth."""
     name = f"order {row['orderId']}"
@@ -146,23 +138,6 @@ def assert_report_is_truth(event: dict[str, Any], row: dict[str, Any]) -> None:
     client = event["C"] if event["x"] == "CANCELED" else event["c"]
     if given_client_id(row) is not None:
         assert client == row["clientOrderId"], name
-
-
-def assert_ccxt_order_is_truth(order: dict[str, Any], row: dict[str, Any]) -> None:
-    """A unified ccxt order (REST or stream) against the truth."""
-    name = f"order {row['orderId']}"
-    assert order["id"] == row["orderId"], name
-    assert order["symbol"] == unified(row["symbol"]), name
-    assert order["side"] == row["side"], name
-    assert order["type"] == row["type"], name
-    assert order["status"] == CCXT_STATUS[row["state"]], name
-    assert order["amount"] == float(row["size"]), name
-    assert order["filled"] == float(row["filledSize"]), name
-    assert order["remaining"] == float(Decimal(row["size"]) - Decimal(row["filledSize"])), name
-    if row["type"] == "limit":
-        assert order["price"] == float(row["price"]), name
-    if given_client_id(row) is not None:
-        assert order["clientOrderId"] == row["clientOrderId"], name
 
 
 # -- 1. Binance's SDK ------------------------------------------------------------------------
@@ -236,18 +211,11 @@ async def test_sdk_rest_and_user_data_stream_agree_with_truth(
         assert fresh != replace
 
         # More of the simulator's hand: orders of its own, filled and canceled.
-        own_filled = await hand.place(symbol="BTC_USDT", side="sell", price="62000",
-                                      size="0.1", client_order_id=f"own{kind}F")
-        await hand.fill(own_filled["orderId"])
-        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
-                                        size="2")
-        await hand.fill(own_canceled["orderId"], "0.5")
-        await hand.cancel(own_canceled["orderId"])
+        own_filled, own_canceled = await conformance.hand_orders(hand, f"own{kind}F")
         await hand.fill(placed["eth"])
 
         truth = await hand.truth()
-        ours = {keep, cancel, replace, fresh, placed["eth"], int(own_filled["orderId"]),
-                int(own_canceled["orderId"])}
+        ours = {keep, cancel, replace, fresh, placed["eth"], own_filled, own_canceled}
         assert ours <= set(truth)
         assert {truth[i]["state"] for i in ours} == {
             "partially_filled", "canceled", "new", "filled", "partially_canceled"}
@@ -265,7 +233,7 @@ async def test_sdk_rest_and_user_data_stream_agree_with_truth(
             "BadRequestError", -2013)
 
         # openOrders, one symbol and all.
-        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
+        open_truth = {i: r for i, r in truth.items() if r["state"] in conformance.OPEN}
         for symbol in ("BTCUSDT", None):
             rows = await sdk.call("open_orders", symbol=symbol)
             want = {i for i, r in open_truth.items() if symbol in (None, binance(r["symbol"]))}
@@ -284,7 +252,7 @@ async def test_sdk_rest_and_user_data_stream_agree_with_truth(
         assert executions[cancel] == ["NEW", "CANCELED"]
         assert executions[replace] == ["NEW", "CANCELED"]
         assert executions[fresh] == ["NEW"]
-        assert executions[int(own_canceled["orderId"])] == ["NEW", "TRADE", "CANCELED"]
+        assert executions[own_canceled] == ["NEW", "TRADE", "CANCELED"]
         # The amend's event: the new client id in `c`, the one it replaced in `C`.
         amend_event = next(r for r in reports(sdk) if r["i"] == keep and r["x"] == "REPLACED")
         assert (amend_event["c"], amend_event["C"]) == (f"sdk-{kind}-kept",
@@ -308,10 +276,6 @@ def sdk_expected(row: dict[str, Any]) -> Any:
 # -- 2. ccxt ---------------------------------------------------------------------------------
 
 
-def ccxt_view(orders: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    return {int(o["id"]): o for o in orders}
-
-
 async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
     hand = Hand(control, "hmac")
@@ -320,11 +284,7 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         await cx.call("watch", symbol="BTC/USDT")  # a second watch, of one symbol
 
         placed = {}
-        for name, symbol, side, amount, price in (
-                ("amend", "BTC/USDT", "buy", "0.5", "50000"),
-                ("cancel", "BTC/USDT", "sell", "0.2", "61000"),
-                ("edit", "BTC/USDT", "buy", "0.3", "49000.5"),
-                ("eth", "ETH/USDT", "buy", "1.5", "2900")):
+        for name, symbol, side, amount, price in conformance.CCXT_ORDERS:
             order = await cx.call("place", symbol=symbol, side=side, amount=amount,
                                   price=price, client_id=f"cx-{name}")
             assert (order["symbol"], order["side"], order["type"], order["status"]) == (
@@ -349,50 +309,36 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         assert edited["id"] != placed["edit"]
         assert (edited["status"], edited["amount"], edited["price"]) == ("open", 0.25,
                                                                          48000.0)
-        own = await hand.place(symbol="BTC_USDT", side="sell", price="62000", size="0.1",
-                               client_order_id="ownF")
-        await hand.fill(own["orderId"])
-        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
-                                        size="2")
-        await hand.fill(own_canceled["orderId"], "0.5")
-        await hand.cancel(own_canceled["orderId"])
+        own = await conformance.hand_orders(hand, "ownF")
 
         truth = await hand.truth()
-        ours = {int(i) for i in placed.values()} | {int(edited["id"]), int(own["orderId"]),
-                                                    int(own_canceled["orderId"])}
+        ours = {int(i) for i in placed.values()} | {int(edited["id"]), *own}
         for order_id in ours:
             row = truth[order_id]
             order = await cx.call("fetch_order", id=row["orderId"],
-                                  symbol=unified(row["symbol"]))
-            assert_ccxt_order_is_truth(order, row)
+                                  symbol=conformance.unified(row["symbol"]))
+            conformance.assert_ccxt_order_is_truth(order, row)
             assert order["timestamp"] == row["createTime"]
             assert order["lastUpdateTimestamp"] == row["updateTime"]
 
-        with pytest.raises(DriverError) as unknown:
-            await cx.call("fetch_order", id="12345", symbol="BTC/USDT")
-        assert unknown.value.error["type"] == "OrderNotFound"  # Binance's -2013
-        assert '"code":-2013' in unknown.value.error["message"]
+        await conformance.assert_unknown_order_not_found(cx, '"code":-2013')  # Binance's -2013
 
-        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
-        btc = ccxt_view(await cx.call("fetch_open_orders", symbol="BTC/USDT"))
-        assert set(btc) == {i for i, r in open_truth.items() if r["symbol"] == "BTC_USDT"}
         # Without a symbol (weight 80, not 6) ccxt refuses until told it is meant.
         with pytest.raises(DriverError) as refused:
             await cx.call("fetch_open_orders")
         assert refused.value.error["type"] == "ExchangeError"
         assert "warnWithoutSymbol" in refused.value.error["message"]
-        every = ccxt_view(await cx.call("fetch_open_orders", acknowledged=True))
-        assert set(every) == set(open_truth) > set(btc)
-        for order_id, order in (btc | every).items():
-            assert_ccxt_order_is_truth(order, open_truth[order_id])
+        await conformance.assert_open_orders_are_truth(
+            cx, truth, conformance.assert_ccxt_order_is_truth, acknowledged=True)
 
         # watch_orders: ccxt.pro's cache ends as the truth of every order.
-        await eventually(lambda: ccxt_seen(cx), {i: ccxt_expected(truth[i]) for i in ours},
+        await eventually(lambda: conformance.ccxt_seen(cx),
+                         {i: conformance.ccxt_expected(truth[i]) for i in ours},
                          "watch_orders' cache")
-        cache = ccxt_view(await cx.call("cached"))
+        cache = conformance.ccxt_view(await cx.call("cached"))
         amended_id = int(placed["amend"])
         for order_id in ours - {amended_id}:
-            assert_ccxt_order_is_truth(cache[order_id], truth[order_id])
+            conformance.assert_ccxt_order_is_truth(cache[order_id], truth[order_id])
         # Quirk: ccxt.pro reads the client id from `C` whenever it is not empty (meant for
         # a cancel's event); an amend's `C` is the id it replaced, so the amended order keeps
         # its old client id in the stream's view while fetch_order reads the new one.
@@ -400,24 +346,11 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         assert (stale["info"]["x"], stale["info"]["c"], stale["info"]["C"]) == (
             "REPLACED", "cx-amended", "cx-amend")
         assert stale["clientOrderId"] == "cx-amend"
-        assert_ccxt_order_is_truth({**stale, "clientOrderId": "cx-amended"},
+        conformance.assert_ccxt_order_is_truth({**stale, "clientOrderId": "cx-amended"},
                                    truth[amended_id])
-        # The watch of one symbol is handed that symbol's orders only; the other, every one.
-        for symbol, want in (("BTC/USDT", {"BTC/USDT"}), (None, {"BTC/USDT", "ETH/USDT"})):
-            batches = [e["orders"] for e in cx.events
-                       if e["event"] == "orders" and e["symbol"] == symbol]
-            assert {o["symbol"] for batch in batches for o in batch} == want, symbol
+        conformance.assert_watches_split(cx)
 
-        await follow_flow(hand, lambda: ccxt_seen(cx), ccxt_expected)
-
-
-async def ccxt_seen(cx: Driver) -> dict[int, Any]:
-    return {i: (o["status"], o["filled"], o["lastUpdateTimestamp"])
-            for i, o in ccxt_view(await cx.call("cached")).items()}
-
-
-def ccxt_expected(row: dict[str, Any]) -> Any:
-    return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
+        await follow_flow(hand, lambda: conformance.ccxt_seen(cx), conformance.ccxt_expected)
 
 
 # -- 3. a small amount, as each client writes it ---------------------------------------------
@@ -441,7 +374,7 @@ async def test_a_small_quantity_as_each_client_writes_it(
     async with driver("ccxt", tmp_path, config_for(sim, "hmac")) as cx:
         order = await cx.call("place", symbol="BTC/USDT", side="buy", amount="0.00001",
                               price="50000")
-    assert_ccxt_order_is_truth(order, (await hand.truth())[int(order["id"])])
+    conformance.assert_ccxt_order_is_truth(order, (await hand.truth())[int(order["id"])])
 
 
 # -- 4. when the venue ends the stream ------------------------------------------------------

@@ -1,6 +1,7 @@
 """`tracker run` with venue = "binance" against the simulator's Binance face, as real
 subprocesses: the book goes live with the open orders the face holds, then follows the
-stream (a new order, a fill, a cancel) and stays equal to the truth."""
+stream (a new order, a fill, a cancel) and stays equal to the truth. A symbol Binance does
+not list is tests/test_startup_failures_e2e.py's, with every venue that checks one."""
 
 from __future__ import annotations
 
@@ -37,18 +38,6 @@ def test_the_book_follows_the_binance_face(lab: Lab) -> None:
     sim.cancel(placed["orderId"])
     daemon.wait_converged(sim)
     assert daemon.book().orders[oid]["state"] == "partially_canceled"
-    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
-
-
-def test_a_symbol_binance_does_not_list_is_a_configuration_error(lab: Lab) -> None:
-    """One line naming the symbol, exit 78 (systemd does not restart it), nothing secret."""
-    sim = lab.sim()
-    daemon = lab.daemon(sim, profile=BINANCE,
-                        env={"TRACKER_SYMBOLS": "BTCUSDT,NOPEUSDT,ETHUSDT"}).start()
-    assert daemon.wait(60) == 78, daemon.tail()
-    said = [line for line in daemon.tail(400).splitlines() if "NOPEUSDT" in line]
-    assert said and "is not a symbol Binance lists" in said[-1], daemon.tail()
-    assert "Traceback" not in daemon.tail(400)
     assert DEMO_ACCOUNT.secret not in daemon.tail(400)
 
 

@@ -16,9 +16,10 @@ from simulator.app import Running
 from simulator.state import Settings
 from tests.conftest import place
 from tests.simulator.binance_client import Keys
+from tests.streaming import Connection
 from tracker.codec import OrderUpdate
 from tracker.exchange.errors import AuthError, ClockSkew, NotFound, StreamError
-from tracker.frames import Ack, Ended, ErrorEvent, Frame, Handover, OrderPush, Unexpected
+from tracker.frames import Ended, Handover, OrderPush
 from tracker.reasons import NotLive
 from tracker.session import decoder
 from tracker.venues.binance.channel import BinanceChannel
@@ -105,27 +106,6 @@ async def test_a_revoked_key_is_refused_with_a_hint(rest: BinanceRest,
     await control.post("/binance/revoke", json={"account": "hmac"})
     with pytest.raises(AuthError, match="Enable Reading"):
         await rest.seed("BTCUSDT")
-
-
-class Connection:
-    """The socket half the core's Stream plays: send, the next reply (pushes that come
-    first kept), and the frames after."""
-
-    def __init__(self, ws: websockets.ClientConnection, channel: BinanceChannel) -> None:
-        self.ws, self.channel = ws, channel
-        self.early: list[Frame] = []
-
-    async def reply(self) -> Any:
-        while True:
-            decoded = self.channel.decode(await asyncio.wait_for(self.ws.recv(), 5))
-            if isinstance(decoded, Ack | ErrorEvent | Unexpected):
-                return decoded.body
-            self.early.append(decoded)
-
-    async def frame(self) -> Frame:
-        if self.early:
-            return self.early.pop(0)
-        return self.channel.decode(await asyncio.wait_for(self.ws.recv(), 5))
 
 
 async def opened(sim: Running, kind: str, logon: bool = False) -> Connection:

@@ -5,7 +5,7 @@ age limit) costs the book no reconnect, and an ended subscription is one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from simulator.app import Running
 from simulator.state import Settings
 from tests.conftest import place
 from tests.simulator.binance_client import Keys
+from tests.streaming import streaming, taken, until
 from tracker.codec import OrderUpdate
 from tracker.events import Down, Event, Push, Up
 from tracker.exchange.stream import Stream
@@ -31,34 +32,19 @@ def settings() -> Settings:
                     binance_max_age_s=MAX_AGE_S, binance_shutdown_delay_s=1.0)
 
 
+def channel(sim: Running) -> BinanceChannel:
+    return BinanceChannel(sim.ws_urls["binance"], KEYS.api_key("hmac"), KEYS.signer("hmac"),
+                          ["BTCUSDT"])
+
+
 @pytest.fixture
 async def stream(sim: Running) -> AsyncIterator[Stream]:
-    channel = BinanceChannel(sim.ws_urls["binance"], KEYS.api_key("hmac"),
-                             KEYS.signer("hmac"), ["BTCUSDT"])
-    channel.max_age_s = MAX_AGE_S  # the face's, not Binance's 24 h
+    quiet = channel(sim)
+    quiet.max_age_s = MAX_AGE_S  # the face's, not Binance's 24 h
     # No ping of ours within the test: what keeps the quiet link up is the stream answering
     # the face's pings, and no cut for the silence of data.
-    running = Stream(channel, asyncio.Queue(), ping_interval=30, silence_timeout=0.6,
-                     backoff_initial=0.05, backoff_max=0.05, auth_backoff=0.05)
-    task = asyncio.create_task(running.run())
-    yield running
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time"
-        await asyncio.sleep(0.02)
-
-
-def taken(queue: asyncio.Queue[Event], into: list[Event] | None = None) -> list[Event]:
-    """What the queue holds, moved `into` a list (kept across calls)."""
-    events = [] if into is None else into
-    while not queue.empty():
-        events.append(queue.get_nowait())
-    return events
+    async with streaming(quiet, ping_interval=30, silence_timeout=0.6) as running:
+        yield running
 
 
 async def test_a_quiet_stream_a_shutdown_and_the_age_limit_cost_no_reconnect(
@@ -101,12 +87,7 @@ async def test_our_own_pings_are_answered_and_the_stream_goes_on(
     """The stream's protocol pings (every 0.2 s here, every `ping_interval` in the daemon)
     get the face's pongs, and the events keep coming after many of them: the face once
     stopped writing on a connection at our first ping."""
-    channel = BinanceChannel(sim.ws_urls["binance"], KEYS.api_key("hmac"),
-                             KEYS.signer("hmac"), ["BTCUSDT"])
-    running = Stream(channel, asyncio.Queue(), ping_interval=0.2, silence_timeout=0.6,
-                     backoff_initial=0.05, backoff_max=0.05, auth_backoff=0.05)
-    task = asyncio.create_task(running.run())
-    try:
+    async with streaming(channel(sim), ping_interval=0.2, silence_timeout=0.6) as running:
         await until(lambda: running.conn_id == 1 and not running.queue.empty())
         await asyncio.sleep(2.0)  # ten pings of ours, each needing its pong within 0.6 s
         order = await place(control, account="hmac")
@@ -116,6 +97,3 @@ async def test_our_own_pings_are_answered_and_the_stream_goes_on(
         push = next(e for e in events if isinstance(e, Push))
         assert booked(push) == f"BTCUSDT:{order['orderId']}"
         assert running.stats["silences"] == 0 and running.conn_id == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -63,10 +63,6 @@ SDK_SUBSCRIBE_S = 5.0  # python-okx sleeps this long between its login and its s
 # OKX's state for each of the core's (a cancel after a fill is `canceled` with fills).
 STATE = {"new": "live", "partially_filled": "partially_filled", "filled": "filled",
          "canceled": "canceled", "partially_canceled": "canceled"}
-# ccxt's unified status for each.
-CCXT_STATUS = {"new": "open", "partially_filled": "open", "filled": "closed",
-               "canceled": "canceled", "partially_canceled": "canceled"}
-OPEN = ("new", "partially_filled")
 CANCEL_SOURCE = {"user": "1", "system": "0"}
 CCXT_BROKER = "6b9ad766b55dBCDE"  # ccxt's okx `options["brokerId"]`
 
@@ -138,10 +134,6 @@ def okx(symbol: str) -> str:
     return symbol.replace("_", "-")
 
 
-def unified(symbol: str) -> str:
-    return symbol.replace("_", "/")
-
-
 def assert_okx_order_is_truth(got: dict[str, Any], row: dict[str, Any], push: bool = False
                               ) -> None:
     """An order as OKX writes it (an orders-pending row, an order detail, an element of an
@@ -165,26 +157,19 @@ def assert_okx_order_is_truth(got: dict[str, Any], row: dict[str, Any], push: bo
     else:
         assert got["avgPx"] == ("0" if push else ""), name
     assert (Decimal(got["fee"]), got["feeCcy"]) == (-Decimal(row["fees"]), quote), name
-    assert got["cancelSource"] == ("" if row["state"] in OPEN or row["state"] == "filled"
+    assert got["cancelSource"] == ("" if row["state"] in (*conformance.OPEN, "filled")
                                    else CANCEL_SOURCE[row["cancelSource"]]), name
     assert got["cTime"] == str(row["createTime"]), name
     assert got["uTime"] == str(row["updateTime"]), name
 
 
-def assert_ccxt_order_is_truth(order: dict[str, Any], row: dict[str, Any]) -> None:
-    """A unified ccxt order (REST or stream) against the truth."""
+def assert_ccxt_order_is_okx_truth(order: dict[str, Any], row: dict[str, Any]) -> None:
+    """A unified ccxt order (REST or stream) against the truth: what ccxt unifies on every
+    venue, and what it reads of OKX's orders besides (the average, the fee, both times, no
+    client id where none was given)."""
+    conformance.assert_ccxt_order_is_truth(order, row)
     name = f"order {row['orderId']}"
-    filled = float(row["filledSize"])
-    assert order["id"] == row["orderId"], name
-    assert order["symbol"] == unified(row["symbol"]), name
-    assert order["side"] == row["side"], name
-    assert order["type"] == row["type"], name
-    assert order["status"] == CCXT_STATUS[row["state"]], name
-    assert order["price"] == float(row["price"]), name
-    assert order["amount"] == float(row["size"]), name
-    assert order["filled"] == filled, name
-    assert order["remaining"] == float(Decimal(row["size"]) - Decimal(row["filledSize"])), name
-    if filled:
+    if float(row["filledSize"]):
         assert order["average"] == pytest.approx(float(row["priceAvg"]), rel=1e-9), name
     assert order["fee"] == {"cost": float(row["fees"]),
                             "currency": row["symbol"].split("_")[1]}, name
@@ -285,18 +270,11 @@ async def test_sdk_rest_and_orders_channel_agree_with_truth(
                     "51503")
 
         # More of the simulator's hand: orders of its own, filled and canceled.
-        own_filled = await hand.place(symbol="BTC_USDT", side="sell", price="62000",
-                                      size="0.1", client_order_id="ownF")
-        await hand.fill(own_filled["orderId"])
-        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
-                                        size="2")
-        await hand.fill(own_canceled["orderId"], "0.5")
-        await hand.cancel(own_canceled["orderId"])
+        own_filled, own_canceled = await conformance.hand_orders(hand, "ownF")
         await hand.fill(placed["eth"])
 
         truth = await hand.truth()
-        ours = {int(i) for i in placed.values()} | {int(own_filled["orderId"]),
-                                                    int(own_canceled["orderId"])}
+        ours = {int(i) for i in placed.values()} | {own_filled, own_canceled}
         assert ours <= set(truth)
         assert {truth[i]["state"] for i in ours} == {
             "partially_filled", "canceled", "new", "filled", "partially_canceled"}
@@ -314,7 +292,7 @@ async def test_sdk_rest_and_orders_channel_agree_with_truth(
         assert (unknown["code"], unknown["data"]) == ("51603", []), unknown
 
         # orders-pending: every instrument, one, and page by page backwards.
-        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
+        open_truth = {i: r for i, r in truth.items() if r["state"] in conformance.OPEN}
         for inst_id in ("", "BTC-USDT"):
             answer = await sdk.call("pending", inst_id=inst_id)
             assert answer["code"] == "0", answer
@@ -343,7 +321,7 @@ async def test_sdk_rest_and_orders_channel_agree_with_truth(
             "sdkamend1", "0", "0.4")
         states = {i: [p["state"] for p in pushes(sdk) if int(p["ordId"]) == i] for i in ours}
         assert states[int(cancel)] == ["live", "canceled"]
-        assert states[int(own_canceled["orderId"])] == ["live", "partially_filled",
+        assert states[own_canceled] == ["live", "partially_filled",
                                                         "canceled"]
 
         # Then the simulator's random flow, a while: the stream keeps up with the truth.
@@ -389,19 +367,6 @@ async def test_sdk_sends_no_text_ping_and_does_not_reconnect(
 # -- 2. ccxt ---------------------------------------------------------------------------------
 
 
-def ccxt_view(orders: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    return {int(o["id"]): o for o in orders}
-
-
-async def ccxt_seen(cx: Driver) -> dict[int, Any]:
-    return {i: (o["status"], o["filled"], o["lastUpdateTimestamp"])
-            for i, o in ccxt_view(await cx.call("cached")).items()}
-
-
-def ccxt_expected(row: dict[str, Any]) -> Any:
-    return CCXT_STATUS[row["state"]], float(row["filledSize"]), row["updateTime"]
-
-
 async def test_ccxt_rest_and_watch_orders_agree_with_truth(
         sim: Running, control: httpx.AsyncClient, tmp_path: Path) -> None:
     hand = Hand(control, ACCOUNT)
@@ -418,11 +383,7 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
             '{"channel": "orders", "instType": "ANY"}']}, "ccxt.pro's two subscriptions")
 
         placed = {}
-        for name, symbol, side, amount, price in (
-                ("amend", "BTC/USDT", "buy", "0.5", "50000"),
-                ("cancel", "BTC/USDT", "sell", "0.2", "61000"),
-                ("edit", "BTC/USDT", "buy", "0.3", "49000.5"),
-                ("eth", "ETH/USDT", "buy", "1.5", "2900")):
+        for name, symbol, side, amount, price in conformance.CCXT_ORDERS:
             order = await cx.call("place", symbol=symbol, side=side, amount=amount,
                                   price=price, client_id=f"cx{name}")
             # Only the ids: the place answer (batch-orders' row) says nothing else.
@@ -458,46 +419,26 @@ async def test_ccxt_rest_and_watch_orders_agree_with_truth(
                           client_id="cxamend")
         assert twice.value.error["type"] == "InvalidOrder"
         assert "51016" in twice.value.error["message"]
-        own = await hand.place(symbol="BTC_USDT", side="sell", price="62000", size="0.1",
-                               client_order_id="ownF")
-        await hand.fill(own["orderId"])
-        own_canceled = await hand.place(symbol="ETH_USDT", side="sell", price="3100",
-                                        size="2")
-        await hand.fill(own_canceled["orderId"], "0.5")
-        await hand.cancel(own_canceled["orderId"])
+        own = await conformance.hand_orders(hand, "ownF")
 
         truth = await hand.truth()
-        ours = {int(i) for i in placed.values()} | {int(own["orderId"]),
-                                                    int(own_canceled["orderId"])}
+        ours = {int(i) for i in placed.values()} | set(own)
         for order_id in ours:
             row = truth[order_id]
             order = await cx.call("fetch_order", id=row["orderId"],
-                                  symbol=unified(row["symbol"]))
-            assert_ccxt_order_is_truth(order, row)
+                                  symbol=conformance.unified(row["symbol"]))
+            assert_ccxt_order_is_okx_truth(order, row)
 
-        with pytest.raises(conformance.DriverError) as unknown:
-            await cx.call("fetch_order", id="12345", symbol="BTC/USDT")
-        assert unknown.value.error["type"] == "OrderNotFound"  # OKX's 51603
-        assert "51603" in unknown.value.error["message"]
-
-        open_truth = {i: r for i, r in truth.items() if r["state"] in OPEN}
-        btc = ccxt_view(await cx.call("fetch_open_orders", symbol="BTC/USDT"))
-        assert set(btc) == {i for i, r in open_truth.items() if r["symbol"] == "BTC_USDT"}
-        every = ccxt_view(await cx.call("fetch_open_orders"))
-        assert set(every) == set(open_truth) > set(btc)
-        for order_id, order in (btc | every).items():
-            assert_ccxt_order_is_truth(order, open_truth[order_id])
+        await conformance.assert_unknown_order_not_found(cx, "51603")  # OKX's 51603
+        await conformance.assert_open_orders_are_truth(cx, truth, assert_ccxt_order_is_okx_truth)
 
         # watch_orders: ccxt.pro's cache ends as the truth of every order.
-        await eventually(lambda: ccxt_seen(cx), {i: ccxt_expected(truth[i]) for i in ours},
+        await eventually(lambda: conformance.ccxt_seen(cx),
+                         {i: conformance.ccxt_expected(truth[i]) for i in ours},
                          "watch_orders' cache")
-        cache = ccxt_view(await cx.call("cached"))
+        cache = conformance.ccxt_view(await cx.call("cached"))
         for order_id in ours:
-            assert_ccxt_order_is_truth(cache[order_id], truth[order_id])
-        # The watch of one instrument is handed that one's orders only; the other, all.
-        for symbol, want in (("BTC/USDT", {"BTC/USDT"}), (None, {"BTC/USDT", "ETH/USDT"})):
-            batches = [e["orders"] for e in cx.events
-                       if e["event"] == "orders" and e["symbol"] == symbol]
-            assert {o["symbol"] for batch in batches for o in batch} == want, symbol
+            assert_ccxt_order_is_okx_truth(cache[order_id], truth[order_id])
+        conformance.assert_watches_split(cx)
 
-        await follow_flow(hand, lambda: ccxt_seen(cx), ccxt_expected)
+        await follow_flow(hand, lambda: conformance.ccxt_seen(cx), conformance.ccxt_expected)

@@ -1,8 +1,9 @@
 """`tracker run` with venue = "okx" against the simulator's OKX face, as real subprocesses:
 the book goes live, follows the stream and stays equal to the truth while the connection
-sits quiet past OKX's idle cut; an instrument OKX does not list stops it with exit 78; an
-unfilled cancel OKX no longer knows is inferred, and one with a fill is asked about. The
-suites run on every profile (tests/test_e2e.py, crash safety, the fleet) cover the rest."""
+sits quiet past OKX's idle cut. The suites run on every profile (tests/test_e2e.py, crash
+safety, the fleet) and for every venue they apply to cover the rest: an unfilled cancel OKX
+no longer knows (tests/test_e2e.py), an instrument OKX does not list
+(tests/test_startup_failures_e2e.py)."""
 
 from __future__ import annotations
 
@@ -53,53 +54,3 @@ def test_the_book_follows_the_okx_face_past_the_idle_cut(lab: Lab) -> None:
     assert ups[0]["instruments"] == 3  # configured; one subscription of every instrument
     log = daemon.tail(2000)
     assert DEMO_ACCOUNT.secret not in log and DEMO_ACCOUNT.passphrase not in log
-
-
-def test_an_instrument_okx_does_not_list_is_a_configuration_error(lab: Lab) -> None:
-    """One line naming the instrument, exit 78 (systemd does not restart it), nothing
-    secret."""
-    sim = lab.sim()
-    daemon = lab.daemon(sim, profile=OKX,
-                        env={"TRACKER_SYMBOLS": "BTC-USDT,NOPE-USDT"}).start()
-    assert daemon.wait(60) == 78, daemon.tail()
-    said = [line for line in daemon.tail(400).splitlines() if "NOPE-USDT" in line]
-    assert said and "is not a spot instrument OKX lists" in said[-1], daemon.tail()
-    assert "Traceback" not in daemon.tail(400)
-    assert DEMO_ACCOUNT.secret not in daemon.tail(400)
-
-
-def test_a_forgotten_unfilled_cancel_is_inferred_and_a_partial_one_asked(lab: Lab) -> None:
-    """The face forgets unfilled cancels after 1 s (`--okx-cancel-retention`; OKX keeps
-    them in its history 2 h, and whether its lookup forgets them is not documented): such
-    an order, closed while the tracker heard nothing, is recorded canceled with the source
-    `inferred_forgotten` only after `forgotten_after` of "not found"; one with a fill is
-    asked about and answered."""
-    sim = lab.sim("--open-orders", "4", "--seed", "71", "--okx-cancel-retention", "1")
-    daemon = lab.daemon(sim, profile=OKX, env={"TRACKER_FORGOTTEN_AFTER": "3"}).start()
-    daemon.wait_live()
-    opened = sorted(sim.open_truth(), key=lambda o: int(o["orderId"]))
-    victim, partial = opened[0]["orderId"], opened[1]
-    eventually(lambda: held(victim, daemon.book().open_ids), 10, "the victim is in the book")
-    sim.faults(push_drop=1.0)  # the tracker hears of neither change
-    sim.cancel(victim)
-    sim.fill(partial["orderId"], "0.00001" if partial["symbol"] == "BTC_USDT" else "1")
-    sim.cancel(partial["orderId"])
-    time.sleep(1.5)  # past the retention: the lookup now answers 51603 about the victim
-    sim.drop("abort")
-    sim.faults(push_drop=0.0)
-
-    def unresolved() -> int:
-        row = daemon.book().orders[victim]
-        assert row["unresolved"] == 1, row
-        return int(time.time() * 1000)
-
-    flagged = eventually(unresolved, 15, "the forgotten order is unresolved first",
-                         interval=0.05, context=daemon.tail)
-    book = daemon.wait_converged(sim, timeout=30)
-    assert (book.orders[victim]["state"], book.orders[victim]["source"]) == (
-        "canceled", "inferred_forgotten")
-    assert book.orders[partial["orderId"]]["source"] == "detail"
-    assert book.orders[partial["orderId"]]["state"] == "partially_canceled"
-    inferred = [e for e in daemon.journal(victim) if e["source"] == "inferred_forgotten"]
-    assert [e["outcome"] for e in inferred] == ["applied"]
-    assert inferred[0]["received_at"] >= flagged + 2500

@@ -15,16 +15,17 @@ import websockets
 from simulator.app import Running
 from simulator.state import Account, AccountSettings, Settings
 from tests.conftest import injected, place, set_faults
+from tests.simulator.okx_client import MAIN
+from tests.streaming import Connection
 from tracker.codec import OrderUpdate
 from tracker.exchange.errors import AuthError, ClockSkew, NotFound, StreamError, UnknownSymbol
-from tracker.frames import Ack, Ended, ErrorEvent, Frame, OrderPush, Unexpected
+from tracker.frames import Ack, OrderPush
 from tracker.reasons import NotLive
 from tracker.session import decoder
 from tracker.venues.okx.channel import OkxChannel
 from tracker.venues.okx.rest import OkxRest
 from tracker.venues.okx.venue import Reader
 
-MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
 READER = Reader()
 KEEP = decoder(READER.seed_row, lambda _: None)  # the session's, with an empty book
 
@@ -144,30 +145,6 @@ async def test_refused_credentials(sim: Running, control: httpx.AsyncClient) -> 
     with pytest.raises(AuthError, match="50111"):
         await client.seed("BTC-USDT")
     await client.aclose()
-
-
-class Connection:
-    """The socket half the core's Stream plays: send, the next reply (pushes that come
-    first kept; a refusal that ends the connection raised, as the stream raises it), and
-    the frames after."""
-
-    def __init__(self, ws: websockets.ClientConnection, channel: OkxChannel) -> None:
-        self.ws, self.channel = ws, channel
-        self.early: list[Frame] = []
-
-    async def reply(self) -> Any:
-        while True:
-            decoded = self.channel.decode(await asyncio.wait_for(self.ws.recv(), 5))
-            if isinstance(decoded, Ended):
-                raise StreamError(decoded.reason, cause=decoded.cause)
-            if isinstance(decoded, Ack | ErrorEvent | Unexpected):
-                return decoded.body
-            self.early.append(decoded)
-
-    async def frame(self) -> Frame:
-        if self.early:
-            return self.early.pop(0)
-        return self.channel.decode(await asyncio.wait_for(self.ws.recv(), 5))
 
 
 async def opened(sim: Running, symbols: list[str] | None, account: Account = MAIN,

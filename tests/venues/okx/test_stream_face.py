@@ -6,23 +6,23 @@ ended by the connection count are reconnects with their reasons."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 
 from simulator.app import Running
-from simulator.state import Account, AccountSettings, Settings
+from simulator.state import AccountSettings, Settings
 from tests.conftest import place
+from tests.simulator.okx_client import MAIN
+from tests.streaming import streaming, taken, until
 from tracker.events import Down, Event, Push, Up
 from tracker.exchange.stream import Stream
 from tracker.reasons import NotLive
 from tracker.venues.okx.channel import OkxChannel
 from tracker.venues.okx.venue import Reader
 
-MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
 IDLE_S = 1.0  # the face's idle cut (OKX's 30 s)
 
 
@@ -33,35 +33,11 @@ def settings(request: pytest.FixtureRequest) -> Settings:
                     **getattr(request, "param", {}))
 
 
-@asynccontextmanager
-async def streaming(sim: Running, *, ping_interval: float = 0.3,
-                    silence_timeout: float = 0.9) -> AsyncIterator[Stream]:
+def okx_stream(sim: Running, *, ping_interval: float = 0.3, silence_timeout: float = 0.9
+               ) -> AbstractAsyncContextManager[Stream]:
     channel = OkxChannel(sim.ws_urls["okx"], MAIN.api_key, MAIN.secret, MAIN.passphrase,
                          ["BTC-USDT"])
-    running = Stream(channel, asyncio.Queue(), ping_interval=ping_interval,
-                     silence_timeout=silence_timeout, backoff_initial=0.05,
-                     backoff_max=0.05, auth_backoff=0.05)
-    task = asyncio.create_task(running.run())
-    try:
-        yield running
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time"
-        await asyncio.sleep(0.02)
-
-
-def taken(queue: asyncio.Queue[Event], into: list[Event] | None = None) -> list[Event]:
-    """What the queue holds, moved `into` a list (kept across calls)."""
-    events = [] if into is None else into
-    while not queue.empty():
-        events.append(queue.get_nowait())
-    return events
+    return streaming(channel, ping_interval=ping_interval, silence_timeout=silence_timeout)
 
 
 async def next_push(stream: Stream, events: list[Event]) -> Any:
@@ -73,7 +49,7 @@ async def next_push(stream: Stream, events: list[Event]) -> Any:
 
 async def test_text_pings_keep_a_quiet_subscription_past_the_idle_cut(
         sim: Running, control: httpx.AsyncClient) -> None:
-    async with streaming(sim) as stream:
+    async with okx_stream(sim) as stream:
         await until(lambda: stream.conn_id == 1 and not stream.queue.empty())
         await asyncio.sleep(3 * IDLE_S)  # no order: only our pings and OKX's pongs
         order = await place(control, account="main")
@@ -87,7 +63,7 @@ async def test_text_pings_keep_a_quiet_subscription_past_the_idle_cut(
 async def test_without_pings_in_time_okx_cuts_the_connection(sim: Running) -> None:
     """What the pings prevent (and why `ping_interval` must stay under `idle_cut_s`): a
     subscription quiet for the idle cut is closed with 4004."""
-    async with streaming(sim, ping_interval=5.0, silence_timeout=10.0) as stream:
+    async with okx_stream(sim, ping_interval=5.0, silence_timeout=10.0) as stream:
         await until(lambda: stream.reconnects >= 1, within=3 * IDLE_S + 2)
         down = [e for e in taken(stream.queue) if isinstance(e, Down)]
         assert down and down[0].cause is NotLive.DISCONNECTED and "4004" in down[0].reason
@@ -95,7 +71,7 @@ async def test_without_pings_in_time_okx_cuts_the_connection(sim: Running) -> No
 
 async def test_a_64008_notice_is_a_handover_with_no_moment_not_live(
         sim: Running, control: httpx.AsyncClient) -> None:
-    async with streaming(sim) as stream:
+    async with okx_stream(sim) as stream:
         await until(lambda: stream.conn_id == 1 and not stream.queue.empty())
         notice = await control.post("/okx/notice", json={"delay_s": 1.0})
         assert notice.json() == {"announced": 1}
@@ -111,7 +87,7 @@ async def test_a_64008_notice_is_a_handover_with_no_moment_not_live(
 
 async def test_a_deleted_key_ends_the_connection_and_the_next_login_says_why(
         sim: Running, control: httpx.AsyncClient) -> None:
-    async with streaming(sim) as stream:
+    async with okx_stream(sim) as stream:
         await until(lambda: stream.conn_id == 1 and not stream.queue.empty())
         revoked = await control.post("/okx/revoke", json={"account": "main"})
         assert revoked.status_code == 200, revoked.text
@@ -128,7 +104,7 @@ async def test_a_deleted_key_ends_the_connection_and_the_next_login_says_why(
 @pytest.mark.parametrize("settings", [{"okx_channel_conn_limit": 0}], indirect=True)
 async def test_a_subscription_ended_by_the_connection_count_is_rate_limited(
         sim: Running) -> None:
-    async with streaming(sim) as stream:
+    async with okx_stream(sim) as stream:
         await until(lambda: stream.reconnects >= 1)
         down = [e for e in taken(stream.queue) if isinstance(e, Down)]
         assert down[0].cause is NotLive.RATE_LIMITED and "close the others" in down[0].reason
