@@ -5,7 +5,8 @@ tracker's; what it takes up to this, any client of the venue would take.
 BitMart's v2 pages go at the tracker's configured calls a second (`REST_RATE`), v4's at
 BitMart's published list pace; Binance's unpaginated `openOrders` answers are limited by
 request weight a minute, so its floor is the longer of the requests' own time and the
-minutes the weight budget forces them to wait for.
+minutes the weight budget forces them to wait for; OKX's `orders-pending` pages go as fast
+as its window allows (60 requests in any 2 s), in bursts.
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from harness import CREDENTIALS
 from tracker.config import Config, load
-from tracker.exchange.ratelimit import Pacer
+from tracker.exchange.ratelimit import Pacer, Window
 from tracker.venues.binance import protocol as binance
 from tracker.venues.binance import signing as binance_signing
 from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.bitmart import protocol, signing
 from tracker.venues.bitmart.cursors import V4Window
+from tracker.venues.okx import protocol as okx
+from tracker.venues.okx import signing as okx_signing
 
 PAGE = 100  # BitMart's page size for the seed
 REST_RATE = 50.0  # the tracker's configured v2 calls/s for the seed (the default is 10)
@@ -168,3 +171,56 @@ async def _binance_reads(http: httpx.AsyncClient, plan: list[str | None],
         io_s += time.perf_counter() - started
         used += each
     return io_s, read
+
+
+async def okx_pending(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                      env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
+    """The seed's `orders-pending` pages, one instrument after another, each page `after`
+    the last ordId of the one before until a short page, as the daemon's cursor reads them;
+    signed with the daemon's key, at the daemon's page size, and sent as soon as OKX's
+    window (60 requests in any 2 s, per User ID) allows: in bursts of 60, not spread
+    evenly as the daemon's pacer spreads them with headroom, so no client within the limit
+    could send them sooner. Each answer is only searched for its rows' count and last
+    ordId, the least a next page needs; a refusal ends the floor with an error."""
+    page_size = load(None, env, {}).page_size
+    api_key, secret = env["TRACKER_API_KEY"], env["TRACKER_API_SECRET"]
+    passphrase = env["TRACKER_PASSPHRASE"]
+    window = Window(okx.ORDERS_PENDING_RATE, okx.RATE_WINDOW_S)
+    pages = read = 0
+    async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
+        started = time.perf_counter()
+        for symbol in symbols:
+            after: str | None = None
+            while True:
+                params = [("instType", okx.SPOT), ("instId", symbol)]
+                params += [(okx.AFTER, after)] if after else []
+                target = f"{okx.ORDERS_PENDING}?{urlencode([*params, ('limit', page_size)])}"
+                await window.wait()
+                stamp = okx_signing.iso_timestamp(int(time.time() * 1000))
+                response = await http.get(target, headers={
+                    okx.ACCESS_KEY: api_key, okx.ACCESS_TIMESTAMP: stamp,
+                    okx.ACCESS_PASSPHRASE: passphrase,
+                    okx.ACCESS_SIGN: okx_signing.rest_sign(secret, stamp, "GET", target)})
+                response.raise_for_status()
+                pages, read = pages + 1, read + len(response.content)
+                rows, after = _okx_rows(response.content)
+                if rows < page_size:
+                    break
+        elapsed = time.perf_counter() - started
+    forced_s = okx.RATE_WINDOW_S * (math.ceil(pages / okx.ORDERS_PENDING_RATE) - 1)
+    return elapsed, {"page_size": page_size, "orders_pending_requests": pages,
+                     "rate": f"{okx.ORDERS_PENDING_RATE} per {okx.RATE_WINDOW_S:g} s",
+                     "rate_forced_s": forced_s, "floor_bytes": read}
+
+
+ORD_ID = b'"ordId":"'
+
+
+def _okx_rows(body: bytes) -> tuple[int, str | None]:
+    """An orders-pending answer's row count and last ordId, by a byte search: every row
+    has one `ordId`, and nothing else in the answer is named so."""
+    at = body.rfind(ORD_ID)
+    if at < 0:
+        return 0, None
+    start = at + len(ORD_ID)
+    return body.count(ORD_ID), body[start:body.index(b'"', start)].decode()
