@@ -16,11 +16,11 @@ import pytest
 from simulator.app import Running
 from simulator.state import Account, AccountSettings, Settings
 from tests.conftest import place
+from tracker.codec import OrderUpdate
 from tracker.events import Down, Event, Push, Up
 from tracker.exchange.stream import Stream
 from tracker.reasons import NotLive
 from tracker.venues.okx.channel import OkxChannel
-from tracker.venues.okx.venue import Reader
 
 MAIN = Account("okx-main-key", "okx-main-secret", "", passphrase="Main-pass1")
 IDLE_S = 1.0  # the face's idle cut (OKX's 30 s)
@@ -67,8 +67,9 @@ def taken(queue: asyncio.Queue[Event], into: list[Event] | None = None) -> list[
 async def next_push(stream: Stream, events: list[Event]) -> Any:
     await until(lambda: any(isinstance(e, Push) for e in taken(stream.queue, events)))
     push = next(e for e in events if isinstance(e, Push))
-    [element] = push.data
-    return Reader().push_element(element)
+    [update] = push.data
+    assert isinstance(update, OrderUpdate), update  # read whole by the codec's fast path
+    return update
 
 
 async def test_text_pings_keep_a_quiet_subscription_past_the_idle_cut(

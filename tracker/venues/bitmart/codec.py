@@ -30,6 +30,7 @@ from tracker.codec import (
     MILLIS,
     MIN_TIME_MS,
     Invalid,
+    NotFast,
     OrderUpdate,
     amount,
     check_fill,
@@ -251,10 +252,6 @@ class _PushFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _PUSH_FRAME = msgspec.json.Decoder(_PushFrame)
 
 
-class _NotFast(Exception):
-    """Left to the authoritative path, which says what is wrong, if anything is."""
-
-
 def push_frame(frame_text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
     """A push frame's table and its elements as updates, when every element has the shape
     the exchange sends and passes every check `from_push` makes; None otherwise (the frame
@@ -262,37 +259,37 @@ def push_frame(frame_text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
     try:
         frame = _PUSH_FRAME.decode(frame_text)
         return frame.table, [_fast_update(row) for row in frame.data]
-    except (msgspec.DecodeError, _NotFast, Invalid):
+    except (msgspec.DecodeError, NotFast, Invalid):
         return None
 
 
 def _fast_update(row: _PushRow) -> OrderUpdate:
-    """`from_push` for a row msgspec has typed; any doubt is `_NotFast`."""
+    """`from_push` for a row msgspec has typed; any doubt is `NotFast`."""
     order_id = row.order_id
     if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)
             and DECIMAL.fullmatch(row.price) and DECIMAL.fullmatch(row.size)
             and DECIMAL.fullmatch(row.filled_size)):
-        raise _NotFast
+        raise NotFast
     if (state := row.order_state) is not UNSET:
         state = KNOWN_STATE.get(state)
     elif (legacy := row.state) is not UNSET and legacy in LEGACY_STATE:
         state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
     if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
-        raise _NotFast
+        raise NotFast
     size, filled = shared_decimal(row.size), shared_decimal(row.filled_size)
     if not state:
         state = "partially_filled" if filled > 0 else "new"
     check_fill(size, filled, state)
     if (kind := row.type) is not UNSET and (kind := KNOWN_TYPE.get(kind)) is None:
-        raise _NotFast
+        raise NotFast
     notional = row.filled_notional
     if notional is not UNSET and notional and not DECIMAL.fullmatch(notional):
-        raise _NotFast
+        raise NotFast
     client = row.client_order_id
     if client is UNSET or client in ("", "0", order_id):
         client = None
     elif not CLIENT_ID.fullmatch(client):
-        raise _NotFast
+        raise NotFast
     return OrderUpdate(
         order_id, sys.intern(row.symbol), side, state, shared_decimal(row.price), size, filled,
         "push", None if kind is UNSET else kind,
@@ -305,8 +302,8 @@ def _fast_time(value: str | UnsetType) -> int | None:
     if value is UNSET:
         return None
     if not MILLIS.fullmatch(value):
-        raise _NotFast
+        raise NotFast
     millis = int(value)
     if not MIN_TIME_MS <= millis <= MAX_TIME_MS:
-        raise _NotFast
+        raise NotFast
     return millis
