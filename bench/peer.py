@@ -35,8 +35,10 @@ TIMEOUT_S = 900.0
 # keys in TRACKER_API_* as the harness hands them to a daemon. Prints "ready" once its
 # first watch waits, then one JSON line: when it saw the last order closed, what it parsed,
 # its CPU over the burst, and its cache (order id -> status, filled, amount). A frame its
-# handler fails on ends it (exit 3, the traceback in peer.err), rather than leave it
-# waiting for an order it will never see closed.
+# handler fails on ends it (exit 3, the traceback in peer.err), and so does a minute with no
+# orders once the burst began (exit 4: its connection was lost, and ccxt's next watch opened
+# another, which the rest of the burst never reaches), rather than leave it waiting for an
+# order it will never see closed.
 WATCH = r"""
 import asyncio, json, os, resource, sys, time, traceback
 import ccxt
@@ -44,6 +46,7 @@ import ccxt.pro
 
 spec, last = json.loads(sys.argv[1]), sys.argv[2]
 SYMBOL = spec["symbol"]
+SILENCE_S = 60.0
 
 
 def cpu_s():
@@ -85,7 +88,14 @@ async def main():
             if order is not None and order["status"] == "closed":
                 seen_ns = time.time_ns()
                 break
-            batch = await ex.watch_orders(SYMBOL)
+            try:
+                batch = await asyncio.wait_for(ex.watch_orders(SYMBOL), SILENCE_S)
+            except TimeoutError:
+                # The connection was dropped and remade (ccxt reconnects on the next
+                # watch): the rest of the burst went with the old one.
+                print(f"no orders for {SILENCE_S:g} s, {rows} rows in: the connection "
+                      f"was lost ({len(ex.clients)} clients)", file=sys.stderr, flush=True)
+                os._exit(4)
         cpu = cpu_s() - cpu_before
         cache = {oid: [o["status"], str(o["filled"]), str(o["amount"])]
                  for oid, o in ex.orders.hashmap.get(SYMBOL, {}).items()}

@@ -166,11 +166,20 @@ def _okx_rows(e: dict[str, Any], seq: int, now: int) -> Rows:
              seq))
 
 
+# ccxt.pro okx sends its text `ping` every 18 s and drops the connection when no `pong`
+# came for two of those (36 s). A burst is in the socket ahead of the pong: a client taking
+# longer than that to read it (ccxt takes some 46 s on a quiet machine) is cut by its own
+# watchdog, then waits on a new connection the burst never reaches, which measures nothing.
+# Its pings still go; only the cut waits for this many misses (an hour).
+OKX_PEER_PONG_MISSES = 200
+
+
 def _okx_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
     """Live mode (no `x-simulated-trading` header, no demo broker id), pointed at the face:
     ccxt adds `/private` to the WebSocket base itself; only spot markets are loaded."""
     ws = urls[OKX_PROFILE.ws_key]
-    return {"options": {"ordersLimit": limit, "fetchMarkets": {"types": ["spot"]}},
+    return {"options": {"ordersLimit": limit, "fetchMarkets": {"types": ["spot"]},
+                        "ws": {"maxPingPongMisses": OKX_PEER_PONG_MISSES}},
             "urls": {"api": {"rest": urls["rest_url"], "ws": ws.removesuffix("/private")}}}
 
 
