@@ -34,11 +34,11 @@ TIMEOUT_S = 900.0
 # where its rows are, the future a subscribed watch waits on) and the last order's id; the
 # keys in TRACKER_API_* as the harness hands them to a daemon. Prints "ready" once its
 # first watch waits, then one JSON line: when its cache first held the last order closed
-# (noted as its handler returns: a `watch_orders` called after ccxt handled the last frames,
-# as OKX's does while it awaits its login, waits for a frame that never comes), what it
-# parsed, its CPU over the burst, and its cache (order id -> status, filled, amount). A frame
-# its handler fails on ends it (exit 3, the traceback in peer.err), and so does a minute
-# with no orders (exit 4, said why), rather than leave it waiting for ever.
+# (noted as its handler returns: frames handled while no watch waits resolve nothing, so a
+# watch started after the last ones would wait for a frame that never comes), what it
+# parsed, its CPU over the burst, and its cache (order id -> status, filled, amount). A
+# frame its handler fails on ends it (exit 3, the traceback in peer.err), and so does a
+# minute with no orders (exit 4, said why), rather than leave it waiting for ever.
 WATCH = r"""
 import asyncio, json, os, resource, sys, time, traceback
 import ccxt
