@@ -4,6 +4,7 @@
     python -m bench --scale 0.05    # the same at 5% size (the CI smoke run)
     python -m bench --store both    # and the same daemon on PostgreSQL, beside SQLite
     python -m bench --venue binance # the same against Binance's face (default: bitmart)
+    python -m bench --venue okx     # the same against OKX's face
 
 ingest    200,000 pushes for 20,000 orders in one burst: the daemon, the physical floor
           (the same frames inflated, parsed and written raw, one process, no checks), the
@@ -26,8 +27,12 @@ writes the exchange's fields, the target at least 0.7 of it (BitMart's 0.5); the
 ccxt.pro's binance watch_orders on the face's WebSocket API, current ccxt from the
 directory `make clients` fills; the seed reads openOrders unpaginated, beside its
 weight-limited floor: the same reads as bare signed GETs within the daemon's weight
-budget, the longer of their time and the minutes the budget forces. Latency, footprint
-and readers are measured as for BitMart; symbols and steady are BitMart's only.
+budget, the longer of their time and the minutes the budget forces. With --venue okx the
+burst is `orders` push frames (text), the physical floor parses them and writes OKX's
+fields (target 0.7), the peer is ccxt.pro's okx watch_orders on the face's private
+WebSocket, and the seed's floor is its orders-pending pages as bare signed GETs, the
+longer of their own time and the 2 s windows OKX's 60 requests in any 2 s force. Latency,
+footprint and readers are measured as for BitMart; symbols and steady are BitMart's only.
 
 With --store postgres (or both), a throwaway PostgreSQL 15 cluster, durable as a real one
 (fsync, synchronous_commit and full_page_writes on), holds the book of the same daemon

@@ -5,7 +5,8 @@ tracker's; what it takes up to this, any client of the venue would take.
 BitMart's v2 pages go at the tracker's configured calls a second (`REST_RATE`), v4's at
 BitMart's published list pace; Binance's unpaginated `openOrders` answers are limited by
 request weight a minute, so its floor is the longer of the requests' own time and the
-minutes the weight budget forces them to wait for.
+minutes the weight budget forces them to wait for; OKX's `orders-pending` pages likewise,
+by the windows its 60 requests in any 2 s force.
 """
 
 from __future__ import annotations
@@ -16,22 +17,25 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from harness import CREDENTIALS
 from tracker.config import Config, load
-from tracker.exchange.ratelimit import Pacer
+from tracker.exchange.ratelimit import Pacer, Window
 from tracker.venues.binance import protocol as binance
 from tracker.venues.binance import signing as binance_signing
 from tracker.venues.binance.rest import BinanceRest
 from tracker.venues.bitmart import protocol, signing
 from tracker.venues.bitmart.cursors import V4Window
+from tracker.venues.okx import protocol as okx
+from tracker.venues.okx import signing as okx_signing
 
 PAGE = 100  # BitMart's page size for the seed
 REST_RATE = 50.0  # the tracker's configured v2 calls/s for the seed (the default is 10)
 V4_LIST_PACE = (12, 2.0)  # BitMart's published v4 list calls per 2 s, as V4Rest paces them
+OKX_WINDOW_SLACK_S = 0.1  # see okx_pending
 
 # (rest_url, the symbols as the venue writes them, open orders per symbol, the REST requests
 # the daemon's seed sent, the daemon's environment) -> (seconds, what the floor was)
@@ -168,3 +172,64 @@ async def _binance_reads(http: httpx.AsyncClient, plan: list[str | None],
         io_s += time.perf_counter() - started
         used += each
     return io_s, read
+
+
+async def okx_pending(rest_url: str, symbols: list[str], per_symbol: int, requests: int,
+                      env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
+    """The seed's `orders-pending` pages, one instrument after another, each page `after`
+    the last ordId of the one before until a short page, as the daemon's cursor reads
+    them, signed with the daemon's key, at its page size. OKX allows 60 of them in any 2 s
+    (per User ID), so the floor is the longer of their own time (the waits left out) and
+    the windows the limit forces: (pages / 60, rounded up, less the first) x 2 s. They are
+    sent in bursts of 60 a window and a little (`OKX_WINDOW_SLACK_S`): the server counts
+    arrivals, which trail sends by a varying few milliseconds, so a window of exactly 2 s
+    on the sender's clock is now and then one too many on the server's (429). Each answer
+    is only searched for its rows' count and last ordId, the least a next page needs; a
+    refusal ends the floor with an error."""
+    page_size = load(None, env, {}).page_size
+    api_key, secret = env["TRACKER_API_KEY"], env["TRACKER_API_SECRET"]
+    passphrase = env["TRACKER_PASSPHRASE"]
+    window = Window(okx.ORDERS_PENDING_RATE, okx.RATE_WINDOW_S + OKX_WINDOW_SLACK_S)
+    pages = read = 0
+    io_s = 0.0
+    # The daemon's own seed has just read on the same key: its last pages leave the window.
+    await asyncio.sleep(okx.RATE_WINDOW_S + OKX_WINDOW_SLACK_S)
+    async with httpx.AsyncClient(base_url=rest_url, timeout=30) as http:
+        for symbol in symbols:
+            after: str | None = None
+            while True:
+                params = [("instType", okx.SPOT), ("instId", symbol)]
+                params += [(okx.AFTER, after)] if after else []
+                target = f"{okx.ORDERS_PENDING}?{urlencode([*params, ('limit', page_size)])}"
+                await window.wait()
+                started = time.perf_counter()
+                stamp = okx_signing.iso_timestamp(int(time.time() * 1000))
+                response = await http.get(target, headers={
+                    okx.ACCESS_KEY: api_key, okx.ACCESS_TIMESTAMP: stamp,
+                    okx.ACCESS_PASSPHRASE: passphrase,
+                    okx.ACCESS_SIGN: okx_signing.rest_sign(secret, stamp, "GET", target)})
+                response.raise_for_status()
+                rows, after = _okx_rows(response.content)
+                io_s += time.perf_counter() - started
+                pages, read = pages + 1, read + len(response.content)
+                if rows < page_size:
+                    break
+    forced_s = okx.RATE_WINDOW_S * (math.ceil(pages / okx.ORDERS_PENDING_RATE) - 1)
+    return max(io_s, forced_s), {
+        "page_size": page_size, "orders_pending_requests": pages,
+        "rate": f"{okx.ORDERS_PENDING_RATE} per {okx.RATE_WINDOW_S:g} s",
+        "rate_forced_s": round(forced_s, 2), "floor_io_s": round(io_s, 3),
+        "floor_bytes": read}
+
+
+ORD_ID = b'"ordId":"'
+
+
+def _okx_rows(body: bytes) -> tuple[int, str | None]:
+    """An orders-pending answer's row count and last ordId, by a byte search: every row
+    has one `ordId`, and nothing else in the answer is named so."""
+    at = body.rfind(ORD_ID)
+    if at < 0:
+        return 0, None
+    start = at + len(ORD_ID)
+    return body.count(ORD_ID), body[start:body.index(b'"', start)].decode()

@@ -33,10 +33,12 @@ TIMEOUT_S = 900.0
 # of them come from which TRACKER_* variable, the symbol, the handler of an order frame and
 # where its rows are, the future a subscribed watch waits on) and the last order's id; the
 # keys in TRACKER_API_* as the harness hands them to a daemon. Prints "ready" once its
-# first watch waits, then one JSON line: when it saw the last order closed, what it parsed,
-# its CPU over the burst, and its cache (order id -> status, filled, amount). A frame its
-# handler fails on ends it (exit 3, the traceback in peer.err), rather than leave it
-# waiting for an order it will never see closed.
+# first watch waits, then one JSON line: when its cache first held the last order closed
+# (noted as its handler returns: frames handled while no watch waits resolve nothing, so a
+# watch started after the last ones would wait for a frame that never comes), what it
+# parsed, its CPU over the burst, and its cache (order id -> status, filled, amount). A
+# frame its handler fails on ends it (exit 3, the traceback in peer.err), and so does a
+# minute with no orders (exit 4, said why), rather than leave it waiting for ever.
 WATCH = r"""
 import asyncio, json, os, resource, sys, time, traceback
 import ccxt
@@ -44,6 +46,7 @@ import ccxt.pro
 
 spec, last = json.loads(sys.argv[1]), sys.argv[2]
 SYMBOL = spec["symbol"]
+SILENCE_S = 60.0
 
 
 def cpu_s():
@@ -55,17 +58,22 @@ async def main():
     ex = getattr(ccxt.pro, spec["exchange"])(spec["config"] | {
         name: os.environ[variable] for name, variable in spec["keys"].items()})
     parsed = 0
+    seen_ns = None
     handle = getattr(ex, spec["handler"])
     rows_key = spec["rows_key"]
 
     def counting(client, message):
-        nonlocal parsed
+        nonlocal parsed, seen_ns
         parsed += len(message.get(rows_key) or ()) if rows_key else 1
         try:
             handle(client, message)
         except Exception:  # in ccxt's receive callback: the watch would wait for ever
             traceback.print_exc()
             os._exit(3)
+        if seen_ns is None:
+            order = ex.orders.hashmap.get(SYMBOL, {}).get(last) if ex.orders else None
+            if order is not None and order["status"] == "closed":
+                seen_ns = time.time_ns()
 
     setattr(ex, spec["handler"], counting)
     try:
@@ -76,17 +84,24 @@ async def main():
             await asyncio.sleep(0.01)
         print("ready", flush=True)
         cpu_before = cpu_s()
-        batch = await pending
         batches = rows = 0
-        while True:
-            batches += 1
-            rows += len(batch)
-            order = ex.orders.hashmap.get(SYMBOL, {}).get(last)
-            if order is not None and order["status"] == "closed":
-                seen_ns = time.time_ns()
-                break
-            batch = await ex.watch_orders(SYMBOL)
+        quiet_since = time.monotonic()
+        while seen_ns is None:
+            done, _ = await asyncio.wait({pending}, timeout=0.1)
+            if done:
+                batches += 1
+                rows += len(pending.result())
+                pending = asyncio.ensure_future(ex.watch_orders(SYMBOL))
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > SILENCE_S:
+                cached = ex.orders.hashmap.get(SYMBOL, {}) if ex.orders else {}
+                print(f"no orders for {SILENCE_S:g} s: {rows} rows returned, {parsed} "
+                      f"parsed, {len(cached)} cached, clients "
+                      f"{[(c.url, c.closed()) for c in ex.clients.values()]}",
+                      file=sys.stderr, flush=True)
+                os._exit(4)
         cpu = cpu_s() - cpu_before
+        pending.cancel()
         cache = {oid: [o["status"], str(o["filled"]), str(o["amount"])]
                  for oid, o in ex.orders.hashmap.get(SYMBOL, {}).items()}
     finally:
@@ -133,7 +148,8 @@ def run(work: Path, venue: Venue, orders: int, pushes: int, start_ms: int) -> di
             "orders": orders, "pushes": pushes, "start_ms": start_ms}).json()
         assert answer["last_order_id"] == last, answer
         out, _ = proc.communicate(timeout=TIMEOUT_S)
-        assert proc.returncode == 0, f"the peer exited with {proc.returncode}: see {err.name}"
+        assert proc.returncode == 0, (f"the peer exited with {proc.returncode}: see {err.name}; "
+                                      f"the simulator's counters: {sim.stats()['counters']}")
         seen = json.loads(out.splitlines()[-1])
         poll(lambda: not sim.http.get("/load").json()["running"], timeout=60, interval=0.05)
         load = sim.http.get("/load").json()

@@ -20,11 +20,15 @@ from typing import Any
 from bench import floors
 from harness.profiles import BINANCE as BINANCE_PROFILE
 from harness.profiles import BITMART_V2, Profile
+from harness.profiles import OKX as OKX_PROFILE
 from simulator.burst import LoadPush
 from simulator.faces.binance import load as binance_load
 from simulator.faces.bitmart import load as bitmart_load
+from simulator.faces.okx import load as okx_load
 from tracker.venues.binance.codec import SIDE, STATE
 from tracker.venues.bitmart.frames import frame_text
+from tracker.venues.okx import codec as okx_codec
+from tracker.venues.okx import protocol as okx_protocol
 
 LIMIT = 1 << 20  # the daemon's default max_frame: what a floor inflates a frame within
 # Where `make clients` installs current ccxt, apart from the environment's (which pins
@@ -142,4 +146,49 @@ BINANCE = Venue(
               None, CLIENTS),
     seed_env={}, seed_floor=floors.binance_weight)
 
-VENUES = {v.name: v for v in (BITMART, BINANCE)}
+
+# -- OKX -------------------------------------------------------------------------------------
+
+
+def _okx_orders(frame: str | bytes) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(frame)["data"]
+    return data
+
+
+def _okx_rows(e: dict[str, Any], seq: int, now: int) -> Rows:
+    """The exchange's fields as they come, but for the book's state word (the ordId is
+    the book's key as is, the side already the book's word) and the times as numbers."""
+    state, updated = okx_codec.STATE[e["state"]], int(e["uTime"])
+    return ((seq, now, 1, "push", e["ordId"], state, e["accFillSz"], updated, "applied",
+             None, None),
+            (e["ordId"], e["instId"], e["side"], e["ordType"], e["px"], e["sz"],
+             e["accFillSz"], None, state, None, int(e["cTime"]), updated, "push", 0, now,
+             seq))
+
+
+# ccxt.pro okx sends its text `ping` every 18 s and drops the connection when no `pong`
+# came for two of those (36 s). A burst is in the socket ahead of the pong: a client taking
+# longer than that to read it (ccxt takes some 46 s on a quiet machine) is cut by its own
+# watchdog, then waits on a new connection the burst never reaches, which measures nothing.
+# Its pings still go; only the cut waits for this many misses (an hour).
+OKX_PEER_PONG_MISSES = 200
+
+
+def _okx_options(urls: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """Live mode (no `x-simulated-trading` header, no demo broker id), pointed at the face:
+    ccxt adds `/private` to the WebSocket base itself; only spot markets are loaded."""
+    ws = urls[OKX_PROFILE.ws_key]
+    return {"options": {"ordersLimit": limit, "fetchMarkets": {"types": ["spot"]},
+                        "ws": {"maxPingPongMisses": OKX_PEER_PONG_MISSES}},
+            "urls": {"api": {"rest": urls["rest_url"], "ws": ws.removesuffix("/private")}}}
+
+
+OKX = Venue(
+    "okx", OKX_PROFILE, frame=okx_load.frame, orders=_okx_orders, rows=_okx_rows,
+    physical_target=0.7,
+    peer=Peer("okx", "BTC/USDT", "handle_orders", "data", "orders:BTC-USDT", _okx_options,
+              {"apiKey": "TRACKER_API_KEY", "secret": "TRACKER_API_SECRET",
+               "password": "TRACKER_PASSPHRASE"}, None, CLIENTS),
+    seed_env={"TRACKER_PAGE_SIZE": str(okx_protocol.PAGE_MAX)}, seed_floor=floors.okx_pending)
+
+VENUES = {v.name: v for v in (BITMART, BINANCE, OKX)}

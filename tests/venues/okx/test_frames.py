@@ -21,7 +21,7 @@ from tracker.frames import (
 )
 from tracker.reasons import NotLive
 from tracker.venues.okx.codec import from_push
-from tracker.venues.okx.frames import cause_of, decode
+from tracker.venues.okx.frames import cause_of, decode, read
 
 from .payloads import (
     CONN_COUNT,
@@ -46,10 +46,14 @@ def test_pong_is_the_text_pong() -> None:
 
 
 def test_an_orders_push_keeps_its_data_array() -> None:
-    frame = decode(push_frame(PUSH_LIVE, PUSH_FILLED), None)
+    """Read by the authority, the elements stay raw for the codec; the frame decoder's fast
+    path hands on what the codec makes of them."""
+    frame = read(push_frame(PUSH_LIVE, PUSH_FILLED), None)
     assert frame == OrderPush([PUSH_LIVE, PUSH_FILLED], 0)
     assert isinstance(frame, OrderPush)
     assert [from_push(e).state for e in frame.data] == ["new", "filled"]
+    assert decode(push_frame(PUSH_LIVE, PUSH_FILLED), None) == OrderPush(
+        [from_push(PUSH_LIVE), from_push(PUSH_FILLED)], 0)
 
 
 def test_a_push_keeps_the_wanted_instruments_and_counts_the_rest() -> None:
@@ -130,3 +134,14 @@ def test_bad_frames(frame: str | bytes, kind: type, reason: str) -> None:
 ])
 def test_cause_of(status: int | None, code: str | None, cause: NotLive) -> None:
     assert cause_of(status, code) is cause
+
+
+@pytest.mark.parametrize("body", [{"event": [], "data": []}, {"event": {"op": "login"}},
+                                  {"event": "error", "code": ["60009"], "msg": "x"}])
+def test_an_event_of_another_json_type_is_unexpected_not_a_crash(body: dict[str, Any]) -> None:
+    """An `event` (or its `code`) that is a list or an object cannot be looked up among the
+    names OKX writes: the frame is unexpected (or an error of no known code), never a
+    TypeError out of the decoder."""
+    frame = decode(json.dumps(body), None)
+    assert isinstance(frame, Unexpected | ErrorEvent), frame
+    assert cause_of(None, ["60009"]) is NotLive.EXCHANGE

@@ -17,11 +17,11 @@ from simulator.state import AccountSettings, Settings
 from tests.conftest import place
 from tests.simulator.okx_client import MAIN
 from tests.streaming import streaming, taken, until
+from tracker.codec import OrderUpdate
 from tracker.events import Down, Event, Push, Up
 from tracker.exchange.stream import Stream
 from tracker.reasons import NotLive
 from tracker.venues.okx.channel import OkxChannel
-from tracker.venues.okx.venue import Reader
 
 IDLE_S = 1.0  # the face's idle cut (OKX's 30 s)
 
@@ -43,8 +43,9 @@ def okx_stream(sim: Running, *, ping_interval: float = 0.3, silence_timeout: flo
 async def next_push(stream: Stream, events: list[Event]) -> Any:
     await until(lambda: any(isinstance(e, Push) for e in taken(stream.queue, events)))
     push = next(e for e in events if isinstance(e, Push))
-    [element] = push.data
-    return Reader().push_element(element)
+    [update] = push.data
+    assert isinstance(update, OrderUpdate), update  # read whole by the codec's fast path
+    return update
 
 
 async def test_text_pings_keep_a_quiet_subscription_past_the_idle_cut(

@@ -32,13 +32,17 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from tracker.codec import (
+    FAST_MAX_CHARS,
     MAX_TIME_MS,
     MILLIS,
     MIN_TIME_MS,
+    Interned,
     Invalid,
+    NotFast,
     OrderUpdate,
     amount,
     check_fill,
+    fast_time,
     field_of,
     plain_decimal,
     require_object,
@@ -237,33 +241,25 @@ class _Envelope(msgspec.Struct, gc=False):
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-# `json.loads` refuses an integer of more digits than Python allows (4300 by default) even
-# in a field nobody reads, and msgspec does not: a frame that long is left to `json.loads`,
-# so that the fast path never takes a frame the authoritative path cannot read.
-_FAST_MAX_CHARS = sys.get_int_max_str_digits() or sys.maxsize
-
-
-class _NotFast(Exception):
-    """Left to the authoritative path, which says what is wrong, if anything is."""
 
 
 def report_frame(frame_text: str) -> OrderUpdate | None:
     """The update of a `{"subscriptionId", "event": executionReport}` frame when the event
     has the shape Binance sends and passes every check `from_event` makes; None otherwise
     (the frame is then read by `json.loads`, the frame decoder and `from_event`)."""
-    if len(frame_text) >= _FAST_MAX_CHARS:
+    if len(frame_text) >= FAST_MAX_CHARS:
         return None
     try:
         event = _ENVELOPE.decode(frame_text).event
         if event.e != EXECUTION_REPORT:
             return None
         return _fast_event(event)
-    except (msgspec.DecodeError, RecursionError, _NotFast, Invalid):
+    except (msgspec.DecodeError, RecursionError, NotFast, Invalid):
         return None
 
 
 def _fast_event(event: _Report) -> OrderUpdate:
-    """`from_event` for an event msgspec has typed; any doubt is `_NotFast`."""
+    """`from_event` for an event msgspec has typed; any doubt is `NotFast`."""
     client = event.C if event.x == CANCELED and event.C else event.c
     return _fast(event.s, event.i, event.S, event.X, event.p, event.q, event.z, event.Q,
                  event.Z, client, event.o, event.O, event.T, event.t, "push")
@@ -275,33 +271,33 @@ def _fast(symbol: str, order_id: int, side: str, status: str, price: str, size: 
           created: int | str | UnsetType | None, updated: int | str,
           fill: int | UnsetType | None, source: str) -> OrderUpdate:
     """The checks and update of `from_event` and `from_rest` (the same, but for where
-    each finds a field), on values msgspec has typed; any doubt is `_NotFast`."""
+    each finds a field), on values msgspec has typed; any doubt is `NotFast`."""
     size_, filled_, price_ = plain_decimal(size), plain_decimal(filled), plain_decimal(price)
     if size_ is None or filled_ is None or price_ is None or order_id < 0:
-        raise _NotFast
-    symbol, book_side, state = _fast_symbol(symbol), SIDE.get(side), STATE.get(status)
+        raise NotFast
+    symbol, book_side, state = _symbol(symbol), SIDE.get(side), STATE.get(status)
     if book_side is None or state is None:
-        raise _NotFast
+        raise NotFast
     if state == "canceled" and filled_ > 0:
         state = "partially_canceled"
     elif state == "open":
         state = "partially_filled" if filled_ > 0 else "new"
     if by_quote is not UNSET and plain_decimal(by_quote) is None:
-        raise _NotFast
+        raise NotFast
     # A plain decimal is above zero when it has a digit other than 0.
     check_fill(_ZERO if by_quote and by_quote.strip("0.") else size_, filled_, state)
     if client is UNSET or client == "":
         client = None
     elif client is not None and not CLIENT_ID.fullmatch(client):
-        raise _NotFast
+        raise NotFast
     if notional is UNSET or notional is None or notional.startswith("-"):
         quote_filled = None
     elif (quote_filled := plain_decimal(notional)) is None:
-        raise _NotFast
+        raise NotFast
     return OrderUpdate(
         book_order_id(symbol, order_id), symbol, book_side, state, price_, size_,
         filled_, source, TYPE.get(kind) if isinstance(kind, str) else None, quote_filled,
-        client, _fast_created(created), _fast_time(updated),
+        client, _fast_created(created), fast_time(updated),
         str(fill) if isinstance(fill, int) and fill >= 0 else None)
 
 
@@ -345,25 +341,12 @@ def open_orders_answer(body: bytes, source: str) -> list[OrderUpdate] | None:
                       r.executedQty, r.origQuoteOrderQty, r.cummulativeQuoteQty,
                       r.clientOrderId, r.type, r.time, r.updateTime, None, source)
                 for r in _ROWS.decode(body)]
-    except (msgspec.DecodeError, RecursionError, _NotFast, Invalid):
+    except (msgspec.DecodeError, RecursionError, NotFast, Invalid):
         return None
 
 
 _ZERO = Decimal(0)
-_SYMBOLS: dict[str, str] = {}  # symbols checked, interned: an account trades a few
-_SYMBOLS_HELD = 4096
-
-
-def _fast_symbol(value: str) -> str:
-    """`symbol_of`, remembered: the pattern costs more than the rest of a symbol's way."""
-    if (symbol := _SYMBOLS.get(value)) is not None:
-        return symbol
-    if not SYMBOL.fullmatch(value):
-        raise _NotFast
-    symbol = sys.intern(value)
-    if len(_SYMBOLS) < _SYMBOLS_HELD:
-        _SYMBOLS[symbol] = symbol
-    return symbol
+_symbol = Interned(SYMBOL)  # `symbol_of`, remembered
 
 
 def _fast_created(value: int | str | UnsetType | None) -> int | None:
@@ -372,13 +355,3 @@ def _fast_created(value: int | str | UnsetType | None) -> int | None:
     elif not isinstance(value, int):
         return None
     return value if value is not None and MIN_TIME_MS <= value <= MAX_TIME_MS else None
-
-
-def _fast_time(value: int | str) -> int:
-    if isinstance(value, str):
-        if not MILLIS.fullmatch(value):
-            raise _NotFast
-        value = int(value)
-    if not MIN_TIME_MS <= value <= MAX_TIME_MS:
-        raise _NotFast
-    return value

@@ -29,6 +29,7 @@ from tracker.codec import (
     MILLIS,
     MIN_TIME_MS,
     Invalid,
+    NotFast,
     OrderUpdate,
     amount,
     check_fill,
@@ -250,10 +251,6 @@ class _PushFrame(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _PUSH_FRAME = msgspec.json.Decoder(_PushFrame)
 
 
-class _NotFast(Exception):
-    """Left to the authoritative path, which says what is wrong, if anything is."""
-
-
 def push_frame(frame_text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
     """A push frame's table and its elements as updates, when every element has the shape
     the exchange sends and passes every check `from_push` makes; None otherwise (the frame
@@ -261,38 +258,38 @@ def push_frame(frame_text: str | bytes) -> tuple[str, list[OrderUpdate]] | None:
     try:
         frame = _PUSH_FRAME.decode(frame_text)
         return frame.table, [_fast_update(row) for row in frame.data]
-    except (msgspec.DecodeError, _NotFast, Invalid):
+    except (msgspec.DecodeError, NotFast, Invalid):
         return None
 
 
 def _fast_update(row: _PushRow) -> OrderUpdate:
-    """`from_push` for a row msgspec has typed; any doubt is `_NotFast`."""
+    """`from_push` for a row msgspec has typed; any doubt is `NotFast`."""
     order_id = row.order_id
     price, size, filled = (plain_decimal(row.price), plain_decimal(row.size),
                            plain_decimal(row.filled_size))
     if not (ORDER_ID.fullmatch(order_id) and SYMBOL.fullmatch(row.symbol)) \
             or price is None or size is None or filled is None:
-        raise _NotFast
+        raise NotFast
     if (state := row.order_state) is not UNSET:
         state = KNOWN_STATE.get(state)
     elif (legacy := row.state) is not UNSET and legacy in LEGACY_STATE:
         state = LEGACY_STATE[legacy] or ""  # "" for canceling: open, as its fills say
     if state is None or state is UNSET or (side := KNOWN_SIDE.get(row.side)) is None:
-        raise _NotFast
+        raise NotFast
     if not state:
         state = "partially_filled" if filled > 0 else "new"
     check_fill(size, filled, state)
     if (kind := row.type) is not UNSET and (kind := KNOWN_TYPE.get(kind)) is None:
-        raise _NotFast
+        raise NotFast
     notional = None
     if (spelled := row.filled_notional) is not UNSET and spelled and \
             (notional := plain_decimal(spelled)) is None:
-        raise _NotFast
+        raise NotFast
     client = row.client_order_id
     if client is UNSET or client in ("", "0", order_id):
         client = None
     elif not CLIENT_ID.fullmatch(client):
-        raise _NotFast
+        raise NotFast
     return OrderUpdate(
         order_id, sys.intern(row.symbol), side, state, price, size, filled,
         "push", None if kind is UNSET else kind, notional,
@@ -304,8 +301,8 @@ def _fast_time(value: str | UnsetType) -> int | None:
     if value is UNSET:
         return None
     if not MILLIS.fullmatch(value):
-        raise _NotFast
+        raise NotFast
     millis = int(value)
     if not MIN_TIME_MS <= millis <= MAX_TIME_MS:
-        raise _NotFast
+        raise NotFast
     return millis

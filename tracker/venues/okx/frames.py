@@ -34,6 +34,7 @@ from tracker.frames import (
 )
 from tracker.reasons import NotLive
 from tracker.venues.okx import protocol as p
+from tracker.venues.okx.codec import push_frame
 
 ACKS = frozenset({p.LOGIN, p.SUBSCRIBE, p.UNSUBSCRIBE, p.CONN_COUNT})
 CREDENTIAL_HINT = ("check api_key, api_secret and passphrase, and that the key was made for "
@@ -42,7 +43,10 @@ CREDENTIAL_HINT = ("check api_key, api_secret and passphrase, and that the key w
 
 def cause_of(status: object, code: object) -> NotLive:
     """What a refusal (a REST answer's HTTP status and OKX's code, or a WebSocket error's
-    code) means for the book."""
+    code) means for the book. A code that is no string is no code OKX writes (and a list
+    could not even be looked up)."""
+    if not isinstance(code, str):
+        code = None
     if code in p.CREDENTIAL_CODES or code in p.WS_CREDENTIAL_CODES:
         return NotLive.CREDENTIALS
     if code in p.CLOCK_CODES or code in p.WS_CLOCK_CODES:
@@ -59,6 +63,17 @@ def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
         return frame
     if frame == p.PONG:
         return Pong()
+    if (updates := push_frame(frame)) is not None:  # read whole by the codec's fast path
+        if wanted is None:
+            return OrderPush(updates, 0)
+        kept = [u for u in updates if u.symbol in wanted]
+        return OrderPush(kept, len(updates) - len(kept))
+    return read(frame, wanted)
+
+
+def read(frame: str, wanted: frozenset[str] | None) -> Frame:
+    """What one frame is, read by `json.loads`: the authority that the codec's fast path
+    (`push_frame`) keeps equal to, and the reader of every frame that path leaves."""
     message = json_of(frame)
     if isinstance(message, Unreadable):
         return message
@@ -91,6 +106,8 @@ def _push(message: dict[str, Any], arg: dict[str, Any], frame: str,
 
 def _event(message: dict[str, Any], frame: str) -> Frame:
     event, code = message["event"], message.get("code")
+    if not isinstance(event, str):  # OKX names its events; a list could not be looked up
+        return Unexpected("event without a name", frame[:EXCERPT], message)
     text = str(message.get("msg", ""))[:200]
     if event in ACKS and code in (None, p.SUCCESS):
         return Ack(message)
