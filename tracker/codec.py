@@ -102,6 +102,9 @@ def decimal(row: dict[str, Any], name: str, *, allow_empty: bool = False) -> Dec
 # The spellings whose Decimal is made once and shared (the first ones seen).
 SHARED_AMOUNTS = 4096
 _AMOUNTS: dict[str, Decimal] = {}
+# A shared Decimal's text, by the object's id: a shared one lives as long as the process
+# (held above), so no other object can have its id, and each push writes five amounts.
+_TEXTS: dict[int, str] = {}
 
 
 def plain_decimal(spelled: str) -> Decimal | None:
@@ -119,6 +122,7 @@ def plain_decimal(spelled: str) -> Decimal | None:
         value = Decimal(spelled)
         if len(_AMOUNTS) < SHARED_AMOUNTS:
             _AMOUNTS[spelled] = value
+            _TEXTS[id(value)] = format(value, "f")
     return value
 
 
@@ -132,8 +136,9 @@ def amount_text(value: Decimal) -> str:
     """The one spelling of an amount in everything the tracker writes (book, journal,
     outputs): positional, never an exponent, so that readers in any language parse it.
     `str(Decimal("0.00000000"))` is "0E-8"; this keeps it as the exchange wrote it, trailing
-    zeros and all (`Decimal` remembers them)."""
-    return format(value, "f")
+    zeros and all (`Decimal` remembers them). A shared amount's text is made once."""
+    text = _TEXTS.get(id(value))
+    return format(value, "f") if text is None else text
 
 
 def time_ms(value: Any) -> int | None:
