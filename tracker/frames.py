@@ -96,3 +96,12 @@ def json_of(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         return Unreadable(NOT_JSON, text[:EXCERPT])
+
+
+def kept(updates: list[Any], wanted: frozenset[str] | None) -> OrderPush:
+    """A fast path's updates of the wanted symbols (None: every one), the others counted as
+    ignored: what a frame of many orders is once read whole."""
+    if wanted is None:
+        return OrderPush(updates, 0)
+    mine = [u for u in updates if u.symbol in wanted]
+    return OrderPush(mine, len(updates) - len(mine))

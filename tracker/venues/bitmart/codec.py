@@ -25,15 +25,13 @@ from msgspec import UNSET, UnsetType
 from tracker.codec import (
     KNOWN_SIDE,
     KNOWN_STATE,
-    MAX_TIME_MS,
-    MILLIS,
-    MIN_TIME_MS,
     Invalid,
     NotFast,
     OrderUpdate,
     amount,
     check_fill,
     decimal,
+    fast_time,
     field_of,
     known,
     plain_decimal,
@@ -298,11 +296,5 @@ def _fast_update(row: _PushRow) -> OrderUpdate:
 
 
 def _fast_time(value: str | UnsetType) -> int | None:
-    if value is UNSET:
-        return None
-    if not MILLIS.fullmatch(value):
-        raise NotFast
-    millis = int(value)
-    if not MIN_TIME_MS <= millis <= MAX_TIME_MS:
-        raise NotFast
-    return millis
+    """`fast_time` of a field a push may leave out."""
+    return None if value is UNSET else fast_time(value)

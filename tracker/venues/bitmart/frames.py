@@ -8,12 +8,10 @@ bytes is refused, so a decompression bomb costs nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tracker.frames import (
     EXCERPT,
-    NOT_JSON,
     Ack,
     ErrorEvent,
     Frame,
@@ -21,6 +19,8 @@ from tracker.frames import (
     Pong,
     Unexpected,
     Unreadable,
+    json_of,
+    kept,
 )
 from tracker.venues.bitmart.codec import push_frame
 from tracker.venues.bitmart.protocol import ORDER_TABLES, PONG, SUBSCRIBE, UNSUBSCRIBE, inflate
@@ -47,15 +47,10 @@ def decode(frame: str | bytes, max_frame: int, wanted: frozenset[str] | None) ->
     if text == PONG:
         return Pong()
     if (fast := push_frame(text)) is not None and fast[0] in ORDER_TABLES:
-        updates = fast[1]
-        if wanted is None:
-            return OrderPush(updates, 0)
-        kept = [u for u in updates if u.symbol in wanted]
-        return OrderPush(kept, len(updates) - len(kept))
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # JSONDecodeError, and an integer past 4,300 digits
-        return Unreadable(NOT_JSON, text[:EXCERPT])
+        return kept(fast[1], wanted)
+    message = json_of(text)
+    if isinstance(message, Unreadable):
+        return message
     if not isinstance(message, dict):
         return Unexpected("unknown message", text[:EXCERPT], message)
     table = message.get("table")

@@ -30,6 +30,7 @@ from tracker.frames import (
     Unexpected,
     Unreadable,
     json_of,
+    kept,
     text_of,
 )
 from tracker.reasons import NotLive
@@ -64,10 +65,7 @@ def decode(frame: str | bytes, wanted: frozenset[str] | None) -> Frame:
     if frame == p.PONG:
         return Pong()
     if (updates := push_frame(frame)) is not None:  # read whole by the codec's fast path
-        if wanted is None:
-            return OrderPush(updates, 0)
-        kept = [u for u in updates if u.symbol in wanted]
-        return OrderPush(kept, len(updates) - len(kept))
+        return kept(updates, wanted)
     return read(frame, wanted)
 
 
